@@ -1,0 +1,45 @@
+# edge-labeler: `make up` reconciles the example specs on the local stack; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv lint format test up bench example-data clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# The README's test command. Prints the suite's wall time at the end.
+test: venv lint
+	@start=$$(date +%s); \
+	$(BIN)/python -m pytest; status=$$?; \
+	echo "test suite time: $$(( $$(date +%s) - start )) s (exit $$status)"; \
+	if [ $$status -eq 5 ]; then echo "no tests were collected: that is a failure"; fi; \
+	exit $$status
+
+# The main job: reconcile specs/ on the `local` stack against the local emulator.
+up: venv
+	bash scripts/up.sh
+
+bench: venv
+	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+example-data: venv
+	$(BIN)/python scripts/make_example_data.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""edge-labeler: specs → Pulumi resources for the AutoML Vision Edge workflow."""

@@ -1,0 +1,1 @@
+"""Service behaviour (datasets, operations, training) shared by every wire-protocol facade."""

@@ -1,0 +1,76 @@
+"""Image rules of the service: format by content (not by file name), size limit, decoding."""
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+# AutoML Vision / Vertex image classification: 30 MB per image.
+MAX_IMAGE_BYTES = 30 * 1024 * 1024
+
+# Magic numbers of the formats the API accepts, in the order they are tested.
+_SIGNATURES: tuple[tuple[str, bytes, int], ...] = (
+    ("JPEG", b"\xff\xd8\xff", 0),
+    ("PNG", b"\x89PNG\r\n\x1a\n", 0),
+    ("GIF", b"GIF87a", 0),
+    ("GIF", b"GIF89a", 0),
+    ("BMP", b"BM", 0),
+    ("ICO", b"\x00\x00\x01\x00", 0),
+    ("TIFF", b"II*\x00", 0),
+    ("TIFF", b"MM\x00*", 0),
+)
+ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "ICO", "WEBP", "TIFF")
+
+
+class ImageError(ValueError):
+    """An image the service would refuse; the message says why."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    width: int
+    height: int
+    size_bytes: int
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The image format named by the content's magic number, or None."""
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    for name, magic, offset in _SIGNATURES:
+        if data[offset : offset + len(magic)] == magic:
+            return name
+    return None
+
+
+def inspect(data: bytes) -> ImageInfo:
+    """Checks size, format by content and decodability; raises ImageError with the reason."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageError(
+            f"image is {len(data) / 1024 / 1024:.1f} MB; the limit is 30 MB per image"
+        )
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise ImageError(
+            "content is not an image in an accepted format ("
+            + ", ".join(ACCEPTED_FORMATS)
+            + ")"
+        )
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            width, height = img.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{fmt} image cannot be decoded: {exc}") from exc
+    return ImageInfo(format=fmt, width=width, height=height, size_bytes=len(data))
+
+
+def decode_rgb(data: bytes, size: int | None = None) -> np.ndarray:
+    """Decodes to an RGB uint8 array [H, W, 3], optionally resized to size×size (bilinear)."""
+    with Image.open(io.BytesIO(data)) as img:
+        img = img.convert("RGB")
+        if size is not None and img.size != (size, size):
+            img = img.resize((size, size), Image.Resampling.BILINEAR)
+        return np.asarray(img, dtype=np.uint8)
