@@ -39,30 +39,38 @@ def render(pixels: np.ndarray, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), mode="RGB")
 
 
-def build(out: Path, per_label: int | None = None, seed: int = 7) -> dict[str, int]:
-    """Writes the zip; returns the number of images per label."""
+def iter_digits(seed: int = 7):
+    """Yields (index, label, RGB image) for every scikit-learn digit, deterministically."""
     digits = load_digits()
     rng = np.random.default_rng(seed)
+    for index, (pixels, target) in enumerate(zip(digits.images, digits.target, strict=True)):
+        yield index, LABELS[int(target)], render(pixels, rng)
+
+
+def encode(image: Image.Image, fmt: str) -> bytes:
+    """PNG (optimised) or JPEG (quality 90) bytes of an image."""
+    buf = io.BytesIO()
+    if fmt == "JPEG":
+        image.save(buf, format="JPEG", quality=90)
+    else:
+        image.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def build(out: Path, per_label: int | None = None, seed: int = 7) -> dict[str, int]:
+    """Writes the zip; returns the number of images per label."""
     counts = dict.fromkeys(LABELS, 0)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for index, (pixels, target) in enumerate(zip(digits.images, digits.target, strict=True)):
-            label = LABELS[int(target)]
-            image = render(pixels, rng)
+        for index, label, image in iter_digits(seed):
             if per_label is not None and counts[label] >= per_label:
                 continue
-            buf = io.BytesIO()
-            if index % 5 == 0:
-                image.save(buf, format="JPEG", quality=90)
-                name = f"digits/{label}/{index:04d}.jpg"
-            else:
-                image.save(buf, format="PNG", optimize=True)
-                name = f"digits/{label}/{index:04d}.png"
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            fmt, ext = ("JPEG", "jpg") if index % 5 == 0 else ("PNG", "png")
+            info = zipfile.ZipInfo(f"digits/{label}/{index:04d}.{ext}", date_time=ZIP_DATE)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            zf.writestr(info, buf.getvalue())
+            zf.writestr(info, encode(image, fmt))
             counts[label] += 1
     tmp.replace(out)
     return counts
