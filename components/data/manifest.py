@@ -1,0 +1,350 @@
+"""The content-addressed manifest of a dataset: what is imported, with which labels and split.
+
+A dataset's fingerprint is the sha256 of its sorted manifest lines (content hash, labels,
+split) plus the classification type: renaming a file changes nothing, editing a pixel does.
+"""
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from components.data.archive import (
+    DEFAULT_LIMITS,
+    Limits,
+    iter_structured,
+    read_source,
+    source_stamp,
+)
+from components.data.cache import ScanCache
+from components.data.errors import DatasetError, Problem
+from components.data.images import EXTENSIONS, check_image
+from components.data.labels import label_problem, read_labels_file
+
+SPLITS = ("TRAIN", "VALIDATION", "TEST")
+MIN_IMAGES_PER_LABEL = 10
+RECOMMENDED_IMAGES_PER_LABEL = 100
+MIN_LABELS = 2
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    train: float = 0.8
+    validation: float = 0.1
+    test: float = 0.1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image to import: where it is, how to read it, what it is labeled."""
+
+    where: str  # for messages, e.g. "specs/data/digits.zip:digits/one/0001.png"
+    name: str  # name inside the source (cache key, extension check)
+    stamp: tuple[int, ...]
+    read: Callable[[], bytes] = field(repr=False, compare=False)
+    labels: tuple[str, ...] = ()
+    split: str | None = None  # fixed by a CSV index's ML_USE column, else assigned
+
+
+@dataclass(frozen=True)
+class Entry:
+    sha256: str
+    format: str
+    size: int
+    labels: tuple[str, ...]
+    split: str
+    source: str  # first source name with this content
+
+    @property
+    def object_name(self) -> str:
+        """Where the image lives in the bucket: content-addressed, so uploaded once."""
+        return f"images/{self.sha256}.{EXTENSIONS[self.format][0]}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    classification: str  # "multiclass" | "multilabel"
+    entries: tuple[Entry, ...]  # sorted by sha256
+    fingerprint: str  # "sha256:<hex>"
+    label_counts: Mapping[str, Mapping[str, int]]  # label → split → images
+    warnings: tuple[str, ...]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.label_counts)
+
+
+def _scan_one(item: Item, cache: ScanCache | None) -> tuple[str, str, int] | Problem:
+    cached = cache.get(item.name, item.stamp) if cache else None
+    if cached is not None:
+        return tuple(cached)  # type: ignore[return-value]
+    try:
+        data = item.read()
+    except (OSError, ValueError) as exc:  # zipfile raises BadZipFile (a ValueError) on bad CRC
+        return Problem(item.where, "unreadable", f"cannot be read ({exc})")
+    try:
+        checked = check_image(data, item.name)
+    except ValueError as exc:
+        return Problem(item.where, "image", str(exc))
+    result = (hashlib.sha256(data).hexdigest(), checked.format, len(data))
+    if cache:
+        cache.put(item.name, item.stamp, list(result))
+    return result
+
+
+def scan(
+    items: Sequence[Item], cache: ScanCache | None = None, progress: Progress | None = None
+) -> tuple[list[tuple[Item, str, str, int]], list[Problem]]:
+    """Reads, checks and hashes every item (in parallel); cached items are not read."""
+    ok: list[tuple[Item, str, str, int]] = []
+    problems: list[Problem] = []
+    workers = min(8, 2 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done, (item, result) in enumerate(
+            zip(items, pool.map(lambda i: _scan_one(i, cache), items), strict=True), start=1
+        ):
+            if isinstance(result, Problem):
+                problems.append(result)
+            else:
+                ok.append((item, *result))
+            if progress and (done % 500 == 0 or done == len(items)):
+                progress(done, len(items))
+    return ok, problems
+
+
+def _rank(seed: int, sha: str) -> str:
+    return hashlib.sha256(f"{seed}:{sha}".encode()).hexdigest()
+
+
+def assign_splits(groups: Mapping[tuple[str, ...], list[str]], split: SplitSpec) -> dict[str, str]:
+    """Deterministic split stratified by label set: each group ordered by a seeded content hash.
+
+    Every group with at least 3 images gets at least one TEST and (if the fraction is not 0)
+    one VALIDATION image, so every label is evaluated.
+    """
+    out: dict[str, str] = {}
+    for shas in groups.values():
+        ordered = sorted(shas, key=lambda s: _rank(split.seed, s))
+        n = len(ordered)
+        n_test = round(n * split.test)
+        n_val = round(n * split.validation)
+        if n >= 3:
+            n_test = max(n_test, 1 if split.test > 0 else 0)
+            n_val = max(n_val, 1 if split.validation > 0 else 0)
+        for i, sha in enumerate(ordered):
+            out[sha] = "TEST" if i < n_test else "VALIDATION" if i < n_test + n_val else "TRAIN"
+    return out
+
+
+def fingerprint(classification: str, entries: Sequence[Entry]) -> str:
+    h = hashlib.sha256(f"edge-labeler/dataset/v1 {classification}\n".encode())
+    for e in sorted(entries, key=lambda e: e.sha256):
+        h.update(f"{e.sha256}\t{','.join(sorted(e.labels))}\t{e.split}\n".encode())
+    return f"sha256:{h.hexdigest()}"
+
+
+def build_manifest(
+    items: Sequence[Item],
+    *,
+    classification: str,
+    split: SplitSpec = SplitSpec(),
+    label: str,
+    cache: ScanCache | None = None,
+    progress: Progress | None = None,
+) -> Manifest:
+    """Checks every image and rule; raises DatasetError listing every problem found."""
+    scanned, problems = scan(items, cache, progress)
+    warnings: list[str] = []
+    by_sha: dict[str, dict] = {}
+    conflicted: set[str] = set()
+    duplicates = 0
+    for item, sha, fmt, size in scanned:
+        for lab in item.labels:
+            reason = label_problem(lab)
+            if reason:
+                problems.append(Problem(item.where, "label-pattern", reason))
+        seen = by_sha.get(sha)
+        if seen is None:
+            by_sha[sha] = {
+                "format": fmt,
+                "size": size,
+                "labels": tuple(dict.fromkeys(item.labels)),
+                "split": item.split,
+                "source": item.name,
+                "where": item.where,
+            }
+            continue
+        duplicates += 1
+        merged = seen["labels"] + tuple(lab for lab in item.labels if lab not in seen["labels"])
+        if classification == "multiclass" and len(merged) > 1:
+            conflicted.add(sha)
+            problems.append(
+                Problem(
+                    item.where,
+                    "duplicate-conflict",
+                    f"has the same content as {seen['where']} but label(s) "
+                    f"{', '.join(item.labels)} vs {', '.join(seen['labels'])}; a multiclass "
+                    "dataset allows one label per image",
+                )
+            )
+        seen["labels"] = merged
+    if duplicates:
+        warnings.append(
+            f"{label}: {duplicates} file(s) repeat the content of another file; "
+            "each content is imported once"
+        )
+    if classification == "multiclass":
+        for sha, e in by_sha.items():
+            if len(e["labels"]) > 1 and sha not in conflicted:
+                problems.append(
+                    Problem(
+                        e["where"],
+                        "multiclass",
+                        f"has {len(e['labels'])} labels ({', '.join(e['labels'])}); a multiclass "
+                        "dataset allows one label per image (use classification: multilabel)",
+                    )
+                )
+    unlabeled = [sha for sha, e in by_sha.items() if not e["labels"]]
+    if unlabeled:
+        warnings.append(f"{label}: {len(unlabeled)} image(s) have no label and are not imported")
+        for sha in unlabeled:
+            del by_sha[sha]
+
+    counts: dict[str, int] = {}
+    for e in by_sha.values():
+        for lab in e["labels"]:
+            counts[lab] = counts.get(lab, 0) + 1
+    if not problems:
+        if len(counts) < MIN_LABELS:
+            problems.append(
+                Problem(
+                    label,
+                    "label-count",
+                    f"has {len(counts)} label(s) ({', '.join(sorted(counts)) or 'none'}); "
+                    f"a classification dataset needs at least {MIN_LABELS}",
+                )
+            )
+        for lab, n in sorted(counts.items()):
+            if n < MIN_IMAGES_PER_LABEL:
+                problems.append(
+                    Problem(
+                        label,
+                        "images-per-label",
+                        f"label '{lab}' has {n} image(s); each label needs at least "
+                        f"{MIN_IMAGES_PER_LABEL} (preferably "
+                        f"{RECOMMENDED_IMAGES_PER_LABEL} or more)",
+                    )
+                )
+            elif n < RECOMMENDED_IMAGES_PER_LABEL:
+                warnings.append(
+                    f"{label}: label '{lab}' has {n} images; "
+                    f"{RECOMMENDED_IMAGES_PER_LABEL} or more per label is recommended"
+                )
+    if problems:
+        raise DatasetError(problems)
+
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for sha, e in by_sha.items():
+        if e["split"] is None:
+            groups.setdefault(tuple(sorted(e["labels"])), []).append(sha)
+    assigned = assign_splits(groups, split)
+    entries = tuple(
+        Entry(
+            sha256=sha,
+            format=e["format"],
+            size=e["size"],
+            labels=tuple(sorted(e["labels"])),
+            split=e["split"] or assigned[sha],
+            source=e["source"],
+        )
+        for sha, e in sorted(by_sha.items())
+    )
+    per_label: dict[str, dict[str, int]] = {lab: dict.fromkeys(SPLITS, 0) for lab in sorted(counts)}
+    for e in entries:
+        for lab in e.labels:
+            per_label[lab][e.split] += 1
+    return Manifest(
+        classification=classification,
+        entries=entries,
+        fingerprint=fingerprint(classification, entries),
+        label_counts=MappingProxyType({k: MappingProxyType(v) for k, v in per_label.items()}),
+        warnings=tuple(warnings),
+    )
+
+
+def local_items(
+    kind: str,
+    path: Path,
+    label: str,
+    labels_file: Path | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> list[Item]:
+    """Items of a local source: `zip` / `directory` (structured) or `images` (+ labels file)."""
+    files = read_source(path, label, limits)
+    sep = ":" if path.is_file() else "/"
+    if kind in ("zip", "directory"):
+        items, problems = [], []
+        for f, folder, problem in iter_structured(files, label):
+            if problem:
+                problems.append(problem)
+            else:
+                items.append(Item(f"{label}{sep}{f.name}", f.name, f.stamp, f.read, (folder,)))
+        if problems:
+            raise DatasetError(problems)
+        return items
+    if kind == "images":
+        mapping = read_labels_file(labels_file, str(labels_file)) if labels_file is not None else {}
+        names = {f.name for f in files}
+        unknown = [p for p in mapping if p not in names]
+        if unknown:
+            raise DatasetError(
+                Problem(
+                    f"{labels_file}",
+                    "labels-file",
+                    f"names '{p}', which is not in {label}",
+                )
+                for p in unknown
+            )
+        return [
+            Item(f"{label}{sep}{f.name}", f.name, f.stamp, f.read, mapping.get(f.name, ()))
+            for f in files
+        ]
+    raise ValueError(f"unknown local source kind {kind!r}")
+
+
+def scan_local(
+    kind: str,
+    path: Path,
+    *,
+    classification: str,
+    split: SplitSpec = SplitSpec(),
+    label: str | None = None,
+    labels_file: Path | None = None,
+    progress: Progress | None = None,
+    use_cache: bool = True,
+) -> Manifest:
+    """The manifest of a local source, reusing the stat cache for unchanged files."""
+    label = label or str(path)
+    cache = None
+    if use_cache:
+        stamp = source_stamp(path) if path.is_file() else None
+        cache = ScanCache(path, stamp)
+    items = local_items(kind, path, label, labels_file)
+    try:
+        return build_manifest(
+            items,
+            classification=classification,
+            split=split,
+            label=label,
+            cache=cache,
+            progress=progress,
+        )
+    finally:
+        if cache:
+            cache.save()
