@@ -1,0 +1,228 @@
+"""TrainingApi adapter for the AutoML v1 API (`google-cloud-automl`, module `automl_v1`)."""
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from google.cloud import automl_v1
+
+from components.cloud.clients import CloudTarget, automl_client
+from components.cloud.errors import CloudError, CloudNotFound, cloud_errors
+from components.cloud.training import (
+    CloudDataset,
+    CloudModel,
+    ConfidencePoint,
+    Evaluation,
+    Evaluations,
+    OperationState,
+    TrainingApi,
+)
+
+_CLASSIFICATION = automl_v1.ClassificationType
+
+
+class AutoMlV1(TrainingApi):
+    def __init__(self, target: CloudTarget):
+        self.target = target
+        self.client = automl_client(target)
+        self.parent = f"projects/{target.project}/locations/{target.region}"
+
+    # --- datasets ---------------------------------------------------------------------------
+    def _dataset(self, d: automl_v1.Dataset) -> CloudDataset:
+        meta = d.image_classification_dataset_metadata
+        return CloudDataset(
+            name=d.name,
+            display_name=d.display_name,
+            example_count=d.example_count,
+            multilabel=meta.classification_type == _CLASSIFICATION.MULTILABEL,
+            labels=MappingProxyType(dict(d.labels)),
+        )
+
+    def create_dataset(
+        self, display_name: str, multilabel: bool, labels: Mapping[str, str]
+    ) -> CloudDataset:
+        kind = _CLASSIFICATION.MULTILABEL if multilabel else _CLASSIFICATION.MULTICLASS
+        dataset = automl_v1.Dataset(
+            display_name=display_name,
+            image_classification_dataset_metadata=automl_v1.ImageClassificationDatasetMetadata(
+                classification_type=kind
+            ),
+            labels=dict(labels),
+        )
+        with cloud_errors(f"creating dataset {display_name}"):
+            op = self.client.create_dataset(parent=self.parent, dataset=dataset)
+            return self._dataset(op.result(timeout=300))
+
+    def start_import(self, dataset: str, csv_uri: str) -> str:
+        config = automl_v1.InputConfig(gcs_source=automl_v1.GcsSource(input_uris=[csv_uri]))
+        with cloud_errors(f"importing {csv_uri} into {dataset}"):
+            return self.client.import_data(name=dataset, input_config=config).operation.name
+
+    def get_dataset(self, name: str) -> CloudDataset | None:
+        try:
+            with cloud_errors(f"reading dataset {name}"):
+                return self._dataset(self.client.get_dataset(name=name))
+        except CloudNotFound:
+            return None
+
+    def find_datasets(self, labels: Mapping[str, str]) -> list[CloudDataset]:
+        with cloud_errors(f"listing datasets in {self.parent}"):
+            found = list(self.client.list_datasets(parent=self.parent))
+        return [
+            self._dataset(d) for d in found if all(d.labels.get(k) == v for k, v in labels.items())
+        ]
+
+    def delete_dataset(self, name: str) -> None:
+        try:
+            with cloud_errors(f"deleting dataset {name}"):
+                self.client.delete_dataset(name=name).result(timeout=300)
+        except CloudNotFound:
+            pass
+
+    # --- training -------------------------------------------------------------------------
+    def start_training(
+        self,
+        dataset: str,
+        display_name: str,
+        model_type: str,
+        budget_milli_node_hours: int,
+        labels: Mapping[str, str],
+        base_model: str | None = None,
+    ) -> str:
+        model = automl_v1.Model(
+            display_name=display_name,
+            dataset_id=dataset.rsplit("/", 1)[-1],
+            image_classification_model_metadata=automl_v1.ImageClassificationModelMetadata(
+                model_type=model_type,
+                train_budget_milli_node_hours=budget_milli_node_hours,
+                base_model_id=(base_model or "").rsplit("/", 1)[-1],
+            ),
+            labels=dict(labels),
+        )
+        with cloud_errors(f"starting training of {display_name}"):
+            return self.client.create_model(parent=self.parent, model=model).operation.name
+
+    def get_operation(self, name: str) -> OperationState:
+        with cloud_errors(f"reading operation {name}"):
+            op = self.client.transport.operations_client.get_operation(name)
+        meta = automl_v1.OperationMetadata.deserialize(op.metadata.value) if op.metadata else None
+        error = None
+        cancelled = False
+        if op.done and op.HasField("error"):
+            cancelled = op.error.code == 1  # google.rpc.Code.CANCELLED
+            error = op.error.message or f"failed with code {op.error.code}"
+        result = None
+        if op.done and op.HasField("response"):
+            type_url = op.response.type_url
+            if type_url.endswith("automl.v1.Model"):
+                result = automl_v1.Model.deserialize(op.response.value).name
+            elif type_url.endswith("automl.v1.Dataset"):
+                result = automl_v1.Dataset.deserialize(op.response.value).name
+        detail = None
+        if meta is not None and meta.export_model_details.output_info.gcs_output_directory:
+            detail = meta.export_model_details.output_info.gcs_output_directory
+        return OperationState(
+            name=op.name,
+            done=op.done,
+            error=error,
+            cancelled=cancelled,
+            progress_percent=meta.progress_percent if meta is not None else None,
+            result=result,
+            detail=detail,
+        )
+
+    def cancel_operation(self, name: str) -> None:
+        with cloud_errors(f"cancelling operation {name}"):
+            self.client.transport.operations_client.cancel_operation(name)
+
+    # --- models ----------------------------------------------------------------------------
+    def _model(self, m: automl_v1.Model) -> CloudModel:
+        meta = m.image_classification_model_metadata
+        return CloudModel(
+            name=m.name,
+            display_name=m.display_name,
+            dataset=f"{self.parent}/datasets/{m.dataset_id}",
+            model_type=meta.model_type,
+            labels=MappingProxyType(dict(m.labels)),
+            train_budget_milli_node_hours=meta.train_budget_milli_node_hours,
+            train_cost_milli_node_hours=meta.train_cost_milli_node_hours,
+            stop_reason=meta.stop_reason,
+            create_time=m.create_time.isoformat() if m.create_time else "",
+            deployed=m.deployment_state == automl_v1.Model.DeploymentState.DEPLOYED,
+        )
+
+    def get_model(self, name: str) -> CloudModel | None:
+        try:
+            with cloud_errors(f"reading model {name}"):
+                return self._model(self.client.get_model(name=name))
+        except CloudNotFound:
+            return None
+
+    def find_models(self, labels: Mapping[str, str]) -> list[CloudModel]:
+        # AutoML v1 filters models by dataset and metadata only; labels are matched here.
+        with cloud_errors(f"listing models in {self.parent}"):
+            found = list(self.client.list_models(parent=self.parent))
+        return [
+            self._model(m) for m in found if all(m.labels.get(k) == v for k, v in labels.items())
+        ]
+
+    def delete_model(self, name: str) -> None:
+        try:
+            with cloud_errors(f"deleting model {name}"):
+                self.client.delete_model(name=name).result(timeout=300)
+        except CloudNotFound:
+            pass
+
+    def evaluations(self, model: str) -> Evaluations:
+        with cloud_errors(f"reading evaluations of {model}"):
+            found = list(self.client.list_model_evaluations(parent=model, filter=""))
+        overall = None
+        per_label: dict[str, Evaluation] = {}
+        for ev in found:
+            converted = _evaluation(ev)
+            if ev.annotation_spec_id:
+                per_label[ev.display_name] = converted
+            else:
+                overall = converted
+        if overall is None:
+            raise CloudError(f"model {model} has no overall evaluation (was training finished?)")
+        return Evaluations(overall=overall, per_label=MappingProxyType(per_label))
+
+    def start_export(self, model: str, model_format: str, gcs_prefix: str) -> str:
+        config = automl_v1.ModelExportOutputConfig(
+            gcs_destination=automl_v1.GcsDestination(output_uri_prefix=gcs_prefix),
+            model_format=model_format,
+        )
+        with cloud_errors(f"exporting {model} as {model_format}"):
+            return self.client.export_model(name=model, output_config=config).operation.name
+
+
+def _evaluation(ev: automl_v1.ModelEvaluation) -> Evaluation:
+    m = ev.classification_evaluation_metrics
+    points = tuple(
+        ConfidencePoint(
+            threshold=round(e.confidence_threshold, 4),
+            precision=e.precision,
+            recall=e.recall,
+            f1=e.f1_score,
+            precision_at1=e.precision_at1,
+            recall_at1=e.recall_at1,
+            f1_at1=e.f1_score_at1,
+            false_positive_rate=e.false_positive_rate,
+            true_positives=e.true_positive_count,
+            false_positives=e.false_positive_count,
+            false_negatives=e.false_negative_count,
+            true_negatives=e.true_negative_count,
+        )
+        for e in sorted(m.confidence_metrics_entry, key=lambda e: e.confidence_threshold)
+    )
+    cm = m.confusion_matrix
+    return Evaluation(
+        label=ev.display_name if ev.annotation_spec_id else None,
+        au_prc=m.au_prc,
+        au_roc=m.au_roc,
+        log_loss=m.log_loss,
+        example_count=ev.evaluated_example_count,
+        points=points,
+        confusion_labels=tuple(cm.display_name),
+        confusion_rows=tuple(tuple(r.example_count) for r in cm.row),
+    )

@@ -1,0 +1,45 @@
+"""The cloud layer's one error type, and the translation of Google API errors into it."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from google.api_core import exceptions as gexc
+from google.auth import exceptions as auth_exc
+
+
+class CloudError(Exception):
+    """An expected failure talking to the cloud; the message says what and what to do."""
+
+
+class CloudNotFound(CloudError):
+    """The resource does not exist (callers often treat that as a normal answer)."""
+
+
+_HINTS: dict[type[Exception], str] = {
+    gexc.PermissionDenied: "the credentials lack a permission",
+    gexc.Unauthenticated: "no valid credentials (run `gcloud auth application-default login`)",
+    gexc.ResourceExhausted: "a quota or rate limit was hit; retry later or raise the quota",
+    gexc.NotFound: "it does not exist (deleted outside this tool?)",
+    gexc.AlreadyExists: "it already exists",
+    gexc.FailedPrecondition: "the service refused it in the current state",
+    gexc.InvalidArgument: "the service rejected the request",
+    gexc.ServiceUnavailable: "the service is unavailable; retry later",
+    gexc.DeadlineExceeded: "the service did not answer in time; retry later",
+}
+
+
+@contextmanager
+def cloud_errors(action: str) -> Iterator[None]:
+    """Turns Google API and auth errors into CloudError('<action>: <message> (<hint>)')."""
+    try:
+        yield
+    except gexc.GoogleAPICallError as exc:
+        hint = next((h for t, h in _HINTS.items() if isinstance(exc, t)), None)
+        message = exc.message or str(exc)
+        kind = CloudNotFound if isinstance(exc, gexc.NotFound) else CloudError
+        raise kind(f"{action}: {message}" + (f" ({hint})" if hint else "")) from exc
+    except auth_exc.DefaultCredentialsError as exc:
+        raise CloudError(
+            f"{action}: no Google credentials found ({exc}); run "
+            "`gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS"
+        ) from exc

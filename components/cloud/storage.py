@@ -1,0 +1,126 @@
+"""Cloud Storage as the tool uses it: content-addressed uploads, JSON records, listing."""
+
+import json
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.cloud import storage
+
+from components.cloud.clients import CloudTarget, storage_client
+from components.cloud.errors import CloudNotFound, cloud_errors
+
+UPLOAD_WORKERS = 8
+CONTENT_TYPES = {
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "bmp": "image/bmp",
+    "ico": "image/x-icon",
+    "webp": "image/webp",
+    "tiff": "image/tiff",
+    "csv": "text/csv",
+    "json": "application/json",
+    "tflite": "application/octet-stream",
+}
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str  # object name
+    read: Callable[[], bytes] = field(repr=False, compare=False)
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES.get(self.name.rsplit(".", 1)[-1], "application/octet-stream")
+
+
+class ObjectStore:
+    """One bucket of a stack. Thread-safe: each worker thread gets its own client."""
+
+    def __init__(self, target: CloudTarget, bucket: str):
+        self.target = target
+        self.bucket_name = bucket
+        self._local = threading.local()
+
+    def _bucket(self) -> storage.Bucket:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = storage_client(self.target)
+        return client.bucket(self.bucket_name)
+
+    def uri(self, name: str = "") -> str:
+        return f"gs://{self.bucket_name}/{name}"
+
+    def exists(self) -> bool:
+        with cloud_errors(f"reading bucket gs://{self.bucket_name}"):
+            return self._bucket().exists()
+
+    def names(self, prefix: str) -> set[str]:
+        with cloud_errors(f"listing {self.uri(prefix)}"):
+            return {
+                b.name for b in self._bucket().client.list_blobs(self.bucket_name, prefix=prefix)
+            }
+
+    def read(self, name: str) -> bytes | None:
+        """The object's bytes, or None when it does not exist."""
+        try:
+            with cloud_errors(f"reading {self.uri(name)}"):
+                return self._bucket().blob(name).download_as_bytes()
+        except CloudNotFound:
+            return None
+
+    def write(self, name: str, data: bytes, content_type: str | None = None) -> None:
+        ctype = content_type or CONTENT_TYPES.get(
+            name.rsplit(".", 1)[-1], "application/octet-stream"
+        )
+        with cloud_errors(f"writing {self.uri(name)}"):
+            self._bucket().blob(name).upload_from_string(data, content_type=ctype)
+
+    def read_json(self, name: str) -> Any | None:
+        data = self.read(name)
+        return None if data is None else json.loads(data)
+
+    def write_json(self, name: str, value: Any) -> None:
+        self.write(name, json.dumps(value, indent=2, sort_keys=True).encode(), "application/json")
+
+    def delete(self, names: Iterable[str]) -> int:
+        """Deletes the objects that exist; returns how many were deleted."""
+        deleted = 0
+        for name in names:
+            try:
+                with cloud_errors(f"deleting {self.uri(name)}"):
+                    self._bucket().blob(name).delete()
+                deleted += 1
+            except CloudNotFound:
+                pass
+        return deleted
+
+    def upload_missing(
+        self,
+        uploads: Sequence[Upload],
+        prefix: str,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Uploads (in parallel) the objects not already under `prefix`; returns the count.
+
+        Object names are content addresses, so an object that exists holds the same bytes.
+        """
+        present = self.names(prefix)
+        todo = [u for u in uploads if u.name not in present]
+        if not todo:
+            return 0
+
+        def put(u: Upload) -> None:
+            with cloud_errors(f"uploading {self.uri(u.name)}"):
+                self._bucket().blob(u.name).upload_from_string(
+                    u.read(), content_type=u.content_type
+                )
+
+        with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS) as pool:
+            for done, _ in enumerate(pool.map(put, todo), start=1):
+                if progress and (done % 200 == 0 or done == len(todo)):
+                    progress(done, len(todo))
+        return len(todo)

@@ -1,0 +1,193 @@
+"""The TrainingApi port: what the providers need from an AutoML-style training service.
+
+Two adapters implement it — `automl_v1` (the AutoML v1 surface, served by the emulator) and
+`vertex` (Vertex AI, today's service). Values crossing the port are plain frozen
+dataclasses, so the providers and the gate never see either API's types.
+"""
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from components.cloud.errors import CloudError
+
+# Labels the tool sets on cloud resources (GCP label rules: lowercase, ≤ 63 characters).
+LABEL_MANAGED = "edge-labeler"
+LABEL_STACK = "edge-labeler-stack"
+LABEL_FINGERPRINT = "edge-labeler-fingerprint"
+
+Progress = Callable[[str], None]
+
+
+def fingerprint_label(fingerprint: str) -> str:
+    """A `sha256:<hex>` fingerprint as a label value (128 bits of it: labels hold ≤ 63 chars)."""
+    return fingerprint.removeprefix("sha256:")[:32]
+
+
+@dataclass(frozen=True)
+class CloudDataset:
+    name: str  # full resource name
+    display_name: str
+    example_count: int
+    multilabel: bool
+    labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    annotation_specs: Mapping[str, str] = field(  # label display name → annotation spec id
+        default_factory=lambda: MappingProxyType({})
+    )
+
+
+@dataclass(frozen=True)
+class OperationState:
+    name: str
+    done: bool
+    error: str | None = None  # set when done and failed
+    cancelled: bool = False
+    progress_percent: int | None = None
+    result: str | None = None  # resource name produced (model, dataset), when done
+    detail: str | None = None  # facade-specific: e.g. export output directory
+
+
+@dataclass(frozen=True)
+class CloudModel:
+    name: str
+    display_name: str
+    dataset: str
+    model_type: str
+    labels: Mapping[str, str]
+    train_budget_milli_node_hours: int
+    train_cost_milli_node_hours: int
+    stop_reason: str
+    create_time: str  # RFC 3339
+    deployed: bool = False
+
+
+@dataclass(frozen=True)
+class ConfidencePoint:
+    """Metrics at one confidence threshold, as AutoML's ConfidenceMetricsEntry."""
+
+    threshold: float
+    precision: float
+    recall: float
+    f1: float
+    precision_at1: float
+    recall_at1: float
+    f1_at1: float
+    false_positive_rate: float
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+    true_negatives: int
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One ModelEvaluation: overall (label None) or for one label."""
+
+    label: str | None
+    au_prc: float
+    au_roc: float
+    log_loss: float
+    example_count: int
+    points: tuple[ConfidencePoint, ...]  # ascending threshold
+    confusion_labels: tuple[str, ...] = ()
+    confusion_rows: tuple[tuple[int, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class Evaluations:
+    overall: Evaluation
+    per_label: Mapping[str, Evaluation]
+
+
+class TrainingApi(ABC):
+    """Datasets, training operations, models, evaluations and exports of one stack."""
+
+    @abstractmethod
+    def create_dataset(
+        self, display_name: str, multilabel: bool, labels: Mapping[str, str]
+    ) -> CloudDataset: ...
+
+    @abstractmethod
+    def start_import(self, dataset: str, csv_uri: str) -> str:
+        """Starts importing a CSV index; returns the operation name."""
+
+    @abstractmethod
+    def get_dataset(self, name: str) -> CloudDataset | None: ...
+
+    @abstractmethod
+    def find_datasets(self, labels: Mapping[str, str]) -> list[CloudDataset]:
+        """Datasets carrying all of these labels."""
+
+    @abstractmethod
+    def delete_dataset(self, name: str) -> None:
+        """Deletes the dataset; a dataset that is already gone is not an error."""
+
+    @abstractmethod
+    def start_training(
+        self,
+        dataset: str,
+        display_name: str,
+        model_type: str,
+        budget_milli_node_hours: int,
+        labels: Mapping[str, str],
+        base_model: str | None = None,
+    ) -> str:
+        """Starts training (and billing); returns the operation name."""
+
+    @abstractmethod
+    def get_operation(self, name: str) -> OperationState: ...
+
+    @abstractmethod
+    def cancel_operation(self, name: str) -> None: ...
+
+    @abstractmethod
+    def get_model(self, name: str) -> CloudModel | None: ...
+
+    @abstractmethod
+    def find_models(self, labels: Mapping[str, str]) -> list[CloudModel]:
+        """Models carrying all of these labels."""
+
+    @abstractmethod
+    def delete_model(self, name: str) -> None:
+        """Deletes the model; a model that is already gone is not an error."""
+
+    @abstractmethod
+    def evaluations(self, model: str) -> Evaluations: ...
+
+    @abstractmethod
+    def start_export(self, model: str, model_format: str, gcs_prefix: str) -> str:
+        """Starts exporting in `model_format` (tflite | edgetpu_tflite | tf_saved_model)."""
+
+    def wait(
+        self,
+        operation: str,
+        *,
+        what: str,
+        progress: Progress | None = None,
+        poll_seconds: float = 2.0,
+        timeout_seconds: float | None = None,
+    ) -> OperationState:
+        """Polls until done; raises CloudError naming `what` when the operation failed."""
+        start = time.monotonic()
+        last = None
+        while True:
+            state = self.get_operation(operation)
+            if state.done:
+                break
+            elapsed = time.monotonic() - start
+            if progress is not None and state.progress_percent != last:
+                last = state.progress_percent
+                pct = f"{state.progress_percent}%" if state.progress_percent is not None else "…"
+                progress(f"{what}: {pct} after {elapsed:.0f}s")
+            if timeout_seconds is not None and elapsed > timeout_seconds:
+                raise CloudError(
+                    f"{what}: still running after {timeout_seconds:.0f}s (operation {operation})"
+                )
+            time.sleep(poll_seconds)
+        if state.cancelled:
+            raise CloudError(f"{what}: cancelled (operation {operation})")
+        if state.error:
+            raise CloudError(f"{what}: {state.error} (operation {operation})")
+        return state

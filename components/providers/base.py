@@ -1,0 +1,159 @@
+"""The one base of every dynamic provider: error messages, diff by declared fields, ids.
+
+Providers are pickled by reference (their module is importable) and run inside the Pulumi
+SDK's dynamic provider host. They hold no clients: those are built in each call through
+`components.cloud`. Expected failures (bad data, gate not met, cloud refusals) reach the
+user as one clear message, without a Python traceback; anything else is a bug and keeps
+its traceback.
+"""
+
+import hashlib
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    ConfigureRequest,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from components.cloud.errors import CloudError
+from components.data.errors import DatasetError
+
+Props = dict[str, Any]
+
+
+class UserError(Exception):
+    """An expected failure with a message for the user (shown without a traceback)."""
+
+
+# Errors of the layers below that are the user's to fix, not bugs.
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (UserError, CloudError, DatasetError)
+
+
+def _install_clean_errors() -> None:
+    """Inside the SDK's provider host, report expected errors as their message only.
+
+    The host (`python -m pulumi.dynamic`) turns every exception into
+    `traceback.format_exc()`; for our expected errors the message is what the user needs.
+    Outside that host (tests calling providers directly) this does nothing.
+    """
+    host = sys.modules.get("__main__")
+    if host is None or getattr(host, "_abort_with_traceback", None) is None:
+        return
+    if getattr(host.traceback, "edge_labeler", False):
+        return
+
+    class _Formatter:
+        edge_labeler = True
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(traceback, name)
+
+        @staticmethod
+        def format_exc(*args: Any, **kwargs: Any) -> str:
+            err = sys.exc_info()[1]
+            if isinstance(err, EXPECTED_ERRORS):
+                return str(err)
+            return traceback.format_exc(*args, **kwargs)
+
+    host.traceback = _Formatter()
+
+
+@contextmanager
+def expected_errors(resource: str) -> Iterator[None]:
+    """Prefixes expected errors with the resource they concern, keeping their type."""
+    try:
+        yield
+    except EXPECTED_ERRORS as err:
+        raise UserError(f"{resource}: {err}") from err
+
+
+def stable_id(*parts: str) -> str:
+    """A deterministic id from the parts that identify a resource."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+class Provider(ResourceProvider):
+    """Subclasses declare `kind`, `replace_on` and `update_on` and implement `_create` etc."""
+
+    kind: ClassVar[str]
+    replace_on: ClassVar[tuple[str, ...]] = ()
+    update_on: ClassVar[tuple[str, ...]] = ()
+
+    def configure(self, req: ConfigureRequest) -> None:
+        _install_clean_errors()
+
+    @staticmethod
+    def describe(props: Mapping[str, Any]) -> str:
+        return str(props.get("name", "?"))
+
+    def label(self, props: Mapping[str, Any]) -> str:
+        return f"{self.kind} '{self.describe(props)}'"
+
+    def log(self, props: Mapping[str, Any]) -> Callable[[str], None]:
+        """Progress lines (`[dataset digits] uploaded 10/20 images`) shown by `pulumi up`."""
+        prefix = f"[{self.kind.lower()} {self.describe(props)}]"
+        return lambda message: print(f"{prefix} {message}", flush=True)
+
+    # --- the protocol, with error handling in one place -----------------------------------
+    def check(self, olds: Props, news: Props) -> CheckResult:
+        try:
+            inputs = self._check(dict(olds or {}), dict(news))
+        except EXPECTED_ERRORS as err:
+            return CheckResult(news, [CheckFailure(self._failed_property(err), str(err))])
+        return CheckResult(inputs, [])
+
+    def diff(self, id_: str, olds: Props, news: Props) -> DiffResult:
+        changed = [k for k in (*self.replace_on, *self.update_on) if olds.get(k) != news.get(k)]
+        replaces = [k for k in changed if k in self.replace_on]
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+
+    def create(self, props: Props) -> CreateResult:
+        with expected_errors(self.label(props)):
+            id_, outs = self._create(props)
+        return CreateResult(id_, {**props, **outs})
+
+    def read(self, id_: str, props: Props) -> ReadResult:
+        with expected_errors(self.label(props)):
+            outs = self._read(id_, props)
+        if outs is None:  # gone: the engine drops it from state on refresh
+            return ReadResult(None, {})
+        return ReadResult(id_, {**props, **outs})
+
+    def update(self, id_: str, olds: Props, news: Props) -> UpdateResult:
+        # Implemented always: the SDK's default update erases every output.
+        with expected_errors(self.label(news)):
+            outs = self._update(id_, olds, news)
+        return UpdateResult({**olds, **news, **outs})
+
+    def delete(self, id_: str, props: Props) -> None:
+        with expected_errors(self.label(props)):
+            self._delete(id_, props)
+
+    # --- what subclasses implement ----------------------------------------------------------
+    def _check(self, olds: Props, news: Props) -> Props:
+        return news
+
+    def _failed_property(self, err: Exception) -> str:
+        return ""
+
+    def _create(self, props: Props) -> tuple[str, Props]:
+        raise NotImplementedError
+
+    def _read(self, id_: str, props: Props) -> Props | None:
+        return {}
+
+    def _update(self, id_: str, olds: Props, news: Props) -> Props:
+        raise NotImplementedError
+
+    def _delete(self, id_: str, props: Props) -> None:
+        raise NotImplementedError
