@@ -1,0 +1,706 @@
+"""load_specs: YAML files → overlay → schema → cross-document rules → typed SpecSet.
+
+Every problem of a run is collected and raised together as one SpecError, sorted by
+file and line. Problems caused only by a stack's overlay are marked with that stack.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components.spec.documents import (
+    Acceptance,
+    BaseModel,
+    Bucket,
+    Budget,
+    Classification,
+    Dataset,
+    DatasetSource,
+    Deploy,
+    Document,
+    ExportFormat,
+    LabelMinimums,
+    Lifecycle,
+    Model,
+    OptimizeFor,
+    Promotion,
+    Publication,
+    SourceKind,
+    SpecSet,
+    Split,
+    StorageClass,
+    Target,
+    ThresholdKind,
+    ThresholdPolicy,
+    freeze,
+)
+from components.spec.errors import Location, SpecError, SpecIssue
+from components.spec.merge_patch import apply_located_patch
+from components.spec.naming import bucket_name_problem
+from components.spec.schema import (
+    API_VERSION,
+    KINDS,
+    apply_defaults,
+    did_you_mean,
+    format_path,
+    show,
+    validate_document,
+)
+from components.spec.yaml_source import FieldPath, YamlDocument, YamlFile, read_yaml_file
+
+OVERLAY_DIR = "envs"
+SPEC_SUFFIXES = (".yaml", ".yml")
+STACK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+SPLIT_TOLERANCE = 1e-9
+# Firebase ML REST v1beta2 Model.displayName: letters, digits, '_', starting with a letter.
+_FIREBASE_REST_DISPLAY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+_ENVELOPE = ("apiVersion", "kind", "metadata", "spec")
+_REFERENCES: dict[str, tuple[tuple[FieldPath, str], ...]] = {
+    "Dataset": ((("spec", "bucket"), "Bucket"),),
+    "Model": ((("spec", "dataset"), "Dataset"), (("spec", "baseModel", "model"), "Model")),
+    "Publication": ((("spec", "model"), "Model"), (("spec", "bucket"), "Bucket")),
+}
+
+
+def _get(data: Any, path: FieldPath) -> Any:
+    for part in path:
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+def overlay_path(directory: Path, stack: str) -> Path:
+    """specs/envs/<stack>.yaml."""
+    return Path(directory) / OVERLAY_DIR / f"{stack}.yaml"
+
+
+def overlay_stacks(directory: Path) -> tuple[str, ...]:
+    """Stacks that have an overlay file in <directory>/envs/, sorted."""
+    envs = Path(directory) / OVERLAY_DIR
+    if not envs.is_dir():
+        return ()
+    return tuple(sorted(p.stem for p in envs.glob("*.yaml") if p.is_file()))
+
+
+@dataclass
+class _Entry:
+    """A base document on its way through the pipeline."""
+
+    kind: str
+    name: str | None
+    doc: YamlDocument
+    valid: bool = True
+    data: dict[str, Any] = field(default_factory=dict)  # with defaults, once valid
+    overlaid_at: Location | None = None
+
+    def context(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name}
+
+
+def _doc_context(doc: YamlDocument) -> dict[str, Any]:
+    data = doc.data if isinstance(doc.data, dict) else {}
+    kind = data.get("kind")
+    name = _get(data, ("metadata", "name"))
+    return {
+        "kind": kind if kind in KINDS else None,
+        "name": name if isinstance(name, str) else None,
+    }
+
+
+class _Run:
+    """One validation run over a directory (and optionally one stack's overlay)."""
+
+    def __init__(self, directory: Path, stack: str | None) -> None:
+        self.directory = Path(directory)
+        self.stack = stack
+        self.issues: list[SpecIssue] = []
+        self.warnings: list[SpecIssue] = []
+        self.parse_failed = False
+        self.files: list[Path] = []
+        self.overlay_display: str | None = None
+
+    # -- helpers -------------------------------------------------------------------
+    def error(self, where: Location, message: str, path: FieldPath = (), **context: Any) -> None:
+        field_name = format_path(path) or None
+        self.issues.append(SpecIssue.at(where, message, field=field_name, **context))
+
+    def warn(self, where: Location, message: str, path: FieldPath = (), **context: Any) -> None:
+        field_name = format_path(path) or None
+        self.warnings.append(
+            SpecIssue.at(where, message, field=field_name, severity="warning", **context)
+        )
+
+    def _read(self, path: Path) -> YamlFile:
+        self.files.append(path)
+        parsed = read_yaml_file(path, str(path))
+        if parsed.error is not None:
+            self.issues.append(parsed.error)
+            self.parse_failed = True
+        for doc in parsed.documents:
+            for path_, where, message in doc.problems:
+                self.error(where, message, path_, **_doc_context(doc))
+        return parsed
+
+    # -- pipeline ------------------------------------------------------------------
+    def collect(self) -> SpecSet | None:
+        if not self.directory.is_dir():
+            self.issues.append(
+                SpecIssue(str(self.directory), None, None, "spec directory not found")
+            )
+            return None
+        entries = self._base_entries()
+        self._check_unique_names(entries)
+        if self.stack is not None:
+            self._apply_overlay(entries)
+        for entry in entries:
+            self._validate(entry)
+        if not self.parse_failed:
+            self._cross_document(entries)
+        if self.issues:
+            return None
+        return self._build(entries)
+
+    def _base_entries(self) -> list[_Entry]:
+        paths = sorted(
+            p for p in self.directory.iterdir() if p.is_file() and p.suffix in SPEC_SUFFIXES
+        )
+        if not paths:
+            self.warnings.append(
+                SpecIssue(
+                    str(self.directory),
+                    None,
+                    None,
+                    "no *.yaml spec files here (envs/ holds overlays, not specs)",
+                    severity="warning",
+                )
+            )
+        entries = []
+        for path in paths:
+            for doc in self._read(path).documents:
+                entry = self._envelope(doc)
+                if entry is not None:
+                    entries.append(entry)
+        return entries
+
+    def _envelope(self, doc: YamlDocument) -> _Entry | None:
+        """The document's kind and name, or None (with an issue) when unusable."""
+        data = doc.data
+        if not isinstance(data, dict):
+            self.error(
+                doc.start,
+                f"a document must be a mapping with {', '.join(_ENVELOPE)}; got {show(data)}",
+            )
+            return None
+        context = _doc_context(doc)
+        if "kind" not in data:
+            self.error(
+                doc.start,
+                f"required field is missing (one of {', '.join(KINDS)})",
+                ("kind",),
+                name=context["name"],
+            )
+            return None
+        kind = data["kind"]
+        if kind not in KINDS:
+            self.error(
+                doc.value_location(("kind",)),
+                f"{show(kind)} is not a kind; kinds are {', '.join(KINDS)}"
+                f"{did_you_mean(kind, KINDS)}",
+                ("kind",),
+                name=context["name"],
+            )
+            return None
+        return _Entry(kind, context["name"], doc)
+
+    def _check_unique_names(self, entries: list[_Entry]) -> None:
+        first: dict[tuple[str, str], _Entry] = {}
+        for entry in entries:
+            if entry.name is None:
+                continue
+            key = (entry.kind, entry.name)
+            if key in first:
+                where = first[key].doc.value_location(("metadata", "name"))
+                self.error(
+                    entry.doc.value_location(("metadata", "name")),
+                    f"duplicate {entry.kind} name; first defined at {where}",
+                    ("metadata", "name"),
+                    **entry.context(),
+                )
+                entry.valid = False  # overlays and references use the first one
+            else:
+                first[key] = entry
+
+    # -- overlays ------------------------------------------------------------------
+    def _apply_overlay(self, entries: list[_Entry]) -> None:
+        stack = self.stack or ""
+        path = overlay_path(self.directory, stack)
+        if not STACK_NAME.match(stack):
+            self.issues.append(
+                SpecIssue(
+                    str(path),
+                    None,
+                    None,
+                    f"{stack!r} is not a stack name (letters, digits, '_', '.', '-')",
+                )
+            )
+            return
+        if not path.is_file():
+            known = ", ".join(overlay_stacks(self.directory)) or "none"
+            self.warnings.append(
+                SpecIssue(
+                    str(path),
+                    None,
+                    None,
+                    f"no overlay for stack '{stack}': the base specs apply unchanged "
+                    f"(overlays exist for: {known})",
+                    severity="warning",
+                )
+            )
+            return
+        self.overlay_display = str(path)
+        targets = {(e.kind, e.name): e for e in entries if e.valid and e.name is not None}
+        for doc in self._read(path).documents:
+            self._apply_overlay_document(doc, targets)
+
+    def _apply_overlay_document(
+        self, doc: YamlDocument, targets: dict[tuple[str, str | None], _Entry]
+    ) -> None:
+        data = doc.data
+        context = _doc_context(doc)
+        if not isinstance(data, dict):
+            self.error(
+                doc.start,
+                "an overlay document must be a mapping with apiVersion, kind, "
+                f"metadata.name and spec; got {show(data)}",
+            )
+            return
+        for key in data:
+            if key not in _ENVELOPE:
+                self.error(
+                    doc.key_location((key,)),
+                    f"unknown field{did_you_mean(key, _ENVELOPE)}; an overlay document has "
+                    "apiVersion, kind, metadata.name and spec",
+                    (key,),
+                    **context,
+                )
+        if data.get("apiVersion") != API_VERSION:
+            if "apiVersion" in data:
+                self.error(
+                    doc.value_location(("apiVersion",)),
+                    f"{show(data['apiVersion'])} is not supported; the only accepted value "
+                    f"is '{API_VERSION}'",
+                    ("apiVersion",),
+                    **context,
+                )
+            else:
+                self.error(doc.start, "required field is missing", ("apiVersion",), **context)
+        kind = data.get("kind")
+        if kind not in KINDS:
+            where = doc.value_location(("kind",)) if "kind" in data else doc.start
+            text = (
+                "required field is missing"
+                if "kind" not in data
+                else (f"{show(kind)} is not a kind")
+            )
+            self.error(
+                where,
+                f"{text}; kinds are {', '.join(KINDS)}{did_you_mean(kind, KINDS)}",
+                ("kind",),
+                **context,
+            )
+            return
+        metadata = data.get("metadata")
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+            where = doc.value_location(("metadata",)) if "metadata" in data else doc.start
+            self.error(
+                where,
+                "the overlay must name the document it patches (metadata.name)",
+                ("metadata", "name"),
+                **context,
+            )
+            return
+        for key in metadata:
+            if key != "name":
+                self.error(
+                    doc.key_location(("metadata", key)),
+                    f"unknown field{did_you_mean(key, ['name'])}; allowed here: name",
+                    ("metadata", key),
+                    **context,
+                )
+        name = metadata["name"]
+        if "spec" not in data:
+            self.error(
+                doc.start,
+                "required field is missing (the fields to change, as a JSON merge patch)",
+                ("spec",),
+                **context,
+            )
+            return
+        if not isinstance(data["spec"], dict):
+            self.error(
+                doc.value_location(("spec",)),
+                f"expected a mapping of the fields to change (JSON merge patch), got "
+                f"{show(data['spec'])}",
+                ("spec",),
+                **context,
+            )
+            return
+        target = targets.get((kind, name))
+        if target is None:
+            if not self.parse_failed:
+                names = sorted(n for k, n in targets if k == kind and n is not None)
+                listed = (
+                    f"{kind} documents: {', '.join(names)}"
+                    if names
+                    else (f"there are no {kind} documents")
+                )
+                self.error(
+                    doc.value_location(("metadata", "name")),
+                    f"overlay matches no {kind} named {name!r} in {self.directory}"
+                    f"{did_you_mean(name, names)}; {listed}",
+                    ("metadata", "name"),
+                    **context,
+                )
+            return
+        if target.overlaid_at is not None:
+            self.error(
+                doc.value_location(("metadata", "name")),
+                f"second overlay for this document (first at line {target.overlaid_at.line}); "
+                "merge them into one",
+                ("metadata", "name"),
+                **context,
+            )
+            return
+        target.overlaid_at = doc.value_location(("metadata", "name"))
+        target.doc = apply_located_patch(target.doc, doc, ("spec",))
+
+    # -- per-document validation ---------------------------------------------------
+    def _validate(self, entry: _Entry) -> None:
+        problems = validate_document(entry.kind, entry.doc)
+        for path, where, message in problems:
+            self.error(where, message, path, **entry.context())
+        if problems or entry.doc.problems:
+            entry.valid = False
+        if not entry.valid:
+            return
+        entry.data = apply_defaults(entry.kind, entry.doc.data)
+        before = len(self.issues)
+        check = getattr(self, f"_check_{entry.kind.lower()}")
+        check(entry)
+        if len(self.issues) > before:
+            entry.valid = False
+
+    def _local_path(self, entry: _Entry, path: FieldPath, want: str) -> None:
+        value = _get(entry.data, path)
+        if value is None:
+            return
+        where = entry.doc.value_location(path)
+        resolved = Path(where.file).parent / value
+        shown = os.path.normpath(resolved)
+        if Path(value).is_absolute():
+            self.warn(
+                where,
+                "an absolute path ties the specs to one machine; use a path relative to "
+                "this file's directory",
+                path,
+                **entry.context(),
+            )
+        if not resolved.exists():
+            self.error(
+                where,
+                f"{shown} does not exist (paths are relative to the directory of {where.file})",
+                path,
+                **entry.context(),
+            )
+        elif want == "file" and not resolved.is_file():
+            self.error(where, f"{shown} is a directory; expected a file", path, **entry.context())
+        elif want == "directory" and not resolved.is_dir():
+            self.error(where, f"{shown} is a file; expected a directory", path, **entry.context())
+
+    def _check_bucket(self, entry: _Entry) -> None:
+        explicit = _get(entry.data, ("spec", "bucketName"))
+        if explicit is not None and (problem := bucket_name_problem(explicit)):
+            where = entry.doc.value_location(("spec", "bucketName"))
+            self.error(where, f"{explicit!r} {problem}", ("spec", "bucketName"), **entry.context())
+
+    def _check_dataset(self, entry: _Entry) -> None:
+        split = entry.data["spec"]["split"]
+        total = split["train"] + split["validation"] + split["test"]
+        if abs(total - 1) > SPLIT_TOLERANCE:
+            where = entry.doc.key_location(("spec", "split"))
+            self.error(
+                where,
+                f"train {split['train']:g} + validation {split['validation']:g} + test "
+                f"{split['test']:g} = {round(total, 9):g}; the fractions must sum to 1 "
+                "(defaults: 0.8, 0.1, 0.1)",
+                ("spec", "split"),
+                **entry.context(),
+            )
+        for key, want in (
+            ("zip", "file"),
+            ("directory", "directory"),
+            ("images", "any"),
+            ("labels", "file"),
+        ):
+            self._local_path(entry, ("spec", "source", key), want)
+
+    def _check_model(self, entry: _Entry) -> None:
+        self._local_path(entry, ("spec", "baseModel", "path"), "any")
+
+    def _check_publication(self, entry: _Entry) -> None:
+        spec = entry.data["spec"]
+        name = spec["displayName"]
+        if spec["target"] == Target.FIREBASE_ML and not _FIREBASE_REST_DISPLAY_NAME.match(name):
+            self.warn(
+                entry.doc.value_location(("spec", "displayName")),
+                f"{name!r} passes the firebase-admin SDK's check, but the Firebase ML REST "
+                "reference allows only letters, digits and '_', starting with a letter",
+                ("spec", "displayName"),
+                **entry.context(),
+            )
+
+    # -- cross-document rules ------------------------------------------------------
+    def _cross_document(self, entries: list[_Entry]) -> None:
+        names: dict[str, list[str]] = {kind: [] for kind in KINDS}
+        for entry in entries:
+            if entry.name is not None and entry.name not in names[entry.kind]:
+                names[entry.kind].append(entry.name)
+        valid = [e for e in entries if e.valid]
+        for entry in valid:
+            for path, kind in _REFERENCES.get(entry.kind, ()):
+                value = _get(entry.data, path)
+                if value is None or value in names[kind]:
+                    continue
+                known = sorted(names[kind])
+                listed = (
+                    f"{kind} documents: {', '.join(known)}"
+                    if known
+                    else (f"there are no {kind} documents")
+                )
+                self.error(
+                    entry.doc.value_location(path),
+                    f"no {kind} named {value!r}{did_you_mean(value, known)}; {listed}",
+                    path,
+                    **entry.context(),
+                )
+        self._check_cycles([e for e in valid if e.kind == "Model"])
+        self._check_unique_values(
+            [e for e in valid if e.kind == "Publication"],
+            ("spec", "displayName"),
+            lambda e: (e.data["spec"]["target"], e.data["spec"]["displayName"]),
+            "apps load models by this name",
+        )
+        self._check_unique_values(
+            [e for e in valid if e.kind == "Bucket" and "bucketName" in e.data["spec"]],
+            ("spec", "bucketName"),
+            lambda e: e.data["spec"]["bucketName"],
+            "bucket names are global",
+        )
+
+    def _check_cycles(self, models: list[_Entry]) -> None:
+        by_name = {e.name: e for e in models}
+        base = {
+            e.name: _get(e.data, ("spec", "baseModel", "model"))
+            for e in models
+            if _get(e.data, ("spec", "baseModel", "model")) in by_name
+        }
+        reported: set[frozenset[str]] = set()
+        for start in sorted(base):
+            chain = [start]
+            current = base[start]
+            while current in base and current not in chain:
+                chain.append(current)
+                current = base[current]
+            if current not in chain:
+                continue
+            cycle = chain[chain.index(current) :]
+            if frozenset(cycle) in reported:
+                continue
+            reported.add(frozenset(cycle))
+            first = min(cycle)
+            rotated = cycle[cycle.index(first) :] + cycle[: cycle.index(first)]
+            entry = by_name[first]
+            path = ("spec", "baseModel", "model")
+            self.error(
+                entry.doc.value_location(path),
+                f"baseModel cycle {' → '.join([*rotated, first])}; a model cannot start "
+                "from its own weights",
+                path,
+                **entry.context(),
+            )
+
+    def _check_unique_values(
+        self, entries: list[_Entry], path: FieldPath, key: Any, why: str
+    ) -> None:
+        seen: dict[Any, _Entry] = {}
+        for entry in sorted(entries, key=lambda e: e.doc.value_location(path)):
+            value = key(entry)
+            if value in seen:
+                self.error(
+                    entry.doc.value_location(path),
+                    f"{show(_get(entry.data, path))} is already used by {entry.kind} "
+                    f"'{seen[value].name}' ({why})",
+                    path,
+                    **entry.context(),
+                )
+            else:
+                seen[value] = entry
+
+    # -- typed objects -------------------------------------------------------------
+    def _build(self, entries: list[_Entry]) -> SpecSet:
+        built: dict[str, dict[str, Document]] = {kind: {} for kind in KINDS}
+        for entry in entries:
+            if entry.kind != "Publication":
+                built[entry.kind][entry.name or ""] = _typed(entry, built)
+        for entry in entries:  # publications default to their model's dataset's bucket
+            if entry.kind == "Publication":
+                built[entry.kind][entry.name or ""] = _typed(entry, built)
+        return SpecSet(
+            directory=self.directory,
+            stack=self.stack,
+            buckets=freeze(built["Bucket"]),
+            datasets=freeze(built["Dataset"]),
+            models=freeze(built["Model"]),
+            publications=freeze(built["Publication"]),
+            files=tuple(self.files),
+            warnings=tuple(sorted(set(self.warnings), key=SpecIssue.sort_key)),
+        )
+
+
+def _resolved(entry: _Entry, path: FieldPath) -> Path | None:
+    value = _get(entry.data, path)
+    if value is None:
+        return None
+    return (Path(entry.doc.value_location(path).file).parent / value).resolve()
+
+
+def _opt(value: Any, convert: Any) -> Any:
+    return None if value is None else convert(value)
+
+
+def _typed(entry: _Entry, built: dict[str, dict[str, Document]]) -> Document:
+    doc, spec = entry.doc, entry.data["spec"]
+    common: dict[str, Any] = {
+        "name": entry.name,
+        "origin": doc.start,
+        "spec": freeze(spec),
+        "locations": freeze({format_path(p): loc for p, loc in doc.values.items() if p}),
+    }
+    if entry.kind == "Bucket":
+        return Bucket(
+            **common,
+            location=spec["location"],
+            storage_class=StorageClass(spec["storageClass"]),
+            versioning=spec["versioning"],
+            lifecycle=_opt(
+                spec.get("lifecycle"), lambda v: Lifecycle(delete_after_days=v["deleteAfterDays"])
+            ),
+            labels=freeze(spec["labels"]),
+            bucket_name=spec.get("bucketName"),
+        )
+    if entry.kind == "Dataset":
+        source = spec["source"]
+        kind = next(SourceKind(k) for k in source if k != "labels")
+        local = kind != SourceKind.CSV
+        return Dataset(
+            **common,
+            bucket=spec["bucket"],
+            classification=Classification(spec["classification"]),
+            source=DatasetSource(
+                kind=kind,
+                path=_resolved(entry, ("spec", "source", kind.value)) if local else None,
+                uri=None if local else source["csv"],
+                labels=_resolved(entry, ("spec", "source", "labels")),
+            ),
+            split=Split(**{k: spec["split"][k] for k in ("train", "validation", "test", "seed")}),
+        )
+    if entry.kind == "Model":
+        acceptance = spec["acceptance"]
+        ((policy, setting),) = acceptance["threshold"].items()
+        is_metric = policy == ThresholdKind.MAXIMIZE
+        return Model(
+            **common,
+            dataset=spec["dataset"],
+            optimize_for=OptimizeFor(spec["optimizeFor"]),
+            budget=Budget(node_hours=float(spec["budget"]["nodeHours"])),
+            export=tuple(ExportFormat(f) for f in spec["export"]),
+            base_model=_opt(
+                spec.get("baseModel"),
+                lambda v: BaseModel(
+                    path=_resolved(entry, ("spec", "baseModel", "path")), model=v.get("model")
+                ),
+            ),
+            deploy=_opt(spec.get("deploy"), lambda v: Deploy(nodes=v["nodes"])),
+            seed=spec["seed"],
+            retain_on_delete=spec["retainOnDelete"],
+            acceptance=Acceptance(
+                threshold=ThresholdPolicy(
+                    kind=ThresholdKind(policy),
+                    value=None if is_metric else float(setting),
+                    metric=setting if is_metric else None,
+                ),
+                min_precision=_opt(acceptance.get("minPrecision"), float),
+                min_recall=_opt(acceptance.get("minRecall"), float),
+                min_au_prc=_opt(acceptance.get("minAuPrc"), float),
+                per_label=freeze(
+                    {
+                        label: LabelMinimums(
+                            min_precision=_opt(v.get("minPrecision"), float),
+                            min_recall=_opt(v.get("minRecall"), float),
+                        )
+                        for label, v in acceptance.get("perLabel", {}).items()
+                    }
+                ),
+                no_worse_than=acceptance.get("noWorseThan"),
+            ),
+            promoted=_opt(
+                spec.get("promoted"),
+                lambda v: Promotion(from_stack=v["from"], fingerprint=v["fingerprint"]),
+            ),
+        )
+    model = built["Model"][spec["model"]]
+    assert isinstance(model, Model)
+    default_bucket = built["Dataset"][model.dataset]
+    assert isinstance(default_bucket, Dataset)
+    return Publication(
+        **common,
+        model=spec["model"],
+        target=Target(spec["target"]),
+        display_name=spec["displayName"],
+        tags=tuple(spec["tags"]),
+        published=spec["published"],
+        bucket=spec.get("bucket") or default_bucket.bucket,
+    )
+
+
+def _mark_stack(
+    issues: Iterable[SpecIssue], base: set[SpecIssue], stack: str, overlay: str | None
+) -> list[SpecIssue]:
+    return [
+        issue if issue in base or issue.file == overlay else issue.with_stack(stack)
+        for issue in issues
+    ]
+
+
+def load_specs(directory: Path, stack: str | None = None) -> SpecSet:
+    """Load, overlay (specs/envs/<stack>.yaml), validate and type every spec in `directory`.
+
+    Raises SpecError with every problem found. Warnings are on the result
+    (`SpecSet.warnings`) or, when there are errors too, on the SpecError.
+    """
+    run = _Run(Path(directory), stack)
+    specs = run.collect()
+    if specs is not None:
+        return specs
+    issues = run.issues
+    if stack is not None:
+        base = _Run(Path(directory), None)
+        base.collect()
+        issues = _mark_stack(issues, set(base.issues), stack, run.overlay_display)
+    raise SpecError(issues, run.warnings)
