@@ -43,3 +43,9 @@ example-data: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+
+# Regenerates README.md's spec and command-line reference sections from schemas/ and the
+# edgectl parser (tests/spec/test_readme.py fails when they are out of date).
+.PHONY: docs
+docs: venv
+	$(BIN)/python -c 'import components.cli as cli; cli.update_readme("README.md")'

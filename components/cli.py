@@ -1,0 +1,175 @@
+"""`edgectl`: the command line of edge-labeler.
+
+Each subcommand is one `add_<name>(subparsers)` function that adds its parser and sets
+`handler` (a function `args -> exit code`); list it in SUBCOMMANDS to make it exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from components.spec import SpecError, SpecIssue, load_specs, overlay_stacks
+from components.spec.reference import replace_section, spec_reference
+
+PROG = "edgectl"
+HELP_WIDTH = 88  # fixed, so `--help` and the README's copy of it do not depend on the terminal
+
+Subparsers = Any  # argparse._SubParsersAction (private type)
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, width=HELP_WIDTH)
+
+
+# -- validate -----------------------------------------------------------------------------
+
+VALIDATE_EPILOG = """\
+exit status: 0 valid, 1 invalid, 2 bad command line.
+
+--format json prints one object:
+  {"valid": bool, "directory": str, "stacks": [stack names whose overlay was checked],
+   "counts": {"Bucket": n, "Dataset": n, "Model": n, "Publication": n} or null,
+   "errors": [issue, ...], "warnings": [issue, ...]}
+each issue: {"file", "line", "column", "severity", "kind", "name", "field", "stack",
+  "message", "text"} — line/column are 1-based (null when the whole file is meant),
+  kind/name/field are null when not known, stack is set when the problem only exists
+  with that stack's overlay, text is the rendered one-line form."""
+
+
+def add_validate(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="check specs and their overlays; print every error with file:line:column",
+        description=(
+            "Load every DIR/*.yaml spec, apply overlays, validate against the schemas and\n"
+            "the cross-document rules, and report every problem at once. Without --stack,\n"
+            "the base specs and every overlay in DIR/envs/ are checked."
+        ),
+        epilog=VALIDATE_EPILOG,
+        formatter_class=_formatter,
+    )
+    parser.add_argument(
+        "directory",
+        nargs="?",
+        default="specs",
+        metavar="DIR",
+        help="spec directory (default: specs)",
+    )
+    parser.add_argument(
+        "--stack", metavar="NAME", help="check only this stack (base specs + DIR/envs/NAME.yaml)"
+    )
+    parser.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format (default: text)"
+    )
+    parser.set_defaults(handler=run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    directory = Path(args.directory)
+    stacks: list[str | None] = [args.stack] if args.stack else [None, *overlay_stacks(directory)]
+    errors: set[SpecIssue] = set()
+    warnings: set[SpecIssue] = set()
+    counts: dict[str, int] | None = None
+    for stack in stacks:
+        try:
+            specs = load_specs(directory, stack)
+        except SpecError as exc:
+            errors.update(exc.issues)
+            warnings.update(exc.warnings)
+        else:
+            warnings.update(specs.warnings)
+            counts = counts or specs.counts()
+    ordered_errors = sorted(errors, key=SpecIssue.sort_key)
+    ordered_warnings = sorted(warnings, key=SpecIssue.sort_key)
+    checked = [s for s in stacks if s is not None]
+    if args.format == "json":
+        report = {
+            "valid": not errors,
+            "directory": str(directory),
+            "stacks": checked,
+            "counts": None if errors else counts,
+            "errors": [issue.to_json() for issue in ordered_errors],
+            "warnings": [issue.to_json() for issue in ordered_warnings],
+        }
+        print(json.dumps(report, indent=2))
+        return 1 if errors else 0
+    for issue in sorted(errors | warnings, key=SpecIssue.sort_key):
+        print(issue.render())
+    scope = (
+        f"stack {args.stack}"
+        if args.stack
+        else ("base" + (f" + stacks {', '.join(checked)}" if checked else ", no overlays"))
+    )
+    if errors:
+        files = len({issue.file for issue in errors})
+        plural = "s" if len(errors) != 1 else ""
+        print(f"invalid: {len(errors)} error{plural} in {files} file(s) ({scope})")
+        return 1
+    summary = ", ".join(f"{n} {kind}" for kind, n in (counts or {}).items())
+    print(f"valid: {summary} in {directory} ({scope})")
+    return 0
+
+
+# -- the parser ---------------------------------------------------------------------------
+
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_validate]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `edgectl` parser with every subcommand of SUBCOMMANDS."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Declarative AutoML Vision Edge models on Google Cloud: specs in Git, "
+        "reconciled by Pulumi.",
+        formatter_class=_formatter,
+    )
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `edgectl`; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return int(handler(args))
+
+
+# -- README -------------------------------------------------------------------------------
+
+
+def cli_reference() -> str:
+    """The README's command-line section: `--help` of edgectl and of every subcommand."""
+    parser = build_parser()
+    sections = ["```text", f"$ {PROG} --help", parser.format_help().rstrip(), "```"]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                sections += ["", f"### {PROG} {name}", "", "```text"]
+                sections += [f"$ {PROG} {name} --help", sub.format_help().rstrip(), "```"]
+    return "\n".join(sections)
+
+
+def update_readme(path: str | Path = "README.md") -> bool:
+    """Regenerate README.md's spec and CLI reference sections; True when it changed."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    new = replace_section(text, "spec-reference", spec_reference())
+    new = replace_section(new, "cli-reference", cli_reference())
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
+
+
+if __name__ == "__main__":
+    sys.exit(main())
