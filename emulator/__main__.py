@@ -1,0 +1,8 @@
+"""`python -m emulator start|env ...`: the same command line as `edgectl emulator`."""
+
+import sys
+
+from emulator.server import main
+
+if __name__ == "__main__":
+    sys.exit(main())

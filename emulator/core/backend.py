@@ -1,0 +1,45 @@
+"""The emulator's service state and behaviour, shared by every facade (AutoML, Vertex, Firebase ML).
+
+Layout under the state directory:
+    operations/<id>.json        one file per long-running operation
+    datasets/<id>.json          one file per dataset (metadata, examples, annotation specs)
+    images/<sha[:2]>/<sha256>   imported images, content-addressed
+"""
+
+import logging
+from pathlib import Path
+
+from emulator.core.blobs import Blobs
+from emulator.core.datasets import DatasetStore
+from emulator.core.faults import FaultInjector
+from emulator.core.image_store import ImageStore
+from emulator.core.operations import OperationStore
+from emulator.core.persistence import remove_temp_files
+
+log = logging.getLogger(__name__)
+
+
+class Backend:
+    """The stores of one emulator instance: `open()` loads and recovers, `close()` stops work."""
+
+    def __init__(self, state_dir: Path, blobs: Blobs, faults: FaultInjector) -> None:
+        self.state_dir = state_dir
+        self.blobs = blobs
+        self.faults = faults
+        self.images = ImageStore(state_dir / "images")
+        self.operations = OperationStore(state_dir / "operations", faults)
+        self.datasets = DatasetStore(state_dir / "datasets", self.images, blobs, self.operations)
+
+    def open(self) -> None:
+        """Loads state; operations left running by a crash are finished (see OperationStore.load).
+
+        Resource stores load before operations, so recoveries can inspect what was committed.
+        """
+        removed = remove_temp_files(self.state_dir)
+        if removed:
+            log.warning("removed %d partial files left by an interrupted write", removed)
+        self.datasets.load()
+        self.operations.load()
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.operations.shutdown(timeout)

@@ -1,0 +1,640 @@
+"""Image classification datasets: records, examples, annotation specs, import and export.
+
+One JSON file per dataset holds its metadata, annotation spec ids, examples and the import
+operations already applied, so an import commits with a single atomic write, and a restart
+can tell whether an interrupted import had committed.
+"""
+
+import enum
+import hashlib
+import logging
+import re
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+from emulator.core import images
+from emulator.core.blobs import Blobs, parse_gs_prefix, parse_gs_uri
+from emulator.core.errors import (
+    Aborted,
+    Code,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ServiceError,
+)
+from emulator.core.image_store import ImageStore, sha256_hex
+from emulator.core.import_csv import CsvRow, MlUse, RowError, assign_split, parse_csv, row_error
+from emulator.core.names import LocationName, parse_resource
+from emulator.core.operations import (
+    Operation,
+    OperationContext,
+    OperationStore,
+    Outcome,
+    utcnow,
+)
+from emulator.core.persistence import atomic_write_json, read_json, remove_file
+
+log = logging.getLogger(__name__)
+
+DISPLAY_NAME_PATTERN = re.compile(r"[A-Za-z0-9_]{1,32}")
+MAX_DESCRIPTION_CHARS = 25_000
+# Resource labels (not image labels): lowercase keys starting with a letter, ≤ 64 characters.
+_LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+_LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
+# "If more than certain percent of CSV rows cannot be processed then the operation fails and
+# nothing is imported": the API does not publish the percentage; the emulator uses 10 %.
+MAX_BAD_ROW_FRACTION = 0.10
+IMPORT_COMMIT_STEP = "ImportData.commit"
+
+
+class ClassificationType(enum.StrEnum):
+    MULTICLASS = "MULTICLASS"
+    MULTILABEL = "MULTILABEL"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One imported image and what the dataset knows about it."""
+
+    image_sha256: str
+    source_uri: str  # the gs:// path it was first imported from
+    ml_use: MlUse  # as imported (may be UNASSIGNED)
+    labels: tuple[str, ...]
+    format: str
+    width: int
+    height: int
+    size_bytes: int
+
+    @property
+    def split(self) -> MlUse:
+        """TRAIN, VALIDATION or TEST: the ML_USE given, or the hash-based split if UNASSIGNED."""
+        return assign_split(self.image_sha256) if self.ml_use is MlUse.UNASSIGNED else self.ml_use
+
+    def to_json(self) -> dict:
+        return {
+            "image_sha256": self.image_sha256,
+            "source_uri": self.source_uri,
+            "ml_use": self.ml_use.value,
+            "labels": list(self.labels),
+            "format": self.format,
+            "width": self.width,
+            "height": self.height,
+            "size_bytes": self.size_bytes,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Example":
+        return cls(
+            image_sha256=data["image_sha256"],
+            source_uri=data["source_uri"],
+            ml_use=MlUse(data["ml_use"]),
+            labels=tuple(data["labels"]),
+            format=data["format"],
+            width=data["width"],
+            height=data["height"],
+            size_bytes=data["size_bytes"],
+        )
+
+
+@dataclass(frozen=True)
+class AnnotationSpec:
+    name: str  # {dataset}/annotationSpecs/{id}
+    display_name: str  # the label
+    example_count: int
+
+    @property
+    def id(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "display_name": self.display_name,
+            "example_count": self.example_count,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "AnnotationSpec":
+        return cls(data["name"], data["display_name"], data["example_count"])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset as clients see it (a snapshot; example counts are derived from examples)."""
+
+    name: str
+    display_name: str
+    description: str
+    classification_type: ClassificationType
+    create_time: datetime
+    etag: str
+    labels: dict[str, str] = field(default_factory=dict)
+    example_count: int = 0
+    annotation_specs: tuple[AnnotationSpec, ...] = ()  # sorted by display_name
+
+    @property
+    def id(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "display_name": self.display_name,
+            "description": self.description,
+            "classification_type": self.classification_type.value,
+            "create_time": self.create_time.isoformat(),
+            "etag": self.etag,
+            "labels": dict(self.labels),
+            "example_count": self.example_count,
+            "annotation_specs": [s.to_json() for s in self.annotation_specs],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Dataset":
+        return cls(
+            name=data["name"],
+            display_name=data["display_name"],
+            description=data["description"],
+            classification_type=ClassificationType(data["classification_type"]),
+            create_time=datetime.fromisoformat(data["create_time"]),
+            etag=data["etag"],
+            labels=dict(data["labels"]),
+            example_count=data["example_count"],
+            annotation_specs=tuple(AnnotationSpec.from_json(s) for s in data["annotation_specs"]),
+        )
+
+
+@dataclass(frozen=True)
+class _State:
+    """Everything stored for one dataset (the file's content)."""
+
+    name: str
+    display_name: str
+    description: str
+    classification_type: ClassificationType
+    create_time: datetime
+    labels: dict[str, str]
+    version: int = 1
+    spec_ids: dict[str, str] = field(default_factory=dict)  # label → annotation spec id
+    examples: dict[str, Example] = field(default_factory=dict)  # by image sha256
+    applied_operations: tuple[str, ...] = ()
+
+    def snapshot(self) -> Dataset:
+        counts = dict.fromkeys(self.spec_ids, 0)
+        for example in self.examples.values():
+            for label in example.labels:
+                counts[label] += 1
+        specs = tuple(
+            AnnotationSpec(f"{self.name}/annotationSpecs/{self.spec_ids[label]}", label, n)
+            for label, n in sorted(counts.items())
+        )
+        return Dataset(
+            name=self.name,
+            display_name=self.display_name,
+            description=self.description,
+            classification_type=self.classification_type,
+            create_time=self.create_time,
+            etag=hashlib.sha256(f"{self.name}@{self.version}".encode()).hexdigest()[:20],
+            labels=dict(self.labels),
+            example_count=len(self.examples),
+            annotation_specs=specs,
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "display_name": self.display_name,
+            "description": self.description,
+            "classification_type": self.classification_type.value,
+            "create_time": self.create_time.isoformat(),
+            "labels": self.labels,
+            "version": self.version,
+            "spec_ids": self.spec_ids,
+            "examples": [e.to_json() for e in self.examples.values()],
+            "applied_operations": list(self.applied_operations),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "_State":
+        examples = (Example.from_json(e) for e in data["examples"])
+        return cls(
+            name=data["name"],
+            display_name=data["display_name"],
+            description=data["description"],
+            classification_type=ClassificationType(data["classification_type"]),
+            create_time=datetime.fromisoformat(data["create_time"]),
+            labels=dict(data["labels"]),
+            version=data["version"],
+            spec_ids=dict(data["spec_ids"]),
+            examples={e.image_sha256: e for e in examples},
+            applied_operations=tuple(data["applied_operations"]),
+        )
+
+
+def annotation_spec_id(dataset_name: str, label: str) -> str:
+    """A stable numeric id (19 digits, like the service's) for a label of a dataset."""
+    digest = int.from_bytes(hashlib.sha256(f"{dataset_name}/{label}".encode()).digest()[:8])
+    return str(10**18 + digest % (9 * 10**18))
+
+
+def validate_display_name(display_name: str, field_name: str = "display_name") -> None:
+    if DISPLAY_NAME_PATTERN.fullmatch(display_name or "") is None:
+        raise InvalidArgument(
+            f"Field: {field_name}; Message: {display_name!r} is not a valid display name; it "
+            "must have 1 to 32 characters, each an ASCII letter, digit or underscore"
+        )
+
+
+def validate_description(description: str) -> None:
+    if len(description) > MAX_DESCRIPTION_CHARS:
+        raise InvalidArgument(
+            f"Field: description; Message: {len(description)} characters; at most "
+            f"{MAX_DESCRIPTION_CHARS} are allowed"
+        )
+
+
+def validate_resource_labels(labels: dict[str, str]) -> None:
+    for key, value in labels.items():
+        if _LABEL_KEY.fullmatch(key) is None or _LABEL_VALUE.fullmatch(value) is None:
+            raise InvalidArgument(
+                f"Field: labels; Message: label {key}={value!r} is invalid; keys start with a "
+                "lowercase letter, keys and values have at most 63 lowercase letters, digits, "
+                "underscores or dashes"
+            )
+
+
+@dataclass
+class _Pending:
+    """An image of the CSV being imported (rows naming identical content are merged)."""
+
+    rows: list[CsvRow]
+    ml_use: MlUse
+    uri: str
+    labels: list[str]
+    info: images.ImageInfo
+    data: bytes
+
+
+class DatasetStore:
+    """All datasets of one emulator; thread-safe."""
+
+    def __init__(
+        self, root: Path, image_store: ImageStore, blobs: Blobs, operations: OperationStore
+    ) -> None:
+        self._root = root
+        self._images = image_store
+        self._blobs = blobs
+        self._operations = operations
+        self._states: dict[str, _State] = {}
+        self._lock = threading.RLock()
+        operations.register_recovery("import_data", self._recover_import)
+
+    # ---- persistence ----------------------------------------------------------------------
+
+    def load(self) -> None:
+        self._root.mkdir(parents=True, exist_ok=True)
+        for path in sorted(self._root.glob("*.json")):
+            state = _State.from_json(read_json(path))
+            self._states[state.name] = state
+
+    def _path(self, name: str) -> Path:
+        return self._root / f"{name.rsplit('/', 1)[-1]}.json"
+
+    def _save(self, state: _State) -> None:
+        """Writes and publishes a new state. Caller holds the lock."""
+        atomic_write_json(self._path(state.name), state.to_json())
+        self._states[state.name] = state
+
+    def _state(self, name: str) -> _State:
+        parse_resource(name, "datasets", "Dataset")
+        with self._lock:
+            state = self._states.get(name)
+        if state is None:
+            raise NotFound(
+                f"The Dataset doesn't exist or is inaccessible for use with AutoML: {name}"
+            )
+        return state
+
+    # ---- CRUD -------------------------------------------------------------------------------
+
+    def create(
+        self,
+        location: LocationName,
+        dataset_id: str,
+        display_name: str,
+        classification_type: ClassificationType,
+        description: str = "",
+        labels: dict[str, str] | None = None,
+    ) -> Dataset:
+        validate_display_name(display_name, "dataset.display_name")
+        validate_description(description)
+        validate_resource_labels(labels or {})
+        name = str(location.child("datasets", dataset_id))
+        state = _State(
+            name=name,
+            display_name=display_name,
+            description=description,
+            classification_type=classification_type,
+            create_time=utcnow(),
+            labels=dict(labels or {}),
+        )
+        with self._lock:
+            if name in self._states:
+                raise ServiceError(f"Dataset {name} already exists.", Code.ALREADY_EXISTS)
+            self._save(state)
+        log.info("dataset %s created (%s, %s)", name, display_name, classification_type)
+        return state.snapshot()
+
+    def get(self, name: str) -> Dataset:
+        return self._state(name).snapshot()
+
+    def list_datasets(self, location: LocationName) -> list[Dataset]:
+        prefix = f"{location}/datasets/"
+        with self._lock:
+            states = [s for s in self._states.values() if s.name.startswith(prefix)]
+        return [s.snapshot() for s in sorted(states, key=lambda s: (s.create_time, s.name))]
+
+    def update(
+        self,
+        name: str,
+        *,
+        display_name: str | None = None,
+        description: str | None = None,
+        labels: dict[str, str] | None = None,
+        etag: str = "",
+    ) -> Dataset:
+        """Changes the given fields; a non-empty etag must match the current one (else ABORTED)."""
+        if display_name is not None:
+            validate_display_name(display_name, "dataset.display_name")
+        if description is not None:
+            validate_description(description)
+        if labels is not None:
+            validate_resource_labels(labels)
+        with self._lock:
+            state = self._state(name)
+            if etag and etag != state.snapshot().etag:
+                raise Aborted(
+                    f"Dataset {name} was modified since it was read (etag {etag!r} is stale); "
+                    "read it again and retry the update"
+                )
+            state = replace(
+                state,
+                display_name=state.display_name if display_name is None else display_name,
+                description=state.description if description is None else description,
+                labels=state.labels if labels is None else dict(labels),
+                version=state.version + 1,
+            )
+            self._save(state)
+        return state.snapshot()
+
+    def delete(self, name: str) -> None:
+        """Deletes the dataset and its imported images (refused while an operation uses it)."""
+        self._state(name)
+        busy = self._operations.running(name)
+        if busy:
+            raise FailedPrecondition(
+                f"Dataset {name} cannot be deleted while operation {busy[0].name} "
+                f"({busy[0].kind}) is running on it; wait for it or cancel it first."
+            )
+        with self._images.lock, self._lock:
+            self._states.pop(name, None)
+            remove_file(self._path(name))
+            referenced = {sha for s in self._states.values() for sha in s.examples}
+            removed = self._images.retain_only(referenced)
+        log.info("dataset %s deleted (%d images removed)", name, removed)
+
+    # ---- content ----------------------------------------------------------------------------
+
+    def examples(self, name: str) -> tuple[Example, ...]:
+        """The dataset's examples, in import order."""
+        return tuple(self._state(name).examples.values())
+
+    def image_bytes(self, example: Example) -> bytes:
+        return self._images.read(example.image_sha256)
+
+    def annotation_spec(self, name: str) -> AnnotationSpec:
+        """`{dataset}/annotationSpecs/{id}` with its label and example count."""
+        match = re.fullmatch(r"(?P<dataset>.+)/annotationSpecs/(?P<id>[0-9]+)", name or "")
+        if match is None:
+            raise InvalidArgument(
+                f"Field: name; Message: {name!r} is not a valid AnnotationSpec name; expected "
+                "projects/{project}/locations/{location}/datasets/{dataset_id}/annotationSpecs/"
+                "{annotation_spec_id}"
+            )
+        dataset = self.get(match["dataset"])
+        for spec in dataset.annotation_specs:
+            if spec.name == name:
+                return spec
+        raise NotFound(f"The AnnotationSpec doesn't exist or is inaccessible: {name}")
+
+    # ---- import -----------------------------------------------------------------------------
+
+    def start_import(
+        self, name: str, input_uris: list[str], *, api: str, id_prefix: str = ""
+    ) -> Operation:
+        """Checks the request, then imports the CSV file(s) in a background operation."""
+        state = self._state(name)
+        if not input_uris:
+            raise InvalidArgument(
+                "Field: input_config.gcs_source.input_uris; Message: at least one gs:// URI of a "
+                "CSV file is required"
+            )
+        for uri in input_uris:
+            parse_gs_uri(uri, "input_config.gcs_source.input_uris")
+            if not uri.lower().endswith(".csv"):
+                raise InvalidArgument(
+                    f"Field: input_config.gcs_source.input_uris; Message: {uri} must be a .csv file"
+                )
+        for op in self._operations.running(name):
+            if op.kind == "import_data":
+                raise FailedPrecondition(
+                    f"Dataset {name} already has an import running ({op.name}); wait for it "
+                    "before starting another."
+                )
+        uris = list(input_uris)
+        return self._operations.start(
+            parent=str(parse_resource(name, "datasets", "Dataset").parent),
+            api=api,
+            kind="import_data",
+            resources=[name],
+            work=lambda ctx: self._run_import(ctx, state.name, uris),
+            details={"input_uris": uris},
+            id_prefix=id_prefix,
+        )
+
+    def _read_csv(self, uri: str) -> bytes:
+        try:
+            return self._blobs.read(uri)
+        except NotFound:
+            raise NotFound(f"Import CSV {uri} does not exist; nothing was imported.") from None
+
+    def _fetch(self, uri: str) -> tuple[images.ImageInfo, bytes] | tuple[Code, str]:
+        """Reads and checks one image: (info, data), or (code, reason) when it cannot be used."""
+        try:
+            parse_gs_uri(uri)
+            blob = self._blobs.stat(uri)
+        except NotFound:
+            return Code.NOT_FOUND, "file does not exist"
+        except InvalidArgument as exc:
+            return Code.INVALID_ARGUMENT, exc.message
+        if blob.size > images.MAX_IMAGE_BYTES:
+            return (
+                Code.INVALID_ARGUMENT,
+                f"image is {blob.size / 1024 / 1024:.1f} MB; the limit is 30 MB per image",
+            )
+        try:
+            data = self._blobs.read(uri)
+            return images.inspect(data), data
+        except NotFound:
+            return Code.NOT_FOUND, "file does not exist"
+        except images.ImageError as exc:
+            return Code.INVALID_ARGUMENT, str(exc)
+
+    def _run_import(self, ctx: OperationContext, name: str, input_uris: list[str]) -> dict:
+        rows: list[CsvRow] = []
+        errors: list[RowError] = []
+        for uri in input_uris:
+            file_rows, file_errors = parse_csv(uri, self._read_csv(uri))
+            rows += file_rows
+            errors += file_errors
+        total_rows = len(rows) + len(errors)
+        if total_rows == 0:
+            raise InvalidArgument(
+                f"{', '.join(input_uris)} contains no rows; nothing was imported."
+            )
+        classification = self._state(name).classification_type
+
+        fetched: dict[str, tuple] = {}
+        pending: dict[str, _Pending] = {}
+        for index, row in enumerate(rows):
+            ctx.raise_if_stopping()
+            if row.uri not in fetched:
+                fetched[row.uri] = self._fetch(row.uri)
+            result = fetched[row.uri]
+            if isinstance(result[0], Code):
+                errors.append(row_error(row, *result))
+                continue
+            info, data = result
+            sha = sha256_hex(data)
+            item = pending.get(sha)
+            if item is None:
+                pending[sha] = _Pending([row], row.ml_use, row.uri, list(row.labels), info, data)
+            else:  # same content again: labels are appended, the first ML_USE wins
+                item.rows.append(row)
+                item.labels += [label for label in row.labels if label not in item.labels]
+            ctx.progress(90 * (index + 1) // len(rows))
+
+        existing = self._state(name).examples
+        if classification is ClassificationType.MULTICLASS:
+            for sha, item in list(pending.items()):
+                labels = list(existing[sha].labels) if sha in existing else []
+                labels += [label for label in item.labels if label not in labels]
+                if len(labels) > 1:
+                    for row in item.rows:
+                        errors.append(
+                            row_error(
+                                row,
+                                Code.INVALID_ARGUMENT,
+                                f"the image has {len(labels)} labels ({', '.join(labels)}) but "
+                                "the dataset is MULTICLASS: at most one label per image",
+                            )
+                        )
+                    del pending[sha]
+
+        errors.sort(key=lambda e: (input_uris.index(e.source), e.line))
+        ctx.add_partial_failures(e.status for e in errors)
+        bad_rows = len({(e.source, e.line) for e in errors})
+        ctx.set_details(rows=total_rows, failed_rows=bad_rows, images=len(pending))
+        if not pending or bad_rows > MAX_BAD_ROW_FRACTION * total_rows:
+            first = "; ".join(e.status.message for e in errors[:3])
+            raise InvalidArgument(
+                f"Import into {name} failed: {bad_rows} of {total_rows} rows could not be "
+                f"imported (at most {MAX_BAD_ROW_FRACTION:.0%} may fail); nothing was imported. "
+                f"First problems: {first}"
+            )
+
+        ctx.checkpoint(IMPORT_COMMIT_STEP)
+        with self._images.lock:
+            for item in pending.values():
+                self._images.put(item.data)
+            with self._lock:
+                state = self._state(name)
+                examples = dict(state.examples)
+                spec_ids = dict(state.spec_ids)
+                for sha, item in pending.items():
+                    old = examples.get(sha)
+                    labels = list(old.labels) if old else []
+                    labels += [label for label in item.labels if label not in labels]
+                    examples[sha] = Example(
+                        image_sha256=sha,
+                        source_uri=old.source_uri if old else item.uri,
+                        ml_use=old.ml_use if old else item.ml_use,
+                        labels=tuple(labels),
+                        format=item.info.format,
+                        width=item.info.width,
+                        height=item.info.height,
+                        size_bytes=item.info.size_bytes,
+                    )
+                    for label in labels:
+                        spec_ids.setdefault(label, annotation_spec_id(name, label))
+                self._save(
+                    replace(
+                        state,
+                        examples=examples,
+                        spec_ids=spec_ids,
+                        version=state.version + 1,
+                        applied_operations=(*state.applied_operations, ctx.name),
+                    )
+                )
+        log.info("import into %s: %d images from %d rows", name, len(pending), total_rows)
+        return {}
+
+    def _recover_import(self, op: Operation) -> Outcome | None:
+        """An import found running at start succeeded if its commit made it to disk."""
+        state = self._states.get(op.resources[0])
+        if state is not None and op.name in state.applied_operations:
+            return Outcome(response={})
+        return None
+
+    # ---- export -----------------------------------------------------------------------------
+
+    def start_export(
+        self, name: str, output_uri_prefix: str, *, api: str, id_prefix: str = ""
+    ) -> Operation:
+        """Writes the dataset as an import CSV under `output_uri_prefix` (background)."""
+        state = self._state(name)
+        bucket, prefix = parse_gs_prefix(
+            output_uri_prefix, "output_config.gcs_destination.output_uri_prefix"
+        )
+        stamp = utcnow().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        folder = "/".join(
+            p for p in (prefix.rstrip("/"), f"export_data-{state.display_name}-{stamp}") if p
+        )
+        directory = f"gs://{bucket}/{folder}"
+        return self._operations.start(
+            parent=str(parse_resource(name, "datasets", "Dataset").parent),
+            api=api,
+            kind="export_data",
+            resources=[name],
+            work=lambda ctx: self._run_export(ctx, name, directory),
+            details={"gcs_output_directory": directory},
+            id_prefix=id_prefix,
+        )
+
+    def _run_export(self, ctx: OperationContext, name: str, directory: str) -> dict:
+        lines = [
+            ",".join([example.split.value, example.source_uri, *example.labels])
+            for example in self.examples(name)
+        ]
+        ctx.checkpoint("ExportData.write")
+        try:
+            self._blobs.write(
+                f"{directory}/image_classification_1.csv",
+                ("\n".join(lines) + "\n").encode(),
+                "text/csv",
+            )
+        except NotFound as exc:
+            raise NotFound(f"Cannot export {name}: {exc.message}") from None
+        return {}

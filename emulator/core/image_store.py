@@ -1,0 +1,57 @@
+"""Imported images, content-addressed by sha256.
+
+ImportData copies each image into the service (as AutoML does), so a dataset keeps working
+when its source objects change or disappear, and identical content is stored once.
+"""
+
+import hashlib
+import threading
+from pathlib import Path
+
+from emulator.core.errors import Internal
+from emulator.core.persistence import atomic_write_bytes
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ImageStore:
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        # Held while an import writes its images and commits, and while unreferenced images
+        # are removed, so a collection never deletes an image an import is about to reference.
+        self.lock = threading.RLock()
+
+    def _path(self, sha256: str) -> Path:
+        return self._root / sha256[:2] / sha256
+
+    def put(self, data: bytes) -> str:
+        """Stores `data` (once per content) and returns its sha256."""
+        sha = sha256_hex(data)
+        path = self._path(sha)
+        if not path.exists():
+            atomic_write_bytes(path, data)
+        return sha
+
+    def read(self, sha256: str) -> bytes:
+        try:
+            return self._path(sha256).read_bytes()
+        except FileNotFoundError:
+            raise Internal(
+                f"imported image {sha256} is missing from the emulator's data directory"
+            ) from None
+
+    def exists(self, sha256: str) -> bool:
+        return self._path(sha256).exists()
+
+    def retain_only(self, referenced: set[str]) -> int:
+        """Deletes every image not in `referenced`; returns how many. Caller holds `lock`."""
+        removed = 0
+        if not self._root.exists():
+            return 0
+        for path in self._root.glob("??/*"):
+            if path.is_file() and path.name not in referenced and not path.name.startswith("."):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed

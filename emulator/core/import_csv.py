@@ -1,0 +1,151 @@
+"""The ImportData CSV index for image classification: `[ML_USE,]gs://path[,LABEL,...]`.
+
+Rules (AutoML Vision's InputConfig documentation):
+- ML_USE is TRAIN, VALIDATION (VALIDATE), TEST or UNASSIGNED; without it a row is UNASSIGNED.
+  UNASSIGNED examples are split 80/10/10 into TRAIN/VALIDATION/TEST by content hash, so the
+  same image always lands in the same set.
+- LABEL: up to 32 ASCII letters, digits and underscores. No label: an unlabeled image.
+- The CSV must be UTF-8 and at most 100 MB.
+Pure functions: the dataset store reads the objects and applies the results.
+"""
+
+import csv
+import enum
+import io
+import re
+from dataclasses import dataclass
+
+from emulator.core.errors import Code, InvalidArgument, Status
+
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9_]{1,32}")
+MAX_CSV_BYTES = 100 * 1024 * 1024
+
+
+class MlUse(enum.StrEnum):
+    TRAIN = "TRAIN"
+    VALIDATION = "VALIDATION"
+    TEST = "TEST"
+    UNASSIGNED = "UNASSIGNED"
+
+
+_ML_USE_SPELLINGS = {
+    "TRAIN": MlUse.TRAIN,
+    "TRAINING": MlUse.TRAIN,
+    "VALIDATION": MlUse.VALIDATION,
+    "VALIDATE": MlUse.VALIDATION,
+    "TEST": MlUse.TEST,
+    "UNASSIGNED": MlUse.UNASSIGNED,
+}
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    source: str  # gs:// URI of the CSV file
+    line: int  # 1-based
+    ml_use: MlUse
+    uri: str  # gs:// URI of the image
+    labels: tuple[str, ...]
+
+    @property
+    def where(self) -> str:
+        return f"{self.source} line {self.line}"
+
+
+@dataclass(frozen=True)
+class RowError:
+    source: str
+    line: int
+    code: Code
+    message: str
+
+    @property
+    def status(self) -> Status:
+        return Status(self.code, f"{self.source} line {self.line}: {self.message}")
+
+
+def row_error(row: CsvRow, code: Code, message: str) -> RowError:
+    return RowError(row.source, row.line, code, f"{row.uri}: {message}")
+
+
+def parse_csv(source: str, data: bytes) -> tuple[list[CsvRow], list[RowError]]:
+    """The rows of one CSV file and the rows that break the format (with line numbers).
+
+    Raises InvalidArgument when the file as a whole cannot be used (too big, not UTF-8).
+    """
+    if len(data) > MAX_CSV_BYTES:
+        raise InvalidArgument(
+            f"{source} is {len(data) / 1024 / 1024:.1f} MB; an import CSV may be at most 100 MB"
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(
+            f"{source} is not UTF-8 text ({exc}); the CSV must be UTF-8"
+        ) from None
+    rows: list[CsvRow] = []
+    errors: list[RowError] = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for fields in reader:
+            line = reader.line_num
+            values = [value.strip() for value in fields]
+            if not any(values):
+                continue
+            parsed = _parse_row(source, line, values)
+            (rows if isinstance(parsed, CsvRow) else errors).append(parsed)
+    except csv.Error as exc:
+        raise InvalidArgument(
+            f"{source} line {reader.line_num} cannot be parsed as CSV: {exc}"
+        ) from None
+    return rows, errors
+
+
+def _parse_row(source: str, line: int, values: list[str]) -> CsvRow | RowError:
+    first = values[0]
+    if first.startswith("gs://"):
+        ml_use, rest = MlUse.UNASSIGNED, values
+    elif first.upper() in _ML_USE_SPELLINGS:
+        ml_use, rest = _ML_USE_SPELLINGS[first.upper()], values[1:]
+    else:
+        return RowError(
+            source,
+            line,
+            Code.INVALID_ARGUMENT,
+            f"{first!r} is neither an ML_USE (TRAIN, VALIDATION, TEST, UNASSIGNED) "
+            "nor a gs:// image path",
+        )
+    if not rest or not rest[0]:
+        return RowError(source, line, Code.INVALID_ARGUMENT, "the row has no gs:// image path")
+    uri = rest[0]
+    if not uri.startswith("gs://") or len(uri) <= len("gs://") or "/" not in uri[5:]:
+        return RowError(
+            source,
+            line,
+            Code.INVALID_ARGUMENT,
+            f"{uri!r} is not a Cloud Storage path; expected gs://bucket/object",
+        )
+    labels: list[str] = []
+    for label in rest[1:]:
+        if not label:
+            continue  # trailing or doubled commas
+        if LABEL_PATTERN.fullmatch(label) is None:
+            return RowError(
+                source,
+                line,
+                Code.INVALID_ARGUMENT,
+                f"{uri}: label {label!r} is invalid; a label has 1 to 32 characters, "
+                "each an ASCII letter, digit or underscore",
+            )
+        if label not in labels:
+            labels.append(label)
+    return CsvRow(source, line, ml_use, uri, tuple(labels))
+
+
+def assign_split(sha256_hex: str) -> MlUse:
+    """TRAIN/VALIDATION/TEST for an UNASSIGNED image: 80/10/10 by its content hash."""
+    fraction = int(sha256_hex[:15], 16) / float(16**15)
+    if fraction < 0.8:
+        return MlUse.TRAIN
+    if fraction < 0.9:
+        return MlUse.VALIDATION
+    return MlUse.TEST

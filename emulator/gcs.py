@@ -1,0 +1,303 @@
+"""Cloud Storage: `gcp-storage-emulator` in-process, persistent, crash-safe, on 127.0.0.1 only.
+
+What this adds to the package (read from its source, version pinned in requirements.txt):
+- Durability: the package writes object content and its `.meta` index with plain
+  `write_bytes`; here every write is atomic (tmp + fsync + rename), and on start the index is
+  reconciled with the content files (an object whose content is missing is dropped; one whose
+  content changed before its index was written gets its size and checksums recomputed).
+- Thread safety: the package's Storage is not thread-safe; one lock serialises the HTTP
+  handler and the core's direct access (import reading CSVs and images, exports writing).
+- Stable download links: objects store `mediaLink` with the port they were uploaded on; on
+  start the links are rewritten to the current port, so a restart on random ports keeps
+  `blob.download_*` working.
+- Fault injection per JSON API method (`storage.objects.insert`, ...), see core/faults.py.
+- The package's unauthenticated `GET /wipe` is not served (it would delete everything).
+"""
+
+import base64
+import http.server
+import json
+import logging
+import re
+import threading
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlparse
+
+import google_crc32c
+from gcp_storage_emulator import server as gcs_server
+from gcp_storage_emulator.exceptions import NotFound as GcsNotFound
+
+# Private helpers of the pinned package: the same object resource the HTTP upload creates.
+from gcp_storage_emulator.handlers.objects import _checksums, _make_object_resource
+from gcp_storage_emulator.settings import STORAGE_DIR
+from gcp_storage_emulator.storage import Storage, _FileStore
+
+from emulator.core.blobs import BlobInfo, parse_gs_prefix, parse_gs_uri
+from emulator.core.errors import NotFound, ServiceError
+from emulator.core.faults import FaultInjector
+from emulator.core.persistence import atomic_write_bytes, remove_temp_files
+
+log = logging.getLogger(__name__)
+
+
+class _AtomicFileStore(_FileStore):
+    """The package's disk store with crash-safe writes."""
+
+    def write_bytes(self, rel: str, content: bytes) -> None:
+        atomic_write_bytes(self._disk_path(rel), content)
+
+
+class _DurableStorage(Storage):
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir=str(data_dir))
+        self._store = _AtomicFileStore(use_memory=False, root=data_dir / STORAGE_DIR)
+
+    def _write_config_to_file(self) -> None:
+        # Compact JSON: the whole index is rewritten on every change.
+        data = {
+            "buckets": self.buckets,
+            "objects": self.objects,
+            "resumable": self.resumable,
+            "bucket_iam_policies": self.bucket_iam_policies,
+            "soft_deleted": self.soft_deleted,
+        }
+        self._store.write_bytes(".meta", json.dumps(data, separators=(",", ":")).encode())
+
+    def content_path(self, bucket: str, name: str) -> Path:
+        return self._store._disk_path(self._object_path(bucket, name))
+
+
+# JSON API method names (as in Google's discovery document) for fault injection.
+_ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("POST", r"/upload/storage/v1/b/[^/]+/o", "storage.objects.insert"),
+    ("PUT", r"/upload/storage/v1/b/[^/]+/o", "storage.objects.insert"),
+    ("GET", r"/download/storage/v1/b/[^/]+/o/.+", "storage.objects.get"),
+    ("POST", r"/batch/storage/v1", "storage.batch"),
+    ("GET", r"(/storage/v1)?/b", "storage.buckets.list"),
+    ("POST", r"(/storage/v1)?/b", "storage.buckets.insert"),
+    ("GET", r"(/storage/v1)?/b/[^/]+", "storage.buckets.get"),
+    ("PATCH", r"(/storage/v1)?/b/[^/]+", "storage.buckets.patch"),
+    ("DELETE", r"(/storage/v1)?/b/[^/]+", "storage.buckets.delete"),
+    ("GET", r"(/storage/v1)?/b/[^/]+/o", "storage.objects.list"),
+    ("POST", r"(/storage/v1)?/b/[^/]+/o", "storage.objects.insert"),
+    (
+        "POST",
+        r"(/storage/v1)?/b/[^/]+/o/.+/(copyTo|rewriteTo)/b/[^/]+/o/.+",
+        "storage.objects.rewrite",
+    ),
+    ("POST", r"(/storage/v1)?/b/[^/]+/o/.+/compose", "storage.objects.compose"),
+    ("GET", r"(/storage/v1)?/b/[^/]+/o/.+", "storage.objects.get"),
+    ("PATCH", r"(/storage/v1)?/b/[^/]+/o/.+", "storage.objects.patch"),
+    ("DELETE", r"(/storage/v1)?/b/[^/]+/o/.+", "storage.objects.delete"),
+)
+
+
+def json_api_method(http_method: str, path: str) -> str:
+    """The JSON API method a request calls (`storage.objects.get`), for fault injection."""
+    for method, pattern, name in _ROUTES:
+        if method == http_method and re.fullmatch(pattern, path):
+            return name
+    return f"storage.{http_method.lower()}"
+
+
+class _Handler(gcs_server.RequestHandler):
+    # Set per server through functools.partial.
+    def __init__(self, storage, lock: threading.Lock, faults: FaultInjector, *args, **kwargs):
+        self._lock = lock
+        self._faults = faults
+        super().__init__(storage, *args, **kwargs)
+
+    def _route(self, method: str) -> None:
+        path = urlparse(self.path).path
+        if path == "/wipe":
+            self._send_error(404, "NOT_FOUND", "/wipe is not served by the edge-labeler emulator")
+            return
+        try:
+            self._faults.check(json_api_method(method, path))
+        except ServiceError as exc:
+            self._send_error(exc.code.http_status, exc.code.name, exc.message)
+            return
+        with self._lock:
+            gcs_server.Router(self).handle(method)
+
+    def _send_error(self, status: int, reason: str, message: str) -> None:
+        body = json.dumps(
+            {
+                "error": {
+                    "code": status,
+                    "message": message,
+                    "errors": [{"domain": "global", "reason": reason, "message": message}],
+                }
+            }
+        ).encode()
+        # Drain the request body so the client sees the response, not a reset connection.
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def do_PUT(self) -> None:
+        self._route("PUT")
+
+    def do_PATCH(self) -> None:
+        self._route("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._route("DELETE")
+
+
+class _HttpServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class GcsServer:
+    """The Cloud Storage JSON API on `host:port`, objects under `root`; also the core's Blobs."""
+
+    def __init__(self, root: Path, host: str, port: int, faults: FaultInjector) -> None:
+        self._root = root
+        self._host = host
+        self._port = port
+        self._faults = faults
+        self._lock = threading.RLock()
+        self._storage: _DurableStorage | None = None
+        self._httpd: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:P`, the value of STORAGE_EMULATOR_HOST."""
+        assert self._httpd is not None, "start() first"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> str:
+        self._root.mkdir(parents=True, exist_ok=True)
+        remove_temp_files(self._root)
+        self._storage = _DurableStorage(self._root.resolve())
+        self._httpd = _HttpServer(
+            (self._host, self._port), partial(_Handler, self._storage, self._lock, self._faults)
+        )
+        self._reconcile()
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="gcs-http", daemon=True
+        )
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def _reconcile(self) -> None:
+        """Makes the object index agree with the content files and the current port."""
+        storage = self._storage
+        assert storage is not None
+        changed = False
+        for bucket, objects in storage.objects.items():
+            for name, obj in list(objects.items()):
+                path = storage.content_path(bucket, name)
+                if not path.is_file():
+                    log.warning("gs://%s/%s: content missing after a crash; dropped", bucket, name)
+                    del objects[name]
+                    changed = True
+                    continue
+                content = path.read_bytes()
+                crc = _crc32c(content)
+                if obj.get("crc32c") != crc or str(obj.get("size")) != str(len(content)):
+                    log.warning("gs://%s/%s: index older than content; recomputed", bucket, name)
+                    obj.update({"crc32c": None, "md5Hash": None, "etag": None})
+                    _checksums(content, obj)
+                    obj["size"] = str(len(content))
+                    changed = True
+                link = obj.get("mediaLink")
+                if (
+                    isinstance(link, str)
+                    and "/download/" in link
+                    and not link.startswith(self.url + "/")
+                ):
+                    obj["mediaLink"] = self.url + link[link.index("/download/") :]
+                    changed = True
+        if changed:
+            storage._write_config_to_file()
+
+    # ---- Blobs (the core's access) -----------------------------------------------------------
+
+    def _object(self, uri: str) -> tuple[str, str, dict]:
+        bucket, name = parse_gs_uri(uri)
+        storage = self._storage
+        assert storage is not None
+        if storage.get_bucket(bucket) is None:
+            raise NotFound(f"{uri}: bucket {bucket} does not exist")
+        obj = storage.objects.get(bucket, {}).get(name)
+        if obj is None:
+            raise NotFound(f"{uri} does not exist")
+        return bucket, name, obj
+
+    def stat(self, uri: str) -> BlobInfo:
+        with self._lock:
+            _, _, obj = self._object(uri)
+            return _info(uri, obj)
+
+    def read(self, uri: str) -> bytes:
+        with self._lock:
+            bucket, name, _ = self._object(uri)
+            try:
+                return self._storage.get_file(bucket, name, show_error=False)
+            except GcsNotFound:
+                raise NotFound(f"{uri} does not exist") from None
+
+    def write(
+        self, uri: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> BlobInfo:
+        bucket, name = parse_gs_uri(uri)
+        with self._lock:
+            storage = self._storage
+            assert storage is not None
+            if storage.get_bucket(bucket) is None:
+                raise NotFound(f"{uri}: bucket {bucket} does not exist")
+            obj = _make_object_resource(self.url, bucket, name, content_type, str(len(data)))
+            obj = _checksums(data, obj)
+            storage.create_file(bucket, name, data, obj)
+            return _info(uri, obj)
+
+    def list(self, uri_prefix: str) -> list[BlobInfo]:
+        bucket, prefix = parse_gs_prefix(uri_prefix, "uri_prefix")
+        with self._lock:
+            try:
+                objs, _ = self._storage.get_file_list(bucket, prefix or None)
+            except GcsNotFound:
+                raise NotFound(f"{uri_prefix}: bucket {bucket} does not exist") from None
+            return [_info(f"gs://{bucket}/{o['name']}", o) for o in objs]
+
+    def delete(self, uri: str) -> None:
+        with self._lock:
+            bucket, name, _ = self._object(uri)
+            self._storage.delete_file(bucket, name)
+
+
+def _info(uri: str, obj: dict) -> BlobInfo:
+    return BlobInfo(
+        uri=uri,
+        size=int(obj.get("size") or 0),
+        content_type=obj.get("contentType") or "application/octet-stream",
+    )
+
+
+def _crc32c(content: bytes) -> str:
+    return base64.b64encode(google_crc32c.Checksum(content).digest()).decode("ascii")

@@ -1,0 +1,712 @@
+"""The emulator process: GCS, one gRPC server (AutoML v1, later Vertex) and one REST server.
+
+Everything binds 127.0.0.1 (a loopback address is required). Ports: random free ones by
+default; with `--port P` a fixed scheme: GCS on P, gRPC on P+1, REST (admin + Firebase ML)
+on P+2. State lives under the data directory:
+    emulator.json   the running instance (pid, env); `env` reads it
+    emulator.lock   held (flock) while an instance runs on this directory
+    gcs/            Cloud Storage objects (gcp-storage-emulator layout)
+    state/          the core's state (see emulator/core/backend.py)
+
+Extension points, for the facades (each facade module has a `register(server)` function,
+listed once in FACADES below; registration happens before start):
+    server.backend                                   the core (datasets, operations, ...)
+    server.add_unary_service(service, methods)       gRPC methods: {"Method": (RequestType, fn)}
+    server.add_grpc_handler(handler)                 any other grpc.GenericRpcHandler
+    server.add_operation_renderer(api, render)       google.longrunning rendering of an api's ops
+    server.add_route(method, template, fn, name)     REST route on the REST server
+"""
+
+import argparse
+import contextlib
+import fcntl
+import ipaddress
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent import futures
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import grpc
+from google.longrunning import operations_pb2
+from google.protobuf import empty_pb2
+from google.protobuf.message import Message
+
+from emulator import automl_v1
+from emulator.core.backend import Backend
+from emulator.core.errors import InvalidArgument, NotFound, ServiceError
+from emulator.core.faults import FAULTS_ENV, FaultInjector
+from emulator.core.names import parse_location
+from emulator.core.operations import Operation, parse_filter
+from emulator.core.paging import paginate
+from emulator.core.persistence import atomic_write_json, read_json, remove_file
+from emulator.gcs import GcsServer
+
+log = logging.getLogger(__name__)
+
+STORAGE_ENV = "STORAGE_EMULATOR_HOST"
+AUTOML_ENV = "EDGE_LABELER_AUTOML_ENDPOINT"
+VERTEX_ENV = "EDGE_LABELER_VERTEX_ENDPOINT"
+FIREBASE_ML_ENV = "EDGE_LABELER_FIREBASE_ML_ENDPOINT"
+ENV_KEYS = (STORAGE_ENV, AUTOML_ENV, VERTEX_ENV, FIREBASE_ML_ENV)
+
+DEFAULT_DATA_DIR = Path(".emulator-data")
+STATE_FILE = "emulator.json"
+LOCK_FILE = "emulator.lock"
+# Offsets from --port P of each listener.
+GCS_PORT_OFFSET, GRPC_PORT_OFFSET, REST_PORT_OFFSET = 0, 1, 2
+MAX_WAIT_SECONDS = 60.0
+_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+# Every API the emulator serves: `register(server)` functions, called in this order.
+FACADES: tuple[Callable[["EmulatorServer"], None], ...] = (automl_v1.register,)
+
+
+class EmulatorError(Exception):
+    """The emulator cannot start or be found; the message says why and what to do."""
+
+
+# ---- REST ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    path: str
+    params: dict[str, str]  # from the route template's {placeholders}
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        """The JSON body ({} when empty); InvalidArgument when it is not JSON."""
+        if not self.body.strip():
+            return {}
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise InvalidArgument(f"request body is not valid JSON: {exc}") from None
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+
+RouteHandler = Callable[[HttpRequest], HttpResponse]
+
+
+def json_response(document: Any, status: int = 200) -> HttpResponse:
+    return HttpResponse(status, json.dumps(document).encode())
+
+
+def error_response(error: ServiceError) -> HttpResponse:
+    """Google's JSON error body: {"error": {"code": 404, "message": ..., "status": "NOT_FOUND"}}."""
+    status = error.code.http_status
+    return json_response(
+        {"error": {"code": status, "message": error.message, "status": error.code.name}}, status
+    )
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: RouteHandler
+    name: str
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """`/v1/projects/{project}/models/{model}` → a regex with named groups ([^/]+ each)."""
+    parts = re.split(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", template)
+    regex = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)
+    )
+    return re.compile(regex)
+
+
+class RestServer:
+    """A small JSON-over-HTTP server: routes by method + path template, Google error bodies."""
+
+    def __init__(self, host: str, port: int, faults: FaultInjector) -> None:
+        self._host = host
+        self._port = port
+        self._faults = faults
+        self._routes: list[_Route] = []
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def add_route(self, method: str, template: str, handler: RouteHandler, name: str = "") -> None:
+        """Serves `method template` with `handler`; `name` is its fault-injection name."""
+        self._routes.append(
+            _Route(
+                method.upper(), _template_pattern(template), handler, name or f"{method} {template}"
+            )
+        )
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "start() first"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> str:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                response = server.dispatch(self.command, self.path, dict(self.headers), body)
+                self.send_response(response.status)
+                self.send_header("Content-Type", response.content_type)
+                self.send_header("Content-Length", str(len(response.body)))
+                for key, value in response.headers:
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(response.body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("rest: " + format, *args)
+
+        self._httpd = ThreadingHTTPServer((self._host, self._port), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="rest", daemon=True)
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def dispatch(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> HttpResponse:
+        """Routes one request; every error becomes Google's JSON error body."""
+        url = urlparse(target)
+        allowed = []
+        for route in self._routes:
+            match = route.pattern.fullmatch(url.path)
+            if match is None:
+                continue
+            if route.method != method:
+                allowed.append(route.method)
+                continue
+            request = HttpRequest(
+                method=method,
+                path=url.path,
+                params=match.groupdict(),
+                query=parse_qs(url.query),
+                headers={k.lower(): v for k, v in headers.items()},
+                body=body,
+            )
+            try:
+                self._faults.check(route.name)
+                return route.handler(request)
+            except ServiceError as exc:
+                return error_response(exc)
+            except Exception as exc:
+                log.exception("REST %s %s failed", method, url.path)
+                return error_response(ServiceError(f"{type(exc).__name__}: {exc}"))
+        if allowed:
+            return error_response(
+                ServiceError(
+                    f"{method} is not allowed on {url.path}; allowed: {', '.join(sorted(allowed))}",
+                    InvalidArgument.code,
+                )
+            )
+        return error_response(NotFound(f"{method} {url.path} is not served by the emulator"))
+
+
+# ---- gRPC ---------------------------------------------------------------------------------
+
+UnaryMethods = Mapping[str, tuple[Any, Callable[[Any], Any]]]
+OperationRenderer = Callable[[Operation], operations_pb2.Operation]
+
+
+def _deserializer(message_type: Any) -> Callable[[bytes], Any]:
+    """proto-plus types have `deserialize`, protobuf ones `FromString`."""
+    return getattr(message_type, "FromString", None) or message_type.deserialize
+
+
+def _serialize(message: Any) -> bytes:
+    if isinstance(message, Message):
+        return message.SerializeToString()
+    return type(message).serialize(message)
+
+
+def _loopback(host: str) -> str:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise EmulatorError(f"host {host!r} is not an IP address; use 127.0.0.1") from None
+    if not address.is_loopback or address.version != 4:
+        raise EmulatorError(
+            f"host {host} is not an IPv4 loopback address: the emulator has no authentication "
+            "and serves 127.0.0.1 only"
+        )
+    return host
+
+
+class EmulatorServer:
+    """GCS + gRPC + REST on 127.0.0.1 over one Backend, state under `data_dir`."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        facades: tuple[Callable[["EmulatorServer"], None], ...] = FACADES,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.host = _loopback(host)
+        if port and not 0 < port <= 65535 - REST_PORT_OFFSET:
+            raise EmulatorError(f"port {port} is out of range; use 1–{65535 - REST_PORT_OFFSET}")
+        self._port = port
+        self.faults = FaultInjector()
+        self.gcs = GcsServer(
+            self.data_dir / "gcs", host, self._port_for(GCS_PORT_OFFSET), self.faults
+        )
+        self.backend = Backend(self.data_dir / "state", self.gcs, self.faults)
+        self.rest = RestServer(host, self._port_for(REST_PORT_OFFSET), self.faults)
+        self._unary: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {}
+        self._grpc_handlers: list[grpc.GenericRpcHandler] = []
+        self._renderers: dict[str, OperationRenderer] = {}
+        self._grpc: grpc.Server | None = None
+        self._grpc_port = 0
+        self._lock_fd: int | None = None
+        self._env: dict[str, str] | None = None
+        self._add_operations_service()
+        self._add_admin_routes()
+        for register in facades:
+            register(self)
+
+    def _port_for(self, offset: int) -> int:
+        return self._port + offset if self._port else 0
+
+    # ---- registration ---------------------------------------------------------------------
+
+    def _check_not_started(self) -> None:
+        if self._grpc is not None:
+            raise RuntimeError("register services before start()")
+
+    def add_unary_service(self, service: str, methods: UnaryMethods) -> None:
+        """Serves unary methods of `service` (e.g. `google.cloud.automl.v1.AutoMl`).
+
+        `methods` maps a method name to (request type, handler); handlers take the request
+        message and return the response message (proto-plus or protobuf) or raise
+        ServiceError. Several calls for one service add methods (each name once). Every
+        method passes fault injection first (full and short method name).
+        """
+        self._check_not_started()
+        table = self._unary.setdefault(service, {})
+        for name, method in methods.items():
+            if name in table:
+                raise ValueError(f"{service}/{name} is registered twice")
+            table[name] = method
+
+    def add_grpc_handler(self, handler: grpc.GenericRpcHandler) -> None:
+        """Adds any other gRPC handler (streaming methods, ...) to the one gRPC server."""
+        self._check_not_started()
+        self._grpc_handlers.append(handler)
+
+    def add_operation_renderer(self, api: str, render: OperationRenderer) -> None:
+        """How google.longrunning.Operations shows operations whose `api` is `api`."""
+        self._renderers[api] = render
+
+    def add_route(self, method: str, template: str, handler: RouteHandler, name: str = "") -> None:
+        """A REST route on the REST server (EDGE_LABELER_FIREBASE_ML_ENDPOINT)."""
+        self.rest.add_route(method, template, handler, name)
+
+    def _unary_handler(self, full_name: str, request_type: Any, fn: Callable[[Any], Any]):
+        faults = self.faults
+
+        def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
+            try:
+                faults.check(full_name)
+                return fn(request)
+            except ServiceError as exc:
+                context.abort(grpc.StatusCode[exc.code.name], exc.message)
+            except Exception as exc:
+                log.exception("gRPC %s failed", full_name)
+                context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+
+        return grpc.unary_unary_rpc_method_handler(
+            behaviour,
+            request_deserializer=_deserializer(request_type),
+            response_serializer=_serialize,
+        )
+
+    # ---- google.longrunning.Operations (shared by every API on the gRPC server) -------------
+
+    def render_operation(self, op: Operation) -> operations_pb2.Operation:
+        render = self._renderers.get(op.api)
+        if render is None:
+            raise ServiceError(f"no renderer for operations of api {op.api!r} ({op.name})")
+        return render(op)
+
+    def _add_operations_service(self) -> None:
+        ops = self.backend.operations
+
+        def get_operation(request: operations_pb2.GetOperationRequest) -> operations_pb2.Operation:
+            return self.render_operation(ops.get(request.name))
+
+        def list_operations(
+            request: operations_pb2.ListOperationsRequest,
+        ) -> operations_pb2.ListOperationsResponse:
+            parent = parse_location(request.name, "name")
+            done, works_on = parse_filter(request.filter)
+            page, token = paginate(
+                ops.list_operations(str(parent), done, works_on),
+                request.page_size,
+                request.page_token,
+            )
+            return operations_pb2.ListOperationsResponse(
+                operations=[self.render_operation(op) for op in page], next_page_token=token
+            )
+
+        def delete_operation(request: operations_pb2.DeleteOperationRequest) -> empty_pb2.Empty:
+            ops.delete(request.name)
+            return empty_pb2.Empty()
+
+        def cancel_operation(request: operations_pb2.CancelOperationRequest) -> empty_pb2.Empty:
+            ops.cancel(request.name)
+            return empty_pb2.Empty()
+
+        def wait_operation(
+            request: operations_pb2.WaitOperationRequest,
+        ) -> operations_pb2.Operation:
+            timeout = MAX_WAIT_SECONDS
+            if request.HasField("timeout"):
+                timeout = min(request.timeout.ToTimedelta().total_seconds(), MAX_WAIT_SECONDS)
+            return self.render_operation(ops.wait(request.name, timeout))
+
+        self.add_unary_service(
+            "google.longrunning.Operations",
+            {
+                "GetOperation": (operations_pb2.GetOperationRequest, get_operation),
+                "ListOperations": (operations_pb2.ListOperationsRequest, list_operations),
+                "DeleteOperation": (operations_pb2.DeleteOperationRequest, delete_operation),
+                "CancelOperation": (operations_pb2.CancelOperationRequest, cancel_operation),
+                "WaitOperation": (operations_pb2.WaitOperationRequest, wait_operation),
+            },
+        )
+
+    # ---- admin REST API (emulator-only) ----------------------------------------------------
+
+    def _add_admin_routes(self) -> None:
+        def faults_state() -> dict:
+            return {
+                "faults": [f.to_json() for f in self.faults.armed()],
+                "held": self.faults.held(),
+            }
+
+        def arm(request: HttpRequest) -> HttpResponse:
+            body = request.json()
+            if not isinstance(body, dict):
+                raise InvalidArgument("fault: the body must be a JSON object")
+            fault = self.faults.arm(
+                str(body.get("method", "")),
+                str(body.get("effect") or body.get("code") or ""),
+                body.get("count", 1),
+                str(body.get("message", "")),
+            )
+            return json_response(fault.to_json())
+
+        def clear(request: HttpRequest) -> HttpResponse:
+            method = request.query.get("method", [None])[0]
+            self.faults.clear(method)
+            return json_response(faults_state())
+
+        def annotation_specs(request: HttpRequest) -> HttpResponse:
+            p = request.params
+            name = f"projects/{p['project']}/locations/{p['location']}/datasets/{p['dataset']}"
+            dataset = self.backend.datasets.get(name)
+            return json_response(
+                {
+                    "annotationSpecs": [
+                        {
+                            "name": s.name,
+                            "displayName": s.display_name,
+                            "exampleCount": s.example_count,
+                        }
+                        for s in dataset.annotation_specs
+                    ]
+                }
+            )
+
+        admin = "/emulator/v1"
+        self.add_route("GET", f"{admin}/health", lambda r: json_response({"status": "ok"}))
+        self.add_route("GET", f"{admin}/env", lambda r: json_response(self.env))
+        self.add_route("GET", f"{admin}/faults", lambda r: json_response(faults_state()))
+        self.add_route("POST", f"{admin}/faults", arm)
+        self.add_route("DELETE", f"{admin}/faults", clear)
+        self.add_route(
+            "GET",
+            f"{admin}/projects/{{project}}/locations/{{location}}/datasets/{{dataset}}/annotationSpecs",
+            annotation_specs,
+        )
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The client environment (KEY → value) of the running instance."""
+        if self._env is None:
+            raise EmulatorError("the emulator is not running; call start() first")
+        return dict(self._env)
+
+    def start(self) -> dict[str, str]:
+        """Starts every listener and returns the client environment."""
+        if self._env is not None:
+            return self.env
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._acquire_lock()
+        try:
+            spec = os.environ.get(FAULTS_ENV, "")
+            if spec:
+                self.faults.arm_from_spec(spec)
+            storage_url = self._bind("GCS", GCS_PORT_OFFSET, self.gcs.start)
+            self.backend.open()
+            grpc_port = self._bind("gRPC", GRPC_PORT_OFFSET, self._start_grpc)
+            rest_url = self._bind("REST", REST_PORT_OFFSET, self.rest.start)
+        except BaseException:
+            self._shutdown()
+            raise
+        endpoint = f"{self.host}:{grpc_port}"
+        self._env = {
+            STORAGE_ENV: storage_url,
+            AUTOML_ENV: endpoint,
+            VERTEX_ENV: endpoint,
+            FIREBASE_ML_ENV: rest_url,
+        }
+        atomic_write_json(
+            self.data_dir / STATE_FILE,
+            {"pid": os.getpid(), "env": self._env, "started_at": datetime.now(UTC).isoformat()},
+        )
+        log.info("emulator serving %s", self._env)
+        return self.env
+
+    def _bind(self, what: str, offset: int, start: Callable[[], Any]) -> Any:
+        try:
+            return start()
+        except (OSError, RuntimeError) as exc:
+            port = self._port_for(offset)
+            where = f"{self.host}:{port}" if port else f"{self.host} (random port)"
+            raise EmulatorError(
+                f"cannot listen for {what} on {where}: {exc}; choose another --port "
+                "or stop what uses it"
+            ) from exc
+
+    def _start_grpc(self) -> int:
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="grpc"),
+            options=[
+                ("grpc.so_reuseport", 0),  # never share a port with another process
+                ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+            ],
+        )
+        handlers = [
+            grpc.method_handlers_generic_handler(
+                service,
+                {
+                    name: self._unary_handler(f"{service}/{name}", request_type, fn)
+                    for name, (request_type, fn) in methods.items()
+                },
+            )
+            for service, methods in self._unary.items()
+        ]
+        server.add_generic_rpc_handlers((*handlers, *self._grpc_handlers))
+        port = server.add_insecure_port(f"{self.host}:{self._port_for(GRPC_PORT_OFFSET)}")
+        if port == 0:
+            raise RuntimeError("address in use")
+        server.start()
+        self._grpc = server
+        self._grpc_port = port
+        return port
+
+    def stop(self) -> None:
+        """Stops listening, ends background work (recorded as interrupted), releases the dir."""
+        if self._env is None:
+            return
+        self._shutdown()
+        remove_file(self.data_dir / STATE_FILE)
+        self._env = None
+        log.info("emulator stopped")
+
+    def _shutdown(self) -> None:
+        self.rest.stop()
+        if self._grpc is not None:
+            self._grpc.stop(grace=1).wait(5)
+        self.backend.close()
+        self.gcs.stop()
+        self._release_lock()
+
+    def __enter__(self) -> "EmulatorServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _acquire_lock(self) -> None:
+        fd = os.open(self.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            state = read_json(self.data_dir / STATE_FILE) or {}
+            raise EmulatorError(
+                f"data dir {self.data_dir} is in use by a running emulator (pid "
+                f"{state.get('pid', '?')}); stop it or use another --data-dir"
+            ) from None
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def running_env(data_dir: Path) -> dict[str, str]:
+    """The environment of the emulator running on `data_dir`; EmulatorError if none runs."""
+    data_dir = Path(data_dir).resolve()
+    state = read_json(data_dir / STATE_FILE)
+    start_hint = f"start one with `edgectl emulator start --data-dir {data_dir}`"
+    if state is None:
+        raise EmulatorError(
+            f"no emulator is running on {data_dir} ({STATE_FILE} not found); {start_hint}"
+        )
+    if not _lock_held(data_dir):
+        raise EmulatorError(
+            f"the emulator recorded in {data_dir / STATE_FILE} (pid {state.get('pid')}) is not "
+            f"running any more (it did not stop cleanly); {start_hint}"
+        )
+    return dict(state["env"])
+
+
+def _lock_held(data_dir: Path) -> bool:
+    try:
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock we may have taken
+    return False
+
+
+def format_env(env: Mapping[str, str]) -> str:
+    return "".join(f"{key}={env[key]}\n" for key in ENV_KEYS if key in env)
+
+
+# ---- command line -------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgectl emulator",
+        description="Local stand-in for Cloud Storage, AutoML v1, Vertex AI and Firebase ML "
+        "(127.0.0.1 only; state survives restarts).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("start", help="run the emulator in the foreground (Ctrl-C stops)")
+    start.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="state directory (default: %(default)s)",
+    )
+    start.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="fixed ports: GCS on PORT, gRPC on PORT+1, REST on PORT+2 (default: random ones)",
+    )
+    env = commands.add_parser("env", help="print the environment of the running emulator")
+    env.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="state directory (default: %(default)s)",
+    )
+    return parser
+
+
+@contextlib.contextmanager
+def _stop_signals(stop: threading.Event) -> Iterator[None]:
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in handlers:
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # The storage package logs every response at WARNING; keep its real errors only.
+    for name in ("gcp_storage_emulator", "api.object", "api.bucket", "api.storage"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`start [--data-dir D] [--port P]` or `env [--data-dir D]`; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "env":
+            sys.stdout.write(format_env(running_env(args.data_dir)))
+            return 0
+        _configure_logging()
+        stop = threading.Event()
+        with _stop_signals(stop):
+            server = EmulatorServer(args.data_dir, port=args.port)
+            env = server.start()
+            try:
+                sys.stdout.write(format_env(env))
+                sys.stdout.write(
+                    f"# edge-labeler emulator ready (pid {os.getpid()}, data dir "
+                    f"{server.data_dir}); Ctrl-C stops it\n"
+                )
+                sys.stdout.flush()
+                while not stop.wait(0.5):
+                    pass
+            finally:
+                server.stop()
+        return 0
+    except EmulatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
