@@ -41,7 +41,7 @@ from components.spec.documents import (
 )
 from components.spec.errors import Location, SpecError, SpecIssue
 from components.spec.merge_patch import apply_located_patch
-from components.spec.naming import bucket_name_problem
+from components.spec.naming import BUCKET_NAME_PATTERN, bucket_name_problem
 from components.spec.schema import (
     API_VERSION,
     KINDS,
@@ -57,7 +57,9 @@ OVERLAY_DIR = "envs"
 SPEC_SUFFIXES = (".yaml", ".yml")
 STACK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 SPLIT_TOLERANCE = 1e-9
-# Firebase ML REST v1beta2 Model.displayName: letters, digits, '_', starting with a letter.
+# Firebase ML display names: firebase-admin 7.7.0 checks the first pattern (so does the
+# schema); the REST v1beta2 reference documents the second, stricter one.
+_FIREBASE_SDK_DISPLAY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _FIREBASE_REST_DISPLAY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 _ENVELOPE = ("apiVersion", "kind", "metadata", "spec")
 _REFERENCES: dict[str, tuple[tuple[FieldPath, str], ...]] = {
@@ -382,13 +384,13 @@ class _Run:
 
     # -- per-document validation ---------------------------------------------------
     def _validate(self, entry: _Entry) -> None:
+        """Schema, then the rules a schema cannot say. The latter also run on documents
+        with schema errors (each guards its own types), so one run reports both."""
         problems = validate_document(entry.kind, entry.doc)
         for path, where, message in problems:
             self.error(where, message, path, **entry.context())
         if problems or entry.doc.problems:
             entry.valid = False
-        if not entry.valid:
-            return
         entry.data = apply_defaults(entry.kind, entry.doc.data)
         before = len(self.issues)
         check = getattr(self, f"_check_{entry.kind.lower()}")
@@ -398,7 +400,7 @@ class _Run:
 
     def _local_path(self, entry: _Entry, path: FieldPath, want: str) -> None:
         value = _get(entry.data, path)
-        if value is None:
+        if not isinstance(value, str) or not value:
             return
         where = entry.doc.value_location(path)
         resolved = Path(where.file).parent / value
@@ -425,23 +427,27 @@ class _Run:
 
     def _check_bucket(self, entry: _Entry) -> None:
         explicit = _get(entry.data, ("spec", "bucketName"))
-        if explicit is not None and (problem := bucket_name_problem(explicit)):
+        if not isinstance(explicit, str) or not BUCKET_NAME_PATTERN.match(explicit):
+            return  # the schema reports the pattern
+        if problem := bucket_name_problem(explicit):
             where = entry.doc.value_location(("spec", "bucketName"))
             self.error(where, f"{explicit!r} {problem}", ("spec", "bucketName"), **entry.context())
 
     def _check_dataset(self, entry: _Entry) -> None:
-        split = entry.data["spec"]["split"]
-        total = split["train"] + split["validation"] + split["test"]
-        if abs(total - 1) > SPLIT_TOLERANCE:
-            where = entry.doc.key_location(("spec", "split"))
-            self.error(
-                where,
-                f"train {split['train']:g} + validation {split['validation']:g} + test "
-                f"{split['test']:g} = {round(total, 9):g}; the fractions must sum to 1 "
-                "(defaults: 0.8, 0.1, 0.1)",
-                ("spec", "split"),
-                **entry.context(),
-            )
+        split = _get(entry.data, ("spec", "split"))
+        parts = [_get(split, (key,)) for key in ("train", "validation", "test")]
+        if all(isinstance(p, int | float) and not isinstance(p, bool) for p in parts):
+            train, validation, test = parts
+            total = train + validation + test
+            if abs(total - 1) > SPLIT_TOLERANCE:
+                self.error(
+                    entry.doc.key_location(("spec", "split")),
+                    f"train {train:g} + validation {validation:g} + test {test:g} = "
+                    f"{round(total, 9):g}; the fractions must sum to 1 "
+                    "(defaults: 0.8, 0.1, 0.1)",
+                    ("spec", "split"),
+                    **entry.context(),
+                )
         for key, want in (
             ("zip", "file"),
             ("directory", "directory"),
@@ -454,9 +460,13 @@ class _Run:
         self._local_path(entry, ("spec", "baseModel", "path"), "any")
 
     def _check_publication(self, entry: _Entry) -> None:
-        spec = entry.data["spec"]
-        name = spec["displayName"]
-        if spec["target"] == Target.FIREBASE_ML and not _FIREBASE_REST_DISPLAY_NAME.match(name):
+        name = _get(entry.data, ("spec", "displayName"))
+        if (
+            _get(entry.data, ("spec", "target")) == Target.FIREBASE_ML
+            and isinstance(name, str)
+            and _FIREBASE_SDK_DISPLAY_NAME.match(name)
+            and not _FIREBASE_REST_DISPLAY_NAME.match(name)
+        ):
             self.warn(
                 entry.doc.value_location(("spec", "displayName")),
                 f"{name!r} passes the firebase-admin SDK's check, but the Firebase ML REST "

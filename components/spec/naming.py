@@ -39,7 +39,8 @@ def bucket_name(project: str, name: str) -> str:
     longer than 63 characters → a prefix + `-` + 8 hex digits of sha256(`<project>/<name>`).
     """
     full = re.sub(r"[^a-z0-9_-]", "-", f"{project}-{name}".lower()).strip("-_")
-    full = full.replace("google", "g00gle")
+    for reserved in ("google", "g00gle"):  # reserved by Cloud Storage, as are look-alikes
+        full = full.replace(reserved, "ggl")
     if full.startswith("goog"):
         full = f"b-{full}"
     if len(full) <= BUCKET_NAME_MAX:

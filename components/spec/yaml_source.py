@@ -146,8 +146,7 @@ class _Builder:
             self.doc.problems.append((path, here, f"invalid YAML value: {problem}"))
             return None
         if isinstance(value, float) and math.isnan(value):
-            self.doc.problems.append((path, here, "NaN is not a number any field accepts"))
-            return None
+            return node.value  # NaN passes every range check: keep it as the text written
         return value
 
 

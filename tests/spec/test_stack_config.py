@@ -1,0 +1,104 @@
+"""Stack config: the committed Pulumi.<stack>.yaml files, plain mappings, and their errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.spec import (
+    RegistryKind,
+    SpecError,
+    StackConfig,
+    TrainingApiKind,
+    load_stack_config,
+    stack_config_from_mapping,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_local_stack_is_the_emulator():
+    config = load_stack_config("local", ROOT)
+    assert config.emulator and config.api == TrainingApiKind.AUTOML_V1
+    assert (config.project, config.region, config.specs) == (
+        "local-project",
+        "us-central1",
+        Path("specs"),
+    )
+    assert config.registry == RegistryKind.FIREBASE_ML and not config.protect
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_gcp_stacks_use_vertex(stack):
+    config = load_stack_config(stack, ROOT)
+    assert not config.emulator and config.api == TrainingApiKind.VERTEX
+    assert config.protect == (stack == "prod")
+    assert config.source == str(ROOT / f"Pulumi.{stack}.yaml")
+
+
+def test_from_mapping_accepts_pulumi_strings_and_namespaced_keys():
+    config = StackConfig.from_mapping(
+        "dev",
+        {
+            "edge-labeler:project": "my-proj-123",
+            "emulator": "false",
+            "protect": "TRUE",
+            "trainingPricePerNodeHour": "18.0",
+            "registry": "storage",
+            "gcp:project": "ignored-namespace",
+        },
+    )
+    assert config.project == "my-proj-123" and config.protect and not config.emulator
+    assert config.training_price_per_node_hour == 18.0
+    assert config.registry == RegistryKind.STORAGE
+    assert config.api == TrainingApiKind.VERTEX  # default for non-emulator stacks
+    assert config.source == "Pulumi config"
+
+
+def test_emulator_stacks_default_to_automl_v1():
+    config = stack_config_from_mapping("local", {"project": "local-project", "emulator": True})
+    assert config.api == TrainingApiKind.AUTOML_V1
+
+
+def test_errors_name_the_file_line_and_key(tmp_path):
+    (tmp_path / "Pulumi.qa.yaml").write_text(
+        "config:\n"
+        "  edge-labeler:project: My_Project\n"
+        "  edge-labeler:regoin: us-east1\n"
+        "  edge-labeler:api: automl\n"
+        "  edge-labeler:emulator: maybe\n"
+        "  edge-labeler:trainingPricePerNodeHour: -3\n"
+        "  edge-labeler:protect:\n"
+        "    secure: AAABAKx\n"
+    )
+    with pytest.raises(SpecError) as raised:
+        load_stack_config("qa", tmp_path)
+    file = str(tmp_path / "Pulumi.qa.yaml")
+    assert [issue.render() for issue in raised.value.issues] == [
+        f"{file}:2:25: edge-labeler:project: 'My_Project' is not allowed (a GCP project id: "
+        "6–30 lowercase letters, digits or '-', starting with a letter)",
+        f"{file}:3:24: edge-labeler:regoin: unknown setting (did you mean 'region'?); settings: "
+        "project, region, api, registry, emulator, specs, protect, trainingPricePerNodeHour",
+        f"{file}:4:21: edge-labeler:api: 'automl' is not one of automl_v1, vertex "
+        "(did you mean 'automl_v1'?)",
+        f"{file}:5:26: edge-labeler:emulator: expected true or false",
+        f"{file}:6:42: edge-labeler:trainingPricePerNodeHour: -3 is not a positive number of "
+        "dollars per node hour",
+        f"{file}:8:5: edge-labeler:protect: must be plain text, not a mapping or a secret",
+    ]
+
+
+def test_missing_project_and_missing_file(tmp_path):
+    with pytest.raises(SpecError) as raised:
+        stack_config_from_mapping("dev", {"region": "us-central1"}, source="Pulumi config")
+    assert raised.value.render() == (
+        "Pulumi config: edge-labeler:project: required setting is missing (the GCP project id)"
+    )
+    (tmp_path / "Pulumi.dev.yaml").write_text("config: {}\n")
+    with pytest.raises(SpecError) as raised:
+        load_stack_config("prod", tmp_path)
+    assert (
+        raised.value.render() == f"{tmp_path / 'Pulumi.prod.yaml'}: stack file not found "
+        "(stacks: dev)"
+    )
