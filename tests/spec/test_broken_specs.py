@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from components.spec import SpecError, load_specs
-from tests.spec.conftest import write_tree
+from tests.spec.spec_tree import write_tree
 
 MODEL = """\
 apiVersion: edge-labeler/v1
