@@ -190,7 +190,7 @@ class GcsServer:
         )
         self._reconcile()
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="gcs-http", daemon=True
+            target=self._httpd.serve_forever, args=(0.05,), name="gcs-http", daemon=True
         )
         self._thread.start()
         return self.url

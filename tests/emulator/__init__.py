@@ -1,0 +1,1 @@
+"""Tests of the local cloud emulator, through the official Google client libraries."""
