@@ -51,11 +51,11 @@ from components.spec.schema import (
     show,
     validate_document,
 )
+from components.spec.stack import STACK_NAME
 from components.spec.yaml_source import FieldPath, YamlDocument, YamlFile, read_yaml_file
 
 OVERLAY_DIR = "envs"
-SPEC_SUFFIXES = (".yaml", ".yml")
-STACK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+SPEC_SUFFIX = ".yaml"
 SPLIT_TOLERANCE = 1e-9
 # Firebase ML display names: firebase-admin 7.7.0 checks the first pattern (so does the
 # schema); the REST v1beta2 reference documents the second, stricter one.
@@ -169,9 +169,18 @@ class _Run:
         return self._build(entries)
 
     def _base_entries(self) -> list[_Entry]:
-        paths = sorted(
-            p for p in self.directory.iterdir() if p.is_file() and p.suffix in SPEC_SUFFIXES
-        )
+        files = sorted(p for p in self.directory.iterdir() if p.is_file())
+        paths = [p for p in files if p.suffix == SPEC_SUFFIX]
+        for ignored in (p for p in files if p.suffix == ".yml"):
+            self.warnings.append(
+                SpecIssue(
+                    str(ignored),
+                    None,
+                    None,
+                    "ignored: spec files end in .yaml (rename it to load it)",
+                    severity="warning",
+                )
+            )
         if not paths:
             self.warnings.append(
                 SpecIssue(

@@ -212,3 +212,32 @@ def test_baseModel_and_promotion_load(spec_dir):
     order = [d.name for d in specs.dependency_order() if d.kind == Kind.MODEL]
     assert order == ["small", "big"]
     assert specs.dependencies(big) == (specs.datasets["digits"], small)
+
+
+def test_warnings_are_reported_separately_and_do_not_fail(spec_dir, capsys):
+    zip_path = (spec_dir / "data" / "digits.zip").resolve()
+    (spec_dir / "p.yaml").write_text(
+        "apiVersion: edge-labeler/v1\nkind: Model\nmetadata: {name: m}\nspec:\n"
+        "  dataset: digits\n  budget: {nodeHours: 1}\n"
+        "  acceptance: {threshold: {maximize: f1}}\n---\n"
+        "apiVersion: edge-labeler/v1\nkind: Publication\nmetadata: {name: p}\nspec:\n"
+        "  model: m\n  target: firebase-ml\n  displayName: 2digits-app\n---\n"
+        "apiVersion: edge-labeler/v1\nkind: Dataset\nmetadata: {name: abs}\nspec:\n"
+        f"  bucket: ml-data\n  source: {{zip: '{zip_path}'}}\n"
+    )
+    (spec_dir / "old.yml").write_text("not: loaded\n")
+    specs = load_specs(spec_dir, "qa")
+    assert [w.render() for w in specs.warnings] == [
+        "specs/envs/qa.yaml: warning: no overlay for stack 'qa': the base specs apply "
+        "unchanged (overlays exist for: none)",
+        "specs/old.yml: warning: ignored: spec files end in .yaml (rename it to load it)",
+        "specs/p.yaml:15:16: warning: Publication 'p' spec.displayName: '2digits-app' passes "
+        "the firebase-admin SDK's check, but the Firebase ML REST reference allows only "
+        "letters, digits and '_', starting with a letter",
+        "specs/p.yaml:22:17: warning: Dataset 'abs' spec.source.zip: an absolute path ties "
+        "the specs to one machine; use a path relative to this file's directory",
+    ]
+    assert specs.datasets["abs"].source.path == zip_path
+    assert main(["validate", str(spec_dir)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4 and out[-1].startswith("valid: 1 Bucket, 2 Dataset, 1 Model")
