@@ -1,0 +1,286 @@
+"""Evaluates the exported TF Lite model on the TEST split, in AutoML v1's metrics form.
+
+The dataclasses mirror `google.cloud.automl_v1.ClassificationEvaluationMetrics` and
+`ModelEvaluation` field for field, so the facade only copies values.
+
+Definitions (documented here because the API's own text is brief):
+- Scores: one per (example, label) pair, from the exported model (softmax or sigmoid).
+- At a confidence threshold t, a pair is *predicted* when its score ≥ t. Over all pairs:
+  TP = predicted and in the ground truth, FP = predicted and not, FN = in the ground truth
+  and not predicted, TN = neither. Overall metrics micro-average over every (example, label)
+  pair; per-label metrics use that label's column only (one-vs-rest).
+  precision = TP / (TP + FP) (1.0 when nothing is predicted: no prediction, no mistake),
+  recall = TP / (TP + FN) (0.0 when there are no positives), false_positive_rate =
+  FP / (FP + TN) (0.0 without negatives), f1 = 2·P·R / (P + R) (0.0 when P + R = 0).
+  The `*_count` fields are these TP/FP/FN/TN, so precision and recall can be recomputed.
+- `_at1` variants predict only each example's top-scoring label, and only if its score ≥ t
+  (per label: the label is predicted when it is the example's top label and scores ≥ t).
+- Thresholds: 0.00, 0.05, …, 0.95 then 0.96, 0.97, 0.98, 0.99 (the API's list; it has no
+  1.0), each with position_threshold = INT32_MAX as the API reports.
+- au_prc: average precision over the pairs ranked by score (Σ (Rₙ − Rₙ₋₁)·Pₙ at each distinct
+  score, as scikit-learn computes it), from the exact scores rather than the 24 thresholds.
+  au_roc: area under the ROC curve (trapezoids over distinct scores). Both 0.0 when a column
+  has no positives (or, for au_roc, no negatives), where they are undefined.
+- log_loss: multiclass overall = mean −ln p(true label) over examples; multilabel overall and
+  every per-label evaluation = mean binary cross-entropy over the pairs concerned.
+  Probabilities are clipped to [1e-15, 1 − 1e-15].
+- confusion_matrix: overall multiclass evaluation only, when there are ≤ 10 labels; row i,
+  column j counts TEST examples of label i whose top-scoring label is j.
+- evaluated_example_count: all TEST examples overall; per label, those whose ground truth has
+  the label.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from emulator.core.predictor import Predictor
+from emulator.core.trainer import Example, Split
+
+INT32_MAX = 2**31 - 1
+CONFIDENCE_THRESHOLDS: tuple[float, ...] = tuple(
+    [round(i * 0.05, 2) for i in range(20)] + [0.96, 0.97, 0.98, 0.99]
+)
+CONFUSION_MATRIX_MAX_LABELS = 10
+_EPS = 1e-15
+
+
+class EvaluationError(ValueError):
+    """Evaluation input that cannot be used; the message names the problem."""
+
+
+@dataclass(frozen=True)
+class ConfidenceMetricsEntry:
+    confidence_threshold: float
+    position_threshold: int
+    recall: float
+    precision: float
+    false_positive_rate: float
+    f1_score: float
+    recall_at1: float
+    precision_at1: float
+    false_positive_rate_at1: float
+    f1_score_at1: float
+    true_positive_count: int
+    false_positive_count: int
+    false_negative_count: int
+    true_negative_count: int
+
+
+@dataclass(frozen=True)
+class ConfusionMatrix:
+    annotation_spec_id: tuple[str, ...]
+    display_name: tuple[str, ...]
+    row: tuple[tuple[int, ...], ...]  # row[i][j]: truth i predicted as j
+
+
+@dataclass(frozen=True)
+class ClassificationEvaluationMetrics:
+    au_prc: float
+    au_roc: float
+    log_loss: float
+    confidence_metrics_entry: tuple[ConfidenceMetricsEntry, ...]
+    confusion_matrix: ConfusionMatrix | None
+    annotation_spec_id: tuple[str, ...]
+
+    def at(self, threshold: float) -> ConfidenceMetricsEntry:
+        """The entry at a confidence threshold of the API's list."""
+        for entry in self.confidence_metrics_entry:
+            if abs(entry.confidence_threshold - threshold) < 1e-9:
+                return entry
+        raise KeyError(threshold)
+
+
+@dataclass(frozen=True)
+class ModelEvaluation:
+    annotation_spec_id: str  # "" for the overall evaluation
+    display_name: str  # "" for the overall evaluation
+    evaluated_example_count: int
+    classification_evaluation_metrics: ClassificationEvaluationMetrics
+
+
+def evaluate_model(
+    model_dir: Path,
+    examples: Sequence[Example],
+    annotation_spec_ids: Sequence[str] | None = None,
+) -> tuple[ModelEvaluation, ...]:
+    """Runs the model's `model.tflite` on the TEST examples; overall evaluation first.
+
+    Labels, their order and multilabel-ness come from the model directory; examples of other
+    splits are ignored. `annotation_spec_ids` (same order as the labels) default to the labels.
+    """
+    predictor = Predictor(Path(model_dir))
+    test = [example for example in examples if Split(example.split) == Split.TEST]
+    if not test:
+        raise EvaluationError("no TEST examples; at least 1 is needed to evaluate a model")
+    index = {label: i for i, label in enumerate(predictor.labels)}
+    truth = np.zeros((len(test), len(predictor.labels)), bool)
+    for n, example in enumerate(test):
+        for label in example.labels:
+            if label not in index:
+                raise EvaluationError(
+                    f"TEST example {n}: label {label!r} is not one of the model's labels "
+                    f"{list(predictor.labels)}"
+                )
+            truth[n, index[label]] = True
+    scores = predictor.scores_batch([example.data for example in test])
+    return compute_evaluations(
+        scores, truth, predictor.labels, predictor.multilabel, annotation_spec_ids
+    )
+
+
+def compute_evaluations(
+    scores: np.ndarray,
+    truth: np.ndarray,
+    labels: Sequence[str],
+    multilabel: bool,
+    annotation_spec_ids: Sequence[str] | None = None,
+) -> tuple[ModelEvaluation, ...]:
+    """Overall and per-label evaluations of scores [N, K] against boolean truth [N, K]."""
+    scores = np.asarray(scores, np.float64)
+    truth = np.asarray(truth, bool)
+    if scores.shape != truth.shape or scores.ndim != 2 or scores.shape[1] != len(labels):
+        raise EvaluationError(
+            f"scores {scores.shape} and truth {truth.shape} must both be [examples, "
+            f"{len(labels)} labels]"
+        )
+    ids = tuple(annotation_spec_ids) if annotation_spec_ids is not None else tuple(labels)
+    if len(ids) != len(labels):
+        raise EvaluationError(f"{len(ids)} annotation spec ids for {len(labels)} labels")
+    n, k = scores.shape
+    top = np.argmax(scores, axis=1)
+    top1 = np.zeros_like(truth)
+    top1[np.arange(n), top] = True
+
+    if multilabel:
+        overall_loss = _binary_log_loss(scores.ravel(), truth.ravel())
+    else:
+        p_true = np.clip(scores[truth], _EPS, 1.0)
+        overall_loss = float(-np.mean(np.log(p_true))) if p_true.size else 0.0
+    confusion = None
+    if not multilabel and k <= CONFUSION_MATRIX_MAX_LABELS:
+        rows = np.zeros((k, k), np.int64)
+        for i, j in zip(
+            np.argmax(truth, axis=1)[truth.any(axis=1)], top[truth.any(axis=1)], strict=True
+        ):
+            rows[i, j] += 1
+        confusion = ConfusionMatrix(ids, tuple(labels), tuple(tuple(map(int, r)) for r in rows))
+    overall = ModelEvaluation(
+        annotation_spec_id="",
+        display_name="",
+        evaluated_example_count=n,
+        classification_evaluation_metrics=ClassificationEvaluationMetrics(
+            au_prc=_average_precision(scores.ravel(), truth.ravel()),
+            au_roc=_roc_auc(scores.ravel(), truth.ravel()),
+            log_loss=overall_loss,
+            confidence_metrics_entry=_entries(scores, truth, top1),
+            confusion_matrix=confusion,
+            annotation_spec_id=ids,
+        ),
+    )
+    per_label = []
+    for c, (spec_id, label) in enumerate(zip(ids, labels, strict=True)):
+        column, positive = scores[:, c], truth[:, c]
+        per_label.append(
+            ModelEvaluation(
+                annotation_spec_id=spec_id,
+                display_name=label,
+                evaluated_example_count=int(positive.sum()),
+                classification_evaluation_metrics=ClassificationEvaluationMetrics(
+                    au_prc=_average_precision(column, positive),
+                    au_roc=_roc_auc(column, positive),
+                    log_loss=_binary_log_loss(column, positive),
+                    confidence_metrics_entry=_entries(
+                        column[:, None], positive[:, None], top1[:, c : c + 1]
+                    ),
+                    confusion_matrix=None,
+                    annotation_spec_id=(spec_id,),
+                ),
+            )
+        )
+    return (overall, *per_label)
+
+
+def _entries(
+    scores: np.ndarray, truth: np.ndarray, top1: np.ndarray
+) -> tuple[ConfidenceMetricsEntry, ...]:
+    positives = int(truth.sum())
+    negatives = int(truth.size - positives)
+    entries = []
+    for t in CONFIDENCE_THRESHOLDS:
+        predicted = scores >= t
+        tp, fp = int((predicted & truth).sum()), int((predicted & ~truth).sum())
+        predicted1 = predicted & top1
+        tp1, fp1 = int((predicted1 & truth).sum()), int((predicted1 & ~truth).sum())
+        precision, recall, fpr = _rates(tp, fp, positives, negatives)
+        precision1, recall1, fpr1 = _rates(tp1, fp1, positives, negatives)
+        entries.append(
+            ConfidenceMetricsEntry(
+                confidence_threshold=t,
+                position_threshold=INT32_MAX,
+                recall=recall,
+                precision=precision,
+                false_positive_rate=fpr,
+                f1_score=_f1(precision, recall),
+                recall_at1=recall1,
+                precision_at1=precision1,
+                false_positive_rate_at1=fpr1,
+                f1_score_at1=_f1(precision1, recall1),
+                true_positive_count=tp,
+                false_positive_count=fp,
+                false_negative_count=positives - tp,
+                true_negative_count=negatives - fp,
+            )
+        )
+    return tuple(entries)
+
+
+def _rates(tp: int, fp: int, positives: int, negatives: int) -> tuple[float, float, float]:
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / positives if positives else 0.0
+    fpr = fp / negatives if negatives else 0.0
+    return precision, recall, fpr
+
+
+def _f1(precision: float, recall: float) -> float:
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def _curve(scores: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative TP and FP counts at each distinct score, highest score first."""
+    order = np.argsort(-scores, kind="mergesort")
+    ranked, hits = scores[order], truth[order].astype(np.int64)
+    last_of_run = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]
+    tps = np.cumsum(hits)[last_of_run]
+    fps = (last_of_run + 1) - tps
+    return tps, fps
+
+
+def _average_precision(scores: np.ndarray, truth: np.ndarray) -> float:
+    positives = int(truth.sum())
+    if positives == 0 or scores.size == 0:
+        return 0.0
+    tps, fps = _curve(scores, truth)
+    precision = tps / (tps + fps)
+    recall = tps / positives
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _roc_auc(scores: np.ndarray, truth: np.ndarray) -> float:
+    positives = int(truth.sum())
+    negatives = int(truth.size - positives)
+    if positives == 0 or negatives == 0:
+        return 0.0
+    tps, fps = _curve(scores, truth)
+    tpr = np.r_[0.0, tps / positives]
+    fpr = np.r_[0.0, fps / negatives]
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
+def _binary_log_loss(scores: np.ndarray, truth: np.ndarray) -> float:
+    if scores.size == 0:
+        return 0.0
+    p = np.clip(scores, _EPS, 1 - _EPS)
+    return float(-np.mean(np.where(truth, np.log(p), np.log1p(-p))))
