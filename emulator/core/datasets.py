@@ -46,7 +46,10 @@ _LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 # "If more than certain percent of CSV rows cannot be processed then the operation fails and
 # nothing is imported": the API does not publish the percentage; the emulator uses 10 %.
 MAX_BAD_ROW_FRACTION = 0.10
+# Fault-injection points of an import: just before its single atomic commit, and just after
+# it (before the operation is marked done), so tests can crash the emulator at either side.
 IMPORT_COMMIT_STEP = "ImportData.commit"
+IMPORT_COMMITTED_STEP = "ImportData.committed"
 
 
 class ClassificationType(enum.StrEnum):
@@ -589,6 +592,7 @@ class DatasetStore:
                     )
                 )
         log.info("import into %s: %d images from %d rows", name, len(pending), total_rows)
+        self._operations.faults.checkpoint(IMPORT_COMMITTED_STEP, ctx.stopping)
         return {}
 
     def _recover_import(self, op: Operation) -> Outcome | None:

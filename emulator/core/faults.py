@@ -5,7 +5,9 @@ Names are what the facades and operations check:
 - GCS JSON API calls (`storage.objects.insert`, `storage.objects.get`, `storage.objects.list`,
   `storage.objects.delete`, `storage.buckets.insert`, ...);
 - REST routes by the name they were registered with;
-- checkpoints inside long-running operations (`ImportData.commit`).
+- checkpoints inside long-running operations: `ImportData.commit` (before an import's atomic
+  commit), `ImportData.committed` (after it, before the operation is marked done),
+  `ExportData.write`.
 An effect is a status code name (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ...), or
 HOLD: a checkpoint blocks until the fault is cleared or the emulator stops (for tests that must
 catch an operation mid-flight, e.g. to kill the process then).
