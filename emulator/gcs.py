@@ -36,7 +36,7 @@ from gcp_storage_emulator.storage import Storage, _FileStore
 from emulator.core.blobs import BlobInfo, parse_gs_prefix, parse_gs_uri
 from emulator.core.errors import NotFound, ServiceError
 from emulator.core.faults import FaultInjector
-from emulator.core.persistence import atomic_write_bytes, remove_temp_files
+from emulator.core.persistence import CorruptStateError, atomic_write_bytes, remove_temp_files
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,13 @@ class GcsServer:
     def start(self) -> str:
         self._root.mkdir(parents=True, exist_ok=True)
         remove_temp_files(self._root)
-        self._storage = _DurableStorage(self._root.resolve())
+        try:
+            self._storage = _DurableStorage(self._root.resolve())
+        except ValueError as exc:  # the package's index is not JSON
+            raise CorruptStateError(
+                f"{self._root / STORAGE_DIR / '.meta'} (the Cloud Storage object index) cannot be "
+                f"read ({exc}); restore it or remove the {self._root} directory"
+            ) from None
         self._httpd = _HttpServer(
             (self._host, self._port), partial(_Handler, self._storage, self._lock, self._faults)
         )

@@ -49,7 +49,12 @@ from emulator.core.faults import FAULTS_ENV, FaultInjector
 from emulator.core.names import parse_location
 from emulator.core.operations import Operation, parse_filter
 from emulator.core.paging import paginate
-from emulator.core.persistence import atomic_write_json, read_json, remove_file
+from emulator.core.persistence import (
+    CorruptStateError,
+    atomic_write_json,
+    read_json,
+    remove_file,
+)
 from emulator.gcs import GcsServer
 
 log = logging.getLogger(__name__)
@@ -300,6 +305,7 @@ class EmulatorServer:
         self._grpc_port = 0
         self._lock_fd: int | None = None
         self._env: dict[str, str] | None = None
+        self._stopped = False
         self._add_operations_service()
         self._add_admin_routes()
         for register in facades:
@@ -484,6 +490,8 @@ class EmulatorServer:
         """Starts every listener and returns the client environment."""
         if self._env is not None:
             return self.env
+        if self._stopped:
+            raise EmulatorError("this EmulatorServer was stopped; create a new one to restart")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._acquire_lock()
         try:
@@ -494,6 +502,9 @@ class EmulatorServer:
             self.backend.open()
             grpc_port = self._bind("gRPC", GRPC_PORT_OFFSET, self._start_grpc)
             rest_url = self._bind("REST", REST_PORT_OFFSET, self.rest.start)
+        except CorruptStateError as exc:
+            self._shutdown()
+            raise EmulatorError(str(exc)) from None
         except BaseException:
             self._shutdown()
             raise
@@ -560,6 +571,7 @@ class EmulatorServer:
         log.info("emulator stopped")
 
     def _shutdown(self) -> None:
+        self._stopped = True
         self.rest.stop()
         if self._grpc is not None:
             self._grpc.stop(grace=1).wait(5)
@@ -597,7 +609,10 @@ class EmulatorServer:
 def running_env(data_dir: Path) -> dict[str, str]:
     """The environment of the emulator running on `data_dir`; EmulatorError if none runs."""
     data_dir = Path(data_dir).resolve()
-    state = read_json(data_dir / STATE_FILE)
+    try:
+        state = read_json(data_dir / STATE_FILE)
+    except CorruptStateError as exc:
+        raise EmulatorError(str(exc)) from None
     start_hint = f"start one with `edgectl emulator start --data-dir {data_dir}`"
     if state is None:
         raise EmulatorError(

@@ -33,13 +33,23 @@ def atomic_write_json(path: Path, document: Any) -> None:
     atomic_write_bytes(path, json.dumps(document, separators=(",", ":")).encode("utf-8"))
 
 
+class CorruptStateError(Exception):
+    """A state file that is not what the emulator writes (edited by hand, or a foreign file)."""
+
+
 def read_json(path: Path) -> Any | None:
     """The decoded document, or None when the file does not exist."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
-    return json.loads(raw)
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise CorruptStateError(
+            f"{path} is not valid JSON ({exc}); the emulator writes its files atomically, so it "
+            "was changed by something else: restore it or remove it (and what refers to it)"
+        ) from None
 
 
 def remove_file(path: Path) -> None:

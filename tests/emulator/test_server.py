@@ -305,6 +305,28 @@ def test_one_instance_per_data_dir(tmp_path, emulator_factory):
     assert running_env(tmp_path / "data") == running.env  # the refused start changed nothing
 
 
+def test_a_damaged_state_file_is_named_and_nothing_starts(tmp_path, emulator_factory):
+    data_dir = tmp_path / "data"
+    server = emulator_factory(data_dir)
+    create = automl_client(server.env).create_dataset(
+        parent=PARENT,
+        dataset={
+            "display_name": "d",
+            "image_classification_dataset_metadata": {"classification_type": "MULTICLASS"},
+        },
+    )
+    dataset_id = wait_for(create).name.rsplit("/", 1)[1]
+    server.stop()
+    damaged = data_dir / "state" / "datasets" / f"{dataset_id}.json"
+    damaged.write_text('{"name": ')
+    with pytest.raises(EmulatorError, match=rf"{damaged} is not valid JSON"):
+        EmulatorServer(data_dir).start()
+    with pytest.raises(EmulatorError, match=r"not running any more|no emulator is running"):
+        running_env(data_dir)  # the failed start released the directory
+    damaged.unlink()
+    assert emulator_factory(data_dir).env
+
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "::1", "localhost"])
 def test_only_an_ipv4_loopback_host_is_accepted(tmp_path, host):
     with pytest.raises(EmulatorError, match=r"127\.0\.0\.1"):
