@@ -394,14 +394,15 @@ class DatasetStore:
 
     def delete(self, name: str) -> None:
         """Deletes the dataset and its imported images (refused while an operation uses it)."""
-        self._state(name)
-        busy = self._operations.running(name)
-        if busy:
-            raise FailedPrecondition(
-                f"Dataset {name} cannot be deleted while operation {busy[0].name} "
-                f"({busy[0].kind}) is running on it; wait for it or cancel it first."
-            )
+        # Lock order everywhere: images → datasets → operations.
         with self._images.lock, self._lock:
+            self._state(name)
+            busy = self._operations.running(name)
+            if busy:
+                raise FailedPrecondition(
+                    f"Dataset {name} cannot be deleted while operation {busy[0].name} "
+                    f"({busy[0].kind}) is running on it; wait for it or cancel it first."
+                )
             self._states.pop(name, None)
             remove_file(self._path(name))
             referenced = {sha for s in self._states.values() for sha in s.examples}
@@ -450,22 +451,24 @@ class DatasetStore:
                 raise InvalidArgument(
                     f"Field: input_config.gcs_source.input_uris; Message: {uri} must be a .csv file"
                 )
-        for op in self._operations.running(name):
-            if op.kind == "import_data":
-                raise FailedPrecondition(
-                    f"Dataset {name} already has an import running ({op.name}); wait for it "
-                    "before starting another."
-                )
         uris = list(input_uris)
-        return self._operations.start(
-            parent=str(parse_resource(name, "datasets", "Dataset").parent),
-            api=api,
-            kind="import_data",
-            resources=[name],
-            work=lambda ctx: self._run_import(ctx, state.name, uris),
-            details={"input_uris": uris},
-            id_prefix=id_prefix,
-        )
+        with self._lock:  # the check and the start are one step for concurrent callers
+            self._state(name)
+            for op in self._operations.running(name):
+                if op.kind == "import_data":
+                    raise FailedPrecondition(
+                        f"Dataset {name} already has an import running ({op.name}); wait for it "
+                        "before starting another."
+                    )
+            return self._operations.start(
+                parent=str(parse_resource(name, "datasets", "Dataset").parent),
+                api=api,
+                kind="import_data",
+                resources=[name],
+                work=lambda ctx: self._run_import(ctx, state.name, uris),
+                details={"input_uris": uris},
+                id_prefix=id_prefix,
+            )
 
     def _read_csv(self, uri: str) -> bytes:
         try:
