@@ -117,7 +117,25 @@ def run_validate(args: argparse.Namespace) -> int:
 
 # -- the parser ---------------------------------------------------------------------------
 
-SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_validate]
+# -- emulator -----------------------------------------------------------------------------
+
+
+def add_emulator(subparsers: Subparsers) -> None:
+    # The emulator is a separate package (a fake cloud that imports nothing from components);
+    # the command line only hands it its arguments.
+    from emulator import server
+
+    parser = subparsers.add_parser(
+        "emulator",
+        help="run the local emulator of Cloud Storage, AutoML, Vertex AI and Firebase ML",
+        description=server.DESCRIPTION,
+        formatter_class=_formatter,
+    )
+    server.configure_parser(parser)
+    parser.set_defaults(handler=server.run)
+
+
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_validate, add_emulator]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -647,13 +647,9 @@ def format_env(env: Mapping[str, str]) -> str:
 # ---- command line -------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="edgectl emulator",
-        description="Local stand-in for Cloud Storage, AutoML v1, Vertex AI and Firebase ML "
-        "(127.0.0.1 only; state survives restarts).",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Adds the `start` and `env` subcommands (shared by `edgectl emulator` and `python -m`)."""
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     start = commands.add_parser("start", help="run the emulator in the foreground (Ctrl-C stops)")
     start.add_argument(
         "--data-dir",
@@ -674,6 +670,17 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_DATA_DIR,
         help="state directory (default: %(default)s)",
     )
+
+
+DESCRIPTION = (
+    "Local stand-in for Cloud Storage, AutoML v1, Vertex AI and Firebase ML "
+    "(127.0.0.1 only; state survives restarts)."
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgectl emulator", description=DESCRIPTION)
+    configure_parser(parser)
     return parser
 
 
@@ -702,7 +709,11 @@ def _configure_logging() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`start [--data-dir D] [--port P]` or `env [--data-dir D]`; returns the exit status."""
-    args = _parser().parse_args(argv)
+    return run(_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs parsed `start` / `env` arguments (see configure_parser)."""
     try:
         if args.command == "env":
             sys.stdout.write(format_env(running_env(args.data_dir)))
