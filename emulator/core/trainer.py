@@ -39,7 +39,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -62,8 +62,10 @@ DEFAULT_SECONDS_PER_NODE_HOUR = 60.0
 MODEL_CONVERGED = "MODEL_CONVERGED"
 BUDGET_REACHED = "BUDGET_REACHED"
 
-# AutoML v1 ImageClassificationModelMetadata.train_budget_milli_node_hours limits.
+# AutoML v1 ImageClassificationModelMetadata.train_budget_milli_node_hours: limits and the
+# default when unset (one day of wall time: 24,000 for mobile types, 192,000 for cloud).
 BUDGET_LIMITS = {"mobile": (1_000, 100_000), "cloud": (8_000, 800_000)}
+DEFAULT_BUDGETS = {"mobile": 24_000, "cloud": 192_000}
 
 # Files of a trained model directory (see `train`).
 KERAS_FILE = "model.keras"
@@ -110,8 +112,8 @@ class TrainingConfig:
 
     labels: tuple[str, ...]  # output order of the model
     multilabel: bool = False
-    model_type: str = "mobile-versatile-1"
-    budget_milli_node_hours: int = 24_000  # AutoML's default for mobile types: one day
+    model_type: str = "cloud"  # AutoML's default model_type
+    budget_milli_node_hours: int | None = None  # None: the API's default for the model type
     seconds_per_node_hour: float | None = None  # None: env var, else 60 s
     seed: int = 0
     base_model_path: Path | None = None  # .keras file or SavedModel dir for transfer learning
@@ -208,14 +210,21 @@ def train_cost_milli_node_hours(elapsed_seconds: float, scale: float, budget: in
     return min(budget, max(0, math.ceil(elapsed_seconds / scale * 1000 - 1e-9)))
 
 
-def validate_config(config: TrainingConfig) -> Architecture:
-    """Checks a config without training (for synchronous API errors); returns its architecture."""
+def validate_config(config: TrainingConfig) -> TrainingConfig:
+    """Checks a config without training (for synchronous API errors).
+
+    Returns it with the defaults resolved: the budget (the API's default for the model type)
+    and seconds_per_node_hour (environment variable or 60 s).
+    """
     try:
-        arch = architecture(config.model_type)
+        architecture(config.model_type)
     except ArchitectureError as exc:
         raise TrainingError(str(exc)) from None
-    low, high = BUDGET_LIMITS["mobile" if config.model_type in MOBILE_MODEL_TYPES else "cloud"]
+    family = "mobile" if config.model_type in MOBILE_MODEL_TYPES else "cloud"
+    low, high = BUDGET_LIMITS[family]
     budget = config.budget_milli_node_hours
+    if budget is None:
+        budget = DEFAULT_BUDGETS[family]
     if isinstance(budget, bool) or not isinstance(budget, int) or not low <= budget <= high:
         raise TrainingError(
             f"train_budget_milli_node_hours={budget!r} is out of range for model_type "
@@ -225,14 +234,14 @@ def validate_config(config: TrainingConfig) -> Architecture:
         raise TrainingError(f"labels: {len(config.labels)} given; at least 2 labels are needed")
     if len(set(config.labels)) != len(config.labels):
         raise TrainingError(f"labels: duplicates in {list(config.labels)}; labels must be unique")
-    seconds_per_node_hour(config.seconds_per_node_hour)
+    scale = seconds_per_node_hour(config.seconds_per_node_hour)
     if config.max_epochs is not None and config.max_epochs < 1:
         raise TrainingError(f"max_epochs={config.max_epochs}: at least 1 is allowed")
     if config.patience < 1:
         raise TrainingError(f"patience={config.patience}: at least 1 is allowed")
     if config.base_model_path is not None and not Path(config.base_model_path).exists():
         raise TrainingError(f"base model {config.base_model_path}: no such file or directory")
-    return arch
+    return replace(config, budget_milli_node_hours=budget, seconds_per_node_hour=scale)
 
 
 def train(
@@ -249,8 +258,8 @@ def train(
     `tflite_metadata.json`, `representative.npy` (TRAIN images for int8 calibration) and
     `training.json` (config and result). TEST examples are ignored here.
     """
-    arch = validate_config(config)
-    scale = seconds_per_node_hour(config.seconds_per_node_hour)
+    config = validate_config(config)
+    arch, scale = architecture(config.model_type), config.seconds_per_node_hour
     output_dir = Path(output_dir)
     if output_dir.exists():
         raise TrainingError(f"output directory {output_dir} already exists; a new path is needed")
@@ -328,7 +337,7 @@ def _train_locked(
             raise cancelled(epoch)
         if time.monotonic() >= deadline:
             break
-        x, y = _augmented_epoch(data.x_train, data.y_train, config.augmentation, rng)
+        x, y = augmented_epoch(data.x_train, data.y_train, config.augmentation, rng)
         fit = model.fit(
             x,
             y,
@@ -501,7 +510,7 @@ def _class_weights(y: np.ndarray, num_labels: int) -> dict[int, float]:
     return {c: (len(y) / (present * counts[c]) if counts[c] else 1.0) for c in range(num_labels)}
 
 
-def _augmented_epoch(
+def augmented_epoch(
     x: np.ndarray, y: np.ndarray, aug: Augmentation, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """A shuffled, randomly shifted/lit copy of the training images as float32 0–255."""
@@ -569,7 +578,13 @@ def _write_model_dir(
         }
         (tmp / TRAINING_FILE).write_text(json.dumps(record, indent=2) + "\n")
         _fsync_tree(tmp)
-        os.rename(tmp, output_dir)  # atomic on one filesystem; fails if it appeared meanwhile
+        try:
+            os.rename(tmp, output_dir)  # atomic on one filesystem
+        except OSError as exc:
+            raise TrainingError(
+                f"output directory {output_dir} appeared during training ({exc.strerror}); "
+                "the trained model was not written"
+            ) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -590,6 +605,20 @@ def _jsonable(value):
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def remove_partial_outputs(directory: Path) -> list[Path]:
+    """Deletes temporary model/export directories a killed process left in `directory`.
+
+    `train` and `export_model` write into `.<name>.tmp-<hex>` siblings and rename them when
+    complete; after a crash or restart only such siblings can be incomplete. Returns them.
+    """
+    removed = []
+    for path in sorted(Path(directory).glob(".*.tmp-*")):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def load_training_record(model_dir: Path) -> dict:

@@ -1,0 +1,387 @@
+"""The training engine end to end on real digit photos: train, export, evaluate, predict.
+
+Budgets are tiny (1 node hour at a few seconds per node hour) so the file runs in about a
+minute and a half on 2 cores; accuracy is the benchmark's business (bench/), not this file's.
+"""
+
+import hashlib
+import itertools
+import json
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter
+
+from emulator.core.architectures import MOBILE_MODEL_TYPES
+from emulator.core.evaluator import CONFIDENCE_THRESHOLDS, evaluate_model
+from emulator.core.exporter import ExportError, export_model, set_threshold
+from emulator.core.predictor import Predictor
+from emulator.core.tf_setup import keras, tensorflow
+from emulator.core.trainer import (
+    BUDGET_REACHED,
+    MODEL_CONVERGED,
+    Example,
+    Split,
+    TrainingCancelled,
+    TrainingConfig,
+    TrainingError,
+    load_training_record,
+    train,
+)
+from tests.fixtures.digits import digit_images
+
+LABELS = ("zero", "one", "two")
+MODEL_DIR_FILES = {
+    "model.keras",
+    "model.tflite",
+    "dict.txt",
+    "tflite_metadata.json",
+    "representative.npy",
+    "training.json",
+    "saved_model",
+}
+# 1 node hour lasts this many seconds in these tests: long enough for a few epochs.
+SCALE = 8.0
+
+
+def _split(i: int) -> Split:
+    return Split.TEST if i % 8 == 0 else Split.VALIDATION if i % 8 == 1 else Split.TRAIN
+
+
+@pytest.fixture(scope="module")
+def examples() -> list[Example]:
+    """72 real digit photos (PNG and JPEG), 3 labels, 54 TRAIN / 9 VALIDATION / 9 TEST."""
+    return [Example(d.data, (d.label,), _split(i)) for i, d in enumerate(digit_images(24, LABELS))]
+
+
+@pytest.fixture(scope="module")
+def config() -> TrainingConfig:
+    return TrainingConfig(labels=LABELS, budget_milli_node_hours=1_000, seconds_per_node_hour=SCALE)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, examples, config):
+    """One model per mobile type, trained with the same data, budget and seed."""
+    root = tmp_path_factory.mktemp("models")
+    results = {}
+    for model_type in MOBILE_MODEL_TYPES:
+        reports = []
+        result = train(
+            examples, replace(config, model_type=model_type), root / model_type, reports.append
+        )
+        results[model_type] = (result, reports)
+    return results
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return [p.name for p in directory.iterdir() if ".tmp-" in p.name]
+
+
+def test_each_mobile_type_trains_within_its_budget(trained):
+    for model_type, (result, reports) in trained.items():
+        assert result.model_type == model_type
+        assert result.stop_reason in (MODEL_CONVERGED, BUDGET_REACHED)
+        assert 0 < result.train_cost_milli_node_hours <= result.budget_milli_node_hours == 1_000
+        if result.stop_reason == BUDGET_REACHED:  # the wall-clock cap ended it: all was used
+            assert result.train_cost_milli_node_hours == 1_000
+        assert result.epochs >= 1 and len(result.history) == result.epochs
+        assert [r.epoch for r in reports] == list(range(1, result.epochs + 1))
+        assert all(0 < r.budget_fraction <= 1 and r.budget_seconds == SCALE for r in reports)
+        assert {p.name for p in result.model_dir.iterdir()} == MODEL_DIR_FILES
+        record = load_training_record(result.model_dir)
+        assert record["result"]["stop_reason"] == result.stop_reason
+        assert record["config"]["model_type"] == model_type
+        assert _leftovers(result.model_dir.parent) == []
+
+
+def test_architectures_grow_from_low_latency_to_high_accuracy(trained):
+    sizes = [(trained[t][0].model_dir / "model.tflite").stat().st_size for t in MOBILE_MODEL_TYPES]
+    inputs = [trained[t][0].input_size for t in MOBILE_MODEL_TYPES]
+    assert sizes[0] < sizes[1] < sizes[2], sizes
+    assert inputs[0] < inputs[1] < inputs[2], inputs
+
+
+def test_each_model_runs_in_litert_on_a_held_out_image(trained, examples):
+    held_out = [e for e in examples if e.split == Split.TEST]
+    for result, _ in trained.values():
+        interpreter = Interpreter(model_path=str(result.model_dir / "model.tflite"))
+        detail = interpreter.get_input_details()[0]
+        assert list(detail["shape"]) == [1, result.input_size, result.input_size, 3]
+        assert detail["dtype"] == np.float32
+        predictor = Predictor(result.model_dir)
+        scores = predictor.scores(held_out[0].data)
+        assert scores.shape == (3,) and scores.sum() == pytest.approx(1.0, abs=1e-4)
+        answer = predictor.predict(held_out[0].data, score_threshold=0.0)
+        assert [a.label for a in answer] == [LABELS[i] for i in np.argsort(-scores)]
+        assert all(a.score >= b.score for a, b in itertools.pairwise(answer))
+        confident = predictor.predict(held_out[0].data, score_threshold=0.5)
+        assert [a.label for a in confident] == [LABELS[i] for i in np.flatnonzero(scores >= 0.5)]
+
+
+def test_evaluation_of_the_exported_model_is_consistent(trained, examples):
+    result, _ = trained["mobile-low-latency-1"]
+    ids = ("11", "12", "13")
+    overall, *per_label = evaluate_model(result.model_dir, examples, annotation_spec_ids=ids)
+    test = [e for e in examples if e.split == Split.TEST]
+    assert overall.annotation_spec_id == "" and overall.evaluated_example_count == len(test)
+    assert [(e.annotation_spec_id, e.display_name) for e in per_label] == list(
+        zip(ids, LABELS, strict=True)
+    )
+    assert [e.evaluated_example_count for e in per_label] == [
+        sum(e.labels == (label,) for e in test) for label in LABELS
+    ]
+    metrics = overall.classification_evaluation_metrics
+    assert len(metrics.confidence_metrics_entry) == len(CONFIDENCE_THRESHOLDS)
+    for i, entry in enumerate(metrics.confidence_metrics_entry):
+        tp, fp, fn = (
+            entry.true_positive_count,
+            entry.false_positive_count,
+            entry.false_negative_count,
+        )
+        assert tp + fn == len(test)  # one true label per TEST image
+        assert entry.true_negative_count + fp == len(test) * (len(LABELS) - 1)
+        assert entry.precision == pytest.approx(tp / (tp + fp) if tp + fp else 1.0)
+        assert entry.recall == pytest.approx(tp / (tp + fn))
+        singles = [
+            e.classification_evaluation_metrics.confidence_metrics_entry[i] for e in per_label
+        ]
+        assert tp == sum(s.true_positive_count for s in singles)
+        assert fp == sum(s.false_positive_count for s in singles)
+    # The confusion matrix and recall_at1 at threshold 0 agree on top-1 accuracy.
+    rows = np.array(metrics.confusion_matrix.row)
+    assert rows.sum() == len(test) and list(rows.sum(axis=1)) == [
+        e.evaluated_example_count for e in per_label
+    ]
+    assert metrics.at(0.0).recall_at1 == pytest.approx(np.trace(rows) / len(test))
+    assert 0.0 <= metrics.au_prc <= 1.0 and 0.0 <= metrics.au_roc <= 1.0 and metrics.log_loss > 0
+
+
+def test_exports_write_model_labels_and_metadata(trained, tmp_path):
+    result, _ = trained["mobile-low-latency-1"]
+    size = result.input_size
+    expected_input = {
+        "tflite": ([1, size, size, 3], "float32"),
+        "edgetpu_tflite": ([1, size, size, 3], "uint8"),
+        "tf_saved_model": ([-1, -1, -1, 3], "float32"),
+    }
+    for model_format, (shape, dtype) in expected_input.items():
+        exported = export_model(result.model_dir, model_format, tmp_path / model_format)
+        names = {f.name for f in exported.files}
+        assert {"dict.txt", "tflite_metadata.json"} <= names
+        if model_format == "tf_saved_model":
+            assert "saved_model/saved_model.pb" in names
+        else:
+            assert "model.tflite" in names
+        assert (exported.directory / "dict.txt").read_text() == "zero\none\ntwo\n"
+        metadata = json.loads((exported.directory / "tflite_metadata.json").read_text())
+        assert metadata["inputShape"] == shape and metadata["inputType"] == dtype
+        assert metadata["labels"] == list(LABELS) and metadata["modelType"] == result.model_type
+        assert metadata["threshold"] is None and metadata["modelFormat"] == model_format
+        for f in exported.files:
+            assert f.sha256 == hashlib.sha256(f.path.read_bytes()).hexdigest()
+        assert _leftovers(tmp_path) == []
+    updated = set_threshold(tmp_path / "tflite", 0.35)
+    metadata = json.loads((tmp_path / "tflite" / "tflite_metadata.json").read_text())
+    assert metadata["threshold"] == 0.35 and updated.name == "tflite_metadata.json"
+    with pytest.raises(ExportError, match="not empty"):
+        export_model(result.model_dir, "tflite", tmp_path / "tflite")
+    with pytest.raises(ExportError, match="allowed: tflite, edgetpu_tflite, tf_saved_model"):
+        export_model(result.model_dir, "core_ml", tmp_path / "core_ml")
+
+
+def test_int8_export_is_quantized_and_takes_raw_pixels(trained, examples, tmp_path, capfd):
+    result, _ = trained["mobile-low-latency-1"]
+    capfd.readouterr()
+    exported = export_model(result.model_dir, "edgetpu_tflite", tmp_path / "int8")
+    assert capfd.readouterr().err == ""  # the converter's native log lines are filtered out
+    interpreter = Interpreter(model_path=str(exported.directory / "model.tflite"))
+    tensor_types = {np.dtype(t["dtype"]) for t in interpreter.get_tensor_details()}
+    assert np.dtype(np.int8) in tensor_types
+    detail = interpreter.get_input_details()[0]
+    assert detail["dtype"] == np.uint8 and detail["quantization"] == (1.0, 0)  # raw 0–255
+    assert interpreter.get_output_details()[0]["dtype"] == np.uint8
+    assert (
+        exported.file("model.tflite").size_bytes
+        < (result.model_dir / "model.tflite").stat().st_size
+    )
+    test = [e for e in examples if e.split == Split.TEST]
+    float_scores = Predictor(result.model_dir).scores_batch([e.data for e in test])
+    int8_scores = Predictor(exported.directory).scores_batch([e.data for e in test])
+    # Quantization error on probabilities stays small: one output step is 1/256.
+    assert np.abs(float_scores - int8_scores).max() < 0.1
+    overall = evaluate_model(exported.directory, examples)[0]
+    assert overall.evaluated_example_count == len(test)
+
+
+def test_tf_saved_model_export_serves_the_same_scores(trained, examples, tmp_path):
+    result, _ = trained["mobile-low-latency-1"]
+    exported = export_model(result.model_dir, "tf_saved_model", tmp_path / "sm")
+    predictor = Predictor(result.model_dir)
+    image = next(e for e in examples if e.split == Split.TEST).data
+    loaded = tensorflow().saved_model.load(str(exported.directory / "saved_model"))
+    served = loaded.signatures["serving_default"](
+        tensorflow().constant(predictor.pixels(image)[None].astype(np.float32))
+    )
+    scores = next(iter(served.values())).numpy()[0]
+    assert np.allclose(scores, predictor.scores(image), atol=1e-4)
+
+
+def test_same_seed_same_data_same_model_and_early_stopping(examples, tmp_path):
+    # min_delta is unreachable, so validation loss "stops improving" after epoch 1 and
+    # patience 1 ends the run at epoch 2 — deterministically, long before the budget.
+    config = TrainingConfig(
+        labels=LABELS,
+        model_type="mobile-low-latency-1",
+        budget_milli_node_hours=100_000,
+        seconds_per_node_hour=60.0,
+        seed=11,
+        patience=1,
+        min_delta=100.0,
+    )
+    first = train(examples, config, tmp_path / "a")
+    second = train(examples, config, tmp_path / "b")
+    assert first.stop_reason == second.stop_reason == MODEL_CONVERGED
+    assert first.epochs == 2 and first.best_epoch == 1
+    assert first.train_cost_milli_node_hours < config.budget_milli_node_hours
+    assert [h.val_loss for h in first.history] == [h.val_loss for h in second.history]
+    assert (first.model_dir / "model.tflite").read_bytes() == (
+        second.model_dir / "model.tflite"
+    ).read_bytes()
+    other = train(examples, replace(config, seed=12), tmp_path / "c")
+    assert (other.model_dir / "model.tflite").read_bytes() != (
+        first.model_dir / "model.tflite"
+    ).read_bytes()
+
+
+def test_cancel_stops_training_and_writes_nothing(examples, tmp_path):
+    config = TrainingConfig(
+        labels=LABELS,
+        model_type="mobile-low-latency-1",
+        budget_milli_node_hours=100_000,
+        seconds_per_node_hour=60.0,
+    )
+    cancel, first_epoch, outcome = threading.Event(), threading.Event(), {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = train(
+                examples, config, tmp_path / "model", lambda _: first_epoch.set(), cancel
+            )
+        except TrainingCancelled as exc:
+            outcome["cancelled"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert first_epoch.wait(120)
+    cancel.set()
+    worker.join(120)
+    assert not worker.is_alive()
+    stopped = outcome["cancelled"]
+    assert 0 < stopped.cost_milli_node_hours < config.budget_milli_node_hours
+    assert stopped.epochs >= 1
+    assert not (tmp_path / "model").exists() and _leftovers(tmp_path) == []
+
+
+def test_model_directory_is_never_half_written(examples, tmp_path):
+    config = TrainingConfig(
+        labels=LABELS, model_type="mobile-low-latency-1", seconds_per_node_hour=60.0, max_epochs=1
+    )
+    target = tmp_path / "model"
+
+    def squatter(_) -> None:  # someone else creates the directory while we train
+        target.mkdir()
+        (target / "theirs.txt").write_text("keep me")
+
+    with pytest.raises(TrainingError, match="appeared during training"):
+        train(examples, config, target, squatter)
+    assert [p.name for p in target.iterdir()] == ["theirs.txt"]
+    assert _leftovers(tmp_path) == []
+
+    with pytest.raises(TrainingError, match="already exists"):
+        train(examples, config, target)
+
+    def failing(_) -> None:
+        raise RuntimeError("progress sink broke")
+
+    with pytest.raises(RuntimeError, match="progress sink broke"):
+        train(examples, config, tmp_path / "other", failing)
+    assert not (tmp_path / "other").exists() and _leftovers(tmp_path) == []
+
+
+def test_bad_examples_are_refused_before_anything_is_written(examples, tmp_path):
+    config = TrainingConfig(labels=LABELS, model_type="mobile-low-latency-1", max_epochs=1)
+    unknown = [*examples, Example(examples[0].data, ("seven",), Split.TRAIN)]
+    with pytest.raises(TrainingError, match=r"example 72: label\(s\) \['seven'\]"):
+        train(unknown, config, tmp_path / "a")
+    double = [*examples, Example(examples[0].data, ("zero", "one"), Split.TRAIN)]
+    with pytest.raises(TrainingError, match="exactly 1 label"):
+        train(double, config, tmp_path / "b")
+    broken = [*examples, Example(b"\x89PNG\r\n\x1a\n broken", ("zero",), Split.TRAIN)]
+    with pytest.raises(TrainingError, match="example 72: image cannot be decoded"):
+        train(broken, config, tmp_path / "c")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_multilabel_model_uses_sigmoid_scores_and_per_label_metrics(tmp_path):
+    labels = (*LABELS, "even")
+    examples = [
+        Example(d.data, (d.label, "even") if d.label != "one" else (d.label,), _split(i))
+        for i, d in enumerate(digit_images(24, LABELS))
+    ]
+    config = TrainingConfig(
+        labels=labels,
+        multilabel=True,
+        model_type="mobile-low-latency-1",
+        budget_milli_node_hours=1_000,
+        seconds_per_node_hour=6.0,
+    )
+    result = train(examples, config, tmp_path / "model")
+    predictor = Predictor(result.model_dir)
+    assert predictor.multilabel and predictor.labels == labels
+    metadata = json.loads((result.model_dir / "tflite_metadata.json").read_text())
+    assert metadata["multilabel"] is True and metadata["outputActivation"] == "sigmoid"
+    test = [e for e in examples if e.split == Split.TEST]
+    scores = predictor.scores_batch([e.data for e in test])
+    assert ((scores >= 0) & (scores <= 1)).all()
+    assert not np.allclose(scores.sum(axis=1), 1.0, atol=1e-3)  # independent sigmoids
+    overall, *per_label = evaluate_model(result.model_dir, examples)
+    assert overall.classification_evaluation_metrics.confusion_matrix is None
+    assert [e.evaluated_example_count for e in per_label] == [
+        sum(label in e.labels for e in test) for label in labels
+    ]
+    positives = sum(len(e.labels) for e in test)
+    for entry in overall.classification_evaluation_metrics.confidence_metrics_entry:
+        assert entry.true_positive_count + entry.false_negative_count == positives
+        tp, fp = entry.true_positive_count, entry.false_positive_count
+        assert entry.precision == pytest.approx(tp / (tp + fp) if tp + fp else 1.0)
+
+
+def test_transfer_learning_from_a_keras_file_and_a_saved_model(trained, tmp_path):
+    base, _ = trained["mobile-low-latency-1"]
+    labels = ("three", "four")
+    examples = [
+        Example(d.data, (d.label,), _split(i)) for i, d in enumerate(digit_images(12, labels))
+    ]
+    config = TrainingConfig(
+        labels=labels, model_type="mobile-low-latency-1", seconds_per_node_hour=60.0, max_epochs=1
+    )
+    k = keras()
+    base_stem = k.models.load_model(base.model_dir / "model.keras").get_layer("stem")
+    for name, path in (
+        ("keras", base.model_dir / "model.keras"),
+        ("sm", base.model_dir / "saved_model"),
+    ):
+        result = train(examples, replace(config, base_model_path=path), tmp_path / name)
+        assert result.input_size == base.input_size
+        predictor = Predictor(result.model_dir)
+        assert predictor.labels == labels
+        assert predictor.scores(examples[0].data).shape == (2,)
+        if name == "keras":  # the trunk starts from the base's weights (and moves little)
+            tuned = k.models.load_model(result.model_dir / "model.keras").get_layer("base")
+            delta = tuned.get_layer("stem").get_weights()[0] - base_stem.get_weights()[0]
+            assert np.abs(delta).max() < 0.05
+    with pytest.raises(TrainingError, match="no such file"):
+        train(examples, replace(config, base_model_path=tmp_path / "missing.keras"), tmp_path / "x")
