@@ -6,7 +6,7 @@ exported files need nothing from the app but pixels. The head is softmax (multic
 (multilabel), one score per label in the order given.
 
 Sizes were chosen for a 2-core CPU: on 32×32 digits, low-latency trains an epoch of 1,400 images
-in about a second; parameter counts (and so .tflite sizes) grow strictly with the type.
+in about 1.3 s; parameter counts (and so .tflite sizes) grow strictly with the type.
 """
 
 from dataclasses import dataclass

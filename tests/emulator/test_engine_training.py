@@ -5,6 +5,7 @@ minute and a half on 2 cores; accuracy is the benchmark's business (bench/), not
 """
 
 import hashlib
+import io
 import itertools
 import json
 import threading
@@ -14,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
+from PIL import Image
 
-from emulator.core.architectures import MOBILE_MODEL_TYPES
+from emulator.core.architectures import MOBILE_MODEL_TYPES, MODEL_TYPES, architecture, build_model
 from emulator.core.evaluator import CONFIDENCE_THRESHOLDS, evaluate_model
 from emulator.core.exporter import ExportError, export_model, set_threshold
-from emulator.core.predictor import Predictor
+from emulator.core.predictor import PredictionError, Predictor
 from emulator.core.tf_setup import keras, tensorflow
 from emulator.core.trainer import (
     BUDGET_REACHED,
@@ -102,6 +104,28 @@ def test_architectures_grow_from_low_latency_to_high_accuracy(trained):
     inputs = [trained[t][0].input_size for t in MOBILE_MODEL_TYPES]
     assert sizes[0] < sizes[1] < sizes[2], sizes
     assert inputs[0] < inputs[1] < inputs[2], inputs
+
+
+def test_cloud_is_at_least_as_large_as_high_accuracy():
+    counts = {
+        t: build_model(architecture(t), 3, multilabel=False).count_params() for t in MODEL_TYPES
+    }
+    assert counts["mobile-high-accuracy-1"] <= counts["cloud"]
+    assert architecture("mobile-high-accuracy-1").input_size <= architecture("cloud").input_size
+
+
+def test_predictions_accept_every_common_image_format(trained, examples):
+    result, _ = trained["mobile-versatile-1"]
+    predictor = Predictor(result.model_dir)
+    image = next(e for e in examples if e.split == Split.TEST).data
+    reference = predictor.scores(image)
+    pixels = Image.open(io.BytesIO(image)).convert("RGB")
+    for fmt in ("PNG", "BMP", "TIFF", "WEBP"):  # lossless: the same pixels, the same scores
+        buffer = io.BytesIO()
+        pixels.save(buffer, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+        assert np.allclose(predictor.scores(buffer.getvalue()), reference, atol=1e-5), fmt
+    with pytest.raises(PredictionError, match="not an image in an accepted format"):
+        predictor.predict(b"%PDF-1.4 not an image")
 
 
 def test_each_model_runs_in_litert_on_a_held_out_image(trained, examples):
