@@ -7,10 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from google.api_core import exceptions as gexc
 from google.cloud import storage
 
 from components.cloud.clients import CloudTarget, storage_client
-from components.cloud.errors import CloudNotFound, cloud_errors
+from components.cloud.errors import CloudError, CloudNotFound, cloud_errors
 
 UPLOAD_WORKERS = 8
 CONTENT_TYPES = {
@@ -124,3 +125,86 @@ class ObjectStore:
                 if progress and (done % 200 == 0 or done == len(todo)):
                     progress(done, len(todo))
         return len(todo)
+
+
+@dataclass(frozen=True)
+class BucketSettings:
+    """What the Bucket spec controls. Uniform access and public-access prevention are fixed."""
+
+    location: str = "US-CENTRAL1"
+    storage_class: str = "STANDARD"
+    versioning: bool = False
+    delete_after_days: int | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+def _apply(bucket: storage.Bucket, s: BucketSettings) -> None:
+    bucket.storage_class = s.storage_class
+    bucket.versioning_enabled = s.versioning
+    bucket.labels = dict(s.labels)
+    bucket.iam_configuration.uniform_bucket_level_access_enabled = True
+    bucket.iam_configuration.public_access_prevention = "enforced"
+    bucket.clear_lifecyle_rules()
+    if s.delete_after_days:
+        bucket.add_lifecycle_delete_rule(age=s.delete_after_days)
+
+
+class BucketAdmin:
+    """Create / read / update / delete of one bucket (the local stack's Bucket provider)."""
+
+    def __init__(self, target: CloudTarget, name: str):
+        self.target = target
+        self.name = name
+
+    def _client(self) -> storage.Client:
+        return storage_client(self.target)
+
+    def get(self) -> dict[str, Any] | None:
+        """The bucket's current settings, or None when it does not exist."""
+        try:
+            with cloud_errors(f"reading bucket gs://{self.name}"):
+                b = self._client().get_bucket(self.name)
+        except CloudNotFound:
+            return None
+        rules = [r for r in b.lifecycle_rules if r.get("action", {}).get("type") == "Delete"]
+        return {
+            "location": (b.location or "").upper(),
+            "storageClass": b.storage_class,
+            "versioning": bool(b.versioning_enabled),
+            "labels": dict(b.labels or {}),
+            "deleteAfterDays": rules[0]["condition"].get("age") if rules else None,
+        }
+
+    def create(self, settings: BucketSettings) -> bool:
+        """Creates the bucket; False when it already existed (its settings are then applied)."""
+        client = self._client()
+        bucket = client.bucket(self.name)
+        _apply(bucket, settings)
+        try:
+            with cloud_errors(f"creating bucket gs://{self.name}"):
+                client.create_bucket(bucket, location=settings.location)
+            return True
+        except CloudError as err:
+            if not isinstance(err.__cause__, gexc.Conflict):
+                raise
+        self.update(settings)
+        return False
+
+    def update(self, settings: BucketSettings) -> None:
+        with cloud_errors(f"updating bucket gs://{self.name}"):
+            bucket = self._client().get_bucket(self.name)
+            _apply(bucket, settings)
+            bucket.patch()
+
+    def delete(self, force: bool) -> None:
+        """Deletes the bucket; with `force`, its objects first (as `force_destroy`)."""
+        try:
+            with cloud_errors(f"deleting bucket gs://{self.name}"):
+                bucket = self._client().get_bucket(self.name)
+                if force:  # Bucket.delete(force=True) refuses buckets of over 256 objects
+                    blobs = list(bucket.list_blobs())
+                    with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS) as pool:
+                        list(pool.map(lambda b: b.delete(), blobs))
+                bucket.delete()
+        except CloudNotFound:
+            pass

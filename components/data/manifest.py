@@ -328,16 +328,16 @@ def scan_local(
     labels_file: Path | None = None,
     progress: Progress | None = None,
     use_cache: bool = True,
-) -> Manifest:
-    """The manifest of a local source, reusing the stat cache for unchanged files."""
+) -> tuple[Manifest, dict[str, Item]]:
+    """The manifest of a local source (unchanged files come from the stat cache), and the
+    source's items by name, to read the images an upload needs."""
     label = label or str(path)
     cache = None
     if use_cache:
-        stamp = source_stamp(path) if path.is_file() else None
-        cache = ScanCache(path, stamp)
+        cache = ScanCache(path, source_stamp(path) if path.is_file() else None)
     items = local_items(kind, path, label, labels_file)
     try:
-        return build_manifest(
+        manifest = build_manifest(
             items,
             classification=classification,
             split=split,
@@ -348,3 +348,4 @@ def scan_local(
     finally:
         if cache:
             cache.save()
+    return manifest, {i.name: i for i in items}

@@ -27,7 +27,7 @@ def _good_entries(labels=("zero", "one"), per_label=10):
 
 
 def _scan(path, kind="zip"):
-    return scan_local(kind, path, classification="multiclass", label=path.name, use_cache=False)
+    return scan_local(kind, path, classification="multiclass", label=path.name, use_cache=False)[0]
 
 
 def _errors(path, kind="zip") -> str:

@@ -23,7 +23,7 @@ def _write_tree(root, images, rename=lambda i: f"{i.index:04d}"):
 
 def _scan(root, **kw):
     kw.setdefault("classification", "multiclass")
-    return scan_local("directory", root, label=root.name, **kw)
+    return scan_local("directory", root, label=root.name, **kw)[0]
 
 
 @pytest.fixture
@@ -133,7 +133,9 @@ def test_unlabeled_images_with_a_labels_file(tmp_path):
     (root / f"{extra.index}.{extra.extension}").write_bytes(extra.data)  # stays unlabeled
     labels = tmp_path / "labels.csv"
     labels.write_text("\n".join(rows) + "\n")
-    m = scan_local("images", root, classification="multiclass", labels_file=labels, use_cache=False)
+    m, _ = scan_local(
+        "images", root, classification="multiclass", labels_file=labels, use_cache=False
+    )
     assert m.labels == ("one", "zero") and len(m.entries) == 20
     assert any("1 image(s) have no label and are not imported" in w for w in m.warnings)
     labels.write_text("path,label\nmissing.png,zero\n")

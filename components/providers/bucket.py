@@ -1,0 +1,85 @@
+"""Bucket on the emulator stack (GCP stacks use `pulumi_gcp.storage.Bucket`, see resources.py).
+
+Uniform bucket-level access and public-access prevention are always on. Destroying the
+local stack deletes the bucket with its objects (the emulator's `force_destroy`).
+"""
+
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import Resource
+
+from components.cloud.clients import CloudTarget
+from components.cloud.storage import BucketAdmin, BucketSettings
+from components.providers.base import Props, Provider
+from components.spec import Bucket as BucketSpec
+
+
+def bucket_inputs(spec: BucketSpec, target: CloudTarget) -> Props:
+    return {
+        "name": spec.name,
+        "cloud": target.as_inputs(),
+        "bucketName": spec.cloud_name(target.project),
+        "location": spec.location.upper(),
+        "storageClass": spec.storage_class.value,
+        "versioning": spec.versioning,
+        "deleteAfterDays": spec.lifecycle.delete_after_days if spec.lifecycle else None,
+        "labels": dict(spec.labels),
+    }
+
+
+def _settings(props: Props) -> BucketSettings:
+    days = props.get("deleteAfterDays")
+    return BucketSettings(
+        location=props["location"],
+        storage_class=props["storageClass"],
+        versioning=bool(props["versioning"]),
+        delete_after_days=int(days) if days else None,
+        labels=tuple(sorted((props.get("labels") or {}).items())),
+    )
+
+
+def _admin(props: Props) -> BucketAdmin:
+    return BucketAdmin(CloudTarget.from_inputs(props["cloud"]), props["bucketName"])
+
+
+class BucketProvider(Provider):
+    kind = "Bucket"
+    replace_on = ("bucketName", "location", "cloud")
+    update_on = ("storageClass", "versioning", "deleteAfterDays", "labels")
+
+    def _create(self, props: Props) -> tuple[str, Props]:
+        created = _admin(props).create(_settings(props))
+        if not created:
+            self.log(props)(f"adopted existing bucket gs://{props['bucketName']}")
+        return props["bucketName"], {}
+
+    def _read(self, id_: str, props: Props) -> Props | None:
+        live = _admin(props).get()
+        if live is None:
+            return None
+        days = live["deleteAfterDays"]
+        return {
+            "storageClass": live["storageClass"],
+            "versioning": live["versioning"],
+            "labels": live["labels"],
+            "deleteAfterDays": int(days) if days else None,
+        }
+
+    def _update(self, id_: str, olds: Props, news: Props) -> Props:
+        _admin(news).update(_settings(news))
+        return {}
+
+    def _delete(self, id_: str, props: Props) -> None:
+        _admin(props).delete(force=True)
+
+
+class Bucket(Resource, module="edge-labeler", name="Bucket"):
+    """A Cloud Storage bucket in the local emulator."""
+
+    bucketName: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__(BucketProvider(), name, props, opts)

@@ -1,0 +1,203 @@
+"""Dataset: labeled images checked, uploaded content-addressed, indexed and imported.
+
+`check` reads the source (cached by file stat), applies every data rule and computes the
+content fingerprint, so bad data fails the preview and creates nothing, and a changed
+pixel shows as a replacement in the preview. `create` uploads only images the bucket does
+not hold yet, writes the CSV index and imports it into a new cloud dataset labeled with
+the fingerprint (an interrupted create adopts that dataset instead of importing twice).
+"""
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import Resource
+
+from components.cloud.adapters import training_api
+from components.cloud.clients import CloudTarget
+from components.cloud.storage import ObjectStore, Upload
+from components.cloud.training import (
+    LABEL_FINGERPRINT,
+    LABEL_MANAGED,
+    LABEL_STACK,
+    fingerprint_label,
+)
+from components.data.csv_index import write_index
+from components.data.manifest import Item, Manifest, SplitSpec, scan_local
+from components.providers.base import Props, Provider, UserError
+from components.spec import Dataset as DatasetSpec
+
+IMPORT_TIMEOUT_S = 6 * 3600
+
+
+def dataset_inputs(
+    spec: DatasetSpec, target: CloudTarget, bucket: str, root: Path = Path(".")
+) -> Props:
+    """The provider's inputs for a Dataset spec (paths relative to the project root)."""
+
+    def rel(path: Path | None) -> str | None:
+        if path is None:
+            return None
+        try:
+            return path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    src = spec.source
+    return {
+        "name": spec.name,
+        "cloud": target.as_inputs(),
+        "bucket": bucket,
+        "displayName": spec.cloud_display_name(target.stack),
+        "classification": spec.classification.value,
+        "source": {
+            "kind": src.kind.value,
+            "path": rel(src.path),
+            "uri": src.uri,
+            "labels": rel(src.labels),
+        },
+        "split": {
+            "train": spec.split.train,
+            "validation": spec.split.validation,
+            "test": spec.split.test,
+            "seed": spec.split.seed,
+        },
+    }
+
+
+def _split(props: Props) -> SplitSpec:
+    s = props["split"]
+    return SplitSpec(float(s["train"]), float(s["validation"]), float(s["test"]), int(s["seed"]))
+
+
+def scan(props: Props, progress: Any = None) -> tuple[Manifest, dict[str, Item]]:
+    """The manifest of the source, and its items by source name (to read them for upload)."""
+    source = props["source"]
+    if source["kind"] == "csv":
+        raise UserError(
+            "source csv (a gs:// CSV index) is not supported yet; use zip, directory or images"
+        )
+    return scan_local(
+        source["kind"],
+        Path(source["path"]),
+        classification=props["classification"],
+        split=_split(props),
+        label=source["path"],
+        labels_file=Path(source["labels"]) if source.get("labels") else None,
+        progress=progress,
+    )
+
+
+def _summary(manifest: Manifest) -> Props:
+    return {
+        "fingerprint": manifest.fingerprint,
+        "imageCount": len(manifest.entries),
+        "labels": list(manifest.labels),
+        "labelCounts": {k: dict(v) for k, v in manifest.label_counts.items()},
+        "warnings": list(manifest.warnings),
+    }
+
+
+class DatasetProvider(Provider):
+    kind = "Dataset"
+    replace_on = ("fingerprint", "bucket", "classification", "displayName", "cloud")
+
+    def _check(self, olds: Props, news: Props) -> Props:
+        manifest, _ = scan(news)
+        log = self.log(news)
+        for warning in manifest.warnings:
+            log(f"warning: {warning}")
+        return {**news, **_summary(manifest)}
+
+    def _failed_property(self, err: Exception) -> str:
+        return "source"
+
+    def _create(self, props: Props) -> tuple[str, Props]:
+        log = self.log(props)
+        target = CloudTarget.from_inputs(props["cloud"])
+        manifest, items = scan(props, lambda d, t: log(f"checked {d}/{t} images"))
+        if manifest.fingerprint != props["fingerprint"]:
+            raise UserError(
+                f"the source {props['source']['path']} changed since it was checked "
+                "(fingerprint differs); run the deployment again"
+            )
+        store = ObjectStore(target, props["bucket"])
+        uploads = [Upload(e.object_name, items[e.source].read) for e in manifest.entries]
+        uploaded = store.upload_missing(
+            uploads, "images/", lambda d, t: log(f"uploaded {d}/{t} new images")
+        )
+        log(f"{uploaded} new images uploaded, {len(uploads) - uploaded} already in the bucket")
+        short = fingerprint_label(manifest.fingerprint)
+        index = f"datasets/{props['name']}/{short}.csv"
+        store.write(index, write_index(props["bucket"], manifest.entries).encode())
+
+        api = training_api(target)
+        labels = {LABEL_MANAGED: "dataset", LABEL_STACK: target.stack, LABEL_FINGERPRINT: short}
+        existing = [d for d in api.find_datasets(labels) if d.example_count == len(uploads)]
+        if existing:
+            dataset = existing[0]
+            log(f"adopted {dataset.name} (same fingerprint, already imported)")
+        else:
+            dataset = api.create_dataset(
+                props["displayName"], props["classification"] == "multilabel", labels
+            )
+            log(f"importing {len(uploads)} images into {dataset.name}")
+            op = api.start_import(dataset.name, store.uri(index))
+            api.wait(
+                op,
+                what=f"import into {dataset.name}",
+                progress=log,
+                timeout_seconds=IMPORT_TIMEOUT_S,
+            )
+            dataset = api.get_dataset(dataset.name) or dataset
+            if dataset.example_count != len(uploads):
+                raise UserError(
+                    f"the import into {dataset.name} holds {dataset.example_count} images, "
+                    f"expected {len(uploads)}"
+                )
+        outs = {
+            **_summary(manifest),
+            "datasetName": dataset.name,
+            "indexUri": store.uri(index),
+            "uploadedImages": uploaded,
+            "exampleCount": dataset.example_count,
+        }
+        return dataset.name, outs
+
+    def _read(self, id_: str, props: Props) -> Props | None:
+        dataset = training_api(CloudTarget.from_inputs(props["cloud"])).get_dataset(id_)
+        if dataset is None:
+            return None
+        return {"datasetName": dataset.name, "exampleCount": dataset.example_count}
+
+    def _update(self, id_: str, olds: Props, news: Props) -> Props:
+        return {}  # every input that matters replaces; nothing to change in place
+
+    def _delete(self, id_: str, props: Props) -> None:
+        training_api(CloudTarget.from_inputs(props["cloud"])).delete_dataset(id_)
+
+
+class Dataset(Resource, module="edge-labeler", name="Dataset"):
+    """A cloud image-classification dataset imported from a spec's source."""
+
+    datasetName: pulumi.Output[str]
+    fingerprint: pulumi.Output[str]
+
+    def __init__(self, name: str, props: Props, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(
+            DatasetProvider(),
+            name,
+            {
+                **props,
+                "datasetName": None,
+                "fingerprint": None,
+                "labelCounts": None,
+                "imageCount": None,
+                "exampleCount": None,
+                "uploadedImages": None,
+                "indexUri": None,
+                "labels": None,
+                "warnings": None,
+            },
+            opts,
+        )

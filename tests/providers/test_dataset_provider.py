@@ -1,0 +1,144 @@
+"""Bucket and Dataset providers through the Pulumi SDK's provider host, against the emulator."""
+
+import zipfile
+
+import pytest
+
+from components.cloud.adapters import training_api
+from components.cloud.storage import ObjectStore
+from components.providers.bucket import BucketProvider, bucket_inputs
+from components.providers.dataset import DatasetProvider, dataset_inputs
+from components.spec import load_specs
+from tests.fixtures.digits import digit_images
+from tests.providers.conftest import SPECS, write_zip
+
+LABELS = ("zero", "one", "two")
+
+
+def _specs(project, dataset, zip_name):
+    directory = project / f"specs-{dataset}"
+    directory.mkdir(exist_ok=True)
+    (directory / "all.yaml").write_text(SPECS.format(dataset=dataset, zip=f"../data/{zip_name}"))
+    return load_specs(directory)
+
+
+def _dataset_props(host, project, target, bucket, dataset, zip_name):
+    spec = _specs(project, dataset, zip_name).datasets[dataset]
+    return host.inputs(DatasetProvider(), dataset_inputs(spec, target, bucket, root=project))
+
+
+@pytest.fixture(scope="module")
+def bucket(host, project, target):
+    write_zip(project / "data" / "placeholder.zip", digit_images(10, LABELS))
+    spec = _specs(project, "placeholder", "placeholder.zip").buckets["data"]
+    props = host.inputs(BucketProvider(), bucket_inputs(spec, target))
+    urn = host.urn("edge-labeler:Bucket", "data")
+    inputs, failures = host.check(urn, props)
+    assert failures == []
+    id_, outs = host.create(urn, inputs)
+    assert id_ == outs["bucketName"] == f"{target.project}-data"
+    return id_
+
+
+def _images(store):
+    return store.names("images/")
+
+
+def test_create_diff_add_image_replace_delete(host, project, target, bucket):
+    api = training_api(target)
+    store = ObjectStore(target, bucket)
+    images = digit_images(12, LABELS)
+    write_zip(project / "data" / "a.zip", images)
+    urn = host.urn("edge-labeler:Dataset", "digits-a")
+    props = _dataset_props(host, project, target, bucket, "digits-a", "a.zip")
+    before = _images(store)
+
+    inputs, failures = host.check(urn, props)
+    assert failures == []
+    assert inputs["imageCount"] == 36 and inputs["labels"] == ["one", "two", "zero"]
+    id_, outs = host.create(urn, inputs)
+    assert outs["datasetName"] == id_ and outs["exampleCount"] == 36
+    assert outs["uploadedImages"] == 36 and len(_images(store) - before) == 36
+    assert api.get_dataset(id_).example_count == 36
+    assert any("[dataset digits-a] importing 36 images" in line for line in host.output)
+
+    # Same inputs: check recomputes the same fingerprint (from the stat cache) → no changes.
+    again, _ = host.check(urn, props, olds=outs)
+    assert again["fingerprint"] == outs["fingerprint"]
+    assert host.diff(urn, id_, outs, again).changes is False
+
+    # One more image: the fingerprint changes → replace; only that image is uploaded.
+    extra = digit_images(13, ("two",))[-1]
+    write_zip(project / "data" / "a.zip", (*images, extra))
+    changed, _ = host.check(urn, props, olds=outs)
+    diff = host.diff(urn, id_, outs, changed)
+    assert diff.changes is True and diff.replaces == ("fingerprint",)
+    new_id, new_outs = host.create(urn, changed)
+    assert new_id != id_ and new_outs["exampleCount"] == 37
+    assert new_outs["uploadedImages"] == 1 and len(_images(store) - before) == 37
+
+    # The engine deletes the replaced dataset after creating the new one.
+    host.delete(urn, id_, outs)
+    assert api.get_dataset(id_) is None and api.get_dataset(new_id) is not None
+
+    # Deleted outside Pulumi: Read reports it gone (empty id), so refresh drops it.
+    api.delete_dataset(new_id)
+    gone_id, _ = host.read(urn, new_id, new_outs)
+    assert gone_id == ""
+
+
+def test_renaming_files_changes_nothing(host, project, target, bucket):
+    images = digit_images(10, LABELS)
+    write_zip(project / "data" / "r1.zip", images)
+    path = project / "data" / "r2.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in images:
+            zf.writestr(f"{i.label}/renamed_{i.index}.{i.extension}", i.data)
+    urn = host.urn("edge-labeler:Dataset", "digits-r")
+    first, _ = host.check(urn, _dataset_props(host, project, target, bucket, "digits-r", "r1.zip"))
+    second, _ = host.check(urn, _dataset_props(host, project, target, bucket, "digits-r", "r2.zip"))
+    assert first["fingerprint"] == second["fingerprint"]
+
+
+def _hostile(kind, images):
+    """Entries of a hostile archive, built on top of a valid one."""
+    good = [(f"{i.label}/{i.index:04d}.{i.extension}", i.data) for i in images]
+    jpeg = next(i for i in images if i.format == "JPEG")
+    return {
+        "traversal": [*good, ("../../etc/evil.png", b"x")],
+        "absolute": [*good, ("/etc/passwd", b"x")],
+        "corrupt-jpeg": [*good, ("zero/broken.jpg", jpeg.data[:200])],
+        "empty-files": [*good, *((f"one/{n:05d}.png", b"") for n in range(10_000))],
+        "hyphen-label": [
+            *good,
+            *((f"not-a-label/{n}.{i.extension}", i.data) for n, i in enumerate(images[:10])),
+        ],
+    }[kind]
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("traversal", "h.zip:../../etc/evil.png: entry name climbs out of the archive"),
+        ("absolute", "h.zip:/etc/passwd: entry name is an absolute path; refused"),
+        ("corrupt-jpeg", "h.zip:zero/broken.jpg: cannot be decoded"),
+        ("empty-files", "… and 9995 more with the same problem (image)"),
+        ("hyphen-label", "label 'not-a-label' is not allowed; labels are 1–32 characters"),
+    ],
+)
+def test_bad_sources_fail_check_and_create_nothing(host, project, target, bucket, kind, expected):
+    api = training_api(target)
+    store = ObjectStore(target, bucket)
+    datasets_before = {d.name for d in api.find_datasets({})}
+    images_before = _images(store)
+    path = project / "data" / "h.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in _hostile(kind, digit_images(10, LABELS)):
+            zf.writestr(name, data)
+    urn = host.urn("edge-labeler:Dataset", "hostile")
+    _, failures = host.check(urn, _dataset_props(host, project, target, bucket, "hostile", "h.zip"))
+    assert len(failures) == 1 and failures[0][0] == "source"
+    assert expected in failures[0][1]
+    assert "Traceback" not in failures[0][1]
+    assert {d.name for d in api.find_datasets({})} == datasets_before
+    assert _images(store) == images_before
