@@ -1,6 +1,7 @@
 """Cloud Storage as the tool uses it: content-addressed uploads, JSON records, listing."""
 
 import json
+import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -125,6 +126,37 @@ class ObjectStore:
                 if progress and (done % 200 == 0 or done == len(todo)):
                     progress(done, len(todo))
         return len(todo)
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    generation: int
+    size: int
+
+
+def stat_objects(target: CloudTarget, uris: Sequence[str]) -> dict[str, ObjectStat]:
+    """Generation and size of the gs:// objects that exist (one listing per bucket)."""
+    by_bucket: dict[str, list[str]] = {}
+    for uri in uris:
+        bucket, _, name = uri.removeprefix("gs://").partition("/")
+        by_bucket.setdefault(bucket, []).append(name)
+    client = storage_client(target)
+    found: dict[str, ObjectStat] = {}
+    for bucket, names in by_bucket.items():
+        prefix = os.path.commonprefix(names)  # noqa: RUF071 (GCS prefixes are strings, not paths)
+        wanted = set(names)
+        with cloud_errors(f"listing gs://{bucket}/{prefix}"):
+            for blob in client.list_blobs(bucket, prefix=prefix):
+                if blob.name in wanted:
+                    found[f"gs://{bucket}/{blob.name}"] = ObjectStat(blob.generation, blob.size)
+    return found
+
+
+def read_uri(target: CloudTarget, uri: str) -> bytes:
+    """The bytes of a gs:// object (CloudNotFound when it does not exist)."""
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    with cloud_errors(f"reading {uri}"):
+        return storage_client(target).bucket(bucket).blob(name).download_as_bytes()
 
 
 @dataclass(frozen=True)

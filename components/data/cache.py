@@ -21,8 +21,10 @@ def cache_dir() -> Path:
 class ScanCache:
     """Per-source mapping name → (stamp, result); written atomically by `save()`."""
 
-    def __init__(self, source: Path, source_stamp: tuple[int, ...] | None):
-        key = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:32]
+    def __init__(self, source: Path | str, source_stamp: tuple[int, ...] | None):
+        """`source`: a local path, or a URI (a gs:// CSV index) whose items have own stamps."""
+        ident = str(source.resolve()) if isinstance(source, Path) else source
+        key = hashlib.sha256(ident.encode()).hexdigest()[:32]
         self.path = cache_dir() / f"scan-{key}.json"
         self.source_stamp = list(source_stamp) if source_stamp is not None else None
         self._entries: dict[str, list[Any]] = {}

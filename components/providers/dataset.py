@@ -7,6 +7,7 @@ not hold yet, writes the CSV index and imports it into a new cloud dataset label
 the fingerprint (an interrupted create adopts that dataset instead of importing twice).
 """
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +16,18 @@ from pulumi.dynamic import Resource
 
 from components.cloud.adapters import training_api
 from components.cloud.clients import CloudTarget
-from components.cloud.storage import ObjectStore, Upload
+from components.cloud.errors import CloudNotFound
+from components.cloud.storage import ObjectStore, Upload, read_uri, stat_objects
 from components.cloud.training import (
     LABEL_FINGERPRINT,
     LABEL_MANAGED,
     LABEL_STACK,
     fingerprint_label,
 )
-from components.data.csv_index import write_index
-from components.data.manifest import Item, Manifest, SplitSpec, scan_local
+from components.data.cache import ScanCache
+from components.data.csv_index import parse_index, write_index
+from components.data.errors import DatasetError, Problem
+from components.data.manifest import Item, Manifest, SplitSpec, build_manifest, scan_local
 from components.providers.base import Props, Provider, UserError
 from components.spec import Dataset as DatasetSpec
 
@@ -70,22 +74,61 @@ def _split(props: Props) -> SplitSpec:
     return SplitSpec(float(s["train"]), float(s["validation"]), float(s["test"]), int(s["seed"]))
 
 
+def _csv_items(target: CloudTarget, uri: str) -> list[Item]:
+    """Items of a Cloud Storage CSV index: every row's image, its labels and ML_USE split."""
+    try:
+        text = read_uri(target, uri).decode("utf-8-sig")
+    except CloudNotFound:
+        raise UserError(f"the CSV index {uri} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"the CSV index {uri} is not UTF-8 text ({exc.reason})") from None
+    rows = parse_index(text, uri)
+    stats = stat_objects(target, [r.uri for r in rows])
+    missing = [r for r in rows if r.uri not in stats]
+    if missing:
+        raise DatasetError(
+            Problem(f"{uri}:{r.line}", "missing", f"{r.uri} does not exist") for r in missing
+        )
+    return [
+        Item(
+            where=f"{uri}:{r.line}",
+            name=r.uri,
+            stamp=(stats[r.uri].generation, stats[r.uri].size),
+            read=partial(read_uri, target, r.uri),
+            labels=r.labels,
+            split=r.ml_use,
+        )
+        for r in rows
+    ]
+
+
 def scan(props: Props, progress: Any = None) -> tuple[Manifest, dict[str, Item]]:
     """The manifest of the source, and its items by source name (to read them for upload)."""
     source = props["source"]
-    if source["kind"] == "csv":
-        raise UserError(
-            "source csv (a gs:// CSV index) is not supported yet; use zip, directory or images"
+    if source["kind"] != "csv":
+        return scan_local(
+            source["kind"],
+            Path(source["path"]),
+            classification=props["classification"],
+            split=_split(props),
+            label=source["path"],
+            labels_file=Path(source["labels"]) if source.get("labels") else None,
+            progress=progress,
         )
-    return scan_local(
-        source["kind"],
-        Path(source["path"]),
-        classification=props["classification"],
-        split=_split(props),
-        label=source["path"],
-        labels_file=Path(source["labels"]) if source.get("labels") else None,
-        progress=progress,
-    )
+    items = _csv_items(CloudTarget.from_inputs(props["cloud"]), source["uri"])
+    cache = ScanCache(source["uri"], None)
+    try:
+        manifest = build_manifest(
+            items,
+            classification=props["classification"],
+            split=_split(props),
+            label=source["uri"],
+            cache=cache,
+            progress=progress,
+        )
+    finally:
+        cache.save()
+    return manifest, {i.name: i for i in items}
 
 
 def _summary(manifest: Manifest) -> Props:

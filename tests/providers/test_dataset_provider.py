@@ -142,3 +142,46 @@ def test_bad_sources_fail_check_and_create_nothing(host, project, target, bucket
     assert "Traceback" not in failures[0][1]
     assert {d.name for d in api.find_datasets({})} == datasets_before
     assert _images(store) == images_before
+
+
+def test_csv_index_source(host, project, target, bucket):
+    """The guide's option 2: images already in Cloud Storage, listed in a CSV index."""
+    store = ObjectStore(target, bucket)
+    images = digit_images(10, LABELS)
+    uses = ("TRAIN", "VALIDATION", "TEST", "UNASSIGNED")
+    rows = []
+    for n, i in enumerate(images):
+        name = f"uploads/{i.label}_{i.index}.{i.extension}"
+        store.write(name, i.data)
+        rows.append(f"{uses[n % 4]},gs://{bucket}/{name},{i.label}")
+    store.write("uploads/index.csv", ("\n".join(rows) + "\n").encode())
+    directory = project / "specs-csv"
+    directory.mkdir(exist_ok=True)
+    (directory / "all.yaml").write_text(
+        SPECS.format(dataset="digits-csv", zip="x").replace(
+            "{zip: x}", f"{{csv: 'gs://{bucket}/uploads/index.csv'}}"
+        )
+    )
+    spec = load_specs(directory).datasets["digits-csv"]
+    props = host.inputs(DatasetProvider(), dataset_inputs(spec, target, bucket, root=project))
+    urn = host.urn("edge-labeler:Dataset", "digits-csv")
+    inputs, failures = host.check(urn, props)
+    assert failures == []
+    splits = {s: sum(c[s] for c in inputs["labelCounts"].values()) for s in uses[:3]}
+    # Rows with an ML_USE keep it; UNASSIGNED rows are split by content hash.
+    assert splits["TRAIN"] >= 8 and splits["VALIDATION"] >= 7 and splits["TEST"] >= 7
+    id_, outs = host.create(urn, inputs)
+    assert outs["exampleCount"] == 30 and outs["uploadedImages"] == 30
+    host.delete(urn, id_, outs)
+
+    # A row naming an object that does not exist: the preview fails, naming the row.
+    store.write(
+        "uploads/index.csv", (rows[0] + f"\nTRAIN,gs://{bucket}/uploads/nope.png,one\n").encode()
+    )
+    _, failures = host.check(urn, props)
+    assert failures == [
+        (
+            "source",
+            f"gs://{bucket}/uploads/index.csv:2: gs://{bucket}/uploads/nope.png does not exist",
+        )
+    ]
