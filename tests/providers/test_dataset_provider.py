@@ -170,8 +170,11 @@ def test_csv_index_source(host, project, target, bucket):
     splits = {s: sum(c[s] for c in inputs["labelCounts"].values()) for s in uses[:3]}
     # Rows with an ML_USE keep it; UNASSIGNED rows are split by content hash.
     assert splits["TRAIN"] >= 8 and splits["VALIDATION"] >= 7 and splits["TEST"] >= 7
+    before = _images(store)
     id_, outs = host.create(urn, inputs)
-    assert outs["exampleCount"] == 30 and outs["uploadedImages"] == 30
+    copied = _images(store) - before
+    assert outs["exampleCount"] == 30 and outs["uploadedImages"] == len(copied)
+    assert len(_images(store)) >= 30  # all 30 are in images/<sha256>.<ext>, copied or not
     host.delete(urn, id_, outs)
 
     # A row naming an object that does not exist: the preview fails, naming the row.
