@@ -1,5 +1,6 @@
 """Bucket and Dataset providers through the Pulumi SDK's provider host, against the emulator."""
 
+import hashlib
 import zipfile
 
 import pytest
@@ -174,7 +175,8 @@ def test_csv_index_source(host, project, target, bucket):
     id_, outs = host.create(urn, inputs)
     copied = _images(store) - before
     assert outs["exampleCount"] == 30 and outs["uploadedImages"] == len(copied)
-    assert len(_images(store)) >= 30  # all 30 are in images/<sha256>.<ext>, copied or not
+    expected = {f"images/{hashlib.sha256(i.data).hexdigest()}.{i.extension}" for i in images}
+    assert expected <= _images(store)  # every image is content-addressed in the stack bucket
     host.delete(urn, id_, outs)
 
     # A row naming an object that does not exist: the preview fails, naming the row.
