@@ -1,0 +1,145 @@
+"""The Pulumi graph: one ComponentResource per spec document, its cloud resources as children.
+
+`build(specs, config)` is all `__main__.py` calls. Component types are `edge-labeler:index:<Kind>`;
+children are named `<document>-<part>` and parented to their component, so `pulumi preview`
+reads as the specs do.
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.cloud.clients import CloudTarget
+from components.providers.bucket import Bucket, bucket_inputs
+from components.providers.dataset import Dataset, dataset_inputs
+from components.spec import Bucket as BucketSpec
+from components.spec import Dataset as DatasetSpec
+from components.spec import SpecError, SpecSet, StackConfig, load_specs, stack_config_from_mapping
+from components.spec.stack import KEYS, NAMESPACE
+
+# Service agents that read training data and write exports, per training API.
+SERVICE_AGENTS = {
+    "automl_v1": "service-{number}@gcp-sa-automl.iam.gserviceaccount.com",
+    "vertex": "service-{number}@gcp-sa-aiplatform.iam.gserviceaccount.com",
+}
+
+
+def stack_config() -> StackConfig:
+    """This stack's StackConfig from Pulumi config (`edge-labeler:*` keys)."""
+    config = pulumi.Config(NAMESPACE)
+    values = {key: config.get(key) for key in KEYS}
+    return stack_config_from_mapping(
+        pulumi.get_stack(), values, source=f"stack {pulumi.get_stack()}"
+    )
+
+
+def load_stack() -> tuple[SpecSet, StackConfig]:
+    """This stack's config and specs; spec errors end the program with their messages only."""
+    try:
+        config = stack_config()
+        return load_specs(config.specs, stack=config.stack), config
+    except SpecError as err:
+        raise pulumi.RunError(err.render()) from None
+
+
+def cloud_target(config: StackConfig) -> CloudTarget:
+    return CloudTarget(
+        stack=config.stack,
+        project=config.project,
+        region=config.region,
+        api=config.api.value,
+        registry=config.registry.value,
+        emulator=config.emulator,
+    )
+
+
+class BucketComponent(pulumi.ComponentResource):
+    bucket_name: pulumi.Output[str]
+
+    def __init__(self, spec: BucketSpec, config: StackConfig):
+        super().__init__("edge-labeler:index:Bucket", spec.name)
+        child = pulumi.ResourceOptions(parent=self, protect=config.protect)
+        target = cloud_target(config)
+        if config.emulator:
+            bucket = Bucket(f"{spec.name}-bucket", bucket_inputs(spec, target), child)
+            self.bucket_name = bucket.bucketName
+        else:
+            self.bucket_name = _gcp_bucket(spec, config, child)
+        self.register_outputs({"bucketName": self.bucket_name})
+
+
+def _gcp_bucket(
+    spec: BucketSpec, config: StackConfig, opts: pulumi.ResourceOptions
+) -> pulumi.Output[str]:
+    inputs = bucket_inputs(spec, cloud_target(config))
+    rules = []
+    if inputs["deleteAfterDays"]:
+        rules.append(
+            gcp.storage.BucketLifecycleRuleArgs(
+                action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                    age=inputs["deleteAfterDays"]
+                ),
+            )
+        )
+    bucket = gcp.storage.Bucket(
+        f"{spec.name}-bucket",
+        name=inputs["bucketName"],
+        project=config.project,
+        location=inputs["location"],
+        storage_class=inputs["storageClass"],
+        uniform_bucket_level_access=True,
+        public_access_prevention="enforced",
+        versioning=gcp.storage.BucketVersioningArgs(enabled=inputs["versioning"]),
+        lifecycle_rules=rules,
+        labels=inputs["labels"],
+        force_destroy=False,
+        opts=opts,
+    )
+    # The training service reads the CSV index and images and writes exports here.
+    number = gcp.organizations.get_project_output(project_id=config.project).number
+    gcp.storage.BucketIAMMember(
+        f"{spec.name}-training-access",
+        bucket=bucket.name,
+        role="roles/storage.objectAdmin",
+        member=number.apply(
+            lambda n: "serviceAccount:" + SERVICE_AGENTS[config.api.value].format(number=n)
+        ),
+        opts=pulumi.ResourceOptions(parent=opts.parent),
+    )
+    return bucket.name
+
+
+class DatasetComponent(pulumi.ComponentResource):
+    dataset_name: pulumi.Output[str]
+    fingerprint: pulumi.Output[str]
+
+    def __init__(self, spec: DatasetSpec, config: StackConfig, bucket: BucketComponent, root: Path):
+        super().__init__("edge-labeler:index:Dataset", spec.name)
+        target = cloud_target(config)
+        props = {**dataset_inputs(spec, target, "", root), "bucket": bucket.bucket_name}
+        dataset = Dataset(f"{spec.name}-dataset", props, pulumi.ResourceOptions(parent=self))
+        self.dataset_name = dataset.datasetName
+        self.fingerprint = dataset.fingerprint
+        self.register_outputs(
+            {
+                "datasetName": dataset.datasetName,
+                "fingerprint": dataset.fingerprint,
+                "labelCounts": dataset.labelCounts,
+            }
+        )
+
+
+def build(
+    specs: SpecSet, config: StackConfig, root: Path = Path(".")
+) -> Mapping[str, pulumi.ComponentResource]:
+    """Declares every document of `specs` on this stack; returns the components by key."""
+    out: dict[str, pulumi.ComponentResource] = {}
+    buckets = {name: BucketComponent(spec, config) for name, spec in specs.buckets.items()}
+    for name, component in buckets.items():
+        out[f"Bucket/{name}"] = component
+    for name, spec in specs.datasets.items():
+        out[f"Dataset/{name}"] = DatasetComponent(spec, config, buckets[spec.bucket], root)
+    return out

@@ -1,0 +1,96 @@
+"""Runs `__main__.py` for one stack under `pulumi.runtime.set_mocks`; prints what it declared.
+
+`python -m tests.program.run_program STACK` (from the project root) prints one JSON object:
+{"resources": [{type, name, parent, protect, dependencies, inputs}], "error": str | null}.
+A fresh process per stack, because the Pulumi runtime's settings are process-global.
+"""
+
+import json
+import runpy
+import sys
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """The SDK's mock monitor, also recording parent, protect and dependencies."""
+
+    def __init__(self, m: mocks.Mocks):
+        super().__init__(m)
+        self.registrations: list[dict[str, Any]] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        self.registrations.append(
+            {
+                "type": request.type,
+                "name": request.name,
+                "urn": response.urn,
+                "parent": request.parent,
+                "protect": request.protect,
+                "dependencies": sorted(request.dependencies),
+                "custom": request.custom,
+            }
+        )
+        return response
+
+
+class Mocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.inputs[(args.typ, args.name)] = args.inputs
+        return f"{args.name}-id", args.inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "gcp:organizations/getProject:getProject":
+            return {"number": "123456789012", "projectId": args.args.get("projectId")}
+        return {}
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return repr(value)
+
+
+def run(stack: str) -> dict[str, Any]:
+    config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    m = Mocks()
+    monitor = RecordingMonitor(m)
+    pulumi.runtime.set_mocks(m, project="edge-labeler", stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config({k: str(v) for k, v in config.items()})
+    error = None
+    try:
+        # As the language host does: run the program, then wait for every registration.
+        _sync_await(
+            run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
+        )
+    except pulumi.RunError as err:
+        error = str(err)
+    resources = []
+    for r in monitor.registrations:
+        inputs = m.inputs.get((r["type"], r["name"]), {})
+        resources.append(
+            {
+                **r,
+                "inputs": {k: _jsonable(v) for k, v in inputs.items() if k != "__provider"},
+                "serialized_provider": "__provider" in inputs,
+            }
+        )
+    return {"resources": resources, "error": error}
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(sys.argv[1])))
