@@ -1,1 +1,1 @@
-"""Local stand-in for GCS, AutoML v1, Vertex AI and Firebase ML. Imports nothing from `components`."""
+"""Local stand-in for GCS, AutoML v1, Vertex AI and Firebase ML; imports nothing from components."""

@@ -34,5 +34,16 @@ def test_zip_is_structured_one_folder_per_label():
     with zipfile.ZipFile(COMMITTED) as zf:
         names = [n for n in zf.namelist() if not n.endswith("/")]
     labels = {n.split("/")[1] for n in names}
-    assert labels == {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+    assert labels == {
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+    }
     assert {n.rsplit(".", 1)[1] for n in names} == {"png", "jpg"}

@@ -48,15 +48,11 @@ def sniff_format(data: bytes) -> str | None:
 def inspect(data: bytes) -> ImageInfo:
     """Checks size, format by content and decodability; raises ImageError with the reason."""
     if len(data) > MAX_IMAGE_BYTES:
-        raise ImageError(
-            f"image is {len(data) / 1024 / 1024:.1f} MB; the limit is 30 MB per image"
-        )
+        raise ImageError(f"image is {len(data) / 1024 / 1024:.1f} MB; the limit is 30 MB per image")
     fmt = sniff_format(data)
     if fmt is None:
         raise ImageError(
-            "content is not an image in an accepted format ("
-            + ", ".join(ACCEPTED_FORMATS)
-            + ")"
+            "content is not an image in an accepted format (" + ", ".join(ACCEPTED_FORMATS) + ")"
         )
     try:
         with Image.open(io.BytesIO(data)) as img:
