@@ -1,0 +1,164 @@
+"""ModelExport: the gated model exported for devices, verified, and its registry record.
+
+Runs only after the AcceptanceGate passed (it takes the gate's outputs as inputs). Each
+format is exported to the stack's bucket; TF Lite artifacts are loaded with LiteRT before
+they count; the gate's threshold is written into `tflite_metadata.json` so the app and the
+gate agree; the registry record (`models/<name>/<fingerprint>/record.json`) is written last.
+Exports and records are kept when the resource is deleted: promotion and history read them.
+"""
+
+import hashlib
+import json
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import Resource
+
+from components.cloud.adapters import training_api
+from components.cloud.clients import CloudTarget
+from components.cloud.records import Artifact, RegistryRecord, write_record
+from components.cloud.storage import ObjectStore
+from components.evaluation.tflite import inspect_tflite
+from components.providers.base import Props, Provider, UserError
+from components.spec import Model as ModelSpec
+
+OUTPUTS = ("artifacts", "recordUri", "modelFile", "modelSha256", "modelSize")
+# What an app downloads, by preference.
+PRIMARY = ("tflite", "edgetpu_tflite")
+
+
+def export_inputs(spec: ModelSpec, target: CloudTarget) -> Props:
+    return {
+        "name": spec.name,
+        "cloud": target.as_inputs(),
+        "formats": [f.value for f in spec.export],
+    }
+
+
+def _split(uri: str) -> str:
+    """gs://bucket/object → object."""
+    return uri.removeprefix("gs://").partition("/")[2]
+
+
+class ModelExportProvider(Provider):
+    kind = "Model"
+    replace_on = ("modelName", "cloud", "bucket")
+    update_on = ("formats", "gate")
+
+    def _export(self, props: Props, fmt: str, store: ObjectStore) -> Artifact:
+        log = self.log(props)
+        target = CloudTarget.from_inputs(props["cloud"])
+        api = training_api(target)
+        short = props["fingerprint"].removeprefix("sha256:")[:16]
+        prefix = store.uri(f"exports/{props['name']}/{short}/")
+        op = api.start_export(props["modelName"], fmt, prefix)
+        state = api.wait(op, what=f"export {fmt}", progress=log, poll_seconds=0.5)
+        directory = (state.detail or "").rstrip("/") + "/"
+        if not directory.startswith(f"gs://{store.bucket_name}/"):
+            raise UserError(f"export {fmt} of {props['modelName']} reported no output folder")
+        if fmt == "tf_saved_model":
+            names = sorted(store.names(_split(directory)))
+            digest = hashlib.sha256()
+            size = 0
+            for name in names:
+                data = store.read(name) or b""
+                digest.update(name.removeprefix(_split(directory)).encode() + b"\0" + data)
+                size += len(data)
+            return Artifact(fmt, directory, directory, digest.hexdigest(), size)
+        model_uri = directory + "model.tflite"
+        data = store.read(_split(model_uri))
+        if data is None:
+            raise UserError(f"export {fmt} wrote no model.tflite in {directory}")
+        try:
+            info = inspect_tflite(data, model_uri)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        metadata_name = _split(directory + "tflite_metadata.json")
+        metadata = store.read_json(metadata_name) or {}
+        metadata["threshold"] = props["gate"]["threshold"]
+        store.write(metadata_name, json.dumps(metadata, indent=2, sort_keys=True).encode())
+        sha = hashlib.sha256(data).hexdigest()
+        log(
+            f"exported {fmt}: {model_uri} ({len(data):,} bytes, input {list(info.input_shape)} "
+            f"{info.input_type}, sha256 {sha[:12]}…)"
+        )
+        return Artifact(fmt, model_uri, directory, sha, len(data))
+
+    def _publish_record(self, props: Props, artifacts: list[Artifact], store: ObjectStore) -> Props:
+        target = CloudTarget.from_inputs(props["cloud"])
+        record = RegistryRecord(
+            model=props["name"],
+            stack=target.stack,
+            fingerprint=props["fingerprint"],
+            dataset_fingerprint=props["datasetFingerprint"],
+            config=dict(props["config"]),
+            cloud_model=props["modelName"],
+            stop_reason=props["training"]["stopReason"],
+            train_cost_milli_node_hours=int(props["training"]["trainCostMilliNodeHours"]),
+            gate=dict(props["gate"]),
+            labels=tuple(props["gate"]["labels"]),
+            artifacts=tuple(artifacts),
+        )
+        primary = next((a for f in PRIMARY for a in artifacts if a.format == f), None)
+        return {
+            "artifacts": {a.format: _artifact_props(a) for a in artifacts},
+            "recordUri": write_record(store, record),
+            "modelFile": primary.uri if primary else None,
+            "modelSha256": primary.sha256 if primary else None,
+            "modelSize": primary.size_bytes if primary else None,
+        }
+
+    def _create(self, props: Props) -> tuple[str, Props]:
+        store = ObjectStore(CloudTarget.from_inputs(props["cloud"]), props["bucket"])
+        artifacts = [self._export(props, fmt, store) for fmt in props["formats"]]
+        return f"{props['modelName']}/export", self._publish_record(props, artifacts, store)
+
+    def _update(self, id_: str, olds: Props, news: Props) -> Props:
+        store = ObjectStore(CloudTarget.from_inputs(news["cloud"]), news["bucket"])
+        previous = olds.get("artifacts") or {}
+        artifacts = []
+        for fmt in news["formats"]:
+            old = previous.get(fmt)
+            if old is None:
+                artifacts.append(self._export(news, fmt, store))
+                continue
+            artifact = Artifact(**{k: old[k] for k in Artifact.__dataclass_fields__})
+            if fmt != "tf_saved_model":  # the threshold travels with the model
+                name = _split(artifact.directory + "tflite_metadata.json")
+                metadata = store.read_json(name) or {}
+                metadata["threshold"] = news["gate"]["threshold"]
+                store.write(name, json.dumps(metadata, indent=2, sort_keys=True).encode())
+            artifacts.append(artifact)
+        return self._publish_record(news, artifacts, store)
+
+    def _read(self, id_: str, props: Props) -> Props | None:
+        store = ObjectStore(CloudTarget.from_inputs(props["cloud"]), props["bucket"])
+        uri = props.get("modelFile")
+        if uri and store.read(_split(uri)) is None:
+            return None  # the artifact was deleted outside Pulumi
+        return {}
+
+    def _delete(self, id_: str, props: Props) -> None:
+        self.log(props)(f"kept exports and the registry record {props.get('recordUri')}")
+
+
+def _artifact_props(a: Artifact) -> dict[str, Any]:
+    return {
+        "format": a.format,
+        "uri": a.uri,
+        "directory": a.directory,
+        "sha256": a.sha256,
+        "size_bytes": a.size_bytes,
+    }
+
+
+class ModelExport(Resource, module="edge-labeler", name="ModelExport"):
+    """Exported artifacts of a gated model (gs:// URIs, sha256, sizes) and its record."""
+
+    modelFile: pulumi.Output[str]
+    modelSha256: pulumi.Output[str]
+    artifacts: pulumi.Output[dict]
+    recordUri: pulumi.Output[str]
+
+    def __init__(self, name: str, props: Props, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(ModelExportProvider(), name, {**props, **dict.fromkeys(OUTPUTS)}, opts)

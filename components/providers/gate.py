@@ -1,0 +1,101 @@
+"""AcceptanceGate: chooses the confidence threshold and refuses a model that misses its spec.
+
+It reads the trained model's evaluations, chooses the threshold by the spec's policy and
+checks every criterion. A model that fails makes the deployment fail with every unmet
+criterion listed; the export and the publication depend on the gate, so nothing that
+failed is ever shipped. Changing only `acceptance` updates the gate in place: the model
+is evaluated again, not retrained.
+"""
+
+import pulumi
+from pulumi.dynamic import Resource
+
+from components.cloud.adapters import training_api
+from components.cloud.clients import CloudTarget
+from components.cloud.records import published_path, read_record
+from components.cloud.storage import ObjectStore
+from components.evaluation.gate import Baseline, Criteria, evaluate
+from components.providers.base import Props, Provider, UserError
+from components.spec import Model as ModelSpec
+
+OUTPUTS = (
+    "passed",
+    "threshold",
+    "measuredAt",
+    "precision",
+    "recall",
+    "f1",
+    "auPrc",
+    "perLabel",
+    "policy",
+    "failures",
+    "labels",
+)
+
+
+def gate_inputs(spec: ModelSpec, target: CloudTarget) -> Props:
+    return {
+        "name": spec.name,
+        "cloud": target.as_inputs(),
+        "criteria": Criteria.from_acceptance(spec.acceptance).to_props(),
+    }
+
+
+def _baseline(props: Props) -> Baseline | None:
+    """The record of what this stack publishes now, for `noWorseThan: published`."""
+    target = CloudTarget.from_inputs(props["cloud"])
+    store = ObjectStore(target, props["bucket"])
+    pointer = store.read_json(published_path(props["name"]))
+    if not pointer:
+        return None
+    record = read_record(store, props["name"], pointer["fingerprint"])
+    if record is None or record.fingerprint == props.get("fingerprint"):
+        return None
+    return Baseline(record.fingerprint, float(record.gate["auPrc"]), float(record.gate["f1"]))
+
+
+class AcceptanceGateProvider(Provider):
+    kind = "Model"
+    replace_on = ("modelName", "cloud")
+    update_on = ("criteria",)
+
+    def _gate(self, props: Props) -> Props:
+        target = CloudTarget.from_inputs(props["cloud"])
+        criteria = Criteria.from_props(props["criteria"])
+        evaluations = training_api(target).evaluations(props["modelName"])
+        baseline = _baseline(props) if criteria.no_worse_than_published else None
+        result = evaluate(evaluations, criteria, baseline)
+        if not result.passed:
+            raise UserError(result.message(f"on stack '{target.stack}'"))
+        point = result.point
+        assert point is not None
+        self.log(props)(
+            f"gate passed: threshold {point.threshold:g} ({result.policy}), precision "
+            f"{point.precision:.3f}, recall {point.recall:.3f}, AuPRC {result.au_prc:.3f}"
+        )
+        return {**result.to_props(), "labels": sorted(evaluations.per_label)}
+
+    def _create(self, props: Props) -> tuple[str, Props]:
+        return f"{props['modelName']}/gate", self._gate(props)
+
+    def _read(self, id_: str, props: Props) -> Props | None:
+        target = CloudTarget.from_inputs(props["cloud"])
+        return None if training_api(target).get_model(props["modelName"]) is None else {}
+
+    def _update(self, id_: str, olds: Props, news: Props) -> Props:
+        return self._gate(news)
+
+    def _delete(self, id_: str, props: Props) -> None:
+        pass  # a gate is a decision, not a cloud resource
+
+
+class AcceptanceGate(Resource, module="edge-labeler", name="AcceptanceGate"):
+    """The acceptance decision of a trained model, and its chosen confidence threshold."""
+
+    threshold: pulumi.Output[float]
+    precision: pulumi.Output[float]
+    recall: pulumi.Output[float]
+    auPrc: pulumi.Output[float]
+
+    def __init__(self, name: str, props: Props, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(AcceptanceGateProvider(), name, {**props, **dict.fromkeys(OUTPUTS)}, opts)

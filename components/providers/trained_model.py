@@ -1,0 +1,224 @@
+"""TrainedModel: an Edge model trained once per fingerprint, never twice by accident.
+
+AutoML bills every CreateModel and never made it idempotent. This provider:
+1. adopts a finished cloud model labeled with the same fingerprint (dataset fingerprint +
+   training config) instead of training again;
+2. re-attaches to the training operation recorded in the bucket
+   (`.edge-labeler/operations/<fingerprint>.json`) when a previous `pulumi up` was
+   interrupted while waiting;
+3. otherwise starts training and records the operation BEFORE waiting on it.
+"""
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import Resource
+from pulumi.runtime import rpc
+
+from components.cloud.adapters import training_api
+from components.cloud.clients import CloudTarget
+from components.cloud.records import model_fingerprint, now, operation_path
+from components.cloud.storage import ObjectStore
+from components.cloud.training import (
+    LABEL_FINGERPRINT,
+    LABEL_MANAGED,
+    LABEL_STACK,
+    CloudModel,
+    OperationState,
+    TrainingApi,
+    fingerprint_label,
+)
+from components.providers.base import Props, Provider, UserError
+from components.spec import Model as ModelSpec
+
+OUTPUTS = ("modelName", "stopReason", "trainCostMilliNodeHours", "createTime", "operation")
+
+
+def trained_model_inputs(spec: ModelSpec, target: CloudTarget) -> Props:
+    """Inputs from a Model spec; the dataset's name/fingerprint and bucket come as outputs."""
+    return {
+        "name": spec.name,
+        "cloud": target.as_inputs(),
+        "displayName": spec.cloud_display_name(target.stack),
+        "modelType": spec.optimize_for.automl_model_type,
+        "budgetMilliNodeHours": spec.budget.milli_node_hours,
+        "seed": spec.seed,
+        "retainOnDelete": spec.retain_on_delete,
+    }
+
+
+def _known(value: Any) -> bool:
+    return value is not None and value != rpc.UNKNOWN
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _poll_seconds(target: CloudTarget) -> float:
+    return 0.5 if target.emulator else 30.0
+
+
+class TrainedModelProvider(Provider):
+    kind = "Model"
+    replace_on = ("fingerprint", "cloud")
+    update_on = ("retainOnDelete", "displayName")
+
+    def _check(self, olds: Props, news: Props) -> Props:
+        # In a preview of a dataset change the dataset's fingerprint is not known yet, and
+        # neither is this one: the diff then shows the model being replaced (retrained).
+        parts = (news.get("datasetFingerprint"), news.get("baseModel", ""))
+        if not all(_known(p) for p in parts):
+            return {**news, "fingerprint": rpc.UNKNOWN}
+        fingerprint = model_fingerprint(
+            news["datasetFingerprint"],
+            news["modelType"],
+            int(news["budgetMilliNodeHours"]),
+            news.get("baseModel") or None,
+            int(news.get("seed") or 0),
+        )
+        return {**news, "fingerprint": fingerprint}
+
+    def _create(self, props: Props) -> tuple[str, Props]:
+        log = self.log(props)
+        target = CloudTarget.from_inputs(props["cloud"])
+        api = training_api(target)
+        store = ObjectStore(target, props["bucket"])
+        fingerprint = props["fingerprint"]
+        labels = {
+            LABEL_MANAGED: "model",
+            LABEL_STACK: target.stack,
+            LABEL_FINGERPRINT: fingerprint_label(fingerprint),
+        }
+
+        adopted = api.find_models(labels)
+        if adopted:
+            model = adopted[0]
+            log(f"adopted {model.name}: trained earlier with the same fingerprint, not retraining")
+            return model.name, self._outputs(model, None)
+
+        recorded = store.read_json(operation_path(fingerprint))
+        operation = recorded["operation"] if recorded else None
+        if operation:
+            state = api.get_operation(operation)
+            if state.done and (state.error or state.cancelled):
+                log(
+                    f"the recorded training {operation} ended without a model "
+                    f"({state.error or 'cancelled'}); training again"
+                )
+                operation = None
+            else:
+                log(f"re-attaching to training {operation} (started {recorded['started']})")
+        if not operation:
+            budget_h = int(props["budgetMilliNodeHours"]) / 1000
+            log(f"starting training: {props['modelType']}, budget {budget_h:g} node hours")
+            operation = api.start_training(
+                props["datasetName"],
+                props["displayName"],
+                props["modelType"],
+                int(props["budgetMilliNodeHours"]),
+                labels,
+                props.get("baseModel") or None,
+            )
+            # Recorded before waiting: an interrupted deployment re-attaches to it.
+            store.write_json(
+                operation_path(fingerprint),
+                {
+                    "operation": operation,
+                    "fingerprint": fingerprint,
+                    "started": now(),
+                    "dataset": props["datasetName"],
+                },
+            )
+        state = self._wait(api, operation, props, log)
+        model = api.get_model(state.result or "")
+        if model is None:
+            raise UserError(f"training {operation} finished but its model {state.result} is gone")
+        log(
+            f"trained {model.name}: {model.stop_reason}, used "
+            f"{model.train_cost_milli_node_hours / 1000:g} of "
+            f"{model.train_budget_milli_node_hours / 1000:g} node hours"
+        )
+        return model.name, self._outputs(model, operation)
+
+    def _wait(self, api: TrainingApi, operation: str, props: Props, log: Any) -> OperationState:
+        target = CloudTarget.from_inputs(props["cloud"])
+        budget_h = int(props["budgetMilliNodeHours"]) / 1000
+        start = time.monotonic()
+        last_report = -1e9
+        while True:
+            state = api.get_operation(operation)
+            if state.done:
+                break
+            elapsed = time.monotonic() - start
+            if elapsed - last_report >= (5 if target.emulator else 60):
+                last_report = elapsed
+                pct = state.progress_percent
+                used = f", {pct}% of the budget used" if pct is not None else ""
+                log(f"training {_duration(elapsed)} (budget {budget_h:g} node hours{used})")
+            time.sleep(_poll_seconds(target))
+        if state.cancelled:
+            raise UserError(f"training {operation} was cancelled; no model was produced")
+        if state.error:
+            raise UserError(f"training {operation} failed: {state.error}")
+        return state
+
+    @staticmethod
+    def _outputs(model: CloudModel, operation: str | None) -> Props:
+        return {
+            "modelName": model.name,
+            "stopReason": model.stop_reason,
+            "trainCostMilliNodeHours": model.train_cost_milli_node_hours,
+            "createTime": model.create_time,
+            "operation": operation,
+        }
+
+    def _read(self, id_: str, props: Props) -> Props | None:
+        model = training_api(CloudTarget.from_inputs(props["cloud"])).get_model(id_)
+        return None if model is None else self._outputs(model, props.get("operation"))
+
+    def _update(self, id_: str, olds: Props, news: Props) -> Props:
+        return {}  # retainOnDelete and the display name are the tool's own bookkeeping
+
+    def _delete(self, id_: str, props: Props) -> None:
+        log = self.log(props)
+        if props.get("retainOnDelete"):
+            log(f"retained {id_} (retainOnDelete): the cloud model is kept")
+            return
+        target = CloudTarget.from_inputs(props["cloud"])
+        training_api(target).delete_model(id_)
+        ObjectStore(target, props["bucket"]).delete([operation_path(props["fingerprint"])])
+        log(f"deleted {id_}")
+
+
+class TrainedModel(Resource, module="edge-labeler", name="TrainedModel"):
+    """A trained Edge model (AutoML / Vertex), adopted or re-attached, never trained twice."""
+
+    modelName: pulumi.Output[str]
+    fingerprint: pulumi.Output[str]
+    stopReason: pulumi.Output[str]
+    trainCostMilliNodeHours: pulumi.Output[float]
+
+    def __init__(self, name: str, props: Props, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(
+            TrainedModelProvider(),
+            name,
+            {**props, "fingerprint": None, **dict.fromkeys(OUTPUTS)},
+            opts,
+        )
+
+
+def base_model_identity(path: Path) -> str:
+    """Content identity of a local base model file (part of the training fingerprint)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        h.update(f.relative_to(path.parent).as_posix().encode())
+        h.update(f.read_bytes())
+    return "sha256:" + h.hexdigest()
