@@ -1,24 +1,29 @@
 """Cloud Storage: `gcp-storage-emulator` in-process, persistent, crash-safe, on 127.0.0.1 only.
 
 What this adds to the package (read from its source, version pinned in requirements.txt):
-- Durability: the package writes object content and its `.meta` index with plain
-  `write_bytes`; here every write is atomic (tmp + fsync + rename), and on start the index is
-  reconciled with the content files (an object whose content is missing is dropped; one whose
-  content changed before its index was written gets its size and checksums recomputed).
+- Writes in O(1): the package rewrites one JSON index of every object (`.meta`) after each
+  change, so n uploads cost O(n²). Here each object name has its own metadata record and a
+  change writes only the records it touched (see `_DurableStorage`).
+- Durability: the package writes content and metadata with plain `write_bytes`; here every
+  write is atomic (tmp + fsync + rename). On start the records are reconciled with the content
+  files: an object whose content is missing is dropped; one whose content file changed after
+  its record was written (by its stat) gets its size and checksums recomputed.
 - Thread safety: the package's Storage is not thread-safe; one lock serialises the HTTP
   handler and the core's direct access (import reading CSVs and images, exports writing).
 - Stable download links: objects store `mediaLink` with the port they were uploaded on; on
-  start the links are rewritten to the current port, so a restart on random ports keeps
-  `blob.download_*` working.
+  start the links are rewritten (in memory) to the current port, so a restart on random ports
+  keeps `blob.download_*` working.
 - Fault injection per JSON API method (`storage.objects.insert`, ...), see core/faults.py.
 - The package's unauthenticated `GET /wipe` is not served (it would delete everything).
 """
 
 import base64
+import hashlib
 import http.server
 import json
 import logging
 import re
+import shutil
 import threading
 from functools import partial
 from pathlib import Path
@@ -36,7 +41,13 @@ from gcp_storage_emulator.storage import Storage, _FileStore
 from emulator.core.blobs import BlobInfo, parse_gs_prefix, parse_gs_uri
 from emulator.core.errors import NotFound, ServiceError
 from emulator.core.faults import FaultInjector
-from emulator.core.persistence import CorruptStateError, atomic_write_bytes, remove_temp_files
+from emulator.core.persistence import (
+    CorruptStateError,
+    atomic_write_bytes,
+    read_json,
+    remove_file,
+    remove_temp_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +59,177 @@ class _AtomicFileStore(_FileStore):
         atomic_write_bytes(self._disk_path(rel), content)
 
 
+# Per-object metadata files live under this directory of the store (real bucket names cannot
+# start with "_", so it cannot clash with a bucket; the package uses _resumable the same way).
+OBJECTS_DIR = "_objects"
+
+
 class _DurableStorage(Storage):
+    """The package's Storage, persisting each object name on its own instead of one index.
+
+    The package keeps all state in one JSON index (`.meta`) and rewrites it whole, with every
+    object's metadata, after each change: O(n) per upload, O(n²) for a dataset. Here `.meta`
+    holds only the small global state (buckets, IAM policies, resumable upload sessions) and
+    every object name has one record, `_objects/<bucket>/<hh>/<sha256(name)>.json`, with its
+    live resource, its soft-deleted generations and the stat of the content it describes.
+    The package's mutating methods are wrapped to note the names they touch; the package
+    calls `_write_config_to_file()` at the end of every mutation, which here writes only
+    those records (and `.meta` when it changed). On start the records are read back, and a
+    record whose content file changed after it (a crash between the two writes) is repaired.
+    """
+
     def __init__(self, data_dir: Path) -> None:
-        super().__init__(data_dir=str(data_dir))
+        self._touched: set[tuple[str, str]] = set()
+        self._touched_buckets: set[str] = set()
+        self._meta_written: bytes | None = None
+        super().__init__(data_dir=str(data_dir))  # reads .meta
         self._store = _AtomicFileStore(use_memory=False, root=data_dir / STORAGE_DIR)
+        self._load_records()
+
+    # ---- what a mutation touched -------------------------------------------------------------
+
+    def create_file(self, bucket_name, file_name, content, file_obj, file_id=None):
+        self._touched.add((bucket_name, file_name))
+        super().create_file(bucket_name, file_name, content, file_obj, file_id)
+
+    def patch_object(self, bucket_name, file_name, file_obj):
+        self._touched.add((bucket_name, file_name))
+        super().patch_object(bucket_name, file_name, file_obj)
+
+    def delete_file(self, bucket_name, file_name):  # soft delete (the buckets' default)
+        self._touched.add((bucket_name, file_name))
+        super().delete_file(bucket_name, file_name)
+
+    def _hard_delete_file(self, bucket_name, file_name):
+        self._touched.add((bucket_name, file_name))
+        super()._hard_delete_file(bucket_name, file_name)
+
+    def _remove_soft_deleted_generation(self, bucket_name, file_name, generation):
+        # Called by the purge of expired soft deletes, which then writes the config.
+        self._touched.add((bucket_name, file_name))
+        super()._remove_soft_deleted_generation(bucket_name, file_name, generation)
+
+    def delete_bucket(self, bucket_name):
+        self._touched_buckets.add(bucket_name)
+        super().delete_bucket(bucket_name)
+
+    def wipe(self, keep_buckets=False):
+        super().wipe(keep_buckets)  # removes .meta and every directory, _objects included
+        self._meta_written = None
+
+    # ---- persistence -------------------------------------------------------------------------
 
     def _write_config_to_file(self) -> None:
-        # Compact JSON: the whole index is rewritten on every change.
-        data = {
-            "buckets": self.buckets,
-            "objects": self.objects,
-            "resumable": self.resumable,
-            "bucket_iam_policies": self.bucket_iam_policies,
-            "soft_deleted": self.soft_deleted,
+        """Persists the in-memory state of what was touched since the last call.
+
+        Idempotent: a name noted by a call that then failed is written as it is now.
+        """
+        for bucket in sorted(self._touched_buckets):
+            if bucket not in self.buckets:
+                shutil.rmtree(self._records_dir(bucket), ignore_errors=True)
+        for bucket, name in sorted(self._touched):
+            self._save_record(bucket, name)
+        self._touched.clear()
+        self._touched_buckets.clear()
+        meta = json.dumps(
+            {
+                "buckets": self.buckets,
+                "resumable": self.resumable,
+                "bucket_iam_policies": self.bucket_iam_policies,
+            },
+            separators=(",", ":"),
+        ).encode()
+        if meta != self._meta_written:
+            self._store.write_bytes(".meta", meta)
+            self._meta_written = meta
+
+    def _records_dir(self, bucket: str) -> Path:
+        return self._store._disk_path(f"{OBJECTS_DIR}/{bucket}")
+
+    def _record_path(self, bucket: str, name: str) -> Path:
+        # Hashed: object names may be longer than a file name or hold any character.
+        digest = hashlib.sha256(name.encode()).hexdigest()
+        return self._records_dir(bucket) / digest[:2] / f"{digest}.json"
+
+    def _save_record(self, bucket: str, name: str) -> None:
+        path = self._record_path(bucket, name)
+        live = self.objects.get(bucket, {}).get(name)
+        soft_deleted = self.soft_deleted.get(bucket, {}).get(name) or {}
+        if live is None and not soft_deleted:
+            remove_file(path)
+            return
+        record = {
+            "bucket": bucket,
+            "name": name,
+            "object": live,
+            "softDeleted": soft_deleted,
+            "content": None if live is None else self._content_stamp(bucket, name),
         }
-        self._store.write_bytes(".meta", json.dumps(data, separators=(",", ":")).encode())
+        atomic_write_bytes(path, json.dumps(record, separators=(",", ":")).encode())
+
+    def _content_stamp(self, bucket: str, name: str) -> list[int] | None:
+        """(size, mtime, inode) of the content file: every atomic write gives a new inode."""
+        try:
+            st = self.content_path(bucket, name).stat()
+        except FileNotFoundError:
+            return None
+        return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+    def _load_records(self) -> None:
+        """Reads every record into memory and repairs what a crash left inconsistent.
+
+        Objects still in `.meta` (written by the package's own format) are moved to records.
+        """
+        to_save = {(b, n) for b, objs in self.objects.items() for n in objs}
+        to_save |= {(b, n) for b, names in self.soft_deleted.items() for n in names}
+        stamps: dict[tuple[str, str], list[int] | None] = {}
+        root = self._store._disk_path(OBJECTS_DIR)
+        for path in sorted(root.glob("*/*/*.json")):
+            record = read_json(path)
+            try:
+                bucket, name = record["bucket"], record["name"]
+                live, soft_deleted = record["object"], record["softDeleted"]
+                stamps[(bucket, name)] = record["content"]
+            except (KeyError, TypeError):
+                raise CorruptStateError(
+                    f"{path} is not an object record of the Cloud Storage emulator; "
+                    "restore it or remove it"
+                ) from None
+            if bucket not in self.buckets:  # a crash while its bucket was being deleted
+                remove_file(path)
+                continue
+            if live is not None:
+                self.objects.setdefault(bucket, {})[name] = live
+            if soft_deleted:
+                self.soft_deleted.setdefault(bucket, {})[name] = soft_deleted
+        for bucket, objects in self.objects.items():
+            for name, obj in list(objects.items()):
+                stamp = self._content_stamp(bucket, name)
+                if stamp is None:
+                    log.warning("gs://%s/%s: content missing after a crash; dropped", bucket, name)
+                    del objects[name]
+                    to_save.add((bucket, name))
+                elif stamp != stamps.get((bucket, name)):
+                    # Written after the record (or by an older format): check it really is
+                    # the content the record describes.
+                    _repair_checksums(bucket, name, obj, self.content_path(bucket, name))
+                    to_save.add((bucket, name))
+        self._touched |= to_save
+        self._write_config_to_file()
 
     def content_path(self, bucket: str, name: str) -> Path:
         return self._store._disk_path(self._object_path(bucket, name))
+
+
+def _repair_checksums(bucket: str, name: str, obj: dict, path: Path) -> None:
+    """Makes `obj`'s size and checksums those of the content file (a newer write)."""
+    content = path.read_bytes()
+    if obj.get("crc32c") == _crc32c(content) and str(obj.get("size")) == str(len(content)):
+        return
+    log.warning("gs://%s/%s: metadata older than content; recomputed", bucket, name)
+    obj.update({"crc32c": None, "md5Hash": None, "etag": None})
+    _checksums(content, obj)
+    obj["size"] = str(len(content))
 
 
 # JSON API method names (as in Google's discovery document) for fault injection.
@@ -188,13 +352,13 @@ class GcsServer:
             self._storage = _DurableStorage(self._root.resolve())
         except ValueError as exc:  # the package's index is not JSON
             raise CorruptStateError(
-                f"{self._root / STORAGE_DIR / '.meta'} (the Cloud Storage object index) cannot be "
+                f"{self._root / STORAGE_DIR / '.meta'} (the Cloud Storage bucket index) cannot be "
                 f"read ({exc}); restore it or remove the {self._root} directory"
             ) from None
         self._httpd = _HttpServer(
             (self._host, self._port), partial(_Handler, self._storage, self._lock, self._faults)
         )
-        self._reconcile()
+        self._rewrite_links()
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.05,), name="gcs-http", daemon=True
         )
@@ -210,37 +374,16 @@ class GcsServer:
             self._thread.join(5)
             self._thread = None
 
-    def _reconcile(self) -> None:
-        """Makes the object index agree with the content files and the current port."""
+    def _rewrite_links(self) -> None:
+        """Points every stored download link at the current port (in memory; records keep the
+        port they were written with and are rewritten on every start)."""
         storage = self._storage
         assert storage is not None
-        changed = False
-        for bucket, objects in storage.objects.items():
-            for name, obj in list(objects.items()):
-                path = storage.content_path(bucket, name)
-                if not path.is_file():
-                    log.warning("gs://%s/%s: content missing after a crash; dropped", bucket, name)
-                    del objects[name]
-                    changed = True
-                    continue
-                content = path.read_bytes()
-                crc = _crc32c(content)
-                if obj.get("crc32c") != crc or str(obj.get("size")) != str(len(content)):
-                    log.warning("gs://%s/%s: index older than content; recomputed", bucket, name)
-                    obj.update({"crc32c": None, "md5Hash": None, "etag": None})
-                    _checksums(content, obj)
-                    obj["size"] = str(len(content))
-                    changed = True
+        for objects in storage.objects.values():
+            for obj in objects.values():
                 link = obj.get("mediaLink")
-                if (
-                    isinstance(link, str)
-                    and "/download/" in link
-                    and not link.startswith(self.url + "/")
-                ):
+                if isinstance(link, str) and "/download/" in link:
                     obj["mediaLink"] = self.url + link[link.index("/download/") :]
-                    changed = True
-        if changed:
-            storage._write_config_to_file()
 
     # ---- Blobs (the core's access) -----------------------------------------------------------
 
