@@ -375,15 +375,23 @@ class GcsServer:
             self._thread = None
 
     def _rewrite_links(self) -> None:
-        """Points every stored download link at the current port (in memory; records keep the
-        port they were written with and are rewritten on every start)."""
+        """Points every stored download link at the current port.
+
+        In memory only: a record keeps the port it was written with, and is fixed on each start.
+        """
         storage = self._storage
         assert storage is not None
-        for objects in storage.objects.values():
-            for obj in objects.values():
-                link = obj.get("mediaLink")
-                if isinstance(link, str) and "/download/" in link:
-                    obj["mediaLink"] = self.url + link[link.index("/download/") :]
+        live = (obj for objects in storage.objects.values() for obj in objects.values())
+        soft_deleted = (  # a restored generation keeps its link
+            obj
+            for names in storage.soft_deleted.values()
+            for generations in names.values()
+            for obj in generations.values()
+        )
+        for obj in (*live, *soft_deleted):
+            link = obj.get("mediaLink")
+            if isinstance(link, str) and "/download/" in link:
+                obj["mediaLink"] = self.url + link[link.index("/download/") :]
 
     # ---- Blobs (the core's access) -----------------------------------------------------------
 
