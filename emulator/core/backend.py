@@ -4,6 +4,8 @@ Layout under the state directory:
     operations/<id>.json        one file per long-running operation
     datasets/<id>.json          one file per dataset (metadata, examples, annotation specs)
     images/<sha[:2]>/<sha256>   imported images, content-addressed
+    models/<id>.json            one file per model (metadata, evaluations, deployment)
+    trained_models/<id>/        trained model directories (see emulator/core/models.py)
 """
 
 import logging
@@ -13,6 +15,7 @@ from emulator.core.blobs import Blobs
 from emulator.core.datasets import DatasetStore
 from emulator.core.faults import FaultInjector
 from emulator.core.image_store import ImageStore
+from emulator.core.models import ModelStore
 from emulator.core.operations import OperationStore
 from emulator.core.persistence import remove_temp_files
 
@@ -29,6 +32,7 @@ class Backend:
         self.images = ImageStore(state_dir / "images")
         self.operations = OperationStore(state_dir / "operations", faults)
         self.datasets = DatasetStore(state_dir / "datasets", self.images, blobs, self.operations)
+        self.models = ModelStore(state_dir, self.datasets, blobs, self.operations)
 
     def open(self) -> None:
         """Loads state; operations left running by a crash are finished (see OperationStore.load).
@@ -39,7 +43,9 @@ class Backend:
         if removed:
             log.warning("removed %d partial files left by an interrupted write", removed)
         self.datasets.load()
+        self.models.load()
         self.operations.load()
+        self.models.remove_orphans()
 
     def close(self, timeout: float = 10.0) -> None:
         self.operations.shutdown(timeout)
