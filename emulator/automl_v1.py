@@ -2,13 +2,20 @@
 
 Served so that the unmodified `google-cloud-automl` client works over an insecure channel:
     AutoMlClient(transport=AutoMlGrpcTransport(channel=grpc.insecure_channel(endpoint)))
-Datasets, import, export and annotation specs are here; operations are served by the
-shared google.longrunning.Operations service (emulator/server.py) and rendered by
-`render_operation`. To add methods (models, evaluations, ...): add entries to
-`AutoMlFacade.methods()`, and per operation kind to OPERATION_DETAILS / OPERATION_RESPONSES.
+Datasets, import, export, annotation specs, models, model evaluations, model export and
+deployment are here (PredictionService is emulator/automl_v1_prediction.py); operations are
+served by the shared google.longrunning.Operations service (emulator/server.py) and rendered by
+`render_operation`. To add methods: add entries to `AutoMlFacade.methods()`, and per operation
+kind to OPERATION_DETAILS / OPERATION_RESPONSES.
+
+Emulator-only (admin REST API, read-only): `GET /emulator/v1/{operation name}/details` returns
+an operation's details; for a training (`create_model`): model_id, budget_seconds, and after
+each epoch `epoch`, `elapsed_seconds`, `train_loss`, `val_loss`, `train_accuracy`,
+`val_accuracy` — what AutoML's empty CreateModelOperationMetadata has no field for.
 """
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from google.cloud.automl_v1 import types
@@ -20,6 +27,7 @@ from google.rpc import status_pb2
 from emulator.core.backend import Backend
 from emulator.core.datasets import ClassificationType, Dataset
 from emulator.core.errors import InvalidArgument, Unimplemented
+from emulator.core.models import Model, ModelEvaluation
 from emulator.core.names import new_id, parse_location, parse_resource
 from emulator.core.operations import Operation, Outcome
 from emulator.core.paging import paginate
@@ -34,9 +42,33 @@ ID_PREFIX = "ICN"
 
 
 def register(server: "EmulatorServer") -> None:
-    """Adds the AutoMl service and the rendering of its operations to the emulator."""
+    """Adds the AutoML v1 API (AutoMl, PredictionService, operation rendering) to the emulator."""
+    # Imported here: both modules import each other's names, and the server imports this one.
+    from emulator import automl_v1_prediction
+    from emulator.server import HttpRequest, HttpResponse, json_response
+
     server.add_unary_service(SERVICE, AutoMlFacade(server.backend).methods())
+    automl_v1_prediction.register(server)
     server.add_operation_renderer(API, render_operation)
+    operations = server.backend.operations
+
+    def operation_details(request: HttpRequest) -> HttpResponse:
+        op = operations.get(request.path.removeprefix("/emulator/v1/").removesuffix("/details"))
+        return json_response(
+            {
+                "name": op.name,
+                "kind": op.kind,
+                "done": op.done,
+                "progressPercent": op.progress_percent,
+                "details": op.details,
+            }
+        )
+
+    server.add_route(
+        "GET",
+        "/emulator/v1/projects/{project}/locations/{location}/operations/{operation}/details",
+        operation_details,
+    )
 
 
 # ---- core → wire ----------------------------------------------------------------------------
@@ -57,6 +89,58 @@ def dataset_pb(dataset: Dataset) -> types.Dataset:
     )
 
 
+def model_pb(model: Model) -> types.Model:
+    return types.Model(
+        name=model.name,
+        display_name=model.display_name,
+        dataset_id=model.dataset_id,
+        create_time=model.create_time,
+        update_time=model.update_time,
+        deployment_state=types.Model.DeploymentState[model.deployment_state.value],
+        etag=model.etag,
+        labels=model.labels,
+        image_classification_model_metadata=types.ImageClassificationModelMetadata(
+            base_model_id=model.base_model_id,
+            train_budget_milli_node_hours=model.train_budget_milli_node_hours,
+            train_cost_milli_node_hours=model.train_cost_milli_node_hours,
+            stop_reason=model.stop_reason,
+            model_type=model.model_type,
+            node_qps=model.node_qps,
+            node_count=model.node_count,
+        ),
+    )
+
+
+def evaluation_pb(evaluation: ModelEvaluation) -> types.ModelEvaluation:
+    metrics = evaluation.metrics
+    wire = types.ClassificationEvaluationMetrics
+    fields: dict[str, Any] = {
+        "au_prc": metrics.au_prc,
+        "au_roc": metrics.au_roc,
+        "log_loss": metrics.log_loss,
+        "confidence_metrics_entry": [
+            wire.ConfidenceMetricsEntry(**asdict(entry))
+            for entry in metrics.confidence_metrics_entry
+        ],
+        "annotation_spec_id": list(metrics.annotation_spec_id),
+    }
+    if metrics.confusion_matrix is not None:
+        matrix = metrics.confusion_matrix
+        fields["confusion_matrix"] = wire.ConfusionMatrix(
+            annotation_spec_id=list(matrix.annotation_spec_id),
+            display_name=list(matrix.display_name),
+            row=[wire.ConfusionMatrix.Row(example_count=list(row)) for row in matrix.row],
+        )
+    return types.ModelEvaluation(
+        name=evaluation.name,
+        annotation_spec_id=evaluation.annotation_spec_id,
+        display_name=evaluation.display_name,
+        create_time=evaluation.create_time,
+        evaluated_example_count=evaluation.evaluated_example_count,
+        classification_evaluation_metrics=wire(**fields),
+    )
+
+
 def _timestamp(value: Any) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(value)
@@ -73,9 +157,26 @@ OPERATION_DETAILS: dict[str, Callable[[Operation], dict]] = {
             "output_info": {"gcs_output_directory": op.details["gcs_output_directory"]}
         }
     },
+    "create_model": lambda op: {"create_model_details": {}},
+    "delete_model": lambda op: {"delete_details": {}},
+    "deploy_model": lambda op: {"deploy_model_details": {}},
+    "undeploy_model": lambda op: {"undeploy_model_details": {}},
+    "export_model": lambda op: {
+        "export_model_details": {
+            "output_info": {"gcs_output_directory": op.details["gcs_output_directory"]}
+        }
+    },
+    "batch_predict": lambda op: {
+        "batch_predict_details": {
+            "input_config": {"gcs_source": {"input_uris": op.details["input_uris"]}},
+            "output_info": {"gcs_output_directory": op.details["gcs_output_directory"]},
+        }
+    },
 }
 OPERATION_RESPONSES: dict[str, Callable[[Operation], Message]] = {
     "create_dataset": lambda op: types.Dataset.pb(dataset_pb(Dataset.from_json(op.response))),
+    "create_model": lambda op: types.Model.pb(model_pb(Model.from_json(op.response))),
+    "batch_predict": lambda op: types.BatchPredictResult.pb(types.BatchPredictResult()),
 }
 
 
@@ -103,6 +204,23 @@ def render_operation(op: Operation) -> operations_pb2.Operation:
 # ---- wire → core ----------------------------------------------------------------------------
 
 _UPDATABLE_DATASET_FIELDS = ("display_name", "description", "labels")
+_UPDATABLE_MODEL_FIELDS = ("display_name", "labels")
+
+
+def _update_paths(request_mask: Any, updatable: tuple[str, ...]) -> list[str]:
+    paths = list(request_mask.paths)
+    if not paths:
+        raise InvalidArgument(
+            "Field: update_mask; Message: required; list the fields to change: "
+            + ", ".join(updatable)
+        )
+    unknown = [p for p in paths if p not in updatable]
+    if unknown:
+        raise InvalidArgument(
+            f"Field: update_mask; Message: {', '.join(unknown)} cannot be updated; "
+            f"updatable: {', '.join(updatable)}"
+        )
+    return paths
 
 
 class AutoMlFacade:
@@ -121,6 +239,19 @@ class AutoMlFacade:
             "ImportData": (types.ImportDataRequest, self.import_data),
             "ExportData": (types.ExportDataRequest, self.export_data),
             "GetAnnotationSpec": (types.GetAnnotationSpecRequest, self.get_annotation_spec),
+            "CreateModel": (types.CreateModelRequest, self.create_model),
+            "GetModel": (types.GetModelRequest, self.get_model),
+            "ListModels": (types.ListModelsRequest, self.list_models),
+            "UpdateModel": (types.UpdateModelRequest, self.update_model),
+            "DeleteModel": (types.DeleteModelRequest, self.delete_model),
+            "DeployModel": (types.DeployModelRequest, self.deploy_model),
+            "UndeployModel": (types.UndeployModelRequest, self.undeploy_model),
+            "ExportModel": (types.ExportModelRequest, self.export_model),
+            "GetModelEvaluation": (types.GetModelEvaluationRequest, self.get_model_evaluation),
+            "ListModelEvaluations": (
+                types.ListModelEvaluationsRequest,
+                self.list_model_evaluations,
+            ),
         }
 
     def _record(self, parent: str, kind: str, resource: str, response: dict | None = None):
@@ -180,18 +311,7 @@ class AutoMlFacade:
         )
 
     def update_dataset(self, request: types.UpdateDatasetRequest) -> types.Dataset:
-        paths = list(request.update_mask.paths)
-        if not paths:
-            raise InvalidArgument(
-                "Field: update_mask; Message: required; list the fields to change: "
-                + ", ".join(_UPDATABLE_DATASET_FIELDS)
-            )
-        unknown = [p for p in paths if p not in _UPDATABLE_DATASET_FIELDS]
-        if unknown:
-            raise InvalidArgument(
-                f"Field: update_mask; Message: {', '.join(unknown)} cannot be updated; "
-                f"updatable: {', '.join(_UPDATABLE_DATASET_FIELDS)}"
-            )
+        paths = _update_paths(request.update_mask, _UPDATABLE_DATASET_FIELDS)
         dataset = request.dataset
         updated = self.backend.datasets.update(
             dataset.name,
@@ -230,4 +350,99 @@ class AutoMlFacade:
         spec = self.backend.datasets.annotation_spec(request.name)
         return types.AnnotationSpec(
             name=spec.name, display_name=spec.display_name, example_count=spec.example_count
+        )
+
+    # ---- models -----------------------------------------------------------------------------
+
+    def create_model(self, request: types.CreateModelRequest) -> operations_pb2.Operation:
+        location = parse_location(request.parent)
+        which = types.Model.pb(request.model).WhichOneof("model_metadata")
+        if which is None:
+            raise InvalidArgument(
+                "Field: model.model_metadata; Message: required; set "
+                "image_classification_model_metadata"
+            )
+        if which != "image_classification_model_metadata":
+            raise Unimplemented(
+                f"The emulator trains image classification models only "
+                f"(image_classification_model_metadata), not {which}"
+            )
+        metadata = request.model.image_classification_model_metadata
+        op = self.backend.models.start_training(
+            location,
+            display_name=request.model.display_name,
+            dataset_id=request.model.dataset_id,
+            model_type=metadata.model_type,
+            budget_milli_node_hours=metadata.train_budget_milli_node_hours or None,
+            base_model_id=metadata.base_model_id,
+            labels=dict(request.model.labels),
+            api=API,
+            id_prefix=ID_PREFIX,
+        )
+        return render_operation(op)
+
+    def get_model(self, request: types.GetModelRequest) -> types.Model:
+        return model_pb(self.backend.models.get(request.name))
+
+    def list_models(self, request: types.ListModelsRequest) -> types.ListModelsResponse:
+        models = self.backend.models.list_models(parse_location(request.parent), request.filter)
+        page, token = paginate(models, request.page_size, request.page_token)
+        return types.ListModelsResponse(model=[model_pb(m) for m in page], next_page_token=token)
+
+    def update_model(self, request: types.UpdateModelRequest) -> types.Model:
+        paths = _update_paths(request.update_mask, _UPDATABLE_MODEL_FIELDS)
+        model = request.model
+        updated = self.backend.models.update(
+            model.name,
+            display_name=model.display_name if "display_name" in paths else None,
+            labels=dict(model.labels) if "labels" in paths else None,
+            etag=model.etag,
+        )
+        return model_pb(updated)
+
+    def delete_model(self, request: types.DeleteModelRequest) -> operations_pb2.Operation:
+        name = parse_resource(request.name, "models", "Model")
+        self.backend.models.delete(request.name)
+        return self._record(str(name.parent), "delete_model", request.name)
+
+    def deploy_model(self, request: types.DeployModelRequest) -> operations_pb2.Operation:
+        which = types.DeployModelRequest.pb(request).WhichOneof("model_deployment_metadata")
+        if which not in (None, "image_classification_model_deployment_metadata"):
+            raise InvalidArgument(
+                f"Field: {which}; Message: the model is an image classification model; use "
+                "image_classification_model_deployment_metadata"
+            )
+        metadata = request.image_classification_model_deployment_metadata
+        op = self.backend.models.start_deployment(
+            request.name, metadata.node_count or None, api=API, id_prefix=ID_PREFIX
+        )
+        return render_operation(op)
+
+    def undeploy_model(self, request: types.UndeployModelRequest) -> operations_pb2.Operation:
+        op = self.backend.models.start_undeployment(request.name, api=API, id_prefix=ID_PREFIX)
+        return render_operation(op)
+
+    def export_model(self, request: types.ExportModelRequest) -> operations_pb2.Operation:
+        config = request.output_config
+        op = self.backend.models.start_export(
+            request.name,
+            config.model_format,
+            config.gcs_destination.output_uri_prefix,
+            api=API,
+            id_prefix=ID_PREFIX,
+        )
+        return render_operation(op)
+
+    def get_model_evaluation(
+        self, request: types.GetModelEvaluationRequest
+    ) -> types.ModelEvaluation:
+        return evaluation_pb(self.backend.models.get_evaluation(request.name))
+
+    def list_model_evaluations(
+        self, request: types.ListModelEvaluationsRequest
+    ) -> types.ListModelEvaluationsResponse:
+        evaluations = self.backend.models.list_evaluations(request.parent, request.filter)
+        page, token = paginate(evaluations, request.page_size, request.page_token)
+        return types.ListModelEvaluationsResponse(
+            model_evaluation=[evaluation_pb(e) for e in page], next_page_token=token
         )
