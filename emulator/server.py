@@ -42,7 +42,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
-from emulator import automl_v1
+from emulator import automl_v1, firebase_ml
 from emulator.core.backend import Backend
 from emulator.core.errors import InvalidArgument, NotFound, ServiceError
 from emulator.core.faults import FAULTS_ENV, FaultInjector
@@ -74,7 +74,10 @@ MAX_WAIT_SECONDS = 60.0
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 # Every API the emulator serves: `register(server)` functions, called in this order.
-FACADES: tuple[Callable[["EmulatorServer"], None], ...] = (automl_v1.register,)
+FACADES: tuple[Callable[["EmulatorServer"], None], ...] = (
+    automl_v1.register,
+    firebase_ml.register,
+)
 
 
 class EmulatorError(Exception):

@@ -1,0 +1,555 @@
+"""Firebase ML custom models: records, model-file validation, publishing, listing.
+
+Behaviour of the service (REST v1beta2 `projects.models`, as firebase-admin 7.x uses it):
+- Create validates the model file in a long-running operation. While it runs, the model lists
+  the operation in `activeOperations`: it is locked ("You can't make changes to a locked
+  model", Node Admin SDK reference). Changes sent to a locked model wait for the operation
+  (at most `lock_wait_seconds`), then fail with FAILED_PRECONDITION.
+- Validation: the `gs://` object exists, is at most `max_model_bytes`, is a TF Lite flatbuffer
+  (file identifier `TFL3`) and loads in the TF Lite runtime (ai_edge_litert). A failure is
+  recorded as `state.validationError` ("if a tflite model file was missing or in the wrong
+  format", REST reference); the operation itself succeeds and returns the model.
+- The validated file is what the model serves: `modelHash` (sha256 of its bytes, hex) and
+  `sizeBytes` describe it, and they change only when a new file passes validation ("If you
+  update the file in the original location, it is necessary to call UpdateModel for ML to pick
+  up and validate the updated file"). A failed update keeps the previous file.
+- Display names are unique per project (apps download a model by its name) and follow the
+  REST reference: up to 32 ASCII letters, digits and underscores, starting with a letter.
+- Publishing needs a validated file.
+
+State: `<root>/<model id>.json`, one atomic file per model, loaded on first use. Validation
+interrupted by a stop or a crash leaves the model unlocked, its previous file in place and a
+validationError saying so.
+"""
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+from emulator.core.blobs import Blobs, parse_gs_uri
+from emulator.core.errors import (
+    AlreadyExists,
+    Code,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ServiceError,
+    Status,
+)
+from emulator.core.model_filter import Filterable, parse_filter
+from emulator.core.names import new_id
+from emulator.core.operations import Operation, OperationContext, OperationStore, Outcome, utcnow
+from emulator.core.persistence import atomic_write_json, read_json, remove_file
+from emulator.core.tf_setup import native_logs_filtered, quiet_native_logs
+
+log = logging.getLogger(__name__)
+
+API = "firebaseml"
+CREATE_KIND = "firebaseml_create_model"
+UPDATE_KIND = "firebaseml_update_model"
+# Fault-injection point inside validation (HOLD it to observe a locked model).
+VALIDATE_STEP = "FirebaseML.validate"
+
+# Firebase does not publish a size limit in its reference docs. 40 MB is the limit quoted by
+# tensorflow/tfx-addons' Firebase ML publisher ("Firebase ML allows us to host a model whose
+# size is under 40mb", tfx_addons/firebase_publisher/runner.py); its later code allows 80 MB,
+# and a 2020 report (GantMan/nsfw_model#64) quotes the console's 100 MB. The emulator keeps
+# the strictest, so a model that passes here passes there.
+MAX_MODEL_BYTES = 40 * 1024 * 1024
+LOCK_WAIT_SECONDS = 10.0
+
+# REST reference, Model.displayName: "up to 32 characters long and can consist only of ASCII
+# Latin letters A-Z and a-z, underscores(_) and ASCII digits 0-9. It must start with a letter."
+DISPLAY_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+# firebase-admin 7.7.0 (ml._TAG_PATTERN); the REST reference sets no rule for tags.
+TAG_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_MODEL_NAME = re.compile(r"projects/(?P<project>[^/]+)/models/(?P<id>[A-Za-z0-9_-]{1,60})")
+_TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier at bytes 4..8 of every .tflite
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A validated TF Lite file, as the model serves it."""
+
+    gcs_tflite_uri: str
+    size_bytes: int
+    sha256: str
+
+    def to_json(self) -> dict:
+        return {
+            "gcs_tflite_uri": self.gcs_tflite_uri,
+            "size_bytes": self.size_bytes,
+            "sha256": self.sha256,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ModelFile":
+        return cls(data["gcs_tflite_uri"], data["size_bytes"], data["sha256"])
+
+
+@dataclass(frozen=True)
+class FirebaseModel:
+    name: str  # projects/{project}/models/{id}
+    display_name: str
+    tags: tuple[str, ...]
+    create_time: datetime
+    update_time: datetime
+    etag: str = ""
+    published: bool = False
+    file: ModelFile | None = None
+    validation_error: Status | None = None
+    active_operations: tuple[str, ...] = ()  # operation names, not done yet
+
+    @property
+    def id(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+    @property
+    def project(self) -> str:
+        return self.name.split("/")[1]
+
+    @property
+    def filterable(self) -> Filterable:
+        return Filterable(self.display_name, self.tags, self.published)
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "display_name": self.display_name,
+            "tags": list(self.tags),
+            "create_time": self.create_time.isoformat(),
+            "update_time": self.update_time.isoformat(),
+            "etag": self.etag,
+            "published": self.published,
+            "file": self.file.to_json() if self.file else None,
+            "validation_error": self.validation_error.to_json() if self.validation_error else None,
+            "active_operations": list(self.active_operations),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FirebaseModel":
+        return cls(
+            name=data["name"],
+            display_name=data["display_name"],
+            tags=tuple(data["tags"]),
+            create_time=datetime.fromisoformat(data["create_time"]),
+            update_time=datetime.fromisoformat(data["update_time"]),
+            etag=data["etag"],
+            published=data["published"],
+            file=ModelFile.from_json(data["file"]) if data["file"] else None,
+            validation_error=(
+                Status.from_json(data["validation_error"]) if data["validation_error"] else None
+            ),
+            active_operations=tuple(data["active_operations"]),
+        )
+
+
+def _with_etag(model: FirebaseModel) -> FirebaseModel:
+    """The model with its entity tag: a digest of everything else (changes with any change)."""
+    body = {k: v for k, v in model.to_json().items() if k != "etag"}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return replace(model, etag=digest[:40])
+
+
+def validate_display_name(value: object, field: str = "displayName") -> str:
+    if not isinstance(value, str) or DISPLAY_NAME_PATTERN.fullmatch(value) is None:
+        raise InvalidArgument(
+            f"Field: {field}; Message: {value!r} is not a valid display name; it must start "
+            "with a letter and have at most 32 ASCII letters, digits or underscores"
+        )
+    return value
+
+
+def validate_tags(value: object, field: str = "tags") -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise InvalidArgument(f"Field: {field}; Message: must be a list of strings")
+    bad = [t for t in value if TAG_PATTERN.fullmatch(t) is None]
+    if bad:
+        raise InvalidArgument(
+            f"Field: {field}; Message: {bad[0]!r} is not a valid tag; tags have 1 to 32 ASCII "
+            "letters, digits, '_' or '-'"
+        )
+    return tuple(value)
+
+
+def model_source(value: object, now: datetime, field: str = "tfliteModel.gcsTfliteUri") -> str:
+    """The `gs://` URI of a model source: a gs:// URI, or a signed Cloud Storage URL of one.
+
+    firebase-admin sends a V4 signed URL (`https://<storage host>/<bucket>/<object>?X-Goog-...`,
+    valid for 10 minutes) so the service can read the object; the model then records gs://.
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidArgument(f"Field: {field}; Message: required (gs://bucket/model.tflite)")
+    if value.startswith("gs://"):
+        parse_gs_uri(value, field)
+        return value
+    url = urlparse(value)
+    bucket, _, obj = url.path.lstrip("/").partition("/")
+    if url.scheme not in ("http", "https") or not bucket or not obj:
+        raise InvalidArgument(
+            f"Field: {field}; Message: {value[:200]!r} is neither gs://bucket/object nor a "
+            "signed Cloud Storage URL of one"
+        )
+    query = {k: v[0] for k, v in parse_qs(url.query).items()}
+    if "X-Goog-Signature" in query:
+        try:
+            signed = datetime.strptime(query["X-Goog-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            expires = signed + timedelta(seconds=int(query["X-Goog-Expires"]))
+        except (KeyError, ValueError):
+            raise InvalidArgument(
+                f"Field: {field}; Message: the signed URL lacks a valid X-Goog-Date or "
+                "X-Goog-Expires"
+            ) from None
+    elif "Signature" in query and "Expires" in query:
+        try:
+            expires = datetime.fromtimestamp(int(query["Expires"]), UTC)
+        except ValueError:
+            raise InvalidArgument(f"Field: {field}; Message: Expires is not a number") from None
+    else:
+        raise InvalidArgument(
+            f"Field: {field}; Message: {url.scheme}://{url.netloc}{url.path} is not signed; the "
+            "service can only read objects through gs:// or a signed URL"
+        )
+    if now > expires:
+        raise InvalidArgument(
+            f"Field: {field}; Message: the signed URL expired at {expires.isoformat()}; sign a "
+            "new one"
+        )
+    uri = f"gs://{bucket}/{unquote(obj)}"
+    parse_gs_uri(uri, field)
+    return uri
+
+
+def check_model_file(blobs: Blobs, uri: str, max_bytes: int) -> ModelFile | Status:
+    """The validated file, or the validation error (as the model will carry it)."""
+
+    def invalid(message: str) -> Status:
+        return Status(Code.INVALID_ARGUMENT, message)
+
+    try:
+        info = blobs.stat(uri)
+    except NotFound:
+        return invalid(f"The model file {uri} does not exist (or its bucket does not).")
+    if info.size > max_bytes:
+        return invalid(
+            f"The model file {uri} is {info.size} bytes; Firebase ML accepts model files of at "
+            f"most {max_bytes} bytes ({max_bytes / 2**20:g} MB)."
+        )
+    try:
+        data = blobs.read(uri)
+    except NotFound:
+        return invalid(f"The model file {uri} does not exist (or its bucket does not).")
+    if len(data) < 8 or data[4:8] != _TFLITE_IDENTIFIER:
+        return invalid(
+            f"The model file {uri} is not a TensorFlow Lite model (a .tflite flatbuffer starts "
+            f"with the file identifier {_TFLITE_IDENTIFIER.decode()} at byte 4)."
+        )
+    problem = _litert_problem(data)
+    if problem:
+        return invalid(f"The model file {uri} cannot be loaded by TensorFlow Lite: {problem}")
+    return ModelFile(uri, len(data), hashlib.sha256(data).hexdigest())
+
+
+def _litert_problem(data: bytes) -> str | None:
+    """Why the TF Lite runtime refuses the model (None when it loads and allocates)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    quiet_native_logs()
+    try:
+        with native_logs_filtered():  # LiteRT announces its CPU delegate on first use
+            interpreter = Interpreter(model_content=data, num_threads=1)
+            interpreter.allocate_tensors()
+    except Exception as exc:  # the runtime raises ValueError / RuntimeError with its reason
+        return f"{type(exc).__name__}: {str(exc).strip()[:500]}"
+    return None
+
+
+def parse_model_name(name: str, project: str | None = None) -> tuple[str, str]:
+    """(project, model id) of `projects/{p}/models/{id}`; InvalidArgument when malformed."""
+    match = _MODEL_NAME.fullmatch(name or "")
+    if match is None:
+        raise InvalidArgument(
+            f"Field: name; Message: {name!r} is not a model name; expected "
+            "projects/{project_id}/models/{model_id}"
+        )
+    if project is not None and match["project"] != project:
+        raise InvalidArgument(f"Field: name; Message: {name} is not in project {project}")
+    return match["project"], match["id"]
+
+
+class FirebaseModelStore:
+    """All Firebase ML models of one emulator; thread-safe, one JSON file per model."""
+
+    def __init__(
+        self,
+        root: Path,
+        blobs: Blobs,
+        operations: OperationStore,
+        *,
+        max_model_bytes: int = MAX_MODEL_BYTES,
+        lock_wait_seconds: float = LOCK_WAIT_SECONDS,
+    ) -> None:
+        self._root = root
+        self._blobs = blobs
+        self._operations = operations
+        self.max_model_bytes = max_model_bytes
+        self.lock_wait_seconds = lock_wait_seconds
+        self._models: dict[str, FirebaseModel] | None = None  # loaded on first use
+        self._lock = threading.RLock()
+        for kind in (CREATE_KIND, UPDATE_KIND):
+            operations.register_recovery(kind, self._recover)
+
+    # ---- persistence ----------------------------------------------------------------------
+
+    def _loaded(self) -> dict[str, FirebaseModel]:
+        """The models, read from disk on first use (after the emulator opened its state)."""
+        with self._lock:
+            if self._models is None:
+                self._root.mkdir(parents=True, exist_ok=True)
+                models = {}
+                for path in sorted(self._root.glob("*.json")):
+                    model = FirebaseModel.from_json(read_json(path))
+                    models[model.name] = model
+                self._models = models
+            return self._models
+
+    def _save(self, model: FirebaseModel) -> FirebaseModel:
+        """Stamps the etag, writes and publishes the model. Caller holds the lock."""
+        model = _with_etag(model)
+        atomic_write_json(self._root / f"{model.id}.json", model.to_json())
+        self._loaded()[model.name] = model
+        return model
+
+    def _recover(self, op: Operation) -> Outcome | None:
+        """An operation found running at start: committed (response) or interrupted (None)."""
+        with self._lock:
+            model = self._loaded().get(op.resources[0])
+            if model is None:
+                return Outcome(
+                    error=Status(Code.NOT_FOUND, f"Model {op.resources[0]} was deleted.")
+                )
+            if op.name not in model.active_operations:
+                return Outcome(response=model.to_json())
+            self._abandon(model.name, op.name)
+        return None
+
+    def _abandon(self, model_name: str, op_name: str) -> None:
+        """Unlocks a model whose validation did not finish; its previous file stays."""
+        with self._lock:
+            model = self._loaded().get(model_name)
+            if model is None or op_name not in model.active_operations:
+                return
+            self._save(
+                replace(
+                    model,
+                    active_operations=tuple(o for o in model.active_operations if o != op_name),
+                    validation_error=Status(
+                        Code.ABORTED,
+                        f"Validation of the model file was interrupted (operation {op_name}): "
+                        "the service stopped. Update the model with its file again.",
+                    ),
+                    update_time=utcnow(),
+                )
+            )
+
+    # ---- reads ------------------------------------------------------------------------------
+
+    def get(self, name: str) -> FirebaseModel:
+        parse_model_name(name)
+        with self._lock:
+            model = self._loaded().get(name)
+        if model is None:
+            raise NotFound(f"Model {name} not found.")
+        return model
+
+    def list_models(self, project: str, filter_text: str = "") -> list[FirebaseModel]:
+        """The project's models matching the filter, oldest first."""
+        predicate = parse_filter(filter_text)
+        prefix = f"projects/{project}/models/"
+        with self._lock:
+            models = [m for m in self._loaded().values() if m.name.startswith(prefix)]
+        return sorted(
+            (m for m in models if predicate(m.filterable)), key=lambda m: (m.create_time, m.name)
+        )
+
+    # ---- changes ----------------------------------------------------------------------------
+
+    def create(
+        self, project: str, display_name: str, tags: Sequence[str], source: str | None
+    ) -> Operation:
+        """Creates a model; validation of `source` (a gs:// URI) runs in the returned operation."""
+        validate_display_name(display_name)
+        parent = f"projects/{project}"
+        with self._lock:
+            models = self._loaded()
+            for existing in models.values():
+                if existing.project == project and existing.display_name == display_name:
+                    raise AlreadyExists(
+                        f"A model named {display_name} already exists ({existing.name}); "
+                        "display names are unique within a project"
+                    )
+            while True:
+                name = f"{parent}/models/{new_id(digits=8)}"
+                if name not in models:
+                    break
+            now = utcnow()
+            model = FirebaseModel(name, display_name, tuple(tags), now, now)
+            if source is None:
+                model = self._save(
+                    replace(
+                        model,
+                        validation_error=Status(
+                            Code.INVALID_ARGUMENT, f"No model format found for {model.id}."
+                        ),
+                    )
+                )
+                return self._operations.record(
+                    parent,
+                    API,
+                    CREATE_KIND,
+                    [name],
+                    Outcome(response=model.to_json()),
+                    details={"model": name},
+                )
+            # Locked while the lock is held: the work cannot commit before the model lists it.
+            op = self._start_validation(parent, CREATE_KIND, name, source)
+            self._save(replace(model, active_operations=(op.name,)))
+            return op
+
+    def update(
+        self,
+        name: str,
+        *,
+        display_name: str | None = None,
+        tags: Sequence[str] | None = None,
+        source: str | None = None,
+        published: bool | None = None,
+        etag: str | None = None,
+    ) -> FirebaseModel | Operation:
+        """Applies the given changes: the model at once, or an operation when a file is sent."""
+        if display_name is not None:
+            validate_display_name(display_name)
+        model = self._wait_unlocked(name)
+        parent = f"projects/{model.project}"
+        with self._lock:
+            model = self.get(name)
+            if model.active_operations:
+                raise self._locked(model)
+            if etag and etag != model.etag:
+                raise ServiceError(
+                    f"The model {name} changed since it was read (etag {etag!r} is not the "
+                    f"current {model.etag!r}); read it again and retry",
+                    Code.ABORTED,
+                )
+            changed = model
+            if display_name is not None and display_name != model.display_name:
+                for other in self._loaded().values():
+                    if other.project == model.project and other.display_name == display_name:
+                        raise AlreadyExists(
+                            f"A model named {display_name} already exists ({other.name})"
+                        )
+                changed = replace(changed, display_name=display_name)
+            if tags is not None:
+                changed = replace(changed, tags=tuple(tags))
+            if published is not None:
+                if published and changed.file is None:
+                    reason = changed.validation_error.message if changed.validation_error else ""
+                    raise FailedPrecondition(
+                        f"Model {name} has no valid model file to publish"
+                        + (f" ({reason})" if reason else "")
+                        + "; update it with a valid TensorFlow Lite file first"
+                    )
+                changed = replace(changed, published=published)
+            if source is None:
+                if changed == model:
+                    return model  # nothing to change: same etag, same updateTime
+                return self._save(replace(changed, update_time=utcnow()))
+            op = self._start_validation(parent, UPDATE_KIND, name, source)
+            self._save(replace(changed, active_operations=(op.name,), update_time=utcnow()))
+            return op
+
+    def delete(self, name: str) -> None:
+        """Deletes the model (a validation still running finds it gone and ends NOT_FOUND)."""
+        with self._lock:
+            model = self.get(name)
+            remove_file(self._root / f"{model.id}.json")
+            del self._loaded()[name]
+
+    # ---- validation -------------------------------------------------------------------------
+
+    def _locked(self, model: FirebaseModel) -> FailedPrecondition:
+        return FailedPrecondition(
+            f"Model {model.name} is locked by operation {model.active_operations[0]} (its model "
+            "file is being validated); wait for it (Model.wait_for_unlocked) and retry"
+        )
+
+    def _wait_unlocked(self, name: str) -> FirebaseModel:
+        """The model once its operations are done, waiting at most lock_wait_seconds."""
+        model = self.get(name)
+        deadline = utcnow() + timedelta(seconds=self.lock_wait_seconds)
+        while model.active_operations:
+            left = (deadline - utcnow()).total_seconds()
+            if left <= 0:
+                raise self._locked(model)
+            with contextlib.suppress(NotFound):  # deleted meanwhile: the re-read decides
+                self._operations.wait(model.active_operations[0], min(left, 1.0))
+            with self._lock:
+                current = self._loaded().get(name)
+            if current is None:
+                raise NotFound(f"Model {name} not found.")
+            if current == model and self._operation_done(model.active_operations[0]):
+                break  # the operation ended without committing (interrupted); fail below
+            model = current
+        return model
+
+    def _operation_done(self, op_name: str) -> bool:
+        try:
+            return self._operations.get(op_name).done
+        except NotFound:
+            return True
+
+    def _start_validation(self, parent: str, kind: str, model_name: str, source: str) -> Operation:
+        def work(context: OperationContext) -> dict:
+            committed = False
+            try:
+                context.set_details(status="BASIC_OPERATION_STATUS_VERIFYING")
+                context.checkpoint(VALIDATE_STEP)
+                outcome = check_model_file(self._blobs, source, self.max_model_bytes)
+                context.raise_if_stopping()
+                result = self._commit(model_name, context.name, outcome)
+                committed = True
+                return result
+            finally:
+                if not committed:
+                    self._abandon(model_name, context.name)
+
+        return self._operations.start(
+            parent,
+            API,
+            kind,
+            [model_name],
+            work,
+            details={"model": model_name, "status": "BASIC_OPERATION_STATUS_UPLOADING"},
+        )
+
+    def _commit(self, model_name: str, op_name: str, outcome: ModelFile | Status) -> dict:
+        with self._lock:
+            model = self._loaded().get(model_name)
+            if model is None:
+                raise NotFound(f"Model {model_name} was deleted while its file was validated.")
+            remaining = tuple(o for o in model.active_operations if o != op_name)
+            if isinstance(outcome, Status):
+                log.info("firebase ml: %s failed validation: %s", model_name, outcome.message)
+                model = replace(model, validation_error=outcome)
+            else:
+                model = replace(model, file=outcome, validation_error=None)
+            model = self._save(replace(model, active_operations=remaining, update_time=utcnow()))
+            return model.to_json()
