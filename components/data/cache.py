@@ -48,6 +48,8 @@ class ScanCache:
 
     def save(self) -> None:
         """Keeps only what this scan saw; failures to write are not fatal (it is a cache)."""
+        if self._fresh == self._entries:
+            return  # all hits: rewriting ~70 bytes per image on every no-op scan is wasted
         payload = {"version": CACHE_VERSION, "source": self.source_stamp, "entries": self._fresh}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
