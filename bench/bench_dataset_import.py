@@ -1,0 +1,270 @@
+"""Benchmark: the Dataset provider importing 10,000 small real images into the local emulator.
+
+Issue [5/8]: "`bench/` prints, for 10,000 small images: first import throughput (images/s) and
+the no-op diff time, next to the time of a plain `cp -r` of the same files as the baseline",
+and "a no-op diff on 10,000 unchanged images must not re-read every byte (stat-based cache)".
+
+Inputs: scikit-learn's 1,797 handwritten digits rendered as 32×32 RGB photos
+(scripts/make_example_data.py), re-rendered with seeds 7, 8, ... (each seed draws other tints,
+strokes and offsets) until there are N distinct images; every fifth is a JPEG, the rest PNG.
+They are written as a structured directory (`<label>/<n>.<ext>`) and as the same layout in a
+zip, in a scratch project.
+
+The run, as the Pulumi engine drives it: an in-process emulator (`EmulatorServer`), the Pulumi
+SDK's dynamic provider host in its own process (tests/fixtures/provider_host.py) with the real
+Bucket and Dataset providers and their real inputs; Check + Create of a Bucket, then per source:
+- first import: Check (reads, checks and hashes every image) + Create (uploads the images the
+  bucket lacks, writes the CSV index, imports it into an AutoML dataset and waits for it);
+- no-op, stat cache warm: Check + Diff with unchanged files (what every `pulumi preview` does);
+- no-op, stat cache cold: the same after removing the cache (every image read and decoded).
+The zip source holds the same images as the directory, so its Create uploads nothing (content
+addresses) and adopts the dataset the directory's import made (same fingerprint).
+
+Baseline, measured in the same run: `cp -r` of the image directory (median of 3, after a
+`sync`). Page caches are warm for both. No assertions on time: this prints figures.
+"""
+
+import argparse
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from components.cloud.clients import CloudTarget
+from components.cloud.storage import ObjectStore
+from components.providers.bucket import BucketProvider, bucket_inputs
+from components.providers.dataset import DatasetProvider, dataset_inputs
+from components.spec import load_specs
+from emulator.server import EmulatorServer
+from scripts.make_example_data import encode, iter_digits
+from tests.fixtures.provider_host import ProviderHost
+
+PROJECT = "edge-labeler-bench"
+SPECS = """\
+apiVersion: edge-labeler/v1
+kind: Bucket
+metadata: {name: data}
+spec: {}
+---
+apiVersion: edge-labeler/v1
+kind: Dataset
+metadata: {name: digits-directory}
+spec:
+  bucket: data
+  source: {directory: ../data/digits}
+---
+apiVersion: edge-labeler/v1
+kind: Dataset
+metadata: {name: digits-zip}
+spec:
+  bucket: data
+  source: {zip: ../data/digits.zip}
+"""
+
+
+@dataclass(frozen=True)
+class Image:
+    label: str
+    name: str  # "<n>.<ext>"
+    data: bytes
+
+
+def distinct_images(count: int) -> list[Image]:
+    """`count` distinct digit photos: renders of the 1,797 digits with seeds 7, 8, ..."""
+    images: list[Image] = []
+    seen: set[str] = set()
+    seed = 7
+    while len(images) < count:
+        for index, label, rendered in iter_digits(seed):
+            fmt, ext = ("JPEG", "jpg") if index % 5 == 0 else ("PNG", "png")
+            data = encode(rendered, fmt)
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            images.append(Image(label, f"{len(images):05d}.{ext}", data))
+            if len(images) == count:
+                break
+        seed += 1
+    return images
+
+
+def write_sources(data_dir: Path, images: list[Image]) -> tuple[Path, Path]:
+    """The structured directory and the structured zip of the same images."""
+    directory = data_dir / "digits"
+    for image in images:
+        path = directory / image.label / image.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(image.data)
+    archive = data_dir / "digits.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for image in images:
+            zf.writestr(f"{image.label}/{image.name}", image.data)
+    return directory, archive
+
+
+def cp_r_seconds(source: Path, scratch: Path, runs: int = 3) -> float:
+    """Median wall time of `cp -r source <scratch>/copy-i`."""
+    times = []
+    for i in range(runs):
+        target = scratch / f"copy-{i}"
+        os.sync()  # no writeback of earlier writes during the copy
+        started = time.perf_counter()
+        subprocess.run(["cp", "-r", str(source), str(target)], check=True)
+        times.append(time.perf_counter() - started)
+        shutil.rmtree(target)
+    return statistics.median(times)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class SourceRun:
+    source: str
+    check_s: float
+    create_s: float
+    uploaded: int
+    example_count: int
+    warm_s: float
+    cold_s: float
+    warm_changes: bool | None
+    cold_changes: bool | None
+
+
+def run_source(
+    host: ProviderHost, project: Path, target: CloudTarget, bucket: str, kind: str, cache: Path
+) -> SourceRun:
+    """First import, then the no-op Check + Diff with the stat cache warm and cold."""
+    spec = load_specs(project / "specs").datasets[f"digits-{kind}"]
+    props = host.inputs(DatasetProvider(), dataset_inputs(spec, target, bucket, root=project))
+    urn = host.urn("edge-labeler:Dataset", spec.name)
+
+    (inputs, failures), check_s = timed(lambda: host.check(urn, props))
+    if failures:
+        raise SystemExit(f"check of {spec.name} failed: {failures}")
+    (id_, outs), create_s = timed(lambda: host.create(urn, inputs, timeout=3600))
+
+    def noop() -> bool | None:
+        again, _ = host.check(urn, props, olds=outs)
+        return host.diff(urn, id_, outs, again).changes
+
+    warm_changes, warm_s = timed(noop)
+    shutil.rmtree(cache)
+    cold_changes, cold_s = timed(noop)
+    return SourceRun(
+        kind,
+        check_s,
+        create_s,
+        int(outs["uploadedImages"]),
+        int(outs["exampleCount"]),
+        warm_s,
+        cold_s,
+        warm_changes,
+        cold_changes,
+    )
+
+
+def print_table(rows: list[tuple[str, str, str, str]]) -> None:
+    header = ("figure", "value", "baseline (cp -r)", "ratio")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(4)]
+    for row in (header, tuple("-" * w for w in widths), *rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=10_000, help="how many images (10000)")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="bench-dataset-") as tmp_name:
+        tmp = Path(tmp_name)
+        project = tmp / "project"
+        (project / "specs").mkdir(parents=True)
+        (project / "specs" / "all.yaml").write_text(SPECS)
+        images, gen_s = timed(lambda: distinct_images(args.images))
+        (directory, archive), _ = timed(lambda: write_sources(project / "data", images))
+        total_bytes = sum(len(i.data) for i in images)
+        print(
+            f"{len(images)} distinct images ({total_bytes / 1e6:.1f} MB, "
+            f"{len({i.label for i in images})} labels) rendered in {gen_s:.1f}s; "
+            f"zip {archive.stat().st_size / 1e6:.1f} MB"
+        )
+        cp_s = cp_r_seconds(directory, tmp)
+        load = os.getloadavg()  # the machine may be shared: a figure to read the others by
+
+        cache = tmp / "scan-cache"
+        os.environ["EDGE_LABELER_CACHE_DIR"] = str(cache)  # inherited by the provider host
+        server = EmulatorServer(tmp / "emulator")
+        os.environ.update(server.start())
+        try:
+            target = CloudTarget(stack="local", project=PROJECT, emulator=True)
+            with ProviderHost(cwd=project) as host:
+                host.configure({"edge-labeler:project": PROJECT})
+                bucket_spec = load_specs(project / "specs").buckets["data"]
+                bucket_props = host.inputs(BucketProvider(), bucket_inputs(bucket_spec, target))
+                urn = host.urn("edge-labeler:Bucket", "data")
+                bucket, _ = host.create(urn, host.check(urn, bucket_props)[0])
+                runs = [
+                    run_source(host, project, target, bucket, kind, cache)
+                    for kind in ("directory", "zip")
+                ]
+            in_bucket = len(ObjectStore(target, bucket).names("images/"))
+        finally:
+            server.stop()
+
+    n = len(images)
+    print(f"load average before/after: {load[0]:.2f} / {os.getloadavg()[0]:.2f} (2 cores)")
+    rows = [("cp -r of the image directory", f"{cp_s:.2f} s", f"{cp_s:.2f} s", "1.0x")]
+    for r in runs:
+        first = r.check_s + r.create_s
+        rows += [
+            (
+                f"{r.source}: first import (check + create)",
+                f"{first:.1f} s = {n / first:.0f} images/s",
+                f"{cp_s:.2f} s",
+                f"{first / cp_s:.1f}x",
+            ),
+            (f"{r.source}:   of which check", f"{r.check_s:.1f} s", "", ""),
+            (f"{r.source}:   of which create", f"{r.create_s:.1f} s", "", ""),
+            (
+                f"{r.source}: no-op check + diff, cache warm",
+                f"{r.warm_s:.2f} s",
+                f"{cp_s:.2f} s",
+                f"{r.warm_s / cp_s:.1f}x",
+            ),
+            (
+                f"{r.source}: no-op check + diff, cache cold",
+                f"{r.cold_s:.2f} s",
+                f"{cp_s:.2f} s",
+                f"{r.cold_s / cp_s:.1f}x",
+            ),
+        ]
+    print()
+    print_table(rows)
+    print()
+    for r in runs:
+        print(
+            f"{r.source}: uploaded {r.uploaded} images, dataset holds {r.example_count}; "
+            f"no-op diff reported changes={r.warm_changes} (warm), {r.cold_changes} (cold)"
+        )
+    print(f"objects under gs://{bucket}/images/: {in_bucket}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
