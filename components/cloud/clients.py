@@ -6,14 +6,27 @@ Default Credentials. Clients hold channels and credentials, which cannot be pick
 providers call these functions inside their methods, never at construction.
 """
 
+import datetime
+import importlib
 import os
+import sys
+import threading
+import time
 from dataclasses import asdict, dataclass
 from functools import cache
+from types import ModuleType
 from typing import Any
 
+import firebase_admin
 import grpc
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from firebase_admin import _http_client as firebase_http_client
+from firebase_admin import credentials as firebase_credentials
+from firebase_admin import exceptions as firebase_exceptions
 from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
+from google.auth import crypt
+from google.auth.credentials import AnonymousCredentials, Signing
 from google.cloud import automl_v1, storage
 from google.cloud.automl_v1.services.auto_ml.transports import AutoMlGrpcTransport
 
@@ -114,3 +127,166 @@ def automl_prediction_client(target: CloudTarget) -> automl_v1.PredictionService
         return _emulator_prediction(host)
     api = "eu-automl.googleapis.com" if target.region == "eu" else "automl.googleapis.com"
     return automl_v1.PredictionServiceClient(client_options=ClientOptions(api_endpoint=api))
+
+
+# ---- Firebase ML (firebase_admin) -----------------------------------------------------------
+
+FIREBASE_ML_API = "https://firebaseml.googleapis.com"
+# Polling of the emulator's operations (firebase-admin waits 3 s × 1.5^n between polls, sized
+# for Google's rate limits; the emulator validates a model in milliseconds).
+_EMULATOR_POLL_SECONDS = 0.05
+_firebase_import_lock = threading.Lock()
+_firebase_apps_lock = threading.Lock()
+
+
+def firebase_ml_module() -> ModuleType:
+    """`firebase_admin.ml`, imported without letting it import TensorFlow.
+
+    firebase-admin 7.7.0's ml module runs `import tensorflow` when it is imported (for
+    `TFLiteGCSModelSource.from_keras_model` / `from_saved_model`, which this tool never uses).
+    That would load TensorFlow unconfigured (emulator/core/tf_setup.py is the one place that
+    configures it) and cost seconds in every provider process, so the import is blocked here
+    unless TensorFlow is already loaded. Import `firebase_admin.ml` only through this function.
+    """
+    with _firebase_import_lock:
+        module = sys.modules.get("firebase_admin.ml")
+        if module is not None:
+            return module
+        blocked = "tensorflow" not in sys.modules
+        if blocked:
+            sys.modules["tensorflow"] = None  # type: ignore[assignment]  # import → ImportError
+        try:
+            return importlib.import_module("firebase_admin.ml")
+        finally:
+            if blocked and sys.modules.get("tensorflow", False) is None:
+                del sys.modules["tensorflow"]
+
+
+def firebase_app(target: CloudTarget) -> firebase_admin.App:
+    """The firebase_admin app of a stack: Firebase ML at the local emulator, or at Google.
+
+    One app per target, named after the stack, project and endpoints (never credentials). This
+    is the one place where firebase-admin's base URLs are redirected: the app's ML service is
+    registered here (see `_ml_service_type`). firebase-admin signs a Cloud Storage URL for
+    every model file it sends (`TFLiteGCSModelSource`), so the credentials must sign:
+    - emulator stacks: anonymous credentials (no token; the emulator has no authentication)
+      with an RSA key made in memory for this process, which grants nothing anywhere;
+    - Google stacks: Application Default Credentials, unchanged — a service-account key (or
+      other credentials that can sign); user credentials cannot sign a URL.
+    """
+    ml_url = endpoint(target, FIREBASE_ML_ENV)
+    storage_url = endpoint(target, STORAGE_ENV)
+    ml = firebase_ml_module()
+    service_type = _ml_service_type()
+    name = "/".join(
+        ("edge-labeler", target.stack, target.project, ml_url or "google", storage_url or "google")
+    )
+    with _firebase_apps_lock:
+        try:
+            return firebase_admin.get_app(name)
+        except ValueError:
+            pass  # not initialised yet
+        if ml_url is not None:
+            credential: Any = _EmulatorCredentials(
+                f"edge-labeler-emulator@{target.project}.iam.gserviceaccount.com"
+            )
+        else:
+            credential = firebase_credentials.ApplicationDefault()
+        app = firebase_admin.initialize_app(credential, {"projectId": target.project}, name=name)
+        # firebase_admin.ml finds its service on the app; registering ours first redirects it.
+        app._get_service(ml._ML_ATTRIBUTE, lambda a: service_type(a, ml_url))
+        return app
+
+
+class _EmulatorCredentials(AnonymousCredentials, Signing):
+    """No token, but a signer: what signed Cloud Storage URLs need, for the emulator only."""
+
+    def __init__(self, signer_email: str) -> None:
+        super().__init__()
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        self._signer = crypt.RSASigner.from_string(pem)
+        self._signer_email = signer_email
+
+    def sign_bytes(self, message: bytes) -> bytes:
+        return self._signer.sign(message)
+
+    @property
+    def signer_email(self) -> str:
+        return self._signer_email
+
+    @property
+    def signer(self) -> crypt.Signer:
+        return self._signer
+
+
+@cache
+def _ml_service_type() -> type:
+    """firebase-admin's `_MLService` with a base URL per app, and two changes of behaviour.
+
+    - Base URL: `https://firebaseml.googleapis.com/v1beta2/` or the emulator's.
+    - firebase-admin 7.7.0's `handle_operation` fetches a model that is still locked with
+      `get_model(model_id)` on the *default* app, which fails (or reads another project) for
+      named apps; here it reads through this service.
+    - Against the emulator, operations are polled every 50 ms (growing to 1 s) instead of
+      firebase-admin's 3 s × 1.5^n.
+    """
+    ml = firebase_ml_module()
+
+    class TargetMLService(ml._MLService):
+        def __init__(self, app: firebase_admin.App, base_url: str | None) -> None:
+            super().__init__(app)
+            self._poll_seconds: float | None = None
+            if base_url is None:
+                return
+            for client in (self._client, self._operation_client):
+                client.close()
+            credential = app.credential.get_credential()
+            headers = {"X-FIREBASE-CLIENT": f"fire-admin-python/{firebase_admin.__version__}"}
+            root = f"{base_url.rstrip('/')}/v1beta2/"
+            self._project_url = f"{root}projects/{self._project_id}/"
+            self._client = firebase_http_client.JsonHttpClient(
+                credential=credential, headers=headers, base_url=self._project_url
+            )
+            self._operation_client = firebase_http_client.JsonHttpClient(
+                credential=credential, headers=headers, base_url=root
+            )
+            self._poll_seconds = _EMULATOR_POLL_SECONDS
+
+        def _exponential_backoff(self, current_attempt: int, stop_time: Any) -> None:
+            if self._poll_seconds is None:
+                super()._exponential_backoff(current_attempt, stop_time)
+                return
+            delay = min(self._poll_seconds * 1.5**current_attempt, 1.0)
+            if stop_time is not None:
+                left = (stop_time - datetime.datetime.now()).total_seconds()
+                if left <= 0:
+                    raise firebase_exceptions.DeadlineExceededError("Polling max time exceeded.")
+                delay = min(delay, left)
+            time.sleep(delay)
+
+        def handle_operation(
+            self, operation: Any, wait_for_operation: bool = False, max_time_seconds: Any = None
+        ) -> Any:
+            if not isinstance(operation, dict) or operation.get("done"):
+                return super().handle_operation(operation)
+            op_name = ml._validate_operation_name(operation.get("name"))
+            metadata = operation.get("metadata", {})
+            if not metadata.get("@type", "").endswith("ModelOperationMetadata"):
+                raise TypeError("Unknown type of operation metadata.")
+            _, model_id = ml._validate_and_parse_name(metadata.get("name"))
+            stop_time = (
+                None
+                if max_time_seconds is None
+                else datetime.datetime.now() + datetime.timedelta(seconds=max_time_seconds)
+            )
+            attempt = 0
+            while wait_for_operation and not operation.get("done"):
+                self._exponential_backoff(attempt, stop_time)
+                operation = self.get_operation(op_name)
+                attempt += 1
+            if operation.get("done"):
+                return super().handle_operation(operation)
+            return self.get_model(model_id)  # still locked: this app's model, as it is now
+
+    return TargetMLService

@@ -1,0 +1,312 @@
+"""Firebase ML v1beta2 on the emulator, through the real firebase_admin.ml and google-cloud-storage.
+
+The firebase_admin app comes from components/cloud/clients.py (the one place that points
+firebase-admin's base URLs at the emulator); every call below is firebase_admin.ml's own.
+"""
+
+import functools
+import hashlib
+import time
+import uuid
+
+import pytest
+from firebase_admin import exceptions
+
+from components.cloud.clients import CloudTarget, firebase_app, firebase_ml_module
+from emulator import automl_v1, firebase_ml
+from emulator.core.firebase_models import MAX_MODEL_BYTES, VALIDATE_STEP
+from tests.fixtures.calls import recorded_calls
+from tests.fixtures.emulator import PROJECT, admin, patched_environ, storage_client
+
+ml = firebase_ml_module()
+TARGET = CloudTarget(stack="local", project=PROJECT, emulator=True)
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def bucket(emulator):
+    return storage_client(emulator.env).create_bucket(f"fbml-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def app(emulator):
+    return firebase_app(TARGET)
+
+
+def _upload(bucket, data: bytes, name: str | None = None) -> str:
+    name = name or f"exports/{uuid.uuid4().hex[:8]}/model.tflite"
+    bucket.blob(name).upload_from_string(data, content_type="application/octet-stream")
+    return f"gs://{bucket.name}/{name}"
+
+
+def _source(app, uri: str):
+    return ml.TFLiteFormat(model_source=ml.TFLiteGCSModelSource(uri, app=app))
+
+
+def _create(app, display_name: str, uri: str, tags: list[str] | None = None):
+    model = ml.create_model(
+        ml.Model(display_name=display_name, tags=tags or [], model_format=_source(app, uri)),
+        app=app,
+    )
+    model.wait_for_unlocked(30)
+    return model
+
+
+def test_lifecycle_create_publish_list_update_unpublish_delete(app, bucket, tflite_files):
+    first, second = tflite_files
+    name = _unique("lifecycle")
+    uri = _upload(bucket, first.data)
+    before = time.time() * 1000
+
+    created = ml.create_model(
+        ml.Model(display_name=name, tags=["digits", "v1"], model_format=_source(app, uri)),
+        app=app,
+    )
+    created.wait_for_unlocked(30)
+    assert not created.locked
+    assert created.validation_error is None
+    assert created.display_name == name
+    assert created.tags == ["digits", "v1"]
+    assert created.model_hash == hashlib.sha256(first.data).hexdigest()
+    assert created.model_format.size_bytes == str(len(first.data))
+    assert created.model_format.model_source.gcs_tflite_uri == uri  # gs://, not the signed URL
+    assert created.etag and created.published is False
+    assert before - 1000 <= created.create_time <= created.update_time <= time.time() * 1000
+
+    published = ml.publish_model(created.model_id, app=app)
+    assert published.published is True
+    assert published.etag != created.etag
+    assert ml.get_model(created.model_id, app=app).published is True
+
+    def listed(list_filter: str) -> list[str]:
+        page = ml.list_models(list_filter=list_filter, app=app)
+        return [m.model_id for m in page.iterate_all()]
+
+    assert listed(f"display_name = {name}") == [created.model_id]
+    assert listed(f"display_name : {name[:-3]}*") == [created.model_id]
+    assert created.model_id in listed("tags: digits AND tags: v1")
+    assert created.model_id not in listed("tags: digits AND tags: v2")
+    assert created.model_id in listed("state.published = true")
+    assert created.model_id not in listed("state.published = false")
+
+    new_uri = _upload(bucket, second.data)
+    update = ml.get_model(created.model_id, app=app)
+    update.model_format = _source(app, new_uri)
+    update.tags = ["digits", "v2"]
+    updated = ml.update_model(update, app=app)
+    updated.wait_for_unlocked(30)
+    assert updated.validation_error is None
+    assert updated.model_hash == hashlib.sha256(second.data).hexdigest() != created.model_hash
+    assert updated.model_format.model_source.gcs_tflite_uri == new_uri
+    assert updated.tags == ["digits", "v2"]
+    assert updated.published is True  # a new file keeps the model published
+    assert updated.update_time > published.update_time
+
+    unpublished = ml.unpublish_model(created.model_id, app=app)
+    assert unpublished.published is False
+    assert created.model_id in listed("state.published = false")
+
+    ml.delete_model(created.model_id, app=app)
+    with pytest.raises(exceptions.NotFoundError):
+        ml.get_model(created.model_id, app=app)
+    assert listed(f"display_name = {name}") == []
+
+
+def test_an_invalid_file_ends_with_a_validation_error(emulator, app, bucket, tflite_files):
+    not_tflite = _create(app, _unique("not_tflite"), _upload(bucket, b"PK\x03\x04 a zip file"))
+    assert "is not a TensorFlow Lite model" in not_tflite.validation_error
+    assert not_tflite.model_hash is None and not_tflite.model_format is None
+    with pytest.raises(exceptions.FailedPreconditionError, match="no valid model file"):
+        ml.publish_model(not_tflite.model_id, app=app)
+
+    # Right file identifier, broken flatbuffer: LiteRT refuses it.
+    broken = _create(
+        app, _unique("broken"), _upload(bucket, b"\x1c\x00\x00\x00TFL3" + b"\x07" * 64)
+    )
+    assert "cannot be loaded by TensorFlow Lite" in broken.validation_error
+
+    missing_uri = f"gs://{bucket.name}/exports/missing/model.tflite"
+    missing = _create(app, _unique("missing"), missing_uri)
+    assert missing.validation_error == (
+        f"The model file {missing_uri} does not exist (or its bucket does not)."
+    )
+
+    # One byte over the limit (written by the core, to keep the test fast).
+    big_uri = f"gs://{bucket.name}/exports/big/model.tflite"
+    emulator.backend.blobs.write(big_uri, tflite_files[0].data.ljust(MAX_MODEL_BYTES + 1, b"\0"))
+    big = _create(app, _unique("too_big"), big_uri)
+    assert f"at most {MAX_MODEL_BYTES} bytes (40 MB)" in big.validation_error
+
+    # A failed update keeps the previous (valid) file.
+    good = _create(app, _unique("keeps_file"), _upload(bucket, tflite_files[0].data))
+    update = ml.get_model(good.model_id, app=app)
+    update.model_format = _source(app, _upload(bucket, b"not a model"))
+    after = ml.update_model(update, app=app)
+    after.wait_for_unlocked(30)
+    assert "is not a TensorFlow Lite model" in after.validation_error
+    assert after.model_hash == good.model_hash
+
+
+def test_bad_display_names_are_rejected_before_any_request(emulator, app, bucket, tflite_files):
+    uri = _upload(bucket, tflite_files[0].data)
+    with recorded_calls(emulator) as calls:
+        for bad in ("a" * 33, "has space", ""):
+            with pytest.raises(ValueError, match="Display name format is invalid"):
+                ml.Model(display_name=bad, model_format=_source(app, uri))
+        with pytest.raises(ValueError, match="Tag format is invalid"):
+            ml.Model(display_name="ok", tags=["bad tag"])
+    assert calls == []
+    # The SDK allows '-' and a leading digit; the service (REST reference) does not.
+    with pytest.raises(exceptions.InvalidArgumentError, match="must start with a letter"):
+        ml.create_model(ml.Model(display_name="digits-v2", model_format=_source(app, uri)), app=app)
+
+
+def test_list_filters_and_paging(app, bucket, tflite_files):
+    uri = _upload(bucket, tflite_files[0].data)
+    tag = _unique("t")
+    stem = _unique("flt")
+    alpha1 = _create(app, f"{stem}_alpha1", uri, [tag, "alpha"])
+    alpha2 = _create(app, f"{stem}_alpha2", uri, [tag, "alpha", "second"])
+    beta = _create(app, f"{stem}_beta", uri, [tag])
+    ml.publish_model(alpha2.model_id, app=app)
+
+    def ids(list_filter: str) -> set[str]:
+        return {m.model_id for m in ml.list_models(list_filter=list_filter, app=app).iterate_all()}
+
+    everyone = {alpha1.model_id, alpha2.model_id, beta.model_id}
+    assert ids(f"tags: {tag}") == everyone
+    assert ids(f"display_name = {stem}_beta") == {beta.model_id}
+    assert ids(f"display_name != {stem}_beta AND tags: {tag}") == {
+        alpha1.model_id,
+        alpha2.model_id,
+    }
+    assert ids(f"display_name : {stem}_alpha*") == {alpha1.model_id, alpha2.model_id}
+    assert ids(f"tags: {tag} AND tags: alpha AND tags: second") == {alpha2.model_id}
+    assert ids(f"tags: '{tag}' AND state.published = true") == {alpha2.model_id}
+    assert ids(f'tags: "{tag}" AND state.published = false') == {alpha1.model_id, beta.model_id}
+    assert ids(f"tags: {tag} AND (tags: second OR display_name = {stem}_beta)") == {
+        alpha2.model_id,
+        beta.model_id,
+    }
+    assert ids(f"tags: {tag} AND NOT tags: alpha") == {beta.model_id}
+
+    first = ml.list_models(list_filter=f"tags: {tag}", page_size=2, app=app)
+    assert len(first.models) == 2 and first.has_next_page
+    second = first.get_next_page()
+    assert len(second.models) == 1 and not second.has_next_page
+    assert {m.model_id for m in first.models + second.models} == everyone
+
+    for bad in ("size > 3", "tags: a AND", "display_name : a*b*", "state.published = maybe"):
+        with pytest.raises(exceptions.InvalidArgumentError, match="Field: filter"):
+            ml.list_models(list_filter=bad, app=app)
+
+
+def test_a_model_is_locked_while_its_file_is_validated(tmp_path, emulator_factory, tflite_files):
+    facades = (automl_v1.register, functools.partial(firebase_ml.register, lock_wait_seconds=0.2))
+    server = emulator_factory(tmp_path / "data", facades=facades)
+    with patched_environ(server.env):
+        app = firebase_app(TARGET)
+        bucket = storage_client(server.env).create_bucket("locking")
+        uri = _upload(bucket, tflite_files[0].data)
+        server.faults.arm(VALIDATE_STEP, "HOLD")
+        try:
+            model = ml.create_model(
+                ml.Model(display_name="locked_model", model_format=_source(app, uri)), app=app
+            )
+            assert model.locked
+            operation = model.as_dict()["activeOperations"][0]
+            assert operation["metadata"]["name"] == f"projects/{PROJECT}/models/{model.model_id}"
+            assert ml.get_model(model.model_id, app=app).locked
+            # A change waits for the lock (0.2 s here), then fails.
+            with pytest.raises(exceptions.FailedPreconditionError, match="is locked by operation"):
+                ml.publish_model(model.model_id, app=app)
+        finally:
+            server.faults.clear(VALIDATE_STEP)
+        model.wait_for_unlocked(30)
+        assert not model.locked and model.model_hash
+        status, done = admin(server.env, "GET", f"/v1beta2/{operation['name']}")
+        assert status == 200 and done["done"] is True
+        assert done["response"]["modelHash"] == model.model_hash
+        assert ml.publish_model(model.model_id, app=app).published
+
+
+def test_restart_keeps_models_and_unlocks_interrupted_validation(
+    tmp_path, emulator_factory, tflite_files
+):
+    data_dir = tmp_path / "data"
+    first = emulator_factory(data_dir)
+    with patched_environ(first.env):
+        app = firebase_app(TARGET)
+        bucket = storage_client(first.env).create_bucket("restarts")
+        uri = _upload(bucket, tflite_files[0].data)
+        kept = _create(app, "kept_model", uri, ["keep"])
+        kept = ml.publish_model(kept.model_id, app=app)
+        first.faults.arm(VALIDATE_STEP, "HOLD")
+        held = ml.create_model(
+            ml.Model(display_name="held_model", model_format=_source(app, uri)), app=app
+        )
+        assert held.locked
+    first.stop()  # interrupts the held validation
+
+    second = emulator_factory(data_dir)
+    with patched_environ(second.env):
+        app = firebase_app(TARGET)
+        again = ml.get_model(kept.model_id, app=app)
+        assert again.as_dict() == kept.as_dict()
+        assert [m.model_id for m in ml.list_models("tags: keep", app=app).iterate_all()] == [
+            kept.model_id
+        ]
+        interrupted = ml.get_model(held.model_id, app=app)
+        assert not interrupted.locked
+        assert "was interrupted" in interrupted.validation_error
+        # Sending the file again validates it.
+        update = ml.get_model(held.model_id, app=app)
+        update.model_format = _source(app, uri)
+        fixed = ml.update_model(update, app=app)
+        fixed.wait_for_unlocked(30)
+        assert fixed.validation_error is None and fixed.model_hash == kept.model_hash
+
+
+def test_rest_details_firebase_admin_does_not_reach(emulator, bucket, tflite_files):
+    env = emulator.env
+    base = f"/v1beta2/projects/{PROJECT}/models"
+    uri = _upload(bucket, tflite_files[0].data)
+    status, op = admin(
+        env, "POST", base, {"displayName": _unique("rest"), "tfliteModel": {"gcsTfliteUri": uri}}
+    )
+    assert status == 200 and op["metadata"]["@type"].endswith("ModelOperationMetadata")
+    model_name = op["metadata"]["name"]
+    for _ in range(100):
+        status, model = admin(env, "GET", f"/v1beta2/{model_name}")
+        if "activeOperations" not in model:
+            break
+        time.sleep(0.02)
+    assert model["tfliteModel"] == {
+        "gcsTfliteUri": uri,
+        "sizeBytes": str(len(tflite_files[0].data)),
+    }
+
+    status, error = admin(env, "PATCH", f"/v1beta2/{model_name}?updateMask=createTime", {})
+    assert status == 400 and "createTime cannot be updated" in error["error"]["message"]
+    status, error = admin(env, "PATCH", f"/v1beta2/{model_name}", {"etag": "stale", "tags": []})
+    assert status == 409 and error["error"]["status"] == "ABORTED"
+    status, error = admin(
+        env,
+        "POST",
+        base,
+        {"displayName": model["displayName"], "tfliteModel": {"gcsTfliteUri": uri}},
+    )
+    assert status == 409 and "already exists" in error["error"]["message"]
+    expired = (
+        f"https://storage.googleapis.com/{bucket.name}/m.tflite?X-Goog-Algorithm=GOOG4-RSA-SHA256"
+        "&X-Goog-Date=20200101T000000Z&X-Goog-Expires=600&X-Goog-Signature=00"
+    )
+    status, error = admin(
+        env, "POST", base, {"displayName": _unique("exp"), "tfliteModel": {"gcsTfliteUri": expired}}
+    )
+    assert status == 400 and "signed URL expired" in error["error"]["message"]
+    status, error = admin(env, "GET", f"/v1beta2/projects/{PROJECT}/operations/123")
+    assert status == 404
