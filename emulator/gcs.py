@@ -110,11 +110,15 @@ class _DurableStorage(Storage):
         super()._remove_soft_deleted_generation(bucket_name, file_name, generation)
 
     def delete_bucket(self, bucket_name):
-        self._touched_buckets.add(bucket_name)
+        if bucket_name in self.buckets:
+            self._touched_buckets.add(bucket_name)
         super().delete_bucket(bucket_name)
 
     def wipe(self, keep_buckets=False):
-        super().wipe(keep_buckets)  # removes .meta and every directory, _objects included
+        # Removes .meta and every directory (_objects included), then may re-create buckets:
+        # .meta must be written again even where its content did not change.
+        self._meta_written = None
+        super().wipe(keep_buckets)
         self._meta_written = None
 
     # ---- persistence -------------------------------------------------------------------------
@@ -122,15 +126,17 @@ class _DurableStorage(Storage):
     def _write_config_to_file(self) -> None:
         """Persists the in-memory state of what was touched since the last call.
 
-        Idempotent: a name noted by a call that then failed is written as it is now.
+        Idempotent: a name noted by a call that then failed is written as it is now (a name
+        in a bucket that does not exist has no record to write).
         """
-        for bucket in sorted(self._touched_buckets):
+        touched, self._touched = self._touched, set()
+        touched_buckets, self._touched_buckets = self._touched_buckets, set()
+        for bucket in sorted(touched_buckets):
             if bucket not in self.buckets:
                 shutil.rmtree(self._records_dir(bucket), ignore_errors=True)
-        for bucket, name in sorted(self._touched):
-            self._save_record(bucket, name)
-        self._touched.clear()
-        self._touched_buckets.clear()
+        for bucket, name in sorted(touched):
+            if bucket in self.buckets:
+                self._save_record(bucket, name)
         meta = json.dumps(
             {
                 "buckets": self.buckets,

@@ -1,5 +1,6 @@
 """Cloud Storage at scale: thousands of writes, kill -9, and the on-disk records behind them."""
 
+import http.client
 import os
 import queue
 import signal
@@ -190,3 +191,21 @@ def test_a_deleted_bucket_leaves_no_records_behind(tmp_path, emulator_factory):
     assert not orphan.exists()
     recreated = storage_client(env).create_bucket("gone")
     assert list(storage_client(env).list_blobs(recreated, soft_deleted=True)) == []
+
+
+def test_a_refused_write_does_not_break_the_writes_after_it(tmp_path, emulator_factory):
+    """A write the package refuses (its bucket does not exist) leaves nothing to persist."""
+    data_dir = tmp_path / "data"
+    server = emulator_factory(data_dir)
+    host = server.env["STORAGE_EMULATOR_HOST"].removeprefix("http://")
+    for bucket in ("missing", ".."):  # ".." is no bucket name, and no path on disk either
+        connection = http.client.HTTPConnection(host, timeout=10)
+        connection.request("POST", f"/upload/storage/v1/b/{bucket}/o?uploadType=media&name=x", b"x")
+        assert connection.getresponse().status == 404
+        connection.close()
+
+    bucket = storage_client(server.env).create_bucket("after")
+    bucket.blob("y").upload_from_string(b"y")
+    server.stop()
+    env = emulator_factory(data_dir).env
+    assert storage_client(env).bucket("after").blob("y").download_as_bytes() == b"y"
