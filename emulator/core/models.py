@@ -816,8 +816,10 @@ class ModelStore:
     def delete(self, name: str) -> None:
         """Deletes a model, its evaluations and files; a deployed model stops serving.
 
-        Refused while an operation (export, deployment, batch prediction, a training using it as
-        its base) works on it. Exports already written to Cloud Storage are the user's and stay.
+        The API does not refuse deployed models (AutoML documents deletion of deployed models,
+        which it undeploys); refused while an operation (export, deployment change, batch
+        prediction, a training using it as its base) works on it. Exports already written to
+        Cloud Storage are the user's and stay.
         """
         with self._lock:
             state = self._state(name)

@@ -44,7 +44,7 @@ from tests.fixtures.emulator import (
 LABELS = ("zero", "one", "two")
 IMPORTED_PER_LABEL = 20  # digit_images(24) per label: the first 20 are imported, 4 held out
 SCALE = "8"  # seconds per node hour: the minimum budget (1,000) trains for 8 s
-FAST_SCALE = "3"
+FAST_SCALE = "2"
 FINGERPRINT = "edge-labeler-fingerprint"
 STAMP = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
 CANCELLED = 1  # google.rpc.Code
@@ -761,6 +761,11 @@ def test_cancel_mid_training_ends_cancelled_without_a_model(emulator, automl, di
     running = wait_for_epochs(emulator.env, name, 2)
     model_id = running["details"]["model_id"]
     assert running["details"]["val_loss"] > 0 and running["details"]["epoch"] >= 2
+    # The model does not exist before its training committed, and the dataset is in use.
+    with pytest.raises(exceptions.NotFound):
+        automl.get_model(name=f"{PARENT}/models/{model_id}")
+    with pytest.raises(exceptions.FailedPrecondition, match="create_model"):
+        automl.delete_dataset(name=digits.dataset)
     deadline = time.monotonic() + 60
     while metadata_of(emulator.env, name).progress_percent < 1:  # 80 s budget: 1 % ≈ 0.8 s
         assert time.monotonic() < deadline
@@ -776,71 +781,76 @@ def test_cancel_mid_training_ends_cancelled_without_a_model(emulator, automl, di
     assert not (emulator.data_dir / "state" / "trained_models" / model_id).exists()
 
 
-def test_restart_keeps_models_and_fails_the_interrupted_training(tmp_path, emulator_factory):
+INTERRUPTED = (
+    r"Training of model '{name}' \(projects/.+/models/ICN\d+\) was interrupted after epoch \d+ "
+    r"\(\d+ s of its \d+ s budget\): the emulator stopped while it was training\. No model was "
+    r"created; run CreateModel again\."
+)
+
+
+def test_clean_stop_mid_training_fails_the_operation_and_leaves_nothing(tmp_path, emulator_factory):
     data_dir = tmp_path / "data"
     first = emulator_factory(data_dir)
-    env = first.env
-    client = automl_client(env)
-    images = digit_images(12, LABELS)
-    dataset = upload_and_import(env, client, "restart", images)
-    dataset_id = dataset.rsplit("/", 1)[1]
-    with patched_environ({SECONDS_PER_NODE_HOUR_ENV: FAST_SCALE}):
-        kept = wait_for(create_model(client, dataset_id, display_name="kept"), timeout=120)
-    wait_for(client.deploy_model(name=kept.name))
-    deployed = client.get_model(name=kept.name)
-    evaluations = list(client.list_model_evaluations(parent=kept.name, filter=""))
-    running = create_model(client, dataset_id, budget=100_000, display_name="interrupted")
-    model_id = wait_for_epochs(env, running.operation.name, 1)["details"]["model_id"]
+    client = automl_client(first.env)
+    dataset = upload_and_import(first.env, client, "stop", digit_images(8, LABELS))
+    running = create_model(
+        client, dataset.rsplit("/", 1)[1], budget=100_000, display_name="stopped"
+    )
+    model_id = wait_for_epochs(first.env, running.operation.name, 1)["details"]["model_id"]
     first.stop()
 
     second = emulator_factory(data_dir)
-    client = automl_client(second.env)
-    assert client.get_model(name=kept.name) == deployed
-    assert deployed.deployment_state == automl_v1.Model.DeploymentState.DEPLOYED
-    assert list(client.list_model_evaluations(parent=kept.name, filter="")) == evaluations
-    answer = prediction_client(second.env).predict(
-        name=kept.name,
-        payload={"image": {"image_bytes": images[0].data}},
-        params={"score_threshold": "0"},
-    )
-    assert len(answer.payload) == len(LABELS)  # the deployed model serves again after a restart
-
     stopped = operations_client(second.env).get_operation(running.operation.name)
     assert stopped.done and stopped.error.code == ABORTED
-    assert re.search(
-        r"Training of model 'interrupted' .* was interrupted after epoch \d+ .*: the emulator "
-        r"stopped while it was training\. No model was created; run CreateModel again\.",
-        stopped.error.message,
-    ), stopped.error.message
-    assert [m.display_name for m in client.list_models(parent=PARENT)] == ["kept"]
+    assert re.fullmatch(INTERRUPTED.format(name="stopped"), stopped.error.message), (
+        stopped.error.message
+    )
+    client = automl_client(second.env)
+    assert list(client.list_models(parent=PARENT)) == []
     with pytest.raises(exceptions.NotFound):
         client.get_model(name=f"{PARENT}/models/{model_id}")
-    assert sorted(p.name for p in (data_dir / "state" / "trained_models").iterdir()) == [
-        kept.name.rsplit("/", 1)[1]
-    ]
+    assert list((data_dir / "state" / "trained_models").iterdir()) == []
 
 
-def test_kill_9_mid_training_fails_the_operation_on_restart(tmp_path, emulator_factory):
+def test_kill_9_keeps_models_and_fails_the_interrupted_training(tmp_path, emulator_factory):
     data_dir = tmp_path / "data"
-    process, env = start_cli(data_dir, tmp_path / "stderr.log")
+    images = digit_images(12, LABELS)
+    with patched_environ({SECONDS_PER_NODE_HOUR_ENV: FAST_SCALE}):  # the process's scale
+        process, env = start_cli(data_dir, tmp_path / "stderr.log")
     try:
         client = automl_client(env)
-        dataset = upload_and_import(env, client, "crash", digit_images(8, LABELS))
-        running = create_model(
-            client, dataset.rsplit("/", 1)[1], budget=100_000, display_name="killed"
-        )
+        dataset_id = upload_and_import(env, client, "crash", images).rsplit("/", 1)[1]
+        kept = wait_for(create_model(client, dataset_id, display_name="kept"), timeout=120)
+        wait_for(client.deploy_model(name=kept.name))
+        deployed = client.get_model(name=kept.name)
+        evaluations = list(client.list_model_evaluations(parent=kept.name, filter=""))
+        running = create_model(client, dataset_id, budget=100_000, display_name="killed")
         model_id = wait_for_epochs(env, running.operation.name, 1)["details"]["model_id"]
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
 
     server = emulator_factory(data_dir)
+    client = automl_client(server.env)
+    # What had committed survives: the model, its evaluations, its deployment.
+    assert deployed.deployment_state == automl_v1.Model.DeploymentState.DEPLOYED
+    assert client.get_model(name=kept.name) == deployed
+    assert list(client.list_model_evaluations(parent=kept.name, filter="")) == evaluations
+    answer = prediction_client(server.env).predict(
+        name=kept.name,
+        payload={"image": {"image_bytes": images[0].data}},
+        params={"score_threshold": "0"},
+    )
+    assert len(answer.payload) == len(LABELS)  # served again after the restart
+    # The training in flight ends as a failed operation, and leaves no model and no files.
     crashed = operations_client(server.env).get_operation(running.operation.name)
     assert crashed.done and crashed.error.code == ABORTED
-    assert "Training of model 'killed'" in crashed.error.message
-    assert "No model was created" in crashed.error.message
-    client = automl_client(server.env)
-    assert list(client.list_models(parent=PARENT)) == []
+    assert re.fullmatch(INTERRUPTED.format(name="killed"), crashed.error.message), (
+        crashed.error.message
+    )
+    assert [m.display_name for m in client.list_models(parent=PARENT)] == ["kept"]
     with pytest.raises(exceptions.NotFound):
         client.get_model(name=f"{PARENT}/models/{model_id}")
-    assert list((data_dir / "state" / "trained_models").iterdir()) == []
+    assert [p.name for p in (data_dir / "state" / "trained_models").iterdir()] == [
+        kept.name.rsplit("/", 1)[1]
+    ]
