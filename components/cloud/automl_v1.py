@@ -94,7 +94,7 @@ class AutoMlV1(TrainingApi):
             image_classification_model_metadata=automl_v1.ImageClassificationModelMetadata(
                 model_type=model_type,
                 train_budget_milli_node_hours=budget_milli_node_hours,
-                base_model_id=(base_model or "").rsplit("/", 1)[-1],
+                base_model_id=_base_model_id(base_model),
             ),
             labels=dict(labels),
         )
@@ -194,6 +194,13 @@ class AutoMlV1(TrainingApi):
         )
         with cloud_errors(f"exporting {model} as {model_format}"):
             return self.client.export_model(name=model, output_config=config).operation.name
+
+
+def _base_model_id(base_model: str | None) -> str:
+    """A model resource name → its id; the emulator also takes `file:///…` (a local file)."""
+    if not base_model:
+        return ""
+    return base_model if base_model.startswith("file://") else base_model.rsplit("/", 1)[-1]
 
 
 def _evaluation(ev: automl_v1.ModelEvaluation) -> Evaluation:

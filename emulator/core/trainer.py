@@ -119,6 +119,10 @@ class TrainingConfig:
     base_model_path: Path | None = None  # .keras file or SavedModel dir for transfer learning
     max_epochs: int | None = None
     patience: int = 6  # epochs without val-loss improvement before MODEL_CONVERGED
+    # No early stop (or learning-rate cut) before this many optimizer steps: on a small
+    # dataset an epoch is 1–2 steps, and the validation loss of a fresh network first rises
+    # while BatchNorm statistics settle (epochs alone would stop it before it learnt).
+    warmup_steps: int = 300
     min_delta: float = 1e-3
     augmentation: Augmentation = field(default_factory=Augmentation)
 
@@ -331,6 +335,7 @@ def _train_locked(
     best_loss, best_weights, best_epoch, waited = math.inf, None, 0, 0
     stop_reason = BUDGET_REACHED
     lr_patience = max(1, config.patience // 2)
+    steps_per_epoch = math.ceil(len(data.x_train) / arch.batch_size)
     epoch = 0
     while config.max_epochs is None or epoch < config.max_epochs:
         if cancel.is_set():
@@ -384,6 +389,8 @@ def _train_locked(
                 epoch,
                 0,
             )
+            continue
+        if epoch * steps_per_epoch < config.warmup_steps:
             continue
         waited += 1
         if waited >= config.patience:

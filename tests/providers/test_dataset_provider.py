@@ -7,7 +7,6 @@ import pytest
 
 from components.cloud.adapters import training_api
 from components.cloud.storage import ObjectStore
-from components.providers.bucket import BucketProvider, bucket_inputs
 from components.providers.dataset import DatasetProvider, dataset_inputs
 from components.spec import load_specs
 from tests.fixtures.digits import digit_images
@@ -26,19 +25,6 @@ def _specs(project, dataset, zip_name):
 def _dataset_props(host, project, target, bucket, dataset, zip_name):
     spec = _specs(project, dataset, zip_name).datasets[dataset]
     return host.inputs(DatasetProvider(), dataset_inputs(spec, target, bucket, root=project))
-
-
-@pytest.fixture(scope="module")
-def bucket(host, project, target):
-    write_zip(project / "data" / "placeholder.zip", digit_images(10, LABELS))
-    spec = _specs(project, "placeholder", "placeholder.zip").buckets["data"]
-    props = host.inputs(BucketProvider(), bucket_inputs(spec, target))
-    urn = host.urn("edge-labeler:Bucket", "data")
-    inputs, failures = host.check(urn, props)
-    assert failures == []
-    id_, outs = host.create(urn, inputs)
-    assert id_ == outs["bucketName"] == f"{target.project}-data"
-    return id_
 
 
 def _images(store):

@@ -1,0 +1,282 @@
+"""Dataset → TrainedModel → AcceptanceGate → ModelExport through the SDK's provider host.
+
+Training is real and tiny: 1 node hour lasts a few seconds in the emulator here.
+"""
+
+import contextlib
+import hashlib
+import threading
+import time
+
+import pytest
+from google.cloud import automl_v1
+
+from components.cloud.adapters import training_api
+from components.cloud.records import operation_path, read_record
+from components.cloud.storage import ObjectStore
+from components.providers.export import ModelExportProvider, export_inputs
+from components.providers.gate import AcceptanceGateProvider, gate_inputs
+from components.providers.trained_model import TrainedModelProvider, trained_model_inputs
+from components.spec import load_specs
+from emulator.core.trainer import SECONDS_PER_NODE_HOUR_ENV
+from tests.fixtures.digits import digit_images
+from tests.fixtures.emulator import patched_environ
+from tests.fixtures.provider_host import ProviderCallError, ProviderHost
+from tests.providers.conftest import SPECS, write_zip
+
+LABELS = ("zero", "one", "two")
+MODEL = """\
+---
+apiVersion: edge-labeler/v1
+kind: Model
+metadata: {{name: digits}}
+spec:
+  dataset: digits
+  optimizeFor: latency
+  budget: {{nodeHours: 1}}
+  export: [tflite, edgetpu_tflite]
+  acceptance:
+    threshold: {threshold}
+    minPrecision: {min_precision}
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fast_training():
+    with patched_environ({SECONDS_PER_NODE_HOUR_ENV: "15"}):
+        yield
+
+
+def _write_specs(project, threshold="{maximize: f1}", min_precision=0.5):
+    directory = project / "specs-pipeline"
+    directory.mkdir(exist_ok=True)
+    text = SPECS.format(dataset="digits", zip="../data/pipeline.zip") + MODEL.format(
+        threshold=threshold, min_precision=min_precision
+    )
+    (directory / "all.yaml").write_text(text)
+    return load_specs(directory)
+
+
+class Pipeline:
+    """The engine's view: resources created in dependency order, outputs feeding inputs."""
+
+    def __init__(self, host, project, target, bucket):
+        self.host, self.project, self.target, self.bucket = host, project, target, bucket
+        self.state: dict[str, tuple[str, dict]] = {}
+
+    def urn(self, kind, name):
+        return self.host.urn(f"edge-labeler:{kind}", name)
+
+    def dataset(self):
+        from components.providers.dataset import DatasetProvider, dataset_inputs
+
+        spec = _write_specs(self.project).datasets["digits"]
+        props = self.host.inputs(
+            DatasetProvider(), dataset_inputs(spec, self.target, self.bucket, self.project)
+        )
+        inputs, failures = self.host.check(self.urn("Dataset", "digits"), props)
+        assert failures == []
+        return self.host.create(self.urn("Dataset", "digits"), inputs)
+
+    def model_inputs(self, specs, dataset_outs):
+        spec = specs.models["digits"]
+        return self.host.inputs(
+            TrainedModelProvider(),
+            {
+                **trained_model_inputs(spec, self.target),
+                "bucket": self.bucket,
+                "datasetName": dataset_outs["datasetName"],
+                "datasetFingerprint": dataset_outs["fingerprint"],
+            },
+        )
+
+    def gate_inputs(self, specs, model_outs):
+        return self.host.inputs(
+            AcceptanceGateProvider(),
+            {
+                **gate_inputs(specs.models["digits"], self.target),
+                "bucket": self.bucket,
+                "modelName": model_outs["modelName"],
+                "fingerprint": model_outs["fingerprint"],
+            },
+        )
+
+    def export_inputs(self, specs, model_outs, gate_outs):
+        gate_keys = (
+            "passed",
+            "threshold",
+            "precision",
+            "recall",
+            "f1",
+            "auPrc",
+            "perLabel",
+            "policy",
+            "labels",
+        )
+        return self.host.inputs(
+            ModelExportProvider(),
+            {
+                **export_inputs(specs.models["digits"], self.target),
+                "bucket": self.bucket,
+                "modelName": model_outs["modelName"],
+                "fingerprint": model_outs["fingerprint"],
+                "datasetFingerprint": model_outs["datasetFingerprint"],
+                "config": {
+                    "modelType": model_outs["modelType"],
+                    "budgetMilliNodeHours": model_outs["budgetMilliNodeHours"],
+                },
+                "training": {
+                    "stopReason": model_outs["stopReason"],
+                    "trainCostMilliNodeHours": model_outs["trainCostMilliNodeHours"],
+                },
+                "gate": {k: gate_outs[k] for k in gate_keys},
+            },
+        )
+
+
+def _training_operations(target):
+    """CreateModel operations the emulator has seen (each one is billed on Google)."""
+    api = training_api(target)
+    ops = api.client.transport.operations_client.list_operations(
+        f"projects/{target.project}/locations/{target.region}", filter_=""
+    )
+    return [
+        op
+        for op in ops
+        if automl_v1.OperationMetadata.deserialize(op.metadata.value)._pb.HasField(
+            "create_model_details"
+        )
+    ]
+
+
+@pytest.fixture(scope="module")
+def pipeline(host, project, target, bucket):
+    write_zip(project / "data" / "pipeline.zip", digit_images(20, LABELS))
+    return Pipeline(host, project, target, bucket)
+
+
+@pytest.fixture(scope="module")
+def trained(pipeline):
+    """Dataset and model created once; later tests diff against them."""
+    _, dataset = pipeline.dataset()
+    specs = _write_specs(pipeline.project)
+    urn = pipeline.urn("TrainedModel", "digits")
+    inputs, failures = pipeline.host.check(urn, pipeline.model_inputs(specs, dataset))
+    assert failures == []
+    model_id, model = pipeline.host.create(urn, inputs)
+    return dataset, model_id, model
+
+
+def test_train_gate_export_and_record(pipeline, trained, target, bucket):
+    dataset, model_id, model = trained
+    host = pipeline.host
+    assert model["modelName"] == model_id
+    assert model["stopReason"] in ("MODEL_CONVERGED", "BUDGET_REACHED")
+    assert 0 < model["trainCostMilliNodeHours"] <= 1000
+    assert any(
+        "[model digits] starting training: mobile-low-latency-1" in line for line in host.output
+    )
+
+    specs = _write_specs(pipeline.project)
+    gate_urn = pipeline.urn("AcceptanceGate", "digits")
+    gate_in, _ = host.check(gate_urn, pipeline.gate_inputs(specs, model))
+    _, gate = host.create(gate_urn, gate_in)
+    assert gate["passed"] is True and 0 <= gate["threshold"] < 1
+    assert set(gate["perLabel"]) == set(LABELS)
+
+    export_urn = pipeline.urn("ModelExport", "digits")
+    exp_in, _ = host.check(export_urn, pipeline.export_inputs(specs, model, gate))
+    _, export = host.create(export_urn, exp_in)
+    assert set(export["artifacts"]) == {"tflite", "edgetpu_tflite"}
+    store = ObjectStore(target, bucket)
+    data = store.read(export["modelFile"].removeprefix(f"gs://{bucket}/"))
+    assert hashlib.sha256(data).hexdigest() == export["modelSha256"]
+    metadata_uri = export["artifacts"]["tflite"]["directory"] + "tflite_metadata.json"
+    metadata = store.read_json(metadata_uri.removeprefix(f"gs://{bucket}/"))
+    assert metadata["threshold"] == gate["threshold"]  # the app and the gate agree
+    record = read_record(store, "digits", model["fingerprint"])
+    assert record.gate["threshold"] == gate["threshold"]
+    assert record.artifact("tflite").sha256 == export["modelSha256"]
+    assert record.dataset_fingerprint == dataset["fingerprint"]
+
+
+def test_same_inputs_no_changes_and_no_second_training(pipeline, trained, target):
+    dataset, model_id, model = trained
+    specs = _write_specs(pipeline.project)
+    urn = pipeline.urn("TrainedModel", "digits")
+    again, _ = pipeline.host.check(urn, pipeline.model_inputs(specs, dataset), olds=model)
+    assert again["fingerprint"] == model["fingerprint"]
+    assert pipeline.host.diff(urn, model_id, model, again).changes is False
+    # Even a Create with the same fingerprint (state lost) adopts instead of training.
+    before = len(_training_operations(target))
+    adopted_id, _ = pipeline.host.create(urn, again)
+    assert adopted_id == model_id
+    assert len(_training_operations(target)) == before
+
+
+def test_changing_only_acceptance_updates_the_gate_not_the_model(pipeline, trained, target):
+    dataset, model_id, model = trained
+    host = pipeline.host
+    specs = _write_specs(pipeline.project)
+    gate_urn = pipeline.urn("AcceptanceGate", "digits")
+    gate_in, _ = host.check(gate_urn, pipeline.gate_inputs(specs, model))
+    gate_id, gate = host.create(gate_urn, gate_in)
+
+    tighter = _write_specs(pipeline.project, threshold="{fixed: 0.5}", min_precision=0.6)
+    model_in, _ = host.check(
+        pipeline.urn("TrainedModel", "digits"), pipeline.model_inputs(tighter, dataset), olds=model
+    )
+    assert (
+        host.diff(pipeline.urn("TrainedModel", "digits"), model_id, model, model_in).changes
+        is False
+    )
+    new_gate_in, _ = host.check(gate_urn, pipeline.gate_inputs(tighter, model), olds=gate)
+    diff = host.diff(gate_urn, gate_id, gate, new_gate_in)
+    assert diff.changes is True and diff.replaces == ()
+    updated = host.update(gate_urn, gate_id, gate, new_gate_in)
+    assert updated["threshold"] == 0.5 and updated["policy"] == "fixed 0.5"
+
+    impossible = _write_specs(
+        pipeline.project, threshold="{precisionAtLeast: 0.5}", min_precision=1.0
+    )
+    bad_in, _ = host.check(gate_urn, pipeline.gate_inputs(impossible, model), olds=updated)
+    with pytest.raises(ProviderCallError) as info:
+        host.update(gate_urn, gate_id, updated, bad_in)
+    message = info.value.details
+    assert "failed its acceptance gate" in message and "is below minPrecision 1" in message
+    assert "Traceback" not in message
+
+
+def test_interrupted_create_reattaches_to_the_running_training(pipeline, trained, project, target):
+    """Kill the provider host mid-training; a new host's Create waits for the same operation."""
+    dataset, _, _ = trained
+    specs = _write_specs(pipeline.project)
+    props = pipeline.model_inputs(specs, dataset)
+    props["seed"] = 99  # a new fingerprint: a real new training
+    first = ProviderHost(cwd=project).start()
+    first.configure({})
+    urn = first.urn("edge-labeler:TrainedModel", "digits-killed")
+    inputs, _ = first.check(urn, props)
+    before = len(_training_operations(target))
+    worker = threading.Thread(target=lambda: _swallow(first.create, urn, inputs), daemon=True)
+    worker.start()
+    store = ObjectStore(target, pipeline.bucket)
+    deadline = time.monotonic() + 60
+    while store.read_json(operation_path(inputs["fingerprint"])) is None:
+        assert time.monotonic() < deadline, "the operation was never recorded"
+        time.sleep(0.2)
+    first.kill()
+    worker.join(timeout=30)
+    assert len(_training_operations(target)) == before + 1
+
+    with ProviderHost(cwd=project) as second:
+        second.configure({})
+        model_id, outs = second.create(urn, inputs)
+        assert any("re-attaching to training" in line for line in second.output)
+    assert len(_training_operations(target)) == before + 1  # exactly one training
+    assert outs["modelName"] == model_id
+
+
+def _swallow(fn, *args):
+    with contextlib.suppress(ProviderCallError):  # the host is killed under it
+        fn(*args)
