@@ -30,7 +30,7 @@ from google.auth.credentials import AnonymousCredentials, Signing
 from google.cloud import automl_v1, storage
 from google.cloud.automl_v1.services.auto_ml.transports import AutoMlGrpcTransport
 
-from components.cloud.errors import CloudError
+from components.cloud.errors import CloudError, cloud_errors
 
 STORAGE_ENV = "STORAGE_EMULATOR_HOST"
 AUTOML_ENV = "EDGE_LABELER_AUTOML_ENDPOINT"
@@ -193,8 +193,14 @@ def firebase_app(target: CloudTarget) -> firebase_admin.App:
         else:
             credential = firebase_credentials.ApplicationDefault()
         app = firebase_admin.initialize_app(credential, {"projectId": target.project}, name=name)
-        # firebase_admin.ml finds its service on the app; registering ours first redirects it.
-        app._get_service(ml._ML_ATTRIBUTE, lambda a: service_type(a, ml_url))
+        try:
+            # firebase_admin.ml finds its service on the app; registering ours first redirects
+            # it. Creating it loads the credentials (Application Default Credentials on Google).
+            with cloud_errors(f"connecting to Firebase ML for stack '{target.stack}'"):
+                app._get_service(ml._ML_ATTRIBUTE, lambda a: service_type(a, ml_url))
+        except BaseException:
+            firebase_admin.delete_app(app)  # no half-made app for the next call to find
+            raise
         return app
 
 

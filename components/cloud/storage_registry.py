@@ -1,0 +1,168 @@
+"""The `storage` Registry adapter: a model file and its manifest in the stack's bucket.
+
+Layout (Firebase's successor to Firebase ML is hosting the file in Cloud Storage):
+    gs://<bucket>/models/<displayName>/model.tflite    the file; its generation is the version
+    gs://<bucket>/models/<displayName>/manifest.json   {displayName, tags, published, sha256,
+                                                        sizeBytes, threshold, labels,
+                                                        generation, updateTime}
+An app reads the manifest, and downloads the file when `published` is true and the
+generation differs from the one it holds. The manifest names the file generation it
+describes, so a file replaced by hand is seen (its sha256 reads back as unknown).
+"""
+
+import json
+from datetime import UTC, datetime
+
+from google.cloud import storage
+
+from components.cloud.clients import CloudTarget, storage_client
+from components.cloud.errors import CloudError, CloudNotFound, cloud_errors
+from components.cloud.registry import (
+    ModelFile,
+    Progress,
+    PublishedModel,
+    PublishedModelSpec,
+    Registry,
+    check_tflite_header,
+    manifest,
+    validate_display_name,
+    validate_spec,
+)
+
+MODEL_FILE = "model.tflite"
+MANIFEST_FILE = "manifest.json"
+
+
+def model_prefix(display_name: str) -> str:
+    return f"models/{display_name}/"
+
+
+class StorageRegistry(Registry):
+    """Models as objects in one bucket of a stack."""
+
+    kind = "storage"
+
+    def __init__(self, target: CloudTarget, bucket: str) -> None:
+        self.target = target
+        self.bucket_name = bucket
+
+    def _bucket(self) -> storage.Bucket:
+        return storage_client(self.target).bucket(self.bucket_name)
+
+    def _uri(self, name: str) -> str:
+        return f"gs://{self.bucket_name}/{name}"
+
+    def _current(
+        self, bucket: storage.Bucket, prefix: str
+    ) -> tuple[dict | None, storage.Blob | None]:
+        """(manifest or None, model blob or None) as they are now."""
+        with cloud_errors(f"reading {self._uri(prefix)}"):
+            model_blob = bucket.get_blob(prefix + MODEL_FILE)
+            manifest_blob = bucket.get_blob(prefix + MANIFEST_FILE)
+            if manifest_blob is None:
+                return None, model_blob
+            try:
+                record = json.loads(manifest_blob.download_as_bytes())
+            except ValueError:
+                record = {}  # damaged by hand: rewritten by the next apply
+        return (record if isinstance(record, dict) else {}), model_blob
+
+    def apply(self, spec: PublishedModelSpec, progress: Progress | None = None) -> PublishedModel:
+        validate_spec(spec)
+        prefix = model_prefix(spec.display_name)
+        bucket = self._bucket()
+        record, blob = self._current(bucket, prefix)
+        file_current = (
+            record is not None
+            and blob is not None
+            and record.get("sha256") == spec.model.sha256
+            and record.get("generation") == str(blob.generation)
+        )
+        if not file_current:
+            blob = self._put_file(bucket, prefix + MODEL_FILE, spec.model)
+            if progress:
+                progress(
+                    f"[publication {spec.display_name}] uploaded {self._uri(blob.name)} "
+                    f"(generation {blob.generation}, {blob.size} bytes)"
+                )
+        assert blob is not None
+        desired = {**manifest(spec, blob.size), "generation": str(blob.generation)}
+        current = {k: v for k, v in (record or {}).items() if k != "updateTime"}
+        if current != desired:
+            desired["updateTime"] = datetime.now(UTC).isoformat()
+            with cloud_errors(f"writing {self._uri(prefix + MANIFEST_FILE)}"):
+                bucket.blob(prefix + MANIFEST_FILE).upload_from_string(
+                    json.dumps(desired, indent=2, sort_keys=True), content_type="application/json"
+                )
+            record = desired
+        assert record is not None
+        return self._published(spec.display_name, record, blob)
+
+    def _put_file(self, bucket: storage.Bucket, name: str, model: ModelFile) -> storage.Blob:
+        target = bucket.blob(name)
+        if model.data is not None:
+            with cloud_errors(f"uploading {self._uri(name)}"):
+                target.upload_from_string(model.data, content_type="application/octet-stream")
+            return target
+        assert model.gcs_uri is not None
+        source_bucket, _, source_name = model.gcs_uri.removeprefix("gs://").partition("/")
+        client = bucket.client
+        try:
+            with cloud_errors(f"reading the model file {model.gcs_uri}"):
+                source = client.bucket(source_bucket).get_blob(source_name)
+        except CloudNotFound:
+            source = None
+        if source is None:
+            raise CloudNotFound(f"the model file {model.gcs_uri} does not exist")
+        if model.size_bytes is not None and source.size != model.size_bytes:
+            raise CloudError(
+                f"the model file {model.gcs_uri} has {source.size} bytes, not the "
+                f"{model.size_bytes} its export recorded; it changed after the export"
+            )
+        with cloud_errors(f"reading {model.gcs_uri}"):
+            head = source.download_as_bytes(start=0, end=7)
+        check_tflite_header(head, f"the model file {model.gcs_uri}")
+        with cloud_errors(f"copying {model.gcs_uri} to {self._uri(name)}"):
+            return client.bucket(source_bucket).copy_blob(source, bucket, name)
+
+    def read(self, display_name: str) -> PublishedModel | None:
+        validate_display_name(display_name)
+        record, blob = self._current(self._bucket(), model_prefix(display_name))
+        if record is None:
+            return None
+        return self._published(display_name, record, blob)
+
+    def _published(
+        self, display_name: str, record: dict, blob: storage.Blob | None
+    ) -> PublishedModel:
+        same_file = blob is not None and record.get("generation") == str(blob.generation)
+        threshold = record.get("threshold")
+        return PublishedModel(
+            registry=self.kind,
+            name=self._uri(model_prefix(display_name) + MODEL_FILE),
+            display_name=display_name,
+            sha256=record.get("sha256") if same_file else None,
+            model_hash=blob.md5_hash if blob is not None else None,
+            size_bytes=blob.size if blob is not None else None,
+            tags=tuple(record.get("tags") or ()),
+            published=bool(record.get("published")),
+            threshold=float(threshold) if isinstance(threshold, int | float) else None,
+            labels=tuple(record.get("labels") or ()),
+            version=str(blob.generation) if blob is not None else "",
+            update_time=str(record.get("updateTime") or ""),
+        )
+
+    def delete(self, display_name: str) -> bool:
+        validate_display_name(display_name)
+        bucket = self._bucket()
+        deleted = False
+        # The manifest first: without it the model reads as gone, even if the file lingers.
+        for name in (MANIFEST_FILE, MODEL_FILE):
+            path = model_prefix(display_name) + name
+            try:
+                with cloud_errors(f"deleting {self._uri(path)}"):
+                    bucket.blob(path).delete()
+                deleted = True
+            except CloudNotFound:
+                pass
+        return deleted
