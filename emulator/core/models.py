@@ -13,9 +13,12 @@ evaluations visible. Cancelled, failed or interrupted trainings leave no model a
 A training interrupted by the emulator stopping (cleanly or by a crash) ends as an ABORTED
 operation that says so, and what it had written is removed on the next start.
 
-Emulator-only: `base_model_id` may also be `file:///absolute/path` naming a Keras `.keras` file
-or a SavedModel directory on the emulator's machine (transfer learning from a local model; the
-service itself only takes the id of another model of the same location and model type).
+Emulator-only (the service has no such inputs; both are ignored or refused by it):
+- `base_model_id` may be `file:///absolute/path` naming a Keras `.keras` file or a SavedModel
+  directory on the emulator's machine (transfer learning from a local model; the service only
+  takes the id of another model of the same location and model type);
+- the model label `edge-labeler-seed` (digits) seeds training (weights, shuffling,
+  augmentation); without it the seed is 0. To the service it is just a label.
 
 Checkpoints (fault injection, see faults.py): `CreateModel.commit` (trained and evaluated, not
 yet committed), `DeployModel.commit`, `ExportModel.upload`, `BatchPredict.write`.
@@ -90,6 +93,7 @@ EXPORT_FORMATS = exporter.EXPORT_FORMATS
 UNEMULATED_EXPORT_FORMATS = ("tf_js", "docker")
 MIN_NODE_COUNT, MAX_NODE_COUNT = 1, 100
 BASE_MODEL_FILE_PREFIX = "file://"
+SEED_LABEL = "edge-labeler-seed"
 
 TRAINING_COMMIT_STEP = "CreateModel.commit"
 DEPLOY_COMMIT_STEP = "DeployModel.commit"
@@ -525,6 +529,12 @@ class ModelStore:
             )
         labels = dict(labels or {})
         validate_resource_labels(labels)
+        seed = labels.get(SEED_LABEL, "0")
+        if not seed.isdigit():
+            raise InvalidArgument(
+                f"Field: model.labels; Message: {SEED_LABEL}={seed!r} is not a training seed; "
+                "allowed: digits (an integer ≥ 0)"
+            )
         if not dataset_id:
             raise InvalidArgument(
                 "Field: model.dataset_id; Message: required; the id of an image classification "
@@ -573,6 +583,7 @@ class ModelStore:
                     model_type=model_type,
                     budget_milli_node_hours=budget_milli_node_hours,
                     base_model_path=base_path,
+                    seed=int(seed),
                 )
             )
         except trainer.TrainingError as exc:
@@ -616,6 +627,7 @@ class ModelStore:
                 "train_budget_milli_node_hours": config.budget_milli_node_hours,
                 "seconds_per_node_hour": config.seconds_per_node_hour,
                 "budget_seconds": budget_seconds,
+                "seed": config.seed,
             },
             id_prefix=id_prefix,
         )
@@ -747,6 +759,7 @@ class ModelStore:
                     "best_epoch": result.best_epoch,
                     "elapsed_seconds": result.elapsed_seconds,
                     "seconds_per_node_hour": result.seconds_per_node_hour,
+                    "seed": plan.config.seed,
                     "input_size": result.input_size,
                     "train_example_count": result.train_example_count,
                     "validation_example_count": result.validation_example_count,

@@ -236,7 +236,11 @@ def trained(automl, digits) -> dict[str, tuple[object, automl_v1.Model]]:
             digits.dataset_id,
             model_type,
             display_name=model_type.replace("-", "_"),
-            labels={FINGERPRINT: model_type.replace("-", "_"), "suite": "models"},
+            labels={
+                FINGERPRINT: model_type.replace("-", "_"),
+                "suite": "models",
+                "edge-labeler-seed": "7",
+            },
         )
         for model_type in MOBILE_MODEL_TYPES
     }
@@ -274,7 +278,11 @@ def test_each_mobile_type_trains_as_an_operation_with_cost_and_stop_reason(
         assert model.name.startswith(f"{PARENT}/models/ICN")
         assert model.display_name == model_type.replace("-", "_")
         assert model.dataset_id == digits.dataset_id
-        assert dict(model.labels) == {FINGERPRINT: model_type.replace("-", "_"), "suite": "models"}
+        assert dict(model.labels) == {
+            FINGERPRINT: model_type.replace("-", "_"),
+            "suite": "models",
+            "edge-labeler-seed": "7",
+        }
         assert model.deployment_state == automl_v1.Model.DeploymentState.UNDEPLOYED
         meta = model.image_classification_model_metadata
         assert meta.model_type == model_type and meta.train_budget_milli_node_hours == 1_000
@@ -290,6 +298,7 @@ def test_each_mobile_type_trains_as_an_operation_with_cost_and_stop_reason(
         details = training_details(emulator.env, op.operation.name)
         assert details["done"] and details["details"]["model_id"] == model.name.rsplit("/", 1)[1]
         assert details["details"]["seconds_per_node_hour"] == float(SCALE)
+        assert details["details"]["seed"] == 7
 
 
 def test_list_models_with_the_documented_filters_and_labels(automl, trained, digits):
@@ -717,6 +726,11 @@ def test_transfer_learning_from_a_model_and_from_a_local_file_then_update_and_de
         ),
         ({"display_name": "1st"}, exceptions.InvalidArgument, "starting with a letter"),
         ({"labels": {"Bad": "x"}}, exceptions.InvalidArgument, "label Bad='x' is invalid"),
+        (
+            {"labels": {"edge-labeler-seed": "seven"}},
+            exceptions.InvalidArgument,
+            "is not a training seed",
+        ),
         ({"dataset_id": "ICN404"}, exceptions.NotFound, "Dataset doesn't exist"),
         ({"dataset_id": ""}, exceptions.InvalidArgument, "model.dataset_id; Message: required"),
     ],
