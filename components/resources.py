@@ -14,10 +14,28 @@ import pulumi_gcp as gcp
 from components.cloud.clients import CloudTarget
 from components.providers.bucket import Bucket, bucket_inputs
 from components.providers.dataset import Dataset, dataset_inputs
+from components.providers.export import ModelExport, export_inputs
+from components.providers.gate import AcceptanceGate, gate_inputs
+from components.providers.trained_model import TrainedModel, trained_model_inputs
 from components.spec import Bucket as BucketSpec
 from components.spec import Dataset as DatasetSpec
+from components.spec import Model as ModelSpec
 from components.spec import SpecError, SpecSet, StackConfig, load_specs, stack_config_from_mapping
 from components.spec.stack import KEYS, NAMESPACE
+
+# What the export (and the registry record) takes from the gate.
+GATE_FIELDS = (
+    "passed",
+    "threshold",
+    "measuredAt",
+    "precision",
+    "recall",
+    "f1",
+    "auPrc",
+    "perLabel",
+    "policy",
+    "labels",
+)
 
 # Service agents that read training data and write exports, per training API.
 SERVICE_AGENTS = {
@@ -132,6 +150,81 @@ class DatasetComponent(pulumi.ComponentResource):
         )
 
 
+class ModelComponent(pulumi.ComponentResource):
+    """TrainedModel → AcceptanceGate → ModelExport: nothing is exported unless gated."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        config: StackConfig,
+        dataset: DatasetComponent,
+        bucket: BucketComponent,
+        base: "ModelComponent | None",
+        root: Path,
+    ):
+        super().__init__("edge-labeler:index:Model", spec.name)
+        target = cloud_target(config)
+        child = pulumi.ResourceOptions(parent=self)
+        props = {
+            **trained_model_inputs(spec, target, root),
+            "bucket": bucket.bucket_name,
+            "datasetName": dataset.dataset_name,
+            "datasetFingerprint": dataset.fingerprint,
+        }
+        if base is not None:
+            props["baseModelName"] = base.trained.modelName
+            props["baseModelFingerprint"] = base.trained.fingerprint
+        self.trained = TrainedModel(f"{spec.name}-model", props, child)
+        gate = AcceptanceGate(
+            f"{spec.name}-gate",
+            {
+                **gate_inputs(spec, target),
+                "bucket": bucket.bucket_name,
+                "modelName": self.trained.modelName,
+                "fingerprint": self.trained.fingerprint,
+            },
+            child,
+        )
+        self.gate = gate
+        self.export = ModelExport(
+            f"{spec.name}-export",
+            {
+                **export_inputs(spec, target),
+                "bucket": bucket.bucket_name,
+                "modelName": self.trained.modelName,
+                "fingerprint": self.trained.fingerprint,
+                "datasetFingerprint": dataset.fingerprint,
+                "config": {
+                    "modelType": spec.optimize_for.automl_model_type,
+                    "budgetMilliNodeHours": spec.budget.milli_node_hours,
+                    "baseModel": self.trained.baseModel,
+                    "seed": spec.seed,
+                },
+                "training": {
+                    "stopReason": self.trained.stopReason,
+                    "trainCostMilliNodeHours": self.trained.trainCostMilliNodeHours,
+                },
+                "gate": {k: getattr(gate, k) for k in GATE_FIELDS},
+            },
+            child,
+        )
+        self.outputs = {
+            "fingerprint": self.trained.fingerprint,
+            "cloudModel": self.trained.modelName,
+            "stopReason": self.trained.stopReason,
+            "nodeHoursUsed": self.trained.trainCostMilliNodeHours.apply(
+                lambda m: None if m is None else m / 1000
+            ),
+            "threshold": gate.threshold,
+            "precision": gate.precision,
+            "recall": gate.recall,
+            "auPrc": gate.auPrc,
+            "artifacts": self.export.artifacts,
+            "record": self.export.recordUri,
+        }
+        self.register_outputs(self.outputs)
+
+
 def build(
     specs: SpecSet, config: StackConfig, root: Path = Path(".")
 ) -> Mapping[str, pulumi.ComponentResource]:
@@ -140,6 +233,25 @@ def build(
     buckets = {name: BucketComponent(spec, config) for name, spec in specs.buckets.items()}
     for name, component in buckets.items():
         out[f"Bucket/{name}"] = component
-    for name, spec in specs.datasets.items():
-        out[f"Dataset/{name}"] = DatasetComponent(spec, config, buckets[spec.bucket], root)
+    datasets = {
+        name: DatasetComponent(spec, config, buckets[spec.bucket], root)
+        for name, spec in specs.datasets.items()
+    }
+    out.update({f"Dataset/{name}": c for name, c in datasets.items()})
+    models: dict[str, ModelComponent] = {}
+    for spec in specs.dependency_order():
+        if not isinstance(spec, ModelSpec):
+            continue
+        dataset = specs.datasets[spec.dataset]
+        base_name = spec.base_model.model if spec.base_model else None
+        models[spec.name] = ModelComponent(
+            spec,
+            config,
+            datasets[spec.dataset],
+            buckets[dataset.bucket],
+            models.get(base_name) if base_name else None,
+            root,
+        )
+        pulumi.export(f"model/{spec.name}", models[spec.name].outputs)
+    out.update({f"Model/{name}": c for name, c in models.items()})
     return out

@@ -32,6 +32,18 @@ from components.providers.base import Props, Provider, UserError
 from components.spec import Dataset as DatasetSpec
 
 IMPORT_TIMEOUT_S = 6 * 3600
+# Computed by the provider (declared so that they exist as outputs of the resource).
+OUTPUTS = (
+    "datasetName",
+    "fingerprint",
+    "labelCounts",
+    "imageCount",
+    "exampleCount",
+    "uploadedImages",
+    "indexUri",
+    "labels",
+    "warnings",
+)
 
 
 def dataset_inputs(
@@ -230,17 +242,6 @@ class Dataset(Resource, module="edge-labeler", name="Dataset"):
         super().__init__(
             DatasetProvider(),
             name,
-            {
-                **props,
-                "datasetName": None,
-                "fingerprint": None,
-                "labelCounts": None,
-                "imageCount": None,
-                "exampleCount": None,
-                "uploadedImages": None,
-                "indexUri": None,
-                "labels": None,
-                "warnings": None,
-            },
+            {**props, **dict.fromkeys(OUTPUTS)},
             opts,
         )

@@ -9,6 +9,7 @@ AutoML bills every CreateModel and never made it idempotent. This provider:
 3. otherwise starts training and records the operation BEFORE waiting on it.
 """
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,28 @@ from components.cloud.training import (
 from components.providers.base import Props, Provider, UserError
 from components.spec import Model as ModelSpec
 
-OUTPUTS = ("modelName", "stopReason", "trainCostMilliNodeHours", "createTime", "operation")
+OUTPUTS = (
+    "fingerprint",
+    "baseModel",
+    "modelName",
+    "stopReason",
+    "trainCostMilliNodeHours",
+    "createTime",
+    "operation",
+)
 
 
-def trained_model_inputs(spec: ModelSpec, target: CloudTarget) -> Props:
-    """Inputs from a Model spec; the dataset's name/fingerprint and bucket come as outputs."""
+def trained_model_inputs(spec: ModelSpec, target: CloudTarget, root: Path = Path(".")) -> Props:
+    """Inputs from a Model spec; the dataset's name/fingerprint and bucket come as outputs
+    (and, for `baseModel: {model: …}`, that model's name and fingerprint)."""
+    base_path = None
+    if spec.base_model is not None and spec.base_model.path is not None:
+        try:
+            base_path = spec.base_model.path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            base_path = str(spec.base_model.path)
     return {
+        "baseModelPath": base_path,
         "name": spec.name,
         "cloud": target.as_inputs(),
         "displayName": spec.cloud_display_name(target.stack),
@@ -71,8 +88,16 @@ class TrainedModelProvider(Provider):
     def _check(self, olds: Props, news: Props) -> Props:
         # In a preview of a dataset change the dataset's fingerprint is not known yet, and
         # neither is this one: the diff then shows the model being replaced (retrained).
-        parts = (news.get("datasetFingerprint"), news.get("baseModel", ""))
-        if not all(_known(p) for p in parts):
+        base = None
+        if news.get("baseModelPath"):
+            path = Path(news["baseModelPath"])
+            if not path.exists():
+                raise UserError(f"baseModel.path {path}: no such file or directory")
+            base = base_model_identity(path)
+        elif news.get("baseModelFingerprint") is not None:
+            base = news["baseModelFingerprint"]
+        news = {**news, "baseModel": base}
+        if not all(_known(p) for p in (news.get("datasetFingerprint"), base or "")):
             return {**news, "fingerprint": rpc.UNKNOWN}
         fingerprint = model_fingerprint(
             news["datasetFingerprint"],
@@ -122,7 +147,7 @@ class TrainedModelProvider(Provider):
                 props["modelType"],
                 int(props["budgetMilliNodeHours"]),
                 labels,
-                props.get("baseModel") or None,
+                self._base_model_ref(props),
             )
             # Recorded before waiting: an interrupted deployment re-attaches to it.
             store.write_json(
@@ -168,6 +193,13 @@ class TrainedModelProvider(Provider):
         return state
 
     @staticmethod
+    def _base_model_ref(props: Props) -> str | None:
+        """What the training API gets: another model's name, or a local file (emulator)."""
+        if props.get("baseModelPath"):
+            return Path(props["baseModelPath"]).resolve().as_uri()
+        return props.get("baseModelName") or None
+
+    @staticmethod
     def _outputs(model: CloudModel, operation: str | None) -> Props:
         return {
             "modelName": model.name,
@@ -202,20 +234,19 @@ class TrainedModel(Resource, module="edge-labeler", name="TrainedModel"):
     fingerprint: pulumi.Output[str]
     stopReason: pulumi.Output[str]
     trainCostMilliNodeHours: pulumi.Output[float]
+    baseModel: pulumi.Output[str]
 
     def __init__(self, name: str, props: Props, opts: pulumi.ResourceOptions | None = None):
         super().__init__(
             TrainedModelProvider(),
             name,
-            {**props, "fingerprint": None, **dict.fromkeys(OUTPUTS)},
+            {**props, **dict.fromkeys(OUTPUTS)},
             opts,
         )
 
 
 def base_model_identity(path: Path) -> str:
     """Content identity of a local base model file (part of the training fingerprint)."""
-    import hashlib
-
     h = hashlib.sha256()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for f in files:

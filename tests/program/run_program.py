@@ -17,7 +17,28 @@ from pulumi.runtime import mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from components.providers import dataset, export, gate, trained_model
+
 ROOT = Path(__file__).resolve().parents[2]
+NUMERIC = {
+    "trainCostMilliNodeHours",
+    "imageCount",
+    "exampleCount",
+    "uploadedImages",
+    "threshold",
+    "measuredAt",
+    "precision",
+    "recall",
+    "f1",
+    "auPrc",
+    "modelSize",
+}
+DYNAMIC_OUTPUTS = {
+    "Dataset": dataset.OUTPUTS,
+    "TrainedModel": trained_model.OUTPUTS,
+    "AcceptanceGate": gate.OUTPUTS,
+    "ModelExport": export.OUTPUTS,
+}
 
 
 class RecordingMonitor(mocks.MockMonitor):
@@ -37,6 +58,9 @@ class RecordingMonitor(mocks.MockMonitor):
                 "parent": request.parent,
                 "protect": request.protect,
                 "dependencies": sorted(request.dependencies),
+                "propertyDependencies": {
+                    k: sorted(v.urns) for k, v in request.propertyDependencies.items()
+                },
                 "custom": request.custom,
             }
         )
@@ -49,7 +73,14 @@ class Mocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.inputs[(args.typ, args.name)] = args.inputs
-        return f"{args.name}-id", args.inputs
+        # What a provider computes (declared as None inputs, which are not sent) gets a
+        # placeholder, as the engine would return real values.
+        computed = DYNAMIC_OUTPUTS.get(args.typ.rsplit(":", 1)[-1], ())
+        state = {
+            **{k: 0 if k in NUMERIC else f"<{args.name}.{k}>" for k in computed},
+            **args.inputs,
+        }
+        return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         if args.token == "gcp:organizations/getProject:getProject":
