@@ -16,10 +16,12 @@ from components.providers.bucket import Bucket, bucket_inputs
 from components.providers.dataset import Dataset, dataset_inputs
 from components.providers.export import ModelExport, export_inputs
 from components.providers.gate import AcceptanceGate, gate_inputs
+from components.providers.publication import Publication, publication_inputs
 from components.providers.trained_model import TrainedModel, trained_model_inputs
 from components.spec import Bucket as BucketSpec
 from components.spec import Dataset as DatasetSpec
 from components.spec import Model as ModelSpec
+from components.spec import Publication as PublicationSpec
 from components.spec import SpecError, SpecSet, StackConfig, load_specs, stack_config_from_mapping
 from components.spec.stack import KEYS, NAMESPACE
 
@@ -186,7 +188,7 @@ class ModelComponent(pulumi.ComponentResource):
             child,
         )
         self.gate = gate
-        self.export = ModelExport(
+        self.export: ModelExport = ModelExport(
             f"{spec.name}-export",
             {
                 **export_inputs(spec, target),
@@ -225,6 +227,43 @@ class ModelComponent(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
 
+class PublicationComponent(pulumi.ComponentResource):
+    """The gated model's file published for apps; protected on stacks with `protect`."""
+
+    def __init__(
+        self,
+        spec: PublicationSpec,
+        config: StackConfig,
+        model: ModelComponent,
+        buckets: Mapping[str, BucketComponent],
+        model_bucket: BucketComponent,
+    ):
+        super().__init__("edge-labeler:index:Publication", spec.name)
+        target = cloud_target(config)
+        publication = Publication(
+            f"{spec.name}-publication",
+            {
+                **publication_inputs(spec, target),
+                "registryBucket": buckets[spec.bucket].bucket_name,
+                "recordBucket": model_bucket.bucket_name,
+                "modelFile": model.export.modelFile,
+                "modelSha256": model.export.modelSha256,
+                "modelSize": model.export.modelSize,
+                "fingerprint": model.trained.fingerprint,
+                "threshold": model.gate.threshold,
+                "labels": model.gate.labels,
+            },
+            pulumi.ResourceOptions(parent=self, protect=config.protect),
+        )
+        self.outputs = {
+            "target": spec.target.value,
+            "displayName": spec.display_name,
+            "registryName": publication.registryName,
+            "state": publication.state,
+        }
+        self.register_outputs(self.outputs)
+
+
 def build(
     specs: SpecSet, config: StackConfig, root: Path = Path(".")
 ) -> Mapping[str, pulumi.ComponentResource]:
@@ -254,4 +293,9 @@ def build(
         )
         pulumi.export(f"model/{spec.name}", models[spec.name].outputs)
     out.update({f"Model/{name}": c for name, c in models.items()})
+    for name, spec in specs.publications.items():
+        model_bucket = buckets[specs.datasets[specs.models[spec.model].dataset].bucket]
+        component = PublicationComponent(spec, config, models[spec.model], buckets, model_bucket)
+        pulumi.export(f"publication/{name}", component.outputs)
+        out[f"Publication/{name}"] = component
     return out

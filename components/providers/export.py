@@ -157,6 +157,7 @@ class ModelExport(Resource, module="edge-labeler", name="ModelExport"):
 
     modelFile: pulumi.Output[str]
     modelSha256: pulumi.Output[str]
+    modelSize: pulumi.Output[float]
     artifacts: pulumi.Output[dict]
     recordUri: pulumi.Output[str]
 

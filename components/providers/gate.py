@@ -96,6 +96,7 @@ class AcceptanceGate(Resource, module="edge-labeler", name="AcceptanceGate"):
     precision: pulumi.Output[float]
     recall: pulumi.Output[float]
     auPrc: pulumi.Output[float]
+    labels: pulumi.Output[list]
 
     def __init__(self, name: str, props: Props, opts: pulumi.ResourceOptions | None = None):
         super().__init__(AcceptanceGateProvider(), name, {**props, **dict.fromkeys(OUTPUTS)}, opts)

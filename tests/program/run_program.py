@@ -17,7 +17,7 @@ from pulumi.runtime import mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.providers import dataset, export, gate, trained_model
+from components.providers import dataset, export, gate, publication, trained_model
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMERIC = {
@@ -38,6 +38,7 @@ DYNAMIC_OUTPUTS = {
     "TrainedModel": trained_model.OUTPUTS,
     "AcceptanceGate": gate.OUTPUTS,
     "ModelExport": export.OUTPUTS,
+    "Publication": publication.OUTPUTS,
 }
 
 

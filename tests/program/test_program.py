@@ -98,3 +98,14 @@ def test_gcp_stacks_declare_a_private_bucket_and_training_access(stack, protect)
         "serviceAccount:service-123456789012@gcp-sa-aiplatform.iam.gserviceaccount.com"
     )
     assert _short(access["parent"]) == "ml-data"
+
+
+@pytest.mark.parametrize(("stack", "protect"), [("local", False), ("dev", False), ("prod", True)])
+def test_publications_depend_on_the_gate_and_are_protected_on_prod(stack, protect):
+    r = declared(stack)
+    publication = r[(DYNAMIC + "Publication", "digits-publication")]
+    assert _parent_type(publication) == COMPONENT + "Publication"
+    assert publication["protect"] is protect
+    assert {"digits-gate", "digits-export"} <= {_short(d) for d in publication["dependencies"]}
+    assert publication["inputs"]["target"] == "firebase-ml"
+    assert publication["inputs"]["displayName"] == "digits_classifier"

@@ -1,0 +1,125 @@
+"""Publication: the gated model's TF Lite file where apps download it, via the Registry port.
+
+Targets: Firebase ML custom models (`firebase-ml`) or a versioned object + manifest in a
+bucket (`storage`). The file, the tags, the published flag and the chosen confidence
+threshold (with the labels) are converged in place; the file is replaced only when its
+sha256 changed. Each publication also records which fingerprint this stack serves
+(`models/<model>/published.json`), which `noWorseThan: published` gates compare against.
+"""
+
+import pulumi
+from pulumi.dynamic import Resource
+
+from components.cloud.clients import CloudTarget
+from components.cloud.records import now, published_path
+from components.cloud.registry import ModelFile, PublishedModel, PublishedModelSpec, open_registry
+from components.cloud.storage import ObjectStore
+from components.providers.base import Props, Provider
+from components.spec import Publication as PublicationSpec
+
+OUTPUTS = ("registryName", "version", "modelHash", "servedSha256", "updateTime", "state")
+
+
+def publication_inputs(spec: PublicationSpec, target: CloudTarget) -> Props:
+    return {
+        "name": spec.name,
+        "cloud": target.as_inputs(),
+        "target": spec.target.value,
+        "displayName": spec.display_name,
+        "tags": list(spec.tags),
+        "published": spec.published,
+        "model": spec.model,
+    }
+
+
+def _registry(props: Props):
+    return open_registry(
+        props["target"], CloudTarget.from_inputs(props["cloud"]), props["registryBucket"]
+    )
+
+
+def _spec(props: Props) -> PublishedModelSpec:
+    return PublishedModelSpec(
+        display_name=props["displayName"],
+        model=ModelFile.from_gcs(
+            props["modelFile"], props["modelSha256"], int(props["modelSize"] or 0) or None
+        ),
+        tags=tuple(props.get("tags") or ()),
+        published=bool(props["published"]),
+        threshold=float(props["threshold"]),
+        labels=tuple(props.get("labels") or ()),
+    )
+
+
+def _outputs(model: PublishedModel) -> Props:
+    return {
+        "registryName": model.name,
+        "version": model.version,
+        "modelHash": model.model_hash,
+        "servedSha256": model.sha256,
+        "updateTime": model.update_time,
+        "state": "published" if model.published else "unpublished",
+        # What is live, so that a refresh shows drift (unpublished or retagged by hand).
+        "published": model.published,
+        "tags": list(model.tags),
+    }
+
+
+class PublicationProvider(Provider):
+    kind = "Publication"
+    replace_on = ("target", "displayName", "cloud", "registryBucket")
+    update_on = ("tags", "published", "modelSha256", "threshold", "labels")
+
+    def _apply(self, props: Props) -> Props:
+        log = self.log(props)
+        model = _registry(props).apply(_spec(props), progress=log)
+        target = CloudTarget.from_inputs(props["cloud"])
+        store = ObjectStore(target, props["recordBucket"])
+        if model.published:
+            store.write_json(
+                published_path(props["model"]),
+                {
+                    "fingerprint": props["fingerprint"],
+                    "displayName": props["displayName"],
+                    "target": props["target"],
+                    "registryName": model.name,
+                    "sha256": props["modelSha256"],
+                    "threshold": props["threshold"],
+                    "publishedAt": now(),
+                },
+            )
+        state = "published" if model.published else "not published"
+        log(
+            f"{props['displayName']} {state} on {props['target']} ({model.name}), threshold "
+            f"{props['threshold']:g}"
+        )
+        return _outputs(model)
+
+    def _create(self, props: Props) -> tuple[str, Props]:
+        outs = self._apply(props)
+        return outs["registryName"], outs
+
+    def _update(self, id_: str, olds: Props, news: Props) -> Props:
+        return self._apply(news)
+
+    def _read(self, id_: str, props: Props) -> Props | None:
+        model = _registry(props).read(props["displayName"])
+        return None if model is None else _outputs(model)
+
+    def _delete(self, id_: str, props: Props) -> None:
+        _registry(props).delete(props["displayName"])
+        store = ObjectStore(CloudTarget.from_inputs(props["cloud"]), props["recordBucket"])
+        pointer = store.read_json(published_path(props["model"]))
+        if pointer and pointer.get("displayName") == props["displayName"]:
+            store.delete([published_path(props["model"])])
+        self.log(props)(f"{props['displayName']} removed from {props['target']}")
+
+
+class Publication(Resource, module="edge-labeler", name="Publication"):
+    """A model published for apps (Firebase ML or Cloud Storage)."""
+
+    registryName: pulumi.Output[str]
+    state: pulumi.Output[str]
+
+    def __init__(self, name: str, props: Props, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(PublicationProvider(), name, {**props, **dict.fromkeys(OUTPUTS)}, opts)
