@@ -277,7 +277,9 @@ def interrupted_training_status(op: Operation) -> Status:
     """The error of a training that the emulator stopping (or crashing) cut short."""
     details = op.details
     progress = ""
-    if details.get("epoch"):
+    if details.get("stage") == "evaluating":
+        progress = " after training, while its model was evaluated and committed"
+    elif details.get("epoch"):
         progress = (
             f" after epoch {details['epoch']} ({details['elapsed_seconds']:.0f} s of its "
             f"{details['budget_seconds']:.0f} s budget)"
@@ -288,6 +290,15 @@ def interrupted_training_status(op: Operation) -> Status:
         f"interrupted{progress}: the emulator stopped while it was training. No model was "
         "created; run CreateModel again.",
     )
+
+
+def _stopped(ctx: OperationContext, display_name: str, when: str) -> ServiceError:
+    """The error of a training that stopped early: cancelled, or cut by the emulator stopping."""
+    if ctx.cancelled:
+        return Cancelled(
+            f"Training of model {display_name!r} was cancelled{when}; no model was created."
+        )
+    return ServiceError(interrupted_training_status(ctx.operation).message, Code.ABORTED)
 
 
 def _stamp() -> str:
@@ -576,6 +587,12 @@ class ModelStore:
             if spec.example_count > 0
         )
         try:
+            trainer.seconds_per_node_hour()  # the emulator's own setting, not the request's
+        except trainer.TrainingError as exc:
+            raise FailedPrecondition(
+                f"The emulator's budget scale is misconfigured: {exc}"
+            ) from None
+        try:
             config = trainer.validate_config(
                 trainer.TrainingConfig(
                     labels=tuple(label for label, _ in label_specs),
@@ -706,27 +723,27 @@ class ModelStore:
         try:
             result = trainer.train(examples, plan.config, model_dir, report, _StopSignal(ctx))
         except trainer.TrainingCancelled as stopped:
-            if ctx.cancelled:
-                raise Cancelled(
-                    f"Training of model {model.display_name!r} was cancelled after "
-                    f"{stopped.elapsed_seconds:.0f} s ({stopped.epochs} epochs, "
-                    f"{stopped.cost_milli_node_hours} milli node hours); no model was created."
-                ) from None
-            raise ServiceError(
-                interrupted_training_status(ctx.operation).message, Code.ABORTED
+            raise _stopped(
+                ctx,
+                model.display_name,
+                f" after {stopped.elapsed_seconds:.0f} s ({stopped.epochs} epochs, "
+                f"{stopped.cost_milli_node_hours} milli node hours)",
             ) from None
         except trainer.TrainingError as exc:
             raise InvalidArgument(
                 f"Training of model {model.display_name!r} failed: {exc}"
             ) from None
         try:
+            ctx.set_details(stage="evaluating")
             started = time.monotonic()
             test_count = sum(e.split is trainer.Split.TEST for e in examples)
             evaluations = evaluator.evaluate_model(
                 model_dir, examples, [spec for _, spec in plan.label_specs]
             )
             seconds_per_image = (time.monotonic() - started) / max(1, test_count)
-            ctx.checkpoint(TRAINING_COMMIT_STEP)
+            self._operations.faults.checkpoint(TRAINING_COMMIT_STEP, ctx.stopping)
+            if ctx.stopping():
+                raise _stopped(ctx, model.display_name, " after it had trained")
             now = utcnow()
             committed = replace(
                 model,

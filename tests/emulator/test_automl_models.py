@@ -29,7 +29,7 @@ from PIL import Image
 from emulator.core.architectures import MOBILE_MODEL_TYPES, architecture, build_model
 from emulator.core.trainer import SECONDS_PER_NODE_HOUR_ENV
 from emulator.server import AUTOML_ENV
-from tests.emulator.test_server import start_cli
+from tests.emulator.test_server import start_cli, wait_until_held
 from tests.fixtures.digits import DigitImage, digit_images
 from tests.fixtures.emulator import (
     PARENT,
@@ -796,10 +796,11 @@ def test_cancel_mid_training_ends_cancelled_without_a_model(emulator, automl, di
 
 
 INTERRUPTED = (
-    r"Training of model '{name}' \(projects/.+/models/ICN\d+\) was interrupted after epoch \d+ "
-    r"\(\d+ s of its \d+ s budget\): the emulator stopped while it was training\. No model was "
-    r"created; run CreateModel again\."
+    r"Training of model '{name}' \(projects/.+/models/ICN\d+\) was interrupted{when}: the "
+    r"emulator stopped while it was training\. No model was created; run CreateModel again\."
 )
+MID_EPOCH = r" after epoch \d+ \(\d+ s of its \d+ s budget\)"
+AT_COMMIT = r" after training, while its model was evaluated and committed"
 
 
 def test_clean_stop_mid_training_fails_the_operation_and_leaves_nothing(tmp_path, emulator_factory):
@@ -816,9 +817,9 @@ def test_clean_stop_mid_training_fails_the_operation_and_leaves_nothing(tmp_path
     second = emulator_factory(data_dir)
     stopped = operations_client(second.env).get_operation(running.operation.name)
     assert stopped.done and stopped.error.code == ABORTED
-    assert re.fullmatch(INTERRUPTED.format(name="stopped"), stopped.error.message), (
-        stopped.error.message
-    )
+    assert re.fullmatch(
+        INTERRUPTED.format(name="stopped", when=MID_EPOCH), stopped.error.message
+    ), stopped.error.message
     client = automl_client(second.env)
     assert list(client.list_models(parent=PARENT)) == []
     with pytest.raises(exceptions.NotFound):
@@ -838,6 +839,12 @@ def test_kill_9_keeps_models_and_fails_the_interrupted_training(tmp_path, emulat
         wait_for(client.deploy_model(name=kept.name))
         deployed = client.get_model(name=kept.name)
         evaluations = list(client.list_model_evaluations(parent=kept.name, filter=""))
+        # One training held after its model directory was written, before its commit ...
+        hold = {"method": "CreateModel.commit", "effect": "HOLD"}
+        assert admin(env, "POST", "/emulator/v1/faults", hold)[0] == 200
+        trained = create_model(client, dataset_id, display_name="uncommitted")
+        wait_until_held(env, "CreateModel.commit")
+        # ... and one killed mid-epoch.
         running = create_model(client, dataset_id, budget=100_000, display_name="killed")
         model_id = wait_for_epochs(env, running.operation.name, 1)["details"]["model_id"]
     finally:
@@ -856,12 +863,16 @@ def test_kill_9_keeps_models_and_fails_the_interrupted_training(tmp_path, emulat
         params={"score_threshold": "0"},
     )
     assert len(answer.payload) == len(LABELS)  # served again after the restart
-    # The training in flight ends as a failed operation, and leaves no model and no files.
-    crashed = operations_client(server.env).get_operation(running.operation.name)
-    assert crashed.done and crashed.error.code == ABORTED
-    assert re.fullmatch(INTERRUPTED.format(name="killed"), crashed.error.message), (
-        crashed.error.message
-    )
+    # Trainings in flight end as failed operations, and leave no model and no files.
+    for op, display_name, when in (
+        (running, "killed", MID_EPOCH),
+        (trained, "uncommitted", AT_COMMIT),
+    ):
+        crashed = operations_client(server.env).get_operation(op.operation.name)
+        assert crashed.done and crashed.error.code == ABORTED
+        assert re.fullmatch(
+            INTERRUPTED.format(name=display_name, when=when), crashed.error.message
+        ), crashed.error.message
     assert [m.display_name for m in client.list_models(parent=PARENT)] == ["kept"]
     with pytest.raises(exceptions.NotFound):
         client.get_model(name=f"{PARENT}/models/{model_id}")
