@@ -38,7 +38,7 @@ def _registry(props: Props):
     )
 
 
-def _spec(props: Props) -> PublishedModelSpec:
+def published_model_spec(props: Props) -> PublishedModelSpec:
     return PublishedModelSpec(
         display_name=props["displayName"],
         model=ModelFile.from_gcs(
@@ -72,7 +72,7 @@ class PublicationProvider(Provider):
 
     def _apply(self, props: Props) -> Props:
         log = self.log(props)
-        model = _registry(props).apply(_spec(props), progress=log)
+        model = _registry(props).apply(published_model_spec(props), progress=log)
         target = CloudTarget.from_inputs(props["cloud"])
         store = ObjectStore(target, props["recordBucket"])
         if model.published:

@@ -7,15 +7,18 @@ import contextlib
 import hashlib
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 from google.cloud import automl_v1
 
 from components.cloud.adapters import training_api
-from components.cloud.records import operation_path, read_record
+from components.cloud.records import operation_path, published_path, read_record
+from components.cloud.registry import open_registry
 from components.cloud.storage import ObjectStore
 from components.providers.export import ModelExportProvider, export_inputs
 from components.providers.gate import AcceptanceGateProvider, gate_inputs
+from components.providers.publication import PublicationProvider, published_model_spec
 from components.providers.trained_model import TrainedModelProvider, trained_model_inputs
 from components.spec import load_specs
 from emulator.core.trainer import SECONDS_PER_NODE_HOUR_ENV
@@ -134,6 +137,29 @@ class Pipeline:
         )
 
 
+def publication_props(pipeline, export, gate, model, published=True, tags=("digits",)):
+    return pipeline.host.inputs(
+        PublicationProvider(),
+        {
+            "name": "digits",
+            "cloud": pipeline.target.as_inputs(),
+            "target": "firebase-ml",
+            "displayName": "digits_pipeline",
+            "tags": list(tags),
+            "published": published,
+            "model": "digits",
+            "registryBucket": pipeline.bucket,
+            "recordBucket": pipeline.bucket,
+            "modelFile": export["modelFile"],
+            "modelSha256": export["modelSha256"],
+            "modelSize": export["modelSize"],
+            "fingerprint": model["fingerprint"],
+            "threshold": gate["threshold"],
+            "labels": gate["labels"],
+        },
+    )
+
+
 def _training_operations(target):
     """CreateModel operations the emulator has seen (each one is billed on Google)."""
     api = training_api(target)
@@ -180,13 +206,13 @@ def test_train_gate_export_and_record(pipeline, trained, target, bucket):
     specs = _write_specs(pipeline.project)
     gate_urn = pipeline.urn("AcceptanceGate", "digits")
     gate_in, _ = host.check(gate_urn, pipeline.gate_inputs(specs, model))
-    _, gate = host.create(gate_urn, gate_in)
+    gate_id, gate = host.create(gate_urn, gate_in)
     assert gate["passed"] is True and 0 <= gate["threshold"] < 1
     assert set(gate["perLabel"]) == set(LABELS)
 
     export_urn = pipeline.urn("ModelExport", "digits")
     exp_in, _ = host.check(export_urn, pipeline.export_inputs(specs, model, gate))
-    _, export = host.create(export_urn, exp_in)
+    export_id, export = host.create(export_urn, exp_in)
     assert set(export["artifacts"]) == {"tflite", "edgetpu_tflite"}
     store = ObjectStore(target, bucket)
     data = store.read(export["modelFile"].removeprefix(f"gs://{bucket}/"))
@@ -198,6 +224,35 @@ def test_train_gate_export_and_record(pipeline, trained, target, bucket):
     assert record.gate["threshold"] == gate["threshold"]
     assert record.artifact("tflite").sha256 == export["modelSha256"]
     assert record.dataset_fingerprint == dataset["fingerprint"]
+
+    # Publication (Firebase ML, through firebase-admin against the emulator).
+    pub_urn = pipeline.urn("Publication", "digits")
+    pub_in, failures = host.check(pub_urn, publication_props(pipeline, export, gate, model))
+    assert failures == []
+    pub_id, pub = host.create(pub_urn, pub_in)
+    assert pub["state"] == "published" and pub["servedSha256"] == export["modelSha256"]
+    registry = open_registry("firebase-ml", target, bucket)
+    live = registry.read("digits_pipeline")
+    assert live.published and live.threshold == pytest.approx(gate["threshold"])
+    assert live.tags == ("digits",) and list(live.labels) == gate["labels"]
+    assert store.read_json(published_path("digits"))["fingerprint"] == model["fingerprint"]
+
+    # Second pass with identical inputs: no changes anywhere.
+    for urn, id_, olds, news in [
+        (gate_urn, gate_id, gate, gate_in),
+        (export_urn, export_id, export, exp_in),
+        (pub_urn, pub_id, pub, pub_in),
+    ]:
+        again, _ = host.check(urn, news, olds=olds)
+        assert host.diff(urn, id_, olds, again).changes is False, urn
+
+    # Unpublished by hand: refresh (Read) shows it, and the next diff converges it back.
+    registry.apply(replace(published_model_spec(pub_in), published=False))
+    _, refreshed = host.read(pub_urn, pub_id, pub)
+    assert refreshed["published"] is False
+    assert host.diff(pub_urn, pub_id, refreshed, pub_in).changes is True
+    updated = host.update(pub_urn, pub_id, refreshed, pub_in)
+    assert updated["published"] is True and registry.read("digits_pipeline").published
 
 
 def test_same_inputs_no_changes_and_no_second_training(pipeline, trained, target):
@@ -240,8 +295,14 @@ def test_changing_only_acceptance_updates_the_gate_not_the_model(pipeline, train
         pipeline.project, threshold="{precisionAtLeast: 0.5}", min_precision=1.0
     )
     bad_in, _ = host.check(gate_urn, pipeline.gate_inputs(impossible, model), olds=updated)
+    published_before = open_registry("firebase-ml", target, pipeline.bucket).read("digits_pipeline")
     with pytest.raises(ProviderCallError) as info:
         host.update(gate_urn, gate_id, updated, bad_in)
+    # The engine stops at the failed gate; what apps download is untouched.
+    assert (
+        open_registry("firebase-ml", target, pipeline.bucket).read("digits_pipeline")
+        == published_before
+    )
     message = info.value.details
     assert "failed its acceptance gate" in message and "is below minPrecision 1" in message
     assert "Traceback" not in message
