@@ -255,7 +255,8 @@ def test_tf_saved_model_export_serves_the_same_scores(trained, examples, tmp_pat
 
 def test_same_seed_same_data_same_model_and_early_stopping(examples, tmp_path):
     # min_delta is unreachable, so validation loss "stops improving" after epoch 1 and
-    # patience 1 ends the run at epoch 2 — deterministically, long before the budget.
+    # patience 1 (with no warm-up) ends the run at epoch 2 — deterministically, long before
+    # the budget.
     config = TrainingConfig(
         labels=LABELS,
         model_type="mobile-low-latency-1",
@@ -264,6 +265,7 @@ def test_same_seed_same_data_same_model_and_early_stopping(examples, tmp_path):
         seed=11,
         patience=1,
         min_delta=100.0,
+        warmup_steps=0,
     )
     first = train(examples, config, tmp_path / "a")
     second = train(examples, config, tmp_path / "b")
@@ -278,6 +280,23 @@ def test_same_seed_same_data_same_model_and_early_stopping(examples, tmp_path):
     assert (other.model_dir / "model.tflite").read_bytes() != (
         first.model_dir / "model.tflite"
     ).read_bytes()
+
+
+def test_no_early_stop_during_the_warm_up_steps(examples, tmp_path):
+    # 54 TRAIN images in batches of 32: 2 optimizer steps per epoch. Validation loss never
+    # "improves" (min_delta unreachable), so the run stops at the first epoch past 20 steps.
+    config = TrainingConfig(
+        labels=LABELS,
+        model_type="mobile-low-latency-1",
+        budget_milli_node_hours=100_000,
+        seconds_per_node_hour=60.0,
+        patience=1,
+        min_delta=100.0,
+        warmup_steps=20,
+    )
+    result = train(examples, config, tmp_path / "model")
+    assert result.stop_reason == MODEL_CONVERGED
+    assert result.epochs == 10  # 10 epochs × 2 steps = 20 steps, then one epoch of patience
 
 
 def test_cancel_stops_training_and_writes_nothing(examples, tmp_path):
