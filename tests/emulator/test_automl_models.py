@@ -81,20 +81,24 @@ class Digits:
         return f"gs://{self.bucket}/digits/{image.index}.{image.extension}"
 
 
-def upload_and_import(env, client, bucket_name: str, images, uses=ml_use) -> str:
-    """Uploads `images`, writes the CSV index, creates a dataset and imports; its name."""
+def upload_and_import(
+    env, client, bucket_name: str, images, uses=ml_use, labels=None, kind="MULTICLASS"
+) -> str:
+    """Uploads `images`, writes the CSV index, creates a dataset and imports; its name.
+
+    `labels(image)` gives an image's labels (default: its digit).
+    """
     bucket = storage_client(env).lookup_bucket(bucket_name) or storage_client(env).create_bucket(
         bucket_name
     )
     lines = []
     for i, image in enumerate(images):
         bucket.blob(f"digits/{image.index}.{image.extension}").upload_from_string(image.data)
-        lines.append(
-            f"{uses(i)},gs://{bucket_name}/digits/{image.index}.{image.extension},{image.label}"
-        )
+        tags = ",".join(labels(image) if labels else [image.label])
+        lines.append(f"{uses(i)},gs://{bucket_name}/digits/{image.index}.{image.extension},{tags}")
     csv_name = f"csv/{uuid.uuid4().hex[:8]}.csv"
     bucket.blob(csv_name).upload_from_string("\n".join(lines) + "\n")
-    metadata = automl_v1.ImageClassificationDatasetMetadata(classification_type="MULTICLASS")
+    metadata = automl_v1.ImageClassificationDatasetMetadata(classification_type=kind)
     dataset = wait_for(
         client.create_dataset(
             parent=PARENT,
@@ -641,12 +645,25 @@ def test_transfer_learning_from_a_model_and_from_a_local_file_then_update_and_de
     base_id = base.name.rsplit("/", 1)[1]
     local = tmp_path / "base.keras"
     build_model(architecture("mobile-low-latency-1"), 10, multilabel=False).save(local)
+    # The local base model is tuned on a MULTILABEL dataset: each digit is also even or odd.
+    parity = {"zero": "even", "one": "odd", "two": "even"}
+    multilabel = upload_and_import(
+        emulator.env,
+        automl,
+        digits.bucket,
+        digits.imported[:36],
+        labels=lambda image: [image.label, parity[image.label]],
+        kind="MULTILABEL",
+    )
     with patched_environ({SECONDS_PER_NODE_HOUR_ENV: FAST_SCALE}):
         from_model = create_model(
             automl, digits.dataset_id, display_name="tuned", base_model_id=base_id
         )
         from_file = create_model(
-            automl, digits.dataset_id, display_name="from_file", base_model_id=f"file://{local}"
+            automl,
+            multilabel.rsplit("/", 1)[1],
+            display_name="from_file",
+            base_model_id=f"file://{local}",
         )
         # The base is in use by a running training: it cannot be deleted meanwhile.
         with pytest.raises(exceptions.FailedPrecondition, match="is running on it"):
@@ -655,6 +672,17 @@ def test_transfer_learning_from_a_model_and_from_a_local_file_then_update_and_de
     assert tuned.image_classification_model_metadata.base_model_id == base_id
     assert local_tuned.image_classification_model_metadata.base_model_id == f"file://{local}"
     assert tuned.image_classification_model_metadata.stop_reason
+    overall, *per_label = automl.list_model_evaluations(parent=local_tuned.name, filter="")
+    test = [image for i, image in enumerate(digits.imported[:36]) if ml_use(i) == "TEST"]
+    assert overall.evaluated_example_count == len(test)
+    assert "confusion_matrix" not in overall.classification_evaluation_metrics  # multilabel
+    counts = {e.display_name: e.evaluated_example_count for e in per_label}
+    assert counts == {
+        label: sum(label in (i.label, parity[i.label]) for i in test)
+        for label in ("even", "odd", *LABELS)
+    }
+    for entry in overall.classification_evaluation_metrics.confidence_metrics_entry:
+        assert entry.true_positive_count + entry.false_negative_count == 2 * len(test)
 
     with pytest.raises(exceptions.NotFound, match=r"base model .*ICN404 does not exist"):
         create_model(automl, digits.dataset_id, base_model_id="ICN404")
