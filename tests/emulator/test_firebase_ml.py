@@ -15,6 +15,7 @@ from firebase_admin import exceptions
 from components.cloud.clients import CloudTarget, firebase_app, firebase_ml_module
 from emulator import automl_v1, firebase_ml
 from emulator.core.firebase_models import MAX_MODEL_BYTES, VALIDATE_STEP
+from emulator.core.model_filter import Filterable, parse_filter
 from tests.fixtures.calls import recorded_calls
 from tests.fixtures.emulator import PROJECT, admin, patched_environ, storage_client
 
@@ -310,3 +311,25 @@ def test_rest_details_firebase_admin_does_not_reach(emulator, bucket, tflite_fil
     assert status == 400 and "signed URL expired" in error["error"]["message"]
     status, error = admin(env, "GET", f"/v1beta2/projects/{PROJECT}/operations/123")
     assert status == 404
+
+
+@pytest.mark.parametrize(
+    ("text", "matches"),
+    [
+        ("", {"a", "b", "c"}),
+        ("tags: x OR tags: y AND tags: z", {"b"}),  # OR binds tighter: (x OR y) AND z
+        ("(tags: x OR tags: y) tags: z", {"b"}),  # side by side means AND
+        ("-tags: x", {"b", "c"}),
+        ("NOT (tags: x OR tags: y)", {"c"}),
+        ("displayName = a", {"a"}),
+        ("display_name != a AND state.published != true", {"c"}),
+    ],
+)
+def test_filter_precedence_and_negation(text, matches):
+    models = {
+        "a": Filterable("a", ("x",), True),
+        "b": Filterable("b", ("y", "z"), True),
+        "c": Filterable("c", (), False),
+    }
+    predicate = parse_filter(text)
+    assert {name for name, model in models.items() if predicate(model)} == matches
