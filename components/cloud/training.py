@@ -17,6 +17,9 @@ from components.cloud.errors import CloudError
 LABEL_MANAGED = "edge-labeler"
 LABEL_STACK = "edge-labeler-stack"
 LABEL_FINGERPRINT = "edge-labeler-fingerprint"
+# The spec's seed. Google's services have no seed (they ignore the label); the local
+# emulator seeds training with it, so the same spec trains the same model.
+LABEL_SEED = "edge-labeler-seed"
 
 Progress = Callable[[str], None]
 

@@ -25,6 +25,7 @@ from components.cloud.storage import ObjectStore
 from components.cloud.training import (
     LABEL_FINGERPRINT,
     LABEL_MANAGED,
+    LABEL_SEED,
     LABEL_STACK,
     CloudModel,
     OperationState,
@@ -119,6 +120,7 @@ class TrainedModelProvider(Provider):
             LABEL_STACK: target.stack,
             LABEL_FINGERPRINT: fingerprint_label(fingerprint),
         }
+        seed_label = {LABEL_SEED: str(int(props.get("seed") or 0))}
 
         adopted = api.find_models(labels)
         if adopted:
@@ -146,7 +148,7 @@ class TrainedModelProvider(Provider):
                 props["displayName"],
                 props["modelType"],
                 int(props["budgetMilliNodeHours"]),
-                labels,
+                {**labels, **seed_label},
                 self._base_model_ref(props),
             )
             # Recorded before waiting: an interrupted deployment re-attaches to it.
