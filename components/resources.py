@@ -15,7 +15,9 @@ from components.cloud.clients import CloudTarget
 from components.providers.bucket import Bucket, bucket_inputs
 from components.providers.dataset import Dataset, dataset_inputs
 from components.providers.export import ModelExport, export_inputs
+from components.providers.gate import OUTPUTS as GATE_OUTPUTS
 from components.providers.gate import AcceptanceGate, gate_inputs
+from components.providers.promoted import PromotedModel, promoted_inputs, promotion_source
 from components.providers.publication import Publication, publication_inputs
 from components.providers.trained_model import TrainedModel, trained_model_inputs
 from components.spec import Bucket as BucketSpec
@@ -24,20 +26,6 @@ from components.spec import Model as ModelSpec
 from components.spec import Publication as PublicationSpec
 from components.spec import SpecError, SpecSet, StackConfig, load_specs, stack_config_from_mapping
 from components.spec.stack import KEYS, NAMESPACE
-
-# What the export (and the registry record) takes from the gate.
-GATE_FIELDS = (
-    "passed",
-    "threshold",
-    "measuredAt",
-    "precision",
-    "recall",
-    "f1",
-    "auPrc",
-    "perLabel",
-    "policy",
-    "labels",
-)
 
 # Service agents that read training data and write exports, per training API.
 SERVICE_AGENTS = {
@@ -206,7 +194,7 @@ class ModelComponent(pulumi.ComponentResource):
                     "stopReason": self.trained.stopReason,
                     "trainCostMilliNodeHours": self.trained.trainCostMilliNodeHours,
                 },
-                "gate": {k: getattr(gate, k) for k in GATE_FIELDS},
+                "gate": {k: getattr(gate, k) for k in GATE_OUTPUTS},
             },
             child,
         )
@@ -226,6 +214,57 @@ class ModelComponent(pulumi.ComponentResource):
         }
         self.register_outputs(self.outputs)
 
+    def publication_inputs(self) -> dict[str, pulumi.Output]:
+        """What a Publication takes from its model."""
+        return {
+            "modelFile": self.export.modelFile,
+            "modelSha256": self.export.modelSha256,
+            "modelSize": self.export.modelSize,
+            "fingerprint": self.trained.fingerprint,
+            "threshold": self.gate.threshold,
+            "labels": self.gate.labels,
+        }
+
+
+# -- promotion (edgectl promote) -------------------------------------------------------------
+class PromotedModelComponent(pulumi.ComponentResource):
+    """A Model pinned to another stack's gated artifact: copied and verified, never trained."""
+
+    def __init__(self, spec: ModelSpec, config: StackConfig, bucket: BucketComponent, root: Path):
+        super().__init__("edge-labeler:index:Model", spec.name)
+        try:
+            source = promotion_source(spec, root)
+        except SpecError as err:
+            raise pulumi.RunError(err.render()) from None
+        self.promoted = PromotedModel(
+            f"{spec.name}-promoted",
+            {**promoted_inputs(spec, cloud_target(config), source), "bucket": bucket.bucket_name},
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.outputs = {
+            "fingerprint": self.promoted.fingerprint,
+            "promotedFrom": source.stack,
+            "threshold": self.promoted.threshold,
+            "artifacts": self.promoted.artifacts,
+            "record": self.promoted.recordUri,
+        }
+        self.register_outputs(self.outputs)
+
+    def publication_inputs(self) -> dict[str, pulumi.Output]:
+        """What a Publication takes from its model (the same as from a trained one)."""
+        p = self.promoted
+        return {
+            "modelFile": p.modelFile,
+            "modelSha256": p.modelSha256,
+            "modelSize": p.modelSize,
+            "fingerprint": p.fingerprint,
+            "threshold": p.threshold,
+            "labels": p.labels,
+        }
+
+
+# -- end promotion ------------------------------------------------------------------------------
+
 
 class PublicationComponent(pulumi.ComponentResource):
     """The gated model's file published for apps; protected on stacks with `protect`."""
@@ -234,7 +273,7 @@ class PublicationComponent(pulumi.ComponentResource):
         self,
         spec: PublicationSpec,
         config: StackConfig,
-        model: ModelComponent,
+        model: "ModelComponent | PromotedModelComponent",
         buckets: Mapping[str, BucketComponent],
         model_bucket: BucketComponent,
     ):
@@ -246,12 +285,7 @@ class PublicationComponent(pulumi.ComponentResource):
                 **publication_inputs(spec, target),
                 "registryBucket": buckets[spec.bucket].bucket_name,
                 "recordBucket": model_bucket.bucket_name,
-                "modelFile": model.export.modelFile,
-                "modelSha256": model.export.modelSha256,
-                "modelSize": model.export.modelSize,
-                "fingerprint": model.trained.fingerprint,
-                "threshold": model.gate.threshold,
-                "labels": model.gate.labels,
+                **model.publication_inputs(),
             },
             pulumi.ResourceOptions(parent=self, protect=config.protect),
         )
@@ -277,18 +311,30 @@ def build(
         for name, spec in specs.datasets.items()
     }
     out.update({f"Dataset/{name}": c for name, c in datasets.items()})
-    models: dict[str, ModelComponent] = {}
+    models: dict[str, ModelComponent | PromotedModelComponent] = {}
     for spec in specs.dependency_order():
         if not isinstance(spec, ModelSpec):
             continue
         dataset = specs.datasets[spec.dataset]
+        if spec.promoted is not None:  # promotion: copied from another stack, not trained
+            models[spec.name] = PromotedModelComponent(spec, config, buckets[dataset.bucket], root)
+            pulumi.export(f"model/{spec.name}", models[spec.name].outputs)
+            continue
         base_name = spec.base_model.model if spec.base_model else None
+        base = models.get(base_name) if base_name else None
+        if isinstance(base, PromotedModelComponent):
+            raise pulumi.RunError(
+                f"{spec.location_of('spec.baseModel.model')}: Model '{spec.name}' "
+                f"spec.baseModel.model: '{base_name}' is promoted from another stack on this "
+                "stack and has no cloud model here to start from; train it here or use "
+                "baseModel.path"
+            )
         models[spec.name] = ModelComponent(
             spec,
             config,
             datasets[spec.dataset],
             buckets[dataset.bucket],
-            models.get(base_name) if base_name else None,
+            base,
             root,
         )
         pulumi.export(f"model/{spec.name}", models[spec.name].outputs)

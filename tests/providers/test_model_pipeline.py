@@ -17,6 +17,7 @@ from components.cloud.records import operation_path, published_path, read_record
 from components.cloud.registry import open_registry
 from components.cloud.storage import ObjectStore
 from components.providers.export import ModelExportProvider, export_inputs
+from components.providers.gate import OUTPUTS as GATE_OUTPUTS
 from components.providers.gate import AcceptanceGateProvider, gate_inputs
 from components.providers.publication import PublicationProvider, published_model_spec
 from components.providers.trained_model import TrainedModelProvider, trained_model_inputs
@@ -105,17 +106,6 @@ class Pipeline:
         )
 
     def export_inputs(self, specs, model_outs, gate_outs):
-        gate_keys = (
-            "passed",
-            "threshold",
-            "precision",
-            "recall",
-            "f1",
-            "auPrc",
-            "perLabel",
-            "policy",
-            "labels",
-        )
         return self.host.inputs(
             ModelExportProvider(),
             {
@@ -132,7 +122,7 @@ class Pipeline:
                     "stopReason": model_outs["stopReason"],
                     "trainCostMilliNodeHours": model_outs["trainCostMilliNodeHours"],
                 },
-                "gate": {k: gate_outs[k] for k in gate_keys},
+                "gate": {k: gate_outs[k] for k in GATE_OUTPUTS},
             },
         )
 
