@@ -1,0 +1,375 @@
+"""PromotedModel: a model gated in another stack, copied here by digest instead of trained again.
+
+A Model whose overlay pins `promoted: {from: <stack>, fingerprint: sha256:…}` (written by
+`edgectl promote`) is not trained in this stack. This provider reads the source stack's
+registry record of that fingerprint, refuses it unless it passed its gate there and meets
+this stack's acceptance minima (and `noWorseThan: published`), copies the exported artifacts
+into this stack's bucket verifying each sha256 against the record (a changed artifact is
+refused, naming both digests), and writes this stack's record with `promoted_from` set. Its
+outputs are what a Publication needs: the model file, its sha256 and size, the gate's
+threshold and the labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import Resource
+from pulumi.runtime import rpc
+
+from components.cloud.clients import CloudTarget
+from components.cloud.records import (
+    Artifact,
+    RegistryRecord,
+    now,
+    published_path,
+    read_record,
+    record_path,
+    write_record,
+)
+from components.cloud.storage import ObjectStore
+from components.evaluation.gate import PRECISION_DIGITS, Baseline, Criteria
+from components.providers.base import Props, Provider, UserError
+from components.spec import Model as ModelSpec
+from components.spec import SpecError, SpecIssue, load_specs, load_stack_config
+
+OUTPUTS = (
+    "modelFile",
+    "modelSha256",
+    "modelSize",
+    "threshold",
+    "labels",
+    "artifacts",
+    "recordUri",
+    "sourceRecordUri",
+    "cloudModel",
+    "precision",
+    "recall",
+    "auPrc",
+    "trainCostMilliNodeHours",
+)
+FINGERPRINT = re.compile(r"^sha256:[0-9a-f]{64}$")
+# What an app downloads, by preference (as ModelExport).
+PRIMARY = ("tflite", "edgetpu_tflite")
+
+
+@dataclass(frozen=True)
+class PromotionSource:
+    """Where a promoted model comes from: the source stack's cloud target and model bucket."""
+
+    stack: str
+    target: CloudTarget
+    bucket: str
+
+    def as_inputs(self) -> Props:
+        return {"stack": self.stack, "cloud": self.target.as_inputs(), "bucket": self.bucket}
+
+
+def promotion_source(spec: ModelSpec, root: Path = Path(".")) -> PromotionSource:
+    """The source stack of a promoted Model, from `Pulumi.<from>.yaml` and that stack's specs.
+
+    Raises SpecError at the Model's `spec.promoted.from` when the source stack cannot be read
+    or does not declare this model.
+    """
+    assert spec.promoted is not None
+    stack = spec.promoted.from_stack
+    where = spec.location_of("spec.promoted.from")
+
+    def fail(message: str) -> SpecError:
+        return SpecError(
+            [SpecIssue.at(where, message, kind="Model", name=spec.name, field="spec.promoted.from")]
+        )
+
+    try:
+        config = load_stack_config(stack, root)
+        source_specs = load_specs(Path(root) / config.specs, stack)
+    except SpecError as err:
+        details = "; ".join(issue.render() for issue in err.issues[:3])
+        raise fail(f"the source stack '{stack}' cannot be read: {details}") from None
+    model = source_specs.models.get(spec.name)
+    if model is None:
+        known = ", ".join(sorted(source_specs.models)) or "none"
+        raise fail(f"stack '{stack}' declares no Model named '{spec.name}' (its models: {known})")
+    dataset = source_specs.datasets[model.dataset]
+    bucket = source_specs.buckets[dataset.bucket].cloud_name(config.project)
+    target = CloudTarget(
+        stack=config.stack,
+        project=config.project,
+        region=config.region,
+        api=config.api.value,
+        registry=config.registry.value,
+        emulator=config.emulator,
+    )
+    return PromotionSource(stack, target, bucket)
+
+
+def promoted_inputs(spec: ModelSpec, target: CloudTarget, source: PromotionSource) -> Props:
+    """Inputs of a promoted Model; the bucket (this stack's) comes as an output."""
+    assert spec.promoted is not None
+    return {
+        "name": spec.name,
+        "cloud": target.as_inputs(),
+        "fingerprint": spec.promoted.fingerprint,
+        "source": source.as_inputs(),
+        "formats": [f.value for f in spec.export],
+        "criteria": Criteria.from_acceptance(spec.acceptance).to_props(),
+    }
+
+
+def _below(observed: Any, required: float) -> bool:
+    return observed is None or round(float(observed), PRECISION_DIGITS) < round(
+        required, PRECISION_DIGITS
+    )
+
+
+def unmet_criteria(
+    record: RegistryRecord, criteria: Criteria, baseline: Baseline | None = None
+) -> list[str]:
+    """This stack's acceptance minima the record's gated metrics do not meet (observed vs
+    required), at the threshold chosen in the source stack."""
+    gate = record.gate
+    unmet: list[str] = []
+    if not gate.get("passed"):
+        unmet.append(f"it did not pass its gate on stack '{record.stack}'")
+    for key, minimum, name in (
+        ("precision", criteria.min_precision, "minPrecision"),
+        ("recall", criteria.min_recall, "minRecall"),
+        ("auPrc", criteria.min_au_prc, "minAuPrc"),
+    ):
+        if minimum is not None and _below(gate.get(key), minimum):
+            unmet.append(f"{key} {_show(gate.get(key))} is below {name} {minimum:g}")
+    per_label = gate.get("perLabel") or {}
+    for label, minima in sorted(criteria.per_label.items()):
+        observed = per_label.get(label)
+        if observed is None:
+            unmet.append(f"label '{label}' (perLabel) is not a label of this model")
+            continue
+        for key, minimum, name in (
+            ("precision", minima.min_precision, "minPrecision"),
+            ("recall", minima.min_recall, "minRecall"),
+        ):
+            if minimum is not None and _below(observed.get(key), minimum):
+                unmet.append(
+                    f"label '{label}': {key} {_show(observed.get(key))} is below {name} {minimum:g}"
+                )
+    if criteria.no_worse_than_published and baseline is not None:
+        for key, value, name in (("auPrc", baseline.au_prc, "AuPRC"), ("f1", baseline.f1, "F1")):
+            if _below(gate.get(key), value):
+                unmet.append(
+                    f"{name} {_show(gate.get(key))} is worse than the published model's "
+                    f"{value:.3f} (noWorseThan: published, {baseline.fingerprint[:19]}…)"
+                )
+    return unmet
+
+
+def _show(value: Any) -> str:
+    return "missing" if value is None else f"{float(value):.3f}"
+
+
+def _object(uri: str) -> str:
+    """gs://bucket/object → object."""
+    return uri.removeprefix("gs://").partition("/")[2]
+
+
+def directory_digest(store: ObjectStore, directory: str) -> tuple[str, int, dict[str, bytes]]:
+    """sha256 and size of an exported directory, as ModelExport computes it, and its files."""
+    prefix = _object(directory)
+    files = {name: store.read(name) or b"" for name in sorted(store.names(prefix))}
+    digest = hashlib.sha256()
+    for name, data in files.items():
+        digest.update(name.removeprefix(prefix).encode() + b"\0" + data)
+    return digest.hexdigest(), sum(len(d) for d in files.values()), files
+
+
+def _baseline(store: ObjectStore, model: str, fingerprint: str) -> Baseline | None:
+    """This stack's published record, for `noWorseThan: published` (as the gate reads it)."""
+    pointer = store.read_json(published_path(model))
+    if not pointer:
+        return None
+    record = read_record(store, model, pointer["fingerprint"])
+    if record is None or record.fingerprint == fingerprint:
+        return None
+    return Baseline(record.fingerprint, float(record.gate["auPrc"]), float(record.gate["f1"]))
+
+
+class PromotedModelProvider(Provider):
+    kind = "Model"
+    replace_on = ("fingerprint", "source", "cloud", "bucket")
+    update_on = ("formats", "criteria")
+
+    def _check(self, olds: Props, news: Props) -> Props:
+        fingerprint = news.get("fingerprint")
+        if fingerprint != rpc.UNKNOWN and not FINGERPRINT.match(str(fingerprint)):
+            raise UserError(
+                f"promoted.fingerprint {fingerprint!r} is not sha256: followed by 64 lowercase "
+                "hex digits (copy it from `edgectl history`, or let `edgectl promote` write it)"
+            )
+        return news
+
+    def _failed_property(self, err: Exception) -> str:
+        return "fingerprint"
+
+    def _copy(
+        self, props: Props, artifact: Artifact, source: ObjectStore, store: ObjectStore
+    ) -> Artifact:
+        """Copies one exported artifact (its whole export folder), verified by sha256."""
+        log = self.log(props)
+        origin = f"stack '{props['source']['stack']}'"
+        if artifact.format == "tf_saved_model":
+            sha, _, files = directory_digest(source, artifact.directory)
+        else:
+            data = source.read(_object(artifact.uri))
+            if data is None:
+                raise UserError(
+                    f"{artifact.uri} (the {artifact.format} export recorded on {origin}) "
+                    "does not exist any more; nothing was copied"
+                )
+            sha = hashlib.sha256(data).hexdigest()
+            folder = _object(artifact.directory)
+            files = {name: source.read(name) or b"" for name in sorted(source.names(folder))}
+            files[_object(artifact.uri)] = data
+        if sha != artifact.sha256:
+            raise UserError(
+                f"{artifact.uri} has sha256 {sha}, but the registry record of "
+                f"{props['fingerprint']} on {origin} says {artifact.sha256}: the artifact "
+                "changed after it passed its gate; refusing to promote it (nothing was copied)"
+            )
+        for name, data in files.items():
+            store.write(name, data)
+        copied = replace(
+            artifact,
+            uri=store.uri(_object(artifact.uri)),
+            directory=store.uri(_object(artifact.directory)),
+        )
+        if artifact.format == "tf_saved_model":
+            written, _, _ = directory_digest(store, copied.directory)
+        else:
+            written = hashlib.sha256(store.read(_object(copied.uri)) or b"").hexdigest()
+        if written != sha:
+            raise UserError(
+                f"the copy {copied.uri} has sha256 {written}, expected {sha}: the write to "
+                f"gs://{store.bucket_name} was not faithful; run the deployment again"
+            )
+        log(f"copied {artifact.format} {artifact.uri} → {copied.uri} (sha256 {sha[:12]}… verified)")
+        return copied
+
+    def _promote(self, props: Props) -> Props:
+        log = self.log(props)
+        target = CloudTarget.from_inputs(props["cloud"])
+        source_props = props["source"]
+        source = ObjectStore(CloudTarget.from_inputs(source_props["cloud"]), source_props["bucket"])
+        store = ObjectStore(target, props["bucket"])
+        fingerprint = props["fingerprint"]
+        record = read_record(source, props["name"], fingerprint)
+        if record is None:
+            raise UserError(
+                f"stack '{source_props['stack']}' has no registry record "
+                f"{source.uri(record_path(props['name'], fingerprint))}: that fingerprint was "
+                f"never gated and exported there (`edgectl history --model {props['name']} "
+                f"--stack {source_props['stack']}` lists what was)"
+            )
+        criteria = Criteria.from_props(props["criteria"])
+        baseline = (
+            _baseline(store, props["name"], fingerprint)
+            if criteria.no_worse_than_published
+            else None
+        )
+        unmet = unmet_criteria(record, criteria, baseline)
+        if unmet:
+            raise UserError(
+                f"{fingerprint[:19]}… from stack '{source_props['stack']}' does not meet the "
+                f"acceptance of stack '{target.stack}':\n"
+                + "\n".join(f"  - {u}" for u in unmet)
+                + "\nNothing was copied or published."
+            )
+        missing = [f for f in props["formats"] if record.artifact(f) is None]
+        if missing:
+            have = ", ".join(a.format for a in record.artifacts) or "none"
+            raise UserError(
+                f"the record on stack '{source_props['stack']}' has no {', '.join(missing)} "
+                f"export (exported there: {have}); export it there first or drop the format"
+            )
+        artifacts = [
+            self._copy(props, art, source, store)
+            for fmt in props["formats"]
+            if (art := record.artifact(fmt)) is not None
+        ]
+        promoted = replace(
+            record,
+            stack=target.stack,
+            artifacts=tuple(artifacts),
+            created=now(),
+            promoted_from=source_props["stack"],
+        )
+        record_uri = write_record(store, promoted)
+        primary = next((a for f in PRIMARY for a in artifacts if a.format == f), None)
+        gate = record.gate
+        log(
+            f"promoted {fingerprint[:19]}… from stack '{source_props['stack']}' without "
+            f"training: threshold {gate['threshold']:g}, precision {gate['precision']:.3f}, "
+            f"recall {gate['recall']:.3f}"
+        )
+        return {
+            "modelFile": primary.uri if primary else None,
+            "modelSha256": primary.sha256 if primary else None,
+            "modelSize": primary.size_bytes if primary else None,
+            "threshold": gate["threshold"],
+            "labels": list(record.labels),
+            "artifacts": {
+                a.format: {
+                    "format": a.format,
+                    "uri": a.uri,
+                    "directory": a.directory,
+                    "sha256": a.sha256,
+                    "size_bytes": a.size_bytes,
+                }
+                for a in artifacts
+            },
+            "recordUri": record_uri,
+            "sourceRecordUri": source.uri(record_path(props["name"], fingerprint)),
+            "cloudModel": record.cloud_model,
+            "precision": gate.get("precision"),
+            "recall": gate.get("recall"),
+            "auPrc": gate.get("auPrc"),
+            "trainCostMilliNodeHours": 0,  # nothing trained in this stack
+        }
+
+    def _create(self, props: Props) -> tuple[str, Props]:
+        outs = self._promote(props)
+        return f"{props['name']}/{props['fingerprint']}", outs
+
+    def _update(self, id_: str, olds: Props, news: Props) -> Props:
+        return self._promote(news)
+
+    def _read(self, id_: str, props: Props) -> Props | None:
+        uri = props.get("modelFile")
+        store = ObjectStore(CloudTarget.from_inputs(props["cloud"]), props["bucket"])
+        if uri and store.read(_object(uri)) is None:
+            return None  # the copy was deleted outside Pulumi
+        return {}
+
+    def _delete(self, id_: str, props: Props) -> None:
+        self.log(props)(
+            f"kept the copied artifacts and the registry record {props.get('recordUri')}"
+        )
+
+
+class PromotedModel(Resource, module="edge-labeler", name="PromotedModel"):
+    """A gated model copied from another stack by digest (no training in this stack)."""
+
+    modelFile: pulumi.Output[str]
+    modelSha256: pulumi.Output[str]
+    modelSize: pulumi.Output[float]
+    threshold: pulumi.Output[float]
+    labels: pulumi.Output[list]
+    fingerprint: pulumi.Output[str]
+    artifacts: pulumi.Output[dict]
+    recordUri: pulumi.Output[str]
+
+    def __init__(self, name: str, props: Props, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(PromotedModelProvider(), name, {**props, **dict.fromkeys(OUTPUTS)}, opts)
