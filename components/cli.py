@@ -135,7 +135,24 @@ def add_emulator(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=server.run)
 
 
-SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_validate, add_emulator]
+# -- review, rehearse, promote, history (components/review, components/promotion) ------------
+
+
+def add_review(subparsers: Subparsers) -> None:
+    from components.review import command
+
+    parser = subparsers.add_parser(
+        "review",
+        help="what a change does to every stack: retrains and their cost, loosened gates",
+        description=command.DESCRIPTION,
+        epilog=command.EPILOG,
+        formatter_class=_formatter,
+    )
+    command.configure_parser(parser)
+    parser.set_defaults(handler=command.run)
+
+
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_validate, add_emulator, add_review]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,379 @@
+"""What `pulumi up` would declare for one stack's specs, computed without Pulumi or the cloud.
+
+The resources, their names and how outputs feed inputs follow `components/resources.py`;
+every input comes from the providers' own `*_inputs` functions and is passed through the
+provider's own `check` (which is where a Dataset's content fingerprint and a TrainedModel's
+training fingerprint are computed), so comparing two plans with each provider's
+`replace_on` / `update_on` gives the decisions `pulumi preview` would make — assuming the
+stack is deployed at the base revision. Values a provider computes at deploy time are
+`Computed` placeholders ("known after deploy"); a placeholder changes exactly when the inputs
+it is computed from change.
+
+`tests/review/test_plan.py` checks these declarations against the program's own under
+`pulumi.runtime.set_mocks`, so the two cannot drift apart unnoticed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pulumi.runtime import rpc
+
+from components.cloud.clients import CloudTarget
+from components.providers.base import Provider
+from components.providers.bucket import BucketProvider, bucket_inputs
+from components.providers.dataset import DatasetProvider, dataset_inputs
+from components.providers.export import ModelExportProvider, export_inputs
+from components.providers.gate import AcceptanceGateProvider, gate_inputs
+from components.providers.promoted import (
+    PromotedModelProvider,
+    promoted_inputs,
+    promotion_source,
+)
+from components.providers.publication import PublicationProvider, publication_inputs
+from components.providers.trained_model import TrainedModelProvider, trained_model_inputs
+from components.spec import Model, SpecError, SpecIssue, SpecSet, StackConfig
+
+# Summary values of a Dataset's check shown next to its fingerprint (not decisions).
+DATASET_CONTEXT = ("imageCount", "labels")
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A value known only after deploy; `version` changes when its sources change."""
+
+    of: str  # "<resource>.<output>"
+    version: str
+
+    def __str__(self) -> str:
+        return "(known after deploy)"
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One resource as the program declares it, with its provider's decisions."""
+
+    type: str  # Bucket | Dataset | TrainedModel | AcceptanceGate | ModelExport | ...
+    name: str  # the Pulumi resource name (`digits-model`)
+    document: tuple[str, str]  # (kind, name) of the spec document it belongs to
+    provider: type[Provider] = field(repr=False)
+    inputs: Mapping[str, Any] = field(repr=False)  # checked; JSON values or Computed
+    derived: tuple[str, ...] = ()  # inputs the provider's check computes (fingerprint)
+
+    @property
+    def replace_on(self) -> tuple[str, ...]:
+        return self.provider.replace_on
+
+    @property
+    def update_on(self) -> tuple[str, ...]:
+        return self.provider.update_on
+
+    def output(self, key: str, *sources: str) -> Computed:
+        """A computed output of this resource, versioned by the inputs it comes from
+        (by default, what would replace the resource)."""
+        keys = sources or self.replace_on
+        return Computed(f"{self.name}.{key}", _digest({k: self.inputs.get(k) for k in keys}))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every resource of one stack at one revision (empty when the stack is absent)."""
+
+    stack: str
+    config: StackConfig | None
+    specs: SpecSet | None
+    resources: Mapping[tuple[str, str], Declared]
+    errors: tuple[SpecIssue, ...] = ()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Computed):
+        return {"computed": value.of, "version": value.version}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is rpc.UNKNOWN:
+        return {"computed": "?"}
+    return value
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(_jsonable(value), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _to_engine(value: Any) -> Any:
+    """Computed → the SDK's unknown value, as the engine hands it to a provider's check."""
+    if isinstance(value, Computed):
+        return rpc.UNKNOWN
+    if isinstance(value, Mapping):
+        return {k: _to_engine(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_engine(v) for v in value]
+    return value
+
+
+def _content_digest(path: Path) -> str:
+    """sha256 of a file, or of a directory's relative names and bytes."""
+    h = hashlib.sha256()
+    if path.is_file():
+        h.update(path.read_bytes())
+    elif path.is_dir():
+        for item in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(item.relative_to(path).as_posix().encode() + b"\0")
+            h.update(hashlib.sha256(item.read_bytes()).digest())
+    return h.hexdigest()
+
+
+class Checker:
+    """Runs the providers' `check` for plans; a Dataset's scan is memoized by content, so the
+    same data at both revisions (and on every stack) is read once."""
+
+    def __init__(self) -> None:
+        self._datasets: dict[str, tuple[dict[str, Any], list[str]]] = {}
+
+    def check(
+        self, provider: Provider, resource: str, inputs: Mapping[str, Any], root: Path
+    ) -> tuple[dict[str, Any], list[str]]:
+        """(checked inputs with Computed kept, failure messages)."""
+        engine = _to_engine(_absolute_paths(dict(inputs), root))
+        key = None
+        if isinstance(provider, DatasetProvider):
+            source = engine["source"]
+            contents = [
+                _content_digest(Path(source[k])) for k in ("path", "labels") if source.get(k)
+            ]
+            key = _digest(
+                {**engine, "source": {**source, "path": None, "labels": None}, "c": contents}
+            )
+            if key in self._datasets:
+                checked, failures = self._datasets[key]
+                return _restore(resource, inputs, checked), failures
+        with _quiet():
+            result = provider.check({}, engine)
+        checked = dict(result.inputs)
+        failures = [f.reason for f in result.failures]
+        if key is not None:
+            self._datasets[key] = (checked, failures)
+        return _restore(resource, inputs, checked), failures
+
+
+def _restore(
+    resource: str, inputs: Mapping[str, Any], checked: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The checked inputs with the declared values back where the check saw unknowns or
+    absolute paths, and computed unknowns as Computed."""
+    out: dict[str, Any] = {}
+    for key, value in checked.items():
+        if key in inputs and (isinstance(inputs[key], Computed) or key in _PATH_KEYS):
+            out[key] = inputs[key]
+        elif value is rpc.UNKNOWN:
+            known = {k: v for k, v in inputs.items() if k != key}
+            out[key] = Computed(f"{resource}.{key}", _digest(known))
+        else:
+            out[key] = value
+    return out
+
+
+_PATH_KEYS = ("source", "baseModelPath")
+
+
+def _absolute_paths(props: dict[str, Any], root: Path) -> dict[str, Any]:
+    """Local paths in inputs are relative to the project root (the provider host's working
+    directory under `pulumi up`); a plan of another revision resolves them against its root."""
+    if isinstance(props.get("source"), Mapping):
+        source = dict(props["source"])
+        for key in ("path", "labels"):
+            if source.get(key) and not Path(source[key]).is_absolute():
+                source[key] = str(root / source[key])
+        props["source"] = source
+    if props.get("baseModelPath") and not Path(props["baseModelPath"]).is_absolute():
+        props["baseModelPath"] = str(root / props["baseModelPath"])
+    return props
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Providers print progress on stdout; a review's stdout is its report."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def cloud_target(config: StackConfig) -> CloudTarget:
+    return CloudTarget(
+        stack=config.stack,
+        project=config.project,
+        region=config.region,
+        api=config.api.value,
+        registry=config.registry.value,
+        emulator=config.emulator,
+    )
+
+
+def _issue(doc: Any, field_path: str, message: str) -> SpecIssue:
+    return SpecIssue.at(
+        doc.location_of(field_path), message, kind=str(doc.kind), name=doc.name, field=field_path
+    )
+
+
+def plan_stack(specs: SpecSet, config: StackConfig, root: Path, checker: Checker) -> Plan:
+    """The resources `build(specs, config)` declares, their inputs checked by their providers."""
+    target = cloud_target(config)
+    resources: dict[tuple[str, str], Declared] = {}
+    errors: list[SpecIssue] = []
+
+    def declare(
+        type_: str, name: str, doc: Any, provider: Provider, inputs: dict[str, Any]
+    ) -> Declared:
+        checked, failures = checker.check(provider, name, inputs, root)
+        for failure in failures:
+            where = "spec.source" if type_ == "Dataset" else "spec"
+            errors.append(_issue(doc, where, failure))
+        derived = tuple(k for k in checked if k not in inputs)
+        declared = Declared(type_, name, doc.key, type(provider), checked, derived)
+        resources[(type_, name)] = declared
+        return declared
+
+    bucket_names: dict[str, str] = {}
+    for name, spec in specs.buckets.items():
+        bucket = declare(
+            "Bucket", f"{name}-bucket", spec, BucketProvider(), bucket_inputs(spec, target)
+        )
+        bucket_names[name] = bucket.inputs["bucketName"]
+
+    datasets: dict[str, Declared] = {}
+    for name, spec in specs.datasets.items():
+        inputs = {**dataset_inputs(spec, target, "", root), "bucket": bucket_names[spec.bucket]}
+        if spec.source.uri is None:
+            declared = declare("Dataset", f"{name}-dataset", spec, DatasetProvider(), inputs)
+        else:  # a gs:// CSV index is read at deploy time: its fingerprint is not known here
+            declared = Declared("Dataset", f"{name}-dataset", spec.key, DatasetProvider, inputs)
+        datasets[name] = _trim_dataset(declared, inputs)
+        resources[("Dataset", declared.name)] = datasets[name]
+
+    models: dict[str, dict[str, Declared]] = {}
+    for spec in specs.dependency_order():
+        if not isinstance(spec, Model):
+            continue
+        dataset = specs.datasets[spec.dataset]
+        bucket = bucket_names[dataset.bucket]
+        if spec.promoted is not None:
+            try:
+                source = promotion_source(spec, root)
+            except SpecError as err:
+                errors.extend(err.issues)
+                continue
+            promoted = declare(
+                "PromotedModel",
+                f"{spec.name}-promoted",
+                spec,
+                PromotedModelProvider(),
+                {**promoted_inputs(spec, target, source), "bucket": bucket},
+            )
+            models[spec.name] = {"promoted": promoted}
+            continue
+        ds = datasets[spec.dataset]
+        inputs = {
+            **trained_model_inputs(spec, target, root),
+            "bucket": bucket,
+            "datasetName": ds.output("datasetName"),
+            "datasetFingerprint": ds.inputs["fingerprint"],
+        }
+        base_name = spec.base_model.model if spec.base_model else None
+        if base_name is not None and "trained" in models.get(base_name, {}):
+            base = models[base_name]["trained"]
+            inputs["baseModelName"] = base.output("modelName")
+            inputs["baseModelFingerprint"] = base.inputs["fingerprint"]
+        trained = declare(
+            "TrainedModel", f"{spec.name}-model", spec, TrainedModelProvider(), inputs
+        )
+        gate = declare(
+            "AcceptanceGate",
+            f"{spec.name}-gate",
+            spec,
+            AcceptanceGateProvider(),
+            {
+                **gate_inputs(spec, target),
+                "bucket": bucket,
+                "modelName": trained.output("modelName"),
+                "fingerprint": trained.inputs["fingerprint"],
+            },
+        )
+        export = declare(
+            "ModelExport",
+            f"{spec.name}-export",
+            spec,
+            ModelExportProvider(),
+            {
+                **export_inputs(spec, target),
+                "bucket": bucket,
+                "modelName": trained.output("modelName"),
+                "fingerprint": trained.inputs["fingerprint"],
+                "datasetFingerprint": ds.inputs["fingerprint"],
+                "config": {
+                    "modelType": spec.optimize_for.automl_model_type,
+                    "budgetMilliNodeHours": spec.budget.milli_node_hours,
+                    "baseModel": trained.inputs.get("baseModel"),
+                    "seed": spec.seed,
+                },
+                "training": trained.output("training"),
+                "gate": gate.output("gate", *gate.replace_on, *gate.update_on),
+            },
+        )
+        models[spec.name] = {"trained": trained, "gate": gate, "export": export}
+
+    for name, spec in specs.publications.items():
+        parts = models.get(spec.model)
+        if parts is None:
+            continue  # its model could not be planned (reported above)
+        model_bucket = bucket_names[specs.datasets[specs.models[spec.model].dataset].bucket]
+        if "promoted" in parts:
+            promoted = parts["promoted"]
+            from_model = {
+                key: promoted.output(key) for key in ("modelFile", "modelSha256", "modelSize")
+            }
+            from_model["fingerprint"] = promoted.inputs["fingerprint"]
+            from_model["threshold"] = promoted.output("threshold")
+            from_model["labels"] = promoted.output("labels")
+        else:
+            export, gate = parts["export"], parts["gate"]
+            file_sources = (*export.replace_on, "formats")
+            from_model = {
+                key: export.output(key, *file_sources)
+                for key in ("modelFile", "modelSha256", "modelSize")
+            }
+            from_model["fingerprint"] = parts["trained"].inputs["fingerprint"]
+            for key in ("threshold", "labels"):
+                from_model[key] = gate.output(key, *gate.replace_on, *gate.update_on)
+        declare(
+            "Publication",
+            f"{name}-publication",
+            spec,
+            PublicationProvider(),
+            {
+                **publication_inputs(spec, target),
+                "registryBucket": bucket_names[spec.bucket],
+                "recordBucket": model_bucket,
+                **from_model,
+            },
+        )
+    return Plan(config.stack, config, specs, resources, tuple(errors))
+
+
+def _trim_dataset(declared: Declared, inputs: Mapping[str, Any]) -> Declared:
+    """A Dataset's declared inputs, its fingerprint and a little context (image count)."""
+    keep = {*inputs, "fingerprint", *DATASET_CONTEXT}
+    trimmed = {k: v for k, v in declared.inputs.items() if k in keep}
+    trimmed.setdefault("fingerprint", Computed(f"{declared.name}.fingerprint", _digest(inputs)))
+    derived = tuple(k for k in trimmed if k not in inputs)
+    return Declared(
+        declared.type, declared.name, declared.document, declared.provider, trimmed, derived
+    )
