@@ -1,12 +1,16 @@
 """Bucket and Dataset providers through the Pulumi SDK's provider host, against the emulator."""
 
 import hashlib
+import io
+import stat
 import zipfile
 
 import pytest
+from PIL import Image
 
 from components.cloud.adapters import training_api
-from components.cloud.storage import ObjectStore
+from components.cloud.storage import BucketAdmin, ObjectStore
+from components.providers.bucket import BucketProvider, bucket_inputs
 from components.providers.dataset import DatasetProvider, dataset_inputs
 from components.spec import load_specs
 from tests.fixtures.digits import digit_images
@@ -29,6 +33,23 @@ def _dataset_props(host, project, target, bucket, dataset, zip_name):
 
 def _images(store):
     return store.names("images/")
+
+
+def test_bucket_second_pass_has_no_changes_and_labels_update_in_place(
+    host, project, target, bucket
+):
+    spec = load_specs(project / "specs-bucket").buckets["data"]
+    urn = host.urn("edge-labeler:Bucket", "data")
+    props = host.inputs(BucketProvider(), bucket_inputs(spec, target))
+    _, live = host.read(urn, bucket, props)
+    again, _ = host.check(urn, props, olds=live)
+    assert host.diff(urn, bucket, live, again).changes is False
+    relabeled = {**again, "labels": {"team": "vision"}}
+    diff = host.diff(urn, bucket, live, relabeled)
+    assert diff.changes is True and diff.replaces == ()
+    host.update(urn, bucket, live, relabeled)
+    assert BucketAdmin(target, bucket).get()["labels"] == {"team": "vision"}
+    host.update(urn, bucket, relabeled, again)
 
 
 def test_create_diff_add_image_replace_delete(host, project, target, bucket):
@@ -87,20 +108,31 @@ def test_renaming_files_changes_nothing(host, project, target, bucket):
     assert first["fingerprint"] == second["fingerprint"]
 
 
-def _hostile(kind, images):
-    """Entries of a hostile archive, built on top of a valid one."""
+def _write_hostile(path, kind, images):
+    """A hostile archive: a valid one plus one kind of attack or mistake."""
     good = [(f"{i.label}/{i.index:04d}.{i.extension}", i.data) for i in images]
     jpeg = next(i for i in images if i.format == "JPEG")
-    return {
-        "traversal": [*good, ("../../etc/evil.png", b"x")],
-        "absolute": [*good, ("/etc/passwd", b"x")],
-        "corrupt-jpeg": [*good, ("zero/broken.jpg", jpeg.data[:200])],
-        "empty-files": [*good, *((f"one/{n:05d}.png", b"") for n in range(10_000))],
-        "hyphen-label": [
-            *good,
-            *((f"not-a-label/{n}.{i.extension}", i.data) for n, i in enumerate(images[:10])),
-        ],
+    gif = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(gif, "GIF")
+    link = zipfile.ZipInfo("zero/link.png")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    extra = {
+        "traversal": [("../../etc/evil.png", b"x")],
+        "absolute": [("/etc/passwd", b"x")],
+        "symlink": [(link, "/etc/passwd")],
+        "corrupt-jpeg": [("zero/broken.jpg", jpeg.data[:200])],
+        "gif-named-png": [("one/red.png", gif.getvalue())],
+        "empty-files": [(f"one/{n:05d}.png", b"") for n in range(10_000)],
+        "hyphen-label": [(f"not-a-label/{n}.{i.extension}", i.data) for n, i in enumerate(images)],
+        "bomb": [],
     }[kind]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in [*good, *extra]:
+            zf.writestr(name, data)
+        if kind == "bomb":  # 1 GiB of zeros: about 1 MB in the archive
+            with zf.open("zero/bomb.png", "w", force_zip64=True) as fh:
+                for _ in range(64):
+                    fh.write(b"\0" * (16 * 1024 * 1024))
 
 
 @pytest.mark.parametrize(
@@ -108,8 +140,11 @@ def _hostile(kind, images):
     [
         ("traversal", "h.zip:../../etc/evil.png: entry name climbs out of the archive"),
         ("absolute", "h.zip:/etc/passwd: entry name is an absolute path; refused"),
-        ("corrupt-jpeg", "h.zip:zero/broken.jpg: cannot be decoded"),
+        ("symlink", "h.zip:zero/link.png: is a symbolic link; links are refused"),
         ("empty-files", "… and 9995 more with the same problem (image)"),
+        ("bomb", "h.zip:zero/bomb.png: is 1024.0 MB; each image must be 30 MB or smaller"),
+        ("corrupt-jpeg", "h.zip:zero/broken.jpg: cannot be decoded"),
+        ("gif-named-png", "h.zip:one/red.png: is a GIF image but its name ends in .png"),
         ("hyphen-label", "label 'not-a-label' is not allowed; labels are 1–32 characters"),
     ],
 )
@@ -118,10 +153,7 @@ def test_bad_sources_fail_check_and_create_nothing(host, project, target, bucket
     store = ObjectStore(target, bucket)
     datasets_before = {d.name for d in api.find_datasets({})}
     images_before = _images(store)
-    path = project / "data" / "h.zip"
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in _hostile(kind, digit_images(10, LABELS)):
-            zf.writestr(name, data)
+    _write_hostile(project / "data" / "h.zip", kind, digit_images(10, LABELS))
     urn = host.urn("edge-labeler:Dataset", "hostile")
     _, failures = host.check(urn, _dataset_props(host, project, target, bucket, "hostile", "h.zip"))
     assert len(failures) == 1 and failures[0][0] == "source"

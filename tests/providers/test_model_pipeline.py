@@ -267,6 +267,7 @@ def test_changing_only_acceptance_updates_the_gate_not_the_model(pipeline, train
     gate_in, _ = host.check(gate_urn, pipeline.gate_inputs(specs, model))
     gate_id, gate = host.create(gate_urn, gate_in)
 
+    trainings = len(_training_operations(target))
     tighter = _write_specs(pipeline.project, threshold="{fixed: 0.5}", min_precision=0.6)
     model_in, _ = host.check(
         pipeline.urn("TrainedModel", "digits"), pipeline.model_inputs(tighter, dataset), olds=model
@@ -280,6 +281,7 @@ def test_changing_only_acceptance_updates_the_gate_not_the_model(pipeline, train
     assert diff.changes is True and diff.replaces == ()
     updated = host.update(gate_urn, gate_id, gate, new_gate_in)
     assert updated["threshold"] == 0.5 and updated["policy"] == "fixed 0.5"
+    assert len(_training_operations(target)) == trainings  # re-gated, not retrained
 
     impossible = _write_specs(
         pipeline.project, threshold="{precisionAtLeast: 0.5}", min_precision=1.0
