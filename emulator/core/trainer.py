@@ -58,6 +58,9 @@ from emulator.core.tf_setup import keras, seed_everything, tensorflow, tf_lock
 
 SECONDS_PER_NODE_HOUR_ENV = "EDGE_LABELER_EMULATOR_SECONDS_PER_NODE_HOUR"
 DEFAULT_SECONDS_PER_NODE_HOUR = 60.0
+# Optional, for reproducible runs on machines of any speed (CI): the budget counts epochs,
+# not seconds. 1 node hour = this many epochs; the wall clock then plays no part.
+EPOCHS_PER_NODE_HOUR_ENV = "EDGE_LABELER_EMULATOR_EPOCHS_PER_NODE_HOUR"
 
 MODEL_CONVERGED = "MODEL_CONVERGED"
 BUDGET_REACHED = "BUDGET_REACHED"
@@ -115,6 +118,7 @@ class TrainingConfig:
     model_type: str = "cloud"  # AutoML's default model_type
     budget_milli_node_hours: int | None = None  # None: the API's default for the model type
     seconds_per_node_hour: float | None = None  # None: env var, else 60 s
+    epochs_per_node_hour: float | None = None  # None: env var, else the wall clock decides
     seed: int = 0
     base_model_path: Path | None = None  # .keras file or SavedModel dir for transfer learning
     max_epochs: int | None = None
@@ -209,6 +213,25 @@ def seconds_per_node_hour(value: float | None = None) -> float:
     return float(value)
 
 
+def epochs_per_node_hour(value: float | None = None) -> float | None:
+    """The epoch budget scale, when training counts epochs instead of seconds (else None)."""
+    source = "epochs_per_node_hour"
+    if value is None:
+        raw = os.environ.get(EPOCHS_PER_NODE_HOUR_ENV, "").strip()
+        if not raw:
+            return None
+        source = EPOCHS_PER_NODE_HOUR_ENV
+        try:
+            value = float(raw)
+        except ValueError:
+            raise TrainingError(
+                f"{source}={raw!r} is not a number; a positive number of epochs is allowed"
+            ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise TrainingError(f"{source}={value!r}: a positive number of epochs is allowed")
+    return float(value)
+
+
 def train_cost_milli_node_hours(elapsed_seconds: float, scale: float, budget: int) -> int:
     """Elapsed wall time in milli node hours, rounded up to a whole unit, capped at the budget."""
     return min(budget, max(0, math.ceil(elapsed_seconds / scale * 1000 - 1e-9)))
@@ -245,7 +268,12 @@ def validate_config(config: TrainingConfig) -> TrainingConfig:
         raise TrainingError(f"patience={config.patience}: at least 1 is allowed")
     if config.base_model_path is not None and not Path(config.base_model_path).exists():
         raise TrainingError(f"base model {config.base_model_path}: no such file or directory")
-    return replace(config, budget_milli_node_hours=budget, seconds_per_node_hour=scale)
+    return replace(
+        config,
+        budget_milli_node_hours=budget,
+        seconds_per_node_hour=scale,
+        epochs_per_node_hour=epochs_per_node_hour(config.epochs_per_node_hour),
+    )
 
 
 def train(
@@ -299,11 +327,22 @@ def _train_locked(
     started = time.monotonic()
     budget_seconds = config.budget_milli_node_hours / 1000 * scale
     deadline = started + budget_seconds
+    epoch_budget = None
+    if config.epochs_per_node_hour is not None:  # epochs, not seconds: no wall clock
+        epoch_budget = max(
+            1, math.floor(config.budget_milli_node_hours / 1000 * config.epochs_per_node_hour)
+        )
+        deadline = math.inf
+
+    def cost(elapsed: float, epochs: int) -> int:
+        if epoch_budget is None:
+            return train_cost_milli_node_hours(elapsed, scale, config.budget_milli_node_hours)
+        used = math.ceil(epochs / epoch_budget * config.budget_milli_node_hours - 1e-9)
+        return min(config.budget_milli_node_hours, max(1, used))
 
     def cancelled(epochs: int) -> TrainingCancelled:
         elapsed = time.monotonic() - started
-        cost = train_cost_milli_node_hours(elapsed, scale, config.budget_milli_node_hours)
-        return TrainingCancelled(elapsed, cost, epochs)
+        return TrainingCancelled(elapsed, cost(elapsed, epochs), epochs)
 
     k.backend.clear_session()
     seed_everything(config.seed)
@@ -340,7 +379,7 @@ def _train_locked(
     while config.max_epochs is None or epoch < config.max_epochs:
         if cancel.is_set():
             raise cancelled(epoch)
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or (epoch_budget is not None and epoch >= epoch_budget):
             break
         x, y = augmented_epoch(data.x_train, data.y_train, config.augmentation, rng)
         fit = model.fit(
@@ -375,7 +414,11 @@ def _train_locked(
                     epoch=epoch,
                     elapsed_seconds=record.elapsed_seconds,
                     budget_seconds=budget_seconds,
-                    budget_fraction=min(1.0, record.elapsed_seconds / budget_seconds),
+                    budget_fraction=(
+                        min(1.0, record.elapsed_seconds / budget_seconds)
+                        if epoch_budget is None
+                        else epoch / epoch_budget
+                    ),
                     train_loss=record.train_loss,
                     val_loss=record.val_loss,
                     train_accuracy=record.train_accuracy,
@@ -412,9 +455,7 @@ def _train_locked(
         input_size=input_size,
         stop_reason=stop_reason,
         budget_milli_node_hours=config.budget_milli_node_hours,
-        train_cost_milli_node_hours=train_cost_milli_node_hours(
-            elapsed, scale, config.budget_milli_node_hours
-        ),
+        train_cost_milli_node_hours=cost(elapsed, epoch),
         seconds_per_node_hour=scale,
         elapsed_seconds=round(elapsed, 3),
         epochs=epoch,

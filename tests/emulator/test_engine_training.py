@@ -32,6 +32,7 @@ from emulator.core.trainer import (
     TrainingError,
     load_training_record,
     train,
+    validate_config,
 )
 from tests.fixtures.digits import digit_images
 
@@ -307,6 +308,23 @@ def test_no_early_stop_during_the_warm_up_steps(examples, tmp_path):
     result = train(examples, config, tmp_path / "model")
     assert result.stop_reason == MODEL_CONVERGED
     assert result.epochs == 10  # 10 epochs × 2 steps = 20 steps, then one epoch of patience
+
+
+def test_an_epoch_budget_makes_training_independent_of_machine_speed(examples, tmp_path):
+    # 3 epochs per node hour and 2 node hours: exactly 6 epochs, all of the budget used,
+    # however slow or busy the machine (the wall-clock scale plays no part).
+    config = TrainingConfig(
+        labels=LABELS,
+        model_type="mobile-low-latency-1",
+        budget_milli_node_hours=2_000,
+        seconds_per_node_hour=0.001,
+        epochs_per_node_hour=3,
+    )
+    result = train(examples, config, tmp_path / "model")
+    assert (result.stop_reason, result.epochs) == (BUDGET_REACHED, 6)
+    assert result.train_cost_milli_node_hours == 2_000
+    with pytest.raises(TrainingError, match="a positive number of epochs is allowed"):
+        validate_config(replace(config, epochs_per_node_hour=0))
 
 
 def test_cancel_stops_training_and_writes_nothing(examples, tmp_path):
