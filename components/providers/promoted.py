@@ -186,6 +186,16 @@ def directory_digest(store: ObjectStore, directory: str) -> tuple[str, int, dict
     return digest.hexdigest(), sum(len(d) for d in files.values()), files
 
 
+def artifact_digest(store: ObjectStore, artifact: Artifact) -> str | None:
+    """The sha256 of an exported artifact as it is in `store` now (None when it is gone),
+    computed as ModelExport computed the recorded one."""
+    if artifact.format == "tf_saved_model":
+        digest, size, _ = directory_digest(store, artifact.directory)
+        return digest if size else None
+    data = store.read(_object(artifact.uri))
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
 def _baseline(store: ObjectStore, model: str, fingerprint: str) -> Baseline | None:
     """This stack's published record, for `noWorseThan: published` (as the gate reads it)."""
     pointer = store.read_json(published_path(model))

@@ -1,0 +1,180 @@
+"""`edgectl promote`: pin a model gated on one stack into another stack's overlay.
+
+The source stack's registry record is found in its bucket (the bucket of the model's dataset,
+named from the source stack's specs and `Pulumi.<from>.yaml`): the record of the fingerprint
+asked for, else the one the source stack publishes (`models/<model>/published.json`), else
+the newest record that passed its gate. It must have passed its gate, its artifacts must
+still have the recorded sha256, and its gated metrics must meet the target stack's
+acceptance minima. Then `specs/envs/<to>.yaml` gets the pin (pin.py) and is validated; an
+edit that does not validate is undone.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.cloud.clients import CloudTarget
+from components.cloud.errors import CloudError
+from components.cloud.records import (
+    RegistryRecord,
+    list_records,
+    published_path,
+    read_record,
+    record_path,
+)
+from components.cloud.storage import ObjectStore
+from components.evaluation.gate import Criteria
+from components.promotion.pin import PinError, with_pin
+from components.providers.promoted import FINGERPRINT, artifact_digest, unmet_criteria
+from components.spec import SpecError, SpecSet, StackConfig, load_specs, load_stack_config
+from components.spec.loader import overlay_path
+
+
+class PromotionError(Exception):
+    """A promotion refused, with what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class StackModel:
+    """A model as one stack declares it, and the bucket holding its records."""
+
+    config: StackConfig
+    specs: SpecSet
+    store: ObjectStore
+
+
+def stack_model(project_dir: Path, stack: str, model: str) -> StackModel:
+    """The stack's config, specs and record bucket of `model` (PromotionError when unknown)."""
+    try:
+        config = load_stack_config(stack, project_dir)
+        specs = load_specs(Path(project_dir) / config.specs, stack)
+    except SpecError as err:
+        raise PromotionError(f"stack '{stack}' cannot be read:\n{err.render()}") from None
+    spec = specs.models.get(model)
+    if spec is None:
+        known = ", ".join(sorted(specs.models)) or "none"
+        raise PromotionError(f"stack '{stack}' declares no Model '{model}' (models: {known})")
+    dataset = specs.datasets[spec.dataset]
+    bucket = specs.buckets[dataset.bucket].cloud_name(config.project)
+    target = CloudTarget(
+        stack=config.stack,
+        project=config.project,
+        region=config.region,
+        api=config.api.value,
+        registry=config.registry.value,
+        emulator=config.emulator,
+    )
+    return StackModel(config, specs, ObjectStore(target, bucket))
+
+
+def find_record(
+    store: ObjectStore, model: str, fingerprint: str | None = None
+) -> tuple[RegistryRecord, str]:
+    """The record to promote and how it was chosen."""
+    stack = store.target.stack
+    if fingerprint is not None:
+        if not FINGERPRINT.match(fingerprint):
+            raise PromotionError(
+                f"--fingerprint {fingerprint!r} is not sha256: followed by 64 lowercase hex digits"
+            )
+        record = read_record(store, model, fingerprint)
+        if record is None:
+            raise PromotionError(
+                f"stack '{stack}' has no record {store.uri(record_path(model, fingerprint))} "
+                f"(`edgectl history --model {model} --stack {stack}` lists its records)"
+            )
+        return record, "as asked (--fingerprint)"
+    pointer = store.read_json(published_path(model))
+    if pointer:
+        record = read_record(store, model, pointer["fingerprint"])
+        if record is not None:
+            return record, f"what stack '{stack}' publishes ({pointer.get('displayName')})"
+    passed = [r for r in list_records(store, model) if r.gate.get("passed")]
+    if not passed:
+        raise PromotionError(
+            f"stack '{stack}' has no gated record of Model '{model}' in "
+            f"{store.uri(f'models/{model}/')}: deploy it there first (`pulumi up` on "
+            f"{stack}), or name a record with --fingerprint"
+        )
+    return passed[-1], f"the newest record that passed its gate on stack '{stack}'"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    model: str
+    from_stack: str
+    to_stack: str
+    record: RegistryRecord
+    chosen: str  # how the record was chosen
+    overlay: Path
+    before: str | None
+    after: str
+
+    def diff(self) -> str:
+        """The overlay's unified diff (what the promotion pull request shows)."""
+        return "".join(
+            difflib.unified_diff(
+                (self.before or "").splitlines(keepends=True),
+                self.after.splitlines(keepends=True),
+                f"a/{self.overlay}",
+                f"b/{self.overlay}",
+            )
+        )
+
+
+def promote(
+    project_dir: Path, model: str, from_stack: str, to_stack: str, fingerprint: str | None = None
+) -> Promotion:
+    """Checks the source record and writes the pin into `specs/envs/<to>.yaml`."""
+    project_dir = Path(project_dir)
+    if from_stack == to_stack:
+        raise PromotionError(f"--from and --to are both '{to_stack}': promote between two stacks")
+    source = stack_model(project_dir, from_stack, model)
+    target = stack_model(project_dir, to_stack, model)
+    try:
+        record, chosen = find_record(source.store, model, fingerprint)
+        tampered = [
+            (artifact, digest)
+            for artifact in record.artifacts
+            if (digest := artifact_digest(source.store, artifact)) != artifact.sha256
+        ]
+    except CloudError as err:
+        raise PromotionError(f"reading stack '{from_stack}': {err}") from None
+    if not record.gate.get("passed"):
+        raise PromotionError(
+            f"{record.fingerprint[:19]}… did not pass its gate on stack '{from_stack}' "
+            f"({'; '.join(record.gate.get('failures') or []) or 'see its record'})"
+        )
+    for artifact, digest in tampered:
+        raise PromotionError(
+            f"{artifact.uri} has sha256 {digest or '(missing)'}, but the record says "
+            f"{artifact.sha256}: the artifact changed after it passed its gate; not promoted"
+        )
+    unmet = unmet_criteria(record, Criteria.from_acceptance(target.specs.models[model].acceptance))
+    if unmet:
+        raise PromotionError(
+            f"{record.fingerprint[:19]}… from '{from_stack}' does not meet the acceptance of "
+            f"stack '{to_stack}':\n" + "\n".join(f"  - {u}" for u in unmet)
+        )
+    overlay = overlay_path(project_dir / target.config.specs, to_stack)
+    before = overlay.read_text(encoding="utf-8") if overlay.is_file() else None
+    try:
+        after = with_pin(before, to_stack, model, from_stack, record.fingerprint)
+    except PinError as err:
+        raise PromotionError(f"{overlay}: {err}") from None
+    overlay.parent.mkdir(parents=True, exist_ok=True)
+    overlay.write_text(after, encoding="utf-8")
+    try:
+        load_specs(project_dir / target.config.specs, to_stack)
+    except SpecError as err:
+        if before is None:
+            overlay.unlink()
+        else:
+            overlay.write_text(before, encoding="utf-8")
+        raise PromotionError(
+            f"the pinned overlay does not validate (left unchanged):\n{err.render()}"
+        ) from None
+    display = overlay.relative_to(project_dir) if overlay.is_relative_to(project_dir) else overlay
+    return Promotion(model, from_stack, to_stack, record, chosen, display, before, after)
