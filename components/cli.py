@@ -144,15 +144,63 @@ def add_review(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "review",
         help="what a change does to every stack: retrains and their cost, loosened gates",
-        description=command.DESCRIPTION,
-        epilog=command.EPILOG,
+        description=command.REVIEW_DESCRIPTION,
+        epilog=command.REVIEW_EPILOG,
         formatter_class=_formatter,
     )
-    command.configure_parser(parser)
-    parser.set_defaults(handler=command.run)
+    command.configure_review(parser)
+    parser.set_defaults(handler=command.run_review)
 
 
-SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_validate, add_emulator, add_review]
+def add_rehearse(subparsers: Subparsers) -> None:
+    from components.review import command
+
+    parser = subparsers.add_parser(
+        "rehearse",
+        help="run the pipeline once on a fresh local emulator; report metrics and the gate",
+        description=command.REHEARSE_DESCRIPTION,
+        epilog=command.REHEARSE_EPILOG,
+        formatter_class=_formatter,
+    )
+    command.configure_rehearse(parser)
+    parser.set_defaults(handler=command.run_rehearse)
+
+
+def add_promote(subparsers: Subparsers) -> None:
+    from components.promotion import command
+
+    parser = subparsers.add_parser(
+        "promote",
+        help="pin a model gated on one stack into another stack's overlay (a one-line PR)",
+        description=command.PROMOTE_DESCRIPTION,
+        epilog=command.PROMOTE_EPILOG,
+        formatter_class=_formatter,
+    )
+    command.configure_promote(parser)
+    parser.set_defaults(handler=command.run_promote)
+
+
+def add_history(subparsers: Subparsers) -> None:
+    from components.promotion import command
+
+    parser = subparsers.add_parser(
+        "history",
+        help="what a stack trained, promoted and published for a model, and when",
+        description=command.HISTORY_DESCRIPTION,
+        formatter_class=_formatter,
+    )
+    command.configure_history(parser)
+    parser.set_defaults(handler=command.run_history)
+
+
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
+    add_validate,
+    add_emulator,
+    add_review,
+    add_rehearse,
+    add_promote,
+    add_history,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

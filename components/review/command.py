@@ -1,4 +1,4 @@
-"""The `edgectl review` command line (the parser is added by components/cli.py)."""
+"""The `edgectl review` and `edgectl rehearse` command lines (added by components/cli.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from components.review.render import render_json, render_markdown
 from components.review.revisions import RevisionError
 from components.review.stack_review import review_revisions
 
-DESCRIPTION = """\
+REVIEW_DESCRIPTION = """\
 Every resource change a pull request makes, per stack: the specs of --base and --head are
 read from git (the working tree is not touched), each stack's overlay is applied, and each
 resource's inputs are compared with its provider's own replace/update rules — added,
@@ -19,7 +19,7 @@ their estimated training cost (budget node hours × price per node hour); loosen
 acceptance criteria are flagged; changes that reach a publication on a prod stack
 (protect: true, or named prod) are highlighted; head validation errors are listed."""
 
-EPILOG = """\
+REVIEW_EPILOG = """\
 price per node hour, first match: --price-per-node-hour, the stack's
   edge-labeler:trainingPricePerNodeHour, the table in components/review/prices.py by
   training API (vertex: $18.00, Vertex AI pricing page; automl_v1: $4.95, AutoML Vision
@@ -36,7 +36,7 @@ command line or unreadable revision.
    acceptance, loosened, reachesProdPublication, notes}]}]}"""
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
+def configure_review(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", required=True, metavar="REV", help="the revision to compare with")
     parser.add_argument(
         "--head", metavar="REV", help="the revision under review (default: the working tree)"
@@ -68,7 +68,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run_review(args: argparse.Namespace) -> int:
     if args.price_per_node_hour is not None and not args.price_per_node_hour >= 0:
         print("edgectl review: --price-per-node-hour must be 0 or more", file=sys.stderr)
         return 2
@@ -87,3 +87,50 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print()
     return 0 if review.valid else 1
+
+
+# -- rehearse -----------------------------------------------------------------------------------
+
+REHEARSE_DESCRIPTION = """\
+Run the declared pipeline once against a fresh local emulator (started in this process, in a
+temporary directory): the same provider code as `pulumi up`, resource by resource in
+dependency order, without Pulumi state. Reports per model the metrics at the chosen threshold
+and whether the gate passes; with --base, the base revision is read from git and rehearsed
+first, and the report shows every metric's change. Writes DIR/report.md with PNG plots
+(precision/recall vs threshold with the chosen point marked; confusion matrix). The stack's
+overlay applies; every stack is rehearsed on the emulator. Training time follows
+EDGE_LABELER_EMULATOR_SECONDS_PER_NODE_HOUR (default 60 s per node hour)."""
+
+REHEARSE_EPILOG = """\
+exit status: 0 every model passes its gate, 1 a gate fails or a step fails (the report
+says which), 2 bad command line or unreadable revision."""
+
+
+def configure_rehearse(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack", default="local", metavar="NAME", help="the stack to rehearse (default: local)"
+    )
+    parser.add_argument(
+        "--base", metavar="REV", help="also rehearse this revision and report metric deltas"
+    )
+    parser.add_argument(
+        "--out",
+        default="rehearsal",
+        metavar="DIR",
+        help="where report.md and the plots go (default: rehearsal)",
+    )
+    parser.add_argument(
+        "--project-dir", default=".", metavar="DIR", help="the Pulumi project directory"
+    )
+
+
+def run_rehearse(args: argparse.Namespace) -> int:
+    from components.review.rehearsal import rehearse
+
+    try:
+        result = rehearse(Path(args.project_dir), args.stack, Path(args.out), args.base)
+    except RevisionError as err:
+        print(f"edgectl rehearse: {err}", file=sys.stderr)
+        return 2
+    print(f"rehearsal {'passed' if result.passed else 'FAILED'}: {result.report}")
+    return 0 if result.passed else 1

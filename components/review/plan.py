@@ -18,9 +18,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import sys
+import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from components.providers.base import Provider
 from components.providers.bucket import BucketProvider, bucket_inputs
 from components.providers.dataset import DatasetProvider, dataset_inputs
 from components.providers.export import ModelExportProvider, export_inputs
+from components.providers.gate import OUTPUTS as GATE_OUTPUTS
 from components.providers.gate import AcceptanceGateProvider, gate_inputs
 from components.providers.promoted import (
     PromotedModelProvider,
@@ -47,13 +48,32 @@ DATASET_CONTEXT = ("imageCount", "labels")
 
 @dataclass(frozen=True)
 class Computed:
-    """A value known only after deploy; `version` changes when its sources change."""
+    """A value known only after deploy; `version` changes when its sources change.
 
-    of: str  # "<resource>.<output>"
+    One output of a resource (`output`), or a mapping of several (`keys`), as the program
+    passes `{k: getattr(gate, k) for k in gate.OUTPUTS}`.
+    """
+
+    resource: str  # the Pulumi resource name (`digits-model`)
+    output: str | None
     version: str
+    keys: tuple[str, ...] = ()
+
+    @property
+    def of(self) -> str:
+        if self.output is not None:
+            return f"{self.resource}.{self.output}"
+        return f"{self.resource}.{{{','.join(self.keys)}}}"
 
     def __str__(self) -> str:
         return "(known after deploy)"
+
+    def resolve(self, outputs: Mapping[str, Mapping[str, Any]]) -> Any:
+        """The deployed value, from the outputs of created resources by name."""
+        created = outputs[self.resource]
+        if self.output is not None:
+            return created.get(self.output)
+        return {key: created.get(key) for key in self.keys}
 
 
 @dataclass(frozen=True)
@@ -66,6 +86,7 @@ class Declared:
     provider: type[Provider] = field(repr=False)
     inputs: Mapping[str, Any] = field(repr=False)  # checked; JSON values or Computed
     derived: tuple[str, ...] = ()  # inputs the provider's check computes (fingerprint)
+    declared: Mapping[str, Any] = field(default_factory=dict, repr=False)  # before check
 
     @property
     def replace_on(self) -> tuple[str, ...]:
@@ -75,11 +96,43 @@ class Declared:
     def update_on(self) -> tuple[str, ...]:
         return self.provider.update_on
 
+    def _version(self, sources: tuple[str, ...]) -> str:
+        keys = sources or self.replace_on
+        return _digest({k: self.inputs.get(k) for k in keys})
+
     def output(self, key: str, *sources: str) -> Computed:
         """A computed output of this resource, versioned by the inputs it comes from
         (by default, what would replace the resource)."""
-        keys = sources or self.replace_on
-        return Computed(f"{self.name}.{key}", _digest({k: self.inputs.get(k) for k in keys}))
+        return Computed(self.name, key, self._version(sources))
+
+    def outputs(self, keys: tuple[str, ...], *sources: str) -> Computed:
+        """Several computed outputs of this resource, as one mapping."""
+        return Computed(self.name, None, self._version(sources), tuple(keys))
+
+    def dependencies(self) -> set[str]:
+        """Names of the resources whose outputs this one takes."""
+        return {c.resource for c in _computed(self.declared)}
+
+
+def _computed(value: Any) -> list[Computed]:
+    if isinstance(value, Computed):
+        return [value]
+    if isinstance(value, Mapping):
+        return [c for v in value.values() for c in _computed(v)]
+    if isinstance(value, list | tuple):
+        return [c for v in value for c in _computed(v)]
+    return []
+
+
+def resolve(value: Any, outputs: Mapping[str, Mapping[str, Any]]) -> Any:
+    """Declared inputs with every Computed replaced by the created resources' outputs."""
+    if isinstance(value, Computed):
+        return value.resolve(outputs)
+    if isinstance(value, Mapping):
+        return {k: resolve(v, outputs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, outputs) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -144,7 +197,7 @@ class Checker:
         self, provider: Provider, resource: str, inputs: Mapping[str, Any], root: Path
     ) -> tuple[dict[str, Any], list[str]]:
         """(checked inputs with Computed kept, failure messages)."""
-        engine = _to_engine(_absolute_paths(dict(inputs), root))
+        engine = _to_engine(absolute_paths(dict(inputs), root))
         key = None
         if isinstance(provider, DatasetProvider):
             source = engine["source"]
@@ -177,7 +230,7 @@ def _restore(
             out[key] = inputs[key]
         elif value is rpc.UNKNOWN:
             known = {k: v for k, v in inputs.items() if k != key}
-            out[key] = Computed(f"{resource}.{key}", _digest(known))
+            out[key] = Computed(resource, key, _digest(known))
         else:
             out[key] = value
     return out
@@ -186,7 +239,7 @@ def _restore(
 _PATH_KEYS = ("source", "baseModelPath")
 
 
-def _absolute_paths(props: dict[str, Any], root: Path) -> dict[str, Any]:
+def absolute_paths(props: dict[str, Any], root: Path) -> dict[str, Any]:
     """Local paths in inputs are relative to the project root (the provider host's working
     directory under `pulumi up`); a plan of another revision resolves them against its root."""
     if isinstance(props.get("source"), Mapping):
@@ -201,9 +254,26 @@ def _absolute_paths(props: dict[str, Any], root: Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
+def scan_cache_in(directory: Path) -> Iterator[None]:
+    """The data layer's stat cache in a scratch directory: revisions extracted to temporary
+    directories would otherwise leave one cache file each in the project."""
+    key = "EDGE_LABELER_CACHE_DIR"
+    previous = os.environ.get(key)
+    os.environ[key] = str(directory)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = previous
+
+
+@contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Providers print progress on stdout; a review's stdout is its report."""
-    with contextlib.redirect_stdout(sys.stderr):
+    """Providers print progress (and data warnings) on stdout; a plan only needs their
+    answers (a review's stdout is its report; a rehearsal prints them when it deploys)."""
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         yield
 
 
@@ -238,7 +308,7 @@ def plan_stack(specs: SpecSet, config: StackConfig, root: Path, checker: Checker
             where = "spec.source" if type_ == "Dataset" else "spec"
             errors.append(_issue(doc, where, failure))
         derived = tuple(k for k in checked if k not in inputs)
-        declared = Declared(type_, name, doc.key, type(provider), checked, derived)
+        declared = Declared(type_, name, doc.key, type(provider), checked, derived, inputs)
         resources[(type_, name)] = declared
         return declared
 
@@ -255,7 +325,9 @@ def plan_stack(specs: SpecSet, config: StackConfig, root: Path, checker: Checker
         if spec.source.uri is None:
             declared = declare("Dataset", f"{name}-dataset", spec, DatasetProvider(), inputs)
         else:  # a gs:// CSV index is read at deploy time: its fingerprint is not known here
-            declared = Declared("Dataset", f"{name}-dataset", spec.key, DatasetProvider, inputs)
+            declared = Declared(
+                "Dataset", f"{name}-dataset", spec.key, DatasetProvider, inputs, (), inputs
+            )
         datasets[name] = _trim_dataset(declared, inputs)
         resources[("Dataset", declared.name)] = datasets[name]
 
@@ -324,8 +396,8 @@ def plan_stack(specs: SpecSet, config: StackConfig, root: Path, checker: Checker
                     "baseModel": trained.inputs.get("baseModel"),
                     "seed": spec.seed,
                 },
-                "training": trained.output("training"),
-                "gate": gate.output("gate", *gate.replace_on, *gate.update_on),
+                "training": trained.outputs(("stopReason", "trainCostMilliNodeHours")),
+                "gate": gate.outputs(GATE_OUTPUTS, *gate.replace_on, *gate.update_on),
             },
         )
         models[spec.name] = {"trained": trained, "gate": gate, "export": export}
@@ -372,8 +444,6 @@ def _trim_dataset(declared: Declared, inputs: Mapping[str, Any]) -> Declared:
     """A Dataset's declared inputs, its fingerprint and a little context (image count)."""
     keep = {*inputs, "fingerprint", *DATASET_CONTEXT}
     trimmed = {k: v for k, v in declared.inputs.items() if k in keep}
-    trimmed.setdefault("fingerprint", Computed(f"{declared.name}.fingerprint", _digest(inputs)))
+    trimmed.setdefault("fingerprint", Computed(declared.name, "fingerprint", _digest(inputs)))
     derived = tuple(k for k in trimmed if k not in inputs)
-    return Declared(
-        declared.type, declared.name, declared.document, declared.provider, trimmed, derived
-    )
+    return replace(declared, inputs=trimmed, derived=derived)

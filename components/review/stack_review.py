@@ -9,15 +9,13 @@ file and line; the review is then invalid (exit status 1).
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from components.data.cache import cache_dir
 from components.review.changes import DocumentChange, compare
-from components.review.plan import Checker, Plan, plan_stack
+from components.review.plan import Checker, Plan, plan_stack, scan_cache_in
 from components.review.prices import Price, training_price
 from components.review.revisions import Checkout, checkout
 from components.spec import SpecError, SpecIssue, StackConfig, load_specs, load_stack_config
@@ -52,23 +50,6 @@ class Review:
     @property
     def valid(self) -> bool:
         return not any(s.errors for s in self.stacks)
-
-
-@contextlib.contextmanager
-def _scan_cache_in(directory: Path) -> Iterator[None]:
-    """The data layer's stat cache in a scratch directory: revisions extracted to temporary
-    directories would otherwise leave one cache file each in the project."""
-    key = "EDGE_LABELER_CACHE_DIR"
-    previous = os.environ.get(key)
-    os.environ[key] = str(directory)
-    try:
-        assert cache_dir() == directory
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = previous
 
 
 def _relative(issue: SpecIssue, root: Path) -> SpecIssue:
@@ -164,7 +145,7 @@ def review_revisions(
         head = checkout(project_dir, head_rev, tmp / "head")
         names = tuple(stacks) or head_stacks(head.root)
         checker = Checker()
-        with _scan_cache_in(tmp / "cache"):
+        with scan_cache_in(tmp / "cache"):
             reviews = tuple(
                 review_stack(s, base.root, head.root, checker, price_per_node_hour) for s in names
             )

@@ -1,0 +1,370 @@
+"""`edgectl rehearse`: the declared pipeline, run once against a fresh local emulator.
+
+Before anything is spent in the cloud, a pull request that changes data or acceptance can be
+rehearsed: a new emulator (in this process, in a temporary data directory) and the same
+provider code as `pulumi up`, called in dependency order — each resource's `check`, then its
+`create`, outputs feeding inputs as the engine does — without Pulumi state or the CLI. The
+resources and their inputs are the plan's (plan.py: the program's declarations). The report
+gives, per model, the metrics at the chosen threshold and the gate's verdict (a failed gate is
+reported, not raised); with a base revision (read from git into its own directory and
+rehearsed first, on the same emulator, so an unchanged model is adopted rather than trained
+twice) it gives the change of every metric. The stack's overlay applies, but every stack is
+rehearsed on the emulator (`emulator: true`, `api: automl_v1`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from components.cloud.adapters import training_api
+from components.cloud.clients import CloudTarget
+from components.cloud.training import Evaluations
+from components.evaluation.gate import Criteria, GateResult, evaluate
+from components.evaluation.report import (
+    ModelMetrics,
+    ModelReport,
+    plot_confusion_matrix,
+    plot_precision_recall,
+    write_report,
+)
+from components.providers.base import EXPECTED_ERRORS
+from components.review.plan import (
+    Checker,
+    Declared,
+    Plan,
+    absolute_paths,
+    plan_stack,
+    resolve,
+    scan_cache_in,
+)
+from components.review.revisions import checkout
+from components.spec import SpecError, SpecIssue, TrainingApiKind, load_specs, load_stack_config
+
+Log = Callable[[str], None]
+Props = dict[str, Any]
+
+
+class StepFailed(Exception):
+    """A provider refused a step (what `pulumi up` would show for that resource)."""
+
+
+class Engine(Protocol):
+    """How resources are checked and created: in this process, or through a provider host."""
+
+    def check(self, declared: Declared, props: Props) -> Props: ...
+
+    def create(self, declared: Declared, inputs: Props) -> tuple[str, Props]: ...
+
+
+class InProcessEngine:
+    """Calls the providers' `check` and `create` directly, as the SDK's host would."""
+
+    def check(self, declared: Declared, props: Props) -> Props:
+        result = declared.provider().check({}, props)
+        if result.failures:
+            raise StepFailed("; ".join(f.reason for f in result.failures))
+        return dict(result.inputs)
+
+    def create(self, declared: Declared, inputs: Props) -> tuple[str, Props]:
+        try:
+            result = declared.provider().create(inputs)
+        except EXPECTED_ERRORS as err:
+            raise StepFailed(str(err)) from None
+        return str(result.id), dict(result.outs or {})
+
+
+@dataclass
+class Deployment:
+    """What a run created (outputs by resource name) and what failed or was skipped."""
+
+    outputs: dict[str, Props] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # resource → message
+    skipped: dict[str, str] = field(default_factory=dict)  # resource → failed dependency
+
+
+def deploy(
+    plan: Plan,
+    engine: Engine,
+    root: Path,
+    log: Log = print,
+    include: Callable[[Declared], bool] = lambda d: True,
+) -> Deployment:
+    """Creates the plan's resources in order; a failure skips what depends on it."""
+    run = Deployment()
+    for declared in plan.resources.values():
+        if not include(declared):
+            continue
+        missing = sorted(d for d in declared.dependencies() if d not in run.outputs)
+        if missing:
+            run.skipped[declared.name] = missing[0]
+            log(f"[rehearse] {declared.type} {declared.name}: skipped ({missing[0]} failed)")
+            continue
+        props = absolute_paths(resolve(dict(declared.declared), run.outputs), root)
+        try:
+            inputs = engine.check(declared, props)
+            _, outputs = engine.create(declared, inputs)
+        except StepFailed as err:
+            run.failed[declared.name] = str(err)
+            first = str(err).splitlines()[0] if str(err) else ""
+            log(f"[rehearse] {declared.type} {declared.name}: failed: {first}")
+            continue
+        run.outputs[declared.name] = outputs
+    return run
+
+
+@contextlib.contextmanager
+def fresh_emulator(directory: Path) -> Iterator[dict[str, str]]:
+    """A new emulator in this process (state in `directory`), its environment set meanwhile."""
+    from emulator.server import EmulatorServer  # a fake cloud, for rehearsals only
+
+    server = EmulatorServer(directory)
+    env = server.start()
+    previous = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        server.stop()
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass(frozen=True)
+class ModelOutcome:
+    """One model of one rehearsed revision."""
+
+    name: str
+    fingerprint: str | None = None
+    gate: GateResult | None = None
+    gate_error: str | None = None  # the gate provider's message when it refused the model
+    error: str | None = None  # a step before the gate failed
+    evaluations: Evaluations | None = None
+    facts: tuple[tuple[str, str], ...] = ()
+    metrics: ModelMetrics | None = None  # promoted models: from the source record
+
+
+@dataclass(frozen=True)
+class RevisionOutcome:
+    label: str
+    models: Mapping[str, ModelOutcome]
+    errors: tuple[str, ...] = ()  # the revision could not be rehearsed at all
+    deployment: Deployment | None = None
+
+
+def rehearse_revision(
+    root: Path, stack: str, label: str, publications: bool, log: Log = print
+) -> RevisionOutcome:
+    """Loads, plans and deploys one revision of the project on the running emulator."""
+    try:
+        config = load_stack_config(stack, root)
+        specs = load_specs(root / config.specs, stack)
+    except SpecError as err:
+        return RevisionOutcome(label, {}, tuple(_render(i, root) for i in err.issues))
+    config = replace(config, emulator=True, api=TrainingApiKind.AUTOML_V1)
+    plan = plan_stack(specs, config, root, Checker())
+    if plan.errors:
+        return RevisionOutcome(label, {}, tuple(_render(i, root) for i in plan.errors))
+    log(f"[rehearse] {label}: {len(plan.resources)} resources on stack '{stack}' (emulator)")
+    run = deploy(
+        plan,
+        InProcessEngine(),
+        root,
+        log,
+        include=lambda d: publications or d.type != "Publication",
+    )
+    target = CloudTarget(
+        stack=config.stack,
+        project=config.project,
+        region=config.region,
+        api=config.api.value,
+        registry=config.registry.value,
+        emulator=True,
+    )
+    models = {name: _model_outcome(name, plan, run, target) for name in sorted(specs.models)}
+    return RevisionOutcome(label, models, (), run)
+
+
+def _render(issue: SpecIssue, root: Path) -> str:
+    text = issue.render()
+    return text.replace(f"{root}/", "")
+
+
+def _model_outcome(name: str, plan: Plan, run: Deployment, target: CloudTarget) -> ModelOutcome:
+    promoted = run.outputs.get(f"{name}-promoted")
+    if promoted is not None or f"{name}-promoted" in run.failed:
+        if promoted is None:
+            return ModelOutcome(name, error=run.failed[f"{name}-promoted"])
+        return ModelOutcome(
+            name,
+            fingerprint=promoted.get("fingerprint"),
+            metrics=ModelMetrics(
+                promoted.get("threshold"),
+                promoted.get("precision"),
+                promoted.get("recall"),
+                None,
+                promoted.get("auPrc"),
+            ),
+            facts=(("promoted from", str(promoted.get("source", {}).get("stack"))),),
+        )
+    trained = run.outputs.get(f"{name}-model")
+    if trained is None:
+        failed = {**run.failed, **{k: f"skipped: {v} failed" for k, v in run.skipped.items()}}
+        reason = next(
+            (f"{r}: {failed[r]}" for r in (f"{name}-model", *failed) if r in failed),
+            "not rehearsed",
+        )
+        return ModelOutcome(name, error=reason)
+    trained_declared = plan.resources[("TrainedModel", f"{name}-model")]
+    dataset_name = next(
+        (n for n in trained_declared.dependencies() if ("Dataset", n) in plan.resources), None
+    )
+    dataset = run.outputs.get(dataset_name or "", {})
+    gate_declared = plan.resources[("AcceptanceGate", f"{name}-gate")]
+    evaluations = training_api(target).evaluations(trained["modelName"])
+    # The gate provider's own decision is what counts; the same evaluate() gives the figures.
+    result = evaluate(evaluations, Criteria.from_props(gate_declared.declared["criteria"]))
+    facts = [
+        ("images (train / validation / test)", _split_counts(dataset)),
+        ("stop reason", str(trained.get("stopReason"))),
+        ("node hours used", f"{(trained.get('trainCostMilliNodeHours') or 0) / 1000:g}"),
+        ("cloud model", str(trained.get("modelName"))),
+    ]
+    return ModelOutcome(
+        name,
+        fingerprint=trained.get("fingerprint"),
+        gate=result,
+        gate_error=run.failed.get(f"{name}-gate"),
+        evaluations=evaluations,
+        facts=tuple(facts),
+        metrics=ModelMetrics.from_gate(result),
+    )
+
+
+def _split_counts(dataset: Mapping[str, Any]) -> str:
+    counts = dataset.get("labelCounts") or {}
+    if not counts:
+        return str(dataset.get("imageCount", "?"))
+    totals: dict[str, int] = {}
+    for per_split in counts.values():
+        for split, n in (per_split or {}).items():
+            totals[split] = totals.get(split, 0) + int(n)
+    ordered = [totals.get(s, 0) for s in ("TRAIN", "VALIDATION", "TEST")]
+    return f"{dataset.get('imageCount', sum(ordered))} ({' / '.join(map(str, ordered))})"
+
+
+@dataclass(frozen=True)
+class Rehearsal:
+    report: Path
+    head: RevisionOutcome
+    base: RevisionOutcome | None
+
+    @property
+    def passed(self) -> bool:
+        """Every model of the head revision passed its gate (and nothing failed before)."""
+        if self.head.errors:
+            return False
+        return all(
+            m.error is None and m.gate_error is None and (m.gate is None or m.gate.passed)
+            for m in self.head.models.values()
+        )
+
+
+def rehearse(
+    project_dir: Path,
+    stack: str,
+    out_dir: Path,
+    base_rev: str | None = None,
+    log: Log = print,
+) -> Rehearsal:
+    """Rehearses the working tree (and `base_rev` first) and writes the report to `out_dir`."""
+    project_dir = Path(project_dir).resolve()
+    with tempfile.TemporaryDirectory(prefix="edgectl-rehearse-") as scratch:
+        tmp = Path(scratch)
+        base_checkout = checkout(project_dir, base_rev, tmp / "base") if base_rev else None
+        log(f"[rehearse] starting a fresh emulator in {tmp / 'emulator'}")
+        with fresh_emulator(tmp / "emulator"), scan_cache_in(tmp / "cache"):
+            base = None
+            if base_checkout is not None:
+                log(f"[rehearse] base revision {base_checkout.label}")
+                base = rehearse_revision(
+                    base_checkout.root, stack, f"base {base_checkout.label}", False, log
+                )
+            log("[rehearse] this revision (working tree)")
+            head = rehearse_revision(project_dir, stack, "working tree", True, log)
+    reports = [
+        _model_report(outcome, out_dir, base.models.get(name) if base else None)
+        for name, outcome in head.models.items()
+    ]
+    notes = [f"Stack `{stack}` rehearsed on a fresh local emulator (nothing was spent)."]
+    notes += [f"This revision could not be rehearsed: {e}" for e in head.errors]
+    if base is not None:
+        notes.append(f"Compared with {base.label}.")
+        notes += [f"The base revision could not be rehearsed: {e}" for e in base.errors]
+    path = write_report(out_dir, f"Rehearsal of stack {stack}", reports, notes)
+    log(f"[rehearse] report: {path}")
+    return Rehearsal(path, head, base)
+
+
+def _model_report(outcome: ModelOutcome, out_dir: Path, base: ModelOutcome | None) -> ModelReport:
+    plots: list[tuple[str, str]] = []
+    if outcome.evaluations is not None:
+        chosen = outcome.gate.point.threshold if outcome.gate and outcome.gate.point else None
+        base_eval = base.evaluations if base is not None else None
+        base_chosen = base.gate.point.threshold if base and base.gate and base.gate.point else None
+        pr = plot_precision_recall(
+            outcome.evaluations.overall,
+            out_dir / f"{outcome.name}-precision-recall.png",
+            f"Model {outcome.name}: precision / recall vs threshold (TEST split)",
+            chosen,
+            base_eval.overall if base_eval else None,
+            base_chosen,
+        )
+        plots.append(("precision and recall vs threshold", pr.name))
+        confusion = plot_confusion_matrix(
+            outcome.evaluations.overall,
+            out_dir / f"{outcome.name}-confusion-matrix.png",
+            f"Model {outcome.name}: confusion matrix (TEST split)",
+        )
+        if confusion is not None:
+            plots.append(("confusion matrix", confusion.name))
+    failures = tuple(outcome.gate.failures) if outcome.gate else ()
+    if outcome.gate_error and not failures:
+        failures = (outcome.gate_error,)
+    return ModelReport(
+        name=outcome.name,
+        fingerprint=outcome.fingerprint,
+        passed=_passed(outcome),
+        policy=outcome.gate.policy if outcome.gate else None,
+        failures=failures,
+        error=outcome.error,
+        metrics=outcome.metrics,
+        facts=outcome.facts,
+        plots=tuple(plots),
+        base=None if base is None else _model_report_plain(base),
+    )
+
+
+def _passed(outcome: ModelOutcome) -> bool | None:
+    if outcome.gate is not None:
+        return outcome.gate.passed and outcome.gate_error is None
+    # A promoted model exists only when its record passed and met this stack's acceptance.
+    return True if outcome.metrics is not None else None
+
+
+def _model_report_plain(outcome: ModelOutcome) -> ModelReport:
+    return ModelReport(
+        name=outcome.name,
+        fingerprint=outcome.fingerprint,
+        passed=_passed(outcome),
+        error=outcome.error,
+        metrics=outcome.metrics,
+    )

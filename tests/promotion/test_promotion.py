@@ -1,0 +1,226 @@
+"""Promotion from `local` to `staging-emu`: the pin, then the target publishes the identical
+artifact (same sha256) without training; a tampered artifact is refused.
+
+Everything runs through the Pulumi SDK's provider host against the emulator.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+
+import pytest
+
+from components.cli import main
+from components.cloud.clients import CloudTarget
+from components.cloud.records import published_path, read_record
+from components.cloud.registry import open_registry
+from components.cloud.storage import ObjectStore
+from components.providers.promoted import PromotedModelProvider, promoted_inputs, promotion_source
+from components.spec import load_specs
+from tests.fixtures.emulator import LOCATION
+from tests.fixtures.provider_host import ProviderCallError
+from tests.promotion.conftest import deploy_stack, training_operations
+
+LOCAL = CloudTarget(stack="local", project="promo-local", region=LOCATION, emulator=True)
+STAGING = CloudTarget(stack="staging-emu", project="promo-staging", region=LOCATION, emulator=True)
+LOCAL_BUCKET, STAGING_BUCKET = "promo-local-data", "promo-staging-data"
+
+
+def _object(uri: str) -> str:
+    return uri.removeprefix("gs://").partition("/")[2]
+
+
+@pytest.fixture(scope="module")
+def local(host, project):
+    """The `local` stack deployed: trained, gated, exported, published."""
+    run = deploy_stack(host, project, "local")
+    assert run.failed == {} and run.skipped == {}
+    return run.outputs
+
+
+@pytest.fixture(scope="module")
+def pinned(local, project):
+    overlay = project / "specs" / "envs" / "staging-emu.yaml"
+    before = overlay.read_text()
+    code = main(
+        [
+            "promote",
+            "--model",
+            "digits",
+            "--from",
+            "local",
+            "--to",
+            "staging-emu",
+            "--project-dir",
+            str(project),
+        ]
+    )
+    assert code == 0
+    return before, overlay.read_text()
+
+
+def test_promote_writes_only_the_pin_keeping_comments_and_formatting(local, pinned, capsys):
+    before, after = pinned
+    fingerprint = local["digits-model"]["fingerprint"]
+    diff = [
+        line
+        for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+        if not line.startswith(("---", "+++", "@@"))
+    ]
+    assert diff == [
+        "+  # Pinned by `edgectl promote`: gated on the `from` stack, copied by digest, not "
+        "retrained.",
+        f'+  promoted: {{from: local, fingerprint: "{fingerprint}"}}',
+    ]
+    # Inserted at the end of the Model's spec, right after its last line.
+    lines = after.splitlines()
+    assert lines[lines.index("    minPrecision: 0.31   # keep in sync with prod") + 2].startswith(
+        "  promoted:"
+    )
+
+
+@pytest.fixture(scope="module")
+def staging(host, project, local, pinned):
+    """The `staging-emu` stack deployed with the pin; and local's training count before."""
+    local_trainings = len(training_operations(LOCAL))
+    model = load_specs(project / "specs", "staging-emu").models["digits"]
+    assert model.promoted is not None and model.promoted.from_stack == "local"
+    run = deploy_stack(host, project, "staging-emu")
+    assert run.failed == {} and run.skipped == {}
+    return run, local_trainings
+
+
+def test_target_publishes_the_identical_artifact_without_training(local, staging):
+    run, local_trainings = staging
+    assert "digits-model" not in run.outputs and "digits-promoted" in run.outputs
+    assert training_operations(STAGING) == []  # nothing trained on the target stack
+    assert len(training_operations(LOCAL)) == local_trainings
+
+    export = local["digits-export"]
+    promoted = run.outputs["digits-promoted"]
+    assert promoted["modelSha256"] == export["modelSha256"]
+    assert promoted["modelFile"].startswith(f"gs://{STAGING_BUCKET}/")
+    copy = ObjectStore(STAGING, STAGING_BUCKET).read(_object(promoted["modelFile"]))
+    assert hashlib.sha256(copy).hexdigest() == export["modelSha256"]
+    assert promoted["threshold"] == local["digits-gate"]["threshold"]
+    assert promoted["labels"] == local["digits-gate"]["labels"]
+
+    publication = run.outputs["digits-publication"]
+    assert publication["servedSha256"] == export["modelSha256"]
+    served = open_registry("firebase-ml", STAGING, STAGING_BUCKET).read("promo_digits")
+    assert served.published and served.sha256 == export["modelSha256"]
+    assert served.threshold == pytest.approx(local["digits-gate"]["threshold"])
+    # The two stacks publish separately: local's model is untouched.
+    assert open_registry("firebase-ml", LOCAL, LOCAL_BUCKET).read("promo_digits").published
+
+    store = ObjectStore(STAGING, STAGING_BUCKET)
+    record = read_record(store, "digits", promoted["fingerprint"])
+    assert record.promoted_from == "local" and record.stack == "staging-emu"
+    assert record.artifact("tflite").sha256 == export["modelSha256"]
+    assert store.read_json(published_path("digits"))["fingerprint"] == promoted["fingerprint"]
+
+
+def test_history_lists_what_each_stack_trained_promoted_and_published(
+    project, local, pinned, capsys
+):
+    # (runs after the target's deployment: module order)
+    assert (
+        main(["history", "--model", "digits", "--stack", "local", "--project-dir", str(project)])
+        == 0
+    )
+    text = capsys.readouterr().out
+    fingerprint = local["digits-model"]["fingerprint"]
+    assert f"{fingerprint[:19]}…" in text and "trained; ← published now since" in text
+    assert (
+        main(
+            [
+                "history",
+                "--model",
+                "digits",
+                "--stack",
+                "staging-emu",
+                "--project-dir",
+                str(project),
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    (record,) = report["records"]
+    assert record["promoted_from"] == "local" and record["fingerprint"] == fingerprint
+    assert record["published"][0]["current"] is True
+    assert report["publications"][-1]["fingerprint"] == fingerprint
+
+
+def test_promotion_refused_when_the_target_acceptance_is_not_met(project, local, pinned, capsys):
+    overlay = project / "specs" / "envs" / "staging-emu.yaml"
+    strict = pinned[1].replace(
+        "    minPrecision: 0.31", "    perLabel: {three: {minRecall: 0.5}}\n    minPrecision: 0.31"
+    )
+    overlay.write_text(strict)
+    try:
+        code = main(
+            [
+                "promote",
+                "--model",
+                "digits",
+                "--from",
+                "local",
+                "--to",
+                "staging-emu",
+                "--project-dir",
+                str(project),
+            ]
+        )
+        assert code == 1
+        err = capsys.readouterr().err
+        assert "does not meet the acceptance of stack 'staging-emu'" in err
+        assert "label 'three' (perLabel) is not a label of this model" in err
+        assert overlay.read_text() == strict  # nothing written
+    finally:
+        overlay.write_text(pinned[1])
+
+
+def test_a_tampered_artifact_is_refused(host, project, local, pinned, capsys):
+    store = ObjectStore(LOCAL, LOCAL_BUCKET)
+    name = _object(local["digits-export"]["modelFile"])
+    original = store.read(name)
+    tampered = original[:-16] + bytes(16)
+    store.write(name, tampered)
+    try:
+        model = load_specs(project / "specs", "staging-emu").models["digits"]
+        props = {
+            **promoted_inputs(model, STAGING, promotion_source(model, project)),
+            "bucket": STAGING_BUCKET,
+        }
+        urn = host.urn("edge-labeler:PromotedModel", "digits-tampered")
+        inputs, failures = host.check(urn, host.inputs(PromotedModelProvider(), props))
+        assert failures == []
+        with pytest.raises(ProviderCallError) as info:
+            host.create(urn, inputs)
+        message = info.value.details
+        assert hashlib.sha256(tampered).hexdigest() in message
+        assert local["digits-export"]["modelSha256"] in message
+        assert "refusing to promote it" in message and "Traceback" not in message
+
+        code = main(
+            [
+                "promote",
+                "--model",
+                "digits",
+                "--from",
+                "local",
+                "--to",
+                "staging-emu",
+                "--project-dir",
+                str(project),
+            ]
+        )
+        assert code == 1
+        assert "the artifact changed after it passed its gate" in capsys.readouterr().err
+    finally:
+        store.write(name, original)

@@ -1,0 +1,134 @@
+"""`edgectl rehearse --base REV` on a small project: a fresh emulator, the real providers, the
+report with its plots; the base revision rehearsed from git, metric deltas reported."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components.cli import main
+from emulator.core.trainer import SECONDS_PER_NODE_HOUR_ENV
+from emulator.server import ENV_KEYS
+from tests.fixtures.digits import digit_images
+from tests.fixtures.emulator import patched_environ
+from tests.providers.conftest import write_zip
+from tests.review.conftest import GIT_IDENTITY
+
+SPECS = """\
+apiVersion: edge-labeler/v1
+kind: Bucket
+metadata: {name: data}
+spec: {}
+---
+apiVersion: edge-labeler/v1
+kind: Dataset
+metadata: {name: digits}
+spec:
+  bucket: data
+  source: {zip: data/digits.zip}
+---
+apiVersion: edge-labeler/v1
+kind: Model
+metadata: {name: digits}
+spec:
+  dataset: digits
+  optimizeFor: latency
+  budget: {nodeHours: 1}
+  acceptance:
+    threshold: {maximize: f1}
+    minPrecision: 0.3
+---
+apiVersion: edge-labeler/v1
+kind: Publication
+metadata: {name: digits}
+spec:
+  model: digits
+  target: firebase-ml
+  displayName: rehearsed_digits
+"""
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *GIT_IDENTITY, *args], cwd=root, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A committed project; the working tree then asks for a label the model does not have."""
+    root = tmp_path_factory.mktemp("rehearsal") / "project"
+    (root / "specs").mkdir(parents=True)
+    write_zip(root / "specs" / "data" / "digits.zip", digit_images(20, ("zero", "one", "two")))
+    (root / "Pulumi.yaml").write_text("name: edge-labeler\nruntime: python\n")
+    (root / "Pulumi.local.yaml").write_text(
+        'config:\n  edge-labeler:project: rehearse-local\n  edge-labeler:emulator: "true"\n'
+    )
+    (root / "specs" / "all.yaml").write_text(SPECS)
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "base")
+    # The change under review: only the acceptance (the same model, gated differently).
+    (root / "specs" / "all.yaml").write_text(
+        SPECS.replace(
+            "    threshold: {maximize: f1}\n    minPrecision: 0.3\n",
+            "    threshold: {fixed: 0.05}\n    minPrecision: 0.3\n"
+            "    perLabel: {three: {minRecall: 0.5}}\n",
+        )
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def rehearsed(project: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("rehearsal-report")
+    # Runs on its own fresh emulator, whatever emulator the session has started.
+    before = {key: os.environ.get(key) for key in ENV_KEYS}
+    with patched_environ({SECONDS_PER_NODE_HOUR_ENV: "15"}):
+        code = main(
+            ["rehearse", "--project-dir", str(project), "--base", "HEAD", "--out", str(out)]
+        )
+    return code, out, before, {key: os.environ.get(key) for key in ENV_KEYS}
+
+
+def test_report_and_plots_are_written(rehearsed):
+    out = rehearsed[1]
+    assert (out / "report.md").is_file()
+    for plot in ("digits-precision-recall.png", "digits-confusion-matrix.png"):
+        data = (out / plot).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5_000, plot
+    report = (out / "report.md").read_text()
+    assert "![precision and recall vs threshold](digits-precision-recall.png)" in report
+    assert "![confusion matrix](digits-confusion-matrix.png)" in report
+
+
+def test_a_failing_gate_is_reported_not_raised(rehearsed):
+    code, out, *_ = rehearsed
+    assert code == 1  # this revision's gate fails: the rehearsal says so
+    report = (out / "report.md").read_text()
+    assert "## Model `digits` — ❌ fails its gate" in report
+    assert "label 'three' (perLabel) is not a label of this model" in report
+    assert "threshold policy fixed 0.05" in report
+    assert "- stop reason: " in report and "- images (train / validation / test): 60 (" in report
+
+
+def test_with_base_the_metric_deltas_appear(rehearsed):
+    out = rehearsed[1]
+    report = (out / "report.md").read_text()
+    assert "| model | gate | threshold | precision | recall | AuPRC | Δ precision | Δ recall |" in (
+        report
+    )
+    assert "Compared with the base revision's model (✅ passes its gate" in report
+    # Only the acceptance changed: the same training fingerprint, adopted, not trained twice.
+    assert "Same training fingerprint: the same model, evaluated again." in report
+    row = re.search(r"^\| threshold \| 0\.050 \| (\d\.\d{3}) \| ([^|]+) \|$", report, re.M)
+    assert row is not None, report
+    assert row.group(2).strip() not in ("±0", "—")
+    assert re.search(r"^\| one \| [\d.]+ \| [\d.]+ \| [^|]+ \| [^|]+ \|$", report, re.M)
+
+
+def test_the_emulator_environment_is_restored(rehearsed):
+    *_, before, after = rehearsed
+    assert after == before  # the rehearsal's own emulator left nothing behind
