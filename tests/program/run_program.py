@@ -1,6 +1,7 @@
 """Runs `__main__.py` for one stack under `pulumi.runtime.set_mocks`; prints what it declared.
 
-`python -m tests.program.run_program STACK` (from the project root) prints one JSON object:
+`python -m tests.program.run_program STACK [PROJECT_DIR]` (with the working directory the
+Pulumi project, ROOT by default) prints one JSON object:
 {"resources": [{type, name, parent, protect, dependencies, inputs}], "error": str | null}.
 A fresh process per stack, because the Pulumi runtime's settings are process-global.
 """
@@ -17,7 +18,7 @@ from pulumi.runtime import mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.providers import dataset, export, gate, publication, trained_model
+from components.providers import dataset, export, gate, promoted, publication, trained_model
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMERIC = {
@@ -39,6 +40,7 @@ DYNAMIC_OUTPUTS = {
     "AcceptanceGate": gate.OUTPUTS,
     "ModelExport": export.OUTPUTS,
     "Publication": publication.OUTPUTS,
+    "PromotedModel": promoted.OUTPUTS,
 }
 
 
@@ -97,8 +99,8 @@ def _jsonable(value: Any) -> Any:
         return repr(value)
 
 
-def run(stack: str) -> dict[str, Any]:
-    config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+def run(stack: str, root: Path = ROOT) -> dict[str, Any]:
+    config = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text())["config"]
     m = Mocks()
     monitor = RecordingMonitor(m)
     pulumi.runtime.set_mocks(m, project="edge-labeler", stack=stack, preview=False, monitor=monitor)
@@ -107,7 +109,7 @@ def run(stack: str) -> dict[str, Any]:
     try:
         # As the language host does: run the program, then wait for every registration.
         _sync_await(
-            run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
+            run_pulumi_func(lambda: runpy.run_path(str(root / "__main__.py"), run_name="__main__"))
         )
     except pulumi.RunError as err:
         error = str(err)
@@ -125,4 +127,4 @@ def run(stack: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(sys.argv[1])))
+    print(json.dumps(run(sys.argv[1], Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT)))
