@@ -157,7 +157,7 @@ def add_rehearse(subparsers: Subparsers) -> None:
 
     parser = subparsers.add_parser(
         "rehearse",
-        help="run the pipeline once on a fresh local emulator; report metrics and the gate",
+        help="run the pipeline on a fresh local emulator: metrics, gate, plots",
         description=command.REHEARSE_DESCRIPTION,
         epilog=command.REHEARSE_EPILOG,
         formatter_class=_formatter,
@@ -171,7 +171,7 @@ def add_promote(subparsers: Subparsers) -> None:
 
     parser = subparsers.add_parser(
         "promote",
-        help="pin a model gated on one stack into another stack's overlay (a one-line PR)",
+        help="pin a model gated on one stack into another stack's overlay",
         description=command.PROMOTE_DESCRIPTION,
         epilog=command.PROMOTE_EPILOG,
         formatter_class=_formatter,

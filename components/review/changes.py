@@ -235,8 +235,8 @@ def _document_action(kind: str, resources: list[ResourceChange], spec_changed: b
         r.type == "TrainedModel" and r.action in ("create", "replace") for r in resources
     ):
         return "retrains"
-    if "replace" in actions:
-        return "replaced"
+    if "replace" in actions or {"create", "delete"} <= actions:
+        return "replaced"  # (a Model swapping training for a promotion: delete + create)
     if actions:
         return "updated"
     return "unchanged" if spec_changed else ""

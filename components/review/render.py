@@ -282,6 +282,9 @@ def render_markdown(review: Review) -> str:
             "",
         ]
     for s in review.stacks:
+        if not s.errors and not s.changes and not s.notes:
+            lines += [f"**{s.stack}**{' (prod)' if s.prod else ''}: no changes.", ""]
+            continue
         opened = " open" if s.errors or any(c.reaches_prod_publication for c in s.changes) else ""
         lines += [
             f"<details{opened}><summary><b>{s.stack}</b>{' (prod)' if s.prod else ''}: "
@@ -294,7 +297,7 @@ def render_markdown(review: Review) -> str:
             lines += [f"_{note}_", ""]
         for c in s.changes:
             lines += _document_details(c)
-        if s.price is not None and not s.errors:
+        if s.price is not None and s.retrains:
             lines += [
                 f"Price per node hour: {_money(s.price.per_node_hour)} ({s.price.source}).",
                 "",

@@ -289,3 +289,33 @@ def test_the_work_tree_is_not_touched_and_unknown_revisions_exit_2(repo, capsys)
     assert change(report, "dev", "Model", "digits")["fields"][0]["new"] == 5
     assert main(["review", "--project-dir", str(repo.root), "--base", "no-such-rev"]) == 2
     assert "revision 'no-such-rev' is not a commit" in capsys.readouterr().err
+
+
+def test_a_promotion_pin_copies_instead_of_retraining(repo, capsys):
+    from components.promotion.pin import with_pin
+
+    fingerprint = "sha256:" + "5e" * 32
+    overlay = repo.root / "specs/envs/prod.yaml"
+    overlay.write_text(with_pin(overlay.read_text(), "prod", "digits", "staging", fingerprint))
+    repo.commit("promote digits to prod")
+    code, report = repo.review(capsys)
+    assert code == 0
+    _valid(report)
+    assert [s["stack"] for s in report["stacks"] if s["changes"]] == ["prod"]
+    model = change(report, "prod", "Model", "digits")
+    assert model["action"] == "replaced" and model["cost"] is None
+    assert _resources(model) == {
+        "TrainedModel": "delete",
+        "AcceptanceGate": "delete",
+        "ModelExport": "delete",
+        "PromotedModel": "create",
+    }
+    trained = next(r for r in model["resources"] if r["type"] == "TrainedModel")
+    assert trained["retained"] is True  # prod's retainOnDelete: the cloud model is kept
+    assert any(
+        "promoted from stack 'staging'" in n and "nothing is trained" in n for n in model["notes"]
+    )
+    assert model["reachesProdPublication"] is True
+    publication = change(report, "prod", "Publication", "digits")
+    assert publication["action"] == "updated"
+    assert report["summary"]["retrains"] == 0
