@@ -1,4 +1,4 @@
-"""The emulator process: GCS, one gRPC server (AutoML v1, later Vertex) and one REST server.
+"""The emulator process: GCS, one gRPC server (AutoML v1, Vertex AI) and one REST server.
 
 Everything binds 127.0.0.1 (a loopback address is required). Ports: random free ones by
 default; with `--port P` a fixed scheme: GCS on P, gRPC on P+1, REST (admin + Firebase ML)
@@ -42,7 +42,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
-from emulator import automl_v1, firebase_ml
+from emulator import automl_v1, firebase_ml, vertex_v1
 from emulator.core.backend import Backend
 from emulator.core.errors import InvalidArgument, NotFound, ServiceError
 from emulator.core.faults import FAULTS_ENV, FaultInjector
@@ -76,6 +76,7 @@ _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # Every API the emulator serves: `register(server)` functions, called in this order.
 FACADES: tuple[Callable[["EmulatorServer"], None], ...] = (
     automl_v1.register,
+    vertex_v1.register,
     firebase_ml.register,
 )
 

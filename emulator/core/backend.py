@@ -6,6 +6,7 @@ Layout under the state directory:
     images/<sha[:2]>/<sha256>   imported images, content-addressed
     models/<id>.json            one file per model (metadata, evaluations, deployment)
     trained_models/<id>/        trained model directories (see emulator/core/models.py)
+    training_pipelines/<id>.json  one file per training pipeline (Vertex AI)
 """
 
 import logging
@@ -18,6 +19,7 @@ from emulator.core.image_store import ImageStore
 from emulator.core.models import ModelStore
 from emulator.core.operations import OperationStore
 from emulator.core.persistence import remove_temp_files
+from emulator.core.pipelines import PipelineStore
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,9 @@ class Backend:
         self.operations = OperationStore(state_dir / "operations", faults)
         self.datasets = DatasetStore(state_dir / "datasets", self.images, blobs, self.operations)
         self.models = ModelStore(state_dir, self.datasets, blobs, self.operations)
+        self.pipelines = PipelineStore(
+            state_dir / "training_pipelines", self.models, self.operations
+        )
 
     def open(self) -> None:
         """Loads state; operations left running by a crash are finished (see OperationStore.load).
@@ -44,6 +49,7 @@ class Backend:
             log.warning("removed %d partial files left by an interrupted write", removed)
         self.datasets.load()
         self.models.load()
+        self.pipelines.load()
         self.operations.load()
         self.models.remove_orphans()
 

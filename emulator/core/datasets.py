@@ -25,7 +25,15 @@ from emulator.core.errors import (
     ServiceError,
 )
 from emulator.core.image_store import ImageStore, sha256_hex
-from emulator.core.import_csv import CsvRow, MlUse, RowError, assign_split, parse_csv, row_error
+from emulator.core.import_csv import (
+    CsvRow,
+    MlUse,
+    MlUseSpellings,
+    RowError,
+    assign_split,
+    parse_csv,
+    row_error,
+)
 from emulator.core.names import LocationName, parse_resource
 from emulator.core.operations import (
     Operation,
@@ -409,6 +417,36 @@ class DatasetStore:
             removed = self._images.retain_only(referenced)
         log.info("dataset %s deleted (%d images removed)", name, removed)
 
+    def set_classification_type(
+        self, name: str, classification_type: ClassificationType
+    ) -> Dataset:
+        """Changes the classification type of a dataset that holds no images yet.
+
+        For APIs that choose it at import rather than at creation (Vertex AI's import schema).
+        FailedPrecondition once images are imported with another type, or while an import runs.
+        """
+        with self._lock:
+            state = self._state(name)
+            if state.classification_type is classification_type:
+                return state.snapshot()
+            if state.examples:
+                raise FailedPrecondition(
+                    f"Dataset {name} holds {state.classification_type.value} annotations of "
+                    f"{len(state.examples)} images; the emulator keeps one classification type "
+                    f"per dataset, so it cannot import {classification_type.value} annotations "
+                    "into it: create another dataset"
+                )
+            busy = [op for op in self._operations.running(name) if op.kind == "import_data"]
+            if busy:
+                raise FailedPrecondition(
+                    f"Dataset {name} has an import running ({busy[0].name}); wait for it first."
+                )
+            state = replace(
+                state, classification_type=classification_type, version=state.version + 1
+            )
+            self._save(state)
+        return state.snapshot()
+
     # ---- content ----------------------------------------------------------------------------
 
     def examples(self, name: str) -> tuple[Example, ...]:
@@ -436,9 +474,19 @@ class DatasetStore:
     # ---- import -----------------------------------------------------------------------------
 
     def start_import(
-        self, name: str, input_uris: list[str], *, api: str, id_prefix: str = ""
+        self,
+        name: str,
+        input_uris: list[str],
+        *,
+        api: str,
+        id_prefix: str = "",
+        ml_uses: MlUseSpellings | None = None,
     ) -> Operation:
-        """Checks the request, then imports the CSV file(s) in a background operation."""
+        """Checks the request, then imports the CSV file(s) in a background operation.
+
+        `ml_uses`: the ML_USE values the CSV may use (see import_csv.parse_csv); AutoML's by
+        default.
+        """
         state = self._state(name)
         if not input_uris:
             raise InvalidArgument(
@@ -465,7 +513,7 @@ class DatasetStore:
                 api=api,
                 kind="import_data",
                 resources=[name],
-                work=lambda ctx: self._run_import(ctx, state.name, uris),
+                work=lambda ctx: self._run_import(ctx, state.name, uris, ml_uses),
                 details={"input_uris": uris},
                 id_prefix=id_prefix,
             )
@@ -498,11 +546,17 @@ class DatasetStore:
         except images.ImageError as exc:
             return Code.INVALID_ARGUMENT, str(exc)
 
-    def _run_import(self, ctx: OperationContext, name: str, input_uris: list[str]) -> dict:
+    def _run_import(
+        self,
+        ctx: OperationContext,
+        name: str,
+        input_uris: list[str],
+        ml_uses: MlUseSpellings | None = None,
+    ) -> dict:
         rows: list[CsvRow] = []
         errors: list[RowError] = []
         for uri in input_uris:
-            file_rows, file_errors = parse_csv(uri, self._read_csv(uri))
+            file_rows, file_errors = parse_csv(uri, self._read_csv(uri), ml_uses)
             rows += file_rows
             errors += file_errors
         total_rows = len(rows) + len(errors)

@@ -13,6 +13,7 @@ import csv
 import enum
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from emulator.core.errors import Code, InvalidArgument, Status
@@ -36,6 +37,8 @@ _ML_USE_SPELLINGS = {
     "TEST": MlUse.TEST,
     "UNASSIGNED": MlUse.UNASSIGNED,
 }
+# What an ML_USE cell may say (upper-cased) in another API's CSV dialect: `parse_csv(ml_uses=)`.
+MlUseSpellings = Mapping[str, MlUse]
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,12 @@ def row_error(row: CsvRow, code: Code, message: str) -> RowError:
     return RowError(row.source, row.line, code, f"{row.uri}: {message}")
 
 
-def parse_csv(source: str, data: bytes) -> tuple[list[CsvRow], list[RowError]]:
+def parse_csv(
+    source: str, data: bytes, ml_uses: MlUseSpellings | None = None
+) -> tuple[list[CsvRow], list[RowError]]:
     """The rows of one CSV file and the rows that break the format (with line numbers).
 
+    `ml_uses`: the ML_USE values accepted (upper-cased cell → MlUse); AutoML's by default.
     Raises InvalidArgument when the file as a whole cannot be used (too big, not UTF-8).
     """
     if len(data) > MAX_CSV_BYTES:
@@ -91,7 +97,7 @@ def parse_csv(source: str, data: bytes) -> tuple[list[CsvRow], list[RowError]]:
             values = [value.strip() for value in fields]
             if not any(values):
                 continue
-            parsed = _parse_row(source, line, values)
+            parsed = _parse_row(source, line, values, ml_uses)
             (rows if isinstance(parsed, CsvRow) else errors).append(parsed)
     except csv.Error as exc:
         raise InvalidArgument(
@@ -100,19 +106,22 @@ def parse_csv(source: str, data: bytes) -> tuple[list[CsvRow], list[RowError]]:
     return rows, errors
 
 
-def _parse_row(source: str, line: int, values: list[str]) -> CsvRow | RowError:
+def _parse_row(
+    source: str, line: int, values: list[str], ml_uses: MlUseSpellings | None = None
+) -> CsvRow | RowError:
+    spellings = _ML_USE_SPELLINGS if ml_uses is None else ml_uses
+    allowed = "TRAIN, VALIDATION, TEST, UNASSIGNED" if ml_uses is None else ", ".join(ml_uses)
     first = values[0]
     if first.startswith("gs://"):
         ml_use, rest = MlUse.UNASSIGNED, values
-    elif first.upper() in _ML_USE_SPELLINGS:
-        ml_use, rest = _ML_USE_SPELLINGS[first.upper()], values[1:]
+    elif first.upper() in spellings:
+        ml_use, rest = spellings[first.upper()], values[1:]
     else:
         return RowError(
             source,
             line,
             Code.INVALID_ARGUMENT,
-            f"{first!r} is neither an ML_USE (TRAIN, VALIDATION, TEST, UNASSIGNED) "
-            "nor a gs:// image path",
+            f"{first!r} is neither an ML_USE ({allowed}) nor a gs:// image path",
         )
     if not rest or not rest[0]:
         return RowError(source, line, Code.INVALID_ARGUMENT, "the row has no gs:// image path")

@@ -320,6 +320,11 @@ def _node_qps(seconds_per_image: float) -> float:
 
 # ---- filters --------------------------------------------------------------------------------
 
+# The role of an example in one training (TRAIN, VALIDATION, TEST), or None: left out.
+SplitAssignment = Callable[[Example], MlUse | None]
+# Where an export goes under the requested prefix: (model, format, timestamp) → folder path.
+ExportFolder = Callable[[Model, str, str], str]
+
 ModelPredicate = Callable[[Model], bool]
 EvaluationPredicate = Callable[[ModelEvaluation], bool]
 
@@ -530,8 +535,14 @@ class ModelStore:
         labels: dict[str, str] | None = None,
         api: str,
         id_prefix: str = "",
+        split: SplitAssignment | None = None,
     ) -> Operation:
-        """Checks a CreateModel request, then trains in a background `create_model` operation."""
+        """Checks a CreateModel request, then trains in a background `create_model` operation.
+
+        `split` (for APIs that choose the data split per training, such as Vertex AI's
+        TrainingPipeline): each example's role, or None to leave it out. By default an example
+        keeps the ML_USE it was imported with (UNASSIGNED: split 80/10/10 by content hash).
+        """
         if MODEL_DISPLAY_NAME.fullmatch(display_name or "") is None:
             raise InvalidArgument(
                 f"Field: model.display_name; Message: {display_name!r} is not a valid model "
@@ -568,6 +579,10 @@ class ModelStore:
         base_path = self._base_model_path(location, base_model_id, model_type)
 
         examples = self._datasets.examples(dataset_name)
+        if split is not None:
+            examples = tuple(
+                replace(e, ml_use=role) for e in examples if (role := split(e)) is not None
+            )
         trained_labels = sorted(
             {label for e in examples if e.split is MlUse.TRAIN for label in e.labels}
         )
@@ -875,8 +890,12 @@ class ModelStore:
         *,
         api: str,
         id_prefix: str = "",
+        folder: ExportFolder | None = None,
     ) -> Operation:
-        """Exports to `<prefix>/model-export/icn/<format>-<display_name>-<timestamp>/`."""
+        """Exports to `<prefix>/model-export/icn/<format>-<display_name>-<timestamp>/`.
+
+        `folder` names the export folder another way (another API's layout).
+        """
         state = self._state(name)
         model = state.model
         model_format = model_format or DEFAULT_EXPORT_FORMAT
@@ -900,16 +919,12 @@ class ModelStore:
         if not output_uri_prefix:
             raise InvalidArgument(f"Field: {field_name}; Message: required (gs://bucket/folder)")
         bucket, prefix = parse_gs_prefix(output_uri_prefix, field_name)
-        folder = "/".join(
-            part
-            for part in (
-                prefix.rstrip("/"),
-                "model-export/icn",
-                f"{model_format}-{model.display_name}-{_stamp()}",
-            )
-            if part
-        )
-        directory = f"gs://{bucket}/{folder}"
+        if folder is None:
+            subfolder = f"model-export/icn/{model_format}-{model.display_name}-{_stamp()}"
+        else:
+            subfolder = folder(model, model_format, _stamp())
+        path = "/".join(part for part in (prefix.rstrip("/"), subfolder) if part)
+        directory = f"gs://{bucket}/{path}"
         return self._operations.start(
             parent=str(parse_resource(name, "models", "Model").parent),
             api=api,

@@ -1,0 +1,314 @@
+"""Training pipelines: a thin record over one training operation of the model store.
+
+What Vertex AI calls a TrainingPipeline. A pipeline starts one training in the model store (the
+engine every facade shares) and records which operation runs it. Its state, error, times, cost,
+stop reason and the model it produced are read from that operation, so after a restart (which
+finishes or recovers the operation) a pipeline always agrees with it. Facade-neutral: the
+request's wire form (`spec`) is kept as JSON for the facade to render back.
+
+Data splits a pipeline may ask for (`fraction_split`, `filter_split`): where the service assigns
+each data item to training, validation or test for one training, instead of the ML_USE it was
+imported with. Data items carry the system label `aiplatform.googleapis.com/ml_use`
+(`training` | `validation` | `test`) when they were imported with an ML_USE.
+
+Layout under the state directory:
+    training_pipelines/<id>.json
+"""
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from emulator.core.datasets import Example, validate_resource_labels
+from emulator.core.errors import Code, FailedPrecondition, InvalidArgument, NotFound, Status
+from emulator.core.import_csv import MlUse
+from emulator.core.models import ModelStore, SplitAssignment
+from emulator.core.names import LocationName, new_id, parse_resource
+from emulator.core.operations import Operation, OperationStore
+from emulator.core.persistence import atomic_write_json, read_json, remove_file
+from emulator.core.resource_filter import Fields, parse_filter
+
+log = logging.getLogger(__name__)
+
+MAX_DISPLAY_NAME_CHARS = 128
+ML_USE_LABEL = "aiplatform.googleapis.com/ml_use"
+ML_USE_VALUES = {MlUse.TRAIN: "training", MlUse.VALIDATION: "validation", MlUse.TEST: "test"}
+DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+_ROLES = (MlUse.TRAIN, MlUse.VALIDATION, MlUse.TEST)
+
+
+class PipelineState(StrEnum):
+    QUEUED = "QUEUED"  # created; the engine has not reported on it yet
+    RUNNING = "RUNNING"
+    CANCELLING = "CANCELLING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+_ENDED = (PipelineState.SUCCEEDED, PipelineState.FAILED, PipelineState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class TrainingPipeline:
+    """The stored record of a pipeline (what does not change after creation)."""
+
+    name: str  # {location}/trainingPipelines/{id}
+    display_name: str
+    labels: dict[str, str]
+    spec: dict  # the request in the facade's wire form (JSON), rendered back on reads
+    operation: str  # the model store's training operation
+    create_time: datetime
+
+    @property
+    def id(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "display_name": self.display_name,
+            "labels": dict(self.labels),
+            "spec": self.spec,
+            "operation": self.operation,
+            "create_time": self.create_time.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TrainingPipeline":
+        return cls(
+            name=data["name"],
+            display_name=data["display_name"],
+            labels=dict(data["labels"]),
+            spec=dict(data["spec"]),
+            operation=data["operation"],
+            create_time=datetime.fromisoformat(data["create_time"]),
+        )
+
+
+@dataclass(frozen=True)
+class PipelineStatus:
+    """A pipeline as it is now, read from its training operation."""
+
+    state: PipelineState
+    error: Status | None
+    model: str  # the trained model's name once SUCCEEDED, else ""
+    start_time: datetime
+    end_time: datetime | None
+    update_time: datetime
+    train_cost_milli_node_hours: int  # once SUCCEEDED, else 0
+    stop_reason: str  # MODEL_CONVERGED | BUDGET_REACHED once SUCCEEDED, else ""
+
+
+def status_of(op: Operation) -> PipelineStatus:
+    """The state of a pipeline whose training is `op`."""
+    model = op.response or {}
+    if not op.done:
+        started = "epoch" in op.details or "stage" in op.details or op.progress_percent > 0
+        if op.cancel_requested:
+            state = PipelineState.CANCELLING
+        else:
+            state = PipelineState.RUNNING if started else PipelineState.QUEUED
+    elif op.error is None:
+        state = PipelineState.SUCCEEDED
+    elif op.error.code is Code.CANCELLED:
+        state = PipelineState.CANCELLED
+    else:
+        state = PipelineState.FAILED
+    succeeded = state is PipelineState.SUCCEEDED
+    return PipelineStatus(
+        state=state,
+        error=op.error if op.done else None,
+        model=model.get("name", "") if succeeded else "",
+        start_time=op.create_time,
+        end_time=op.update_time if op.done else None,
+        update_time=op.update_time,
+        train_cost_milli_node_hours=model.get("train_cost_milli_node_hours", 0) if succeeded else 0,
+        stop_reason=model.get("stop_reason", "") if succeeded else "",
+    )
+
+
+# ---- data splits ----------------------------------------------------------------------------
+
+
+def data_item_labels(example: Example) -> dict[str, str]:
+    """The system labels of an imported image (its ML_USE, when it was imported with one)."""
+    value = ML_USE_VALUES.get(example.ml_use)
+    return {ML_USE_LABEL: value} if value else {}
+
+
+def fraction_split(
+    training: float, validation: float, test: float, field_name: str = "fraction_split"
+) -> SplitAssignment:
+    """Assigns every image by its content hash in these proportions (ML_USE is ignored).
+
+    All three 0: the default 0.8/0.1/0.1. The fractions may not sum to more than 1 (what is
+    left over is not used).
+    """
+    fractions = (training, validation, test)
+    if any(f < 0 for f in fractions) or sum(fractions) > 1 + 1e-9:
+        raise InvalidArgument(
+            f"Field: {field_name}; Message: {training}/{validation}/{test}: fractions must be "
+            "non-negative and sum to at most 1"
+        )
+    if not any(fractions):
+        fractions = DEFAULT_FRACTIONS
+
+    def assign(example: Example) -> MlUse | None:
+        position = int(example.image_sha256[:15], 16) / float(16**15)
+        bound = 0.0
+        for role, fraction in zip(_ROLES, fractions, strict=True):
+            bound += fraction
+            if position < bound:
+                return role
+        return None
+
+    return assign
+
+
+def filter_split(
+    training: str, validation: str, test: str, field_name: str = "filter_split"
+) -> SplitAssignment:
+    """Assigns images by filters on their labels, e.g. `labels.aiplatform.googleapis.com/ml_use=
+    training`; `-` matches nothing. An image matching several goes to the first set (training,
+    validation, test); one matching none is left out."""
+    fields: Fields[Example] = Fields(values={}, labels=data_item_labels)
+    checks: list[tuple[MlUse, Callable[[Example], bool]]] = []
+    for role, text, part in zip(
+        _ROLES, (training, validation, test), ("training", "validation", "test"), strict=True
+    ):
+        where = f"{field_name}.{part}_filter"
+        if not text.strip():
+            raise InvalidArgument(
+                f"Field: {where}; Message: required; a filter on data items (e.g. "
+                f'labels.{ML_USE_LABEL}={ML_USE_VALUES[role]}) or "-" to match nothing'
+            )
+        if text.strip() == "-":
+            continue
+        checks.append((role, parse_filter(text, fields, where)))
+
+    def assign(example: Example) -> MlUse | None:
+        return next((role for role, matches in checks if matches(example)), None)
+
+    return assign
+
+
+# ---- the store ------------------------------------------------------------------------------
+
+
+PIPELINE_FIELDS: Fields[tuple[TrainingPipeline, PipelineStatus]] = Fields(
+    values={
+        "display_name": lambda p: p[0].display_name,
+        "state": lambda p: p[1].state.value,
+        "training_task_definition": lambda p: str(p[0].spec.get("training_task_definition", "")),
+    },
+    labels=lambda p: p[0].labels,
+)
+
+
+class PipelineStore:
+    """All training pipelines of one emulator; thread-safe."""
+
+    def __init__(self, root: Path, models: ModelStore, operations: OperationStore) -> None:
+        self._root = root
+        self._models = models
+        self._operations = operations
+        self._pipelines: dict[str, TrainingPipeline] = {}
+        self._lock = threading.RLock()
+
+    def load(self) -> None:
+        self._root.mkdir(parents=True, exist_ok=True)
+        for path in sorted(self._root.glob("*.json")):
+            pipeline = TrainingPipeline.from_json(read_json(path))
+            self._pipelines[pipeline.name] = pipeline
+
+    def _path(self, name: str) -> Path:
+        return self._root / f"{name.rsplit('/', 1)[-1]}.json"
+
+    def create(
+        self,
+        location: LocationName,
+        *,
+        display_name: str,
+        labels: Mapping[str, str],
+        spec: dict,
+        training: Mapping,
+        api: str,
+        id_prefix: str = "",
+    ) -> TrainingPipeline:
+        """Checks the pipeline, then starts its training: `training` are ModelStore.start_training
+        keyword arguments (the model store checks them before anything is recorded)."""
+        if not display_name or len(display_name) > MAX_DISPLAY_NAME_CHARS:
+            raise InvalidArgument(
+                f"Field: training_pipeline.display_name; Message: {display_name!r}: required, "
+                f"at most {MAX_DISPLAY_NAME_CHARS} characters"
+            )
+        validate_resource_labels(dict(labels))
+        op = self._models.start_training(location, **training, api=api, id_prefix=id_prefix)
+        pipeline = TrainingPipeline(
+            name=str(location.child("trainingPipelines", new_id(id_prefix))),
+            display_name=display_name,
+            labels=dict(labels),
+            spec=spec,
+            operation=op.name,
+            create_time=op.create_time,
+        )
+        with self._lock:
+            atomic_write_json(self._path(pipeline.name), pipeline.to_json())
+            self._pipelines[pipeline.name] = pipeline
+        log.info("training pipeline %s runs %s", pipeline.name, op.name)
+        return pipeline
+
+    def get(self, name: str) -> TrainingPipeline:
+        parse_resource(name, "trainingPipelines", "TrainingPipeline")
+        with self._lock:
+            pipeline = self._pipelines.get(name)
+        if pipeline is None:
+            raise NotFound(f"TrainingPipeline {name} does not exist.")
+        return pipeline
+
+    def status(self, pipeline: TrainingPipeline) -> PipelineStatus:
+        return status_of(self._operations.get(pipeline.operation))
+
+    def list_pipelines(
+        self, location: LocationName, filter_text: str = ""
+    ) -> list[tuple[TrainingPipeline, PipelineStatus]]:
+        """Pipelines of a location, oldest first, with their status, that match the filter."""
+        matches = parse_filter(filter_text, PIPELINE_FIELDS)
+        prefix = f"{location}/trainingPipelines/"
+        with self._lock:
+            found = [p for p in self._pipelines.values() if p.name.startswith(prefix)]
+        found.sort(key=lambda p: (p.create_time, p.name))
+        return [item for item in ((p, self.status(p)) for p in found) if matches(item)]
+
+    def for_model(self, model: str) -> TrainingPipeline | None:
+        """The pipeline that trained `model`, if one did (and still exists)."""
+        with self._lock:
+            pipelines = list(self._pipelines.values())
+        return next((p for p in pipelines if self.status(p).model == model), None)
+
+    def cancel(self, name: str) -> None:
+        """Requests cancellation of the training; no effect once the pipeline has ended."""
+        self._operations.cancel(self.get(name).operation)
+
+    def delete(self, name: str) -> None:
+        """Forgets a pipeline that has ended (its model, if any, stays)."""
+        with self._lock:
+            pipeline = self.get(name)
+            state = self.status(pipeline).state
+            if state not in (
+                PipelineState.SUCCEEDED,
+                PipelineState.FAILED,
+                PipelineState.CANCELLED,
+            ):
+                raise FailedPrecondition(
+                    f"TrainingPipeline {name} is {state.value}; only a pipeline that has ended "
+                    "(SUCCEEDED, FAILED or CANCELLED) can be deleted: cancel it first"
+                )
+            self._pipelines.pop(name, None)
+            remove_file(self._path(name))
+        log.info("training pipeline %s deleted", name)
