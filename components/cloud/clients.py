@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from functools import cache
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import firebase_admin
 import grpc
@@ -31,6 +31,9 @@ from google.cloud import automl_v1, storage
 from google.cloud.automl_v1.services.auto_ml.transports import AutoMlGrpcTransport
 
 from components.cloud.errors import CloudError, cloud_errors
+
+if TYPE_CHECKING:
+    from google.cloud import aiplatform_v1
 
 STORAGE_ENV = "STORAGE_EMULATOR_HOST"
 AUTOML_ENV = "EDGE_LABELER_AUTOML_ENDPOINT"
@@ -127,6 +130,72 @@ def automl_prediction_client(target: CloudTarget) -> automl_v1.PredictionService
         return _emulator_prediction(host)
     api = "eu-automl.googleapis.com" if target.region == "eu" else "automl.googleapis.com"
     return automl_v1.PredictionServiceClient(client_options=ClientOptions(api_endpoint=api))
+
+
+# ---- Vertex AI (google-cloud-aiplatform's GAPIC clients, aiplatform_v1) ---------------------
+# Imported on first use: aiplatform_v1 takes about a second to import, and AutoML stacks never
+# need it.
+
+
+def _vertex_api_endpoint(target: CloudTarget) -> str:
+    """Vertex AI serves each region from its own endpoint."""
+    return f"{target.region}-aiplatform.googleapis.com"
+
+
+def vertex_dataset_client(target: CloudTarget) -> "aiplatform_v1.DatasetServiceClient":
+    host = endpoint(target, VERTEX_ENV)
+    if host is not None:
+        return _emulator_vertex(host, "dataset_service")
+    from google.cloud import aiplatform_v1
+
+    options = ClientOptions(api_endpoint=_vertex_api_endpoint(target))
+    return aiplatform_v1.DatasetServiceClient(client_options=options)
+
+
+def vertex_pipeline_client(target: CloudTarget) -> "aiplatform_v1.PipelineServiceClient":
+    host = endpoint(target, VERTEX_ENV)
+    if host is not None:
+        return _emulator_vertex(host, "pipeline_service")
+    from google.cloud import aiplatform_v1
+
+    options = ClientOptions(api_endpoint=_vertex_api_endpoint(target))
+    return aiplatform_v1.PipelineServiceClient(client_options=options)
+
+
+def vertex_model_client(target: CloudTarget) -> "aiplatform_v1.ModelServiceClient":
+    host = endpoint(target, VERTEX_ENV)
+    if host is not None:
+        return _emulator_vertex(host, "model_service")
+    from google.cloud import aiplatform_v1
+
+    options = ClientOptions(api_endpoint=_vertex_api_endpoint(target))
+    return aiplatform_v1.ModelServiceClient(client_options=options)
+
+
+_VERTEX_SERVICES = {
+    "dataset_service": ("DatasetServiceClient", "DatasetServiceGrpcTransport"),
+    "pipeline_service": ("PipelineServiceClient", "PipelineServiceGrpcTransport"),
+    "model_service": ("ModelServiceClient", "ModelServiceGrpcTransport"),
+}
+
+
+@cache
+def _emulator_vertex(host: str, service: str) -> Any:
+    """A Vertex AI client of `service` over an insecure channel to the emulator."""
+    from google.cloud import aiplatform_v1
+
+    client_name, transport_name = _VERTEX_SERVICES[service]
+    transports = importlib.import_module(
+        f"google.cloud.aiplatform_v1.services.{service}.transports"
+    )
+    transport = getattr(transports, transport_name)(channel=_emulator_channel(host))
+    return getattr(aiplatform_v1, client_name)(transport=transport)
+
+
+@cache
+def _emulator_channel(host: str) -> grpc.Channel:
+    """One channel per emulator endpoint, shared by the Vertex AI clients."""
+    return grpc.insecure_channel(host)
 
 
 # ---- Firebase ML (firebase_admin) -----------------------------------------------------------

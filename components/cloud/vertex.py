@@ -1,0 +1,482 @@
+"""TrainingApi adapter for Vertex AI, on the GAPIC clients of `google-cloud-aiplatform`.
+
+`aiplatform_v1`'s DatasetServiceClient, PipelineServiceClient and ModelServiceClient (not the
+high-level `aiplatform.init` layer, which calls more services than needed). How the port maps:
+- dataset: an image dataset (metadata schema `schema.dataset.metadata.image`). Vertex AI
+  chooses single- or multi-label per import (by the import schema), so the classification the
+  port asks for at creation is kept on the dataset as the label `edge-labeler-classification`.
+- import: the tool's CSV index `[ML_USE,]gs://…,label…`, with the import schema matching the
+  classification. Vertex AI spells ML_USE `training`, `validation`, `test` (AutoML: TRAIN,
+  VALIDATION, TEST, UNASSIGNED), so the index is rewritten next to itself as `<name>.vertex.csv`.
+- training: a TrainingPipeline with the AutoML image classification definition and inputs,
+  split by the CSV's ML_USE (a FilterSplit on the data items' `aiplatform.googleapis.com/ml_use`
+  label, so Vertex AI trains, validates and tests on exactly the images AutoML would), labels
+  on the pipeline and on `model_to_upload`. The pipeline's resource name is the "operation"
+  `start_training` returns; `get_operation` and `cancel_operation` accept it (so the providers
+  record it and re-attach to it) as well as ordinary long-running operation names.
+- model: a Vertex AI Model; its type, budget, cost and stop reason live on its pipeline.
+- evaluations: the model's ModelEvaluation (overall) and one ModelEvaluationSlice per label
+  (dimension `annotationSpec`), metrics in the classification metrics schema (a Struct).
+- export: ExportModel to `artifact_destination`; the output folder is the operation's
+  `output_info.artifact_output_uri`.
+The port's vocabulary stays AutoML's (model types `mobile-low-latency-1`…, formats `tflite`,
+`edgetpu_tflite`, `tf_saved_model`); this adapter translates with the spec's
+`OptimizeFor.vertex_model_type` and `ExportFormat.vertex_format`.
+"""
+
+import csv
+import io
+import re
+import struct
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from google.cloud import aiplatform_v1
+from google.cloud.aiplatform import schema
+from google.cloud.aiplatform.v1.schema.trainingjob import definition_v1
+from google.longrunning import operations_pb2
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from components.cloud.clients import (
+    CloudTarget,
+    vertex_dataset_client,
+    vertex_model_client,
+    vertex_pipeline_client,
+)
+from components.cloud.errors import CloudError, CloudNotFound, cloud_errors
+from components.cloud.storage import ObjectStore, read_uri
+from components.cloud.training import (
+    CloudDataset,
+    CloudModel,
+    ConfidencePoint,
+    Evaluation,
+    Evaluations,
+    OperationState,
+    TrainingApi,
+)
+from components.spec import ExportFormat, OptimizeFor
+
+IMAGE_DATASET_SCHEMA = schema.dataset.metadata.image
+IMPORT_SCHEMAS = {
+    False: schema.dataset.ioformat.image.single_label_classification,
+    True: schema.dataset.ioformat.image.multi_label_classification,
+}
+TRAINING_DEFINITION = schema.training_job.definition.automl_image_classification
+Inputs = definition_v1.AutoMlImageClassificationInputs
+Metadata = definition_v1.AutoMlImageClassificationMetadata
+PipelineState = aiplatform_v1.PipelineState
+
+# The classification asked for at creation (Vertex AI datasets have none of their own).
+LABEL_CLASSIFICATION = "edge-labeler-classification"
+# The data item label Vertex AI sets from a CSV's ML_USE, and what it says for each split.
+ML_USE_LABEL = "aiplatform.googleapis.com/ml_use"
+VERTEX_ML_USE = {"TRAIN": "training", "VALIDATION": "validation", "TEST": "test"}
+SLICE_DIMENSION = "annotationSpec"
+# Metrics entries of the curve: for every label that scores above the threshold.
+_ALL_PREDICTIONS = 2**31 - 1
+
+_ENDED = (
+    PipelineState.PIPELINE_STATE_SUCCEEDED,
+    PipelineState.PIPELINE_STATE_FAILED,
+    PipelineState.PIPELINE_STATE_CANCELLED,
+)
+_PIPELINE_NAME = re.compile(r"projects/[^/]+/locations/[^/]+/trainingPipelines/[^/]+")
+_VERTEX_MODEL_TYPES = {
+    o.automl_model_type: Inputs.ModelType[o.vertex_model_type] for o in OptimizeFor
+}
+_AUTOML_MODEL_TYPES = {v: k for k, v in _VERTEX_MODEL_TYPES.items()}
+
+
+class VertexAi(TrainingApi):
+    def __init__(self, target: CloudTarget):
+        self.target = target
+        self.datasets = vertex_dataset_client(target)
+        self.pipelines = vertex_pipeline_client(target)
+        self.models = vertex_model_client(target)
+        self.parent = f"projects/{target.project}/locations/{target.region}"
+
+    # --- datasets ---------------------------------------------------------------------------
+    def _dataset(self, d: aiplatform_v1.Dataset) -> CloudDataset:
+        return CloudDataset(
+            name=d.name,
+            display_name=d.display_name,
+            example_count=d.data_item_count,
+            multilabel=d.labels.get(LABEL_CLASSIFICATION) == "multilabel",
+            labels=MappingProxyType(dict(d.labels)),
+        )
+
+    def create_dataset(
+        self, display_name: str, multilabel: bool, labels: Mapping[str, str]
+    ) -> CloudDataset:
+        dataset = aiplatform_v1.Dataset(
+            display_name=display_name,
+            metadata_schema_uri=IMAGE_DATASET_SCHEMA,
+            labels={**labels, LABEL_CLASSIFICATION: "multilabel" if multilabel else "multiclass"},
+        )
+        with cloud_errors(f"creating dataset {display_name}"):
+            op = self.datasets.create_dataset(parent=self.parent, dataset=dataset)
+            return self._dataset(op.result(timeout=300))
+
+    def _multilabel(self, dataset: str) -> bool:
+        found = self.get_dataset(dataset)
+        if found is None:
+            raise CloudNotFound(f"dataset {dataset} does not exist")
+        kind = found.labels.get(LABEL_CLASSIFICATION)
+        if kind not in ("multiclass", "multilabel"):
+            raise CloudError(
+                f"dataset {dataset} has no label {LABEL_CLASSIFICATION}=multiclass|multilabel "
+                "(it was not created by edge-labeler); label it, or let the tool create one"
+            )
+        return kind == "multilabel"
+
+    def start_import(self, dataset: str, csv_uri: str) -> str:
+        multilabel = self._multilabel(dataset)
+        index = self._vertex_index(csv_uri)
+        config = aiplatform_v1.ImportDataConfig(
+            gcs_source=aiplatform_v1.GcsSource(uris=[index]),
+            import_schema_uri=IMPORT_SCHEMAS[multilabel],
+        )
+        with cloud_errors(f"importing {index} into {dataset}"):
+            return self.datasets.import_data(name=dataset, import_configs=[config]).operation.name
+
+    def _vertex_index(self, csv_uri: str) -> str:
+        """The CSV index with Vertex AI's ML_USE spelling, written beside it; its gs:// URI."""
+        bucket, _, name = csv_uri.removeprefix("gs://").partition("/")
+        if not csv_uri.startswith("gs://") or not name.endswith(".csv"):
+            raise CloudError(f"the CSV index {csv_uri} is not a gs://bucket/….csv URI")
+        with cloud_errors(f"reading the CSV index {csv_uri}"):
+            text = read_uri(self.target, csv_uri).decode("utf-8-sig")
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        for row in csv.reader(io.StringIO(text)):
+            if not row or not any(cell.strip() for cell in row):
+                continue
+            ml_use = row[0].strip().upper()
+            if ml_use == "UNASSIGNED":  # Vertex AI: no ML_USE
+                row = row[1:]
+            elif ml_use in VERTEX_ML_USE:
+                row = [VERTEX_ML_USE[ml_use], *row[1:]]
+            writer.writerow(row)
+        vertex_name = name.removesuffix(".csv") + ".vertex.csv"
+        with cloud_errors(f"writing gs://{bucket}/{vertex_name}"):
+            ObjectStore(self.target, bucket).write(vertex_name, out.getvalue().encode(), "text/csv")
+        return f"gs://{bucket}/{vertex_name}"
+
+    def get_dataset(self, name: str) -> CloudDataset | None:
+        try:
+            with cloud_errors(f"reading dataset {name}"):
+                return self._dataset(self.datasets.get_dataset(name=name))
+        except CloudNotFound:
+            return None
+
+    def find_datasets(self, labels: Mapping[str, str]) -> list[CloudDataset]:
+        with cloud_errors(f"listing datasets in {self.parent}"):
+            request = aiplatform_v1.ListDatasetsRequest(
+                parent=self.parent, filter=label_filter(labels)
+            )
+            found = self.datasets.list_datasets(request=request)
+            return [self._dataset(d) for d in found]
+
+    def delete_dataset(self, name: str) -> None:
+        try:
+            with cloud_errors(f"deleting dataset {name}"):
+                self.datasets.delete_dataset(name=name).result(timeout=300)
+        except CloudNotFound:
+            pass
+
+    # --- training -------------------------------------------------------------------------
+    def start_training(
+        self,
+        dataset: str,
+        display_name: str,
+        model_type: str,
+        budget_milli_node_hours: int,
+        labels: Mapping[str, str],
+        base_model: str | None = None,
+    ) -> str:
+        inputs = Inputs(
+            model_type=vertex_model_type(model_type),
+            budget_milli_node_hours=budget_milli_node_hours,
+            multi_label=self._multilabel(dataset),
+            disable_early_stopping=False,
+            base_model_id=_base_model_id(base_model),
+        )
+        split = aiplatform_v1.FilterSplit(
+            training_filter=f"labels.{ML_USE_LABEL}=training",
+            validation_filter=f"labels.{ML_USE_LABEL}=validation",
+            test_filter=f"labels.{ML_USE_LABEL}=test",
+        )
+        pipeline = aiplatform_v1.TrainingPipeline(
+            display_name=display_name,
+            training_task_definition=TRAINING_DEFINITION,
+            input_data_config=aiplatform_v1.InputDataConfig(
+                dataset_id=dataset.rsplit("/", 1)[-1], filter_split=split
+            ),
+            model_to_upload=aiplatform_v1.Model(display_name=display_name, labels=dict(labels)),
+            labels=dict(labels),
+        )
+        message = aiplatform_v1.TrainingPipeline.pb(pipeline)
+        json_format.ParseDict(
+            json_format.MessageToDict(Inputs.pb(inputs), always_print_fields_with_no_presence=True),
+            message.training_task_inputs,
+        )
+        with cloud_errors(f"starting training of {display_name}"):
+            created = self.pipelines.create_training_pipeline(
+                parent=self.parent, training_pipeline=aiplatform_v1.TrainingPipeline.wrap(message)
+            )
+        return created.name
+
+    def get_operation(self, name: str) -> OperationState:
+        if _PIPELINE_NAME.fullmatch(name):
+            return self._pipeline_state(name)
+        with cloud_errors(f"reading operation {name}"):
+            op = self.datasets.get_operation(operations_pb2.GetOperationRequest(name=name))
+        error = None
+        cancelled = False
+        if op.done and op.HasField("error"):
+            cancelled = op.error.code == 1  # google.rpc.Code.CANCELLED
+            error = op.error.message or f"failed with code {op.error.code}"
+        result = None
+        if op.done and op.HasField("response") and _is(op.response, aiplatform_v1.Dataset):
+            result = aiplatform_v1.Dataset.deserialize(op.response.value).name
+        detail = None
+        if _is(op.metadata, aiplatform_v1.ExportModelOperationMetadata):
+            meta = aiplatform_v1.ExportModelOperationMetadata.deserialize(op.metadata.value)
+            detail = meta.output_info.artifact_output_uri or None
+        return OperationState(
+            name=op.name,
+            done=op.done,
+            error=error,
+            cancelled=cancelled,
+            result=result,
+            detail=detail,
+        )
+
+    def _pipeline_state(self, name: str) -> OperationState:
+        with cloud_errors(f"reading training pipeline {name}"):
+            pipeline = self.pipelines.get_training_pipeline(name=name)
+        state = pipeline.state
+        error = None
+        if state == PipelineState.PIPELINE_STATE_FAILED:
+            error = pipeline.error.message or f"failed with code {pipeline.error.code}"
+        succeeded = state == PipelineState.PIPELINE_STATE_SUCCEEDED
+        return OperationState(
+            name=name,
+            done=state in _ENDED,
+            error=error,
+            cancelled=state == PipelineState.PIPELINE_STATE_CANCELLED,
+            result=(pipeline.model_to_upload.name or None) if succeeded else None,
+        )
+
+    def cancel_operation(self, name: str) -> None:
+        with cloud_errors(f"cancelling {name}"):
+            if _PIPELINE_NAME.fullmatch(name):
+                self.pipelines.cancel_training_pipeline(name=name)
+            else:
+                self.datasets.cancel_operation(operations_pb2.CancelOperationRequest(name=name))
+
+    # --- models ----------------------------------------------------------------------------
+    def _training_pipeline(self, name: str) -> aiplatform_v1.TrainingPipeline | None:
+        if not name:
+            return None
+        try:
+            with cloud_errors(f"reading training pipeline {name}"):
+                return self.pipelines.get_training_pipeline(name=name)
+        except CloudNotFound:
+            return None  # deleted: the model stays, without its training figures
+
+    def _model(self, m: aiplatform_v1.Model) -> CloudModel:
+        pipeline = self._training_pipeline(m.training_pipeline)
+        inputs, metadata, dataset = Inputs(), Metadata(), ""
+        if pipeline is not None:
+            message = aiplatform_v1.TrainingPipeline.pb(pipeline)
+            inputs = _struct_as(message.training_task_inputs, Inputs)
+            metadata = _struct_as(message.training_task_metadata, Metadata)
+            dataset = f"{self.parent}/datasets/{pipeline.input_data_config.dataset_id}"
+        stop = metadata.successful_stop_reason
+        return CloudModel(
+            name=m.name,
+            display_name=m.display_name,
+            dataset=dataset,
+            model_type=_automl_model_type(inputs.model_type),
+            labels=MappingProxyType(dict(m.labels)),
+            train_budget_milli_node_hours=inputs.budget_milli_node_hours,
+            train_cost_milli_node_hours=metadata.cost_milli_node_hours,
+            stop_reason="" if stop == stop.SUCCESSFUL_STOP_REASON_UNSPECIFIED else stop.name,
+            create_time=m.create_time.isoformat() if m.create_time else "",
+            deployed=bool(m.deployed_models),
+        )
+
+    def get_model(self, name: str) -> CloudModel | None:
+        try:
+            with cloud_errors(f"reading model {name}"):
+                return self._model(self.models.get_model(name=name))
+        except CloudNotFound:
+            return None
+
+    def find_models(self, labels: Mapping[str, str]) -> list[CloudModel]:
+        with cloud_errors(f"listing models in {self.parent}"):
+            request = aiplatform_v1.ListModelsRequest(
+                parent=self.parent, filter=label_filter(labels)
+            )
+            found = list(self.models.list_models(request=request))
+        return [self._model(m) for m in found]
+
+    def delete_model(self, name: str) -> None:
+        try:
+            with cloud_errors(f"deleting model {name}"):
+                self.models.delete_model(name=name).result(timeout=300)
+        except CloudNotFound:
+            pass
+
+    def evaluations(self, model: str) -> Evaluations:
+        with cloud_errors(f"reading evaluations of {model}"):
+            found = list(self.models.list_model_evaluations(parent=model))
+            if not found:
+                raise CloudError(f"model {model} has no evaluation (was training finished?)")
+            request = aiplatform_v1.ListModelEvaluationSlicesRequest(
+                parent=found[0].name, filter=f'slice.dimension="{SLICE_DIMENSION}"'
+            )
+            slices = list(self.models.list_model_evaluation_slices(request=request))
+        per_label = {
+            s.slice_.value: evaluation(s.slice_.value, _metrics(s))
+            for s in slices
+            if s.slice_.dimension == SLICE_DIMENSION
+        }
+        overall = evaluation(None, _metrics(found[0]), label_count=len(per_label))
+        return Evaluations(overall=overall, per_label=MappingProxyType(per_label))
+
+    def start_export(self, model: str, model_format: str, gcs_prefix: str) -> str:
+        try:
+            export_format = ExportFormat(model_format).vertex_format
+        except ValueError:
+            allowed = ", ".join(f.value for f in ExportFormat)
+            raise CloudError(
+                f"exporting {model}: {model_format!r} is not an export format; allowed: {allowed}"
+            ) from None
+        config = aiplatform_v1.ExportModelRequest.OutputConfig(
+            export_format_id=export_format,
+            artifact_destination=aiplatform_v1.GcsDestination(output_uri_prefix=gcs_prefix),
+        )
+        with cloud_errors(f"exporting {model} as {export_format}"):
+            return self.models.export_model(name=model, output_config=config).operation.name
+
+
+def vertex_model_type(model_type: str) -> Inputs.ModelType:
+    """The port's (AutoML's) model type name → Vertex AI's `AutoMlImageClassificationInputs`."""
+    try:
+        return _VERTEX_MODEL_TYPES[model_type]
+    except KeyError:
+        allowed = ", ".join(_VERTEX_MODEL_TYPES)
+        raise CloudError(
+            f"model type {model_type!r} has no Vertex AI edge equivalent; allowed: {allowed}"
+        ) from None
+
+
+def _automl_model_type(model_type: Inputs.ModelType) -> str:
+    """Vertex AI's model type → the port's (AutoML's) name; "" when unknown (no pipeline)."""
+    if model_type == Inputs.ModelType.MODEL_TYPE_UNSPECIFIED:
+        return ""
+    return _AUTOML_MODEL_TYPES.get(model_type, model_type.name.lower())
+
+
+def label_filter(labels: Mapping[str, str]) -> str:
+    """A list filter matching resources that carry all of `labels` (keys quoted: they have -)."""
+    return " AND ".join(f'labels."{key}"="{value}"' for key, value in sorted(labels.items()))
+
+
+def _base_model_id(base_model: str | None) -> str:
+    """A model resource name → its id; the emulator also takes `file:///…` (a local file)."""
+    if not base_model:
+        return ""
+    return base_model if base_model.startswith("file://") else base_model.rsplit("/", 1)[-1]
+
+
+def _is(any_message: Any, message_type: Any) -> bool:
+    return any_message.type_url.endswith("/" + message_type.pb().DESCRIPTOR.full_name)
+
+
+def _struct_as(value: Message, message_type: Any) -> Any:
+    """A Struct-valued field (Value) read as a proto-plus type; unknown fields are ignored."""
+    if not value.ListFields():
+        return message_type()
+    message = message_type.pb()()
+    json_format.ParseDict(json_format.MessageToDict(value), message, ignore_unknown_fields=True)
+    return message_type.wrap(message)
+
+
+def _metrics(evaluation: Any) -> dict[str, Any]:
+    """The metrics Struct of a ModelEvaluation or ModelEvaluationSlice as a dict."""
+    document = json_format.MessageToDict(type(evaluation).pb(evaluation).metrics)
+    return document if isinstance(document, dict) else {}
+
+
+def _float32(value: Any) -> float:
+    """Metrics are float32 in both APIs (AutoML's fields, Vertex AI's printed decimals)."""
+    return struct.unpack("f", struct.pack("f", float(value or 0)))[0]
+
+
+def _count(value: Any) -> int:
+    return int(value or 0)  # int64 fields come as JSON strings
+
+
+def evaluation(label: str | None, metrics: Mapping[str, Any], label_count: int = 0) -> Evaluation:
+    """A classification metrics Struct as the port's Evaluation (what the gate reads).
+
+    Vertex AI reports no evaluated example count; it is derived from the counts at the lowest
+    threshold: a label's positives (TP + FN), or for the overall evaluation all decisions
+    (TP + FP + FN + TN, one per image and label) divided by the number of labels.
+    """
+    entries = [
+        e
+        for e in metrics.get("confidenceMetrics", [])
+        if int(e.get("maxPredictions", _ALL_PREDICTIONS)) == _ALL_PREDICTIONS
+    ]
+    points = tuple(
+        sorted(
+            (
+                ConfidencePoint(
+                    threshold=round(_float32(e.get("confidenceThreshold")), 4),
+                    precision=_float32(e.get("precision")),
+                    recall=_float32(e.get("recall")),
+                    f1=_float32(e.get("f1Score")),
+                    precision_at1=_float32(e.get("precisionAt1")),
+                    recall_at1=_float32(e.get("recallAt1")),
+                    f1_at1=_float32(e.get("f1ScoreAt1")),
+                    false_positive_rate=_float32(e.get("falsePositiveRate")),
+                    true_positives=_count(e.get("truePositiveCount")),
+                    false_positives=_count(e.get("falsePositiveCount")),
+                    false_negatives=_count(e.get("falseNegativeCount")),
+                    true_negatives=_count(e.get("trueNegativeCount")),
+                )
+                for e in entries
+            ),
+            key=lambda p: p.threshold,
+        )
+    )
+    example_count = 0
+    if points:
+        first = points[0]
+        if label is not None:
+            example_count = first.true_positives + first.false_negatives
+        elif label_count:
+            decisions = (
+                first.true_positives
+                + first.false_positives
+                + first.false_negatives
+                + first.true_negatives
+            )
+            example_count = decisions // label_count
+    matrix = metrics.get("confusionMatrix") or {}
+    return Evaluation(
+        label=label,
+        au_prc=_float32(metrics.get("auPrc")),
+        au_roc=_float32(metrics.get("auRoc")),
+        log_loss=_float32(metrics.get("logLoss")),
+        example_count=example_count,
+        points=points,
+        confusion_labels=tuple(s.get("displayName", "") for s in matrix.get("annotationSpecs", [])),
+        confusion_rows=tuple(tuple(_count(n) for n in row) for row in matrix.get("rows", [])),
+    )
