@@ -15,7 +15,7 @@ from google.cloud import automl_v1
 
 from components.cloud.adapters import training_api
 from components.cloud.clients import CloudTarget
-from components.review.plan import Checker, Declared, plan_stack
+from components.review.plan import Checker, Declared, plan_stack, scan_cache_in
 from components.review.rehearsal import Deployment, StepFailed, deploy
 from components.spec import load_specs, load_stack_config
 from emulator.core.trainer import SECONDS_PER_NODE_HOUR_ENV
@@ -114,7 +114,8 @@ class HostEngine:
 def deploy_stack(host: ProviderHost, root: Path, stack: str) -> Deployment:
     """`pulumi up` of one stack, resource by resource through the provider host."""
     config = load_stack_config(stack, root)
-    plan = plan_stack(load_specs(root / config.specs, stack), config, root, Checker())
+    with scan_cache_in(root.parent / "scan-cache"):  # not in the repository's .edge-labeler/
+        plan = plan_stack(load_specs(root / config.specs, stack), config, root, Checker())
     assert plan.errors == ()
     return deploy(plan, HostEngine(host), root)
 
