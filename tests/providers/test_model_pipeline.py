@@ -1,6 +1,8 @@
 """Dataset → TrainedModel → AcceptanceGate → ModelExport through the SDK's provider host.
 
-Training is real and tiny: 1 node hour is 40 epochs of 48 images in the emulator here.
+Training is real and tiny: 1 node hour is 40 epochs of 48 images in the emulator here. The
+whole file runs once per training API of the `local` stack (`api: automl_v1`, `api: vertex`),
+each in its own project of the emulator.
 """
 
 import contextlib
@@ -12,7 +14,8 @@ from dataclasses import replace
 import pytest
 from google.cloud import automl_v1
 
-from components.cloud.adapters import training_api
+from components.cloud.adapters import TRAINING_APIS, training_api
+from components.cloud.clients import CloudTarget
 from components.cloud.records import operation_path, published_path, read_record
 from components.cloud.registry import open_registry
 from components.cloud.storage import ObjectStore
@@ -24,7 +27,7 @@ from components.providers.trained_model import TrainedModelProvider, trained_mod
 from components.spec import load_specs
 from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV
 from tests.fixtures.digits import digit_images
-from tests.fixtures.emulator import patched_environ
+from tests.fixtures.emulator import LOCATION, PROJECT, patched_environ
 from tests.fixtures.provider_host import ProviderCallError, ProviderHost
 from tests.providers.conftest import SPECS, write_zip
 
@@ -43,6 +46,18 @@ spec:
     threshold: {threshold}
     minPrecision: {min_precision}
 """
+
+
+@pytest.fixture(scope="module", params=TRAINING_APIS)
+def api(request: pytest.FixtureRequest) -> str:
+    """The stack's `api` setting: the file runs once per training API."""
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def target(emulator, api: str) -> CloudTarget:
+    project = PROJECT if api == "automl_v1" else f"{PROJECT}-{api}"
+    return CloudTarget(stack="local", project=project, region=LOCATION, api=api, emulator=True)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -152,11 +167,13 @@ def publication_props(pipeline, export, gate, model, published=True, tags=("digi
 
 
 def _training_operations(target):
-    """CreateModel operations the emulator has seen (each one is billed on Google)."""
+    """Trainings the emulator has started (each one is billed on Google): CreateModel
+    operations (AutoML), TrainingPipelines (Vertex AI)."""
     api = training_api(target)
-    ops = api.client.transport.operations_client.list_operations(
-        f"projects/{target.project}/locations/{target.region}", filter_=""
-    )
+    parent = f"projects/{target.project}/locations/{target.region}"
+    if target.api == "vertex":
+        return list(api.pipelines.list_training_pipelines(parent=parent))
+    ops = api.client.transport.operations_client.list_operations(parent, filter_="")
     return [
         op
         for op in ops
