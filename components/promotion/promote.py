@@ -15,7 +15,6 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.cloud.clients import CloudTarget
 from components.cloud.errors import CloudError
 from components.cloud.records import (
     RegistryRecord,
@@ -28,6 +27,7 @@ from components.cloud.storage import ObjectStore
 from components.evaluation.gate import Criteria
 from components.promotion.pin import PinError, with_pin
 from components.providers.promoted import FINGERPRINT, artifact_digest, unmet_criteria
+from components.resources import cloud_target
 from components.spec import SpecError, SpecSet, StackConfig, load_specs, load_stack_config
 from components.spec.loader import overlay_path
 
@@ -58,15 +58,7 @@ def stack_model(project_dir: Path, stack: str, model: str) -> StackModel:
         raise PromotionError(f"stack '{stack}' declares no Model '{model}' (models: {known})")
     dataset = specs.datasets[spec.dataset]
     bucket = specs.buckets[dataset.bucket].cloud_name(config.project)
-    target = CloudTarget(
-        stack=config.stack,
-        project=config.project,
-        region=config.region,
-        api=config.api.value,
-        registry=config.registry.value,
-        emulator=config.emulator,
-    )
-    return StackModel(config, specs, ObjectStore(target, bucket))
+    return StackModel(config, specs, ObjectStore(cloud_target(config), bucket))
 
 
 def find_record(

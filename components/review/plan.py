@@ -26,7 +26,6 @@ from typing import Any
 
 from pulumi.runtime import rpc
 
-from components.cloud.clients import CloudTarget
 from components.providers.base import Provider
 from components.providers.bucket import BucketProvider, bucket_inputs
 from components.providers.dataset import DatasetProvider, dataset_inputs
@@ -40,6 +39,7 @@ from components.providers.promoted import (
 )
 from components.providers.publication import PublicationProvider, publication_inputs
 from components.providers.trained_model import TrainedModelProvider, trained_model_inputs
+from components.resources import cloud_target
 from components.spec import Model, SpecError, SpecIssue, SpecSet, StackConfig
 
 # Summary values of a Dataset's check shown next to its fingerprint (not decisions).
@@ -153,7 +153,7 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
-    if value is rpc.UNKNOWN:
+    if value == rpc.UNKNOWN:
         return {"computed": "?"}
     return value
 
@@ -228,7 +228,7 @@ def _restore(
     for key, value in checked.items():
         if key in inputs and (isinstance(inputs[key], Computed) or key in _PATH_KEYS):
             out[key] = inputs[key]
-        elif value is rpc.UNKNOWN:
+        elif value == rpc.UNKNOWN:
             known = {k: v for k, v in inputs.items() if k != key}
             out[key] = Computed(resource, key, _digest(known))
         else:
@@ -275,17 +275,6 @@ def _quiet() -> Iterator[None]:
     answers (a review's stdout is its report; a rehearsal prints them when it deploys)."""
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         yield
-
-
-def cloud_target(config: StackConfig) -> CloudTarget:
-    return CloudTarget(
-        stack=config.stack,
-        project=config.project,
-        region=config.region,
-        api=config.api.value,
-        registry=config.registry.value,
-        emulator=config.emulator,
-    )
 
 
 def _issue(doc: Any, field_path: str, message: str) -> SpecIssue:

@@ -34,6 +34,7 @@ from components.evaluation.report import (
     write_report,
 )
 from components.providers.base import EXPECTED_ERRORS
+from components.resources import cloud_target
 from components.review.plan import (
     Checker,
     Declared,
@@ -181,14 +182,7 @@ def rehearse_revision(
         log,
         include=lambda d: publications or d.type != "Publication",
     )
-    target = CloudTarget(
-        stack=config.stack,
-        project=config.project,
-        region=config.region,
-        api=config.api.value,
-        registry=config.registry.value,
-        emulator=True,
-    )
+    target = cloud_target(config)
     models = {name: _model_outcome(name, plan, run, target) for name in sorted(specs.models)}
     return RevisionOutcome(label, models, (), run)
 
@@ -217,12 +211,10 @@ def _model_outcome(name: str, plan: Plan, run: Deployment, target: CloudTarget) 
         )
     trained = run.outputs.get(f"{name}-model")
     if trained is None:
-        failed = {**run.failed, **{k: f"skipped: {v} failed" for k, v in run.skipped.items()}}
-        reason = next(
-            (f"{r}: {failed[r]}" for r in (f"{name}-model", *failed) if r in failed),
-            "not rehearsed",
-        )
-        return ModelOutcome(name, error=reason)
+        resource = f"{name}-model"
+        while resource in run.skipped:  # follow the skips to the step that failed
+            resource = run.skipped[resource]
+        return ModelOutcome(name, error=f"{resource}: {run.failed.get(resource, 'not run')}")
     trained_declared = plan.resources[("TrainedModel", f"{name}-model")]
     dataset_name = next(
         (n for n in trained_declared.dependencies() if ("Dataset", n) in plan.resources), None
