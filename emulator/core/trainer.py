@@ -359,7 +359,7 @@ def _train_locked(
         input_size = arch.input_size
         learning_rate = arch.learning_rate
     data = _prepare(examples, config, input_size, cancel)
-    if cancel.is_set():
+    if data is None or cancel.is_set():
         raise cancelled(0)
 
     model.compile(
@@ -497,14 +497,17 @@ def _accuracy(logs: dict) -> float:
 
 def _prepare(
     examples: Sequence[Example], config: TrainingConfig, size: int, cancel: threading.Event
-) -> _Data:
-    """Decodes TRAIN and VALIDATION images at the model's input size; checks labels."""
+) -> _Data | None:
+    """Decodes TRAIN and VALIDATION images at the model's input size; checks labels.
+
+    None when `cancel` is set meanwhile (the images decoded so far prove nothing).
+    """
     index = {label: i for i, label in enumerate(config.labels)}
     xs: dict[Split, list[np.ndarray]] = {Split.TRAIN: [], Split.VALIDATION: []}
     ys: dict[Split, list] = {Split.TRAIN: [], Split.VALIDATION: []}
     for n, example in enumerate(examples):
         if cancel.is_set():
-            break
+            return None
         split = Split(example.split)
         if split == Split.TEST:
             continue
