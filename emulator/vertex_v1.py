@@ -363,6 +363,14 @@ MODEL_FIELDS: Fields[Model] = Fields(
     values={"model": lambda m: m.id, "display_name": lambda m: m.display_name},
     labels=lambda m: m.labels,
 )
+PIPELINE_FIELDS: Fields[tuple[TrainingPipeline, PipelineStatus]] = Fields(
+    values={
+        "display_name": lambda p: p[0].display_name,
+        "state": lambda p: PIPELINE_STATES[p[1].state].name,
+        "training_task_definition": lambda p: p[0].spec["training_task_definition"],
+    },
+    labels=lambda p: p[0].labels,
+)
 SLICE_FIELDS: Fields[ModelEvaluation] = Fields(
     values={"slice.dimension": lambda e: SLICE_DIMENSION}, labels=lambda e: {}
 )
@@ -742,7 +750,8 @@ class VertexFacade:
         self, request: types.ListTrainingPipelinesRequest
     ) -> types.ListTrainingPipelinesResponse:
         location = parse_location(request.parent)
-        found = self.backend.pipelines.list_pipelines(location, request.filter)
+        matches = parse_filter(request.filter, PIPELINE_FIELDS)
+        found = [p for p in self.backend.pipelines.list_pipelines(location) if matches(p)]
         page, token = paginate(found, request.page_size, request.page_token)
         response = types.ListTrainingPipelinesResponse.pb(
             types.ListTrainingPipelinesResponse(next_page_token=token)

@@ -200,16 +200,6 @@ def filter_split(
 # ---- the store ------------------------------------------------------------------------------
 
 
-PIPELINE_FIELDS: Fields[tuple[TrainingPipeline, PipelineStatus]] = Fields(
-    values={
-        "display_name": lambda p: p[0].display_name,
-        "state": lambda p: p[1].state.value,
-        "training_task_definition": lambda p: str(p[0].spec.get("training_task_definition", "")),
-    },
-    labels=lambda p: p[0].labels,
-)
-
-
 class PipelineStore:
     """All training pipelines of one emulator; thread-safe."""
 
@@ -275,15 +265,14 @@ class PipelineStore:
         return status_of(self._operations.get(pipeline.operation))
 
     def list_pipelines(
-        self, location: LocationName, filter_text: str = ""
+        self, location: LocationName
     ) -> list[tuple[TrainingPipeline, PipelineStatus]]:
-        """Pipelines of a location, oldest first, with their status, that match the filter."""
-        matches = parse_filter(filter_text, PIPELINE_FIELDS)
+        """Pipelines of a location, oldest first, with their status."""
         prefix = f"{location}/trainingPipelines/"
         with self._lock:
             found = [p for p in self._pipelines.values() if p.name.startswith(prefix)]
         found.sort(key=lambda p: (p.create_time, p.name))
-        return [item for item in ((p, self.status(p)) for p in found) if matches(item)]
+        return [(p, self.status(p)) for p in found]
 
     def for_model(self, model: str) -> TrainingPipeline | None:
         """The pipeline that trained `model`, if one did (and still exists)."""
