@@ -1,0 +1,511 @@
+"""Vertex AI training pipelines, models, evaluations and exports on the emulator.
+
+Through the unmodified google-cloud-aiplatform clients, and through the `vertex` adapter with
+its requests recorded on the way out. Schema URIs, enum values and message types come from the
+package itself (`google.cloud.aiplatform.schema`, `definition_v1`, `aiplatform_v1`), never
+copied literals. One real training (5 epochs) serves the module; two more are cut short
+(cancel, emulator restart).
+"""
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from google.api_core import exceptions
+from google.cloud import aiplatform_v1
+from google.cloud.aiplatform import schema
+from google.cloud.aiplatform.v1.schema.trainingjob import definition_v1
+from google.protobuf import json_format
+
+from components.cloud.adapters import training_api
+from components.cloud.clients import CloudTarget
+from components.cloud.storage import ObjectStore
+from components.cloud.training import LABEL_SEED, OperationState
+from components.evaluation.tflite import inspect_tflite
+from components.spec import ExportFormat, OptimizeFor
+from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV, SECONDS_PER_NODE_HOUR_ENV
+from tests.fixtures.emulator import LOCATION, patched_environ, storage_client, wait_for
+from tests.fixtures.vertex import VertexClients, upload_digits, vertex_clients, write_csv
+
+PROJECT = "vertex-models"
+PARENT = f"projects/{PROJECT}/locations/{LOCATION}"
+BUCKET = f"{PROJECT}-data"
+LABELS = ("zero", "one", "two")
+Inputs = definition_v1.AutoMlImageClassificationInputs
+Metadata = definition_v1.AutoMlImageClassificationMetadata
+State = aiplatform_v1.PipelineState
+ENDED = (
+    State.PIPELINE_STATE_SUCCEEDED,
+    State.PIPELINE_STATE_FAILED,
+    State.PIPELINE_STATE_CANCELLED,
+)
+ML_USE_FILTERS = {
+    f"{role}_filter": f"labels.aiplatform.googleapis.com/ml_use={role}"
+    for role in ("training", "validation", "test")
+}
+
+
+def inputs_json(**fields: Any) -> dict:
+    """AutoMlImageClassificationInputs as the JSON of training_task_inputs."""
+    message = Inputs.pb(Inputs(**fields))
+    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+
+
+def pipeline(
+    dataset_id: str,
+    *,
+    inputs: dict | None = None,
+    definition: str = schema.training_job.definition.automl_image_classification,
+    display_name: str = "digits_pipeline",
+    model_name: str = "digits_model",
+    labels: dict[str, str] | None = None,
+    **data_config: Any,
+) -> aiplatform_v1.TrainingPipeline:
+    splits = ("fraction_split", "filter_split", "predefined_split", "timestamp_split")
+    if not any(split in data_config for split in splits):
+        data_config["filter_split"] = aiplatform_v1.FilterSplit(**ML_USE_FILTERS)
+    message = aiplatform_v1.TrainingPipeline.pb(
+        aiplatform_v1.TrainingPipeline(
+            display_name=display_name,
+            training_task_definition=definition,
+            input_data_config=aiplatform_v1.InputDataConfig(dataset_id=dataset_id, **data_config),
+            model_to_upload=aiplatform_v1.Model(display_name=model_name, labels=labels or {}),
+            labels=labels or {},
+        )
+    )
+    json_format.ParseDict(
+        inputs_json(
+            model_type=Inputs.ModelType.MOBILE_TF_LOW_LATENCY_1, budget_milli_node_hours=1000
+        )
+        if inputs is None
+        else inputs,
+        message.training_task_inputs,
+    )
+    return aiplatform_v1.TrainingPipeline.wrap(message)
+
+
+def wait_ended(
+    vertex: VertexClients, name: str, timeout: float = 120
+) -> aiplatform_v1.TrainingPipeline:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = vertex.pipelines.get_training_pipeline(name=name)
+        if found.state in ENDED:
+            return found
+        assert time.monotonic() < deadline, f"{name} still {found.state.name}"
+        time.sleep(0.1)
+
+
+def create_image_dataset(vertex: VertexClients, env, csv_uri: str, lines: list[str]) -> str:
+    dataset = wait_for(
+        vertex.datasets.create_dataset(
+            parent=PARENT,
+            dataset=aiplatform_v1.Dataset(
+                display_name="digits", metadata_schema_uri=schema.dataset.metadata.image
+            ),
+        )
+    )
+    write_csv(env, PROJECT, csv_uri, lines)
+    config = aiplatform_v1.ImportDataConfig(
+        gcs_source=aiplatform_v1.GcsSource(uris=[csv_uri]),
+        import_schema_uri=schema.dataset.ioformat.image.single_label_classification,
+    )
+    wait_for(vertex.datasets.import_data(name=dataset.name, import_configs=[config]))
+    return dataset.name
+
+
+@pytest.fixture(scope="module")
+def vertex(emulator) -> VertexClients:
+    return vertex_clients(emulator.env)
+
+
+@pytest.fixture(scope="module")
+def rows(emulator) -> list[tuple[str, str, str]]:
+    return upload_digits(emulator.env, PROJECT, BUCKET, 12, LABELS)
+
+
+@pytest.fixture(scope="module")
+def dataset_id(emulator, vertex, rows) -> str:
+    lines = [",".join(row) for row in rows]
+    name = create_image_dataset(vertex, emulator.env, f"gs://{BUCKET}/digits.csv", lines)
+    return name.rsplit("/", 1)[-1]
+
+
+@pytest.fixture(scope="module")
+def trained(vertex, dataset_id) -> aiplatform_v1.TrainingPipeline:
+    """One pipeline trained for 5 epochs on the CSV's split."""
+    with patched_environ({EPOCHS_PER_NODE_HOUR_ENV: "5"}):
+        created = vertex.pipelines.create_training_pipeline(
+            parent=PARENT,
+            training_pipeline=pipeline(dataset_id, labels={"team": "vision", LABEL_SEED: "3"}),
+        )
+    assert created.state == State.PIPELINE_STATE_QUEUED
+    return wait_ended(vertex, created.name)
+
+
+@pytest.fixture(scope="module")
+def model(vertex, trained) -> aiplatform_v1.Model:
+    return vertex.models.get_model(name=trained.model_to_upload.name)
+
+
+# ---- pipelines ------------------------------------------------------------------------------
+
+
+def test_pipeline_succeeds_and_reports_cost_stop_reason_and_model(trained, model, dataset_id):
+    assert re.fullmatch(rf"{PARENT}/trainingPipelines/\d+", trained.name)
+    assert trained.state == State.PIPELINE_STATE_SUCCEEDED and not trained.error.message
+    assert trained.create_time <= trained.start_time <= trained.end_time
+    assert trained.training_task_definition == (
+        schema.training_job.definition.automl_image_classification
+    )
+    message = aiplatform_v1.TrainingPipeline.pb(trained)
+    sent = Inputs.wrap(
+        json_format.ParseDict(
+            json_format.MessageToDict(message.training_task_inputs), Inputs.pb()()
+        )
+    )
+    assert sent.model_type == Inputs.ModelType.MOBILE_TF_LOW_LATENCY_1
+    assert sent.budget_milli_node_hours == 1000
+    metadata = Metadata.wrap(
+        json_format.ParseDict(
+            json_format.MessageToDict(message.training_task_metadata), Metadata.pb()()
+        )
+    )
+    assert metadata.cost_milli_node_hours == 1000  # all 5 epochs of the epoch budget
+    assert metadata.successful_stop_reason == Metadata.SuccessfulStopReason.BUDGET_REACHED
+    assert trained.input_data_config.dataset_id == dataset_id
+    assert trained.input_data_config.filter_split.test_filter == ML_USE_FILTERS["test_filter"]
+
+    assert re.fullmatch(rf"{PARENT}/models/\d+", model.name)
+    assert model.training_pipeline == trained.name
+    assert model.display_name == "digits_model" and model.labels["team"] == "vision"
+    assert [f.id for f in model.supported_export_formats] == [
+        ExportFormat(f).vertex_format for f in ("tflite", "edgetpu_tflite", "tf_saved_model")
+    ]
+
+
+def test_list_and_filter_pipelines_and_models(vertex, trained, model):
+    def pipelines(filter_text: str) -> list[str]:
+        request = aiplatform_v1.ListTrainingPipelinesRequest(parent=PARENT, filter=filter_text)
+        return [p.name for p in vertex.pipelines.list_training_pipelines(request=request)]
+
+    def models(filter_text: str) -> list[str]:
+        request = aiplatform_v1.ListModelsRequest(parent=PARENT, filter=filter_text)
+        return [m.name for m in vertex.models.list_models(request=request)]
+
+    assert trained.name in pipelines('state="PIPELINE_STATE_SUCCEEDED" AND labels.team=vision')
+    assert trained.name in pipelines('training_task_definition:"*automl_image_classification*"')
+    assert trained.name not in pipelines('state!="PIPELINE_STATE_SUCCEEDED"')
+    assert models("labels.team=vision") == [model.name]
+    assert models(f'labels."{LABEL_SEED}"="3" AND displayName="digits_model"') == [model.name]
+    assert models(f"model={model.name.rsplit('/', 1)[-1]}") == [model.name]
+    assert models("labels.team=other") == []
+
+
+def test_pipeline_requests_are_checked_before_anything_trains(vertex, dataset_id):
+    mobile = {"model_type": Inputs.ModelType.MOBILE_TF_VERSATILE_1, "budget_milli_node_hours": 1000}
+    cases: list[tuple[aiplatform_v1.TrainingPipeline, type, str]] = [
+        (pipeline(dataset_id, definition=""), exceptions.InvalidArgument, "required"),
+        (
+            pipeline(dataset_id, definition=schema.training_job.definition.automl_tabular),
+            exceptions.MethodNotImplemented,
+            "is not emulated",
+        ),
+        (
+            pipeline(dataset_id, inputs={"modelType": "MOBILE_TF_VERSATILE_1", "epochs": 3}),
+            exceptions.InvalidArgument,
+            "training_task_inputs",
+        ),
+        (
+            pipeline(dataset_id, inputs=inputs_json(**{**mobile, "budget_milli_node_hours": 500})),
+            exceptions.InvalidArgument,
+            "budgetMilliNodeHours; Message: 500 is out of range for modelType "
+            "MOBILE_TF_VERSATILE_1; allowed: 1,000–100,000",
+        ),
+        (
+            pipeline(dataset_id, inputs=inputs_json(**mobile, multi_label=True)),
+            exceptions.InvalidArgument,
+            "multiLabel; Message: True does not match dataset",
+        ),
+        (
+            pipeline(dataset_id, inputs=inputs_json(**mobile, disable_early_stopping=True)),
+            exceptions.MethodNotImplemented,
+            "disableEarlyStopping",
+        ),
+        (
+            pipeline(dataset_id, predefined_split=aiplatform_v1.PredefinedSplit(key="ml_use")),
+            exceptions.InvalidArgument,
+            "supported only for tabular Datasets",
+        ),
+        (
+            pipeline(
+                dataset_id,
+                fraction_split=aiplatform_v1.FractionSplit(
+                    training_fraction=0.8, validation_fraction=0.2, test_fraction=0.2
+                ),
+            ),
+            exceptions.InvalidArgument,
+            "sum to at most 1",
+        ),
+        (
+            pipeline(
+                dataset_id,
+                filter_split=aiplatform_v1.FilterSplit(**{**ML_USE_FILTERS, "test_filter": "-"}),
+            ),
+            exceptions.FailedPrecondition,
+            "has no TEST images",
+        ),
+        (pipeline("9" * 19), exceptions.NotFound, "does not exist"),
+        (pipeline(""), exceptions.InvalidArgument, "dataset_id; Message: required"),
+        (
+            pipeline(dataset_id, model_name="digits model (v2)"),
+            exceptions.InvalidArgument,
+            "model_to_upload.display_name",
+        ),
+    ]
+    before = len(list(vertex.pipelines.list_training_pipelines(parent=PARENT)))
+    for request, error, message in cases:
+        with pytest.raises(error, match=re.escape(message)):
+            vertex.pipelines.create_training_pipeline(parent=PARENT, training_pipeline=request)
+    assert len(list(vertex.pipelines.list_training_pipelines(parent=PARENT))) == before
+
+
+def test_cancel_and_delete_a_pipeline(vertex, dataset_id, trained):
+    with patched_environ({SECONDS_PER_NODE_HOUR_ENV: "3600"}):  # a long training
+        running = vertex.pipelines.create_training_pipeline(
+            parent=PARENT, training_pipeline=pipeline(dataset_id, display_name="to_cancel")
+        )
+    with pytest.raises(exceptions.FailedPrecondition, match="cancel it first"):
+        vertex.pipelines.delete_training_pipeline(name=running.name)
+    vertex.pipelines.cancel_training_pipeline(name=running.name)
+    cancelled = wait_ended(vertex, running.name)
+    assert cancelled.state == State.PIPELINE_STATE_CANCELLED
+    assert cancelled.error.code == 1 and "cancelled" in cancelled.error.message
+    assert not cancelled.model_to_upload.name
+    vertex.pipelines.cancel_training_pipeline(name=running.name)  # ended: no effect
+    operation = vertex.pipelines.delete_training_pipeline(name=running.name)
+    wait_for(operation)
+    assert isinstance(operation.metadata, aiplatform_v1.DeleteOperationMetadata)
+    with pytest.raises(exceptions.NotFound):
+        vertex.pipelines.get_training_pipeline(name=running.name)
+
+
+# ---- evaluations --------------------------------------------------------------------------
+
+
+def _float32(value: float) -> float:
+    return float(str(np.float32(value)))
+
+
+def test_evaluation_and_slices_in_the_classification_metrics_schema(vertex, emulator, model, rows):
+    evaluations = list(vertex.models.list_model_evaluations(parent=model.name))
+    assert len(evaluations) == 1
+    overall = evaluations[0]
+    assert re.fullmatch(rf"{model.name}/evaluations/\d+", overall.name)
+    assert overall.metrics_schema_uri.startswith("gs://google-cloud-aiplatform/schema/")
+    assert list(overall.slice_dimensions) == ["annotationSpec"]
+    assert vertex.models.get_model_evaluation(name=overall.name) == overall
+    metrics = json_format.MessageToDict(aiplatform_v1.ModelEvaluation.pb(overall).metrics)
+    core = [e for e in emulator.backend.models.list_evaluations(model.name)]
+    core_overall = next(e for e in core if not e.annotation_spec_id)
+    assert metrics["auPrc"] == _float32(core_overall.metrics.au_prc)  # printed as float32
+    first, *rest = metrics["confidenceMetrics"]
+    assert "confidenceThreshold" not in first  # 0: left out, as proto3 JSON does
+    assert isinstance(first["truePositiveCount"], str)  # int64 counts are strings
+    assert [e["confidenceThreshold"] for e in rest] == sorted(
+        e["confidenceThreshold"] for e in rest
+    )
+    assert {s["displayName"] for s in metrics["confusionMatrix"]["annotationSpecs"]} == set(LABELS)
+
+    request = aiplatform_v1.ListModelEvaluationSlicesRequest(
+        parent=overall.name, filter='slice.dimension="annotationSpec"'
+    )
+    slices = list(vertex.models.list_model_evaluation_slices(request=request))
+    assert sorted(s.slice_.value for s in slices) == sorted(LABELS)
+    assert all(s.slice_.dimension == "annotationSpec" for s in slices)
+    assert vertex.models.get_model_evaluation_slice(name=slices[0].name) == slices[0]
+    # The TEST images are exactly the CSV's `test` rows (FilterSplit on ml_use).
+    positives = 0
+    for s in slices:
+        entry = json_format.MessageToDict(aiplatform_v1.ModelEvaluationSlice.pb(s).metrics)[
+            "confidenceMetrics"
+        ][0]
+        positives += int(entry.get("truePositiveCount", 0)) + int(
+            entry.get("falseNegativeCount", 0)
+        )
+    assert positives == sum(1 for ml_use, _, _ in rows if ml_use == "test") == 6
+    with pytest.raises(exceptions.NotFound):
+        vertex.models.get_model_evaluation(name=f"{model.name}/evaluations/1")
+
+
+# ---- exports -------------------------------------------------------------------------------
+
+
+def test_exports_in_vertex_layout(vertex, emulator, model):
+    bucket = storage_client(emulator.env, PROJECT).bucket(BUCKET)
+    for fmt, expected in (
+        ("tflite", "model.tflite"),
+        ("edgetpu-tflite", "model.tflite"),
+        ("tf-saved-model", "saved_model.pb"),
+    ):
+        config = aiplatform_v1.ExportModelRequest.OutputConfig(
+            export_format_id=fmt,
+            artifact_destination=aiplatform_v1.GcsDestination(
+                output_uri_prefix=f"gs://{BUCKET}/exports/{fmt}/"
+            ),
+        )
+        operation = vertex.models.export_model(name=model.name, output_config=config)
+        assert isinstance(wait_for(operation), aiplatform_v1.ExportModelResponse)
+        folder = operation.metadata.output_info.artifact_output_uri
+        assert re.fullmatch(
+            rf"gs://{BUCKET}/exports/{fmt}/model-export-digits_model-"
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z",
+            folder,
+        )
+        prefix = folder.removeprefix(f"gs://{BUCKET}/") + "/"
+        names = {b.name.removeprefix(prefix) for b in bucket.list_blobs(prefix=prefix)}
+        assert expected in names
+        if expected == "model.tflite":
+            inspect_tflite(bucket.blob(prefix + expected).download_as_bytes())
+
+    def export(**output_config: Any) -> Any:
+        config = aiplatform_v1.ExportModelRequest.OutputConfig(**output_config)
+        return vertex.models.export_model(name=model.name, output_config=config)
+
+    destination = aiplatform_v1.GcsDestination(output_uri_prefix=f"gs://{BUCKET}/x/")
+    with pytest.raises(exceptions.MethodNotImplemented, match="tf-js exports are not emulated"):
+        export(export_format_id="tf-js", artifact_destination=destination)
+    with pytest.raises(exceptions.InvalidArgument, match="'onnx' is not a supported export"):
+        export(export_format_id="onnx", artifact_destination=destination)
+    with pytest.raises(exceptions.InvalidArgument, match=r"destination\.output_uri_prefix"):
+        export(export_format_id="tflite")
+
+
+# ---- the adapter's requests ----------------------------------------------------------------
+
+
+def _record(monkeypatch, client: Any, method: str) -> list[dict]:
+    """Spy on one method of a Google client: its keyword arguments, then the real call."""
+    calls: list[dict] = []
+    real: Callable = getattr(client, method)
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client, method, spy)
+    return calls
+
+
+def test_the_adapter_sends_the_packages_schema_uris_enums_and_formats(
+    monkeypatch, emulator, rows, model
+):
+    target = CloudTarget(
+        stack="wire", project=PROJECT, region=LOCATION, api="vertex", emulator=True
+    )
+    api = training_api(target)
+    created = _record(monkeypatch, api.datasets, "create_dataset")
+    imported = _record(monkeypatch, api.datasets, "import_data")
+    pipelines = _record(monkeypatch, api.pipelines, "create_training_pipeline")
+    exported = _record(monkeypatch, api.models, "export_model")
+
+    # The tool's index (AutoML's ML_USE spelling): imported in Vertex AI's.
+    index = f"gs://{BUCKET}/datasets/wire.csv"
+    spelling = {"training": "TRAIN", "validation": "VALIDATION", "test": "TEST"}
+    write_csv(emulator.env, PROJECT, index, [f"{spelling[u]},{uri},{lab}" for u, uri, lab in rows])
+    single = api.create_dataset("wire_single", False, {"edge-labeler": "dataset"})
+    api.wait(api.start_import(single.name, index), what="import", poll_seconds=0.1)
+    multi = api.create_dataset("wire_multi", True, {"edge-labeler": "dataset"})
+    api.wait(api.start_import(multi.name, index), what="import", poll_seconds=0.1)
+    assert [c["dataset"].metadata_schema_uri for c in created] == [
+        schema.dataset.metadata.image
+    ] * 2
+    assert [c["import_configs"][0].import_schema_uri for c in imported] == [
+        schema.dataset.ioformat.image.single_label_classification,
+        schema.dataset.ioformat.image.multi_label_classification,
+    ]
+    vertex_index = ObjectStore(target, BUCKET).read("datasets/wire.vertex.csv") or b""
+    assert {line.split(",")[0] for line in vertex_index.decode().splitlines()} == set(spelling)
+    assert api.get_dataset(multi.name).example_count == len(rows)
+
+    with patched_environ({SECONDS_PER_NODE_HOUR_ENV: "3600"}):
+        operation = api.start_training(
+            single.name, "wire_model", OptimizeFor.BALANCED.automl_model_type, 2000, {}
+        )
+    api.cancel_operation(operation)
+    state = _until_done(api.get_operation, operation)
+    assert state.cancelled and state.result is None
+    sent = pipelines[0]["training_pipeline"]
+    assert (
+        sent.training_task_definition == schema.training_job.definition.automl_image_classification
+    )
+    inputs = json_format.MessageToDict(aiplatform_v1.TrainingPipeline.pb(sent).training_task_inputs)
+    assert (
+        Inputs.ModelType[inputs["modelType"]]
+        == Inputs.ModelType[OptimizeFor.BALANCED.vertex_model_type]
+    )
+    assert inputs["multiLabel"] is False and inputs["disableEarlyStopping"] is False
+    assert int(inputs["budgetMilliNodeHours"]) == 2000
+    split = sent.input_data_config.filter_split
+    assert (split.training_filter, split.validation_filter, split.test_filter) == tuple(
+        ML_USE_FILTERS.values()
+    )
+
+    for fmt in ExportFormat:
+        api.start_export(model.name, fmt.value, f"gs://{BUCKET}/wire/")
+    documented = re.findall(r"``([a-z-]+)``", aiplatform_v1.Model.ExportFormat.__doc__ or "")
+    ids = [c["output_config"].export_format_id for c in exported]
+    assert ids == [fmt.vertex_format for fmt in ExportFormat]
+    assert set(ids) <= set(documented)
+
+
+def test_spec_model_types_and_formats_are_the_packages():
+    for optimize_for in OptimizeFor:
+        assert optimize_for.vertex_model_type in Inputs.ModelType.__members__
+    documented = re.findall(r"``([a-z-]+)``", aiplatform_v1.Model.ExportFormat.__doc__ or "")
+    assert {f.vertex_format for f in ExportFormat} <= set(documented)
+
+
+def _until_done(read: Callable[[str], OperationState], name: str) -> OperationState:
+    deadline = time.monotonic() + 60
+    while not (state := read(name)).done:
+        assert time.monotonic() < deadline, f"{name} is still running"
+        time.sleep(0.1)
+    return state
+
+
+# ---- restart and deletion ----------------------------------------------------------------
+
+
+def test_a_pipeline_cut_by_an_emulator_restart_fails_and_survives(emulator_factory, tmp_path):
+    server = emulator_factory(tmp_path / "data")
+    env = server.env
+    vertex = vertex_clients(env)
+    rows = upload_digits(env, PROJECT, BUCKET, 4, LABELS[:2])
+    dataset = create_image_dataset(
+        vertex, env, f"gs://{BUCKET}/digits.csv", [",".join(row) for row in rows]
+    )
+    with patched_environ({SECONDS_PER_NODE_HOUR_ENV: "3600"}):
+        running = vertex.pipelines.create_training_pipeline(
+            parent=PARENT, training_pipeline=pipeline(dataset.rsplit("/", 1)[-1])
+        )
+    server.stop()
+    vertex = vertex_clients(emulator_factory(tmp_path / "data").env)
+    failed = vertex.pipelines.get_training_pipeline(name=running.name)
+    assert failed.state == State.PIPELINE_STATE_FAILED
+    assert failed.error.code == 10 and "interrupted" in failed.error.message  # ABORTED
+    assert not failed.model_to_upload.name
+    assert list(vertex.models.list_models(parent=PARENT)) == []
+
+
+def test_delete_model_keeps_its_pipeline(vertex, trained, model):
+    operation = vertex.models.delete_model(name=model.name)
+    wait_for(operation)
+    with pytest.raises(exceptions.NotFound):
+        vertex.models.get_model(name=model.name)
+    assert vertex.pipelines.get_training_pipeline(name=trained.name).model_to_upload.name == (
+        model.name
+    )
