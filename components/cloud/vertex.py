@@ -154,7 +154,9 @@ class VertexAi(TrainingApi):
             if not row or not any(cell.strip() for cell in row):
                 continue
             ml_use = row[0].strip().upper()
-            if ml_use == "UNASSIGNED":  # Vertex AI: no ML_USE
+            # UNASSIGNED is no ML_USE in Vertex AI. (The tool's index always has one: an image
+            # without one would be left out by the ML_USE FilterSplit of start_training.)
+            if ml_use == "UNASSIGNED":
                 row = row[1:]
             elif ml_use in VERTEX_ML_USE:
                 row = [VERTEX_ML_USE[ml_use], *row[1:]]

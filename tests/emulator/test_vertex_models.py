@@ -7,6 +7,7 @@ copied literals. One real training (5 epochs) serves the module; two more are cu
 (cancel, emulator restart).
 """
 
+import hashlib
 import re
 import time
 from collections.abc import Callable
@@ -26,6 +27,10 @@ from components.cloud.storage import ObjectStore
 from components.cloud.training import LABEL_SEED, OperationState
 from components.evaluation.tflite import inspect_tflite
 from components.spec import ExportFormat, OptimizeFor
+from emulator.core.datasets import Example
+from emulator.core.errors import ServiceError
+from emulator.core.import_csv import MlUse, assign_split
+from emulator.core.pipelines import filter_split, fraction_split
 from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV, SECONDS_PER_NODE_HOUR_ENV
 from tests.fixtures.emulator import LOCATION, patched_environ, storage_client, wait_for
 from tests.fixtures.vertex import VertexClients, upload_digits, vertex_clients, write_csv
@@ -509,3 +514,40 @@ def test_delete_model_keeps_its_pipeline(vertex, trained, model):
     assert vertex.pipelines.get_training_pipeline(name=trained.name).model_to_upload.name == (
         model.name
     )
+
+
+# ---- data splits (the core's, pure) ----------------------------------------------------------
+
+
+def test_data_splits_by_fraction_and_by_ml_use_filter():
+    examples = [
+        Example(
+            hashlib.sha256(str(i).encode()).hexdigest(),
+            f"gs://b/{i}.png",
+            use,
+            ("a",),
+            "PNG",
+            8,
+            8,
+            100,
+        )
+        for i, use in enumerate([MlUse.TRAIN, MlUse.VALIDATION, MlUse.TEST, MlUse.UNASSIGNED] * 25)
+    ]
+    default = fraction_split(0, 0, 0)  # no split given: 80/10/10 by content, ML_USE ignored
+    assert [default(e) for e in examples] == [assign_split(e.image_sha256) for e in examples]
+    halves = fraction_split(0.5, 0.0, 0.2)
+    roles = [halves(e) for e in examples]
+    assert set(roles) == {MlUse.TRAIN, MlUse.TEST, None}  # 30 % is left over: not used
+    by_ml_use = filter_split(*ML_USE_FILTERS.values())
+    assert [by_ml_use(e) for e in examples[:4]] == [
+        MlUse.TRAIN,
+        MlUse.VALIDATION,
+        MlUse.TEST,
+        None,  # imported without ML_USE: in no set
+    ]
+    everything_trains = filter_split("labels.aiplatform.googleapis.com/ml_use:*", "-", "-")
+    assert [everything_trains(e) for e in examples[:4]] == [MlUse.TRAIN] * 3 + [None]
+    with pytest.raises(ServiceError, match="display_name is not a field"):
+        filter_split("display_name=x", "-", "-")
+    with pytest.raises(ServiceError, match="test_filter; Message: required"):
+        filter_split("-", "-", " ")
