@@ -74,12 +74,17 @@ def config() -> TrainingConfig:
     )
 
 
+# The smallest type only: every mobile type is trained, exported and sized through the AutoML
+# API in test_automl_models.py; here the engine's own behaviour is what is under test.
+TRAINED_TYPES = ("mobile-low-latency-1",)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, examples, config):
-    """One model per mobile type, trained with the same data, budget and seed."""
+    """A model of each type in TRAINED_TYPES, trained with the same data, budget and seed."""
     root = tmp_path_factory.mktemp("models")
     results = {}
-    for model_type in MOBILE_MODEL_TYPES:
+    for model_type in TRAINED_TYPES:
         reports = []
         result = train(
             examples, replace(config, model_type=model_type), root / model_type, reports.append
@@ -92,7 +97,7 @@ def _leftovers(directory: Path) -> list[str]:
     return [p.name for p in directory.iterdir() if ".tmp-" in p.name]
 
 
-def test_each_mobile_type_trains_within_its_budget(trained):
+def test_training_runs_within_its_budget(trained):
     for model_type, (result, reports) in trained.items():
         assert result.model_type == model_type
         assert result.stop_reason in (MODEL_CONVERGED, BUDGET_REACHED)
@@ -110,10 +115,13 @@ def test_each_mobile_type_trains_within_its_budget(trained):
         assert _leftovers(result.model_dir.parent) == []
 
 
-def test_architectures_grow_from_low_latency_to_high_accuracy(trained):
-    sizes = [(trained[t][0].model_dir / "model.tflite").stat().st_size for t in MOBILE_MODEL_TYPES]
-    inputs = [trained[t][0].input_size for t in MOBILE_MODEL_TYPES]
-    assert sizes[0] < sizes[1] < sizes[2], sizes
+def test_architectures_grow_from_low_latency_to_high_accuracy():
+    # (The exported .tflite sizes of trained models are compared in test_automl_models.py.)
+    params = [
+        build_model(architecture(t), 3, multilabel=False).count_params() for t in MOBILE_MODEL_TYPES
+    ]
+    inputs = [architecture(t).input_size for t in MOBILE_MODEL_TYPES]
+    assert params[0] < params[1] < params[2], params
     assert inputs[0] < inputs[1] < inputs[2], inputs
 
 
@@ -126,7 +134,7 @@ def test_cloud_is_at_least_as_large_as_high_accuracy():
 
 
 def test_predictions_accept_every_common_image_format(trained, examples):
-    result, _ = trained["mobile-versatile-1"]
+    result, _ = trained["mobile-low-latency-1"]
     predictor = Predictor(result.model_dir)
     image = next(e for e in examples if e.split == Split.TEST).data
     reference = predictor.scores(image)
