@@ -66,13 +66,11 @@ def _plan(root: Path, stack: str, checker: Checker) -> tuple[Plan, StackConfig |
     empty = Plan(stack, None, None, {})
     if not stack_file(stack, root).is_file():
         return empty, None, [f"Pulumi.{stack}.yaml does not exist"]
+    config: StackConfig | None = None  # None when the stack file itself does not load
     try:
         config = load_stack_config(stack, root)
         specs = load_specs(root / config.specs, stack)
     except SpecError as err:
-        config = None
-        with contextlib.suppress(SpecError):
-            config = load_stack_config(stack, root)
         return empty, config, [_relative(i, root) for i in err.issues]
     plan = plan_stack(specs, config, root, checker)
     if plan.errors:
