@@ -19,7 +19,7 @@ from components.review.plan import Checker, Plan, plan_stack, scan_cache_in
 from components.review.prices import Price, training_price
 from components.review.revisions import Checkout, checkout
 from components.spec import SpecError, SpecIssue, StackConfig, load_specs, load_stack_config
-from components.spec.stack import stack_file
+from components.spec.stack import stack_file, stack_names
 
 
 @dataclass(frozen=True)
@@ -78,14 +78,6 @@ def _plan(root: Path, stack: str, checker: Checker) -> tuple[Plan, StackConfig |
     return plan, config, []
 
 
-def head_stacks(root: Path) -> tuple[str, ...]:
-    """Stacks with a `Pulumi.<stack>.yaml` in the project directory."""
-    names = (
-        p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml")
-    )
-    return tuple(sorted(n for n in names if n))
-
-
 def review_stack(
     stack: str, base_root: Path, head_root: Path, checker: Checker, price: float | None
 ) -> StackReview:
@@ -141,7 +133,7 @@ def review_revisions(
         tmp = Path(scratch)
         base = checkout(project_dir, base_rev, tmp / "base")
         head = checkout(project_dir, head_rev, tmp / "head")
-        names = tuple(stacks) or head_stacks(head.root)
+        names = tuple(stacks) or stack_names(head.root)
         checker = Checker()
         with scan_cache_in(tmp / "cache"):
             reviews = tuple(

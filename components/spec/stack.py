@@ -180,24 +180,20 @@ def stack_file(stack: str, root: Path = Path(".")) -> Path:
     return Path(root) / f"Pulumi.{stack}.yaml"
 
 
+def stack_names(root: Path = Path(".")) -> tuple[str, ...]:
+    """Stacks with a `Pulumi.<stack>.yaml` in the Pulumi project directory `root`, sorted."""
+    files = Path(root).glob("Pulumi.*.yaml")
+    names = (p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in files)
+    return tuple(sorted(n for n in names if n))
+
+
 def load_stack_config(stack: str, root: Path = Path(".")) -> StackConfig:
     """Read `root/Pulumi.<stack>.yaml`; raises SpecError naming the file, line and key."""
     path = stack_file(stack, root)
     display = str(path)
     if not path.is_file():
-        known = sorted(
-            p.name[len("Pulumi.") : -len(".yaml")] for p in Path(root).glob("Pulumi.*.yaml")
-        )
-        raise SpecError(
-            [
-                SpecIssue(
-                    display,
-                    None,
-                    None,
-                    f"stack file not found (stacks: {', '.join(known) or 'none'})",
-                )
-            ]
-        )
+        known = ", ".join(stack_names(root)) or "none"
+        raise SpecError([SpecIssue(display, None, None, f"stack file not found (stacks: {known})")])
     parsed = read_yaml_file(path, display)
     if parsed.error is not None:
         raise SpecError([parsed.error])
