@@ -19,7 +19,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-API_VERSION = "edge-labeler/v1"
+from components.spec.schema import API_VERSION
 
 
 class PinError(ValueError):
