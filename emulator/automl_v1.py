@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from google.cloud.automl_v1 import types
 from google.longrunning import operations_pb2
-from google.protobuf import empty_pb2, timestamp_pb2
+from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 
@@ -139,12 +139,6 @@ def evaluation_pb(evaluation: ModelEvaluation) -> types.ModelEvaluation:
         evaluated_example_count=evaluation.evaluated_example_count,
         classification_evaluation_metrics=wire(**fields),
     )
-
-
-def _timestamp(value: Any) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 # Per operation kind: the OperationMetadata `details` oneof member, and the response message.

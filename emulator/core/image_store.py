@@ -42,9 +42,6 @@ class ImageStore:
                 f"imported image {sha256} is missing from the emulator's data directory"
             ) from None
 
-    def exists(self, sha256: str) -> bool:
-        return self._path(sha256).exists()
-
     def retain_only(self, referenced: set[str]) -> int:
         """Deletes every image not in `referenced`; returns how many. Caller holds `lock`."""
         removed = 0

@@ -289,11 +289,7 @@ class PipelineStore:
         with self._lock:
             pipeline = self.get(name)
             state = self.status(pipeline).state
-            if state not in (
-                PipelineState.SUCCEEDED,
-                PipelineState.FAILED,
-                PipelineState.CANCELLED,
-            ):
+            if state not in _ENDED:
                 raise FailedPrecondition(
                     f"TrainingPipeline {name} is {state.value}; only a pipeline that has ended "
                     "(SUCCEEDED, FAILED or CANCELLED) can be deleted: cancel it first"

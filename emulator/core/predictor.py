@@ -111,12 +111,6 @@ class Predictor:
         """Labels whose score is at least `score_threshold`, highest first."""
         return self.labels_above(self.scores(data), score_threshold)
 
-    def predict_batch(
-        self, images_data: Sequence[bytes], score_threshold: float = DEFAULT_SCORE_THRESHOLD
-    ) -> list[tuple[LabelScore, ...]]:
-        """`predict` for each image, in order."""
-        return [self.predict(data, score_threshold) for data in images_data]
-
     def labels_above(self, scores: np.ndarray, score_threshold: float) -> tuple[LabelScore, ...]:
         """The (label, score) pairs at or above the threshold, highest score first."""
         if not 0.0 <= score_threshold <= 1.0:
