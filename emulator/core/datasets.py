@@ -34,7 +34,7 @@ from emulator.core.import_csv import (
     parse_csv,
     row_error,
 )
-from emulator.core.names import LocationName, parse_resource
+from emulator.core.names import LocationName, parse_resource, stable_id
 from emulator.core.operations import (
     Operation,
     OperationContext,
@@ -242,12 +242,6 @@ class _State:
             examples={e.image_sha256: e for e in examples},
             applied_operations=tuple(data["applied_operations"]),
         )
-
-
-def annotation_spec_id(dataset_name: str, label: str) -> str:
-    """A stable numeric id (19 digits, like the service's) for a label of a dataset."""
-    digest = int.from_bytes(hashlib.sha256(f"{dataset_name}/{label}".encode()).digest()[:8])
-    return str(10**18 + digest % (9 * 10**18))
 
 
 def validate_display_name(display_name: str, field_name: str = "display_name") -> None:
@@ -638,7 +632,7 @@ class DatasetStore:
                         size_bytes=item.info.size_bytes,
                     )
                     for label in labels:
-                        spec_ids.setdefault(label, annotation_spec_id(name, label))
+                        spec_ids.setdefault(label, stable_id(f"{name}/{label}"))
                 self._save(
                     replace(
                         state,

@@ -71,7 +71,13 @@ from emulator.core.evaluator import (
     ConfusionMatrix,
 )
 from emulator.core.import_csv import MlUse
-from emulator.core.names import LocationName, new_id, parse_location, parse_resource
+from emulator.core.names import (
+    LocationName,
+    new_id,
+    parse_location,
+    parse_resource,
+    stable_id,
+)
 from emulator.core.operations import Operation, OperationContext, OperationStore, Outcome, utcnow
 from emulator.core.persistence import atomic_write_json, read_json, remove_file
 from emulator.core.predictor import DEFAULT_SCORE_THRESHOLD, PredictionError, Predictor
@@ -304,13 +310,6 @@ def _stopped(ctx: OperationContext, display_name: str, when: str) -> ServiceErro
 def _stamp() -> str:
     """The service's folder timestamp: YYYY-MM-DDThh:mm:ss.sssZ."""
     return utcnow().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _evaluation_id(model_name: str, annotation_spec_id: str) -> str:
-    digest = int.from_bytes(
-        hashlib.sha256(f"{model_name}/{annotation_spec_id}".encode()).digest()[:8]
-    )
-    return str(10**18 + digest % (9 * 10**18))
 
 
 def _node_qps(seconds_per_image: float) -> float:
@@ -777,7 +776,7 @@ class ModelStore:
                 evaluations=tuple(
                     ModelEvaluation(
                         name=f"{model.name}/modelEvaluations/"
-                        f"{_evaluation_id(model.name, e.annotation_spec_id)}",
+                        f"{stable_id(f'{model.name}/{e.annotation_spec_id}')}",
                         annotation_spec_id=e.annotation_spec_id,
                         display_name=e.display_name,
                         create_time=now,

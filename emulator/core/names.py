@@ -1,5 +1,6 @@
 """Resource names as Google APIs spell them: `projects/{p}/locations/{l}/{collection}/{id}`."""
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -65,3 +66,9 @@ def new_id(prefix: str = "", digits: int = 19) -> str:
     first = str(1 + secrets.randbelow(9))
     rest = "".join(str(secrets.randbelow(10)) for _ in range(digits - 1))
     return f"{prefix}{first}{rest}"
+
+
+def stable_id(key: str) -> str:
+    """A 19-digit id shaped like the service's, the same every time for `key` (e.g. `{a}/{b}`)."""
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8])
+    return str(10**18 + digest % (9 * 10**18))
