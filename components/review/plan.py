@@ -254,19 +254,24 @@ def absolute_paths(props: dict[str, Any], root: Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def scan_cache_in(directory: Path) -> Iterator[None]:
-    """The data layer's stat cache in a scratch directory: revisions extracted to temporary
-    directories would otherwise leave one cache file each in the project."""
-    key = "EDGE_LABELER_CACHE_DIR"
-    previous = os.environ.get(key)
-    os.environ[key] = str(directory)
+def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Sets `values` in os.environ for a block, then restores what was there (or absent)."""
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = previous
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def scan_cache_in(directory: Path) -> contextlib.AbstractContextManager[None]:
+    """The data layer's stat cache in a scratch directory: revisions extracted to temporary
+    directories would otherwise leave one cache file each in the project."""
+    return patched_environ({"EDGE_LABELER_CACHE_DIR": str(directory)})
 
 
 @contextlib.contextmanager

@@ -15,7 +15,6 @@ rehearsed on the emulator (`emulator: true`, `api: automl_v1`).
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -40,6 +39,7 @@ from components.review.plan import (
     Declared,
     Plan,
     absolute_paths,
+    patched_environ,
     plan_stack,
     resolve,
     scan_cache_in,
@@ -126,17 +126,11 @@ def fresh_emulator(directory: Path) -> Iterator[dict[str, str]]:
 
     server = EmulatorServer(directory)
     env = server.start()
-    previous = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
     try:
-        yield env
+        with patched_environ(env):
+            yield env
     finally:
         server.stop()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @dataclass(frozen=True)
