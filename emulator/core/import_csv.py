@@ -150,9 +150,14 @@ def _parse_row(
     return CsvRow(source, line, ml_use, uri, tuple(labels))
 
 
+def split_position(sha256_hex: str) -> float:
+    """Where an image falls in [0, 1) by its content hash (the same image, the same place)."""
+    return int(sha256_hex[:15], 16) / float(16**15)
+
+
 def assign_split(sha256_hex: str) -> MlUse:
     """TRAIN/VALIDATION/TEST for an UNASSIGNED image: 80/10/10 by its content hash."""
-    fraction = int(sha256_hex[:15], 16) / float(16**15)
+    fraction = split_position(sha256_hex)
     if fraction < 0.8:
         return MlUse.TRAIN
     if fraction < 0.9:

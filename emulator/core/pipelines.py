@@ -25,7 +25,7 @@ from pathlib import Path
 
 from emulator.core.datasets import Example, validate_resource_labels
 from emulator.core.errors import Code, FailedPrecondition, InvalidArgument, NotFound, Status
-from emulator.core.import_csv import MlUse
+from emulator.core.import_csv import MlUse, split_position
 from emulator.core.models import ModelStore, SplitAssignment
 from emulator.core.names import LocationName, new_id, parse_resource
 from emulator.core.operations import Operation, OperationStore
@@ -159,7 +159,7 @@ def fraction_split(
         fractions = DEFAULT_FRACTIONS
 
     def assign(example: Example) -> MlUse | None:
-        position = int(example.image_sha256[:15], 16) / float(16**15)
+        position = split_position(example.image_sha256)
         bound = 0.0
         for role, fraction in zip(_ROLES, fractions, strict=True):
             bound += fraction
