@@ -196,39 +196,31 @@ _training_lock = threading.Lock()
 
 def seconds_per_node_hour(value: float | None = None) -> float:
     """The budget scale: `value`, else the environment variable, else 60 s."""
-    source = "seconds_per_node_hour"
-    if value is None:
-        raw = os.environ.get(SECONDS_PER_NODE_HOUR_ENV)
-        if raw is None or raw.strip() == "":
-            return DEFAULT_SECONDS_PER_NODE_HOUR
-        source = SECONDS_PER_NODE_HOUR_ENV
-        try:
-            value = float(raw)
-        except ValueError:
-            raise TrainingError(
-                f"{source}={raw!r} is not a number; a positive number of seconds is allowed"
-            ) from None
-    if not math.isfinite(value) or value <= 0:
-        raise TrainingError(f"{source}={value!r}: a positive number of seconds is allowed")
-    return float(value)
+    scale = _positive_setting(value, "seconds_per_node_hour", SECONDS_PER_NODE_HOUR_ENV, "seconds")
+    return DEFAULT_SECONDS_PER_NODE_HOUR if scale is None else scale
 
 
 def epochs_per_node_hour(value: float | None = None) -> float | None:
     """The epoch budget scale, when training counts epochs instead of seconds (else None)."""
-    source = "epochs_per_node_hour"
+    return _positive_setting(value, "epochs_per_node_hour", EPOCHS_PER_NODE_HOUR_ENV, "epochs")
+
+
+def _positive_setting(value: float | None, name: str, env: str, unit: str) -> float | None:
+    """`value`, else the environment variable `env` (None when unset): a positive number."""
+    source = name
     if value is None:
-        raw = os.environ.get(EPOCHS_PER_NODE_HOUR_ENV, "").strip()
+        raw = os.environ.get(env, "").strip()
         if not raw:
             return None
-        source = EPOCHS_PER_NODE_HOUR_ENV
+        source = env
         try:
             value = float(raw)
         except ValueError:
             raise TrainingError(
-                f"{source}={raw!r} is not a number; a positive number of epochs is allowed"
+                f"{source}={raw!r} is not a number; a positive number of {unit} is allowed"
             ) from None
     if not math.isfinite(value) or value <= 0:
-        raise TrainingError(f"{source}={value!r}: a positive number of epochs is allowed")
+        raise TrainingError(f"{source}={value!r}: a positive number of {unit} is allowed")
     return float(value)
 
 
