@@ -44,13 +44,6 @@ class StackConfig:
     training_price_per_node_hour: float | None
     source: str
 
-    @classmethod
-    def from_mapping(
-        cls, stack: str, values: Mapping[str, Any], source: str = "Pulumi config"
-    ) -> StackConfig:
-        """See stack_config_from_mapping."""
-        return stack_config_from_mapping(stack, values, source)
-
 
 def _boolean(value: Any) -> bool:
     if isinstance(value, bool):

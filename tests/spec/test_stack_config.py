@@ -9,7 +9,6 @@ import pytest
 from components.spec import (
     RegistryKind,
     SpecError,
-    StackConfig,
     TrainingApiKind,
     load_stack_config,
     stack_config_from_mapping,
@@ -38,7 +37,7 @@ def test_gcp_stacks_use_vertex(stack):
 
 
 def test_from_mapping_accepts_pulumi_strings_and_namespaced_keys():
-    config = StackConfig.from_mapping(
+    config = stack_config_from_mapping(
         "dev",
         {
             "edge-labeler:project": "my-proj-123",
