@@ -332,11 +332,6 @@ class AutoMlFacade:
 
     def export_data(self, request: types.ExportDataRequest) -> operations_pb2.Operation:
         prefix = request.output_config.gcs_destination.output_uri_prefix
-        if not prefix:
-            raise InvalidArgument(
-                "Field: output_config.gcs_destination.output_uri_prefix; Message: required "
-                "(gs://bucket/folder)"
-            )
         op = self.backend.datasets.start_export(request.name, prefix, api=API, id_prefix=ID_PREFIX)
         return render_operation(op)
 

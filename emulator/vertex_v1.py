@@ -47,7 +47,6 @@ from google.rpc import status_pb2
 
 from emulator.core.architectures import MOBILE_MODEL_TYPES
 from emulator.core.backend import Backend
-from emulator.core.blobs import parse_gs_prefix
 from emulator.core.datasets import ClassificationType, Dataset
 from emulator.core.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
 from emulator.core.evaluator import ClassificationEvaluationMetrics, ConfidenceMetricsEntry
@@ -900,17 +899,13 @@ class VertexFacade:
                 f"{where}.image_destination; Message: {fmt} exports an ARTIFACT, not an IMAGE: "
                 "use artifact_destination"
             )
-        prefix = config.artifact_destination.output_uri_prefix
-        field_name = "output_config.artifact_destination.output_uri_prefix"
-        if not prefix:
-            raise InvalidArgument(f"Field: {field_name}; Message: required (gs://bucket/folder)")
-        parse_gs_prefix(prefix, field_name)
         op = self.backend.models.start_export(
             request.name,
             EXPORT_FORMATS[fmt],
-            prefix,
+            config.artifact_destination.output_uri_prefix,
             api=API,
             id_prefix=ID_PREFIX,
             folder=lambda m, _fmt, stamp: f"model-export-{m.display_name}-{stamp}",
+            prefix_field="output_config.artifact_destination.output_uri_prefix",
         )
         return render_operation(op)

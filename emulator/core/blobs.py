@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 from emulator.core.errors import InvalidArgument
@@ -61,3 +62,20 @@ def parse_gs_prefix(uri: str, field: str = "output_uri_prefix") -> tuple[str, st
             f"{field}: {uri!r} is not a Cloud Storage location; expected gs://bucket[/folder]"
         )
     return match["bucket"], (match["p"] or "")
+
+
+def output_directory(output_uri_prefix: str, folder: str, field: str) -> str:
+    """`gs://bucket/[prefix/]folder`: the folder an operation writes under a requested prefix.
+
+    InvalidArgument naming `field` when the prefix is empty or not `gs://bucket[/folder]`.
+    """
+    if not output_uri_prefix:
+        raise InvalidArgument(f"Field: {field}; Message: required (gs://bucket/folder)")
+    bucket, prefix = parse_gs_prefix(output_uri_prefix, field)
+    path = "/".join(part for part in (prefix.rstrip("/"), folder) if part)
+    return f"gs://{bucket}/{path}"
+
+
+def folder_timestamp() -> str:
+    """Now, as the service stamps output folders: YYYY-MM-DDThh:mm:ss.sssZ (UTC)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from emulator.core import images
-from emulator.core.blobs import Blobs, parse_gs_prefix, parse_gs_uri
+from emulator.core.blobs import Blobs, folder_timestamp, output_directory, parse_gs_uri
 from emulator.core.errors import (
     Aborted,
     Code,
@@ -660,14 +660,11 @@ class DatasetStore:
     ) -> Operation:
         """Writes the dataset as an import CSV under `output_uri_prefix` (background)."""
         state = self._state(name)
-        bucket, prefix = parse_gs_prefix(
-            output_uri_prefix, "output_config.gcs_destination.output_uri_prefix"
+        directory = output_directory(
+            output_uri_prefix,
+            f"export_data-{state.display_name}-{folder_timestamp()}",
+            "output_config.gcs_destination.output_uri_prefix",
         )
-        stamp = utcnow().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        folder = "/".join(
-            p for p in (prefix.rstrip("/"), f"export_data-{state.display_name}-{stamp}") if p
-        )
-        directory = f"gs://{bucket}/{folder}"
         return self._operations.start(
             parent=str(parse_resource(name, "datasets", "Dataset").parent),
             api=api,

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from emulator.core import evaluator, exporter, trainer
 from emulator.core.architectures import MOBILE_MODEL_TYPES, MODEL_TYPES
-from emulator.core.blobs import Blobs, parse_gs_prefix, parse_gs_uri
+from emulator.core.blobs import Blobs, folder_timestamp, output_directory, parse_gs_uri
 from emulator.core.datasets import (
     ClassificationType,
     DatasetStore,
@@ -305,11 +305,6 @@ def _stopped(ctx: OperationContext, display_name: str, when: str) -> ServiceErro
             f"Training of model {display_name!r} was cancelled{when}; no model was created."
         )
     return ServiceError(interrupted_training_status(ctx.operation).message, Code.ABORTED)
-
-
-def _stamp() -> str:
-    """The service's folder timestamp: YYYY-MM-DDThh:mm:ss.sssZ."""
-    return utcnow().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _node_qps(seconds_per_image: float) -> float:
@@ -890,10 +885,12 @@ class ModelStore:
         api: str,
         id_prefix: str = "",
         folder: ExportFolder | None = None,
+        prefix_field: str = "output_config.gcs_destination.output_uri_prefix",
     ) -> Operation:
         """Exports to `<prefix>/model-export/icn/<format>-<display_name>-<timestamp>/`.
 
-        `folder` names the export folder another way (another API's layout).
+        `folder` names the export folder another way, and `prefix_field` the request field
+        that holds the prefix (another API's layout and spelling).
         """
         state = self._state(name)
         model = state.model
@@ -914,16 +911,11 @@ class ModelStore:
                 f"of {model.model_type} image classification models; allowed: "
                 f"{', '.join(EXPORT_FORMATS)}"
             )
-        field_name = "output_config.gcs_destination.output_uri_prefix"
-        if not output_uri_prefix:
-            raise InvalidArgument(f"Field: {field_name}; Message: required (gs://bucket/folder)")
-        bucket, prefix = parse_gs_prefix(output_uri_prefix, field_name)
         if folder is None:
-            subfolder = f"model-export/icn/{model_format}-{model.display_name}-{_stamp()}"
+            subfolder = f"model-export/icn/{model_format}-{model.display_name}-{folder_timestamp()}"
         else:
-            subfolder = folder(model, model_format, _stamp())
-        path = "/".join(part for part in (prefix.rstrip("/"), subfolder) if part)
-        directory = f"gs://{bucket}/{path}"
+            subfolder = folder(model, model_format, folder_timestamp())
+        directory = output_directory(output_uri_prefix, subfolder, prefix_field)
         return self._operations.start(
             parent=str(parse_resource(name, "models", "Model").parent),
             api=api,
@@ -1097,16 +1089,11 @@ class ModelStore:
             )
         for uri in input_uris:
             parse_gs_uri(uri, field_name)
-        out_field = "output_config.gcs_destination.output_uri_prefix"
-        if not output_uri_prefix:
-            raise InvalidArgument(f"Field: {out_field}; Message: required (gs://bucket/folder)")
-        bucket, prefix = parse_gs_prefix(output_uri_prefix, out_field)
-        folder = "/".join(
-            p
-            for p in (prefix.rstrip("/"), f"prediction-{state.model.display_name}-{_stamp()}")
-            if p
+        directory = output_directory(
+            output_uri_prefix,
+            f"prediction-{state.model.display_name}-{folder_timestamp()}",
+            "output_config.gcs_destination.output_uri_prefix",
         )
-        directory = f"gs://{bucket}/{folder}"
         uris = list(input_uris)
         return self._operations.start(
             parent=str(parse_resource(name, "models", "Model").parent),
