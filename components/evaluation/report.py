@@ -105,22 +105,11 @@ def plot_precision_recall(
         ax.plot(thresholds, values, style, label=label, linewidth=1.8)
     if base is not None:
         base_thresholds = [p.threshold for p in base.points]
-        ax.plot(
-            base_thresholds,
-            [p.precision for p in base.points],
-            "--",
-            color="C0",
-            alpha=0.5,
-            label="precision (base)",
-        )
-        ax.plot(
-            base_thresholds,
-            [p.recall for p in base.points],
-            "--",
-            color="C1",
-            alpha=0.5,
-            label="recall (base)",
-        )
+        for label, values, color in (
+            ("precision (base)", [p.precision for p in base.points], "C0"),
+            ("recall (base)", [p.recall for p in base.points], "C1"),
+        ):
+            ax.plot(base_thresholds, values, "--", color=color, alpha=0.5, label=label)
         if base_chosen is not None:
             ax.axvline(base_chosen, color="grey", linestyle="--", linewidth=1)
     if chosen is not None:
