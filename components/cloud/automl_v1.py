@@ -6,7 +6,7 @@ from types import MappingProxyType
 from google.cloud import automl_v1
 
 from components.cloud.clients import CloudTarget, automl_client
-from components.cloud.errors import CloudError, CloudNotFound, cloud_errors
+from components.cloud.errors import CloudError, cloud_errors, missing_ok
 from components.cloud.training import (
     CloudDataset,
     CloudModel,
@@ -58,11 +58,9 @@ class AutoMlV1(TrainingApi):
             return self.client.import_data(name=dataset, input_config=config).operation.name
 
     def get_dataset(self, name: str) -> CloudDataset | None:
-        try:
-            with cloud_errors(f"reading dataset {name}"):
-                return self._dataset(self.client.get_dataset(name=name))
-        except CloudNotFound:
-            return None
+        with missing_ok(f"reading dataset {name}"):
+            return self._dataset(self.client.get_dataset(name=name))
+        return None
 
     def find_datasets(self, labels: Mapping[str, str]) -> list[CloudDataset]:
         with cloud_errors(f"listing datasets in {self.parent}"):
@@ -72,11 +70,8 @@ class AutoMlV1(TrainingApi):
         ]
 
     def delete_dataset(self, name: str) -> None:
-        try:
-            with cloud_errors(f"deleting dataset {name}"):
-                self.client.delete_dataset(name=name).result(timeout=300)
-        except CloudNotFound:
-            pass
+        with missing_ok(f"deleting dataset {name}"):
+            self.client.delete_dataset(name=name).result(timeout=300)
 
     # --- training -------------------------------------------------------------------------
     def start_training(
@@ -151,11 +146,9 @@ class AutoMlV1(TrainingApi):
         )
 
     def get_model(self, name: str) -> CloudModel | None:
-        try:
-            with cloud_errors(f"reading model {name}"):
-                return self._model(self.client.get_model(name=name))
-        except CloudNotFound:
-            return None
+        with missing_ok(f"reading model {name}"):
+            return self._model(self.client.get_model(name=name))
+        return None
 
     def find_models(self, labels: Mapping[str, str]) -> list[CloudModel]:
         # AutoML v1 filters models by dataset and metadata only; labels are matched here.
@@ -166,11 +159,8 @@ class AutoMlV1(TrainingApi):
         ]
 
     def delete_model(self, name: str) -> None:
-        try:
-            with cloud_errors(f"deleting model {name}"):
-                self.client.delete_model(name=name).result(timeout=300)
-        except CloudNotFound:
-            pass
+        with missing_ok(f"deleting model {name}"):
+            self.client.delete_model(name=name).result(timeout=300)
 
     def evaluations(self, model: str) -> Evaluations:
         with cloud_errors(f"reading evaluations of {model}"):

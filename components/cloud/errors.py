@@ -43,3 +43,17 @@ def cloud_errors(action: str) -> Iterator[None]:
             f"{action}: no Google credentials found ({exc}); run "
             "`gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS"
         ) from exc
+
+
+@contextmanager
+def missing_ok(action: str) -> Iterator[None]:
+    """As `cloud_errors`, but a resource that does not exist ends the block without an error.
+
+    For reads that answer None and deletes of what may already be gone:
+    `with missing_ok(...): return get(...)` then `return None` after the block.
+    """
+    try:
+        with cloud_errors(action):
+            yield
+    except CloudNotFound:
+        pass

@@ -12,7 +12,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import storage
 
 from components.cloud.clients import CloudTarget, storage_client
-from components.cloud.errors import CloudError, CloudNotFound, cloud_errors
+from components.cloud.errors import CloudError, cloud_errors, missing_ok
 
 UPLOAD_WORKERS = 8
 CONTENT_TYPES = {
@@ -68,11 +68,9 @@ class ObjectStore:
 
     def read(self, name: str) -> bytes | None:
         """The object's bytes, or None when it does not exist."""
-        try:
-            with cloud_errors(f"reading {self.uri(name)}"):
-                return self._bucket().blob(name).download_as_bytes()
-        except CloudNotFound:
-            return None
+        with missing_ok(f"reading {self.uri(name)}"):
+            return self._bucket().blob(name).download_as_bytes()
+        return None
 
     def write(self, name: str, data: bytes, content_type: str | None = None) -> None:
         ctype = content_type or CONTENT_TYPES.get(
@@ -92,12 +90,9 @@ class ObjectStore:
         """Deletes the objects that exist; returns how many were deleted."""
         deleted = 0
         for name in names:
-            try:
-                with cloud_errors(f"deleting {self.uri(name)}"):
-                    self._bucket().blob(name).delete()
+            with missing_ok(f"deleting {self.uri(name)}"):
+                self._bucket().blob(name).delete()
                 deleted += 1
-            except CloudNotFound:
-                pass
         return deleted
 
     def upload_missing(
@@ -193,10 +188,10 @@ class BucketAdmin:
 
     def get(self) -> dict[str, Any] | None:
         """The bucket's current settings, or None when it does not exist."""
-        try:
-            with cloud_errors(f"reading bucket gs://{self.name}"):
-                b = self._client().get_bucket(self.name)
-        except CloudNotFound:
+        b = None
+        with missing_ok(f"reading bucket gs://{self.name}"):
+            b = self._client().get_bucket(self.name)
+        if b is None:
             return None
         rules = [r for r in b.lifecycle_rules if r.get("action", {}).get("type") == "Delete"]
         return {
@@ -230,13 +225,10 @@ class BucketAdmin:
 
     def delete(self, force: bool) -> None:
         """Deletes the bucket; with `force`, its objects first (as `force_destroy`)."""
-        try:
-            with cloud_errors(f"deleting bucket gs://{self.name}"):
-                bucket = self._client().get_bucket(self.name)
-                if force:  # Bucket.delete(force=True) refuses buckets of over 256 objects
-                    blobs = list(bucket.list_blobs())
-                    with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS) as pool:
-                        list(pool.map(lambda b: b.delete(), blobs))
-                bucket.delete()
-        except CloudNotFound:
-            pass
+        with missing_ok(f"deleting bucket gs://{self.name}"):
+            bucket = self._client().get_bucket(self.name)
+            if force:  # Bucket.delete(force=True) refuses buckets of over 256 objects
+                blobs = list(bucket.list_blobs())
+                with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS) as pool:
+                    list(pool.map(lambda b: b.delete(), blobs))
+            bucket.delete()

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from google.cloud import storage
 
 from components.cloud.clients import CloudTarget, storage_client
-from components.cloud.errors import CloudError, CloudNotFound, cloud_errors
+from components.cloud.errors import CloudError, CloudNotFound, cloud_errors, missing_ok
 from components.cloud.registry import (
     ModelFile,
     Progress,
@@ -107,11 +107,9 @@ class StorageRegistry(Registry):
         assert model.gcs_uri is not None
         source_bucket, _, source_name = model.gcs_uri.removeprefix("gs://").partition("/")
         client = bucket.client
-        try:
-            with cloud_errors(f"reading the model file {model.gcs_uri}"):
-                source = client.bucket(source_bucket).get_blob(source_name)
-        except CloudNotFound:
-            source = None
+        source = None
+        with missing_ok(f"reading the model file {model.gcs_uri}"):
+            source = client.bucket(source_bucket).get_blob(source_name)
         if source is None:
             raise CloudNotFound(f"the model file {model.gcs_uri} does not exist")
         if model.size_bytes is not None and source.size != model.size_bytes:
@@ -159,10 +157,7 @@ class StorageRegistry(Registry):
         # The manifest first: without it the model reads as gone, even if the file lingers.
         for name in (MANIFEST_FILE, MODEL_FILE):
             path = model_prefix(display_name) + name
-            try:
-                with cloud_errors(f"deleting {self._uri(path)}"):
-                    bucket.blob(path).delete()
+            with missing_ok(f"deleting {self._uri(path)}"):
+                bucket.blob(path).delete()
                 deleted = True
-            except CloudNotFound:
-                pass
         return deleted

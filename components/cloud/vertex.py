@@ -45,7 +45,7 @@ from components.cloud.clients import (
     vertex_model_client,
     vertex_pipeline_client,
 )
-from components.cloud.errors import CloudError, CloudNotFound, cloud_errors
+from components.cloud.errors import CloudError, CloudNotFound, cloud_errors, missing_ok
 from components.cloud.storage import ObjectStore, read_uri
 from components.cloud.training import (
     CloudDataset,
@@ -167,11 +167,9 @@ class VertexAi(TrainingApi):
         return f"gs://{bucket}/{vertex_name}"
 
     def get_dataset(self, name: str) -> CloudDataset | None:
-        try:
-            with cloud_errors(f"reading dataset {name}"):
-                return self._dataset(self.datasets.get_dataset(name=name))
-        except CloudNotFound:
-            return None
+        with missing_ok(f"reading dataset {name}"):
+            return self._dataset(self.datasets.get_dataset(name=name))
+        return None
 
     def find_datasets(self, labels: Mapping[str, str]) -> list[CloudDataset]:
         with cloud_errors(f"listing datasets in {self.parent}"):
@@ -182,11 +180,8 @@ class VertexAi(TrainingApi):
             return [self._dataset(d) for d in found]
 
     def delete_dataset(self, name: str) -> None:
-        try:
-            with cloud_errors(f"deleting dataset {name}"):
-                self.datasets.delete_dataset(name=name).result(timeout=300)
-        except CloudNotFound:
-            pass
+        with missing_ok(f"deleting dataset {name}"):
+            self.datasets.delete_dataset(name=name).result(timeout=300)
 
     # --- training -------------------------------------------------------------------------
     def start_training(
@@ -283,11 +278,9 @@ class VertexAi(TrainingApi):
     def _training_pipeline(self, name: str) -> aiplatform_v1.TrainingPipeline | None:
         if not name:
             return None
-        try:
-            with cloud_errors(f"reading training pipeline {name}"):
-                return self.pipelines.get_training_pipeline(name=name)
-        except CloudNotFound:
-            return None  # deleted: the model stays, without its training figures
+        with missing_ok(f"reading training pipeline {name}"):
+            return self.pipelines.get_training_pipeline(name=name)
+        return None  # deleted: the model stays, without its training figures
 
     def _model(self, m: aiplatform_v1.Model) -> CloudModel:
         pipeline = self._training_pipeline(m.training_pipeline)
@@ -312,11 +305,9 @@ class VertexAi(TrainingApi):
         )
 
     def get_model(self, name: str) -> CloudModel | None:
-        try:
-            with cloud_errors(f"reading model {name}"):
-                return self._model(self.models.get_model(name=name))
-        except CloudNotFound:
-            return None
+        with missing_ok(f"reading model {name}"):
+            return self._model(self.models.get_model(name=name))
+        return None
 
     def find_models(self, labels: Mapping[str, str]) -> list[CloudModel]:
         with cloud_errors(f"listing models in {self.parent}"):
@@ -327,11 +318,8 @@ class VertexAi(TrainingApi):
         return [self._model(m) for m in found]
 
     def delete_model(self, name: str) -> None:
-        try:
-            with cloud_errors(f"deleting model {name}"):
-                self.models.delete_model(name=name).result(timeout=300)
-        except CloudNotFound:
-            pass
+        with missing_ok(f"deleting model {name}"):
+            self.models.delete_model(name=name).result(timeout=300)
 
     def evaluations(self, model: str) -> Evaluations:
         with cloud_errors(f"reading evaluations of {model}"):
