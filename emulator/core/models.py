@@ -307,6 +307,15 @@ def _stopped(ctx: OperationContext, display_name: str, when: str) -> ServiceErro
     return ServiceError(interrupted_training_status(ctx.operation).message, Code.ABORTED)
 
 
+def _validate_display_name(display_name: str) -> None:
+    if MODEL_DISPLAY_NAME.fullmatch(display_name or "") is None:
+        raise InvalidArgument(
+            f"Field: model.display_name; Message: {display_name!r} is not a valid model "
+            "name; it must have 1 to 32 characters, ASCII letters, digits and underscores, "
+            "starting with a letter"
+        )
+
+
 def _node_qps(seconds_per_image: float) -> float:
     """Online predictions per second one node serves: measured during evaluation."""
     return round(1.0 / max(seconds_per_image, 1e-4), 1)
@@ -537,12 +546,7 @@ class ModelStore:
         TrainingPipeline): each example's role, or None to leave it out. By default an example
         keeps the ML_USE it was imported with (UNASSIGNED: split 80/10/10 by content hash).
         """
-        if MODEL_DISPLAY_NAME.fullmatch(display_name or "") is None:
-            raise InvalidArgument(
-                f"Field: model.display_name; Message: {display_name!r} is not a valid model "
-                "name; it must have 1 to 32 characters, ASCII letters, digits and underscores, "
-                "starting with a letter"
-            )
+        _validate_display_name(display_name)
         labels = dict(labels or {})
         validate_resource_labels(labels)
         seed = labels.get(SEED_LABEL, "0")
@@ -827,12 +831,8 @@ class ModelStore:
         etag: str = "",
     ) -> Model:
         """Changes the given fields; a non-empty etag must match the current one (else ABORTED)."""
-        if display_name is not None and MODEL_DISPLAY_NAME.fullmatch(display_name) is None:
-            raise InvalidArgument(
-                f"Field: model.display_name; Message: {display_name!r} is not a valid model "
-                "name; it must have 1 to 32 characters, ASCII letters, digits and underscores, "
-                "starting with a letter"
-            )
+        if display_name is not None:
+            _validate_display_name(display_name)
         if labels is not None:
             validate_resource_labels(labels)
         with self._lock:
