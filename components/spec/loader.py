@@ -39,7 +39,7 @@ from components.spec.documents import (
     ThresholdPolicy,
     freeze,
 )
-from components.spec.errors import Location, SpecError, SpecIssue
+from components.spec.errors import Location, SpecError, SpecIssue, sort_issues
 from components.spec.merge_patch import apply_located_patch
 from components.spec.naming import BUCKET_NAME_PATTERN, bucket_name_problem
 from components.spec.schema import (
@@ -75,6 +75,11 @@ def _get(data: Any, path: FieldPath) -> Any:
             return None
         data = data[part]
     return data
+
+
+def _listed(kind: str, names: list[str]) -> str:
+    """`Bucket documents: a, b` (the names a reference may use), or that there are none."""
+    return f"{kind} documents: {', '.join(names)}" if names else f"there are no {kind} documents"
 
 
 def overlay_path(directory: Path, stack: str) -> Path:
@@ -366,15 +371,10 @@ class _Run:
         if target is None:
             if not self.parse_failed:
                 names = sorted(n for k, n in targets if k == kind and n is not None)
-                listed = (
-                    f"{kind} documents: {', '.join(names)}"
-                    if names
-                    else (f"there are no {kind} documents")
-                )
                 self.error(
                     doc.value_location(("metadata", "name")),
                     f"overlay matches no {kind} named {name!r} in {self.directory}"
-                    f"{did_you_mean(name, names)}; {listed}",
+                    f"{did_you_mean(name, names)}; {_listed(kind, names)}",
                     ("metadata", "name"),
                     **context,
                 )
@@ -497,14 +497,10 @@ class _Run:
                 if value is None or value in names[kind]:
                     continue
                 known = sorted(names[kind])
-                listed = (
-                    f"{kind} documents: {', '.join(known)}"
-                    if known
-                    else (f"there are no {kind} documents")
-                )
                 self.error(
                     entry.doc.value_location(path),
-                    f"no {kind} named {value!r}{did_you_mean(value, known)}; {listed}",
+                    f"no {kind} named {value!r}{did_you_mean(value, known)}; "
+                    f"{_listed(kind, known)}",
                     path,
                     **entry.context(),
                 )
@@ -588,7 +584,7 @@ class _Run:
             models=freeze(built["Model"]),
             publications=freeze(built["Publication"]),
             files=tuple(self.files),
-            warnings=tuple(sorted(set(self.warnings), key=SpecIssue.sort_key)),
+            warnings=sort_issues(self.warnings),
         )
 
 
