@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lint format test up bench example-data clean
+.PHONY: venv lint format test up bench example-data clean docs
 
 venv: $(STAMP)
 
@@ -45,7 +45,6 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
 
 # Regenerates README.md's spec and command-line reference sections from schemas/ and the
-# edgectl parser (tests/spec/test_readme.py fails when they are out of date).
-.PHONY: docs
+# edgectl parser (tests/spec/test_schemas_and_readme.py fails when they are out of date).
 docs: venv
 	$(BIN)/python -c 'import components.cli as cli; cli.update_readme("README.md")'
