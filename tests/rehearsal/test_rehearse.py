@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from emulator.server import ENV_KEYS
 from tests.fixtures.digits import digit_images
 from tests.fixtures.emulator import patched_environ
 from tests.providers.conftest import write_zip
-from tests.review.conftest import GIT_IDENTITY
+from tests.review.conftest import git
 
 SPECS = """\
 apiVersion: edge-labeler/v1
@@ -52,10 +51,6 @@ spec:
 """
 
 
-def _git(root: Path, *args: str) -> None:
-    subprocess.run(["git", *GIT_IDENTITY, *args], cwd=root, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A committed project; the working tree then asks for a label the model does not have."""
@@ -67,9 +62,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         'config:\n  edge-labeler:project: rehearse-local\n  edge-labeler:emulator: "true"\n'
     )
     (root / "specs" / "all.yaml").write_text(SPECS)
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "base")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
     # The change under review: only the acceptance (the same model, gated differently).
     (root / "specs" / "all.yaml").write_text(
         SPECS.replace(
