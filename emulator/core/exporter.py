@@ -33,9 +33,11 @@ from emulator.core.tf_setup import (
 
 EXPORT_FORMATS = ("tflite", "edgetpu_tflite", "tf_saved_model")
 
-MODEL_DIR_TFLITE = "model.tflite"
-MODEL_DIR_SAVED_MODEL = "saved_model"
-MODEL_DIR_REPRESENTATIVE = "representative.npy"
+# Files of a trained model directory (emulator/core/trainer.py) that exports read or copy; an
+# export directory holds the same names, so the predictor loads either.
+TFLITE_FILE = "model.tflite"
+SAVED_MODEL_DIR = "saved_model"
+REPRESENTATIVE_FILE = "representative.npy"
 LABELS_FILE = "dict.txt"
 METADATA_FILE = "tflite_metadata.json"
 
@@ -193,6 +195,12 @@ def metadata_for(
     return document
 
 
+def write_labels_and_metadata(directory: Path, labels: Sequence[str], metadata: dict) -> None:
+    """Writes `dict.txt` (one label per line, in output order) and `tflite_metadata.json`."""
+    (directory / LABELS_FILE).write_text("".join(f"{label}\n" for label in labels))
+    (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+
+
 def export_model(
     model_dir: Path, model_format: str, out_dir: Path, threshold: float | None = None
 ) -> ExportResult:
@@ -220,20 +228,19 @@ def export_model(
             "threshold": threshold,
         }
         if model_format == "tf_saved_model":
-            shutil.copytree(model_dir / MODEL_DIR_SAVED_MODEL, tmp / MODEL_DIR_SAVED_MODEL)
+            shutil.copytree(model_dir / SAVED_MODEL_DIR, tmp / SAVED_MODEL_DIR)
             metadata = metadata_for(model_format, **facts)
         else:
             if model_format == "tflite":
-                content = (model_dir / MODEL_DIR_TFLITE).read_bytes()
+                content = (model_dir / TFLITE_FILE).read_bytes()
             else:
-                calibration = np.load(model_dir / MODEL_DIR_REPRESENTATIVE)
+                calibration = np.load(model_dir / REPRESENTATIVE_FILE)
                 content = convert_tflite(
-                    model_dir / MODEL_DIR_SAVED_MODEL, base["imageSize"], calibration
+                    model_dir / SAVED_MODEL_DIR, base["imageSize"], calibration
                 )
-            (tmp / MODEL_DIR_TFLITE).write_bytes(content)
+            (tmp / TFLITE_FILE).write_bytes(content)
             metadata = metadata_for(model_format, model_content=content, **facts)
-        (tmp / LABELS_FILE).write_text("".join(f"{label}\n" for label in base["labels"]))
-        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        write_labels_and_metadata(tmp, base["labels"], metadata)
         if out_dir.exists():
             out_dir.rmdir()  # empty (checked above); rename needs the name free
         os.rename(tmp, out_dir)
@@ -258,7 +265,7 @@ def set_threshold(export_dir: Path, threshold: float | None) -> ExportedFile:
 
 def _read_model_metadata(model_dir: Path) -> dict:
     path = model_dir / METADATA_FILE
-    if not path.is_file() or not (model_dir / MODEL_DIR_TFLITE).is_file():
+    if not path.is_file() or not (model_dir / TFLITE_FILE).is_file():
         raise ExportError(f"{model_dir} is not a trained model directory (no {METADATA_FILE})")
     return json.loads(path.read_text())
 

@@ -941,7 +941,7 @@ class ModelStore:
                 ctx.raise_if_stopping()
                 # tf_saved_model: saved_model.pb and variables/ at the folder's top, as the
                 # service lays them out (and as TensorFlow Serving containers expect them).
-                relative = exported.name.removeprefix(f"{exporter.MODEL_DIR_SAVED_MODEL}/")
+                relative = exported.name.removeprefix(f"{exporter.SAVED_MODEL_DIR}/")
                 try:
                     self._blobs.write(
                         f"{directory}/{relative}",

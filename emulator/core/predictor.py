@@ -15,14 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from emulator.core import images
+from emulator.core.exporter import LABELS_FILE, METADATA_FILE, TFLITE_FILE
 from emulator.core.tf_setup import native_logs_filtered, quiet_native_logs
 
 # AutoML v1 PredictRequest.params["score_threshold"] default for image classification.
 DEFAULT_SCORE_THRESHOLD = 0.5
-
-MODEL_FILE = "model.tflite"
-LABELS_FILE = "dict.txt"
-METADATA_FILE = "tflite_metadata.json"
 
 
 class PredictionError(ValueError):
@@ -42,10 +39,10 @@ class Predictor:
         from ai_edge_litert.interpreter import Interpreter
 
         model_dir = Path(model_dir)
-        model_path = model_dir / MODEL_FILE
+        model_path = model_dir / TFLITE_FILE
         if not model_path.is_file():
             raise PredictionError(
-                f"{model_dir}: no {MODEL_FILE}; a trained model directory or a tflite / "
+                f"{model_dir}: no {TFLITE_FILE}; a trained model directory or a tflite / "
                 "edgetpu_tflite export is needed"
             )
         self.labels: tuple[str, ...] = tuple(

@@ -54,6 +54,15 @@ from emulator.core.architectures import (
     build_model,
     build_transfer_model,
 )
+from emulator.core.exporter import (
+    REPRESENTATIVE_FILE,
+    SAVED_MODEL_DIR,
+    TFLITE_FILE,
+    convert_tflite,
+    metadata_for,
+    write_labels_and_metadata,
+    write_saved_model,
+)
 from emulator.core.tf_setup import keras, seed_everything, tensorflow, tf_lock
 
 SECONDS_PER_NODE_HOUR_ENV = "EDGE_LABELER_EMULATOR_SECONDS_PER_NODE_HOUR"
@@ -70,13 +79,8 @@ BUDGET_REACHED = "BUDGET_REACHED"
 BUDGET_LIMITS = {"mobile": (1_000, 100_000), "cloud": (8_000, 800_000)}
 DEFAULT_BUDGETS = {"mobile": 24_000, "cloud": 192_000}
 
-# Files of a trained model directory (see `train`).
+# Files of a trained model directory (see `train`) besides those exports use (exporter.py).
 KERAS_FILE = "model.keras"
-SAVED_MODEL_DIR = "saved_model"
-TFLITE_FILE = "model.tflite"
-LABELS_FILE = "dict.txt"
-METADATA_FILE = "tflite_metadata.json"
-REPRESENTATIVE_FILE = "representative.npy"
 TRAINING_FILE = "training.json"
 
 REPRESENTATIVE_COUNT = 200
@@ -591,8 +595,6 @@ def _write_model_dir(
     rng: np.random.Generator,
 ) -> None:
     """Writes every file into a temporary sibling, then renames it into place."""
-    from emulator.core.exporter import convert_tflite, metadata_for, write_saved_model
-
     output_dir = result.model_dir
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = output_dir.parent / f".{output_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -604,7 +606,6 @@ def _write_model_dir(
         np.save(tmp / REPRESENTATIVE_FILE, data.x_train[pick])
         tflite = convert_tflite(tmp / SAVED_MODEL_DIR, result.input_size)
         (tmp / TFLITE_FILE).write_bytes(tflite)
-        (tmp / LABELS_FILE).write_text("".join(f"{label}\n" for label in result.labels))
         metadata = metadata_for(
             "tflite",
             model_type=result.model_type,
@@ -613,7 +614,7 @@ def _write_model_dir(
             input_size=result.input_size,
             model_content=tflite,
         )
-        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        write_labels_and_metadata(tmp, result.labels, metadata)
         record = {
             "config": _jsonable(asdict(config)),
             "result": _jsonable(asdict(result)),
