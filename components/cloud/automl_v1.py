@@ -15,6 +15,8 @@ from components.cloud.training import (
     Evaluations,
     OperationState,
     TrainingApi,
+    base_model_id,
+    operation_error,
 )
 
 _CLASSIFICATION = automl_v1.ClassificationType
@@ -89,7 +91,7 @@ class AutoMlV1(TrainingApi):
             image_classification_model_metadata=automl_v1.ImageClassificationModelMetadata(
                 model_type=model_type,
                 train_budget_milli_node_hours=budget_milli_node_hours,
-                base_model_id=_base_model_id(base_model),
+                base_model_id=base_model_id(base_model),
             ),
             labels=dict(labels),
         )
@@ -100,11 +102,7 @@ class AutoMlV1(TrainingApi):
         with cloud_errors(f"reading operation {name}"):
             op = self.client.transport.operations_client.get_operation(name)
         meta = automl_v1.OperationMetadata.deserialize(op.metadata.value) if op.metadata else None
-        error = None
-        cancelled = False
-        if op.done and op.HasField("error"):
-            cancelled = op.error.code == 1  # google.rpc.Code.CANCELLED
-            error = op.error.message or f"failed with code {op.error.code}"
+        error, cancelled = operation_error(op)
         result = None
         if op.done and op.HasField("response"):
             type_url = op.response.type_url
@@ -184,13 +182,6 @@ class AutoMlV1(TrainingApi):
         )
         with cloud_errors(f"exporting {model} as {model_format}"):
             return self.client.export_model(name=model, output_config=config).operation.name
-
-
-def _base_model_id(base_model: str | None) -> str:
-    """A model resource name → its id; the emulator also takes `file:///…` (a local file)."""
-    if not base_model:
-        return ""
-    return base_model if base_model.startswith("file://") else base_model.rsplit("/", 1)[-1]
 
 
 def _evaluation(ev: automl_v1.ModelEvaluation) -> Evaluation:

@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from components.cloud.errors import CloudError
 
@@ -27,6 +28,22 @@ Progress = Callable[[str], None]
 def fingerprint_label(fingerprint: str) -> str:
     """A `sha256:<hex>` fingerprint as a label value (128 bits of it: labels hold ≤ 63 chars)."""
     return fingerprint.removeprefix("sha256:")[:32]
+
+
+def base_model_id(base_model: str | None) -> str:
+    """A model resource name → its id; the emulator also takes `file:///…` (a local file)."""
+    if not base_model:
+        return ""
+    return base_model if base_model.startswith("file://") else base_model.rsplit("/", 1)[-1]
+
+
+def operation_error(op: Any) -> tuple[str | None, bool]:
+    """(error message, cancelled) of a `google.longrunning` Operation; (None, False) unless it
+    finished with an error."""
+    if not (op.done and op.HasField("error")):
+        return None, False
+    cancelled = op.error.code == 1  # google.rpc.Code.CANCELLED
+    return op.error.message or f"failed with code {op.error.code}", cancelled
 
 
 @dataclass(frozen=True)

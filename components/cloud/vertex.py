@@ -55,6 +55,8 @@ from components.cloud.training import (
     Evaluations,
     OperationState,
     TrainingApi,
+    base_model_id,
+    operation_error,
 )
 from components.spec import ExportFormat, OptimizeFor
 
@@ -198,7 +200,7 @@ class VertexAi(TrainingApi):
             budget_milli_node_hours=budget_milli_node_hours,
             multi_label=self._multilabel(dataset),
             disable_early_stopping=False,
-            base_model_id=_base_model_id(base_model),
+            base_model_id=base_model_id(base_model),
         )
         split = aiplatform_v1.FilterSplit(
             training_filter=f"labels.{ML_USE_LABEL}=training",
@@ -230,11 +232,7 @@ class VertexAi(TrainingApi):
             return self._pipeline_state(name)
         with cloud_errors(f"reading operation {name}"):
             op = self.datasets.get_operation(operations_pb2.GetOperationRequest(name=name))
-        error = None
-        cancelled = False
-        if op.done and op.HasField("error"):
-            cancelled = op.error.code == 1  # google.rpc.Code.CANCELLED
-            error = op.error.message or f"failed with code {op.error.code}"
+        error, cancelled = operation_error(op)
         result = None
         if op.done and op.HasField("response") and _is(op.response, aiplatform_v1.Dataset):
             result = aiplatform_v1.Dataset.deserialize(op.response.value).name
@@ -375,13 +373,6 @@ def _automl_model_type(model_type: Inputs.ModelType) -> str:
 def label_filter(labels: Mapping[str, str]) -> str:
     """A list filter matching resources that carry all of `labels` (keys quoted: they have -)."""
     return " AND ".join(f'labels."{key}"="{value}"' for key, value in sorted(labels.items()))
-
-
-def _base_model_id(base_model: str | None) -> str:
-    """A model resource name → its id; the emulator also takes `file:///…` (a local file)."""
-    if not base_model:
-        return ""
-    return base_model if base_model.startswith("file://") else base_model.rsplit("/", 1)[-1]
 
 
 def _is(any_message: Any, message_type: Any) -> bool:
