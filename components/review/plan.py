@@ -192,6 +192,14 @@ class Checker:
 
     def __init__(self) -> None:
         self._datasets: dict[str, tuple[dict[str, Any], list[str]]] = {}
+        # Each source read once per run (every stack names the same files); a Checker
+        # serves one review or rehearsal, during which the files do not change.
+        self._contents: dict[str, str] = {}
+
+    def _content(self, path: str) -> str:
+        if path not in self._contents:
+            self._contents[path] = _content_digest(Path(path))
+        return self._contents[path]
 
     def check(
         self, provider: Provider, resource: str, inputs: Mapping[str, Any], root: Path
@@ -201,9 +209,7 @@ class Checker:
         key = None
         if isinstance(provider, DatasetProvider):
             source = engine["source"]
-            contents = [
-                _content_digest(Path(source[k])) for k in ("path", "labels") if source.get(k)
-            ]
+            contents = [self._content(source[k]) for k in ("path", "labels") if source.get(k)]
             key = _digest(
                 {**engine, "source": {**source, "path": None, "labels": None}, "c": contents}
             )
