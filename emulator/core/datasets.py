@@ -527,12 +527,8 @@ class DatasetStore:
             return Code.NOT_FOUND, "file does not exist"
         except InvalidArgument as exc:
             return Code.INVALID_ARGUMENT, exc.message
-        if blob.size > images.MAX_IMAGE_BYTES:
-            return (
-                Code.INVALID_ARGUMENT,
-                f"image is {blob.size / 1024 / 1024:.1f} MB; the limit is 30 MB per image",
-            )
         try:
+            images.check_size(blob.size)  # before reading a huge object
             data = self._blobs.read(uri)
             return images.inspect(data), data
         except NotFound:

@@ -45,10 +45,17 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
+def check_size(size_bytes: int) -> None:
+    """Raises ImageError when an image of this size is over the limit (before reading it)."""
+    if size_bytes > MAX_IMAGE_BYTES:
+        raise ImageError(
+            f"image is {size_bytes / 1024 / 1024:.1f} MB; the limit is 30 MB per image"
+        )
+
+
 def inspect(data: bytes) -> ImageInfo:
     """Checks size, format by content and decodability; raises ImageError with the reason."""
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ImageError(f"image is {len(data) / 1024 / 1024:.1f} MB; the limit is 30 MB per image")
+    check_size(len(data))
     fmt = sniff_format(data)
     if fmt is None:
         raise ImageError(
