@@ -283,7 +283,7 @@ def render_markdown(review: Review) -> str:
         ]
     for s in review.stacks:
         if not s.errors and not s.changes and not s.notes:
-            lines += [f"**{s.stack}**{' (prod)' if s.prod else ''}: no changes.", ""]
+            lines += [f"{_stack_title(s)}: no changes.", ""]
             continue
         opened = " open" if s.errors or any(c.reaches_prod_publication for c in s.changes) else ""
         lines += [
