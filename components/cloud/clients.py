@@ -112,64 +112,21 @@ def _emulator_automl(host: str) -> automl_v1.AutoMlClient:
     return automl_v1.AutoMlClient(transport=AutoMlGrpcTransport(channel=channel))
 
 
-@cache
-def _emulator_prediction(host: str) -> automl_v1.PredictionServiceClient:
-    from google.cloud.automl_v1.services.prediction_service.transports import (
-        PredictionServiceGrpcTransport,
-    )
-
-    channel = grpc.insecure_channel(host)
-    return automl_v1.PredictionServiceClient(
-        transport=PredictionServiceGrpcTransport(channel=channel)
-    )
-
-
-def automl_prediction_client(target: CloudTarget) -> automl_v1.PredictionServiceClient:
-    host = endpoint(target, AUTOML_ENV)
-    if host is not None:
-        return _emulator_prediction(host)
-    api = "eu-automl.googleapis.com" if target.region == "eu" else "automl.googleapis.com"
-    return automl_v1.PredictionServiceClient(client_options=ClientOptions(api_endpoint=api))
-
-
 # ---- Vertex AI (google-cloud-aiplatform's GAPIC clients, aiplatform_v1) ---------------------
 # Imported on first use: aiplatform_v1 takes about a second to import, and AutoML stacks never
 # need it.
 
 
-def _vertex_api_endpoint(target: CloudTarget) -> str:
-    """Vertex AI serves each region from its own endpoint."""
-    return f"{target.region}-aiplatform.googleapis.com"
-
-
 def vertex_dataset_client(target: CloudTarget) -> "aiplatform_v1.DatasetServiceClient":
-    host = endpoint(target, VERTEX_ENV)
-    if host is not None:
-        return _emulator_vertex(host, "dataset_service")
-    from google.cloud import aiplatform_v1
-
-    options = ClientOptions(api_endpoint=_vertex_api_endpoint(target))
-    return aiplatform_v1.DatasetServiceClient(client_options=options)
+    return _vertex_client(target, "dataset_service")
 
 
 def vertex_pipeline_client(target: CloudTarget) -> "aiplatform_v1.PipelineServiceClient":
-    host = endpoint(target, VERTEX_ENV)
-    if host is not None:
-        return _emulator_vertex(host, "pipeline_service")
-    from google.cloud import aiplatform_v1
-
-    options = ClientOptions(api_endpoint=_vertex_api_endpoint(target))
-    return aiplatform_v1.PipelineServiceClient(client_options=options)
+    return _vertex_client(target, "pipeline_service")
 
 
 def vertex_model_client(target: CloudTarget) -> "aiplatform_v1.ModelServiceClient":
-    host = endpoint(target, VERTEX_ENV)
-    if host is not None:
-        return _emulator_vertex(host, "model_service")
-    from google.cloud import aiplatform_v1
-
-    options = ClientOptions(api_endpoint=_vertex_api_endpoint(target))
-    return aiplatform_v1.ModelServiceClient(client_options=options)
+    return _vertex_client(target, "model_service")
 
 
 _VERTEX_SERVICES = {
@@ -177,6 +134,18 @@ _VERTEX_SERVICES = {
     "pipeline_service": ("PipelineServiceClient", "PipelineServiceGrpcTransport"),
     "model_service": ("ModelServiceClient", "ModelServiceGrpcTransport"),
 }
+
+
+def _vertex_client(target: CloudTarget, service: str) -> Any:
+    """The client of a Vertex AI `service`: the emulator's, or the region's endpoint."""
+    host = endpoint(target, VERTEX_ENV)
+    if host is not None:
+        return _emulator_vertex(host, service)
+    from google.cloud import aiplatform_v1
+
+    # Vertex AI serves each region from its own endpoint.
+    options = ClientOptions(api_endpoint=f"{target.region}-aiplatform.googleapis.com")
+    return getattr(aiplatform_v1, _VERTEX_SERVICES[service][0])(client_options=options)
 
 
 @cache
