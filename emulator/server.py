@@ -653,13 +653,16 @@ def format_env(env: Mapping[str, str]) -> str:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Adds the `start` and `env` subcommands (shared by `edgectl emulator` and `python -m`)."""
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    start = commands.add_parser("start", help="run the emulator in the foreground (Ctrl-C stops)")
-    start.add_argument(
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument(
         "--data-dir",
         type=Path,
         default=DEFAULT_DATA_DIR,
         help="state directory (default: %(default)s)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    start = commands.add_parser(
+        "start", parents=[data_dir], help="run the emulator in the foreground (Ctrl-C stops)"
     )
     start.add_argument(
         "--port",
@@ -667,12 +670,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="fixed ports: GCS on PORT, gRPC on PORT+1, REST on PORT+2 (default: random ones)",
     )
-    env = commands.add_parser("env", help="print the environment of the running emulator")
-    env.add_argument(
-        "--data-dir",
-        type=Path,
-        default=DEFAULT_DATA_DIR,
-        help="state directory (default: %(default)s)",
+    commands.add_parser(
+        "env", parents=[data_dir], help="print the environment of the running emulator"
     )
 
 
