@@ -11,7 +11,7 @@ from pathlib import Path
 import pulumi
 import pulumi_gcp as gcp
 
-from components.cloud.clients import CloudTarget
+from components.cloud.clients import cloud_target
 from components.providers.bucket import Bucket, bucket_inputs
 from components.providers.dataset import Dataset, dataset_inputs
 from components.providers.export import ModelExport, export_inputs
@@ -50,17 +50,6 @@ def load_stack() -> tuple[SpecSet, StackConfig]:
         return load_specs(config.specs, stack=config.stack), config
     except SpecError as err:
         raise pulumi.RunError(err.render()) from None
-
-
-def cloud_target(config: StackConfig) -> CloudTarget:
-    return CloudTarget(
-        stack=config.stack,
-        project=config.project,
-        region=config.region,
-        api=config.api.value,
-        registry=config.registry.value,
-        emulator=config.emulator,
-    )
 
 
 class BucketComponent(pulumi.ComponentResource):

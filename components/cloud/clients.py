@@ -35,6 +35,8 @@ from components.cloud.errors import CloudError, cloud_errors
 if TYPE_CHECKING:
     from google.cloud import aiplatform_v1
 
+    from components.spec import StackConfig
+
 STORAGE_ENV = "STORAGE_EMULATOR_HOST"
 AUTOML_ENV = "EDGE_LABELER_AUTOML_ENDPOINT"
 VERTEX_ENV = "EDGE_LABELER_VERTEX_ENDPOINT"
@@ -59,6 +61,18 @@ class CloudTarget:
     @classmethod
     def from_inputs(cls, data: dict[str, Any]) -> "CloudTarget":
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def cloud_target(config: "StackConfig") -> CloudTarget:
+    """Where a stack's resources live, from its configuration (`Pulumi.<stack>.yaml`)."""
+    return CloudTarget(
+        stack=config.stack,
+        project=config.project,
+        region=config.region,
+        api=config.api.value,
+        registry=config.registry.value,
+        emulator=config.emulator,
+    )
 
 
 def endpoint(target: CloudTarget, env: str) -> str | None:

@@ -22,7 +22,7 @@ import pulumi
 from pulumi.dynamic import Resource
 from pulumi.runtime import rpc
 
-from components.cloud.clients import CloudTarget
+from components.cloud.clients import CloudTarget, cloud_target
 from components.cloud.records import (
     Artifact,
     RegistryRecord,
@@ -97,15 +97,7 @@ def promotion_source(spec: ModelSpec, root: Path = Path(".")) -> PromotionSource
         raise fail(f"stack '{stack}' declares no Model named '{spec.name}' (its models: {known})")
     dataset = source_specs.datasets[model.dataset]
     bucket = source_specs.buckets[dataset.bucket].cloud_name(config.project)
-    target = CloudTarget(
-        stack=config.stack,
-        project=config.project,
-        region=config.region,
-        api=config.api.value,
-        registry=config.registry.value,
-        emulator=config.emulator,
-    )
-    return PromotionSource(stack, target, bucket)
+    return PromotionSource(stack, cloud_target(config), bucket)
 
 
 def promoted_inputs(spec: ModelSpec, target: CloudTarget, source: PromotionSource) -> Props:
