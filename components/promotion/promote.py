@@ -15,6 +15,7 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.cloud.clients import cloud_target
 from components.cloud.errors import CloudError
 from components.cloud.records import (
     RegistryRecord,
@@ -27,7 +28,6 @@ from components.cloud.storage import ObjectStore
 from components.evaluation.gate import Criteria
 from components.promotion.pin import PinError, with_pin
 from components.providers.promoted import FINGERPRINT, artifact_digest, unmet_criteria
-from components.resources import cloud_target
 from components.spec import SpecError, SpecSet, StackConfig, load_specs, load_stack_config
 from components.spec.loader import overlay_path
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from pulumi.runtime import rpc
 
+from components.cloud.clients import cloud_target
 from components.providers.base import Provider
 from components.providers.bucket import BucketProvider, bucket_inputs
 from components.providers.dataset import DatasetProvider, dataset_inputs
@@ -39,7 +40,6 @@ from components.providers.promoted import (
 )
 from components.providers.publication import PublicationProvider, publication_inputs
 from components.providers.trained_model import TrainedModelProvider, trained_model_inputs
-from components.resources import cloud_target
 from components.spec import Model, SpecError, SpecIssue, SpecSet, StackConfig
 
 # Summary values of a Dataset's check shown next to its fingerprint (not decisions).

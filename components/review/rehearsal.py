@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from components.cloud.adapters import training_api
-from components.cloud.clients import CloudTarget
+from components.cloud.clients import CloudTarget, cloud_target
 from components.cloud.training import Evaluations
 from components.evaluation.gate import Criteria, GateResult, evaluate
 from components.evaluation.report import (
@@ -33,7 +33,6 @@ from components.evaluation.report import (
     write_report,
 )
 from components.providers.base import EXPECTED_ERRORS
-from components.resources import cloud_target
 from components.review.plan import (
     Checker,
     Declared,
