@@ -23,6 +23,7 @@ from tests.fixtures.emulator import (
     operations_client,
     storage_client,
     wait_for,
+    wait_until_held,
 )
 
 LABELS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -422,14 +423,6 @@ def test_list_pages_and_filters(automl):
 # ---- operations ---------------------------------------------------------------------------------
 
 
-def _wait_until_held(env, step: str) -> None:
-    for _ in range(500):
-        if step in admin(env, "GET", "/emulator/v1/faults")[1]["held"]:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"{step} was never held")
-
-
 def test_operations_get_list_wait_cancel_delete(emulator_factory, digits):
     server = emulator_factory()
     env = server.env
@@ -450,7 +443,7 @@ def test_operations_get_list_wait_cancel_delete(emulator_factory, digits):
     assert status == 200
     held = start_import(client, dataset.name, csv_uri)
     name = held.operation.name
-    _wait_until_held(env, "ImportData.commit")
+    wait_until_held(env, "ImportData.commit")
     assert ops.get_operation(name).done is False
     quick = waiter.WaitOperation(
         operations_pb2.WaitOperationRequest(name=name, timeout=duration_pb2.Duration(nanos=10**8))

@@ -29,7 +29,6 @@ from PIL import Image
 from emulator.core.architectures import MOBILE_MODEL_TYPES, architecture, build_model
 from emulator.core.trainer import SECONDS_PER_NODE_HOUR_ENV
 from emulator.server import AUTOML_ENV
-from tests.emulator.test_server import start_cli, wait_until_held
 from tests.fixtures.digits import DigitImage, digit_images
 from tests.fixtures.emulator import (
     PARENT,
@@ -37,8 +36,10 @@ from tests.fixtures.emulator import (
     automl_client,
     operations_client,
     patched_environ,
+    start_cli,
     storage_client,
     wait_for,
+    wait_until_held,
 )
 
 LABELS = ("zero", "one", "two")

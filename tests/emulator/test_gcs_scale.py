@@ -1,13 +1,8 @@
 """Cloud Storage at scale: thousands of writes, kill -9, and the on-disk records behind them."""
 
 import http.client
-import os
-import queue
 import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,42 +14,14 @@ from gcp_storage_emulator.settings import STORAGE_DIR
 from gcp_storage_emulator.storage import Storage
 
 from emulator.server import EmulatorError, EmulatorServer
-from tests.fixtures.emulator import storage_client
+from tests.fixtures.emulator import start_cli, storage_client
 
-REPO = Path(__file__).resolve().parents[2]
 NEW, OVERWRITTEN, PATCHED, DELETED = 1_800, 100, 100, 100  # 2,100 writes
 
 
 def gcs_store(data_dir: Path) -> Path:
     """Where the emulator keeps Cloud Storage under a data directory (the package's layout)."""
     return data_dir / "gcs" / STORAGE_DIR
-
-
-def start_subprocess(data_dir: Path, log: Path) -> tuple[subprocess.Popen, dict[str, str]]:
-    """`python -m emulator start` in its own process (so that it can be killed with -9)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "start", "--data-dir", str(data_dir)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        stderr=log.open("wb"),
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in process.stdout], daemon=True).start()
-    env: dict[str, str] = {}
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        if line.startswith("# edge-labeler emulator ready"):
-            return process, env
-        key, _, value = line.rstrip("\n").partition("=")
-        env[key] = value
-    process.kill()
-    raise AssertionError(f"emulator did not start:\n{log.read_text()}")
 
 
 def snapshot(env: dict[str, str], bucket: str, soft_deleted: bool = False) -> dict:
@@ -85,7 +52,7 @@ def in_parallel(env: dict[str, str], fn: Callable, items) -> None:
 
 def test_thousands_of_writes_survive_kill_9_with_their_generations(tmp_path, emulator_factory):
     data_dir = tmp_path / "data"
-    process, env = start_subprocess(data_dir, tmp_path / "emulator.log")
+    process, env = start_cli(data_dir, tmp_path / "emulator.log")
     try:
         storage_client(env).create_bucket("scale")
         names = [f"o/{i:05d}" for i in range(NEW)]

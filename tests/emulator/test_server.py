@@ -2,14 +2,8 @@
 
 import ipaddress
 import os
-import queue
 import signal
 import socket
-import subprocess
-import sys
-import threading
-import time
-from pathlib import Path
 
 import pytest
 from google.api_core import exceptions
@@ -22,12 +16,11 @@ from tests.fixtures.emulator import (
     admin,
     automl_client,
     operations_client,
+    start_cli,
     storage_client,
     wait_for,
+    wait_until_held,
 )
-
-REPO = Path(__file__).resolve().parents[2]
-
 
 # ---- helpers --------------------------------------------------------------------------------
 
@@ -65,43 +58,6 @@ def listening_sockets(pid: int) -> set[tuple[str, int]]:
 
 def env_ports(env: dict[str, str]) -> set[int]:
     return {int(value.rsplit(":", 1)[1]) for value in env.values()}
-
-
-def start_cli(data_dir: Path, stderr_path: Path, *args: str) -> tuple[subprocess.Popen, dict]:
-    """`python -m emulator start`; returns the process and the env it printed before `ready`."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "start", "--data-dir", str(data_dir), *args],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        stderr=stderr_path.open("wb"),
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(
-        target=lambda: [lines.put(line) for line in process.stdout], daemon=True
-    ).start()
-    env = {}
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        if line.startswith("# edge-labeler emulator ready"):
-            return process, env
-        key, _, value = line.rstrip("\n").partition("=")
-        env[key] = value
-    process.kill()
-    raise AssertionError(f"emulator did not start; stderr:\n{stderr_path.read_text()}")
-
-
-def wait_until_held(env: dict[str, str], step: str) -> None:
-    for _ in range(1000):
-        if step in admin(env, "GET", "/emulator/v1/faults")[1]["held"]:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"{step} was never held")
 
 
 def import_digits(env, client, bucket: str, display_name: str, images) -> tuple[str, object]:
