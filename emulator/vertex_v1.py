@@ -69,7 +69,7 @@ from emulator.core.pipelines import (
     fraction_split,
 )
 from emulator.core.resource_filter import Fields, parse_filter
-from emulator.core.trainer import BUDGET_LIMITS
+from emulator.core.trainer import budget_limits
 
 if TYPE_CHECKING:
     from emulator.server import EmulatorServer
@@ -686,7 +686,7 @@ class VertexFacade:
         budget = inputs.budget_milli_node_hours
         if not budget:
             return None  # the service's default for the model type
-        low, high = BUDGET_LIMITS["mobile" if model_type in MOBILE_MODEL_TYPES else "cloud"]
+        low, high = budget_limits(model_type)
         if not low <= budget <= high:
             raise InvalidArgument(
                 "Field: training_pipeline.training_task_inputs.budgetMilliNodeHours; Message: "

@@ -233,6 +233,15 @@ def train_cost_milli_node_hours(elapsed_seconds: float, scale: float, budget: in
     return min(budget, max(0, math.ceil(elapsed_seconds / scale * 1000 - 1e-9)))
 
 
+def _budget_family(model_type: str) -> str:
+    return "mobile" if model_type in MOBILE_MODEL_TYPES else "cloud"
+
+
+def budget_limits(model_type: str) -> tuple[int, int]:
+    """The allowed train_budget_milli_node_hours of a model type: (lowest, highest)."""
+    return BUDGET_LIMITS[_budget_family(model_type)]
+
+
 def validate_config(config: TrainingConfig) -> TrainingConfig:
     """Checks a config without training (for synchronous API errors).
 
@@ -243,11 +252,10 @@ def validate_config(config: TrainingConfig) -> TrainingConfig:
         architecture(config.model_type)
     except ArchitectureError as exc:
         raise TrainingError(str(exc)) from None
-    family = "mobile" if config.model_type in MOBILE_MODEL_TYPES else "cloud"
-    low, high = BUDGET_LIMITS[family]
+    low, high = budget_limits(config.model_type)
     budget = config.budget_milli_node_hours
     if budget is None:
-        budget = DEFAULT_BUDGETS[family]
+        budget = DEFAULT_BUDGETS[_budget_family(config.model_type)]
     if isinstance(budget, bool) or not isinstance(budget, int) or not low <= budget <= high:
         raise TrainingError(
             f"train_budget_milli_node_hours={budget!r} is out of range for model_type "
