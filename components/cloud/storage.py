@@ -29,6 +29,12 @@ CONTENT_TYPES = {
 }
 
 
+def split_uri(uri: str) -> tuple[str, str]:
+    """gs://bucket/object → (bucket, object)."""
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    return bucket, name
+
+
 @dataclass(frozen=True)
 class Upload:
     name: str  # object name
@@ -133,7 +139,7 @@ def stat_objects(target: CloudTarget, uris: Sequence[str]) -> dict[str, ObjectSt
     """Generation and size of the gs:// objects that exist (one listing per bucket)."""
     by_bucket: dict[str, list[str]] = {}
     for uri in uris:
-        bucket, _, name = uri.removeprefix("gs://").partition("/")
+        bucket, name = split_uri(uri)
         by_bucket.setdefault(bucket, []).append(name)
     client = storage_client(target)
     found: dict[str, ObjectStat] = {}
@@ -149,7 +155,7 @@ def stat_objects(target: CloudTarget, uris: Sequence[str]) -> dict[str, ObjectSt
 
 def read_uri(target: CloudTarget, uri: str) -> bytes:
     """The bytes of a gs:// object (CloudNotFound when it does not exist)."""
-    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    bucket, name = split_uri(uri)
     with cloud_errors(f"reading {uri}"):
         return storage_client(target).bucket(bucket).blob(name).download_as_bytes()
 

@@ -28,6 +28,7 @@ from components.cloud.registry import (
     validate_display_name,
     validate_spec,
 )
+from components.cloud.storage import split_uri
 
 MODEL_FILE = "model.tflite"
 MANIFEST_FILE = "manifest.json"
@@ -105,7 +106,7 @@ class StorageRegistry(Registry):
                 target.upload_from_string(model.data, content_type="application/octet-stream")
             return target
         assert model.gcs_uri is not None
-        source_bucket, _, source_name = model.gcs_uri.removeprefix("gs://").partition("/")
+        source_bucket, source_name = split_uri(model.gcs_uri)
         client = bucket.client
         source = None
         with missing_ok(f"reading the model file {model.gcs_uri}"):

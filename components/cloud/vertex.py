@@ -46,7 +46,7 @@ from components.cloud.clients import (
     vertex_pipeline_client,
 )
 from components.cloud.errors import CloudError, CloudNotFound, cloud_errors, missing_ok
-from components.cloud.storage import ObjectStore, read_uri
+from components.cloud.storage import ObjectStore, read_uri, split_uri
 from components.cloud.training import (
     CloudDataset,
     CloudModel,
@@ -145,7 +145,7 @@ class VertexAi(TrainingApi):
 
     def _vertex_index(self, csv_uri: str) -> str:
         """The CSV index with Vertex AI's ML_USE spelling, written beside it; its gs:// URI."""
-        bucket, _, name = csv_uri.removeprefix("gs://").partition("/")
+        bucket, name = split_uri(csv_uri)
         if not csv_uri.startswith("gs://") or not name.endswith(".csv"):
             raise CloudError(f"the CSV index {csv_uri} is not a gs://bucket/….csv URI")
         with cloud_errors(f"reading the CSV index {csv_uri}"):
