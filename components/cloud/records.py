@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from components.cloud.storage import ObjectStore
+from components.cloud.storage import ObjectStore, split_uri
 
 RECORD_VERSION = 1
 
@@ -102,6 +102,17 @@ class RegistryRecord:
 
     def artifact(self, fmt: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.format == fmt), None)
+
+
+def directory_digest(store: ObjectStore, directory: str) -> tuple[str, int, dict[str, bytes]]:
+    """sha256 and size of an exported directory (an Artifact's of `tf_saved_model`), and its
+    files: the digest covers each file's name (relative to the directory) and bytes."""
+    prefix = split_uri(directory)[1]
+    files = {name: store.read(name) or b"" for name in sorted(store.names(prefix))}
+    digest = hashlib.sha256()
+    for name, data in files.items():
+        digest.update(name.removeprefix(prefix).encode() + b"\0" + data)
+    return digest.hexdigest(), sum(len(d) for d in files.values()), files
 
 
 def write_record(store: ObjectStore, record: RegistryRecord) -> str:

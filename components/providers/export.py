@@ -8,16 +8,16 @@ Exports and records are kept when the resource is deleted: promotion and history
 """
 
 import hashlib
-import json
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import asdict
 
 import pulumi
 from pulumi.dynamic import Resource
 
 from components.cloud.adapters import training_api
 from components.cloud.clients import CloudTarget
-from components.cloud.records import Artifact, RegistryRecord, write_record
-from components.cloud.storage import ObjectStore
+from components.cloud.records import Artifact, RegistryRecord, directory_digest, write_record
+from components.cloud.storage import ObjectStore, split_uri
 from components.evaluation.tflite import inspect_tflite
 from components.providers.base import Props, Provider, UserError
 from components.spec import Model as ModelSpec
@@ -37,7 +37,26 @@ def export_inputs(spec: ModelSpec, target: CloudTarget) -> Props:
 
 def _split(uri: str) -> str:
     """gs://bucket/object → object."""
-    return uri.removeprefix("gs://").partition("/")[2]
+    return split_uri(uri)[1]
+
+
+def _write_threshold(store: ObjectStore, directory: str, threshold: float) -> None:
+    """The gate's threshold into the export's `tflite_metadata.json`: it travels with the model."""
+    name = _split(directory + "tflite_metadata.json")
+    metadata = store.read_json(name) or {}
+    metadata["threshold"] = threshold
+    store.write_json(name, metadata)
+
+
+def artifact_outputs(artifacts: Sequence[Artifact]) -> Props:
+    """Every artifact, and the file an app downloads (the first of PRIMARY exported)."""
+    primary = next((a for f in PRIMARY for a in artifacts if a.format == f), None)
+    return {
+        "artifacts": {a.format: asdict(a) for a in artifacts},
+        "modelFile": primary.uri if primary else None,
+        "modelSha256": primary.sha256 if primary else None,
+        "modelSize": primary.size_bytes if primary else None,
+    }
 
 
 class ModelExportProvider(Provider):
@@ -57,14 +76,8 @@ class ModelExportProvider(Provider):
         if not directory.startswith(f"gs://{store.bucket_name}/"):
             raise UserError(f"export {fmt} of {props['modelName']} reported no output folder")
         if fmt == "tf_saved_model":
-            names = sorted(store.names(_split(directory)))
-            digest = hashlib.sha256()
-            size = 0
-            for name in names:
-                data = store.read(name) or b""
-                digest.update(name.removeprefix(_split(directory)).encode() + b"\0" + data)
-                size += len(data)
-            return Artifact(fmt, directory, directory, digest.hexdigest(), size)
+            digest, size, _ = directory_digest(store, directory)
+            return Artifact(fmt, directory, directory, digest, size)
         model_uri = directory + "model.tflite"
         data = store.read(_split(model_uri))
         if data is None:
@@ -73,10 +86,7 @@ class ModelExportProvider(Provider):
             info = inspect_tflite(data, model_uri)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        metadata_name = _split(directory + "tflite_metadata.json")
-        metadata = store.read_json(metadata_name) or {}
-        metadata["threshold"] = props["gate"]["threshold"]
-        store.write(metadata_name, json.dumps(metadata, indent=2, sort_keys=True).encode())
+        _write_threshold(store, directory, props["gate"]["threshold"])
         sha = hashlib.sha256(data).hexdigest()
         log(
             f"exported {fmt}: {model_uri} ({len(data):,} bytes, input {list(info.input_shape)} "
@@ -99,14 +109,7 @@ class ModelExportProvider(Provider):
             labels=tuple(props["gate"]["labels"]),
             artifacts=tuple(artifacts),
         )
-        primary = next((a for f in PRIMARY for a in artifacts if a.format == f), None)
-        return {
-            "artifacts": {a.format: _artifact_props(a) for a in artifacts},
-            "recordUri": write_record(store, record),
-            "modelFile": primary.uri if primary else None,
-            "modelSha256": primary.sha256 if primary else None,
-            "modelSize": primary.size_bytes if primary else None,
-        }
+        return {**artifact_outputs(artifacts), "recordUri": write_record(store, record)}
 
     def _create(self, props: Props) -> tuple[str, Props]:
         store = ObjectStore(CloudTarget.from_inputs(props["cloud"]), props["bucket"])
@@ -124,10 +127,7 @@ class ModelExportProvider(Provider):
                 continue
             artifact = Artifact(**{k: old[k] for k in Artifact.__dataclass_fields__})
             if fmt != "tf_saved_model":  # the threshold travels with the model
-                name = _split(artifact.directory + "tflite_metadata.json")
-                metadata = store.read_json(name) or {}
-                metadata["threshold"] = news["gate"]["threshold"]
-                store.write(name, json.dumps(metadata, indent=2, sort_keys=True).encode())
+                _write_threshold(store, artifact.directory, news["gate"]["threshold"])
             artifacts.append(artifact)
         return self._publish_record(news, artifacts, store)
 
@@ -140,16 +140,6 @@ class ModelExportProvider(Provider):
 
     def _delete(self, id_: str, props: Props) -> None:
         self.log(props)(f"kept exports and the registry record {props.get('recordUri')}")
-
-
-def _artifact_props(a: Artifact) -> dict[str, Any]:
-    return {
-        "format": a.format,
-        "uri": a.uri,
-        "directory": a.directory,
-        "sha256": a.sha256,
-        "size_bytes": a.size_bytes,
-    }
 
 
 class ModelExport(Resource, module="edge-labeler", name="ModelExport"):

@@ -26,15 +26,17 @@ from components.cloud.clients import CloudTarget, cloud_target
 from components.cloud.records import (
     Artifact,
     RegistryRecord,
+    directory_digest,
     now,
     published_path,
     read_record,
     record_path,
     write_record,
 )
-from components.cloud.storage import ObjectStore
+from components.cloud.storage import ObjectStore, split_uri
 from components.evaluation.gate import PRECISION_DIGITS, Baseline, Criteria
 from components.providers.base import Props, Provider, UserError
+from components.providers.export import artifact_outputs
 from components.spec import Model as ModelSpec
 from components.spec import SpecError, SpecIssue, load_specs, load_stack_config
 
@@ -54,8 +56,6 @@ OUTPUTS = (
     "trainCostMilliNodeHours",
 )
 FINGERPRINT = re.compile(r"^sha256:[0-9a-f]{64}$")
-# What an app downloads, by preference (as ModelExport).
-PRIMARY = ("tflite", "edgetpu_tflite")
 
 
 @dataclass(frozen=True)
@@ -165,17 +165,7 @@ def _show(value: Any) -> str:
 
 def _object(uri: str) -> str:
     """gs://bucket/object → object."""
-    return uri.removeprefix("gs://").partition("/")[2]
-
-
-def directory_digest(store: ObjectStore, directory: str) -> tuple[str, int, dict[str, bytes]]:
-    """sha256 and size of an exported directory, as ModelExport computes it, and its files."""
-    prefix = _object(directory)
-    files = {name: store.read(name) or b"" for name in sorted(store.names(prefix))}
-    digest = hashlib.sha256()
-    for name, data in files.items():
-        digest.update(name.removeprefix(prefix).encode() + b"\0" + data)
-    return digest.hexdigest(), sum(len(d) for d in files.values()), files
+    return split_uri(uri)[1]
 
 
 def artifact_digest(store: ObjectStore, artifact: Artifact) -> str | None:
@@ -309,7 +299,6 @@ class PromotedModelProvider(Provider):
             promoted_from=source_props["stack"],
         )
         record_uri = write_record(store, promoted)
-        primary = next((a for f in PRIMARY for a in artifacts if a.format == f), None)
         gate = record.gate
         log(
             f"promoted {fingerprint[:19]}… from stack '{source_props['stack']}' without "
@@ -317,21 +306,9 @@ class PromotedModelProvider(Provider):
             f"recall {gate['recall']:.3f}"
         )
         return {
-            "modelFile": primary.uri if primary else None,
-            "modelSha256": primary.sha256 if primary else None,
-            "modelSize": primary.size_bytes if primary else None,
+            **artifact_outputs(artifacts),
             "threshold": gate["threshold"],
             "labels": list(record.labels),
-            "artifacts": {
-                a.format: {
-                    "format": a.format,
-                    "uri": a.uri,
-                    "directory": a.directory,
-                    "sha256": a.sha256,
-                    "size_bytes": a.size_bytes,
-                }
-                for a in artifacts
-            },
             "recordUri": record_uri,
             "sourceRecordUri": source.uri(record_path(props["name"], fingerprint)),
             "cloudModel": record.cloud_model,
