@@ -11,9 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from google.cloud import automl_v1
 
+from components.cloud.clients import CloudTarget
 from emulator.core.trainer import SECONDS_PER_NODE_HOUR_ENV
+from tests.fixtures.trainings import training_operations
 
 ROOT = Path(__file__).resolve().parents[2]
 PULUMI = shutil.which("pulumi") or next(
@@ -39,19 +40,9 @@ def _project(tmp_path: Path) -> Path:
 
 
 def _trainings() -> int:
-    """CreateModel operations the emulator has run."""
-    from components.cloud.adapters import training_api
-    from components.cloud.clients import CloudTarget
-
+    """CreateModel operations the emulator has run for the example's `local` stack."""
     target = CloudTarget(stack="local", project="local-project", emulator=True)
-    client = training_api(target).client.transport.operations_client
-    ops = client.list_operations("projects/local-project/locations/us-central1", filter_="")
-    return sum(
-        automl_v1.OperationMetadata.deserialize(op.metadata.value)._pb.HasField(
-            "create_model_details"
-        )
-        for op in ops
-    )
+    return len(training_operations(target))
 
 
 def _pulumi(project: Path, env: dict[str, str], *args: str) -> str:

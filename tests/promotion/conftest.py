@@ -11,10 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.cloud import automl_v1
 
-from components.cloud.adapters import training_api
-from components.cloud.clients import CloudTarget
 from components.review.plan import Checker, Declared, plan_stack, scan_cache_in
 from components.review.rehearsal import Deployment, StepFailed, deploy
 from components.spec import load_specs, load_stack_config
@@ -118,21 +115,6 @@ def deploy_stack(host: ProviderHost, root: Path, stack: str) -> Deployment:
         plan = plan_stack(load_specs(root / config.specs, stack), config, root, Checker())
     assert plan.errors == ()
     return deploy(plan, HostEngine(host), root)
-
-
-def training_operations(target: CloudTarget) -> list:
-    """CreateModel operations of the target's project (each one is billed on Google)."""
-    api = training_api(target)
-    ops = api.client.transport.operations_client.list_operations(
-        f"projects/{target.project}/locations/{target.region}", filter_=""
-    )
-    return [
-        op
-        for op in ops
-        if automl_v1.OperationMetadata.deserialize(op.metadata.value)._pb.HasField(
-            "create_model_details"
-        )
-    ]
 
 
 @pytest.fixture(scope="module")
