@@ -41,15 +41,14 @@ def gate_inputs(spec: ModelSpec, target: CloudTarget) -> Props:
     }
 
 
-def _baseline(props: Props) -> Baseline | None:
-    """The record of what this stack publishes now, for `noWorseThan: published`."""
-    target = CloudTarget.from_inputs(props["cloud"])
-    store = ObjectStore(target, props["bucket"])
-    pointer = store.read_json(published_path(props["name"]))
+def published_baseline(store: ObjectStore, model: str, fingerprint: str | None) -> Baseline | None:
+    """The record of what this stack publishes now, for `noWorseThan: published`; None when
+    nothing is published or the published model is this one."""
+    pointer = store.read_json(published_path(model))
     if not pointer:
         return None
-    record = read_record(store, props["name"], pointer["fingerprint"])
-    if record is None or record.fingerprint == props.get("fingerprint"):
+    record = read_record(store, model, pointer["fingerprint"])
+    if record is None or record.fingerprint == fingerprint:
         return None
     return Baseline(record.fingerprint, float(record.gate["auPrc"]), float(record.gate["f1"]))
 
@@ -63,7 +62,10 @@ class AcceptanceGateProvider(Provider):
         target = CloudTarget.from_inputs(props["cloud"])
         criteria = Criteria.from_props(props["criteria"])
         evaluations = training_api(target).evaluations(props["modelName"])
-        baseline = _baseline(props) if criteria.no_worse_than_published else None
+        baseline = None
+        if criteria.no_worse_than_published:
+            store = ObjectStore(target, props["bucket"])
+            baseline = published_baseline(store, props["name"], props.get("fingerprint"))
         result = evaluate(evaluations, criteria, baseline)
         if not result.passed:
             raise UserError(result.message(f"on stack '{target.stack}'"))

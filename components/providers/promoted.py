@@ -28,7 +28,6 @@ from components.cloud.records import (
     RegistryRecord,
     directory_digest,
     now,
-    published_path,
     read_record,
     record_path,
     write_record,
@@ -37,6 +36,7 @@ from components.cloud.storage import ObjectStore, split_uri
 from components.evaluation.gate import PRECISION_DIGITS, Baseline, Criteria
 from components.providers.base import Props, Provider, UserError
 from components.providers.export import artifact_outputs
+from components.providers.gate import published_baseline
 from components.spec import Model as ModelSpec
 from components.spec import SpecError, SpecIssue, load_specs, load_stack_config
 
@@ -178,17 +178,6 @@ def artifact_digest(store: ObjectStore, artifact: Artifact) -> str | None:
     return None if data is None else hashlib.sha256(data).hexdigest()
 
 
-def _baseline(store: ObjectStore, model: str, fingerprint: str) -> Baseline | None:
-    """This stack's published record, for `noWorseThan: published` (as the gate reads it)."""
-    pointer = store.read_json(published_path(model))
-    if not pointer:
-        return None
-    record = read_record(store, model, pointer["fingerprint"])
-    if record is None or record.fingerprint == fingerprint:
-        return None
-    return Baseline(record.fingerprint, float(record.gate["auPrc"]), float(record.gate["f1"]))
-
-
 class PromotedModelProvider(Provider):
     kind = "Model"
     replace_on = ("fingerprint", "source", "cloud", "bucket")
@@ -267,7 +256,7 @@ class PromotedModelProvider(Provider):
             )
         criteria = Criteria.from_props(props["criteria"])
         baseline = (
-            _baseline(store, props["name"], fingerprint)
+            published_baseline(store, props["name"], fingerprint)
             if criteria.no_worse_than_published
             else None
         )
