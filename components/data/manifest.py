@@ -340,6 +340,22 @@ def scan_local(
     if use_cache:
         cache = ScanCache(path, source_stamp(path) if path.is_file() else None)
     items = local_items(kind, path, label, labels_file)
+    return scan_items(
+        items, cache, classification=classification, split=split, label=label, progress=progress
+    )
+
+
+def scan_items(
+    items: Sequence[Item],
+    cache: ScanCache | None,
+    *,
+    classification: str,
+    split: SplitSpec,
+    label: str,
+    progress: Progress | None = None,
+) -> tuple[Manifest, dict[str, Item]]:
+    """`build_manifest` with the stat cache saved afterwards (also when the data fails its
+    rules: what was read stays cached), and the items by name."""
     try:
         manifest = build_manifest(
             items,

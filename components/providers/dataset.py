@@ -27,7 +27,7 @@ from components.cloud.training import (
 from components.data.cache import ScanCache
 from components.data.csv_index import parse_index, write_index
 from components.data.errors import DatasetError, Problem
-from components.data.manifest import Item, Manifest, SplitSpec, build_manifest, scan_local
+from components.data.manifest import Item, Manifest, SplitSpec, scan_items, scan_local
 from components.providers.base import Props, Provider, UserError
 from components.spec import Dataset as DatasetSpec
 
@@ -128,19 +128,14 @@ def scan(props: Props, progress: Any = None) -> tuple[Manifest, dict[str, Item]]
             progress=progress,
         )
     items = _csv_items(CloudTarget.from_inputs(props["cloud"]), source["uri"])
-    cache = ScanCache(source["uri"], None)
-    try:
-        manifest = build_manifest(
-            items,
-            classification=props["classification"],
-            split=_split(props),
-            label=source["uri"],
-            cache=cache,
-            progress=progress,
-        )
-    finally:
-        cache.save()
-    return manifest, {i.name: i for i in items}
+    return scan_items(
+        items,
+        ScanCache(source["uri"], None),
+        classification=props["classification"],
+        split=_split(props),
+        label=source["uri"],
+        progress=progress,
+    )
 
 
 def _summary(manifest: Manifest) -> Props:
