@@ -211,9 +211,12 @@ class PromotedModelProvider(Provider):
                     "does not exist any more; nothing was copied"
                 )
             sha = hashlib.sha256(data).hexdigest()
-            folder = _object(artifact.directory)
-            files = {name: source.read(name) or b"" for name in sorted(source.names(folder))}
-            files[_object(artifact.uri)] = data
+            model_name = _object(artifact.uri)
+            files = {  # the model file, already read and hashed, is not read again
+                name: data if name == model_name else source.read(name) or b""
+                for name in sorted(source.names(_object(artifact.directory)))
+            }
+            files[model_name] = data
         if sha != artifact.sha256:
             raise UserError(
                 f"{artifact.uri} has sha256 {sha}, but the registry record of "
