@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
+import pulumi
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -21,6 +22,7 @@ from pulumi.dynamic import (
     CreateResult,
     DiffResult,
     ReadResult,
+    Resource,
     ResourceProvider,
     UpdateResult,
 )
@@ -157,3 +159,16 @@ class Provider(ResourceProvider):
 
     def _delete(self, id_: str, props: Props) -> None:
         raise NotImplementedError
+
+
+class DynamicResource(Resource):
+    """A resource served by one of these providers. Subclasses set `provider_type` and
+    `computed_outputs`, what the provider computes: declared as None inputs so that they exist
+    as the resource's outputs (their values come from the provider)."""
+
+    provider_type: ClassVar[type[Provider]]
+    computed_outputs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, name: str, props: Props, opts: pulumi.ResourceOptions | None = None):
+        props = {**props, **dict.fromkeys(self.computed_outputs)}
+        super().__init__(self.provider_type(), name, props, opts)

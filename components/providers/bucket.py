@@ -4,14 +4,11 @@ Uniform bucket-level access and public-access prevention are always on. Destroyi
 local stack deletes the bucket with its objects (the emulator's `force_destroy`).
 """
 
-from typing import Any
-
 import pulumi
-from pulumi.dynamic import Resource
 
 from components.cloud.clients import CloudTarget
 from components.cloud.storage import BucketAdmin, BucketSettings
-from components.providers.base import Props, Provider
+from components.providers.base import DynamicResource, Props, Provider
 from components.spec import Bucket as BucketSpec
 
 
@@ -74,12 +71,9 @@ class BucketProvider(Provider):
         _admin(props).delete(force=True)
 
 
-class Bucket(Resource, module="edge-labeler", name="Bucket"):
+class Bucket(DynamicResource, module="edge-labeler", name="Bucket"):
     """A Cloud Storage bucket in the local emulator."""
 
     bucketName: pulumi.Output[str]
 
-    def __init__(
-        self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None
-    ):
-        super().__init__(BucketProvider(), name, props, opts)
+    provider_type = BucketProvider

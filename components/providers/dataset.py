@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import Resource
 
 from components.cloud.adapters import training_api
 from components.cloud.clients import CloudTarget
@@ -28,7 +27,7 @@ from components.data.cache import ScanCache
 from components.data.csv_index import parse_index, write_index
 from components.data.errors import DatasetError, Problem
 from components.data.manifest import Item, Manifest, SplitSpec, scan_items, scan_local
-from components.providers.base import Props, Provider, UserError
+from components.providers.base import DynamicResource, Props, Provider, UserError
 from components.spec import Dataset as DatasetSpec
 
 IMPORT_TIMEOUT_S = 6 * 3600
@@ -227,16 +226,11 @@ class DatasetProvider(Provider):
         training_api(CloudTarget.from_inputs(props["cloud"])).delete_dataset(id_)
 
 
-class Dataset(Resource, module="edge-labeler", name="Dataset"):
+class Dataset(DynamicResource, module="edge-labeler", name="Dataset"):
     """A cloud image-classification dataset imported from a spec's source."""
 
     datasetName: pulumi.Output[str]
     fingerprint: pulumi.Output[str]
 
-    def __init__(self, name: str, props: Props, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(
-            DatasetProvider(),
-            name,
-            {**props, **dict.fromkeys(OUTPUTS)},
-            opts,
-        )
+    provider_type = DatasetProvider
+    computed_outputs = OUTPUTS

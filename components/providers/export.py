@@ -12,14 +12,13 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 import pulumi
-from pulumi.dynamic import Resource
 
 from components.cloud.adapters import training_api
 from components.cloud.clients import CloudTarget
 from components.cloud.records import Artifact, RegistryRecord, directory_digest, write_record
 from components.cloud.storage import ObjectStore, split_uri
 from components.evaluation.tflite import inspect_tflite
-from components.providers.base import Props, Provider, UserError
+from components.providers.base import DynamicResource, Props, Provider, UserError
 from components.spec import Model as ModelSpec
 
 OUTPUTS = ("artifacts", "recordUri", "modelFile", "modelSha256", "modelSize")
@@ -142,7 +141,7 @@ class ModelExportProvider(Provider):
         self.log(props)(f"kept exports and the registry record {props.get('recordUri')}")
 
 
-class ModelExport(Resource, module="edge-labeler", name="ModelExport"):
+class ModelExport(DynamicResource, module="edge-labeler", name="ModelExport"):
     """Exported artifacts of a gated model (gs:// URIs, sha256, sizes) and its record."""
 
     modelFile: pulumi.Output[str]
@@ -151,5 +150,5 @@ class ModelExport(Resource, module="edge-labeler", name="ModelExport"):
     artifacts: pulumi.Output[dict]
     recordUri: pulumi.Output[str]
 
-    def __init__(self, name: str, props: Props, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(ModelExportProvider(), name, {**props, **dict.fromkeys(OUTPUTS)}, opts)
+    provider_type = ModelExportProvider
+    computed_outputs = OUTPUTS

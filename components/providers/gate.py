@@ -8,14 +8,13 @@ is evaluated again, not retrained.
 """
 
 import pulumi
-from pulumi.dynamic import Resource
 
 from components.cloud.adapters import training_api
 from components.cloud.clients import CloudTarget
 from components.cloud.records import published_path, read_record
 from components.cloud.storage import ObjectStore
 from components.evaluation.gate import Baseline, Criteria, evaluate
-from components.providers.base import Props, Provider, UserError
+from components.providers.base import DynamicResource, Props, Provider, UserError
 from components.spec import Model as ModelSpec
 
 OUTPUTS = (
@@ -91,7 +90,7 @@ class AcceptanceGateProvider(Provider):
         pass  # a gate is a decision, not a cloud resource
 
 
-class AcceptanceGate(Resource, module="edge-labeler", name="AcceptanceGate"):
+class AcceptanceGate(DynamicResource, module="edge-labeler", name="AcceptanceGate"):
     """The acceptance decision of a trained model, and its chosen confidence threshold."""
 
     threshold: pulumi.Output[float]
@@ -100,5 +99,5 @@ class AcceptanceGate(Resource, module="edge-labeler", name="AcceptanceGate"):
     auPrc: pulumi.Output[float]
     labels: pulumi.Output[list]
 
-    def __init__(self, name: str, props: Props, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(AcceptanceGateProvider(), name, {**props, **dict.fromkeys(OUTPUTS)}, opts)
+    provider_type = AcceptanceGateProvider
+    computed_outputs = OUTPUTS

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import Resource
 from pulumi.runtime import rpc
 
 from components.cloud.clients import CloudTarget, cloud_target
@@ -34,7 +33,7 @@ from components.cloud.records import (
 )
 from components.cloud.storage import ObjectStore, split_uri
 from components.evaluation.gate import PRECISION_DIGITS, Baseline, Criteria
-from components.providers.base import Props, Provider, UserError
+from components.providers.base import DynamicResource, Props, Provider, UserError
 from components.providers.export import artifact_outputs
 from components.providers.gate import published_baseline
 from components.spec import Model as ModelSpec
@@ -330,7 +329,7 @@ class PromotedModelProvider(Provider):
         )
 
 
-class PromotedModel(Resource, module="edge-labeler", name="PromotedModel"):
+class PromotedModel(DynamicResource, module="edge-labeler", name="PromotedModel"):
     """A gated model copied from another stack by digest (no training in this stack)."""
 
     modelFile: pulumi.Output[str]
@@ -342,5 +341,5 @@ class PromotedModel(Resource, module="edge-labeler", name="PromotedModel"):
     artifacts: pulumi.Output[dict]
     recordUri: pulumi.Output[str]
 
-    def __init__(self, name: str, props: Props, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(PromotedModelProvider(), name, {**props, **dict.fromkeys(OUTPUTS)}, opts)
+    provider_type = PromotedModelProvider
+    computed_outputs = OUTPUTS

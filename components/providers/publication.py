@@ -8,13 +8,12 @@ sha256 changed. Each publication also records which fingerprint this stack serve
 """
 
 import pulumi
-from pulumi.dynamic import Resource
 
 from components.cloud.clients import CloudTarget
 from components.cloud.records import now, published_path
 from components.cloud.registry import ModelFile, PublishedModel, PublishedModelSpec, open_registry
 from components.cloud.storage import ObjectStore
-from components.providers.base import Props, Provider
+from components.providers.base import DynamicResource, Props, Provider
 from components.spec import Publication as PublicationSpec
 
 OUTPUTS = ("registryName", "version", "modelHash", "servedSha256", "updateTime", "state")
@@ -115,11 +114,11 @@ class PublicationProvider(Provider):
         self.log(props)(f"{props['displayName']} removed from {props['target']}")
 
 
-class Publication(Resource, module="edge-labeler", name="Publication"):
+class Publication(DynamicResource, module="edge-labeler", name="Publication"):
     """A model published for apps (Firebase ML or Cloud Storage)."""
 
     registryName: pulumi.Output[str]
     state: pulumi.Output[str]
 
-    def __init__(self, name: str, props: Props, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(PublicationProvider(), name, {**props, **dict.fromkeys(OUTPUTS)}, opts)
+    provider_type = PublicationProvider
+    computed_outputs = OUTPUTS

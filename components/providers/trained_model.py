@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import Resource
 from pulumi.runtime import rpc
 
 from components.cloud.adapters import training_api
@@ -32,7 +31,7 @@ from components.cloud.training import (
     TrainingApi,
     fingerprint_label,
 )
-from components.providers.base import Props, Provider, UserError
+from components.providers.base import DynamicResource, Props, Provider, UserError
 from components.spec import Model as ModelSpec
 
 OUTPUTS = (
@@ -229,7 +228,7 @@ class TrainedModelProvider(Provider):
         log(f"deleted {id_}")
 
 
-class TrainedModel(Resource, module="edge-labeler", name="TrainedModel"):
+class TrainedModel(DynamicResource, module="edge-labeler", name="TrainedModel"):
     """A trained Edge model (AutoML / Vertex), adopted or re-attached, never trained twice."""
 
     modelName: pulumi.Output[str]
@@ -238,13 +237,8 @@ class TrainedModel(Resource, module="edge-labeler", name="TrainedModel"):
     trainCostMilliNodeHours: pulumi.Output[float]
     baseModel: pulumi.Output[str]
 
-    def __init__(self, name: str, props: Props, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(
-            TrainedModelProvider(),
-            name,
-            {**props, **dict.fromkeys(OUTPUTS)},
-            opts,
-        )
+    provider_type = TrainedModelProvider
+    computed_outputs = OUTPUTS
 
 
 def base_model_identity(path: Path) -> str:
