@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +34,12 @@ def _object(uri: str) -> str:
     return uri.removeprefix("gs://").partition("/")[2]
 
 
+def _promote(project: Path) -> int:
+    """`edgectl promote --model digits --from local --to staging-emu`; its exit code."""
+    args = ["--model", "digits", "--from", "local", "--to", "staging-emu"]
+    return main(["promote", *args, "--project-dir", str(project)])
+
+
 @pytest.fixture(scope="module")
 def local(host, project):
     """The `local` stack deployed: trained, gated, exported, published."""
@@ -45,19 +52,7 @@ def local(host, project):
 def pinned(local, project):
     overlay = project / "specs" / "envs" / "staging-emu.yaml"
     before = overlay.read_text()
-    code = main(
-        [
-            "promote",
-            "--model",
-            "digits",
-            "--from",
-            "local",
-            "--to",
-            "staging-emu",
-            "--project-dir",
-            str(project),
-        ]
-    )
+    code = _promote(project)
     assert code == 0
     return before, overlay.read_text()
 
@@ -164,19 +159,7 @@ def test_promotion_refused_when_the_target_acceptance_is_not_met(project, local,
     )
     overlay.write_text(strict)
     try:
-        code = main(
-            [
-                "promote",
-                "--model",
-                "digits",
-                "--from",
-                "local",
-                "--to",
-                "staging-emu",
-                "--project-dir",
-                str(project),
-            ]
-        )
+        code = _promote(project)
         assert code == 1
         err = capsys.readouterr().err
         assert "does not meet the acceptance of stack 'staging-emu'" in err
@@ -208,19 +191,7 @@ def test_a_tampered_artifact_is_refused(host, project, local, pinned, capsys):
         assert local["digits-export"]["modelSha256"] in message
         assert "refusing to promote it" in message and "Traceback" not in message
 
-        code = main(
-            [
-                "promote",
-                "--model",
-                "digits",
-                "--from",
-                "local",
-                "--to",
-                "staging-emu",
-                "--project-dir",
-                str(project),
-            ]
-        )
+        code = _promote(project)
         assert code == 1
         assert "the artifact changed after it passed its gate" in capsys.readouterr().err
     finally:
