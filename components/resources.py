@@ -14,12 +14,20 @@ import pulumi_gcp as gcp
 from components.cloud.clients import cloud_target
 from components.providers.bucket import Bucket, bucket_inputs
 from components.providers.dataset import Dataset, dataset_inputs
-from components.providers.export import ModelExport, export_inputs
+from components.providers.export import ModelExport
 from components.providers.gate import OUTPUTS as GATE_OUTPUTS
-from components.providers.gate import AcceptanceGate, gate_inputs
+from components.providers.gate import AcceptanceGate
 from components.providers.promoted import PromotedModel, promoted_inputs, promotion_source
-from components.providers.publication import Publication, publication_inputs
-from components.providers.trained_model import TrainedModel, trained_model_inputs
+from components.providers.publication import Publication
+from components.providers.trained_model import TrainedModel
+from components.providers.wiring import (
+    MODEL_FILE_OUTPUTS,
+    TRAINING_OUTPUTS,
+    wire_export,
+    wire_gate,
+    wire_publication,
+    wire_trained_model,
+)
 from components.spec import Bucket as BucketSpec
 from components.spec import Dataset as DatasetSpec
 from components.spec import Model as ModelSpec
@@ -116,7 +124,7 @@ class DatasetComponent(pulumi.ComponentResource):
     def __init__(self, spec: DatasetSpec, config: StackConfig, bucket: BucketComponent, root: Path):
         super().__init__("edge-labeler:index:Dataset", spec.name)
         target = cloud_target(config)
-        props = {**dataset_inputs(spec, target, "", root), "bucket": bucket.bucket_name}
+        props = dataset_inputs(spec, target, bucket.bucket_name, root)
         dataset = Dataset(f"{spec.name}-dataset", props, pulumi.ResourceOptions(parent=self))
         self.dataset_name = dataset.datasetName
         self.fingerprint = dataset.fingerprint
@@ -144,47 +152,41 @@ class ModelComponent(pulumi.ComponentResource):
         super().__init__("edge-labeler:index:Model", spec.name)
         target = cloud_target(config)
         child = pulumi.ResourceOptions(parent=self)
-        props = {
-            **trained_model_inputs(spec, target, root),
-            "bucket": bucket.bucket_name,
-            "datasetName": dataset.dataset_name,
-            "datasetFingerprint": dataset.fingerprint,
-        }
-        if base is not None:
-            props["baseModelName"] = base.trained.modelName
-            props["baseModelFingerprint"] = base.trained.fingerprint
-        self.trained = TrainedModel(f"{spec.name}-model", props, child)
-        gate = AcceptanceGate(
+        props = wire_trained_model(
+            spec,
+            target,
+            root,
+            bucket=bucket.bucket_name,
+            dataset_name=dataset.dataset_name,
+            dataset_fingerprint=dataset.fingerprint,
+            base_model_name=base.trained.modelName if base is not None else None,
+            base_model_fingerprint=base.trained.fingerprint if base is not None else None,
+        )
+        trained = self.trained = TrainedModel(f"{spec.name}-model", props, child)
+        gate = self.gate = AcceptanceGate(
             f"{spec.name}-gate",
-            {
-                **gate_inputs(spec, target),
-                "bucket": bucket.bucket_name,
-                "modelName": self.trained.modelName,
-                "fingerprint": self.trained.fingerprint,
-            },
+            wire_gate(
+                spec,
+                target,
+                bucket=bucket.bucket_name,
+                model_name=trained.modelName,
+                fingerprint=trained.fingerprint,
+            ),
             child,
         )
-        self.gate = gate
         self.export: ModelExport = ModelExport(
             f"{spec.name}-export",
-            {
-                **export_inputs(spec, target),
-                "bucket": bucket.bucket_name,
-                "modelName": self.trained.modelName,
-                "fingerprint": self.trained.fingerprint,
-                "datasetFingerprint": dataset.fingerprint,
-                "config": {
-                    "modelType": spec.optimize_for.automl_model_type,
-                    "budgetMilliNodeHours": spec.budget.milli_node_hours,
-                    "baseModel": self.trained.baseModel,
-                    "seed": spec.seed,
-                },
-                "training": {
-                    "stopReason": self.trained.stopReason,
-                    "trainCostMilliNodeHours": self.trained.trainCostMilliNodeHours,
-                },
-                "gate": {k: getattr(gate, k) for k in GATE_OUTPUTS},
-            },
+            wire_export(
+                spec,
+                target,
+                bucket=bucket.bucket_name,
+                model_name=trained.modelName,
+                fingerprint=trained.fingerprint,
+                dataset_fingerprint=dataset.fingerprint,
+                base_model=trained.baseModel,
+                training={k: getattr(trained, k) for k in TRAINING_OUTPUTS},
+                gate={k: getattr(gate, k) for k in GATE_OUTPUTS},
+            ),
             child,
         )
         self.outputs = {
@@ -206,9 +208,7 @@ class ModelComponent(pulumi.ComponentResource):
     def publication_inputs(self) -> dict[str, pulumi.Output]:
         """What a Publication takes from its model."""
         return {
-            "modelFile": self.export.modelFile,
-            "modelSha256": self.export.modelSha256,
-            "modelSize": self.export.modelSize,
+            **{k: getattr(self.export, k) for k in MODEL_FILE_OUTPUTS},
             "fingerprint": self.trained.fingerprint,
             "threshold": self.gate.threshold,
             "labels": self.gate.labels,
@@ -243,9 +243,7 @@ class PromotedModelComponent(pulumi.ComponentResource):
         """What a Publication takes from its model (the same as from a trained one)."""
         p = self.promoted
         return {
-            "modelFile": p.modelFile,
-            "modelSha256": p.modelSha256,
-            "modelSize": p.modelSize,
+            **{k: getattr(p, k) for k in MODEL_FILE_OUTPUTS},
             "fingerprint": p.fingerprint,
             "threshold": p.threshold,
             "labels": p.labels,
@@ -270,12 +268,13 @@ class PublicationComponent(pulumi.ComponentResource):
         target = cloud_target(config)
         publication = Publication(
             f"{spec.name}-publication",
-            {
-                **publication_inputs(spec, target),
-                "registryBucket": buckets[spec.bucket].bucket_name,
-                "recordBucket": model_bucket.bucket_name,
-                **model.publication_inputs(),
-            },
+            wire_publication(
+                spec,
+                target,
+                registry_bucket=buckets[spec.bucket].bucket_name,
+                record_bucket=model_bucket.bucket_name,
+                model=model.publication_inputs(),
+            ),
             pulumi.ResourceOptions(parent=self, protect=config.protect),
         )
         self.outputs = {

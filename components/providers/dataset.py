@@ -46,9 +46,10 @@ OUTPUTS = (
 
 
 def dataset_inputs(
-    spec: DatasetSpec, target: CloudTarget, bucket: str, root: Path = Path(".")
+    spec: DatasetSpec, target: CloudTarget, bucket: Any, root: Path = Path(".")
 ) -> Props:
-    """The provider's inputs for a Dataset spec (paths relative to the project root)."""
+    """The provider's inputs for a Dataset spec (paths relative to the project root); `bucket`
+    is the bucket's name, or in the program the Output of it."""
 
     def rel(path: Path | None) -> str | None:
         if path is None:
