@@ -41,6 +41,7 @@ from tests.fixtures.emulator import (
     wait_for,
     wait_until_held,
 )
+from tests.fixtures.evaluations import assert_multiclass_counts_add_up
 
 LABELS = ("zero", "one", "two")
 IMPORTED_PER_LABEL = 20  # digit_images(24) per label: the first 20 are imported, 4 held out
@@ -354,21 +355,7 @@ def test_evaluations_are_consistent_and_filtered_as_documented(automl, trained, 
         assert evaluation.name.startswith(f"{model.name}/modelEvaluations/")
     metrics = overall.classification_evaluation_metrics
     assert len(metrics.confidence_metrics_entry) == 24
-    for n, entry in enumerate(metrics.confidence_metrics_entry):
-        tp, fp, fn = (
-            entry.true_positive_count,
-            entry.false_positive_count,
-            entry.false_negative_count,
-        )
-        assert tp + fn == len(test)  # one true label per TEST image
-        assert entry.true_negative_count + fp == len(test) * (len(LABELS) - 1)
-        assert entry.precision == pytest.approx(tp / (tp + fp) if tp + fp else 1.0, rel=1e-6)
-        assert entry.recall == pytest.approx(tp / (tp + fn), rel=1e-6)
-        singles = [
-            e.classification_evaluation_metrics.confidence_metrics_entry[n] for e in per_label
-        ]
-        assert tp == sum(s.true_positive_count for s in singles)
-        assert fp == sum(s.false_positive_count for s in singles)
+    assert_multiclass_counts_add_up(overall, per_label, len(test), len(LABELS))
     rows = [list(row.example_count) for row in metrics.confusion_matrix.row]
     assert sum(map(sum, rows)) == len(test)
     assert list(metrics.confusion_matrix.display_name) == sorted(LABELS)

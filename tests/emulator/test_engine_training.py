@@ -35,6 +35,7 @@ from emulator.core.trainer import (
     validate_config,
 )
 from tests.fixtures.digits import digit_images
+from tests.fixtures.evaluations import assert_multiclass_counts_add_up
 
 LABELS = ("zero", "one", "two")
 MODEL_DIR_FILES = {
@@ -178,21 +179,7 @@ def test_evaluation_of_the_exported_model_is_consistent(trained, examples):
     ]
     metrics = overall.classification_evaluation_metrics
     assert len(metrics.confidence_metrics_entry) == len(CONFIDENCE_THRESHOLDS)
-    for i, entry in enumerate(metrics.confidence_metrics_entry):
-        tp, fp, fn = (
-            entry.true_positive_count,
-            entry.false_positive_count,
-            entry.false_negative_count,
-        )
-        assert tp + fn == len(test)  # one true label per TEST image
-        assert entry.true_negative_count + fp == len(test) * (len(LABELS) - 1)
-        assert entry.precision == pytest.approx(tp / (tp + fp) if tp + fp else 1.0)
-        assert entry.recall == pytest.approx(tp / (tp + fn))
-        singles = [
-            e.classification_evaluation_metrics.confidence_metrics_entry[i] for e in per_label
-        ]
-        assert tp == sum(s.true_positive_count for s in singles)
-        assert fp == sum(s.false_positive_count for s in singles)
+    assert_multiclass_counts_add_up(overall, per_label, len(test), len(LABELS))
     # The confusion matrix and recall_at1 at threshold 0 agree on top-1 accuracy.
     rows = np.array(metrics.confusion_matrix.row)
     assert rows.sum() == len(test) and list(rows.sum(axis=1)) == [
