@@ -16,10 +16,9 @@ from components.review.plan import Checker, Declared, plan_stack, scan_cache_in
 from components.review.rehearsal import Deployment, StepFailed, deploy
 from components.spec import load_specs, load_stack_config
 from emulator.core.trainer import SECONDS_PER_NODE_HOUR_ENV
-from tests.fixtures.digits import digit_images
+from tests.fixtures.digits import digit_images, write_zip
 from tests.fixtures.emulator import patched_environ
 from tests.fixtures.provider_host import ProviderCallError, ProviderHost
-from tests.providers.conftest import write_zip
 
 LABELS = ("zero", "one", "two")
 STACK_FILE = """\
