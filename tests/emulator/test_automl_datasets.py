@@ -20,7 +20,9 @@ from tests.fixtures.emulator import (
     PARENT,
     admin,
     automl_client,
+    create_dataset,
     operations_client,
+    start_import,
     storage_client,
     wait_for,
     wait_until_held,
@@ -72,28 +74,10 @@ def bad_files(emulator, digits) -> dict[str, str]:
     }
 
 
-def create_dataset(
-    client: automl_v1.AutoMlClient,
-    display_name: str = "digits",
-    kind: str = "MULTICLASS",
-    parent: str = PARENT,
-) -> automl_v1.Dataset:
-    metadata = automl_v1.ImageClassificationDatasetMetadata(classification_type=kind)
-    dataset = automl_v1.Dataset(
-        display_name=display_name, image_classification_dataset_metadata=metadata
-    )
-    return wait_for(client.create_dataset(parent=parent, dataset=dataset))
-
-
 def upload_csv(env, bucket: str, lines: list[str]) -> str:
     name = f"csv/{uuid.uuid4().hex[:8]}.csv"
     storage_client(env).bucket(bucket).blob(name).upload_from_string("\n".join(lines) + "\n")
     return f"gs://{bucket}/{name}"
-
-
-def start_import(client, dataset_name: str, *uris: str):
-    config = automl_v1.InputConfig(gcs_source=automl_v1.GcsSource(input_uris=list(uris)))
-    return client.import_data(name=dataset_name, input_config=config)
 
 
 def export_rows(env, client, dataset_name: str, bucket: str) -> list[list[str]]:

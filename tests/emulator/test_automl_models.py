@@ -34,9 +34,11 @@ from tests.fixtures.emulator import (
     PARENT,
     admin,
     automl_client,
+    create_dataset,
     operations_client,
     patched_environ,
     start_cli,
+    start_import,
     storage_client,
     wait_for,
     wait_until_held,
@@ -100,19 +102,8 @@ def upload_and_import(
         lines.append(f"{uses(i)},gs://{bucket_name}/digits/{image.index}.{image.extension},{tags}")
     csv_name = f"csv/{uuid.uuid4().hex[:8]}.csv"
     bucket.blob(csv_name).upload_from_string("\n".join(lines) + "\n")
-    metadata = automl_v1.ImageClassificationDatasetMetadata(classification_type=kind)
-    dataset = wait_for(
-        client.create_dataset(
-            parent=PARENT,
-            dataset=automl_v1.Dataset(
-                display_name="digits", image_classification_dataset_metadata=metadata
-            ),
-        )
-    )
-    config = automl_v1.InputConfig(
-        gcs_source=automl_v1.GcsSource(input_uris=[f"gs://{bucket_name}/{csv_name}"])
-    )
-    wait_for(client.import_data(name=dataset.name, input_config=config))
+    dataset = create_dataset(client, "digits", kind)
+    wait_for(start_import(client, dataset.name, f"gs://{bucket_name}/{csv_name}"))
     return dataset.name
 
 

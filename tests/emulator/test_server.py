@@ -7,7 +7,6 @@ import socket
 
 import pytest
 from google.api_core import exceptions
-from google.cloud import automl_v1
 
 from emulator.server import ENV_KEYS, EmulatorError, EmulatorServer, main, running_env
 from tests.fixtures.digits import digit_images
@@ -15,8 +14,10 @@ from tests.fixtures.emulator import (
     PARENT,
     admin,
     automl_client,
+    create_dataset,
     operations_client,
     start_cli,
+    start_import,
     storage_client,
     wait_for,
     wait_until_held,
@@ -66,19 +67,8 @@ def import_digits(env, client, bucket: str, display_name: str, images) -> tuple[
     storage_client(env).bucket(bucket).blob(f"{display_name}.csv").upload_from_string(
         "\n".join(lines)
     )
-    metadata = automl_v1.ImageClassificationDatasetMetadata(classification_type="MULTICLASS")
-    dataset = wait_for(
-        client.create_dataset(
-            parent=PARENT,
-            dataset=automl_v1.Dataset(
-                display_name=display_name, image_classification_dataset_metadata=metadata
-            ),
-        )
-    )
-    config = automl_v1.InputConfig(
-        gcs_source=automl_v1.GcsSource(input_uris=[f"gs://{bucket}/{display_name}.csv"])
-    )
-    return dataset.name, client.import_data(name=dataset.name, input_config=config)
+    dataset = create_dataset(client, display_name)
+    return dataset.name, start_import(client, dataset.name, f"gs://{bucket}/{display_name}.csv")
 
 
 def upload_images(env, bucket_name: str, images) -> None:
@@ -264,14 +254,7 @@ def test_one_instance_per_data_dir(tmp_path, emulator_factory):
 def test_a_damaged_state_file_is_named_and_nothing_starts(tmp_path, emulator_factory):
     data_dir = tmp_path / "data"
     server = emulator_factory(data_dir)
-    create = automl_client(server.env).create_dataset(
-        parent=PARENT,
-        dataset={
-            "display_name": "d",
-            "image_classification_dataset_metadata": {"classification_type": "MULTICLASS"},
-        },
-    )
-    dataset_id = wait_for(create).name.rsplit("/", 1)[1]
+    dataset_id = create_dataset(automl_client(server.env), "d").name.rsplit("/", 1)[1]
     server.stop()
     damaged = data_dir / "state" / "datasets" / f"{dataset_id}.json"
     damaged.write_text('{"name": ')
