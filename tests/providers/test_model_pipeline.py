@@ -10,25 +10,27 @@ import hashlib
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
-from google.cloud import automl_v1
 
-from components.cloud.adapters import TRAINING_APIS, training_api
+from components.cloud.adapters import TRAINING_APIS
 from components.cloud.clients import CloudTarget
 from components.cloud.records import operation_path, published_path, read_record
 from components.cloud.registry import open_registry
 from components.cloud.storage import ObjectStore
-from components.providers.export import ModelExportProvider, export_inputs
+from components.providers.export import ModelExportProvider
 from components.providers.gate import OUTPUTS as GATE_OUTPUTS
-from components.providers.gate import AcceptanceGateProvider, gate_inputs
+from components.providers.gate import AcceptanceGateProvider
 from components.providers.publication import PublicationProvider, published_model_spec
-from components.providers.trained_model import TrainedModelProvider, trained_model_inputs
+from components.providers.trained_model import TrainedModelProvider
+from components.providers.wiring import TRAINING_OUTPUTS, wire_export, wire_gate, wire_trained_model
 from components.spec import load_specs
 from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV
 from tests.fixtures.digits import digit_images
 from tests.fixtures.emulator import LOCATION, PROJECT, patched_environ
 from tests.fixtures.provider_host import ProviderCallError, ProviderHost
+from tests.fixtures.trainings import training_operations
 from tests.providers.conftest import SPECS, write_zip
 
 LABELS = ("zero", "one", "two")
@@ -99,47 +101,44 @@ class Pipeline:
         return self.host.create(self.urn("Dataset", "digits"), inputs)
 
     def model_inputs(self, specs, dataset_outs):
-        spec = specs.models["digits"]
         return self.host.inputs(
             TrainedModelProvider(),
-            {
-                **trained_model_inputs(spec, self.target),
-                "bucket": self.bucket,
-                "datasetName": dataset_outs["datasetName"],
-                "datasetFingerprint": dataset_outs["fingerprint"],
-            },
+            wire_trained_model(
+                specs.models["digits"],
+                self.target,
+                Path("."),
+                bucket=self.bucket,
+                dataset_name=dataset_outs["datasetName"],
+                dataset_fingerprint=dataset_outs["fingerprint"],
+            ),
         )
 
     def gate_inputs(self, specs, model_outs):
         return self.host.inputs(
             AcceptanceGateProvider(),
-            {
-                **gate_inputs(specs.models["digits"], self.target),
-                "bucket": self.bucket,
-                "modelName": model_outs["modelName"],
-                "fingerprint": model_outs["fingerprint"],
-            },
+            wire_gate(
+                specs.models["digits"],
+                self.target,
+                bucket=self.bucket,
+                model_name=model_outs["modelName"],
+                fingerprint=model_outs["fingerprint"],
+            ),
         )
 
     def export_inputs(self, specs, model_outs, gate_outs):
         return self.host.inputs(
             ModelExportProvider(),
-            {
-                **export_inputs(specs.models["digits"], self.target),
-                "bucket": self.bucket,
-                "modelName": model_outs["modelName"],
-                "fingerprint": model_outs["fingerprint"],
-                "datasetFingerprint": model_outs["datasetFingerprint"],
-                "config": {
-                    "modelType": model_outs["modelType"],
-                    "budgetMilliNodeHours": model_outs["budgetMilliNodeHours"],
-                },
-                "training": {
-                    "stopReason": model_outs["stopReason"],
-                    "trainCostMilliNodeHours": model_outs["trainCostMilliNodeHours"],
-                },
-                "gate": {k: gate_outs[k] for k in GATE_OUTPUTS},
-            },
+            wire_export(
+                specs.models["digits"],
+                self.target,
+                bucket=self.bucket,
+                model_name=model_outs["modelName"],
+                fingerprint=model_outs["fingerprint"],
+                dataset_fingerprint=model_outs["datasetFingerprint"],
+                base_model=model_outs.get("baseModel"),
+                training={k: model_outs[k] for k in TRAINING_OUTPUTS},
+                gate={k: gate_outs[k] for k in GATE_OUTPUTS},
+            ),
         )
 
 
@@ -164,23 +163,6 @@ def publication_props(pipeline, export, gate, model, published=True, tags=("digi
             "labels": gate["labels"],
         },
     )
-
-
-def _training_operations(target):
-    """Trainings the emulator has started (each one is billed on Google): CreateModel
-    operations (AutoML), TrainingPipelines (Vertex AI)."""
-    api = training_api(target)
-    parent = f"projects/{target.project}/locations/{target.region}"
-    if target.api == "vertex":
-        return list(api.pipelines.list_training_pipelines(parent=parent))
-    ops = api.client.transport.operations_client.list_operations(parent, filter_="")
-    return [
-        op
-        for op in ops
-        if automl_v1.OperationMetadata.deserialize(op.metadata.value)._pb.HasField(
-            "create_model_details"
-        )
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -271,10 +253,10 @@ def test_same_inputs_no_changes_and_no_second_training(pipeline, trained, target
     assert again["fingerprint"] == model["fingerprint"]
     assert pipeline.host.diff(urn, model_id, model, again).changes is False
     # Even a Create with the same fingerprint (state lost) adopts instead of training.
-    before = len(_training_operations(target))
+    before = len(training_operations(target))
     adopted_id, _ = pipeline.host.create(urn, again)
     assert adopted_id == model_id
-    assert len(_training_operations(target)) == before
+    assert len(training_operations(target)) == before
 
 
 def test_changing_only_acceptance_updates_the_gate_not_the_model(pipeline, trained, target):
@@ -285,7 +267,7 @@ def test_changing_only_acceptance_updates_the_gate_not_the_model(pipeline, train
     gate_in, _ = host.check(gate_urn, pipeline.gate_inputs(specs, model))
     gate_id, gate = host.create(gate_urn, gate_in)
 
-    trainings = len(_training_operations(target))
+    trainings = len(training_operations(target))
     tighter = _write_specs(pipeline.project, threshold="{fixed: 0.5}", min_precision=0.6)
     model_in, _ = host.check(
         pipeline.urn("TrainedModel", "digits"), pipeline.model_inputs(tighter, dataset), olds=model
@@ -299,7 +281,7 @@ def test_changing_only_acceptance_updates_the_gate_not_the_model(pipeline, train
     assert diff.changes is True and diff.replaces == ()
     updated = host.update(gate_urn, gate_id, gate, new_gate_in)
     assert updated["threshold"] == 0.5 and updated["policy"] == "fixed 0.5"
-    assert len(_training_operations(target)) == trainings  # re-gated, not retrained
+    assert len(training_operations(target)) == trainings  # re-gated, not retrained
 
     impossible = _write_specs(
         pipeline.project, threshold="{precisionAtLeast: 0.5}", min_precision=1.0
@@ -328,7 +310,7 @@ def test_interrupted_create_reattaches_to_the_running_training(pipeline, trained
     first.configure({})
     urn = first.urn("edge-labeler:TrainedModel", "digits-killed")
     inputs, _ = first.check(urn, props)
-    before = len(_training_operations(target))
+    before = len(training_operations(target))
     worker = threading.Thread(target=lambda: _swallow(first.create, urn, inputs), daemon=True)
     worker.start()
     store = ObjectStore(target, pipeline.bucket)
@@ -338,13 +320,13 @@ def test_interrupted_create_reattaches_to_the_running_training(pipeline, trained
         time.sleep(0.2)
     first.kill()
     worker.join(timeout=30)
-    assert len(_training_operations(target)) == before + 1
+    assert len(training_operations(target)) == before + 1
 
     with ProviderHost(cwd=project) as second:
         second.configure({})
         model_id, outs = second.create(urn, inputs)
         assert any("re-attaching to training" in line for line in second.output)
-    assert len(_training_operations(target)) == before + 1  # exactly one training
+    assert len(training_operations(target)) == before + 1  # exactly one training
     assert outs["modelName"] == model_id
 
 
