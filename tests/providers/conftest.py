@@ -1,6 +1,5 @@
 """Provider-protocol layer: a scratch project, its specs, and the SDK's provider host."""
 
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import pytest
 from components.cloud.clients import CloudTarget
 from components.providers.bucket import BucketProvider, bucket_inputs
 from components.spec import load_specs
-from tests.fixtures.digits import DigitImage, digit_images
+from tests.fixtures.digits import digit_images, write_zip
 from tests.fixtures.emulator import LOCATION, PROJECT
 from tests.fixtures.provider_host import ProviderHost
 
@@ -26,14 +25,6 @@ spec:
   bucket: data
   source: {{zip: {zip}}}
 """
-
-
-def write_zip(path: Path, images: tuple[DigitImage, ...]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for i in images:
-            zf.writestr(f"{i.label}/{i.index:04d}.{i.extension}", i.data)
-    return path
 
 
 @pytest.fixture(scope="module")

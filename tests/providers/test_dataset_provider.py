@@ -13,8 +13,8 @@ from components.cloud.storage import BucketAdmin, ObjectStore
 from components.providers.bucket import BucketProvider, bucket_inputs
 from components.providers.dataset import DatasetProvider, dataset_inputs
 from components.spec import load_specs
-from tests.fixtures.digits import digit_images
-from tests.providers.conftest import SPECS, write_zip
+from tests.fixtures.digits import digit_images, write_zip
+from tests.providers.conftest import SPECS
 
 LABELS = ("zero", "one", "two")
 

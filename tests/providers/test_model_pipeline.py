@@ -27,11 +27,11 @@ from components.providers.trained_model import TrainedModelProvider
 from components.providers.wiring import TRAINING_OUTPUTS, wire_export, wire_gate, wire_trained_model
 from components.spec import load_specs
 from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV
-from tests.fixtures.digits import digit_images
+from tests.fixtures.digits import digit_images, write_zip
 from tests.fixtures.emulator import LOCATION, PROJECT, patched_environ
 from tests.fixtures.provider_host import ProviderCallError, ProviderHost
 from tests.fixtures.trainings import training_operations
-from tests.providers.conftest import SPECS, write_zip
+from tests.providers.conftest import SPECS
 
 LABELS = ("zero", "one", "two")
 MODEL = """\
