@@ -30,16 +30,24 @@ from components.cloud.clients import cloud_target
 from components.providers.base import Provider
 from components.providers.bucket import BucketProvider, bucket_inputs
 from components.providers.dataset import DatasetProvider, dataset_inputs
-from components.providers.export import ModelExportProvider, export_inputs
+from components.providers.export import ModelExportProvider
 from components.providers.gate import OUTPUTS as GATE_OUTPUTS
-from components.providers.gate import AcceptanceGateProvider, gate_inputs
+from components.providers.gate import AcceptanceGateProvider
 from components.providers.promoted import (
     PromotedModelProvider,
     promoted_inputs,
     promotion_source,
 )
-from components.providers.publication import PublicationProvider, publication_inputs
-from components.providers.trained_model import TrainedModelProvider, trained_model_inputs
+from components.providers.publication import PublicationProvider
+from components.providers.trained_model import TrainedModelProvider
+from components.providers.wiring import (
+    MODEL_FILE_OUTPUTS,
+    TRAINING_OUTPUTS,
+    wire_export,
+    wire_gate,
+    wire_publication,
+    wire_trained_model,
+)
 from components.spec import Model, SpecError, SpecIssue, SpecSet, StackConfig
 
 # Summary values of a Dataset's check shown next to its fingerprint (not decisions).
@@ -321,7 +329,7 @@ def plan_stack(specs: SpecSet, config: StackConfig, root: Path, checker: Checker
 
     datasets: dict[str, Declared] = {}
     for name, spec in specs.datasets.items():
-        inputs = {**dataset_inputs(spec, target, "", root), "bucket": bucket_names[spec.bucket]}
+        inputs = dataset_inputs(spec, target, bucket_names[spec.bucket], root)
         if spec.source.uri is None:
             declared = declare("Dataset", f"{name}-dataset", spec, DatasetProvider(), inputs)
         else:  # a gs:// CSV index is read at deploy time: its fingerprint is not known here
@@ -353,52 +361,45 @@ def plan_stack(specs: SpecSet, config: StackConfig, root: Path, checker: Checker
             models[spec.name] = {"promoted": promoted}
             continue
         ds = datasets[spec.dataset]
-        inputs = {
-            **trained_model_inputs(spec, target, root),
-            "bucket": bucket,
-            "datasetName": ds.output("datasetName"),
-            "datasetFingerprint": ds.inputs["fingerprint"],
-        }
         base_name = spec.base_model.model if spec.base_model else None
-        if base_name is not None and "trained" in models.get(base_name, {}):
-            base = models[base_name]["trained"]
-            inputs["baseModelName"] = base.output("modelName")
-            inputs["baseModelFingerprint"] = base.inputs["fingerprint"]
+        base = models.get(base_name, {}).get("trained") if base_name is not None else None
+        inputs = wire_trained_model(
+            spec,
+            target,
+            root,
+            bucket=bucket,
+            dataset_name=ds.output("datasetName"),
+            dataset_fingerprint=ds.inputs["fingerprint"],
+            base_model_name=base.output("modelName") if base is not None else None,
+            base_model_fingerprint=base.inputs["fingerprint"] if base is not None else None,
+        )
         trained = declare(
             "TrainedModel", f"{spec.name}-model", spec, TrainedModelProvider(), inputs
         )
+        model_name, fingerprint = trained.output("modelName"), trained.inputs["fingerprint"]
         gate = declare(
             "AcceptanceGate",
             f"{spec.name}-gate",
             spec,
             AcceptanceGateProvider(),
-            {
-                **gate_inputs(spec, target),
-                "bucket": bucket,
-                "modelName": trained.output("modelName"),
-                "fingerprint": trained.inputs["fingerprint"],
-            },
+            wire_gate(spec, target, bucket=bucket, model_name=model_name, fingerprint=fingerprint),
         )
         export = declare(
             "ModelExport",
             f"{spec.name}-export",
             spec,
             ModelExportProvider(),
-            {
-                **export_inputs(spec, target),
-                "bucket": bucket,
-                "modelName": trained.output("modelName"),
-                "fingerprint": trained.inputs["fingerprint"],
-                "datasetFingerprint": ds.inputs["fingerprint"],
-                "config": {
-                    "modelType": spec.optimize_for.automl_model_type,
-                    "budgetMilliNodeHours": spec.budget.milli_node_hours,
-                    "baseModel": trained.inputs.get("baseModel"),
-                    "seed": spec.seed,
-                },
-                "training": trained.outputs(("stopReason", "trainCostMilliNodeHours")),
-                "gate": gate.outputs(GATE_OUTPUTS, *gate.replace_on, *gate.update_on),
-            },
+            wire_export(
+                spec,
+                target,
+                bucket=bucket,
+                model_name=model_name,
+                fingerprint=fingerprint,
+                dataset_fingerprint=ds.inputs["fingerprint"],
+                base_model=trained.inputs.get("baseModel"),
+                training=trained.outputs(TRAINING_OUTPUTS),
+                gate=gate.outputs(GATE_OUTPUTS, *gate.replace_on, *gate.update_on),
+            ),
         )
         models[spec.name] = {"trained": trained, "gate": gate, "export": export}
 
@@ -409,19 +410,14 @@ def plan_stack(specs: SpecSet, config: StackConfig, root: Path, checker: Checker
         model_bucket = bucket_names[specs.datasets[specs.models[spec.model].dataset].bucket]
         if "promoted" in parts:
             promoted = parts["promoted"]
-            from_model = {
-                key: promoted.output(key) for key in ("modelFile", "modelSha256", "modelSize")
-            }
+            from_model = {key: promoted.output(key) for key in MODEL_FILE_OUTPUTS}
             from_model["fingerprint"] = promoted.inputs["fingerprint"]
             from_model["threshold"] = promoted.output("threshold")
             from_model["labels"] = promoted.output("labels")
         else:
             export, gate = parts["export"], parts["gate"]
             file_sources = (*export.replace_on, "formats")
-            from_model = {
-                key: export.output(key, *file_sources)
-                for key in ("modelFile", "modelSha256", "modelSize")
-            }
+            from_model = {key: export.output(key, *file_sources) for key in MODEL_FILE_OUTPUTS}
             from_model["fingerprint"] = parts["trained"].inputs["fingerprint"]
             for key in ("threshold", "labels"):
                 from_model[key] = gate.output(key, *gate.replace_on, *gate.update_on)
@@ -430,12 +426,13 @@ def plan_stack(specs: SpecSet, config: StackConfig, root: Path, checker: Checker
             f"{name}-publication",
             spec,
             PublicationProvider(),
-            {
-                **publication_inputs(spec, target),
-                "registryBucket": bucket_names[spec.bucket],
-                "recordBucket": model_bucket,
-                **from_model,
-            },
+            wire_publication(
+                spec,
+                target,
+                registry_bucket=bucket_names[spec.bucket],
+                record_bucket=model_bucket,
+                model=from_model,
+            ),
         )
     return Plan(config.stack, config, specs, resources, tuple(errors))
 
