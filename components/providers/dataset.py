@@ -168,7 +168,8 @@ class DatasetProvider(Provider):
         manifest, items = scan(props, lambda d, t: log(f"checked {d}/{t} images"))
         if manifest.fingerprint != props["fingerprint"]:
             raise UserError(
-                f"the source {props['source']['path']} changed since it was checked "
+                f"the source {props['source'].get('path') or props['source'].get('uri')} "
+                "changed since it was checked "
                 "(fingerprint differs); run the deployment again"
             )
         store = ObjectStore(target, props["bucket"])
