@@ -3,7 +3,8 @@
 Training, evaluations, export to Cloud Storage, deployment, online and batch prediction,
 cancellation, restarts (clean and kill -9) and the API's errors. Trainings are real and tiny:
 1 node hour lasts a few seconds here (EDGE_LABELER_EMULATOR_SECONDS_PER_NODE_HOUR), and the
-three mobile models are trained once for the whole module.
+three mobile models are trained once for the whole module, for 2 epochs each
+(EDGE_LABELER_EMULATOR_EPOCHS_PER_NODE_HOUR).
 """
 
 import io
@@ -27,7 +28,7 @@ from google.protobuf import field_mask_pb2
 from PIL import Image
 
 from emulator.core.architectures import MOBILE_MODEL_TYPES, architecture, build_model
-from emulator.core.trainer import SECONDS_PER_NODE_HOUR_ENV
+from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV, SECONDS_PER_NODE_HOUR_ENV
 from emulator.server import AUTOML_ENV
 from tests.fixtures.digits import DigitImage, digit_images
 from tests.fixtures.emulator import (
@@ -49,6 +50,7 @@ LABELS = ("zero", "one", "two")
 IMPORTED_PER_LABEL = 20  # digit_images(24) per label: the first 20 are imported, 4 held out
 SCALE = "8"  # seconds per node hour: the minimum budget (1,000) trains for 8 s
 FAST_SCALE = "2"
+TRAINED_EPOCHS = 2  # epochs per node hour of the module's three models (see `trained`)
 FINGERPRINT = "edge-labeler-fingerprint"
 STAMP = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
 CANCELLED = 1  # google.rpc.Code
@@ -226,22 +228,27 @@ def digits(emulator, automl) -> Digits:
 
 @pytest.fixture(scope="module")
 def trained(automl, digits) -> dict[str, tuple[object, automl_v1.Model]]:
-    """One model per mobile type (minimum budget), trained one after the other in the emulator."""
-    ops = {
-        model_type: create_model(
-            automl,
-            digits.dataset_id,
-            model_type,
-            display_name=model_type.replace("-", "_"),
-            labels={
-                FINGERPRINT: model_type.replace("-", "_"),
-                "suite": "models",
-                "edge-labeler-seed": "7",
-            },
-        )
-        for model_type in MOBILE_MODEL_TYPES
-    }
-    return {model_type: (op, wait_for(op, timeout=300)) for model_type, op in ops.items()}
+    """One model per mobile type (minimum budget), trained one after the other in the emulator.
+
+    The budget counts epochs here (TRAINED_EPOCHS per node hour): the same models on a fast or a
+    busy machine, and no wall-clock seconds spent past the last epoch.
+    """
+    with patched_environ({EPOCHS_PER_NODE_HOUR_ENV: str(TRAINED_EPOCHS)}):
+        ops = {
+            model_type: create_model(
+                automl,
+                digits.dataset_id,
+                model_type,
+                display_name=model_type.replace("-", "_"),
+                labels={
+                    FINGERPRINT: model_type.replace("-", "_"),
+                    "suite": "models",
+                    "edge-labeler-seed": "7",
+                },
+            )
+            for model_type in MOBILE_MODEL_TYPES
+        }
+        return {model_type: (op, wait_for(op, timeout=300)) for model_type, op in ops.items()}
 
 
 @pytest.fixture(scope="module")
