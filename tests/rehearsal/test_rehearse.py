@@ -12,9 +12,8 @@ import pytest
 from components.cli import main
 from emulator.core.trainer import SECONDS_PER_NODE_HOUR_ENV
 from emulator.server import ENV_KEYS
-from tests.fixtures.digits import digit_images
+from tests.fixtures.digits import digit_images, write_zip
 from tests.fixtures.emulator import patched_environ
-from tests.providers.conftest import write_zip
 from tests.review.conftest import git
 
 SPECS = """\
