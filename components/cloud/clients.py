@@ -44,6 +44,13 @@ FIREBASE_ML_ENV = "EDGE_LABELER_FIREBASE_ML_ENDPOINT"
 EMULATOR_ENV = (STORAGE_ENV, AUTOML_ENV, VERTEX_ENV, FIREBASE_ML_ENV)
 
 
+# The CloudTarget settings each service's clients read (see the factories below).
+STORAGE = ("project", "emulator")
+TRAINING = ("project", "region", "api", "emulator")
+# Firebase ML is per project; a Publication's own `spec.target` picks the adapter.
+REGISTRY = ("project", "emulator")
+
+
 @dataclass(frozen=True)
 class CloudTarget:
     """Where a stack's resources live; passed to providers as the `cloud` input."""
@@ -55,8 +62,11 @@ class CloudTarget:
     registry: str = "firebase_ml"  # publication adapter: firebase_ml | storage
     emulator: bool = False
 
-    def as_inputs(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_inputs(self, *services: tuple[str, ...]) -> dict[str, Any]:
+        """The settings the clients of `services` read (STORAGE, TRAINING, REGISTRY), and the
+        stack: a resource's `cloud` input, so that a setting it never reads cannot change it."""
+        keep = {"stack", *(key for service in services for key in service)}
+        return {k: v for k, v in asdict(self).items() if k in keep}
 
     @classmethod
     def from_inputs(cls, data: dict[str, Any]) -> "CloudTarget":

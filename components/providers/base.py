@@ -84,6 +84,19 @@ def stable_id(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
+def _as_read(olds: Props, news: Props) -> Props:
+    """`olds` with each `cloud` input (at any depth) narrowed to the settings the new inputs
+    carry: state written before `cloud` held only what a resource reads (see
+    `CloudTarget.as_inputs`) must not make a setting the resource never reads replace it."""
+    out = dict(olds)
+    for key, new in news.items():
+        old = olds.get(key)
+        if not (isinstance(old, Mapping) and isinstance(new, Mapping)):
+            continue
+        out[key] = {k: old.get(k) for k in new} if key == "cloud" else _as_read(dict(old), new)
+    return out
+
+
 class Provider(ResourceProvider):
     """Subclasses declare `kind`, `replace_on` and `update_on` and implement `_create` etc."""
 
@@ -115,9 +128,19 @@ class Provider(ResourceProvider):
         return CheckResult(inputs, [])
 
     def diff(self, id_: str, olds: Props, news: Props) -> DiffResult:
+        olds = _as_read(olds, news)
         changed = [k for k in (*self.replace_on, *self.update_on) if olds.get(k) != news.get(k)]
         replaces = [k for k in changed if k in self.replace_on]
-        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+        return DiffResult(
+            changes=bool(changed),
+            replaces=replaces,
+            delete_before_replace=bool(replaces) and self._same_physical(olds, news),
+        )
+
+    def _same_physical(self, olds: Props, news: Props) -> bool:
+        """Whether a replacement would land on the very cloud resource it replaces (the same
+        name): it must then be deleted first, as creating it would only adopt the old one."""
+        return False
 
     def create(self, props: Props) -> CreateResult:
         with expected_errors(self.label(props)):

@@ -1,12 +1,13 @@
 """Bucket on the emulator stack (GCP stacks use `pulumi_gcp.storage.Bucket`, see resources.py).
 
-Uniform bucket-level access and public-access prevention are always on. Destroying the
-local stack deletes the bucket with its objects (the emulator's `force_destroy`).
+Uniform bucket-level access and public-access prevention are always on. A bucket that holds
+objects is deleted (or replaced) with them only when its spec says `forceDestroy: true`;
+otherwise the deletion fails, naming the bucket, and nothing is lost.
 """
 
 import pulumi
 
-from components.cloud.clients import CloudTarget
+from components.cloud.clients import STORAGE, CloudTarget
 from components.cloud.storage import BucketAdmin, BucketSettings
 from components.providers.base import DynamicResource, Props, Provider
 from components.spec import Bucket as BucketSpec
@@ -15,11 +16,12 @@ from components.spec import Bucket as BucketSpec
 def bucket_inputs(spec: BucketSpec, target: CloudTarget) -> Props:
     return {
         "name": spec.name,
-        "cloud": target.as_inputs(),
+        "cloud": target.as_inputs(STORAGE),
         "bucketName": spec.cloud_name(target.project),
         "location": spec.location.upper(),
         "storageClass": spec.storage_class.value,
         "versioning": spec.versioning,
+        "forceDestroy": spec.force_destroy,
         "deleteAfterDays": spec.lifecycle.delete_after_days if spec.lifecycle else None,
         "labels": dict(spec.labels),
     }
@@ -43,7 +45,15 @@ def _admin(props: Props) -> BucketAdmin:
 class BucketProvider(Provider):
     kind = "Bucket"
     replace_on = ("bucketName", "location", "cloud")
-    update_on = ("storageClass", "versioning", "deleteAfterDays", "labels")
+    update_on = ("storageClass", "versioning", "deleteAfterDays", "labels", "forceDestroy")
+
+    def _same_physical(self, olds: Props, news: Props) -> bool:
+        # A new location under the same name: the old bucket must go first (and is refused
+        # while it holds objects, unless forceDestroy), or "creating" the new one would adopt
+        # the old one and the old one's deletion would then delete it.
+        return olds.get("bucketName") == news.get("bucketName") and olds.get("cloud") == news.get(
+            "cloud"
+        )
 
     def _create(self, props: Props) -> tuple[str, Props]:
         created = _admin(props).create(_settings(props))
@@ -68,7 +78,7 @@ class BucketProvider(Provider):
         return {}
 
     def _delete(self, id_: str, props: Props) -> None:
-        _admin(props).delete(force=True)
+        _admin(props).delete(force=bool(props.get("forceDestroy")))
 
 
 class Bucket(DynamicResource, module="edge-labeler", name="Bucket"):

@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 
 from components.cloud.adapters import training_api
-from components.cloud.clients import CloudTarget
+from components.cloud.clients import STORAGE, TRAINING, CloudTarget
 from components.cloud.errors import CloudNotFound
 from components.cloud.storage import ObjectStore, Upload, read_uri, stat_objects
 from components.cloud.training import (
@@ -62,7 +62,7 @@ def dataset_inputs(
     src = spec.source
     return {
         "name": spec.name,
-        "cloud": target.as_inputs(),
+        "cloud": target.as_inputs(STORAGE, TRAINING),
         "bucket": bucket,
         "displayName": spec.cloud_display_name(target.stack),
         "classification": spec.classification.value,

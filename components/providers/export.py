@@ -14,7 +14,7 @@ from dataclasses import asdict
 import pulumi
 
 from components.cloud.adapters import training_api
-from components.cloud.clients import CloudTarget
+from components.cloud.clients import STORAGE, TRAINING, CloudTarget
 from components.cloud.records import Artifact, RegistryRecord, directory_digest, write_record
 from components.cloud.storage import ObjectStore, split_uri
 from components.evaluation.tflite import inspect_tflite
@@ -29,7 +29,7 @@ PRIMARY = ("tflite", "edgetpu_tflite")
 def export_inputs(spec: ModelSpec, target: CloudTarget) -> Props:
     return {
         "name": spec.name,
-        "cloud": target.as_inputs(),
+        "cloud": target.as_inputs(STORAGE, TRAINING),
         "formats": [f.value for f in spec.export],
     }
 

@@ -10,7 +10,7 @@ is evaluated again, not retrained.
 import pulumi
 
 from components.cloud.adapters import training_api
-from components.cloud.clients import CloudTarget
+from components.cloud.clients import STORAGE, TRAINING, CloudTarget
 from components.cloud.records import published_path, read_record
 from components.cloud.storage import ObjectStore
 from components.evaluation.gate import Baseline, Criteria, evaluate
@@ -35,7 +35,7 @@ OUTPUTS = (
 def gate_inputs(spec: ModelSpec, target: CloudTarget) -> Props:
     return {
         "name": spec.name,
-        "cloud": target.as_inputs(),
+        "cloud": target.as_inputs(STORAGE, TRAINING),
         "criteria": Criteria.from_acceptance(spec.acceptance).to_props(),
     }
 

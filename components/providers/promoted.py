@@ -21,7 +21,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import rpc
 
-from components.cloud.clients import CloudTarget, cloud_target
+from components.cloud.clients import STORAGE, CloudTarget, cloud_target
 from components.cloud.records import (
     Artifact,
     RegistryRecord,
@@ -66,7 +66,7 @@ class PromotionSource:
     bucket: str
 
     def as_inputs(self) -> Props:
-        return {"stack": self.stack, "cloud": self.target.as_inputs(), "bucket": self.bucket}
+        return {"stack": self.stack, "cloud": self.target.as_inputs(STORAGE), "bucket": self.bucket}
 
 
 def promotion_source(spec: ModelSpec, root: Path = Path(".")) -> PromotionSource:
@@ -104,7 +104,7 @@ def promoted_inputs(spec: ModelSpec, target: CloudTarget, source: PromotionSourc
     assert spec.promoted is not None
     return {
         "name": spec.name,
-        "cloud": target.as_inputs(),
+        "cloud": target.as_inputs(STORAGE),
         "fingerprint": spec.promoted.fingerprint,
         "source": source.as_inputs(),
         "formats": [f.value for f in spec.export],

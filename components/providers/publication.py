@@ -9,7 +9,7 @@ sha256 changed. Each publication also records which fingerprint this stack serve
 
 import pulumi
 
-from components.cloud.clients import CloudTarget
+from components.cloud.clients import REGISTRY, STORAGE, CloudTarget
 from components.cloud.records import now, published_path
 from components.cloud.registry import ModelFile, PublishedModel, PublishedModelSpec, open_registry
 from components.cloud.storage import ObjectStore
@@ -22,7 +22,7 @@ OUTPUTS = ("registryName", "version", "modelHash", "servedSha256", "updateTime",
 def publication_inputs(spec: PublicationSpec, target: CloudTarget) -> Props:
     return {
         "name": spec.name,
-        "cloud": target.as_inputs(),
+        "cloud": target.as_inputs(STORAGE, REGISTRY),
         "target": spec.target.value,
         "displayName": spec.display_name,
         "tags": list(spec.tags),

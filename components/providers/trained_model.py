@@ -18,7 +18,7 @@ import pulumi
 from pulumi.runtime import rpc
 
 from components.cloud.adapters import training_api
-from components.cloud.clients import CloudTarget
+from components.cloud.clients import STORAGE, TRAINING, CloudTarget
 from components.cloud.records import model_fingerprint, now, operation_path
 from components.cloud.storage import ObjectStore
 from components.cloud.training import (
@@ -57,7 +57,7 @@ def trained_model_inputs(spec: ModelSpec, target: CloudTarget, root: Path = Path
     return {
         "baseModelPath": base_path,
         "name": spec.name,
-        "cloud": target.as_inputs(),
+        "cloud": target.as_inputs(STORAGE, TRAINING),
         "displayName": spec.cloud_display_name(target.stack),
         "modelType": spec.optimize_for.automl_model_type,
         "budgetMilliNodeHours": spec.budget.milli_node_hours,
