@@ -100,7 +100,7 @@ def _gcp_bucket(
         versioning=gcp.storage.BucketVersioningArgs(enabled=inputs["versioning"]),
         lifecycle_rules=rules,
         labels=inputs["labels"],
-        force_destroy=False,
+        force_destroy=inputs["forceDestroy"],
         opts=opts,
     )
     # The training service reads the CSV index and images and writes exports here.

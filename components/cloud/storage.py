@@ -230,11 +230,33 @@ class BucketAdmin:
             bucket.patch()
 
     def delete(self, force: bool) -> None:
-        """Deletes the bucket; with `force`, its objects first (as `force_destroy`)."""
+        """Deletes the bucket; with `force`, its objects (every version) first, as
+        `force_destroy`; without it, a bucket that holds objects is refused, untouched."""
         with missing_ok(f"deleting bucket gs://{self.name}"):
             bucket = self._client().get_bucket(self.name)
-            if force:  # Bucket.delete(force=True) refuses buckets of over 256 objects
-                blobs = list(bucket.list_blobs())
+            if not force:
+                held = list(bucket.list_blobs(versions=True, max_results=_SHOWN + 1))
+                if held:
+                    raise CloudError(_not_empty(self.name, [b.name for b in held]))
+            else:  # Bucket.delete(force=True) refuses buckets of over 256 objects
+                blobs = list(bucket.list_blobs(versions=True))
                 with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS) as pool:
                     list(pool.map(lambda b: b.delete(), blobs))
             bucket.delete()
+
+
+_SHOWN = 3  # object names quoted when a deletion is refused
+
+
+def _not_empty(bucket: str, names: list[str]) -> str:
+    count = (
+        f"{len(names)} object{'s' if len(names) > 1 else ''}"
+        if len(names) <= _SHOWN
+        else f"more than {_SHOWN} objects"
+    )
+    shown = ", ".join(names[:_SHOWN])
+    return (
+        f"gs://{bucket} holds {count} ({shown}); it is deleted with its objects only when its "
+        "spec says forceDestroy: true. Set spec.forceDestroy: true to delete them with it, or "
+        "move them first; nothing was deleted"
+    )

@@ -149,6 +149,7 @@ class Bucket(Document):
     location: str
     storage_class: StorageClass
     versioning: bool
+    force_destroy: bool  # delete objects with the bucket (else deleting a full bucket fails)
     lifecycle: Lifecycle | None
     labels: Mapping[str, str] = field(compare=False)
     bucket_name: str | None  # explicit name, else derived by cloud_name()

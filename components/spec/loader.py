@@ -613,6 +613,7 @@ def _typed(entry: _Entry, built: dict[str, dict[str, Document]]) -> Document:
             location=spec["location"],
             storage_class=StorageClass(spec["storageClass"]),
             versioning=spec["versioning"],
+            force_destroy=spec["forceDestroy"],
             lifecycle=_opt(
                 spec.get("lifecycle"), lambda v: Lifecycle(delete_after_days=v["deleteAfterDays"])
             ),

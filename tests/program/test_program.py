@@ -82,6 +82,7 @@ def test_local_stack_uses_the_emulator_bucket():
     bucket = declared("local")[(DYNAMIC + "Bucket", "ml-data-bucket")]
     assert bucket["inputs"]["cloud"]["emulator"] is True
     assert bucket["inputs"]["bucketName"] == "local-project-ml-data"
+    assert bucket["inputs"]["forceDestroy"] is True  # specs/envs/local.yaml: disposable data
 
 
 @pytest.mark.parametrize(("stack", "protect"), [("dev", False), ("prod", True)])
