@@ -98,4 +98,3 @@ def test_an_empty_bucket_is_deleted_without_force(host, tmp_path):
     id_, outs = host.create(urn, inputs)
     host.delete(urn, id_, outs)
     assert not storage_client(_env()).bucket(id_).exists()
-

@@ -16,7 +16,7 @@ from components.cloud.clients import cloud_target
 from components.review.changes import resource_change
 from components.review.plan import Checker, Computed, plan_stack
 from components.spec import load_specs
-from components.spec.stack import RegistryKind, TrainingApiKind, load_stack_config
+from components.spec.stack import RegistryKind, StackConfig, TrainingApiKind, load_stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL = {
@@ -30,7 +30,7 @@ ALL = {
 TRAINING = {"digits-dataset", "digits-model", "digits-gate", "digits-export"}
 
 
-def _flip(key: str, config):  # noqa: ANN001 (a StackConfig)
+def _flip(key: str, config: StackConfig) -> StackConfig:
     flips = {
         "project": {"project": "another-project"},
         "region": {"region": "europe-west4"},
