@@ -1,10 +1,15 @@
 """Safe reading of dataset sources (zip archives and directories) without extracting to disk.
 
 Hostile input is refused before any byte is inflated: path traversal, absolute paths and
-symlinks; more entries than `Limits.max_files`; entries whose declared size exceeds the
-per-image limit or whose compression ratio is implausible for images (zip bombs); a total
-declared size over `Limits.max_total_bytes`. Reads are bounded by the declared sizes
-(zipfile stops at `file_size` and checks the CRC), so a lying header cannot inflate more.
+symlinks; more entries than `Limits.max_files`; two entries that name the same file (one
+image would be read for the other); entries whose declared size exceeds the per-image
+limit or whose compression ratio is implausible for images (zip bombs); a total declared
+size over `Limits.max_total_bytes`. Reads are bounded by the declared sizes (zipfile stops
+at `file_size` and checks the CRC), so a lying header cannot inflate more.
+
+Hidden files and folders (`.git/`, `.DS_Store`, AppleDouble `._x`) and OS litter
+(`__MACOSX/`, `Thumbs.db`, `desktop.ini`) are not images: they are skipped, and counted
+in `Listing.skipped` so that the check can say so in one note.
 """
 
 import os
@@ -14,12 +19,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from components.data.cache import file_stamp
 from components.data.errors import DatasetError, Problem
 from components.data.images import MAX_IMAGE_BYTES
 
-# OS litter that is skipped, not reported.
-_IGNORED_DIRS = {"__MACOSX"}
-_IGNORED_FILES = {"Thumbs.db", "desktop.ini"}
+# OS litter in people's image folders, besides hidden names (".git", ".DS_Store", "._x").
+_SYSTEM_DIRS = {"__MACOSX"}
+_SYSTEM_FILES = {"thumbs.db", "ehthumbs.db", "desktop.ini"}  # compared lower-case (Windows)
+# How many skipped entries the note names before it only counts them.
+_SKIPPED_EXAMPLES = 3
 
 
 @dataclass(frozen=True)
@@ -47,10 +55,67 @@ class SourceFile:
         return self._reader()
 
 
-def _ignored(parts: tuple[str, ...]) -> bool:
-    return any(p in _IGNORED_DIRS for p in parts[:-1]) or (
-        parts[-1] in _IGNORED_FILES or parts[-1].startswith(".")
-    )
+@dataclass(frozen=True)
+class Listing:
+    """The files of a source, and the hidden or system entries it skipped."""
+
+    files: list[SourceFile]
+    skipped: list[str]  # the outermost skipped entries, sorted; folders end in "/"
+
+    def note(self, label: str) -> str | None:
+        """One warning line naming how many entries were skipped, with a few examples."""
+        if not self.skipped:
+            return None
+        n = len(self.skipped)
+        shown = ", ".join(self.skipped[:_SKIPPED_EXAMPLES])
+        more = ", …" if n > _SKIPPED_EXAMPLES else ""
+        noun = "entry" if n == 1 else "entries"
+        return f"{label}: skipped {n} hidden or system {noun} ({shown}{more})"
+
+
+def _skipped(parts: tuple[str, ...], is_dir: bool = False) -> str | None:
+    """The hidden or system entry that `parts` is or lies in (`a/.git/`), or None."""
+    for depth, part in enumerate(parts):
+        folder = is_dir or depth < len(parts) - 1
+        if (
+            part.startswith(".")
+            or (folder and part in _SYSTEM_DIRS)
+            or (not folder and part.lower() in _SYSTEM_FILES)
+        ):
+            return "/".join(parts[: depth + 1]) + ("/" if folder else "")
+    return None
+
+
+def _duplicate_names(infos: list[zipfile.ZipInfo], label: str) -> list[Problem]:
+    """Entries that name the same file once normalised (`a/b`, `./a/b`, `a//b`, twice `a/b`).
+
+    Zip allows it, but a name is how an image is found again for its upload: two entries
+    under one name would put one image's bytes under the other's content address.
+    """
+    by_file: dict[tuple[str, ...], list[str]] = {}
+    for info in infos:
+        by_file.setdefault(PurePosixPath(info.filename).parts, []).append(info.filename)
+    problems = []
+    rule = "entry names must be unique, so that each names one image"
+    for names in by_file.values():
+        first = names[0]
+        if names.count(first) > 1:
+            problems.append(
+                Problem(
+                    f"{label}:{first}",
+                    "duplicate-name",
+                    f"the archive has {names.count(first)} entries named '{first}'; {rule}",
+                )
+            )
+        for alias in dict.fromkeys(n for n in names if n != first):
+            problems.append(
+                Problem(
+                    f"{label}:{alias}",
+                    "duplicate-name",
+                    f"names the same file as '{first}'; {rule}",
+                )
+            )
+    return problems
 
 
 def _unsafe_name(name: str) -> str | None:
@@ -66,7 +131,7 @@ def _unsafe_name(name: str) -> str | None:
     return None
 
 
-def read_zip(path: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> list[SourceFile]:
+def read_zip(path: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> Listing:
     """Lists the files of a zip safely; `label` is how errors name the archive."""
     try:
         zf = zipfile.ZipFile(path)
@@ -76,7 +141,6 @@ def read_zip(path: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> list[So
         raise DatasetError(
             [Problem(label, "archive", f"is not a readable zip archive ({exc})")]
         ) from None
-    problems: list[Problem] = []
     infos = zf.infolist()
     if len(infos) > limits.max_files:
         zf.close()
@@ -89,53 +153,25 @@ def read_zip(path: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> list[So
                 )
             ]
         )
-    files: list[SourceFile] = []
-    total = 0
+    problems: list[Problem] = []
+    kept: list[zipfile.ZipInfo] = []
+    skipped: set[str] = set()
     for info in infos:
         where = f"{label}:{info.filename}"
-        reason = _unsafe_name(info.filename)
-        if reason:
-            problems.append(Problem(where, "unsafe-path", f"entry name {reason}; refused"))
-            continue
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            problems.append(Problem(where, "symlink", "is a symbolic link; links are refused"))
+        if problem := _unsafe_entry(info, where):
+            problems.append(problem)
             continue
         if info.is_dir():
             continue
-        parts = PurePosixPath(info.filename).parts
-        if _ignored(parts):
+        if unit := _skipped(PurePosixPath(info.filename).parts):
+            skipped.add(unit)  # never inflated, so neither its size nor its ratio matters
             continue
-        if info.file_size > limits.max_file_bytes:
-            problems.append(
-                Problem(
-                    where,
-                    "size",
-                    f"is {info.file_size / 1024**2:.1f} MB; each image must be 30 MB or smaller",
-                )
-            )
+        if problem := _oversized_entry(info, where, limits):
+            problems.append(problem)
             continue
-        if info.file_size >= limits.ratio_min_bytes and info.file_size > limits.max_ratio * max(
-            info.compress_size, 1
-        ):
-            problems.append(
-                Problem(
-                    where,
-                    "zip-bomb",
-                    f"inflates {info.compress_size:,} bytes to {info.file_size:,} "
-                    f"(ratio over {limits.max_ratio:.0f}:1); refused as a zip bomb",
-                )
-            )
-            continue
-        total += info.file_size
-        files.append(
-            SourceFile(
-                name=info.filename,
-                size=info.file_size,
-                stamp=(info.CRC, info.file_size),
-                _reader=_zip_reader(zf, info),
-            )
-        )
+        kept.append(info)
+    problems += _duplicate_names(kept, label)
+    total = sum(info.file_size for info in kept)
     if total > limits.max_total_bytes:
         problems.append(
             Problem(
@@ -148,7 +184,46 @@ def read_zip(path: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> list[So
     if problems:
         zf.close()
         raise DatasetError(problems)
-    return files
+    files = [
+        SourceFile(
+            name=info.filename,
+            size=info.file_size,
+            stamp=(info.CRC, info.file_size),
+            _reader=_zip_reader(zf, info),
+        )
+        for info in kept
+    ]
+    return Listing(files, sorted(skipped))
+
+
+def _unsafe_entry(info: zipfile.ZipInfo, where: str) -> Problem | None:
+    """Why an entry's name or kind is refused (traversal, absolute, link), or None."""
+    reason = _unsafe_name(info.filename)
+    if reason:
+        return Problem(where, "unsafe-path", f"entry name {reason}; refused")
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return Problem(where, "symlink", "is a symbolic link; links are refused")
+    return None
+
+
+def _oversized_entry(info: zipfile.ZipInfo, where: str, limits: Limits) -> Problem | None:
+    """Why a file entry would inflate too much (over the image limit, a bomb's ratio), or None."""
+    if info.file_size > limits.max_file_bytes:
+        return Problem(
+            where,
+            "size",
+            f"is {info.file_size / 1024**2:.1f} MB; each image must be 30 MB or smaller",
+        )
+    if info.file_size >= limits.ratio_min_bytes and info.file_size > limits.max_ratio * max(
+        info.compress_size, 1
+    ):
+        return Problem(
+            where,
+            "zip-bomb",
+            f"inflates {info.compress_size:,} bytes to {info.file_size:,} "
+            f"(ratio over {limits.max_ratio:.0f}:1); refused as a zip bomb",
+        )
+    return None
 
 
 def _zip_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
@@ -160,17 +235,22 @@ def _zip_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], byte
     return read
 
 
-def read_directory(root: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> list[SourceFile]:
+def read_directory(root: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> Listing:
     """Lists the regular files under a directory; symlinks anywhere are refused."""
     if not root.is_dir():
         raise DatasetError([Problem(label, "missing", "directory not found")])
     problems: list[Problem] = []
     files: list[SourceFile] = []
+    skipped: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         base = Path(dirpath)
         for d in list(dirnames):
-            if (base / d).is_symlink():
-                rel = (base / d).relative_to(root).as_posix()
+            rel = (base / d).relative_to(root).as_posix()
+            unit = _skipped(PurePosixPath(rel).parts, is_dir=True)
+            if unit:  # not walked: a .git folder holds thousands of files, none an image
+                skipped.append(unit)
+                dirnames.remove(d)
+            elif (base / d).is_symlink():
                 problems.append(
                     Problem(f"{label}/{rel}", "symlink", "is a symbolic link; links are refused")
                 )
@@ -179,33 +259,15 @@ def read_directory(root: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> l
         for name in sorted(filenames):
             full = base / name
             rel = full.relative_to(root).as_posix()
-            if _ignored(PurePosixPath(rel).parts):
+            unit = _skipped(PurePosixPath(rel).parts)
+            if unit:
+                skipped.append(unit)
                 continue
-            st = full.lstat()
-            if stat.S_ISLNK(st.st_mode):
-                problems.append(
-                    Problem(f"{label}/{rel}", "symlink", "is a symbolic link; links are refused")
-                )
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            if st.st_size > limits.max_file_bytes:
-                problems.append(
-                    Problem(
-                        f"{label}/{rel}",
-                        "size",
-                        f"is {st.st_size / 1024**2:.1f} MB; each image must be 30 MB or smaller",
-                    )
-                )
-                continue
-            files.append(
-                SourceFile(
-                    name=rel,
-                    size=st.st_size,
-                    stamp=(st.st_size, st.st_mtime_ns, st.st_ino),
-                    _reader=full.read_bytes,
-                )
-            )
+            file, problem = _directory_file(full, rel, f"{label}/{rel}", limits)
+            if problem:
+                problems.append(problem)
+            elif file:
+                files.append(file)
             if len(files) > limits.max_files:
                 raise DatasetError(
                     [
@@ -219,10 +281,29 @@ def read_directory(root: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> l
                 )
     if problems:
         raise DatasetError(problems)
-    return files
+    return Listing(files, sorted(skipped))
 
 
-def read_source(path: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> list[SourceFile]:
+def _directory_file(
+    full: Path, rel: str, where: str, limits: Limits
+) -> tuple[SourceFile | None, Problem | None]:
+    """One file of a directory source: refused (link, size), skipped (not regular) or kept."""
+    st = full.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        return None, Problem(where, "symlink", "is a symbolic link; links are refused")
+    if not stat.S_ISREG(st.st_mode):
+        return None, None
+    if st.st_size > limits.max_file_bytes:
+        return None, Problem(
+            where,
+            "size",
+            f"is {st.st_size / 1024**2:.1f} MB; each image must be 30 MB or smaller",
+        )
+    file = SourceFile(name=rel, size=st.st_size, stamp=file_stamp(st), _reader=full.read_bytes)
+    return file, None
+
+
+def read_source(path: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> Listing:
     """A zip archive or a directory, by what is on disk."""
     if path.is_dir():
         return read_directory(path, label, limits)
@@ -231,8 +312,7 @@ def read_source(path: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> list
 
 def source_stamp(path: Path) -> tuple[int, ...]:
     """Identity of a whole source for the cache: the zip's stat (directories: per file)."""
-    st = path.stat()
-    return (st.st_size, st.st_mtime_ns, st.st_ino)
+    return file_stamp(path.stat())
 
 
 def iter_structured(

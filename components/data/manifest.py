@@ -2,13 +2,16 @@
 
 A dataset's fingerprint is the sha256 of its sorted manifest lines (content hash, labels,
 split) plus the classification type: renaming a file changes nothing, editing a pixel does.
+The items handed back for the upload verify, on every read, that the bytes are still those
+hashed, so an object is never stored under the address of other content.
 """
 
 import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 
@@ -154,17 +157,20 @@ def fingerprint(classification: str, entries: Sequence[Entry]) -> str:
 
 
 def build_manifest(
-    items: Sequence[Item],
+    scanned: Sequence[tuple[Item, str, str, int]],
+    problems: Sequence[Problem],
     *,
     classification: str,
     split: SplitSpec = SplitSpec(),
     label: str,
-    cache: ScanCache | None = None,
-    progress: Progress | None = None,
+    notes: Sequence[str] = (),
 ) -> Manifest:
-    """Checks every image and rule; raises DatasetError listing every problem found."""
-    scanned, problems = scan(items, cache, progress)
-    warnings: list[str] = []
+    """Applies every rule to a `scan`'s results; raises DatasetError listing every problem.
+
+    `notes`: warnings about the source itself (entries it skipped), listed first.
+    """
+    problems = list(problems)
+    warnings: list[str] = list(notes)
     by_sha: dict[str, dict] = {}
     conflicted: set[str] = set()
     duplicates = 0
@@ -288,9 +294,12 @@ def local_items(
     label: str,
     labels_file: Path | None = None,
     limits: Limits = DEFAULT_LIMITS,
-) -> list[Item]:
-    """Items of a local source: `zip` / `directory` (structured) or `images` (+ labels file)."""
-    files = read_source(path, label, limits)
+) -> tuple[list[Item], list[str]]:
+    """Items of a local source: `zip` / `directory` (structured) or `images` (+ labels file),
+    and notes about the source (the hidden or system entries it skipped)."""
+    listing = read_source(path, label, limits)
+    files = listing.files
+    notes = [note] if (note := listing.note(label)) else []
     sep = ":" if path.is_file() else "/"
     if kind in ("zip", "directory"):
         items, problems = [], []
@@ -301,7 +310,7 @@ def local_items(
                 items.append(Item(f"{label}{sep}{f.name}", f.name, f.stamp, f.read, (folder,)))
         if problems:
             raise DatasetError(problems)
-        return items
+        return items, notes
     if kind == "images":
         mapping = read_labels_file(labels_file, str(labels_file)) if labels_file is not None else {}
         names = {f.name for f in files}
@@ -315,10 +324,11 @@ def local_items(
                 )
                 for p in unknown
             )
-        return [
+        items = [
             Item(f"{label}{sep}{f.name}", f.name, f.stamp, f.read, mapping.get(f.name, ()))
             for f in files
         ]
+        return items, notes
     raise ValueError(f"unknown local source kind {kind!r}")
 
 
@@ -339,9 +349,15 @@ def scan_local(
     cache = None
     if use_cache:
         cache = ScanCache(path, source_stamp(path) if path.is_file() else None)
-    items = local_items(kind, path, label, labels_file)
+    items, notes = local_items(kind, path, label, labels_file)
     return scan_items(
-        items, cache, classification=classification, split=split, label=label, progress=progress
+        items,
+        cache,
+        classification=classification,
+        split=split,
+        label=label,
+        progress=progress,
+        notes=notes,
     )
 
 
@@ -353,19 +369,51 @@ def scan_items(
     split: SplitSpec,
     label: str,
     progress: Progress | None = None,
+    notes: Sequence[str] = (),
 ) -> tuple[Manifest, dict[str, Item]]:
-    """`build_manifest` with the stat cache saved afterwards (also when the data fails its
-    rules: what was read stays cached), and the items by name."""
+    """Checks, hashes and applies every rule (the stat cache is saved afterwards, also when
+    the data fails its rules: what was read stays cached); returns the manifest and the
+    items by name, whose `read` verifies the bytes against the sha256 the scan found."""
     try:
+        scanned, problems = scan(items, cache, progress)
         manifest = build_manifest(
-            items,
+            scanned,
+            problems,
             classification=classification,
             split=split,
             label=label,
-            cache=cache,
-            progress=progress,
+            notes=notes,
         )
     finally:
         if cache:
             cache.save()
-    return manifest, {i.name: i for i in items}
+    verified = {
+        item.name: replace(item, read=partial(read_verified, item, sha, cache))
+        for item, sha, _, _ in scanned
+    }
+    return manifest, verified
+
+
+def read_verified(item: Item, sha256: str, cache: ScanCache | None = None) -> bytes:
+    """The item's bytes if they still hash to `sha256`; DatasetError naming the file if not.
+
+    An upload reads the source again, after the check: a file edited in between must not
+    be stored under the address of the content that was checked.
+    """
+    data = item.read()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual == sha256:
+        return data
+    if cache:
+        cache.forget(item.name)  # so that the next check reads it, not the stale entry
+    raise DatasetError(
+        [
+            Problem(
+                item.where,
+                "changed",
+                f"changed since it was checked (its sha256 is now {actual[:12]}…, the check "
+                f"saw {sha256[:12]}…); nothing was stored for it: run the deployment again "
+                "to check the new content",
+            )
+        ]
+    )

@@ -1,6 +1,7 @@
 """Image rules of the service: format by content (not by file name), size limit, decoding."""
 
 import io
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -8,6 +9,13 @@ from PIL import Image, UnidentifiedImageError
 
 # AutoML Vision / Vertex image classification: 30 MB per image.
 MAX_IMAGE_BYTES = 30 * 1024 * 1024
+# The most pixels an imported image may have: Pillow's default decoding limit
+# (2 × PIL.Image.MAX_IMAGE_PIXELS), which the import has always applied. Checked from the
+# header, before decoding, so it also holds where Pillow's setting was raised. The
+# client-side check states the same number (components/data/images.py; a test checks
+# that they agree): what the check passes, the import decodes.
+MAX_IMAGE_PIXELS = 178_956_970
+_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 
 # Magic numbers of the formats the API accepts, in the order they are tested.
 _SIGNATURES: tuple[tuple[str, bytes, int], ...] = (
@@ -53,6 +61,17 @@ def check_size(size_bytes: int) -> None:
         )
 
 
+def check_pixels(pixels: int) -> None:
+    """Raises ImageError when an image of this many pixels is over the limit."""
+    if pixels > MAX_IMAGE_PIXELS:
+        raise ImageError(_too_many_pixels(pixels))
+
+
+def _too_many_pixels(pixels: int | None) -> str:
+    count = f"{pixels:,}" if pixels else f"over {MAX_IMAGE_PIXELS:,}"
+    return f"image has {count} pixels; the limit is {MAX_IMAGE_PIXELS:,} pixels per image"
+
+
 def inspect(data: bytes) -> ImageInfo:
     """Checks size, format by content and decodability; raises ImageError with the reason."""
     check_size(len(data))
@@ -63,8 +82,14 @@ def inspect(data: bytes) -> ImageInfo:
         )
     try:
         with Image.open(io.BytesIO(data)) as img:
-            img.load()
             width, height = img.size
+            check_pixels(width * height)
+            img.load()
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:  # Pillow's default limit, which is ours
+        found = _BOMB_PIXELS.search(str(exc))
+        raise ImageError(_too_many_pixels(int(found[1]) if found else None)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{fmt} image cannot be decoded: {exc}") from exc
     return ImageInfo(format=fmt, width=width, height=height, size_bytes=len(data))
