@@ -103,6 +103,13 @@ class Provider(ResourceProvider):
     kind: ClassVar[str]
     replace_on: ClassVar[tuple[str, ...]] = ()
     update_on: ClassVar[tuple[str, ...]] = ()
+    # Outputs that can change without a replacement, and the inputs they change with.
+    output_sources: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+
+    @classmethod
+    def changes_with(cls, output: str) -> tuple[str, ...]:
+        """The inputs an output can change with: by default, those that replace the resource."""
+        return cls.output_sources.get(output, cls.replace_on)
 
     def configure(self, req: ConfigureRequest) -> None:
         _install_clean_errors()

@@ -62,6 +62,10 @@ class ModelExportProvider(Provider):
     kind = "Model"
     replace_on = ("modelName", "cloud", "bucket")
     update_on = ("formats", "gate")
+    # The file apps download changes with the formats; a gate update rewrites only metadata.
+    output_sources = dict.fromkeys(
+        ("modelFile", "modelSha256", "modelSize"), (*replace_on, "formats")
+    )
 
     def _export(self, props: Props, fmt: str, store: ObjectStore) -> Artifact:
         log = self.log(props)

@@ -56,6 +56,7 @@ class AcceptanceGateProvider(Provider):
     kind = "Model"
     replace_on = ("modelName", "cloud")
     update_on = ("criteria",)
+    output_sources = dict.fromkeys(OUTPUTS, (*replace_on, *update_on))  # the gate's decision
 
     def _gate(self, props: Props) -> Props:
         target = CloudTarget.from_inputs(props["cloud"])

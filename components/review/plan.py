@@ -1,16 +1,12 @@
 """What `pulumi up` would declare for one stack's specs, computed without Pulumi or the cloud.
 
-The resources, their names and how outputs feed inputs follow `components/resources.py`;
-every input comes from the providers' own `*_inputs` functions and is passed through the
-provider's own `check` (which is where a Dataset's content fingerprint and a TrainedModel's
-training fingerprint are computed), so comparing two plans with each provider's
-`replace_on` / `update_on` gives the decisions `pulumi preview` would make — assuming the
-stack is deployed at the base revision. Values a provider computes at deploy time are
-`Computed` placeholders ("known after deploy"); a placeholder changes exactly when the inputs
-it is computed from change.
-
-`tests/review/test_plan.py` checks these declarations against the program's own under
-`pulumi.runtime.set_mocks`, so the two cannot drift apart unnoticed.
+The resources are the stack's graph (components/graph.py: what the program declares); every
+node's inputs are passed through its provider's own `check` (which is where a Dataset's
+content fingerprint and a TrainedModel's training fingerprint are computed), so comparing two
+plans with each provider's `replace_on` / `update_on` gives the decisions `pulumi preview`
+would make — assuming the stack is deployed at the base revision. Values a provider computes
+at deploy time are `Computed` placeholders ("known after deploy"); a placeholder changes
+exactly when the inputs it changes with (`Provider.changes_with`) change.
 """
 
 from __future__ import annotations
@@ -19,36 +15,17 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pulumi.runtime import rpc
 
-from components.cloud.clients import cloud_target
+from components.graph import NODE_KINDS, Graph, NodeKind, Ref, build_graph, substitute
 from components.providers.base import Provider
-from components.providers.bucket import BucketProvider, bucket_inputs
-from components.providers.dataset import DatasetProvider, dataset_inputs
-from components.providers.export import ModelExportProvider
-from components.providers.gate import OUTPUTS as GATE_OUTPUTS
-from components.providers.gate import AcceptanceGateProvider
-from components.providers.promoted import (
-    PromotedModelProvider,
-    promoted_inputs,
-    promotion_source,
-)
-from components.providers.publication import PublicationProvider
-from components.providers.trained_model import TrainedModelProvider
-from components.providers.wiring import (
-    MODEL_FILE_OUTPUTS,
-    TRAINING_OUTPUTS,
-    wire_export,
-    wire_gate,
-    wire_publication,
-    wire_trained_model,
-)
-from components.spec import Model, SpecError, SpecIssue, SpecSet, StackConfig
+from components.providers.dataset import DatasetProvider
+from components.spec import SpecIssue, SpecSet, StackConfig
 
 # Summary values of a Dataset's check shown next to its fingerprint (not decisions).
 DATASET_CONTEXT = ("imageCount", "labels")
@@ -104,18 +81,17 @@ class Declared:
     def update_on(self) -> tuple[str, ...]:
         return self.provider.update_on
 
-    def _version(self, sources: tuple[str, ...]) -> str:
-        keys = sources or self.replace_on
-        return _digest({k: self.inputs.get(k) for k in keys})
+    def _version(self, outputs: tuple[str, ...]) -> str:
+        sources = dict.fromkeys(s for key in outputs for s in self.provider.changes_with(key))
+        return _digest({k: self.inputs.get(k) for k in sources})
 
-    def output(self, key: str, *sources: str) -> Computed:
-        """A computed output of this resource, versioned by the inputs it comes from
-        (by default, what would replace the resource)."""
-        return Computed(self.name, key, self._version(sources))
+    def output(self, key: str) -> Computed:
+        """A computed output of this resource, versioned by the inputs it changes with."""
+        return Computed(self.name, key, self._version((key,)))
 
-    def outputs(self, keys: tuple[str, ...], *sources: str) -> Computed:
+    def outputs(self, keys: tuple[str, ...]) -> Computed:
         """Several computed outputs of this resource, as one mapping."""
-        return Computed(self.name, None, self._version(sources), tuple(keys))
+        return Computed(self.name, None, self._version(keys), tuple(keys))
 
     def dependencies(self) -> set[str]:
         """Names of the resources whose outputs this one takes."""
@@ -152,6 +128,7 @@ class Plan:
     specs: SpecSet | None
     resources: Mapping[tuple[str, str], Declared]
     errors: tuple[SpecIssue, ...] = ()
+    graph: Graph | None = None
 
 
 def _jsonable(value: Any) -> Any:
@@ -302,139 +279,44 @@ def _issue(doc: Any, field_path: str, message: str) -> SpecIssue:
     )
 
 
-def plan_stack(specs: SpecSet, config: StackConfig, root: Path, checker: Checker) -> Plan:
-    """The resources `build(specs, config)` declares, their inputs checked by their providers."""
-    target = cloud_target(config)
+def plan_stack(
+    specs: SpecSet,
+    config: StackConfig,
+    root: Path,
+    checker: Checker,
+    kinds: Sequence[NodeKind] = NODE_KINDS,
+) -> Plan:
+    """The stack's graph (what `build(specs, config)` declares), each node's inputs checked by
+    its provider; inputs taken from other nodes are what the plan knows of them."""
+    graph = build_graph(specs, config, root, kinds)
     resources: dict[tuple[str, str], Declared] = {}
-    errors: list[SpecIssue] = []
-
-    def declare(
-        type_: str, name: str, doc: Any, provider: Provider, inputs: dict[str, Any]
-    ) -> Declared:
-        checked, failures = checker.check(provider, name, inputs, root)
-        for failure in failures:
-            where = "spec.source" if type_ == "Dataset" else "spec"
-            errors.append(_issue(doc, where, failure))
+    planned: dict[str, Declared] = {}
+    errors = list(graph.errors)
+    for node in graph.nodes:
+        inputs = substitute(node.inputs, lambda ref: _planned(ref, planned))
+        if node.check_offline:
+            checked, failures = checker.check(node.provider(), node.name, inputs, root)
+            where = "spec.source" if node.type == "Dataset" else "spec"
+            errors += [_issue(node.document, where, failure) for failure in failures]
+        else:  # its check reads the cloud (a gs:// CSV index): known after deploy
+            checked = dict(inputs)
         derived = tuple(k for k in checked if k not in inputs)
-        declared = Declared(type_, name, doc.key, type(provider), checked, derived, inputs)
-        resources[(type_, name)] = declared
-        return declared
+        declared = Declared(node.type, node.name, node.key, node.provider, checked, derived, inputs)
+        if node.type == "Dataset":
+            declared = _trim_dataset(declared, inputs)
+        resources[(node.type, node.name)] = planned[node.name] = declared
+    return Plan(config.stack, config, specs, resources, tuple(errors), graph)
 
-    bucket_names: dict[str, str] = {}
-    for name, spec in specs.buckets.items():
-        bucket = declare(
-            "Bucket", f"{name}-bucket", spec, BucketProvider(), bucket_inputs(spec, target)
-        )
-        bucket_names[name] = bucket.inputs["bucketName"]
 
-    datasets: dict[str, Declared] = {}
-    for name, spec in specs.datasets.items():
-        inputs = dataset_inputs(spec, target, bucket_names[spec.bucket], root)
-        if spec.source.uri is None:
-            declared = declare("Dataset", f"{name}-dataset", spec, DatasetProvider(), inputs)
-        else:  # a gs:// CSV index is read at deploy time: its fingerprint is not known here
-            declared = Declared(
-                "Dataset", f"{name}-dataset", spec.key, DatasetProvider, inputs, (), inputs
-            )
-        datasets[name] = _trim_dataset(declared, inputs)
-        resources[("Dataset", declared.name)] = datasets[name]
-
-    models: dict[str, dict[str, Declared]] = {}
-    for spec in specs.dependency_order():
-        if not isinstance(spec, Model):
-            continue
-        dataset = specs.datasets[spec.dataset]
-        bucket = bucket_names[dataset.bucket]
-        if spec.promoted is not None:
-            try:
-                source = promotion_source(spec, root)
-            except SpecError as err:
-                errors.extend(err.issues)
-                continue
-            promoted = declare(
-                "PromotedModel",
-                f"{spec.name}-promoted",
-                spec,
-                PromotedModelProvider(),
-                {**promoted_inputs(spec, target, source), "bucket": bucket},
-            )
-            models[spec.name] = {"promoted": promoted}
-            continue
-        ds = datasets[spec.dataset]
-        base_name = spec.base_model.model if spec.base_model else None
-        base = models.get(base_name, {}).get("trained") if base_name is not None else None
-        inputs = wire_trained_model(
-            spec,
-            target,
-            root,
-            bucket=bucket,
-            dataset_name=ds.output("datasetName"),
-            dataset_fingerprint=ds.inputs["fingerprint"],
-            base_model_name=base.output("modelName") if base is not None else None,
-            base_model_fingerprint=base.inputs["fingerprint"] if base is not None else None,
-        )
-        trained = declare(
-            "TrainedModel", f"{spec.name}-model", spec, TrainedModelProvider(), inputs
-        )
-        model_name, fingerprint = trained.output("modelName"), trained.inputs["fingerprint"]
-        gate = declare(
-            "AcceptanceGate",
-            f"{spec.name}-gate",
-            spec,
-            AcceptanceGateProvider(),
-            wire_gate(spec, target, bucket=bucket, model_name=model_name, fingerprint=fingerprint),
-        )
-        export = declare(
-            "ModelExport",
-            f"{spec.name}-export",
-            spec,
-            ModelExportProvider(),
-            wire_export(
-                spec,
-                target,
-                bucket=bucket,
-                model_name=model_name,
-                fingerprint=fingerprint,
-                dataset_fingerprint=ds.inputs["fingerprint"],
-                base_model=trained.inputs.get("baseModel"),
-                training=trained.outputs(TRAINING_OUTPUTS),
-                gate=gate.outputs(GATE_OUTPUTS, *gate.replace_on, *gate.update_on),
-            ),
-        )
-        models[spec.name] = {"trained": trained, "gate": gate, "export": export}
-
-    for name, spec in specs.publications.items():
-        parts = models.get(spec.model)
-        if parts is None:
-            continue  # its model could not be planned (reported above)
-        model_bucket = bucket_names[specs.datasets[specs.models[spec.model].dataset].bucket]
-        if "promoted" in parts:
-            promoted = parts["promoted"]
-            from_model = {key: promoted.output(key) for key in MODEL_FILE_OUTPUTS}
-            from_model["fingerprint"] = promoted.inputs["fingerprint"]
-            from_model["threshold"] = promoted.output("threshold")
-            from_model["labels"] = promoted.output("labels")
-        else:
-            export, gate = parts["export"], parts["gate"]
-            file_sources = (*export.replace_on, "formats")
-            from_model = {key: export.output(key, *file_sources) for key in MODEL_FILE_OUTPUTS}
-            from_model["fingerprint"] = parts["trained"].inputs["fingerprint"]
-            for key in ("threshold", "labels"):
-                from_model[key] = gate.output(key, *gate.replace_on, *gate.update_on)
-        declare(
-            "Publication",
-            f"{name}-publication",
-            spec,
-            PublicationProvider(),
-            wire_publication(
-                spec,
-                target,
-                registry_bucket=bucket_names[spec.bucket],
-                record_bucket=model_bucket,
-                model=from_model,
-            ),
-        )
-    return Plan(config.stack, config, specs, resources, tuple(errors))
+def _planned(ref: Ref, planned: Mapping[str, Declared]) -> Any:
+    """A Ref as the plan knows it: the value when the node has it as an input (its own, or
+    computed by its check: a fingerprint), else a Computed placeholder."""
+    source = planned[ref.node]
+    if ref.output is None:
+        return source.outputs(ref.keys)
+    if ref.output in source.inputs:
+        return source.inputs[ref.output]
+    return source.output(ref.output)
 
 
 def _trim_dataset(declared: Declared, inputs: Mapping[str, Any]) -> Declared:

@@ -32,15 +32,13 @@ from components.evaluation.report import (
     plot_precision_recall,
     write_report,
 )
+from components.graph import Graph, Node, resolve
 from components.providers.base import EXPECTED_ERRORS
 from components.review.plan import (
     Checker,
-    Declared,
-    Plan,
     absolute_paths,
     patched_environ,
     plan_stack,
-    resolve,
     scan_cache_in,
 )
 from components.review.revisions import checkout
@@ -57,23 +55,23 @@ class StepFailed(Exception):
 class Engine(Protocol):
     """How resources are checked and created: in this process, or through a provider host."""
 
-    def check(self, declared: Declared, props: Props) -> Props: ...
+    def check(self, node: Node, props: Props) -> Props: ...
 
-    def create(self, declared: Declared, inputs: Props) -> tuple[str, Props]: ...
+    def create(self, node: Node, inputs: Props) -> tuple[str, Props]: ...
 
 
 class InProcessEngine:
     """Calls the providers' `check` and `create` directly, as the SDK's host would."""
 
-    def check(self, declared: Declared, props: Props) -> Props:
-        result = declared.provider().check({}, props)
+    def check(self, node: Node, props: Props) -> Props:
+        result = node.provider().check({}, props)
         if result.failures:
             raise StepFailed("; ".join(f.reason for f in result.failures))
         return dict(result.inputs)
 
-    def create(self, declared: Declared, inputs: Props) -> tuple[str, Props]:
+    def create(self, node: Node, inputs: Props) -> tuple[str, Props]:
         try:
-            result = declared.provider().create(inputs)
+            result = node.provider().create(inputs)
         except EXPECTED_ERRORS as err:
             raise StepFailed(str(err)) from None
         return str(result.id), dict(result.outs or {})
@@ -89,32 +87,32 @@ class Deployment:
 
 
 def deploy(
-    plan: Plan,
+    graph: Graph,
     engine: Engine,
     root: Path,
     log: Log = print,
-    include: Callable[[Declared], bool] = lambda d: True,
+    include: Callable[[Node], bool] = lambda node: True,
 ) -> Deployment:
-    """Creates the plan's resources in order; a failure skips what depends on it."""
+    """Creates the graph's nodes in order; a failure skips what depends on it."""
     run = Deployment()
-    for declared in plan.resources.values():
-        if not include(declared):
+    for node in graph.nodes:
+        if not include(node):
             continue
-        missing = sorted(d for d in declared.dependencies() if d not in run.outputs)
+        missing = sorted(d for d in node.dependencies() if d not in run.outputs)
         if missing:
-            run.skipped[declared.name] = missing[0]
-            log(f"[rehearse] {declared.type} {declared.name}: skipped ({missing[0]} failed)")
+            run.skipped[node.name] = missing[0]
+            log(f"[rehearse] {node.type} {node.name}: skipped ({missing[0]} failed)")
             continue
-        props = absolute_paths(resolve(dict(declared.declared), run.outputs), root)
+        props = absolute_paths(resolve(dict(node.inputs), run.outputs), root)
         try:
-            inputs = engine.check(declared, props)
-            _, outputs = engine.create(declared, inputs)
+            inputs = engine.check(node, props)
+            _, outputs = engine.create(node, inputs)
         except StepFailed as err:
-            run.failed[declared.name] = str(err)
+            run.failed[node.name] = str(err)
             first = str(err).splitlines()[0] if str(err) else ""
-            log(f"[rehearse] {declared.type} {declared.name}: failed: {first}")
+            log(f"[rehearse] {node.type} {node.name}: failed: {first}")
             continue
-        run.outputs[declared.name] = outputs
+        run.outputs[node.name] = outputs
     return run
 
 
@@ -165,18 +163,19 @@ def rehearse_revision(
         return RevisionOutcome(label, {}, tuple(_render(i, root) for i in err.issues))
     config = replace(config, emulator=True, api=TrainingApiKind.AUTOML_V1)
     plan = plan_stack(specs, config, root, Checker())
-    if plan.errors:
+    if plan.errors or plan.graph is None:
         return RevisionOutcome(label, {}, tuple(_render(i, root) for i in plan.errors))
-    log(f"[rehearse] {label}: {len(plan.resources)} resources on stack '{stack}' (emulator)")
+    graph = plan.graph
+    log(f"[rehearse] {label}: {len(graph.nodes)} resources on stack '{stack}' (emulator)")
     run = deploy(
-        plan,
+        graph,
         InProcessEngine(),
         root,
         log,
-        include=lambda d: publications or d.type != "Publication",
+        include=lambda node: publications or node.role != "publication",
     )
     target = cloud_target(config)
-    models = {name: _model_outcome(name, plan, run, target) for name in sorted(specs.models)}
+    models = {name: _model_outcome(name, graph, run, target) for name in sorted(specs.models)}
     return RevisionOutcome(label, models, (), run)
 
 
@@ -185,11 +184,14 @@ def _render(issue: SpecIssue, root: Path) -> str:
     return text.replace(f"{root}/", "")
 
 
-def _model_outcome(name: str, plan: Plan, run: Deployment, target: CloudTarget) -> ModelOutcome:
-    promoted = run.outputs.get(f"{name}-promoted")
-    if promoted is not None or f"{name}-promoted" in run.failed:
+def _model_outcome(name: str, graph: Graph, run: Deployment, target: CloudTarget) -> ModelOutcome:
+    document = ("Model", name)
+    promoted_node = graph.node(document, "promoted")
+    if promoted_node is not None:
+        promoted = run.outputs.get(promoted_node.name)
         if promoted is None:
-            return ModelOutcome(name, error=run.failed[f"{name}-promoted"])
+            failed = run.failed.get(promoted_node.name)
+            return ModelOutcome(name, error=failed or _failure(promoted_node.name, run))
         return ModelOutcome(
             name,
             fingerprint=promoted.get("fingerprint"),
@@ -202,21 +204,17 @@ def _model_outcome(name: str, plan: Plan, run: Deployment, target: CloudTarget) 
             ),
             facts=(("promoted from", str(promoted.get("source", {}).get("stack"))),),
         )
-    trained = run.outputs.get(f"{name}-model")
+    trained_node, gate_node = graph.node(document, "model"), graph.node(document, "gate")
+    assert trained_node is not None and gate_node is not None
+    trained = run.outputs.get(trained_node.name)
     if trained is None:
-        resource = f"{name}-model"
-        while resource in run.skipped:  # follow the skips to the step that failed
-            resource = run.skipped[resource]
-        return ModelOutcome(name, error=f"{resource}: {run.failed.get(resource, 'not run')}")
-    trained_declared = plan.resources[("TrainedModel", f"{name}-model")]
-    dataset_name = next(
-        (n for n in trained_declared.dependencies() if ("Dataset", n) in plan.resources), None
-    )
-    dataset = run.outputs.get(dataset_name or "", {})
-    gate_declared = plan.resources[("AcceptanceGate", f"{name}-gate")]
+        return ModelOutcome(name, error=_failure(trained_node.name, run))
+    model_spec = trained_node.document
+    dataset_node = graph.node(("Dataset", getattr(model_spec, "dataset", "")), "dataset")
+    dataset = run.outputs.get(dataset_node.name, {}) if dataset_node is not None else {}
     evaluations = training_api(target).evaluations(trained["modelName"])
     # The gate provider's own decision is what counts; the same evaluate() gives the figures.
-    result = evaluate(evaluations, Criteria.from_props(gate_declared.declared["criteria"]))
+    result = evaluate(evaluations, Criteria.from_props(gate_node.inputs["criteria"]))
     facts = [
         ("images (train / validation / test)", _split_counts(dataset)),
         ("stop reason", str(trained.get("stopReason"))),
@@ -227,11 +225,18 @@ def _model_outcome(name: str, plan: Plan, run: Deployment, target: CloudTarget) 
         name,
         fingerprint=trained.get("fingerprint"),
         gate=result,
-        gate_error=run.failed.get(f"{name}-gate"),
+        gate_error=run.failed.get(gate_node.name),
         evaluations=evaluations,
         facts=tuple(facts),
         metrics=ModelMetrics.from_gate(result),
     )
+
+
+def _failure(resource: str, run: Deployment) -> str:
+    """The message of the step that made `resource` fail or be skipped."""
+    while resource in run.skipped:  # follow the skips to the step that failed
+        resource = run.skipped[resource]
+    return f"{resource}: {run.failed.get(resource, 'not run')}"
 
 
 def _split_counts(dataset: Mapping[str, Any]) -> str:

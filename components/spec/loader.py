@@ -505,6 +505,7 @@ class _Run:
                     **entry.context(),
                 )
         self._check_cycles([e for e in valid if e.kind == "Model"])
+        self._check_promoted_bases([e for e in valid if e.kind == "Model"])
         self._check_unique_values(
             [e for e in valid if e.kind == "Publication"],
             ("spec", "displayName"),
@@ -549,6 +550,22 @@ class _Run:
                 path,
                 **entry.context(),
             )
+
+    def _check_promoted_bases(self, models: list[_Entry]) -> None:
+        """A promoted model (copied from another stack) has no cloud model on this stack for
+        another model to start from."""
+        promoted = {e.name for e in models if _get(e.data, ("spec", "promoted")) is not None}
+        path = ("spec", "baseModel", "model")
+        for entry in models:
+            base = _get(entry.data, path)
+            if base in promoted:
+                self.error(
+                    entry.doc.value_location(path),
+                    f"'{base}' is promoted from another stack on this stack and has no cloud "
+                    "model here to start from; train it here or use baseModel.path",
+                    path,
+                    **entry.context(),
+                )
 
     def _check_unique_values(
         self, entries: list[_Entry], path: FieldPath, key: Any, why: str

@@ -1,7 +1,8 @@
 """Runs `__main__.py` for one stack under `pulumi.runtime.set_mocks`; prints what it declared.
 
-`python -m tests.program.run_program STACK [PROJECT_DIR]` (with the working directory the
-Pulumi project, ROOT by default) prints one JSON object:
+`python -m tests.program.run_program STACK [PROJECT_DIR [PROGRAM]]` (with the working directory
+the Pulumi project, ROOT by default; PROGRAM: another program file than `__main__.py`) prints
+one JSON object:
 {"resources": [{type, name, parent, protect, dependencies, inputs}], "error": str | null}.
 A fresh process per stack, because the Pulumi runtime's settings are process-global.
 """
@@ -99,7 +100,7 @@ def _jsonable(value: Any) -> Any:
         return repr(value)
 
 
-def run(stack: str, root: Path = ROOT) -> dict[str, Any]:
+def run(stack: str, root: Path = ROOT, program: Path | None = None) -> dict[str, Any]:
     config = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text())["config"]
     m = Mocks()
     monitor = RecordingMonitor(m)
@@ -109,7 +110,9 @@ def run(stack: str, root: Path = ROOT) -> dict[str, Any]:
     try:
         # As the language host does: run the program, then wait for every registration.
         _sync_await(
-            run_pulumi_func(lambda: runpy.run_path(str(root / "__main__.py"), run_name="__main__"))
+            run_pulumi_func(
+                lambda: runpy.run_path(str(program or root / "__main__.py"), run_name="__main__")
+            )
         )
     except pulumi.RunError as err:
         error = str(err)
@@ -127,4 +130,6 @@ def run(stack: str, root: Path = ROOT) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(sys.argv[1], Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT)))
+    args = sys.argv[1:]
+    root = Path(args[1]) if len(args) > 1 else ROOT
+    print(json.dumps(run(args[0], root, Path(args[2]) if len(args) > 2 else None)))

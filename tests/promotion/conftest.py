@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from components.review.plan import Checker, Declared, plan_stack, scan_cache_in
+from components.graph import Node
+from components.review.plan import Checker, plan_stack, scan_cache_in
 from components.review.rehearsal import Deployment, StepFailed, deploy
 from components.spec import load_specs, load_stack_config
 from emulator.core.trainer import SECONDS_PER_NODE_HOUR_ENV
@@ -89,20 +90,20 @@ class HostEngine:
     def __init__(self, host: ProviderHost):
         self.host = host
 
-    def _urn(self, declared: Declared) -> str:
-        return self.host.urn(f"edge-labeler:{declared.type}", declared.name)
+    def _urn(self, node: Node) -> str:
+        return self.host.urn(f"edge-labeler:{node.type}", node.name)
 
-    def check(self, declared: Declared, props: dict[str, Any]) -> dict[str, Any]:
+    def check(self, node: Node, props: dict[str, Any]) -> dict[str, Any]:
         inputs, failures = self.host.check(
-            self._urn(declared), self.host.inputs(declared.provider(), props)
+            self._urn(node), self.host.inputs(node.provider(), props)
         )
         if failures:
             raise StepFailed("; ".join(reason for _, reason in failures))
         return inputs
 
-    def create(self, declared: Declared, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def create(self, node: Node, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         try:
-            return self.host.create(self._urn(declared), inputs)
+            return self.host.create(self._urn(node), inputs)
         except ProviderCallError as err:
             raise StepFailed(err.details) from None
 
@@ -112,8 +113,8 @@ def deploy_stack(host: ProviderHost, root: Path, stack: str) -> Deployment:
     config = load_stack_config(stack, root)
     with scan_cache_in(root.parent / "scan-cache"):  # not in the repository's .edge-labeler/
         plan = plan_stack(load_specs(root / config.specs, stack), config, root, Checker())
-    assert plan.errors == ()
-    return deploy(plan, HostEngine(host), root)
+    assert plan.errors == () and plan.graph is not None
+    return deploy(plan.graph, HostEngine(host), root)
 
 
 @pytest.fixture(scope="module")

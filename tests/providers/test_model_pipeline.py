@@ -19,13 +19,9 @@ from components.cloud.clients import CloudTarget
 from components.cloud.records import operation_path, published_path, read_record
 from components.cloud.registry import open_registry
 from components.cloud.storage import ObjectStore
-from components.providers.export import ModelExportProvider
-from components.providers.gate import OUTPUTS as GATE_OUTPUTS
-from components.providers.gate import AcceptanceGateProvider
+from components.graph import build_graph, resolve
 from components.providers.publication import PublicationProvider, published_model_spec
-from components.providers.trained_model import TrainedModelProvider
-from components.providers.wiring import TRAINING_OUTPUTS, wire_export, wire_gate, wire_trained_model
-from components.spec import load_specs
+from components.spec import load_specs, stack_config_from_mapping
 from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV
 from tests.fixtures.digits import digit_images, write_zip
 from tests.fixtures.emulator import LOCATION, PROJECT, patched_environ
@@ -100,46 +96,32 @@ class Pipeline:
         assert failures == []
         return self.host.create(self.urn("Dataset", "digits"), inputs)
 
-    def model_inputs(self, specs, dataset_outs):
-        return self.host.inputs(
-            TrainedModelProvider(),
-            wire_trained_model(
-                specs.models["digits"],
-                self.target,
-                Path("."),
-                bucket=self.bucket,
-                dataset_name=dataset_outs["datasetName"],
-                dataset_fingerprint=dataset_outs["fingerprint"],
-            ),
+    def _inputs(self, specs, role, **outputs):
+        """A Model node's inputs as the engine resolves them, from the outputs of the nodes
+        created so far (`dataset=`, `model=`, `gate=`)."""
+        config = stack_config_from_mapping(
+            "local",
+            {
+                "project": self.target.project,
+                "region": self.target.region,
+                "api": self.target.api,
+                "emulator": "true",
+            },
         )
+        node = build_graph(specs, config, Path(".")).node(("Model", "digits"), role)
+        created = {"data-bucket": {"bucketName": self.bucket}}
+        created.update({f"digits-{part}": outs for part, outs in outputs.items()})
+        return self.host.inputs(node.provider(), resolve(node.inputs, created))
+
+    def model_inputs(self, specs, dataset_outs):
+        return self._inputs(specs, "model", dataset=dataset_outs)
 
     def gate_inputs(self, specs, model_outs):
-        return self.host.inputs(
-            AcceptanceGateProvider(),
-            wire_gate(
-                specs.models["digits"],
-                self.target,
-                bucket=self.bucket,
-                model_name=model_outs["modelName"],
-                fingerprint=model_outs["fingerprint"],
-            ),
-        )
+        return self._inputs(specs, "gate", model=model_outs)
 
     def export_inputs(self, specs, model_outs, gate_outs):
-        return self.host.inputs(
-            ModelExportProvider(),
-            wire_export(
-                specs.models["digits"],
-                self.target,
-                bucket=self.bucket,
-                model_name=model_outs["modelName"],
-                fingerprint=model_outs["fingerprint"],
-                dataset_fingerprint=model_outs["datasetFingerprint"],
-                base_model=model_outs.get("baseModel"),
-                training={k: model_outs[k] for k in TRAINING_OUTPUTS},
-                gate={k: gate_outs[k] for k in GATE_OUTPUTS},
-            ),
-        )
+        dataset = {"fingerprint": model_outs["datasetFingerprint"]}  # as the model saw it
+        return self._inputs(specs, "export", dataset=dataset, model=model_outs, gate=gate_outs)
 
 
 def publication_props(pipeline, export, gate, model, published=True, tags=("digits",)):

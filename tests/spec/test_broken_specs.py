@@ -455,6 +455,24 @@ CASES = [
         stack="prod",
     ),
     Case(
+        "base-model-promoted-on-this-stack",
+        {
+            "specs/x.yaml": model()
+            + "---\n"
+            + model().replace("name: flowers", "name: tulips")
+            + "  baseModel: {model: flowers}\n",
+            "specs/envs/prod.yaml": "apiVersion: edge-labeler/v1\nkind: Model\n"
+            "metadata: {name: flowers}\nspec:\n  promoted:\n    from: staging\n"
+            f"    fingerprint: sha256:{'a' * 64}\n",
+        },
+        [
+            "specs/x.yaml:22:22: Model 'tulips' spec.baseModel.model: 'flowers' is promoted "
+            "from another stack on this stack and has no cloud model here to start from; "
+            "train it here or use baseModel.path (with stack 'prod' overlay)"
+        ],
+        stack="prod",
+    ),
+    Case(
         "overlay-null-deletes-required-field",
         {
             "specs/x.yaml": model(),
