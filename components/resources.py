@@ -33,7 +33,7 @@ from components.spec import Dataset as DatasetSpec
 from components.spec import Model as ModelSpec
 from components.spec import Publication as PublicationSpec
 from components.spec import SpecError, SpecSet, StackConfig, load_specs, stack_config_from_mapping
-from components.spec.stack import KEYS, NAMESPACE
+from components.spec.stack import KEYS, NAMESPACE, pin_issues
 
 # Service agents that read training data and write exports, per training API.
 SERVICE_AGENTS = {
@@ -52,10 +52,17 @@ def stack_config() -> StackConfig:
 
 
 def load_stack() -> tuple[SpecSet, StackConfig]:
-    """This stack's config and specs; spec errors end the program with their messages only."""
+    """This stack's config and specs; spec errors end the program with their messages only.
+
+    A pin off the stack's declared promotion path is refused here, before any resource.
+    """
     try:
         config = stack_config()
-        return load_specs(config.specs, stack=config.stack), config
+        specs = load_specs(config.specs, stack=config.stack)
+        refused = pin_issues(specs, config)
+        if refused:
+            raise SpecError(refused)
+        return specs, config
     except SpecError as err:
         raise pulumi.RunError(err.render()) from None
 

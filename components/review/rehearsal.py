@@ -111,8 +111,12 @@ def deploy(
             _, outputs = engine.create(declared, inputs)
         except StepFailed as err:
             run.failed[declared.name] = str(err)
-            first = str(err).splitlines()[0] if str(err) else ""
+            first, *rest = str(err).splitlines() or [""]
             log(f"[rehearse] {declared.type} {declared.name}: failed: {first}")
+            # The whole message, as `pulumi up` shows it: a failed gate lists every unmet
+            # criterion (observed vs required) on the lines after its first.
+            for line in filter(str.strip, rest):
+                log(f"[rehearse]   {line.strip()}")
             continue
         run.outputs[declared.name] = outputs
     return run
