@@ -396,8 +396,10 @@ class _Run:
         """Schema, then the rules a schema cannot say. The latter also run on documents
         with schema errors (each guards its own types), so one run reports both."""
         problems = validate_document(entry.kind, entry.doc)
+        unreadable = {(path, where) for path, where, _ in entry.doc.problems}
         for path, where, message in problems:
-            self.error(where, message, path, **entry.context())
+            if (path, where) not in unreadable:  # a bad YAML value is already reported
+                self.error(where, message, path, **entry.context())
         if problems or entry.doc.problems:
             entry.valid = False
         entry.data = apply_defaults(entry.kind, entry.doc.data)
