@@ -121,7 +121,7 @@ class _BoundedLoader(yaml.SafeLoader):
 
     def compose_document(self) -> yaml.Node | None:
         self.measured = {}  # anchors, and so the nodes aliases can name, are per document
-        return super().compose_document()  # type: ignore[no-any-return]
+        return super().compose_document()
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         event = self.peek_event()
