@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from components.spec import SpecError, SpecIssue, load_specs, overlay_stacks
+from components.spec import SpecError, SpecIssue, SpecSet, load_specs, overlay_stacks
 from components.spec.reference import replace_section, spec_reference
+from components.spec.stack import load_stack_config, pin_issues, stack_file
 
 PROG = "edgectl"
 HELP_WIDTH = 88  # fixed, so `--help` and the README's copy of it do not depend on the terminal
@@ -48,7 +50,10 @@ def add_validate(subparsers: Subparsers) -> None:
         description=(
             "Load every DIR/*.yaml spec, apply overlays, validate against the schemas and\n"
             "the cross-document rules, and report every problem at once. Without --stack,\n"
-            "the base specs and every overlay in DIR/envs/ are checked."
+            "the base specs and every overlay in DIR/envs/ are checked. A pinned promotion\n"
+            "(`promoted: {from: …}`) must follow the stack's declared path:\n"
+            "edge-labeler:promoteFrom in PROJECT/Pulumi.<stack>.yaml, never an emulator stack\n"
+            "for a cloud stack."
         ),
         epilog=VALIDATE_EPILOG,
         formatter_class=_formatter,
@@ -66,11 +71,57 @@ def add_validate(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--format", choices=("text", "json"), default="text", help="output format (default: text)"
     )
+    parser.add_argument(
+        "--project-dir",
+        metavar="PROJECT",
+        help="the Pulumi project, for its stack files (default: the nearest directory at or "
+        "above DIR with a Pulumi.yaml)",
+    )
     parser.set_defaults(handler=run_validate)
+
+
+def pulumi_project(directory: Path) -> Path | None:
+    """The nearest directory at or above `directory` holding Pulumi.yaml, relative to cwd."""
+    start = directory.resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / "Pulumi.yaml").is_file():
+            return Path(os.path.relpath(candidate))
+    return None
+
+
+def promotion_issues(specs: SpecSet, stack: str, project: Path | None) -> list[SpecIssue]:
+    """Pins of `specs` that break the stack's declared promotion path (pin_issues), or that
+    cannot be checked because its stack file is not there."""
+    pinned = [m for _, m in sorted(specs.models.items()) if m.promoted is not None]
+    if not pinned:
+        return []
+    if project is None or not stack_file(stack, project).is_file():
+        where = (
+            f"no Pulumi project (Pulumi.yaml) at or above {specs.directory}"
+            if project is None
+            else f"no Pulumi.{stack}.yaml in {project}"
+        )
+        return [
+            SpecIssue.at(
+                model.location_of("spec.promoted.from"),
+                f"the promotion path of stack '{stack}' cannot be checked: {where} (stack "
+                "files declare edge-labeler:promoteFrom); name the project with --project-dir",
+                kind="Model",
+                name=model.name,
+                field="spec.promoted.from",
+            )
+            for model in pinned
+        ]
+    try:
+        config = load_stack_config(stack, project)
+    except SpecError as exc:
+        return list(exc.issues)
+    return pin_issues(specs, config, project)
 
 
 def run_validate(args: argparse.Namespace) -> int:
     directory = Path(args.directory)
+    project = Path(args.project_dir) if args.project_dir else pulumi_project(directory)
     stacks: list[str | None] = [args.stack] if args.stack else [None, *overlay_stacks(directory)]
     errors: set[SpecIssue] = set()
     warnings: set[SpecIssue] = set()
@@ -84,6 +135,8 @@ def run_validate(args: argparse.Namespace) -> int:
         else:
             warnings.update(specs.warnings)
             counts = counts or specs.counts()
+            if stack is not None:
+                errors.update(promotion_issues(specs, stack, project))
     ordered_errors = sorted(errors, key=SpecIssue.sort_key)
     ordered_warnings = sorted(warnings, key=SpecIssue.sort_key)
     checked = [s for s in stacks if s is not None]

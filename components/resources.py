@@ -16,7 +16,7 @@ import pulumi_gcp as gcp
 
 from components.graph import NODE_KINDS, Component, Node, NodeKind, Ref, build_graph, substitute
 from components.spec import SpecError, SpecSet, StackConfig, load_specs, stack_config_from_mapping
-from components.spec.stack import KEYS, NAMESPACE
+from components.spec.stack import KEYS, NAMESPACE, pin_issues
 
 # Service agents that read training data and write exports, per training API.
 SERVICE_AGENTS = {
@@ -35,10 +35,17 @@ def stack_config() -> StackConfig:
 
 
 def load_stack() -> tuple[SpecSet, StackConfig]:
-    """This stack's config and specs; spec errors end the program with their messages only."""
+    """This stack's config and specs; spec errors end the program with their messages only.
+
+    A pin off the stack's declared promotion path is refused here, before any resource.
+    """
     try:
         config = stack_config()
-        return load_specs(config.specs, stack=config.stack), config
+        specs = load_specs(config.specs, stack=config.stack)
+        refused = pin_issues(specs, config)
+        if refused:
+            raise SpecError(refused)
+        return specs, config
     except SpecError as err:
         raise pulumi.RunError(err.render()) from None
 
@@ -49,7 +56,6 @@ class DocumentComponent(pulumi.ComponentResource):
     def __init__(self, component: Component):
         kind, name = component.key
         super().__init__(f"edge-labeler:index:{kind}", name)
-        self.resources: dict[str, pulumi.CustomResource] = {}
 
 
 def _gcp_bucket(node: Node, config: StackConfig, inputs: Mapping[str, Any], parent: Any) -> Any:

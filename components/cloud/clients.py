@@ -63,10 +63,14 @@ class CloudTarget:
     emulator: bool = False
 
     def as_inputs(self, *services: tuple[str, ...]) -> dict[str, Any]:
-        """The settings the clients of `services` read (STORAGE, TRAINING, REGISTRY), and the
-        stack: a resource's `cloud` input, so that a setting it never reads cannot change it."""
+        """The stack and the settings the clients of `services` read (STORAGE, TRAINING,
+        REGISTRY; all settings without any): a resource's `cloud` input, so that a setting it
+        never reads cannot change it."""
+        settings = asdict(self)
+        if not services:
+            return settings
         keep = {"stack", *(key for service in services for key in service)}
-        return {k: v for k, v in asdict(self).items() if k in keep}
+        return {k: v for k, v in settings.items() if k in keep}
 
     @classmethod
     def from_inputs(cls, data: dict[str, Any]) -> "CloudTarget":

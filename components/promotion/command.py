@@ -11,15 +11,17 @@ from components.promotion.history import history, render_text, to_json
 from components.promotion.promote import PromotionError, promote
 
 PROMOTE_DESCRIPTION = """\
-Pin a model that passed its gate on one stack into the next stack, through Git: reads the
-source stack's registry record from its bucket (the fingerprint given, else the one the
-source stack publishes, else its newest record that passed its gate), checks that it passed,
-that its artifacts still have the recorded sha256 and that its gated metrics meet the target
-stack's acceptance, and writes `promoted: {from, fingerprint}` for the model into
-SPECS/envs/<to>.yaml, keeping the file's comments and formatting. Commit that one-line
-change as a pull request; on `pulumi up` the target stack copies the artifact, verifies its
-sha256 and publishes it, without training. Emulator stacks need the emulator's environment
-(`edgectl emulator env`)."""
+Pin a model that passed its gate on one stack into the next stack, through Git. Only along
+the declared path: --from must be listed in edge-labeler:promoteFrom of Pulumi.<to>.yaml, and
+an emulator stack is never a source for a stack that is not one (checked first, from the
+stack files alone). Then it reads the source stack's registry record from its bucket (the
+fingerprint given, else the one the source stack publishes, else its newest record that
+passed its gate), checks that it passed, that its artifacts still have the recorded sha256
+and that its gated metrics meet the target stack's acceptance, and writes
+`promoted: {from, fingerprint}` for the model into SPECS/envs/<to>.yaml, keeping the file's
+comments and formatting. Commit that one-line change as a pull request; on `pulumi up` the
+target stack copies the artifact, verifies its sha256 and publishes it, without training.
+Emulator stacks need the emulator's environment (`edgectl emulator env`)."""
 
 PROMOTE_EPILOG = """\
 exit status: 0 pinned (the overlay's diff is printed), 1 refused (the reason is printed;

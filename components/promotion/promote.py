@@ -1,13 +1,14 @@
 """`edgectl promote`: pin a model gated on one stack into another stack's overlay.
 
-The source stack's registry record is found in its bucket (the bucket of the model's dataset,
-named from the source stack's specs and `Pulumi.<from>.yaml`): the record of the fingerprint
-asked for, else the one the source stack publishes (`models/<model>/published.json`), else
-the newest record that passed its gate. It must have passed its gate, its artifacts must
-still have the recorded sha256, and its gated metrics must meet the target stack's
-acceptance minima. Then `specs/envs/<to>.yaml` gets the pin (pin.py) and is validated; an
-edit that does not validate is undone.
-"""
+Only along the target's declared promotion path (`edge-labeler:promoteFrom` in
+`Pulumi.<to>.yaml`; never from an emulator stack into a cloud stack), checked from the stack
+files before anything else is read. The source stack's registry record is found in its bucket
+(the bucket of the model's dataset, named from the source stack's specs and
+`Pulumi.<from>.yaml`): the record of the fingerprint asked for, else the one the source stack
+publishes (`models/<model>/published.json`), else the newest record that passed its gate. It
+must have passed its gate, its artifacts must still have the recorded sha256, and its gated
+metrics must meet the target stack's acceptance minima. Then `specs/envs/<to>.yaml` gets the
+pin (pin.py) and is validated; an edit that does not validate is undone."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from components.promotion.pin import PinError, with_pin
 from components.providers.promoted import FINGERPRINT, artifact_digest, unmet_criteria
 from components.spec import SpecError, SpecSet, StackConfig, load_specs, load_stack_config
 from components.spec.loader import overlay_path
+from components.spec.stack import promotion_refusal
 
 
 class PromotionError(Exception):
@@ -59,6 +61,17 @@ def stack_model(project_dir: Path, stack: str, model: str) -> StackModel:
     dataset = specs.datasets[spec.dataset]
     bucket = specs.buckets[dataset.bucket].cloud_name(config.project)
     return StackModel(config, specs, ObjectStore(cloud_target(config), bucket))
+
+
+def check_path(project_dir: Path, from_stack: str, to_stack: str) -> None:
+    """Refuses a promotion off the target's declared path (from the stack files alone)."""
+    try:
+        target = load_stack_config(to_stack, project_dir)
+    except SpecError as err:
+        raise PromotionError(f"stack '{to_stack}' cannot be read:\n{err.render()}") from None
+    refusal = promotion_refusal(target, from_stack, project_dir)
+    if refusal is not None:
+        raise PromotionError(f"not promoted from '{from_stack}' to '{to_stack}': {refusal}")
 
 
 def find_record(
@@ -123,6 +136,7 @@ def promote(
     project_dir = Path(project_dir)
     if from_stack == to_stack:
         raise PromotionError(f"--from and --to are both '{to_stack}': promote between two stacks")
+    check_path(project_dir, from_stack, to_stack)
     source = stack_model(project_dir, from_stack, model)
     target = stack_model(project_dir, to_stack, model)
     try:

@@ -29,6 +29,7 @@ from components.data.errors import DatasetError, Problem
 from components.data.manifest import Item, Manifest, SplitSpec, scan_items, scan_local
 from components.providers.base import DynamicResource, Props, Provider, UserError
 from components.spec import Dataset as DatasetSpec
+from components.spec.paths import root_relative
 
 IMPORT_TIMEOUT_S = 6 * 3600
 # Computed by the provider (declared so that they exist as outputs of the resource).
@@ -52,12 +53,7 @@ def dataset_inputs(
     is the bucket's name, or in the program the Output of it."""
 
     def rel(path: Path | None) -> str | None:
-        if path is None:
-            return None
-        try:
-            return path.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            return str(path)
+        return None if path is None else root_relative(path, root)
 
     src = spec.source
     return {

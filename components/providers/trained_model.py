@@ -33,6 +33,7 @@ from components.cloud.training import (
 )
 from components.providers.base import DynamicResource, Props, Provider, UserError
 from components.spec import Model as ModelSpec
+from components.spec.paths import root_relative
 
 OUTPUTS = (
     "fingerprint",
@@ -50,10 +51,7 @@ def trained_model_inputs(spec: ModelSpec, target: CloudTarget, root: Path = Path
     (and, for `baseModel: {model: …}`, that model's name and fingerprint)."""
     base_path = None
     if spec.base_model is not None and spec.base_model.path is not None:
-        try:
-            base_path = spec.base_model.path.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            base_path = str(spec.base_model.path)
+        base_path = root_relative(spec.base_model.path, root)
     return {
         "baseModelPath": base_path,
         "name": spec.name,

@@ -17,7 +17,8 @@ resource's inputs are compared with its provider's own replace/update rules — 
 replaced (a Model: retrains), updated or deleted, field by field, old → new. Retrains show
 their estimated training cost (budget node hours × price per node hour); loosened
 acceptance criteria are flagged; changes that reach a publication on a prod stack
-(protect: true, or named prod) are highlighted; head validation errors are listed."""
+(protect: true, or named prod) are highlighted; head validation errors are listed, pins
+off a stack's declared promotion path (edge-labeler:promoteFrom) among them."""
 
 REVIEW_EPILOG = """\
 price per node hour, first match: --price-per-node-hour, the stack's

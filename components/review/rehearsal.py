@@ -109,8 +109,12 @@ def deploy(
             _, outputs = engine.create(node, inputs)
         except StepFailed as err:
             run.failed[node.name] = str(err)
-            first = str(err).splitlines()[0] if str(err) else ""
+            first, *rest = str(err).splitlines() or [""]
             log(f"[rehearse] {node.type} {node.name}: failed: {first}")
+            # The whole message, as `pulumi up` shows it: a failed gate lists every unmet
+            # criterion (observed vs required) on the lines after its first.
+            for line in filter(str.strip, rest):
+                log(f"[rehearse]   {line.strip()}")
             continue
         run.outputs[node.name] = outputs
     return run

@@ -3,7 +3,8 @@
 For each stack (a `Pulumi.<stack>.yaml` at the head revision, or the ones asked for), the
 specs of both revisions are loaded with that stack's overlay, planned (plan.py) and compared
 (changes.py). Head revisions that do not validate on a stack are reported with every error,
-file and line; the review is then invalid (exit status 1).
+file and line; the review is then invalid (exit status 1). So is a head revision whose pinned
+promotion breaks the stack's declared promotion path (`edge-labeler:promoteFrom`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from components.review.plan import Checker, Plan, plan_stack, scan_cache_in
 from components.review.prices import Price, training_price
 from components.review.revisions import Checkout, checkout
 from components.spec import SpecError, SpecIssue, StackConfig, load_specs, load_stack_config
-from components.spec.stack import stack_file, stack_names
+from components.spec.stack import pin_issues, stack_file, stack_names
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,13 @@ def _relative(issue: SpecIssue, root: Path) -> SpecIssue:
     return issue
 
 
-def _plan(root: Path, stack: str, checker: Checker) -> tuple[Plan, StackConfig | None, list]:
-    """A stack's plan at one revision, its config, and its problems (empty plan if any)."""
+def _plan(
+    root: Path, stack: str, checker: Checker, check_pins: bool = False
+) -> tuple[Plan, StackConfig | None, list]:
+    """A stack's plan at one revision, its config, and its problems (empty plan if any).
+
+    With `check_pins` (the head revision), pins off the declared promotion path are problems.
+    """
     empty = Plan(stack, None, None, {})
     if not stack_file(stack, root).is_file():
         return empty, None, [f"Pulumi.{stack}.yaml does not exist"]
@@ -72,6 +78,9 @@ def _plan(root: Path, stack: str, checker: Checker) -> tuple[Plan, StackConfig |
         specs = load_specs(root / config.specs, stack)
     except SpecError as err:
         return empty, config, [_relative(i, root) for i in err.issues]
+    refused = pin_issues(specs, config, root) if check_pins else []
+    if refused:
+        return empty, config, [_relative(i, root) for i in refused]
     plan = plan_stack(specs, config, root, checker)
     if plan.errors:
         return empty, config, [_relative(i, root) for i in plan.errors]
@@ -81,7 +90,7 @@ def _plan(root: Path, stack: str, checker: Checker) -> tuple[Plan, StackConfig |
 def review_stack(
     stack: str, base_root: Path, head_root: Path, checker: Checker, price: float | None
 ) -> StackReview:
-    head, config, head_problems = _plan(head_root, stack, checker)
+    head, config, head_problems = _plan(head_root, stack, checker, check_pins=True)
     errors = [
         p if isinstance(p, SpecIssue) else SpecIssue(f"Pulumi.{stack}.yaml", None, None, p)
         for p in head_problems

@@ -42,6 +42,7 @@ from components.spec.documents import (
 from components.spec.errors import Location, SpecError, SpecIssue, sort_issues
 from components.spec.merge_patch import apply_located_patch
 from components.spec.naming import BUCKET_NAME_PATTERN, bucket_name_problem
+from components.spec.paths import ROOT_RULE, outside_root, project_root
 from components.spec.schema import (
     API_VERSION,
     KINDS,
@@ -125,6 +126,7 @@ class _Run:
 
     def __init__(self, directory: Path, stack: str | None) -> None:
         self.directory = Path(directory)
+        self.root = project_root(self.directory)
         self.stack = stack
         self.issues: list[SpecIssue] = []
         self.warnings: list[SpecIssue] = []
@@ -143,8 +145,30 @@ class _Run:
             SpecIssue.at(where, message, field=field_name, severity="warning", **context)
         )
 
+    def _outside(
+        self, where: Location, written: str, path: Path, field: FieldPath = (), **context: Any
+    ) -> bool:
+        """Report (and say True) when `path` resolves outside the project root."""
+        try:
+            escaped = outside_root(path, self.root)
+        except (OSError, RuntimeError) as exc:  # a symlink loop
+            self.error(where, f"{written!r} cannot be resolved: {exc}", field, **context)
+            return True
+        if escaped is not None:
+            self.error(
+                where,
+                f"{written!r} resolves to {escaped}, outside the project root {self.root}; "
+                f"paths in specs must stay inside {self.root} ({ROOT_RULE})",
+                field,
+                **context,
+            )
+        return escaped is not None
+
     def _read(self, path: Path) -> YamlFile:
         self.files.append(path)
+        if self._outside(Location(str(path), 1, 1), path.name, path):
+            self.parse_failed = True
+            return YamlFile(path, str(path), [])
         parsed = read_yaml_file(path, str(path))
         if parsed.error is not None:
             self.issues.append(parsed.error)
@@ -396,8 +420,10 @@ class _Run:
         """Schema, then the rules a schema cannot say. The latter also run on documents
         with schema errors (each guards its own types), so one run reports both."""
         problems = validate_document(entry.kind, entry.doc)
+        unreadable = {(path, where) for path, where, _ in entry.doc.problems}
         for path, where, message in problems:
-            self.error(where, message, path, **entry.context())
+            if (path, where) not in unreadable:  # a bad YAML value is already reported
+                self.error(where, message, path, **entry.context())
         if problems or entry.doc.problems:
             entry.valid = False
         entry.data = apply_defaults(entry.kind, entry.doc.data)
@@ -412,8 +438,10 @@ class _Run:
         if not isinstance(value, str) or not value:
             return
         where = entry.doc.value_location(path)
-        resolved = Path(where.file).parent / value
-        shown = os.path.normpath(resolved)
+        written = Path(where.file).parent / value
+        shown = os.path.normpath(written)
+        if self._outside(where, value, written, path, **entry.context()):
+            return  # checked first, so that no message tells what exists outside the root
         if Path(value).is_absolute():
             self.warn(
                 where,
@@ -422,16 +450,16 @@ class _Run:
                 path,
                 **entry.context(),
             )
-        if not resolved.exists():
+        if not written.exists():
             self.error(
                 where,
                 f"{shown} does not exist (paths are relative to the directory of {where.file})",
                 path,
                 **entry.context(),
             )
-        elif want == "file" and not resolved.is_file():
+        elif want == "file" and not written.is_file():
             self.error(where, f"{shown} is a directory; expected a file", path, **entry.context())
-        elif want == "directory" and not resolved.is_dir():
+        elif want == "directory" and not written.is_dir():
             self.error(where, f"{shown} is a file; expected a directory", path, **entry.context())
 
     def _check_bucket(self, entry: _Entry) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from components.spec.schema import KINDS, load_schema
+from components.spec.yaml_source import MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
 
 
 def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -132,7 +133,17 @@ key, lists and values replace, `null` deletes a field. An overlay for a document
 not exist is an error; a stack without an overlay file uses the base specs unchanged.
 `promoted: {from: <stack>, fingerprint: sha256:…}` on a Model (written by `edgectl promote`)
 means that stack copies the gated artifact instead of training."""
-    return "\n\n".join([intro, *(kind_reference(kind) for kind in KINDS)])
+    limits = (
+        "**Paths and limits.** A local path (`zip`, `directory`, `images`, `labels`,\n"
+        "`baseModel.path`), once `..` and symlinks are resolved, must stay inside the project\n"
+        "root: the nearest directory above the specs holding `Pulumi.yaml` or `.git`, else the\n"
+        "spec directory's parent. Providers (and so Pulumi state) receive it relative to the\n"
+        "Pulumi project, never as an absolute path. A spec, overlay or `Pulumi.<stack>.yaml`\n"
+        f"file holds at most {MAX_FILE_BYTES // 2**20} MiB and {MAX_NODES:,} YAML nodes, nested at "
+        f"most {MAX_DEPTH} levels;\nits aliases may add at most {MAX_ALIAS_NODES:,} nodes in all "
+        "(they are for small shared blocks)."
+    )
+    return "\n\n".join([intro, limits, *(kind_reference(kind) for kind in KINDS)])
 
 
 def replace_section(text: str, marker: str, content: str) -> str:

@@ -1,7 +1,15 @@
-"""Stack configuration: `Pulumi.<stack>.yaml` (namespace `edge-labeler:`) → StackConfig."""
+"""Stack configuration: `Pulumi.<stack>.yaml` (namespace `edge-labeler:`) → StackConfig.
+
+Also the promotion paths it declares: `edge-labeler:promoteFrom` lists the stacks a stack may
+take a pinned model from (`promoted: {from: …}` in its overlay, written by `edgectl promote`).
+A stack that declares none accepts no promotion, and an emulator stack is never a source for
+a stack that is not one, whatever is declared. `promotion_refusal` and `pin_issues` are the
+one check that `edgectl promote`, `validate`, `review` and the Pulumi program apply.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -9,14 +17,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from components.spec.documents import SpecSet
 from components.spec.errors import Location, SpecError, SpecIssue
 from components.spec.schema import did_you_mean, show
-from components.spec.yaml_source import read_yaml_file
+from components.spec.yaml_source import YamlDocument, read_yaml_file
 
 NAMESPACE = "edge-labeler"
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 STACK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+PROMOTE_FROM = "promoteFrom"
+PROMOTE_FROM_KEY = f"{NAMESPACE}:{PROMOTE_FROM}"
 
 
 class TrainingApiKind(StrEnum):
@@ -43,6 +54,7 @@ class StackConfig:
     protect: bool
     training_price_per_node_hour: float | None
     source: str
+    promote_from: tuple[str, ...] = ()  # stacks it may take a pinned model from, as declared
 
 
 def _boolean(value: Any) -> bool:
@@ -87,6 +99,26 @@ def _price(value: Any) -> float:
     return number
 
 
+STACK_LIST_RULE = "a list of stack names, e.g. [staging]"
+
+
+def _stacks(value: Any) -> tuple[str, ...]:
+    """Stack names: a YAML list, the JSON text `pulumi.Config` hands a list over as, or one name."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f"{show(value)} is not allowed ({STACK_LIST_RULE})") from None
+    elif isinstance(value, str):
+        value = [value]  # `pulumi config set edge-labeler:promoteFrom staging`
+    if not isinstance(value, list):
+        raise ValueError(f"expected {STACK_LIST_RULE}, got {show(value)}")
+    bad = [v for v in value if not isinstance(v, str) or not STACK_NAME.match(v)]
+    if bad:
+        raise ValueError(f"{show(bad[0])} is not allowed ({STACK_LIST_RULE})")
+    return tuple(value)
+
+
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "project": _text(
         PROJECT_ID,
@@ -99,6 +131,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "specs": _text(None, "the spec directory, relative to the Pulumi project"),
     "protect": _boolean,
     "trainingPricePerNodeHour": _price,
+    PROMOTE_FROM: _stacks,
 }
 KEYS = tuple(_PARSERS)
 
@@ -165,6 +198,7 @@ def stack_config_from_mapping(
         protect=parsed.get("protect", False),
         training_price_per_node_hour=parsed.get("trainingPricePerNodeHour"),
         source=source,
+        promote_from=parsed.get(PROMOTE_FROM, ()),
     )
 
 
@@ -181,7 +215,21 @@ def stack_names(root: Path = Path(".")) -> tuple[str, ...]:
 
 
 def load_stack_config(stack: str, root: Path = Path(".")) -> StackConfig:
-    """Read `root/Pulumi.<stack>.yaml`; raises SpecError naming the file, line and key."""
+    """Read `root/Pulumi.<stack>.yaml`; raises SpecError naming the file, line and key.
+
+    The promotion sources it declares are checked against the other stacks' files too.
+    """
+    config, doc, raw_keys = _read_stack_file(stack, root)
+    issues = _declared_source_issues(config, doc, raw_keys.get(PROMOTE_FROM), root)
+    if issues:
+        raise SpecError(issues)
+    return config
+
+
+def _read_stack_file(
+    stack: str, root: Path
+) -> tuple[StackConfig, YamlDocument | None, dict[str, str]]:
+    """The stack file's config, its YAML document and the keys as written (`project` → raw)."""
     path = stack_file(stack, root)
     display = str(path)
     if not path.is_file():
@@ -208,8 +256,117 @@ def load_stack_config(stack: str, root: Path = Path(".")) -> StackConfig:
             [SpecIssue.at(where, f"expected a mapping, got {show(config)}", field="config")]
         )
     locations: dict[str, Location] = {}
+    raw_keys: dict[str, str] = {}
     for raw_key in config:
         namespace, _, key = raw_key.rpartition(":")
         if namespace == NAMESPACE and doc is not None:
             locations[key] = doc.value_location(("config", raw_key))
-    return stack_config_from_mapping(stack, config, display, locations)
+            raw_keys[key] = raw_key
+    return stack_config_from_mapping(stack, config, display, locations), doc, raw_keys
+
+
+def _stack_or_none(stack: str, root: Path) -> StackConfig | None:
+    """Another stack's config, for its `emulator` flag; None when its file does not load."""
+    try:
+        return _read_stack_file(stack, root)[0]
+    except SpecError:
+        return None
+
+
+def _is_emulator(stack: str, root: Path) -> bool:
+    source = _stack_or_none(stack, root)
+    return source is not None and source.emulator
+
+
+def _is_cloud(stack: str, root: Path) -> bool:
+    config = _stack_or_none(stack, root)
+    return config is not None and not config.emulator
+
+
+def _declared_source_issues(
+    config: StackConfig, doc: YamlDocument | None, raw_key: str | None, root: Path
+) -> list[SpecIssue]:
+    """Errors of the sources `config` declares: itself, a stack without a file, an emulator."""
+    known = stack_names(root)
+    issues = []
+    for index, source in enumerate(config.promote_from):
+        if source == config.stack:
+            problem = "a stack cannot promote from itself"
+        elif source not in known:
+            problem = (
+                f"stack '{source}' has no Pulumi.{source}.yaml{did_you_mean(source, known)}; "
+                f"stacks: {', '.join(known) or 'none'}"
+            )
+        elif _is_emulator(source, root) and not config.emulator:
+            cloud = [s for s in known if s != config.stack and _is_cloud(s, root)]
+            problem = (
+                f"'{source}' is an emulator stack ({NAMESPACE}:emulator: true in "
+                f"Pulumi.{source}.yaml): it is never a source for the non-emulator stack "
+                f"'{config.stack}'; list stacks that are not emulators "
+                f"(here: {', '.join(cloud) or 'none'})"
+            )
+        else:
+            continue
+        where = (
+            doc.value_location(("config", raw_key, index))
+            if doc is not None and raw_key is not None
+            else Location(config.source)
+        )
+        issues.append(SpecIssue.at(where, problem, field=f"{PROMOTE_FROM_KEY}[{index}]"))
+    return issues
+
+
+def allowed_sources(target: StackConfig, root: Path = Path(".")) -> tuple[str, ...]:
+    """The stacks `target` may take a pinned model from: what it declares, less emulator stacks
+    when it is not one (`root`: the Pulumi project directory, for the other stacks' files)."""
+    return tuple(
+        s
+        for s in target.promote_from
+        if s != target.stack and (target.emulator or not _is_emulator(s, root))
+    )
+
+
+def promotion_refusal(target: StackConfig, from_stack: str, root: Path = Path(".")) -> str | None:
+    """Why stack `target` may not take a model pinned from `from_stack`, with the sources it
+    allows; None when its declared promotion path allows it."""
+    stack = target.stack
+    if from_stack == stack:
+        why = f"stack '{stack}' cannot promote from itself"
+    elif not target.emulator and _is_emulator(from_stack, root):
+        why = (
+            f"'{from_stack}' is an emulator stack ({NAMESPACE}:emulator: true in "
+            f"Pulumi.{from_stack}.yaml): it is never a source for the non-emulator stack "
+            f"'{stack}', whatever {PROMOTE_FROM_KEY} declares"
+        )
+    elif from_stack not in target.promote_from:
+        why = f"'{from_stack}' is not a promotion source of stack '{stack}'"
+    else:
+        return None
+    allowed = allowed_sources(target, root)
+    if allowed:
+        return (
+            f"{why}; allowed sources: {', '.join(allowed)} "
+            f"({PROMOTE_FROM_KEY} in Pulumi.{stack}.yaml)"
+        )
+    if target.promote_from:  # only emulator stacks: the stack file itself does not load
+        return f"{why}; {PROMOTE_FROM_KEY} in Pulumi.{stack}.yaml lists no stack it may take"
+    return (
+        f"{why}; stack '{stack}' accepts no promotion: set {PROMOTE_FROM_KEY} in "
+        f"Pulumi.{stack}.yaml to the stacks it may take models from"
+    )
+
+
+def pin_issues(specs: SpecSet, config: StackConfig, root: Path = Path(".")) -> list[SpecIssue]:
+    """The pinned Models of `specs` (loaded for `config.stack`) whose `promoted.from` breaks the
+    stack's declared promotion path, each at the pin's file:line."""
+    issues = []
+    for name, model in sorted(specs.models.items()):
+        if model.promoted is None:
+            continue
+        refusal = promotion_refusal(config, model.promoted.from_stack, root)
+        if refusal is not None:
+            where = model.location_of("spec.promoted.from")
+            issues.append(
+                SpecIssue.at(where, refusal, kind="Model", name=name, field="spec.promoted.from")
+            )
+    return issues

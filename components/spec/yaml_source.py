@@ -3,11 +3,18 @@
 PyYAML's composer gives nodes with marks; we build the data ourselves so that every
 path (`("spec", "export", 1)`) keeps its position, duplicate keys are caught (PyYAML
 silently keeps the last one) and one bad scalar does not hide the rest of the file.
+
+Specs come from pull requests, so reading one is bounded: the file's size, its number of
+nodes, what its aliases expand to (a "billion laughs" file is a few hundred bytes) and
+its nesting are checked while PyYAML composes, before any data is built. Every failure,
+the parser's or a bound's, is a `file:line:column` issue, never an exception.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +23,27 @@ import yaml
 
 from components.spec.errors import Location, SpecIssue
 
+# PyYAML's pure-Python scanner takes about 0.5–1 s per MiB (per ~20,000 nodes) on this
+# project's machines, so these bounds keep any file within ~2 s and a few MB of memory.
+# The example spec is 3.5 KB and ~200 nodes, the deepest field is 6 levels down.
+MAX_FILE_BYTES = 1024 * 1024
+MAX_NODES = 20_000
+MAX_ALIAS_NODES = 5_000  # nodes that aliases add when expanded, summed over a file
+MAX_DEPTH = 32
+MAX_NUMBER_CHARS = 64  # longer digit strings overflow floats and Python's int parsing
+
 FieldPath = tuple[str | int, ...]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _NULL_TAG = "tag:yaml.org,2002:null"
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+# What YAML lets a file hold (PyYAML's Reader refuses the rest with a traceback-only error);
+# text values are held to it too, since escapes ("\0") can write any character.
+_NOT_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # as PyYAML counts lines
 
 
 @dataclass
@@ -63,15 +86,107 @@ def _location(file: str, mark: Any) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
 
 
+def _text_location(file: str, text: str, offset: int) -> Location:
+    """The line and column of a character offset, counting line breaks as PyYAML does."""
+    line, line_start = 1, 0
+    for brk in _LINE_BREAK.finditer(text, 0, offset):
+        line, line_start = line + 1, brk.end()
+    return Location(file, line, offset - line_start + 1)
+
+
+def _character(char: str) -> str:
+    """`control character U+0000`, or `character U+FFFE` for other unprintable ones."""
+    code = ord(char)
+    kind = "control character" if code < 0x20 or 0x7F <= code <= 0x9F else "character"
+    return f"{kind} U+{code:04X}"
+
+
+class _Bound(yaml.MarkedYAMLError):
+    """A bound of this module was exceeded; its problem is the whole message."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that counts nodes, alias expansions and depth while composing.
+
+    Aliases make the composed graph share nodes; each node's expanded size and height
+    (aliases replaced by what they name) is measured once, so an alias costs a lookup.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.nodes = 0
+        self.alias_nodes = 0
+        self.depth = 0
+        self.measured: dict[int, tuple[int, int]] = {}  # id(node) → (expanded size, height)
+
+    def compose_document(self) -> yaml.Node | None:
+        self.measured = {}  # anchors, and so the nodes aliases can name, are per document
+        return super().compose_document()
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            node: yaml.Node = super().compose_node(parent, index)
+            size, height = self.measured.get(id(node), (1, 1))  # (1, 1): a recursive alias
+            self.alias_nodes += size
+            if self.alias_nodes > MAX_ALIAS_NODES:
+                raise _Bound(
+                    None,
+                    None,
+                    f"YAML aliases expand to more than {MAX_ALIAS_NODES:,} nodes in this file; "
+                    "an alias may repeat a small shared block, not multiply data",
+                    event.start_mark,
+                )
+            self._check_depth(self.depth + height, event.start_mark)
+            return node
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _Bound(
+                None,
+                None,
+                f"more than {MAX_NODES:,} YAML nodes in one file; split the specs into "
+                "several files",
+                event.start_mark,
+            )
+        self.depth += 1
+        self._check_depth(self.depth, event.start_mark)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        self.measured[id(node)] = self._measure(node)
+        return node
+
+    def _measure(self, node: yaml.Node) -> tuple[int, int]:
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        else:
+            return (1, 1)
+        sizes = [self.measured.get(id(child), (1, 1)) for child in children]
+        return (1 + sum(size for size, _ in sizes), 1 + max((h for _, h in sizes), default=0))
+
+    def _check_depth(self, depth: int, mark: Any) -> None:
+        if depth > MAX_DEPTH:
+            raise _Bound(
+                None,
+                None,
+                f"YAML nested deeper than {MAX_DEPTH} levels (aliases included); spec "
+                "documents nest a few levels, spec.acceptance.perLabel.<label> is the deepest",
+                mark,
+            )
+
+
 def _syntax_issue(file: str, exc: yaml.YAMLError) -> SpecIssue:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
-    message = f"invalid YAML: {problem}"
+    message = problem if isinstance(exc, _Bound) else f"invalid YAML: {problem}"
     context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
     if context and context_mark is not None:
         message += f" ({context} at line {context_mark.line + 1})"
     if mark is None:
-        return SpecIssue(file, None, None, message)
+        return SpecIssue(file, 1, 1, message)
     return SpecIssue.at(_location(file, mark), message)
 
 
@@ -120,6 +235,10 @@ class _Builder:
                 )
                 continue
             key = str(key_node.value)
+            if bad := _NOT_PRINTABLE.search(key):
+                problem = f"{_character(bad.group())} is not allowed in a key"
+                self.doc.problems.append((path, key_at, problem))
+                continue
             if key in first_seen:
                 first = first_seen[key]
                 self.doc.problems.append(
@@ -139,11 +258,27 @@ class _Builder:
     def _scalar(self, node: yaml.ScalarNode, path: FieldPath, here: Location) -> Any:
         if node.tag == _TIMESTAMP_TAG:
             return node.value  # no spec field is a date: keep what was written
+        if node.tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_CHARS:
+            problem = (
+                f"a number of {len(node.value)} characters is too long (at most "
+                f"{MAX_NUMBER_CHARS}); quote it if it is text"
+            )
+            self.doc.problems.append((path, here, problem))
+            return None
         try:
             value = self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or str(exc)
             self.doc.problems.append((path, here, f"invalid YAML value: {problem}"))
+            return None
+        except (ValueError, KeyError, TypeError, OverflowError):  # `!!int abc`, `!!bool maybe`
+            tag = node.tag.rsplit(":", 1)[-1]
+            problem = f"invalid YAML value: {node.value!r} is not a valid !!{tag}"
+            self.doc.problems.append((path, here, problem))
+            return None
+        if isinstance(value, str) and (bad := _NOT_PRINTABLE.search(value)):
+            problem = f"{_character(bad.group())} is not allowed in text"
+            self.doc.problems.append((path, here, problem))
             return None
         if isinstance(value, float) and math.isnan(value):
             return node.value  # NaN passes every range check: keep it as the text written
@@ -155,9 +290,14 @@ def _is_empty(node: yaml.Node | None) -> bool:
 
 
 def parse_yaml(text: str, display: str, path: Path | None = None) -> YamlFile:
-    """Every document of a YAML text; a syntax error ends parsing with an issue."""
+    """Every document of a YAML text; a syntax error or a bound ends parsing with an issue."""
     result = YamlFile(path or Path(display), display, [])
-    loader = yaml.SafeLoader(text)
+    if bad := _NOT_PRINTABLE.search(text):
+        where = _text_location(display, text, bad.start())
+        message = f"{_character(bad.group())} is not allowed in YAML (is this a binary file?)"
+        result.error = SpecIssue.at(where, message)
+        return result
+    loader = _BoundedLoader(text)
     index = 0
     try:
         while loader.check_node():
@@ -170,19 +310,43 @@ def parse_yaml(text: str, display: str, path: Path | None = None) -> YamlFile:
             index += 1
     except yaml.YAMLError as exc:
         result.error = _syntax_issue(display, exc)
+    except RecursionError:  # the bounds above should make this unreachable: report, not crash
+        where = _location(display, loader.get_mark())
+        result.error = SpecIssue.at(where, f"YAML nested too deeply (at most {MAX_DEPTH} levels)")
     finally:
         loader.dispose()
     return result
 
 
+def _too_big(path: Path, display: str, size: str) -> YamlFile:
+    message = (
+        f"the file is {size} bytes; a spec, overlay or stack file may be at most "
+        f"{MAX_FILE_BYTES:,} bytes (1 MiB): split the specs into several files"
+    )
+    return YamlFile(path, display, [], SpecIssue(display, 1, 1, message))
+
+
 def read_yaml_file(path: Path, display: str | None = None) -> YamlFile:
-    """Parse a file from disk; unreadable files come back with an issue."""
+    """Parse a file from disk, refusing it unread when too big; problems come as an issue."""
     display = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        issue = SpecIssue(display, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-        return YamlFile(path, display, [], issue)
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            issue = SpecIssue(display, 1, 1, "not a regular file: specs are YAML files")
+            return YamlFile(path, display, [], issue)
+        if info.st_size > MAX_FILE_BYTES:
+            return _too_big(path, display, f"{info.st_size:,}")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat
     except OSError as exc:
-        return YamlFile(path, display, [], SpecIssue(display, None, None, f"cannot read: {exc}"))
+        return YamlFile(path, display, [], SpecIssue(display, 1, 1, f"cannot read: {exc}"))
+    if len(data) > MAX_FILE_BYTES:
+        return _too_big(path, display, f"more than {MAX_FILE_BYTES:,}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        prefix = data[: exc.start].decode("utf-8")
+        where = _text_location(display, prefix, len(prefix))
+        message = f"not UTF-8 text ({exc.reason}: byte 0x{data[exc.start]:02X}); save it as UTF-8"
+        return YamlFile(path, display, [], SpecIssue.at(where, message))
     return parse_yaml(text, display, path)

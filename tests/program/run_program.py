@@ -105,7 +105,10 @@ def run(stack: str, root: Path = ROOT, program: Path | None = None) -> dict[str,
     m = Mocks()
     monitor = RecordingMonitor(m)
     pulumi.runtime.set_mocks(m, project="edge-labeler", stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config({k: str(v) for k, v in config.items()})
+    # As the engine passes them: text as is, structured values (promoteFrom lists) as JSON.
+    pulumi.runtime.set_all_config(
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    )
     error = None
     try:
         # As the language host does: run the program, then wait for every registration.

@@ -77,8 +77,36 @@ def test_the_publication_takes_the_promoted_artifact_and_stays_protected(prod):
 
 
 def test_a_pin_from_an_unknown_stack_fails_the_program_naming_the_field(tmp_path):
-    result = _declared(_project(tmp_path, "qa"), "prod")
+    root = _project(tmp_path, "qa")
+    _declare(root, "[staging, qa]")  # declared, so the program goes on to read it
+    result = _declared(root, "prod")
     assert result["error"] is not None
     assert "specs/envs/prod.yaml" in result["error"]
     assert "spec.promoted.from: the source stack 'qa' cannot be read" in result["error"]
     assert "stack file not found" in result["error"]
+
+
+def _declare(root: Path, sources: str) -> None:
+    """Sets prod's `edge-labeler:promoteFrom` in the copied Pulumi.prod.yaml."""
+    stack_file = root / "Pulumi.prod.yaml"
+    text = stack_file.read_text()
+    assert "  edge-labeler:promoteFrom: [staging]\n" in text
+    stack_file.write_text(text.replace("[staging]", sources))
+
+
+@pytest.mark.parametrize("declared", ["[staging]", "[staging, local]"])
+def test_a_pin_from_the_emulator_stack_fails_the_program_before_any_resource(tmp_path, declared):
+    root = _project(tmp_path, "local")
+    _declare(root, declared)  # declaring the emulator stack as a source changes nothing
+    text = (root / "specs" / "envs" / "prod.yaml").read_text().splitlines()
+    (line,) = [n for n, t in enumerate(text, 1) if t.startswith("  promoted: {from: local")]
+    column = text[line - 1].index("local") + 1
+    result = _declared(root, "prod")
+    assert result["error"] == (
+        f"specs/envs/prod.yaml:{line}:{column}: Model 'digits' spec.promoted.from: 'local' is an "
+        "emulator stack (edge-labeler:emulator: true in Pulumi.local.yaml): it is never a source "
+        "for the non-emulator stack 'prod', whatever edge-labeler:promoteFrom declares; allowed "
+        "sources: staging (edge-labeler:promoteFrom in Pulumi.prod.yaml)"
+    )
+    # Refused before anything is declared: nothing is created in prod.
+    assert [r["type"] for r in result["resources"] if r["type"] != "pulumi:pulumi:Stack"] == []

@@ -130,7 +130,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_zip(root / "specs" / "data" / "digits.zip", digit_images(20, LABELS))
     (root / "Pulumi.yaml").write_text("name: edge-labeler\nruntime: python\n")
     (root / "Pulumi.local.yaml").write_text(STACK_FILE.format(project="promo-local"))
-    (root / "Pulumi.staging-emu.yaml").write_text(STACK_FILE.format(project="promo-staging"))
+    (root / "Pulumi.staging-emu.yaml").write_text(
+        STACK_FILE.format(project="promo-staging") + "  edge-labeler:promoteFrom: [local]\n"
+    )
     (root / "specs" / "all.yaml").write_text(SPECS)
     (root / "specs" / "envs" / "staging-emu.yaml").write_text(STAGING_OVERLAY)
     return root

@@ -169,6 +169,50 @@ def test_promotion_refused_when_the_target_acceptance_is_not_met(project, local,
         overlay.write_text(pinned[1])
 
 
+@pytest.mark.parametrize(
+    ("target", "config", "refusal"),
+    [
+        (
+            "cloud",
+            "config:\n  edge-labeler:project: promo-cloud\n",
+            "'local' is an emulator stack (edge-labeler:emulator: true in Pulumi.local.yaml): it "
+            "is never a source for the non-emulator stack 'cloud', whatever "
+            "edge-labeler:promoteFrom declares; stack 'cloud' accepts no promotion: set "
+            "edge-labeler:promoteFrom in Pulumi.cloud.yaml to the stacks it may take models from",
+        ),
+        (
+            "cloud",
+            "config:\n  edge-labeler:project: promo-cloud\n  edge-labeler:promoteFrom: [local]\n",
+            "edge-labeler:promoteFrom[0]: 'local' is an emulator stack (edge-labeler:emulator: "
+            "true in Pulumi.local.yaml): it is never a source for the non-emulator stack 'cloud'",
+        ),
+        (
+            "qa-emu",
+            'config:\n  edge-labeler:project: promo-qa\n  edge-labeler:emulator: "true"\n',
+            "'local' is not a promotion source of stack 'qa-emu'; stack 'qa-emu' accepts no "
+            "promotion: set edge-labeler:promoteFrom in Pulumi.qa-emu.yaml to the stacks it may "
+            "take models from",
+        ),
+    ],
+    ids=["laptop-to-cloud", "laptop-to-cloud-declared", "undeclared"],
+)
+def test_a_gated_record_off_the_declared_path_is_refused(
+    project, local, capsys, target, config, refusal
+):
+    stack_file = project / f"Pulumi.{target}.yaml"
+    overlay = project / "specs" / "envs" / f"{target}.yaml"
+    stack_file.write_text(config)
+    try:
+        args = ["--model", "digits", "--from", "local", "--to", target]
+        code = main(["promote", *args, "--project-dir", str(project)])
+        err = capsys.readouterr().err
+        assert (code, overlay.exists()) == (1, False), err  # refused, nothing written
+        assert refusal in err and "Traceback" not in err
+    finally:
+        stack_file.unlink()
+        overlay.unlink(missing_ok=True)
+
+
 def test_a_tampered_artifact_is_refused(host, project, local, pinned, capsys):
     store = ObjectStore(LOCAL, LOCAL_BUCKET)
     name = _object(local["digits-export"]["modelFile"])

@@ -3,6 +3,8 @@ report with its plots; the base revision rehearsed from git, metric deltas repor
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 from pathlib import Path
@@ -80,11 +82,12 @@ def rehearsed(project: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("rehearsal-report")
     # Runs on its own fresh emulator, whatever emulator the session has started.
     before = {key: os.environ.get(key) for key in ENV_KEYS}
-    with patched_environ({SECONDS_PER_NODE_HOUR_ENV: "15"}):
+    console = io.StringIO()
+    with patched_environ({SECONDS_PER_NODE_HOUR_ENV: "15"}), contextlib.redirect_stdout(console):
         code = main(
             ["rehearse", "--project-dir", str(project), "--base", "HEAD", "--out", str(out)]
         )
-    return code, out, before, {key: os.environ.get(key) for key in ENV_KEYS}
+    return code, out, console.getvalue(), before, {key: os.environ.get(key) for key in ENV_KEYS}
 
 
 def test_report_and_plots_are_written(rehearsed):
@@ -106,6 +109,21 @@ def test_a_failing_gate_is_reported_not_raised(rehearsed):
     assert "label 'three' (perLabel) is not a label of this model" in report
     assert "threshold policy fixed 0.05" in report
     assert "- stop reason: " in report and "- images (train / validation / test): 60 (" in report
+
+
+def test_the_console_shows_every_unmet_criterion(rehearsed):
+    _, out, console, *_ = rehearsed
+    report = (out / "report.md").read_text().splitlines()
+    start = report.index("Unmet criteria:") + 1
+    unmet = report[start : report.index("", start)]
+    assert "- label 'three' (perLabel) is not a label of this model; labels: one, two, zero" in (
+        unmet
+    )
+    lines = console.splitlines()
+    (gate,) = [n for n, line in enumerate(lines) if "AcceptanceGate digits-gate: failed: " in line]
+    assert lines[gate].endswith("failed its acceptance gate (fixed 0.05 at threshold 0.05):")
+    # Each criterion of the report, on the console under the gate's line (observed vs required).
+    assert lines[gate + 1 : gate + 1 + len(unmet)] == [f"[rehearse]   {u}" for u in unmet]
 
 
 def test_with_base_the_metric_deltas_appear(rehearsed):

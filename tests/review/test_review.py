@@ -319,3 +319,38 @@ def test_a_promotion_pin_copies_instead_of_retraining(repo, capsys):
     publication = change(report, "prod", "Publication", "digits")
     assert publication["action"] == "updated"
     assert report["summary"]["retrains"] == 0
+
+
+def test_a_pin_from_the_emulator_stack_into_prod_is_refused_with_its_line(repo, capsys):
+    from components.promotion.pin import with_pin
+
+    overlay = repo.root / "specs/envs/prod.yaml"
+    text = with_pin(overlay.read_text(), "prod", "digits", "local", "sha256:" + "5e" * 32)
+    overlay.write_text(text)
+    (line,) = [n for n, t in enumerate(text.splitlines(), 1) if t.startswith("  promoted:")]
+    column = text.splitlines()[line - 1].index("local") + 1
+    repo.commit("promote digits from the laptop to prod")
+    code, report = repo.review(capsys)
+    assert code == 1
+    _valid(report)
+    prod = next(s for s in report["stacks"] if s["stack"] == "prod")
+    assert [e["text"] for e in prod["errors"]] == [
+        f"specs/envs/prod.yaml:{line}:{column}: Model 'digits' spec.promoted.from: 'local' is an "
+        "emulator stack (edge-labeler:emulator: true in Pulumi.local.yaml): it is never a source "
+        "for the non-emulator stack 'prod', whatever edge-labeler:promoteFrom declares; allowed "
+        "sources: staging (edge-labeler:promoteFrom in Pulumi.prod.yaml)"
+    ]
+    assert all(not s["errors"] for s in report["stacks"] if s["stack"] != "prod")
+    code, markdown = repo.review(capsys, fmt="markdown")
+    assert code == 1 and f"specs/envs/prod.yaml:{line}:{column}: Model 'digits'" in markdown
+
+
+def test_a_stack_declaring_the_emulator_as_a_source_is_refused(repo, capsys):
+    repo.edit("Pulumi.prod.yaml", "promoteFrom: [staging]", "promoteFrom: [staging, local]")
+    repo.commit("let prod take models from a laptop")
+    code, report = repo.review(capsys)
+    assert code == 1
+    prod = next(s for s in report["stacks"] if s["stack"] == "prod")
+    (error,) = prod["errors"]
+    assert error["file"] == "Pulumi.prod.yaml" and error["field"] == "edge-labeler:promoteFrom[1]"
+    assert "'local' is an emulator stack" in error["message"]

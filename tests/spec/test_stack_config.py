@@ -78,7 +78,8 @@ def test_errors_name_the_file_line_and_key(tmp_path):
         f"{file}:2:25: edge-labeler:project: 'My_Project' is not allowed (a GCP project id: "
         "6–30 lowercase letters, digits or '-', starting with a letter)",
         f"{file}:3:24: edge-labeler:regoin: unknown setting (did you mean 'region'?); settings: "
-        "project, region, api, registry, emulator, specs, protect, trainingPricePerNodeHour",
+        "project, region, api, registry, emulator, specs, protect, trainingPricePerNodeHour, "
+        "promoteFrom",
         f"{file}:4:21: edge-labeler:api: 'automl' is not one of automl_v1, vertex "
         "(did you mean 'automl_v1'?)",
         f"{file}:5:26: edge-labeler:emulator: expected true or false",
@@ -101,3 +102,63 @@ def test_missing_project_and_missing_file(tmp_path):
         raised.value.render() == f"{tmp_path / 'Pulumi.prod.yaml'}: stack file not found "
         "(stacks: dev)"
     )
+
+
+# -- promotion paths: edge-labeler:promoteFrom ------------------------------------------------
+
+
+def _stack(root: Path, name: str, *lines: str, emulator: bool = False) -> Path:
+    """Writes root/Pulumi.<name>.yaml with a valid project and the extra config lines."""
+    path = root / f"Pulumi.{name}.yaml"
+    body = [f"  edge-labeler:project: proj-{name}"]
+    if emulator:
+        body.append('  edge-labeler:emulator: "true"')
+    path.write_text("config:\n" + "".join(f"{line}\n" for line in [*body, *lines]))
+    return path
+
+
+def test_committed_stacks_declare_their_promotion_paths():
+    declared = {s: load_stack_config(s, ROOT).promote_from for s in ("local", "dev", "staging")}
+    assert declared == {"local": (), "dev": (), "staging": ("dev",)}
+    assert load_stack_config("prod", ROOT).promote_from == ("staging",)
+
+
+def test_promote_from_is_a_yaml_list_or_the_json_text_pulumi_config_gives(tmp_path):
+    _stack(tmp_path, "staging")
+    _stack(tmp_path, "qa")
+    _stack(tmp_path, "prod", "  edge-labeler:promoteFrom: [staging, qa]")
+    assert load_stack_config("prod", tmp_path).promote_from == ("staging", "qa")
+    # pulumi.Config hands a list over as JSON text; `pulumi config set` as one name.
+    for value, expected in (('["staging", "qa"]', ("staging", "qa")), ("staging", ("staging",))):
+        config = stack_config_from_mapping("prod", {"project": "proj-prod", "promoteFrom": value})
+        assert config.promote_from == expected
+    assert stack_config_from_mapping("prod", {"project": "proj-prod"}).promote_from == ()
+
+
+def test_promote_from_errors_name_the_file_line_and_what_is_allowed(tmp_path):
+    _stack(tmp_path, "staging")
+    _stack(tmp_path, "local", emulator=True)
+    file = _stack(tmp_path, "prod", "  edge-labeler:promoteFrom: [staging, local, prod, stagin]")
+    with pytest.raises(SpecError) as raised:
+        load_stack_config("prod", tmp_path)
+    assert [issue.render() for issue in raised.value.issues] == [
+        f"{file}:3:39: edge-labeler:promoteFrom[1]: 'local' is an emulator stack "
+        "(edge-labeler:emulator: true in Pulumi.local.yaml): it is never a source for the "
+        "non-emulator stack 'prod'; list stacks that are not emulators (here: staging)",
+        f"{file}:3:46: edge-labeler:promoteFrom[2]: a stack cannot promote from itself",
+        f"{file}:3:52: edge-labeler:promoteFrom[3]: stack 'stagin' has no Pulumi.stagin.yaml "
+        "(did you mean 'staging'?); stacks: local, prod, staging",
+    ]
+    _stack(tmp_path, "prod", "  edge-labeler:promoteFrom: staging, local")
+    with pytest.raises(SpecError) as raised:
+        load_stack_config("prod", tmp_path)
+    assert raised.value.render() == (
+        f"{file}:3:29: edge-labeler:promoteFrom: 'staging, local' is not allowed (a list of "
+        "stack names, e.g. [staging])"
+    )
+
+
+def test_an_emulator_stack_may_declare_another_emulator_stack(tmp_path):
+    _stack(tmp_path, "local", emulator=True)
+    _stack(tmp_path, "staging-emu", "  edge-labeler:promoteFrom: [local]", emulator=True)
+    assert load_stack_config("staging-emu", tmp_path).promote_from == ("local",)
