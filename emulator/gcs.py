@@ -33,10 +33,11 @@ from gcp_storage_emulator.handlers.objects import _checksums, _make_object_resou
 from gcp_storage_emulator.settings import STORAGE_DIR
 
 from emulator.core.blobs import BlobInfo, parse_gs_prefix, parse_gs_uri
-from emulator.core.errors import NotFound, ServiceError
+from emulator.core.errors import InvalidArgument, NotFound, ServiceError
 from emulator.core.faults import FaultInjector
 from emulator.core.persistence import CorruptStateError, remove_temp_files
-from emulator.gcs_storage import DurableStorage
+from emulator.gcs_names import InvalidName
+from emulator.gcs_storage import DurableStorage, media_link
 
 # JSON API method names (as in Google's discovery document) for fault injection.
 _ROUTES: tuple[tuple[str, str, str], ...] = (
@@ -89,9 +90,13 @@ class _Handler(gcs_server.RequestHandler):
             self._send_error(exc.code.http_status, exc.code.name, exc.message)
             return
         with self._lock:
-            gcs_server.Router(self).handle(method)
+            try:
+                gcs_server.Router(self).handle(method)
+            except InvalidName as exc:  # raised before the package wrote its response
+                # https://cloud.google.com/storage/docs/json_api/v1/status-codes: 400 invalid
+                self._send_error(400, "invalid", exc.message, drain=False)
 
-    def _send_error(self, status: int, reason: str, message: str) -> None:
+    def _send_error(self, status: int, reason: str, message: str, drain: bool = True) -> None:
         body = json.dumps(
             {
                 "error": {
@@ -101,8 +106,9 @@ class _Handler(gcs_server.RequestHandler):
                 }
             }
         ).encode()
-        # Drain the request body so the client sees the response, not a reset connection.
-        length = int(self.headers.get("Content-Length") or 0)
+        # Drain an unread request body so the client sees the response, not a reset connection
+        # (not when the package has read it already: that read would wait forever).
+        length = int(self.headers.get("Content-Length") or 0) if drain else 0
         if length:
             self.rfile.read(length)
         self.send_response(status)
@@ -195,9 +201,10 @@ class GcsServer:
             for obj in generations.values()
         )
         for obj in (*live, *soft_deleted):
-            link = obj.get("mediaLink")
-            if isinstance(link, str) and "/download/" in link:
-                obj["mediaLink"] = self.url + link[link.index("/download/") :]
+            link, bucket, name = obj.get("mediaLink"), obj.get("bucket"), obj.get("name")
+            if isinstance(link, str) and "/download/" in link and bucket and name:
+                # Rebuilt, not only re-hosted: links written before names were encoded in them.
+                obj["mediaLink"] = media_link(self.url, bucket, name, obj.get("generation"))
 
     # ---- Blobs (the core's access) -----------------------------------------------------------
 
@@ -236,7 +243,10 @@ class GcsServer:
                 raise NotFound(f"{uri}: bucket {bucket} does not exist")
             obj = _make_object_resource(self.url, bucket, name, content_type, str(len(data)))
             obj = _checksums(data, obj)
-            storage.create_file(bucket, name, data, obj)
+            try:
+                storage.create_file(bucket, name, data, obj)
+            except InvalidName as exc:
+                raise InvalidArgument(f"{uri}: {exc.message}") from None
             return _info(uri, obj)
 
     def list(self, uri_prefix: str) -> list[BlobInfo]:
