@@ -6,6 +6,7 @@ https://cloud.google.com/storage/docs/objects#naming (object names); error shape
 https://cloud.google.com/storage/docs/json_api/v1/status-codes.
 """
 
+import hashlib
 import json
 import urllib.error
 import urllib.request
@@ -14,6 +15,7 @@ import uuid
 import pytest
 from gcp_storage_emulator.handlers.buckets import create_bucket
 from gcp_storage_emulator.handlers.objects import _checksums, _make_object_resource
+from gcp_storage_emulator.settings import STORAGE_DIR
 from gcp_storage_emulator.storage import Storage
 from google.api_core import exceptions
 
@@ -182,6 +184,22 @@ def test_object_names_a_file_system_would_merge_are_distinct_objects(emulator_fa
     _check_objects(emulator_factory(data_dir), bucket.name, contents)
 
 
+def test_deleting_restoring_and_copying_a_name_leaves_its_look_alikes_alone(emulator):
+    bucket = _bucket(emulator.env)
+    contents = {name: f"content of {name!r}".encode() for name in ["a/b", "./a/b", "a/b/"]}
+    for name, content in contents.items():
+        bucket.blob(name).upload_from_string(content, retry=None)
+
+    generation = bucket.get_blob("./a/b").generation
+    bucket.blob("./a/b").delete()
+    assert sorted(b.name for b in bucket.list_blobs()) == ["a/b", "a/b/"]
+    assert bucket.blob("a/b").download_as_bytes() == contents["a/b"]
+    restored = bucket.restore_blob("./a/b", generation=generation)
+    assert restored.download_as_bytes() == contents["./a/b"]
+    bucket.copy_blob(bucket.blob("a/b"), bucket, "a//b")
+    _check_objects(emulator, bucket.name, {**contents, "a//b": contents["a/b"]})
+
+
 @pytest.mark.parametrize("order", [("p", "p/q"), ("p/q", "p"), ("a/b/c", "a/b/c/d/e", "a/b")])
 def test_an_object_and_objects_under_its_name_as_a_folder_coexist(
     order, emulator_factory, tmp_path
@@ -292,4 +310,37 @@ def test_a_previous_data_directory_with_a_bucket_name_google_refuses_is_named_at
     data_dir = tmp_path / "data"
     create_bucket(name, _package_storage(data_dir))
     with pytest.raises(EmulatorError, match=rf"bucket '{name}'.*Invalid bucket name"):
+        emulator_factory(data_dir)
+
+
+def test_a_start_interrupted_while_moving_a_previous_data_directory_finishes_the_move(
+    tmp_path, emulator_factory
+):
+    """A kill during the move leaves some content in its new file and the rest in the old."""
+    data_dir = tmp_path / "data"
+    package = _package_storage(data_dir)
+    create_bucket("legacy", package)
+    _package_write(package, "legacy", "moved/first.txt", b"moved before the kill")
+    _package_write(package, "legacy", "left/second.txt", b"not moved yet")
+    store = data_dir / "gcs" / STORAGE_DIR
+    digest = hashlib.sha256(b"moved/first.txt").hexdigest()
+    moved = store / "_objects" / "legacy" / digest[:2] / f"{digest}.data"
+    moved.parent.mkdir(parents=True)
+    (store / "legacy" / "moved" / "first.txt").rename(moved)
+
+    env = emulator_factory(data_dir).env
+    bucket = storage_client(env).bucket("legacy")
+    assert bucket.blob("moved/first.txt").download_as_bytes() == b"moved before the kill"
+    assert bucket.blob("left/second.txt").download_as_bytes() == b"not moved yet"
+    assert sorted(p.name for p in store.iterdir()) == [".meta", "_objects"]
+
+
+def test_a_data_directory_in_a_newer_layout_is_refused_at_start(tmp_path, emulator_factory):
+    data_dir = tmp_path / "data"
+    server = emulator_factory(data_dir)
+    storage_client(server.env).create_bucket("newer")
+    server.stop()
+    meta = data_dir / "gcs" / STORAGE_DIR / ".meta"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "layout": 3}))
+    with pytest.raises(EmulatorError, match=rf"{meta} has Cloud Storage layout 3"):
         emulator_factory(data_dir)
