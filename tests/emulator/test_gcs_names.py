@@ -184,6 +184,20 @@ def test_object_names_a_file_system_would_merge_are_distinct_objects(emulator_fa
     _check_objects(emulator_factory(data_dir), bucket.name, contents)
 
 
+def test_a_resumable_upload_keeps_its_exact_name_and_refuses_a_bad_one_at_the_start(emulator):
+    bucket = _bucket(emulator.env)
+    content = bytes(range(256)) * 2048  # 512 KiB in two 256 KiB chunks
+    for name in ["a/b", "a/b/"]:
+        blob = bucket.blob(name, chunk_size=256 * 1024)  # a chunk size makes it resumable
+        blob.upload_from_string(content + name.encode(), retry=None)
+    _check_objects(emulator, bucket.name, {n: content + n.encode() for n in ["a/b", "a/b/"]})
+
+    with pytest.raises(exceptions.BadRequest) as info:
+        bucket.blob("..", chunk_size=256 * 1024).upload_from_string(content, retry=None)
+    response = info.value.response
+    _assert_invalid(response.status_code, response.json(), "Invalid object name: '..'", "cannot")
+
+
 def test_deleting_restoring_and_copying_a_name_leaves_its_look_alikes_alone(emulator):
     bucket = _bucket(emulator.env)
     contents = {name: f"content of {name!r}".encode() for name in ["a/b", "./a/b", "a/b/"]}
