@@ -3,7 +3,7 @@
 What this adds to the package (read from its source, version pinned in requirements.txt):
 - Writes in O(1): the package rewrites one JSON index of every object (`.meta`) after each
   change, so n uploads cost O(n²). Here each object name has its own metadata record and a
-  change writes only the records it touched (see `_DurableStorage`).
+  change writes only the records it touched (see `DurableStorage` in gcs_storage.py).
 - Durability: the package writes content and metadata with plain `write_bytes`; here every
   write is atomic (tmp + fsync + rename). On start the records are reconciled with the content
   files: an object whose content is missing is dropped; one whose content file changed after
@@ -17,226 +17,27 @@ What this adds to the package (read from its source, version pinned in requireme
 - The package's unauthenticated `GET /wipe` is not served (it would delete everything).
 """
 
-import base64
-import hashlib
 import http.server
 import json
-import logging
 import re
-import shutil
 import threading
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
 
-import google_crc32c
 from gcp_storage_emulator import server as gcs_server
 from gcp_storage_emulator.exceptions import NotFound as GcsNotFound
 
 # Private helpers of the pinned package: the same object resource the HTTP upload creates.
 from gcp_storage_emulator.handlers.objects import _checksums, _make_object_resource
 from gcp_storage_emulator.settings import STORAGE_DIR
-from gcp_storage_emulator.storage import Storage, _FileStore
 
 from emulator.core.blobs import BlobInfo, parse_gs_prefix, parse_gs_uri
-from emulator.core.errors import NotFound, ServiceError
+from emulator.core.errors import InvalidArgument, NotFound, ServiceError
 from emulator.core.faults import FaultInjector
-from emulator.core.persistence import (
-    CorruptStateError,
-    atomic_write_bytes,
-    read_json,
-    remove_file,
-    remove_temp_files,
-)
-
-log = logging.getLogger(__name__)
-
-
-class _AtomicFileStore(_FileStore):
-    """The package's disk store with crash-safe writes."""
-
-    def write_bytes(self, rel: str, content: bytes) -> None:
-        atomic_write_bytes(self._disk_path(rel), content)
-
-
-# Per-object metadata files live under this directory of the store (real bucket names cannot
-# start with "_", so it cannot clash with a bucket; the package uses _resumable the same way).
-OBJECTS_DIR = "_objects"
-
-
-class _DurableStorage(Storage):
-    """The package's Storage, persisting each object name on its own instead of one index.
-
-    The package keeps all state in one JSON index (`.meta`) and rewrites it whole, with every
-    object's metadata, after each change: O(n) per upload, O(n²) for a dataset. Here `.meta`
-    holds only the small global state (buckets, IAM policies, resumable upload sessions) and
-    every object name has one record, `_objects/<bucket>/<hh>/<sha256(name)>.json`, with its
-    live resource, its soft-deleted generations and the stat of the content it describes.
-    The package's mutating methods are wrapped to note the names they touch; the package
-    calls `_write_config_to_file()` at the end of every mutation, which here writes only
-    those records (and `.meta` when it changed). On start the records are read back, and a
-    record whose content file changed after it (a crash between the two writes) is repaired.
-    """
-
-    def __init__(self, data_dir: Path) -> None:
-        self._touched: set[tuple[str, str]] = set()
-        self._touched_buckets: set[str] = set()
-        self._meta_written: bytes | None = None
-        super().__init__(data_dir=str(data_dir))  # reads .meta
-        self._store = _AtomicFileStore(use_memory=False, root=data_dir / STORAGE_DIR)
-        self._load_records()
-
-    # ---- what a mutation touched -------------------------------------------------------------
-
-    def create_file(self, bucket_name, file_name, content, file_obj, file_id=None):
-        self._touched.add((bucket_name, file_name))
-        super().create_file(bucket_name, file_name, content, file_obj, file_id)
-
-    def patch_object(self, bucket_name, file_name, file_obj):
-        self._touched.add((bucket_name, file_name))
-        super().patch_object(bucket_name, file_name, file_obj)
-
-    def delete_file(self, bucket_name, file_name):  # soft delete (the buckets' default)
-        self._touched.add((bucket_name, file_name))
-        super().delete_file(bucket_name, file_name)
-
-    def _hard_delete_file(self, bucket_name, file_name):
-        self._touched.add((bucket_name, file_name))
-        super()._hard_delete_file(bucket_name, file_name)
-
-    def _remove_soft_deleted_generation(self, bucket_name, file_name, generation):
-        # Called by the purge of expired soft deletes, which then writes the config.
-        self._touched.add((bucket_name, file_name))
-        super()._remove_soft_deleted_generation(bucket_name, file_name, generation)
-
-    def delete_bucket(self, bucket_name):
-        if bucket_name in self.buckets:
-            self._touched_buckets.add(bucket_name)
-        super().delete_bucket(bucket_name)
-
-    def wipe(self, keep_buckets=False):
-        # Removes .meta and every directory (_objects included), then may re-create buckets:
-        # .meta must be written again even where its content did not change.
-        self._meta_written = None
-        super().wipe(keep_buckets)
-        self._meta_written = None
-
-    # ---- persistence -------------------------------------------------------------------------
-
-    def _write_config_to_file(self) -> None:
-        """Persists the in-memory state of what was touched since the last call.
-
-        Idempotent: a name noted by a call that then failed is written as it is now (a name
-        in a bucket that does not exist has no record to write).
-        """
-        touched, self._touched = self._touched, set()
-        touched_buckets, self._touched_buckets = self._touched_buckets, set()
-        for bucket in sorted(touched_buckets):
-            if bucket not in self.buckets:
-                shutil.rmtree(self._records_dir(bucket), ignore_errors=True)
-        for bucket, name in sorted(touched):
-            if bucket in self.buckets:
-                self._save_record(bucket, name)
-        meta = json.dumps(
-            {
-                "buckets": self.buckets,
-                "resumable": self.resumable,
-                "bucket_iam_policies": self.bucket_iam_policies,
-            },
-            separators=(",", ":"),
-        ).encode()
-        if meta != self._meta_written:
-            self._store.write_bytes(".meta", meta)
-            self._meta_written = meta
-
-    def _records_dir(self, bucket: str) -> Path:
-        return self._store._disk_path(f"{OBJECTS_DIR}/{bucket}")
-
-    def _record_path(self, bucket: str, name: str) -> Path:
-        # Hashed: object names may be longer than a file name or hold any character.
-        digest = hashlib.sha256(name.encode()).hexdigest()
-        return self._records_dir(bucket) / digest[:2] / f"{digest}.json"
-
-    def _save_record(self, bucket: str, name: str) -> None:
-        path = self._record_path(bucket, name)
-        live = self.objects.get(bucket, {}).get(name)
-        soft_deleted = self.soft_deleted.get(bucket, {}).get(name) or {}
-        if live is None and not soft_deleted:
-            remove_file(path)
-            return
-        record = {
-            "bucket": bucket,
-            "name": name,
-            "object": live,
-            "softDeleted": soft_deleted,
-            "content": None if live is None else self._content_stamp(bucket, name),
-        }
-        atomic_write_bytes(path, json.dumps(record, separators=(",", ":")).encode())
-
-    def _content_stamp(self, bucket: str, name: str) -> list[int] | None:
-        """(size, mtime, inode) of the content file: every atomic write gives a new inode."""
-        try:
-            st = self.content_path(bucket, name).stat()
-        except FileNotFoundError:
-            return None
-        return [st.st_size, st.st_mtime_ns, st.st_ino]
-
-    def _load_records(self) -> None:
-        """Reads every record into memory and repairs what a crash left inconsistent.
-
-        Objects still in `.meta` (written by the package's own format) are moved to records.
-        """
-        to_save = {(b, n) for b, objs in self.objects.items() for n in objs}
-        to_save |= {(b, n) for b, names in self.soft_deleted.items() for n in names}
-        stamps: dict[tuple[str, str], list[int] | None] = {}
-        root = self._store._disk_path(OBJECTS_DIR)
-        for path in sorted(root.glob("*/*/*.json")):
-            record = read_json(path)
-            try:
-                bucket, name = record["bucket"], record["name"]
-                live, soft_deleted = record["object"], record["softDeleted"]
-                stamps[(bucket, name)] = record["content"]
-            except (KeyError, TypeError):
-                raise CorruptStateError(
-                    f"{path} is not an object record of the Cloud Storage emulator; "
-                    "restore it or remove it"
-                ) from None
-            if bucket not in self.buckets:  # a crash while its bucket was being deleted
-                remove_file(path)
-                continue
-            if live is not None:
-                self.objects.setdefault(bucket, {})[name] = live
-            if soft_deleted:
-                self.soft_deleted.setdefault(bucket, {})[name] = soft_deleted
-        for bucket, objects in self.objects.items():
-            for name, obj in list(objects.items()):
-                stamp = self._content_stamp(bucket, name)
-                if stamp is None:
-                    log.warning("gs://%s/%s: content missing after a crash; dropped", bucket, name)
-                    del objects[name]
-                    to_save.add((bucket, name))
-                elif stamp != stamps.get((bucket, name)):
-                    # Written after the record (or by an older format): check it really is
-                    # the content the record describes.
-                    _repair_checksums(bucket, name, obj, self.content_path(bucket, name))
-                    to_save.add((bucket, name))
-        self._touched |= to_save
-        self._write_config_to_file()
-
-    def content_path(self, bucket: str, name: str) -> Path:
-        return self._store._disk_path(self._object_path(bucket, name))
-
-
-def _repair_checksums(bucket: str, name: str, obj: dict, path: Path) -> None:
-    """Makes `obj`'s size and checksums those of the content file (a newer write)."""
-    content = path.read_bytes()
-    if obj.get("crc32c") == _crc32c(content) and str(obj.get("size")) == str(len(content)):
-        return
-    log.warning("gs://%s/%s: metadata older than content; recomputed", bucket, name)
-    obj.update({"crc32c": None, "md5Hash": None, "etag": None})
-    _checksums(content, obj)
-    obj["size"] = str(len(content))
-
+from emulator.core.persistence import CorruptStateError, remove_temp_files
+from emulator.gcs_names import InvalidName
+from emulator.gcs_storage import DurableStorage, media_link
 
 # JSON API method names (as in Google's discovery document) for fault injection.
 _ROUTES: tuple[tuple[str, str, str], ...] = (
@@ -289,9 +90,13 @@ class _Handler(gcs_server.RequestHandler):
             self._send_error(exc.code.http_status, exc.code.name, exc.message)
             return
         with self._lock:
-            gcs_server.Router(self).handle(method)
+            try:
+                gcs_server.Router(self).handle(method)
+            except InvalidName as exc:  # raised before the package wrote its response
+                # https://cloud.google.com/storage/docs/json_api/v1/status-codes: 400 invalid
+                self._send_error(400, "invalid", exc.message, drain=False)
 
-    def _send_error(self, status: int, reason: str, message: str) -> None:
+    def _send_error(self, status: int, reason: str, message: str, drain: bool = True) -> None:
         body = json.dumps(
             {
                 "error": {
@@ -301,8 +106,9 @@ class _Handler(gcs_server.RequestHandler):
                 }
             }
         ).encode()
-        # Drain the request body so the client sees the response, not a reset connection.
-        length = int(self.headers.get("Content-Length") or 0)
+        # Drain an unread request body so the client sees the response, not a reset connection
+        # (not when the package has read it already: that read would wait forever).
+        length = int(self.headers.get("Content-Length") or 0) if drain else 0
         if length:
             self.rfile.read(length)
         self.send_response(status)
@@ -340,7 +146,7 @@ class GcsServer:
         self._port = port
         self._faults = faults
         self._lock = threading.RLock()
-        self._storage: _DurableStorage | None = None
+        self._storage: DurableStorage | None = None
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -355,7 +161,7 @@ class GcsServer:
         self._root.mkdir(parents=True, exist_ok=True)
         remove_temp_files(self._root)
         try:
-            self._storage = _DurableStorage(self._root.resolve())
+            self._storage = DurableStorage(self._root.resolve())
         except ValueError as exc:  # the package's index is not JSON
             raise CorruptStateError(
                 f"{self._root / STORAGE_DIR / '.meta'} (the Cloud Storage bucket index) cannot be "
@@ -395,9 +201,10 @@ class GcsServer:
             for obj in generations.values()
         )
         for obj in (*live, *soft_deleted):
-            link = obj.get("mediaLink")
-            if isinstance(link, str) and "/download/" in link:
-                obj["mediaLink"] = self.url + link[link.index("/download/") :]
+            link, bucket, name = obj.get("mediaLink"), obj.get("bucket"), obj.get("name")
+            if isinstance(link, str) and "/download/" in link and bucket and name:
+                # Rebuilt, not only re-hosted: links written before names were encoded in them.
+                obj["mediaLink"] = media_link(self.url, bucket, name, obj.get("generation"))
 
     # ---- Blobs (the core's access) -----------------------------------------------------------
 
@@ -436,7 +243,10 @@ class GcsServer:
                 raise NotFound(f"{uri}: bucket {bucket} does not exist")
             obj = _make_object_resource(self.url, bucket, name, content_type, str(len(data)))
             obj = _checksums(data, obj)
-            storage.create_file(bucket, name, data, obj)
+            try:
+                storage.create_file(bucket, name, data, obj)
+            except InvalidName as exc:
+                raise InvalidArgument(f"{uri}: {exc.message}") from None
             return _info(uri, obj)
 
     def list(self, uri_prefix: str) -> list[BlobInfo]:
@@ -460,7 +270,3 @@ def _info(uri: str, obj: dict) -> BlobInfo:
         size=int(obj.get("size") or 0),
         content_type=obj.get("contentType") or "application/octet-stream",
     )
-
-
-def _crc32c(content: bytes) -> str:
-    return base64.b64encode(google_crc32c.Checksum(content).digest()).decode("ascii")

@@ -5,7 +5,7 @@ default; with `--port P` a fixed scheme: GCS on P, gRPC on P+1, REST (admin + Fi
 on P+2. State lives under the data directory:
     emulator.json   the running instance (pid, env); `env` reads it
     emulator.lock   held (flock) while an instance runs on this directory
-    gcs/            Cloud Storage objects (gcp-storage-emulator layout)
+    gcs/            Cloud Storage buckets and objects (layout: emulator/gcs_storage.py)
     state/          the core's state (see emulator/core/backend.py)
 
 Extension points, for the facades (each facade module has a `register(server)` function,

@@ -82,7 +82,7 @@ def test_an_index_older_than_the_content_is_repaired_on_start(emulator_factory, 
     bucket = _bucket(server.env)
     bucket.blob("obj.txt").upload_from_string(b"old content")
     server.stop()
-    content = next((data_dir / "gcs").rglob("obj.txt"))
+    (content,) = (data_dir / "gcs").rglob("*.data")  # the only object's content file
     content.write_bytes(b"newer content, longer")
 
     restarted = emulator_factory(data_dir)

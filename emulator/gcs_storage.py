@@ -1,0 +1,395 @@
+"""Cloud Storage's objects on disk: the package's Storage made durable, one record per name.
+
+Used by emulator/gcs.py only (its HTTP handlers and the core's Blobs go through it).
+
+Layout of the store (`<data dir>/gcs/.cloudstorage/`):
+- `.meta`: buckets, IAM policies, resumable upload sessions and `layout` (see LAYOUT);
+- `_objects/<bucket>/<hh>/<sha256(name)>.json`: one record per object name,
+  `….data` beside it: the live content of that name;
+- `_softdelete/<bucket>/…`, `_resumable/…`: the package's own, already named by hashes.
+No file or folder is named after an object, so no two names can meet on disk: `a/b`, `./a/b`,
+`a//b`, `/a/b`, `a\\b` and `a/b/` are six objects, and `p` and `p/q` both exist, as in Cloud
+Storage (https://cloud.google.com/storage/docs/objects#naming: names are flat, any Unicode,
+1-1024 bytes). No bucket is named like the store's folders: bucket names start with a letter
+or digit (https://cloud.google.com/storage/docs/buckets#naming), checked on create and start.
+"""
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import quote
+
+import google_crc32c
+
+# Private helper of the pinned package: the checksums the HTTP upload computes.
+from gcp_storage_emulator.handlers.objects import _checksums
+from gcp_storage_emulator.settings import STORAGE_DIR
+from gcp_storage_emulator.storage import RESUMABLE_DIR, Storage, _FileStore
+
+from emulator.core.persistence import (
+    CorruptStateError,
+    atomic_write_bytes,
+    fsync_directory,
+    read_json,
+    remove_file,
+)
+from emulator.gcs_names import bucket_name_problem, check_bucket_name, check_object_name
+
+log = logging.getLogger(__name__)
+
+
+class _AtomicFileStore(_FileStore):
+    """The package's disk store with crash-safe writes."""
+
+    def write_bytes(self, rel: str, content: bytes) -> None:
+        atomic_write_bytes(self._disk_path(rel), content)
+
+
+# Records and content of every object live under this folder of the store. Bucket names cannot
+# start with "_" (gcs_names.py), so no bucket is ever one of the store's own folders.
+OBJECTS_DIR = "_objects"
+# The on-disk layout, stored in `.meta`. 1 (no "layout" key, the package's layout and this
+# emulator's before it): content files at paths made of object names, where distinct names
+# shared one file and `p` / `p/q` could not both exist. 2: content files named by name hashes.
+LAYOUT = 2
+
+
+class DurableStorage(Storage):
+    """The package's Storage, persisting each object name on its own instead of one index.
+
+    The package keeps all state in one JSON index (`.meta`) and rewrites it whole, with every
+    object's metadata, after each change: O(n) per upload, O(n²) for a dataset. Here `.meta`
+    holds only the small global state (buckets, IAM policies, resumable upload sessions) and
+    every object name has one record, `_objects/<bucket>/<hh>/<sha256(name)>.json`, with its
+    live resource, its soft-deleted generations and the stat of the content it describes
+    (the content file `<sha256(name)>.data` beside it).
+    The package's mutating methods are wrapped to note the names they touch; the package
+    calls `_write_config_to_file()` at the end of every mutation, which here writes only
+    those records (and `.meta` when it changed). On start the records are read back, and a
+    record whose content file changed after it (a crash between the two writes) is repaired;
+    a data directory in layout 1 is moved to layout 2 (`_adopt_previous_layout`).
+
+    Names Cloud Storage refuses raise gcs_names.InvalidName before anything is stored.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self._touched: set[tuple[str, str]] = set()
+        self._touched_buckets: set[str] = set()
+        self._meta_written: bytes | None = None
+        self._layout = LAYOUT
+        super().__init__(data_dir=str(data_dir))  # reads .meta
+        self._store = _AtomicFileStore(use_memory=False, root=data_dir / STORAGE_DIR)
+        self._layout = self._stored_layout()
+        self._check_bucket_names()
+        self._load_records()
+
+    # ---- names -------------------------------------------------------------------------------
+
+    def create_bucket(self, bucket_name, bucket_obj):
+        """Creates (name checked) or updates a bucket; unlike the package's, makes no folder."""
+        if bucket_name not in self.buckets:
+            check_bucket_name(bucket_name)
+        self.buckets[bucket_name] = bucket_obj
+        self._write_config_to_file()
+        return bucket_obj
+
+    def create_resumable_upload(self, bucket_name, file_name, file_obj):
+        check_object_name(file_name)
+        return super().create_resumable_upload(bucket_name, file_name, file_obj)
+
+    def _object_path(self, bucket_name, file_name):
+        """The content file of an object: named by the hash of the name, never by the name."""
+        if bucket_name == RESUMABLE_DIR:  # an upload session's bytes, named by a hash already
+            return super()._object_path(bucket_name, file_name)
+        return _name_path(bucket_name, file_name, ".data")
+
+    # ---- what a mutation touched -------------------------------------------------------------
+
+    def create_file(self, bucket_name, file_name, content, file_obj, file_id=None):
+        check_object_name(file_name)
+        _quote_links(bucket_name, file_name, file_obj)
+        self._touched.add((bucket_name, file_name))
+        super().create_file(bucket_name, file_name, content, file_obj, file_id)
+
+    def patch_object(self, bucket_name, file_name, file_obj):
+        self._touched.add((bucket_name, file_name))
+        super().patch_object(bucket_name, file_name, file_obj)
+
+    def delete_file(self, bucket_name, file_name):  # soft delete (the buckets' default)
+        self._touched.add((bucket_name, file_name))
+        super().delete_file(bucket_name, file_name)
+
+    def _hard_delete_file(self, bucket_name, file_name):
+        self._touched.add((bucket_name, file_name))
+        super()._hard_delete_file(bucket_name, file_name)
+
+    def _remove_soft_deleted_generation(self, bucket_name, file_name, generation):
+        # Called by the purge of expired soft deletes, which then writes the config.
+        self._touched.add((bucket_name, file_name))
+        super()._remove_soft_deleted_generation(bucket_name, file_name, generation)
+
+    def delete_bucket(self, bucket_name):
+        if bucket_name in self.buckets:
+            self._touched_buckets.add(bucket_name)
+        super().delete_bucket(bucket_name)
+
+    def wipe(self, keep_buckets=False):
+        # Removes .meta and every directory (_objects included), then may re-create buckets:
+        # .meta must be written again even where its content did not change.
+        self._meta_written = None
+        super().wipe(keep_buckets)
+        self._meta_written = None
+
+    # ---- persistence -------------------------------------------------------------------------
+
+    def _write_config_to_file(self) -> None:
+        """Persists the in-memory state of what was touched since the last call.
+
+        Idempotent: a name noted by a call that then failed is written as it is now (a name
+        in a bucket that does not exist has no record to write).
+        """
+        touched, self._touched = self._touched, set()
+        touched_buckets, self._touched_buckets = self._touched_buckets, set()
+        for bucket in sorted(touched_buckets):
+            if bucket not in self.buckets:
+                shutil.rmtree(self._records_dir(bucket), ignore_errors=True)
+        for bucket, name in sorted(touched):
+            if bucket in self.buckets:
+                self._save_record(bucket, name)
+        meta = json.dumps(
+            {
+                "buckets": self.buckets,
+                "resumable": self.resumable,
+                "bucket_iam_policies": self.bucket_iam_policies,
+                "layout": self._layout,
+            },
+            separators=(",", ":"),
+        ).encode()
+        if meta != self._meta_written:
+            self._store.write_bytes(".meta", meta)
+            self._meta_written = meta
+
+    def _records_dir(self, bucket: str) -> Path:
+        return self._store._disk_path(f"{OBJECTS_DIR}/{bucket}")
+
+    def _record_path(self, bucket: str, name: str) -> Path:
+        return self._store._disk_path(_name_path(bucket, name, ".json"))
+
+    def _save_record(self, bucket: str, name: str) -> None:
+        path = self._record_path(bucket, name)
+        live = self.objects.get(bucket, {}).get(name)
+        soft_deleted = self.soft_deleted.get(bucket, {}).get(name) or {}
+        if live is None and not soft_deleted:
+            remove_file(path)
+            return
+        record = {
+            "bucket": bucket,
+            "name": name,
+            "object": live,
+            "softDeleted": soft_deleted,
+            "content": None if live is None else self._content_stamp(bucket, name),
+        }
+        atomic_write_bytes(path, json.dumps(record, separators=(",", ":")).encode())
+
+    def _content_stamp(self, bucket: str, name: str) -> list[int] | None:
+        """(size, mtime, inode) of the content file: every atomic write gives a new inode."""
+        try:
+            st = self.content_path(bucket, name).stat()
+        except FileNotFoundError:
+            return None
+        return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+    def _stored_layout(self) -> int:
+        """The layout `.meta` was written in (LAYOUT for a new data directory)."""
+        try:
+            meta = json.loads(self._store.read_bytes(".meta"))  # valid: the package read it
+        except FileNotFoundError:
+            return LAYOUT
+        layout = meta.get("layout", 1)
+        if layout not in (1, LAYOUT):
+            raise CorruptStateError(
+                f"{self._store._disk_path('.meta')} has Cloud Storage layout {layout!r}, which "
+                f"this emulator does not know (it writes layout {LAYOUT}): it was written by "
+                "another version; start that version, or remove the data directory"
+            )
+        return layout
+
+    def _check_bucket_names(self) -> None:
+        """Refuses a bucket an earlier emulator created with a name Cloud Storage refuses.
+
+        Such a name (`_objects`, `a/b`, `UPPER`) could be one of the store's folders, a path
+        into another bucket, or another bucket's folder on a case-insensitive disk.
+        """
+        for name in self.buckets:
+            problem = bucket_name_problem(name)
+            if problem:
+                raise CorruptStateError(
+                    f"{self._store._disk_path('.meta')} lists bucket '{name}', created by an "
+                    f"earlier emulator that did not check names ({problem}); Cloud Storage "
+                    "refuses that name and the emulator cannot keep it apart from its own files: "
+                    "remove that bucket from the file, or remove the data directory"
+                )
+
+    def _load_records(self) -> None:
+        """Reads every record into memory and repairs what a crash left inconsistent.
+
+        Objects still in `.meta` (written by the package's own format) are moved to records;
+        content files still in layout 1 are moved to layout 2.
+        """
+        to_save = {(b, n) for b, objs in self.objects.items() for n in objs}
+        to_save |= {(b, n) for b, names in self.soft_deleted.items() for n in names}
+        stamps = self._read_records()
+        if self._layout < LAYOUT:
+            to_save |= self._adopt_previous_layout()
+        to_save |= self._reconcile_content(stamps)
+        self._touched |= to_save
+        self._write_config_to_file()
+        if self._layout < LAYOUT:  # every record and content file is in place: mark it so
+            self._remove_previous_layout()
+            self._layout = LAYOUT
+            self._write_config_to_file()
+
+    def _read_records(self) -> dict[tuple[str, str], list[int] | None]:
+        """Loads every record into memory; returns the content stamp each one holds."""
+        stamps: dict[tuple[str, str], list[int] | None] = {}
+        root = self._store._disk_path(OBJECTS_DIR)
+        for path in sorted(root.glob("*/*/*.json")):
+            record = read_json(path)
+            try:
+                bucket, name = record["bucket"], record["name"]
+                live, soft_deleted = record["object"], record["softDeleted"]
+                stamps[(bucket, name)] = record["content"]
+            except (KeyError, TypeError):
+                raise CorruptStateError(
+                    f"{path} is not an object record of the Cloud Storage emulator; "
+                    "restore it or remove it"
+                ) from None
+            if bucket not in self.buckets:  # a crash while its bucket was being deleted
+                remove_file(path)
+                continue
+            if live is not None:
+                self.objects.setdefault(bucket, {})[name] = live
+            if soft_deleted:
+                self.soft_deleted.setdefault(bucket, {})[name] = soft_deleted
+        return stamps
+
+    def _reconcile_content(self, stamps: dict) -> set[tuple[str, str]]:
+        """Drops objects whose content is missing, repairs those whose content is newer."""
+        changed = set()
+        for bucket, objects in self.objects.items():
+            for name, obj in list(objects.items()):
+                stamp = self._content_stamp(bucket, name)
+                if stamp is None:
+                    log.warning("gs://%s/%s: content missing after a crash; dropped", bucket, name)
+                    del objects[name]
+                    changed.add((bucket, name))
+                elif stamp != stamps.get((bucket, name)):
+                    # Written after the record (or by an older format): check it really is
+                    # the content the record describes.
+                    _repair_checksums(bucket, name, obj, self.content_path(bucket, name))
+                    changed.add((bucket, name))
+        return changed
+
+    def _adopt_previous_layout(self) -> set[tuple[str, str]]:
+        """Moves layout 1's content files (at paths made of names) to their names' own files.
+
+        In layout 1 every name that maps to one path (`a/b`, `/a/b`, `a//b`, `a/b/`) shared
+        one file, which holds the bytes of the last write among them: the name with the
+        highest generation keeps it, the others are dropped (their bytes were overwritten).
+        Rerun safely after a crash: a name whose own file exists was moved already.
+        Returns the names whose records must be written again.
+        """
+        sharing: dict[Path, list[tuple[str, str]]] = {}
+        for bucket, objects in self.objects.items():
+            for name in objects:
+                if self.content_path(bucket, name).exists():
+                    continue
+                try:
+                    old = self._store._disk_path(Storage._object_path(self, bucket, name))
+                except ValueError:  # a `..` segment: layout 1 never stored it
+                    continue
+                sharing.setdefault(old, []).append((bucket, name))
+        dropped = set()
+        for old, names in sharing.items():
+            if not old.is_file():  # missing, or a folder (`p` when `p/q` was written first)
+                continue
+            owner = max(names, key=lambda n: int(self.objects[n[0]][n[1]].get("generation") or 0))
+            new = self.content_path(*owner)
+            new.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(old, new)  # keeps inode and mtime: the record's stamp still matches
+            fsync_directory(new.parent)
+            fsync_directory(old.parent)
+            for bucket, name in names:
+                if (bucket, name) != owner:
+                    log.warning(
+                        "gs://%s/%s: its content was overwritten by gs://%s/%s, which shared "
+                        "its file in the previous layout; dropped",
+                        bucket,
+                        name,
+                        *owner,
+                    )
+                    del self.objects[bucket][name]
+                    dropped.add((bucket, name))
+        return dropped
+
+    def _remove_previous_layout(self) -> None:
+        """Removes layout 1's bucket folders: what is left in them no record refers to."""
+        for bucket in self.buckets:
+            folder = self._store._disk_path(bucket)  # a checked name: never the store's own
+            if folder.is_dir():
+                shutil.rmtree(folder)
+
+    def content_path(self, bucket: str, name: str) -> Path:
+        return self._store._disk_path(self._object_path(bucket, name))
+
+
+def _name_digest(name: str) -> str:
+    # surrogatepass: never fails, and equals strict UTF-8 for every name that can be stored.
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _name_path(bucket: str, name: str, suffix: str) -> str:
+    """`_objects/<bucket>/<hh>/<sha256(name)><suffix>`, relative to the store."""
+    digest = _name_digest(name)
+    return f"{OBJECTS_DIR}/{bucket}/{digest[:2]}/{digest}{suffix}"
+
+
+def media_link(base_url: str, bucket: str, name: str, generation: object) -> str:
+    """The object's download URL, its name percent-encoded as Cloud Storage encodes it.
+
+    The package puts the raw name in the URL, where `?`, `#`, `%2F` or a trailing `/` make
+    it another name or no route at all.
+    """
+    return (
+        f"{base_url}/download/storage/v1/b/{bucket}/o/{quote(name, safe='~')}"
+        f"?generation={generation}&alt=media"
+    )
+
+
+def _quote_links(bucket: str, name: str, obj: dict) -> None:
+    """Percent-encodes the name in the links of an object resource the package made."""
+    link = obj.get("mediaLink")
+    if isinstance(link, str) and "/download/" in link:
+        base_url = link[: link.index("/download/")]
+        obj["mediaLink"] = media_link(base_url, bucket, name, obj.get("generation"))
+    if "selfLink" in obj:
+        obj["selfLink"] = f"/storage/v1/b/{bucket}/o/{quote(name, safe='~')}"
+
+
+def _repair_checksums(bucket: str, name: str, obj: dict, path: Path) -> None:
+    """Makes `obj`'s size and checksums those of the content file (a newer write)."""
+    content = path.read_bytes()
+    if obj.get("crc32c") == _crc32c(content) and str(obj.get("size")) == str(len(content)):
+        return
+    log.warning("gs://%s/%s: metadata older than content; recomputed", bucket, name)
+    obj.update({"crc32c": None, "md5Hash": None, "etag": None})
+    _checksums(content, obj)
+    obj["size"] = str(len(content))
+
+
+def _crc32c(content: bytes) -> str:
+    return base64.b64encode(google_crc32c.Checksum(content).digest()).decode("ascii")
