@@ -4,9 +4,12 @@ All criteria are checked and every unmet one is reported (observed vs required),
 failed deployment tells the whole story. `noWorseThan: published` compares with the
 metrics recorded for the model this stack currently publishes: the candidate's AuPRC and
 its F1 at the chosen threshold must not be lower.
+
+`check` is the one check, in one wording: `evaluate` runs it on the evaluations once the
+threshold is chosen, a PromotedModel and `edgectl promote` on another stack's registry record.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -96,117 +99,210 @@ class Baseline:
 
 
 @dataclass(frozen=True)
-class LabelResult:
-    label: str
-    precision: float
-    recall: float
-    f1: float
-    au_prc: float
+class LabelMetrics:
+    """One label's metrics at the chosen threshold (None: a record that lacks it)."""
+
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    au_prc: float | None
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A model's metrics at its chosen threshold: what `check` holds against the criteria.
+
+    Built from the evaluations once the threshold is chosen (`at`), or from the `gate` of a
+    registry record (`from_props`), so a model gated on one stack is checked against another
+    stack's acceptance exactly as it was gated. `threshold` is None when no threshold could
+    be chosen: then only AuPRC, which needs none, is checked.
+    """
+
+    threshold: float | None
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    au_prc: float | None
+    per_label: Mapping[str, LabelMetrics] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def at(cls, evaluations: Evaluations, point: OperatingPoint | None) -> "Observed":
+        """The evaluations' metrics at the chosen operating point (None: none was chosen)."""
+        au_prc = evaluations.overall.au_prc
+        if point is None:
+            return cls(None, None, None, None, au_prc)
+        per_label = {}
+        for label, ev in sorted(evaluations.per_label.items()):
+            p = point_at(ev, point.threshold)
+            per_label[label] = LabelMetrics(p.precision, p.recall, p.f1, ev.au_prc)
+        return cls(
+            point.threshold,
+            point.precision,
+            point.recall,
+            point.f1,
+            au_prc,
+            MappingProxyType(per_label),
+        )
+
+    @classmethod
+    def from_props(cls, gate: Mapping[str, Any]) -> "Observed":
+        """From `GateResult.to_props()`, as a registry record's `gate` holds it."""
+        per_label = gate.get("perLabel") or {}
+        return cls(
+            threshold=_number(gate.get("threshold")),
+            precision=_number(gate.get("precision")),
+            recall=_number(gate.get("recall")),
+            f1=_number(gate.get("f1")),
+            au_prc=_number(gate.get("auPrc")),
+            per_label=MappingProxyType(
+                {
+                    label: LabelMetrics(
+                        _number(m.get("precision")),
+                        _number(m.get("recall")),
+                        _number(m.get("f1")),
+                        _number(m.get("au_prc")),
+                    )
+                    for label, m in sorted(per_label.items())
+                }
+            ),
+        )
 
 
 @dataclass(frozen=True)
 class GateResult:
     passed: bool
     policy: str
-    point: OperatingPoint | None
-    au_prc: float
-    labels: tuple[LabelResult, ...]
+    point: OperatingPoint | None  # None: no threshold meets the policy
+    observed: Observed
     failures: tuple[str, ...]
 
     def to_props(self) -> dict[str, Any]:
+        """The gate's outputs, which the registry record keeps (`Observed.from_props` reads
+        them back): keep the keys stable, records of older versions are read too."""
+        o = self.observed
         return {
             "passed": self.passed,
             "policy": self.policy,
-            "threshold": self.point.threshold if self.point else None,
+            "threshold": o.threshold,
             "measuredAt": self.point.measured_at if self.point else None,
-            "precision": self.point.precision if self.point else None,
-            "recall": self.point.recall if self.point else None,
-            "f1": self.point.f1 if self.point else None,
-            "auPrc": self.au_prc,
-            "perLabel": {
-                r.label: {k: v for k, v in asdict(r).items() if k != "label"} for r in self.labels
-            },
+            "precision": o.precision,
+            "recall": o.recall,
+            "f1": o.f1,
+            "auPrc": o.au_prc,
+            "perLabel": {label: asdict(m) for label, m in o.per_label.items()},
             "failures": list(self.failures),
         }
 
     def message(self, subject: str) -> str:
         """One message listing every unmet criterion (for a failed deployment)."""
         at = f" at threshold {self.point.threshold:g}" if self.point else ""
-        lines = [f"{subject} failed its acceptance gate ({self.policy}{at}):"]
-        lines += [f"  - {f}" for f in self.failures]
-        lines.append("Nothing downstream of this model was exported or published.")
-        return "\n".join(lines)
+        return unmet_message(
+            f"{subject} failed its acceptance gate ({self.policy}{at}):",
+            self.failures,
+            "Nothing downstream of this model was exported or published.",
+        )
 
 
-def _below(observed: float, required: float) -> bool:
-    return round(observed, PRECISION_DIGITS) < round(required, PRECISION_DIGITS)
+def unmet_message(headline: str, failures: Sequence[str], outcome: str | None = None) -> str:
+    """A refusal: the headline, each unmet criterion on its own line, then what was not done."""
+    lines = [headline, *(f"  - {f}" for f in failures)]
+    return "\n".join(lines if outcome is None else [*lines, outcome])
+
+
+def _below(observed: float | None, required: float) -> bool:
+    return observed is None or round(observed, PRECISION_DIGITS) < round(required, PRECISION_DIGITS)
+
+
+def _show(value: float | None) -> str:
+    return "(not recorded)" if value is None else f"{value:.3f}"
+
+
+def _minimum(
+    name: str, observed: float | None, criterion: str, required: float | None
+) -> list[str]:
+    """`[message]` when `observed` is below the criterion's minimum, else `[]`."""
+    if required is None or not _below(observed, required):
+        return []
+    return [f"{name} {_show(observed)} is below {criterion} {required:g}"]
+
+
+def _per_label(observed: Observed, criteria: Criteria) -> list[str]:
+    failures = []
+    for label, minimum in sorted(criteria.per_label.items()):
+        metrics = observed.per_label.get(label)
+        if metrics is None:
+            known = ", ".join(sorted(observed.per_label)) or "none"
+            failures.append(
+                f"label '{label}' (perLabel) is not a label of this model; labels: {known}"
+            )
+            continue
+        for name, value, criterion, required in (
+            ("precision", metrics.precision, "minPrecision", minimum.min_precision),
+            ("recall", metrics.recall, "minRecall", minimum.min_recall),
+        ):
+            failures += [
+                f"label '{label}': {f}" for f in _minimum(name, value, criterion, required)
+            ]
+    return failures
+
+
+def _no_worse(observed: Observed, baseline: Baseline) -> list[str]:
+    compared = [("AuPRC", observed.au_prc, baseline.au_prc)]
+    if observed.threshold is not None:  # F1 is measured at a threshold
+        compared.append(("F1", observed.f1, baseline.f1))
+    return [
+        f"{name} {_show(value)} is worse than the published model's {required:.3f} "
+        f"(noWorseThan: published, {baseline.fingerprint[:19]}…)"
+        for name, value, required in compared
+        if _below(value, required)
+    ]
+
+
+def check(
+    observed: Observed, criteria: Criteria, baseline: Baseline | None = None
+) -> tuple[str, ...]:
+    """Every criterion `observed` does not meet, each with observed vs required.
+
+    The one check of the gate, of a promoted model and of `edgectl promote`. The threshold
+    policy is not checked here: the threshold was chosen before (`evaluate`, or where the
+    record was gated). `baseline` is what this stack publishes, for `noWorseThan: published`
+    (None: nothing to compare with).
+    """
+    at_threshold = observed.threshold is not None
+    failures: list[str] = []
+    if at_threshold:
+        failures += _minimum(
+            "precision", observed.precision, "minPrecision", criteria.min_precision
+        )
+        failures += _minimum("recall", observed.recall, "minRecall", criteria.min_recall)
+    failures += _minimum("AuPRC", observed.au_prc, "minAuPrc", criteria.min_au_prc)
+    if at_threshold:
+        failures += _per_label(observed, criteria)
+    if criteria.no_worse_than_published and baseline is not None:
+        failures += _no_worse(observed, baseline)
+    return tuple(failures)
 
 
 def evaluate(
     evaluations: Evaluations, criteria: Criteria, baseline: Baseline | None = None
 ) -> GateResult:
-    """Chooses the threshold and checks every criterion; never raises for an unmet one."""
+    """Chooses the threshold, then checks every criterion; never raises for an unmet one."""
     failures: list[str] = []
-    overall = evaluations.overall
     try:
-        point: OperatingPoint | None = choose(overall, criteria.policy, criteria.value)
+        point: OperatingPoint | None = choose(evaluations.overall, criteria.policy, criteria.value)
     except NoThreshold as exc:
         point = None
         failures.append(f"threshold ({criteria.describe()}): {exc}")
-    if point is not None:
-        if criteria.min_precision is not None and _below(point.precision, criteria.min_precision):
-            failures.append(
-                f"precision {point.precision:.3f} is below minPrecision {criteria.min_precision:g}"
-            )
-        if criteria.min_recall is not None and _below(point.recall, criteria.min_recall):
-            failures.append(f"recall {point.recall:.3f} is below minRecall {criteria.min_recall:g}")
-    if criteria.min_au_prc is not None and _below(overall.au_prc, criteria.min_au_prc):
-        failures.append(f"AuPRC {overall.au_prc:.3f} is below minAuPrc {criteria.min_au_prc:g}")
-
-    labels: list[LabelResult] = []
-    threshold = point.threshold if point else None
-    for label, ev in sorted(evaluations.per_label.items()):
-        if threshold is None:
-            continue
-        p = point_at(ev, threshold)
-        labels.append(LabelResult(label, p.precision, p.recall, p.f1, ev.au_prc))
-    by_label = {r.label: r for r in labels}
-    for label, minimum in sorted(criteria.per_label.items()):
-        result = by_label.get(label)
-        if result is None:
-            if threshold is not None:
-                known = ", ".join(sorted(evaluations.per_label)) or "none"
-                failures.append(
-                    f"label '{label}' (perLabel) is not a label of this model; labels: {known}"
-                )
-            continue
-        if minimum.min_precision is not None and _below(result.precision, minimum.min_precision):
-            failures.append(
-                f"label '{label}': precision {result.precision:.3f} is below "
-                f"minPrecision {minimum.min_precision:g}"
-            )
-        if minimum.min_recall is not None and _below(result.recall, minimum.min_recall):
-            failures.append(
-                f"label '{label}': recall {result.recall:.3f} is below "
-                f"minRecall {minimum.min_recall:g}"
-            )
-
-    if criteria.no_worse_than_published and baseline is not None:
-        if _below(overall.au_prc, baseline.au_prc):
-            failures.append(
-                f"AuPRC {overall.au_prc:.3f} is worse than the published model's "
-                f"{baseline.au_prc:.3f} (noWorseThan: published, {baseline.fingerprint[:19]}…)"
-            )
-        if point is not None and _below(point.f1, baseline.f1):
-            failures.append(
-                f"F1 {point.f1:.3f} is worse than the published model's {baseline.f1:.3f} "
-                f"(noWorseThan: published, {baseline.fingerprint[:19]}…)"
-            )
+    observed = Observed.at(evaluations, point)
+    failures += check(observed, criteria, baseline)
     return GateResult(
         passed=not failures,
         policy=criteria.describe(),
         point=point,
-        au_prc=overall.au_prc,
-        labels=tuple(labels),
+        observed=observed,
         failures=tuple(failures),
     )

@@ -36,23 +36,23 @@ class ModelMetrics:
     recall: float | None
     f1: float | None
     au_prc: float | None
-    per_label: Mapping[str, Mapping[str, float]] = field(
+    per_label: Mapping[str, Mapping[str, float | None]] = field(
         default_factory=lambda: MappingProxyType({})
     )
 
     @classmethod
     def from_gate(cls, result: GateResult) -> ModelMetrics:
-        p = result.point
+        o = result.observed
         return cls(
-            threshold=p.threshold if p else None,
-            precision=p.precision if p else None,
-            recall=p.recall if p else None,
-            f1=p.f1 if p else None,
-            au_prc=result.au_prc,
+            threshold=o.threshold,
+            precision=o.precision,
+            recall=o.recall,
+            f1=o.f1,
+            au_prc=o.au_prc,
             per_label=MappingProxyType(
                 {
-                    r.label: {"precision": r.precision, "recall": r.recall, "f1": r.f1}
-                    for r in result.labels
+                    label: {"precision": m.precision, "recall": m.recall, "f1": m.f1}
+                    for label, m in o.per_label.items()
                 }
             ),
         )

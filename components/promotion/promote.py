@@ -26,9 +26,9 @@ from components.cloud.records import (
     record_path,
 )
 from components.cloud.storage import ObjectStore
-from components.evaluation.gate import Criteria
+from components.evaluation.gate import Criteria, Observed, check, unmet_message
 from components.promotion.pin import PinError, with_pin
-from components.providers.promoted import FINGERPRINT, artifact_digest, unmet_criteria
+from components.providers.promoted import FINGERPRINT, artifact_digest
 from components.spec import SpecError, SpecSet, StackConfig, load_specs, load_stack_config
 from components.spec.loader import overlay_path
 from components.spec.stack import promotion_refusal
@@ -158,11 +158,15 @@ def promote(
             f"{artifact.uri} has sha256 {digest or '(missing)'}, but the record says "
             f"{artifact.sha256}: the artifact changed after it passed its gate; not promoted"
         )
-    unmet = unmet_criteria(record, Criteria.from_acceptance(target.specs.models[model].acceptance))
+    criteria = Criteria.from_acceptance(target.specs.models[model].acceptance)
+    unmet = check(Observed.from_props(record.gate), criteria)
     if unmet:
         raise PromotionError(
-            f"{record.fingerprint[:19]}… from '{from_stack}' does not meet the acceptance of "
-            f"stack '{to_stack}':\n" + "\n".join(f"  - {u}" for u in unmet)
+            unmet_message(
+                f"{record.fingerprint[:19]}… from stack '{from_stack}' does not meet the "
+                f"acceptance of stack '{to_stack}':",
+                unmet,
+            )
         )
     overlay = overlay_path(project_dir / target.config.specs, to_stack)
     before = overlay.read_text(encoding="utf-8") if overlay.is_file() else None

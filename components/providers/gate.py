@@ -69,11 +69,11 @@ class AcceptanceGateProvider(Provider):
         result = evaluate(evaluations, criteria, baseline)
         if not result.passed:
             raise UserError(result.message(f"on stack '{target.stack}'"))
-        point = result.point
-        assert point is not None
+        point, au_prc = result.point, result.observed.au_prc
+        assert point is not None and au_prc is not None
         self.log(props)(
             f"gate passed: threshold {point.threshold:g} ({result.policy}), precision "
-            f"{point.precision:.3f}, recall {point.recall:.3f}, AuPRC {result.au_prc:.3f}"
+            f"{point.precision:.3f}, recall {point.recall:.3f}, AuPRC {au_prc:.3f}"
         )
         return {**result.to_props(), "labels": sorted(evaluations.per_label)}
 

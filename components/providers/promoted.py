@@ -16,7 +16,6 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import pulumi
 from pulumi.runtime import rpc
@@ -32,7 +31,7 @@ from components.cloud.records import (
     write_record,
 )
 from components.cloud.storage import ObjectStore, split_uri
-from components.evaluation.gate import PRECISION_DIGITS, Baseline, Criteria
+from components.evaluation.gate import Criteria, Observed, check, unmet_message
 from components.providers.base import DynamicResource, Props, Provider, UserError
 from components.providers.export import artifact_outputs
 from components.providers.gate import published_baseline
@@ -110,56 +109,6 @@ def promoted_inputs(spec: ModelSpec, target: CloudTarget, source: PromotionSourc
         "formats": [f.value for f in spec.export],
         "criteria": Criteria.from_acceptance(spec.acceptance).to_props(),
     }
-
-
-def _below(observed: Any, required: float) -> bool:
-    return observed is None or round(float(observed), PRECISION_DIGITS) < round(
-        required, PRECISION_DIGITS
-    )
-
-
-def unmet_criteria(
-    record: RegistryRecord, criteria: Criteria, baseline: Baseline | None = None
-) -> list[str]:
-    """This stack's acceptance minima the record's gated metrics do not meet (observed vs
-    required), at the threshold chosen in the source stack."""
-    gate = record.gate
-    unmet: list[str] = []
-    if not gate.get("passed"):
-        unmet.append(f"it did not pass its gate on stack '{record.stack}'")
-    for key, minimum, name in (
-        ("precision", criteria.min_precision, "minPrecision"),
-        ("recall", criteria.min_recall, "minRecall"),
-        ("auPrc", criteria.min_au_prc, "minAuPrc"),
-    ):
-        if minimum is not None and _below(gate.get(key), minimum):
-            unmet.append(f"{key} {_show(gate.get(key))} is below {name} {minimum:g}")
-    per_label = gate.get("perLabel") or {}
-    for label, minima in sorted(criteria.per_label.items()):
-        observed = per_label.get(label)
-        if observed is None:
-            unmet.append(f"label '{label}' (perLabel) is not a label of this model")
-            continue
-        for key, minimum, name in (
-            ("precision", minima.min_precision, "minPrecision"),
-            ("recall", minima.min_recall, "minRecall"),
-        ):
-            if minimum is not None and _below(observed.get(key), minimum):
-                unmet.append(
-                    f"label '{label}': {key} {_show(observed.get(key))} is below {name} {minimum:g}"
-                )
-    if criteria.no_worse_than_published and baseline is not None:
-        for key, value, name in (("auPrc", baseline.au_prc, "AuPRC"), ("f1", baseline.f1, "F1")):
-            if _below(gate.get(key), value):
-                unmet.append(
-                    f"{name} {_show(gate.get(key))} is worse than the published model's "
-                    f"{value:.3f} (noWorseThan: published, {baseline.fingerprint[:19]}…)"
-                )
-    return unmet
-
-
-def _show(value: Any) -> str:
-    return "missing" if value is None else f"{float(value):.3f}"
 
 
 def _object(uri: str) -> str:
@@ -241,6 +190,27 @@ class PromotedModelProvider(Provider):
         log(f"copied {artifact.format} {artifact.uri} → {copied.uri} (sha256 {sha[:12]}… verified)")
         return copied
 
+    def _accept(self, props: Props, record: RegistryRecord, store: ObjectStore) -> None:
+        """Refuses a record that did not pass its gate or misses this stack's acceptance."""
+        origin = f"stack '{record.stack}'"
+        criteria = Criteria.from_props(props["criteria"])
+        baseline = (
+            published_baseline(store, props["name"], record.fingerprint)
+            if criteria.no_worse_than_published
+            else None
+        )
+        unmet = [] if record.gate.get("passed") else [f"it did not pass its gate on {origin}"]
+        unmet += check(Observed.from_props(record.gate), criteria, baseline)
+        if unmet:
+            raise UserError(
+                unmet_message(
+                    f"{record.fingerprint[:19]}… from {origin} does not meet the acceptance of "
+                    f"stack '{store.target.stack}':",
+                    unmet,
+                    "Nothing was copied or published.",
+                )
+            )
+
     def _promote(self, props: Props) -> Props:
         log = self.log(props)
         target = CloudTarget.from_inputs(props["cloud"])
@@ -256,20 +226,7 @@ class PromotedModelProvider(Provider):
                 f"never gated and exported there (`edgectl history --model {props['name']} "
                 f"--stack {source_props['stack']}` lists what was)"
             )
-        criteria = Criteria.from_props(props["criteria"])
-        baseline = (
-            published_baseline(store, props["name"], fingerprint)
-            if criteria.no_worse_than_published
-            else None
-        )
-        unmet = unmet_criteria(record, criteria, baseline)
-        if unmet:
-            raise UserError(
-                f"{fingerprint[:19]}… from stack '{source_props['stack']}' does not meet the "
-                f"acceptance of stack '{target.stack}':\n"
-                + "\n".join(f"  - {u}" for u in unmet)
-                + "\nNothing was copied or published."
-            )
+        self._accept(props, record, store)
         missing = [f for f in props["formats"] if record.artifact(f) is None]
         if missing:
             have = ", ".join(a.format for a in record.artifacts) or "none"

@@ -1,11 +1,21 @@
 """Threshold policies and the acceptance gate on hand-built evaluations."""
 
+import json
 from types import MappingProxyType
 
 import pytest
 
+from components.cloud.records import RegistryRecord
 from components.cloud.training import ConfidencePoint, Evaluation, Evaluations
-from components.evaluation.gate import Baseline, Criteria, LabelMinimum, evaluate
+from components.evaluation.gate import (
+    Baseline,
+    Criteria,
+    LabelMetrics,
+    LabelMinimum,
+    Observed,
+    check,
+    evaluate,
+)
 from components.evaluation.threshold import NoThreshold, choose
 
 THRESHOLDS = [round(0.05 * i, 2) for i in range(20)] + [0.96, 0.97, 0.98, 0.99]
@@ -107,3 +117,148 @@ def test_no_worse_than_published():
     assert failures[0].startswith("AuPRC 0.950 is worse than the published model's 0.990")
     assert failures[1].startswith("F1 0.757 is worse than the published model's 0.900")
     assert evaluate(evals, criteria, None).passed  # nothing published yet: nothing to compare
+
+
+# -- one check: the evaluations path and the record path ------------------------------------------
+PUBLISHED = Baseline("sha256:" + "c" * 64, au_prc=0.99, f1=0.9)
+SAME_CRITERIA = {
+    "overall minima": (
+        Criteria("fixed", 0.5, min_precision=0.99, min_recall=0.95, min_au_prc=0.97),
+        None,
+    ),
+    "per label": (
+        Criteria(
+            "fixed",
+            0.5,
+            per_label=MappingProxyType(
+                {
+                    "one": LabelMinimum(min_precision=0.9, min_recall=0.5),
+                    "seven": LabelMinimum(min_recall=0.1),
+                    "zero": LabelMinimum(min_precision=0.9),
+                }
+            ),
+        ),
+        None,
+    ),
+    "no worse than published": (
+        Criteria("fixed", 0.5, min_au_prc=0.9, no_worse_than_published=True),
+        PUBLISHED,
+    ),
+    "all met": (Criteria("fixed", 0.5, min_precision=0.8, min_recall=0.7), PUBLISHED),
+}
+
+
+def _gated_record(evals, criteria):
+    """A registry record of a model gated on another stack, as stored (JSON) and read back."""
+    gate = evaluate(evals, criteria)
+    assert gate.passed
+    record = RegistryRecord(
+        model="digits",
+        stack="local",
+        fingerprint="sha256:" + "d" * 64,
+        dataset_fingerprint="sha256:" + "e" * 64,
+        config={},
+        cloud_model="projects/p/locations/l/models/m",
+        stop_reason="budget",
+        train_cost_milli_node_hours=0,
+        gate={**gate.to_props(), "labels": sorted(evals.per_label)},
+        labels=tuple(sorted(evals.per_label)),
+        artifacts=(),
+    )
+    return RegistryRecord.from_json(json.loads(json.dumps(record.to_json())))
+
+
+@pytest.mark.parametrize(("criteria", "baseline"), SAME_CRITERIA.values(), ids=SAME_CRITERIA)
+def test_the_evaluations_and_a_record_are_checked_with_the_same_messages(criteria, baseline):
+    evals = _evaluations(zero=lambda t: (95, 1), one=lambda t: (40, 30))
+    # Gated where it was trained with no minima, at the threshold the criteria choose here too.
+    record = _gated_record(evals, Criteria(criteria.policy, criteria.value))
+    on_evaluations = evaluate(evals, criteria, baseline).failures
+    on_record = check(Observed.from_props(record.gate), criteria, baseline)
+    assert on_record == on_evaluations
+    assert all(" is " in f for f in on_record)  # observed vs required, in every message
+    assert (on_record == ()) == (criteria.min_precision == 0.8)
+
+
+def test_a_record_reads_back_what_the_gate_observed():
+    evals = _evaluations(zero=lambda t: (95, 1), one=lambda t: (40, 30))
+    result = evaluate(evals, Criteria("maximize", None))
+    record = _gated_record(evals, Criteria("maximize", None))
+    assert Observed.from_props(record.gate) == result.observed
+    assert set(result.observed.per_label) == {"zero", "one"}
+
+
+# A record's `gate` as ModelExport has written it since the first version (the gate's outputs).
+OLD_RECORD_GATE = {
+    "passed": True,
+    "policy": "precisionAtLeast 0.8",
+    "threshold": 0.45,
+    "measuredAt": 0.45,
+    "precision": 0.8125,
+    "recall": 0.65,
+    "f1": 0.7222222222222222,
+    "auPrc": 0.93,
+    "perLabel": {
+        "one": {"precision": 0.5, "recall": 0.35, "f1": 0.4117647, "au_prc": 0.81},
+        "zero": {"precision": 0.9895833, "recall": 0.95, "f1": 0.9693878, "au_prc": 0.99},
+    },
+    "failures": [],
+    "labels": ["one", "zero"],
+}
+
+
+def test_a_record_of_an_older_version_is_read_and_checked():
+    observed = Observed.from_props(OLD_RECORD_GATE)
+    assert observed == Observed(
+        threshold=0.45,
+        precision=0.8125,
+        recall=0.65,
+        f1=0.7222222222222222,
+        au_prc=0.93,
+        per_label=MappingProxyType(
+            {
+                "one": LabelMetrics(0.5, 0.35, 0.4117647, 0.81),
+                "zero": LabelMetrics(0.9895833, 0.95, 0.9693878, 0.99),
+            }
+        ),
+    )
+    strict = Criteria(
+        "maximize",
+        None,
+        min_precision=0.9,
+        per_label=MappingProxyType({"one": LabelMinimum(min_recall=0.5)}),
+    )
+    assert check(observed, strict) == (
+        "precision 0.812 is below minPrecision 0.9",
+        "label 'one': recall 0.350 is below minRecall 0.5",
+    )
+
+
+def test_a_metric_a_record_lacks_meets_no_minimum():
+    gate = {k: v for k, v in OLD_RECORD_GATE.items() if k not in ("recall", "f1")}
+    criteria = Criteria("fixed", 0.5, min_recall=0.1, no_worse_than_published=True)
+    assert check(Observed.from_props(gate), criteria, PUBLISHED) == (
+        "recall (not recorded) is below minRecall 0.1",
+        "AuPRC 0.930 is worse than the published model's 0.990 "
+        "(noWorseThan: published, sha256:cccccccccccc…)",
+        "F1 (not recorded) is worse than the published model's 0.900 "
+        "(noWorseThan: published, sha256:cccccccccccc…)",
+    )
+
+
+def test_without_a_threshold_only_au_prc_is_checked():
+    flat = _evaluation(shape=lambda t: (50, 10))  # precision 0.833 at every threshold
+    evals = Evaluations(flat, MappingProxyType({"zero": flat}))
+    criteria = Criteria(
+        "precisionAtLeast",
+        0.999,
+        min_precision=0.5,
+        min_au_prc=0.97,
+        per_label=MappingProxyType({"seven": LabelMinimum(min_recall=0.1)}),
+        no_worse_than_published=True,
+    )
+    result = evaluate(evals, criteria, PUBLISHED)
+    assert result.point is None and result.observed.threshold is None
+    assert [f.split(" ", 1)[0] for f in result.failures] == ["threshold", "AuPRC", "AuPRC"]
+    assert result.failures[0].startswith("threshold (precisionAtLeast 0.999): no threshold")
+    assert result.to_props()["perLabel"] == {} and result.to_props()["threshold"] is None

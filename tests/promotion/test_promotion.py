@@ -152,7 +152,13 @@ def test_history_lists_what_each_stack_trained_promoted_and_published(
     assert report["publications"][-1]["fingerprint"] == fingerprint
 
 
-def test_promotion_refused_when_the_target_acceptance_is_not_met(project, local, pinned, capsys):
+def _unmet(message: str) -> list[str]:
+    return [line for line in message.splitlines() if line.startswith("  - ")]
+
+
+def test_promotion_refused_when_the_target_acceptance_is_not_met(
+    host, project, local, pinned, capsys
+):
     overlay = project / "specs" / "envs" / "staging-emu.yaml"
     strict = pinned[1].replace(
         "    minPrecision: 0.31", "    perLabel: {three: {minRecall: 0.5}}\n    minPrecision: 0.31"
@@ -162,9 +168,25 @@ def test_promotion_refused_when_the_target_acceptance_is_not_met(project, local,
         code = _promote(project)
         assert code == 1
         err = capsys.readouterr().err
-        assert "does not meet the acceptance of stack 'staging-emu'" in err
-        assert "label 'three' (perLabel) is not a label of this model" in err
+        assert "from stack 'local' does not meet the acceptance of stack 'staging-emu':" in err
         assert overlay.read_text() == strict  # nothing written
+        # The PromotedModel provider refuses the pinned record with the same check and words.
+        model = load_specs(project / "specs", "staging-emu").models["digits"]
+        props = {
+            **promoted_inputs(model, STAGING, promotion_source(model, project)),
+            "bucket": STAGING_BUCKET,
+        }
+        urn = host.urn("edge-labeler:PromotedModel", "digits-strict")
+        inputs, _ = host.check(urn, host.inputs(PromotedModelProvider(), props))
+        with pytest.raises(ProviderCallError) as info:
+            host.create(urn, inputs)
+        assert "does not meet the acceptance of stack 'staging-emu'" in info.value.details
+        # (the model gated on `local` is perfect: a label it lacks is what it cannot meet)
+        assert (
+            _unmet(info.value.details)
+            == _unmet(err)
+            == ["  - label 'three' (perLabel) is not a label of this model; labels: one, two, zero"]
+        )
     finally:
         overlay.write_text(pinned[1])
 
