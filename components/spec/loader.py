@@ -9,37 +9,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.spec.documents import (
-    Acceptance,
-    BaseModel,
-    Bucket,
-    Budget,
-    Classification,
-    Dataset,
-    DatasetSource,
-    Deploy,
-    Document,
-    ExportFormat,
-    LabelMinimums,
-    Lifecycle,
-    Model,
-    OptimizeFor,
-    Promotion,
-    Publication,
-    SourceKind,
-    SpecSet,
-    Split,
-    StorageClass,
-    Target,
-    ThresholdKind,
-    ThresholdPolicy,
-    freeze,
-)
-from components.spec.errors import Location, SpecError, SpecIssue, sort_issues
+from components.spec.build import build_spec_set
+from components.spec.documents import SpecSet, Target
+from components.spec.entry import ENVELOPE, Entry, doc_context, field_value
+from components.spec.errors import Location, SpecError, SpecIssue
 from components.spec.merge_patch import apply_located_patch
 from components.spec.naming import BUCKET_NAME_PATTERN, bucket_name_problem
 from components.spec.paths import ROOT_RULE, outside_root, project_root
@@ -62,20 +38,11 @@ SPLIT_TOLERANCE = 1e-9
 # schema); the REST v1beta2 reference documents the second, stricter one.
 _FIREBASE_SDK_DISPLAY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _FIREBASE_REST_DISPLAY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
-_ENVELOPE = ("apiVersion", "kind", "metadata", "spec")
 _REFERENCES: dict[str, tuple[tuple[FieldPath, str], ...]] = {
     "Dataset": ((("spec", "bucket"), "Bucket"),),
     "Model": ((("spec", "dataset"), "Dataset"), (("spec", "baseModel", "model"), "Model")),
     "Publication": ((("spec", "model"), "Model"), (("spec", "bucket"), "Bucket")),
 }
-
-
-def _get(data: Any, path: FieldPath) -> Any:
-    for part in path:
-        if not isinstance(data, dict) or part not in data:
-            return None
-        data = data[part]
-    return data
 
 
 def _listed(kind: str, names: list[str]) -> str:
@@ -94,31 +61,6 @@ def overlay_stacks(directory: Path) -> tuple[str, ...]:
     if not envs.is_dir():
         return ()
     return tuple(sorted(p.stem for p in envs.glob("*.yaml") if p.is_file()))
-
-
-@dataclass
-class _Entry:
-    """A base document on its way through the pipeline."""
-
-    kind: str
-    name: str | None
-    doc: YamlDocument
-    valid: bool = True
-    data: dict[str, Any] = field(default_factory=dict)  # with defaults, once valid
-    overlaid_at: Location | None = None
-
-    def context(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name}
-
-
-def _doc_context(doc: YamlDocument) -> dict[str, Any]:
-    data = doc.data if isinstance(doc.data, dict) else {}
-    kind = data.get("kind")
-    name = _get(data, ("metadata", "name"))
-    return {
-        "kind": kind if kind in KINDS else None,
-        "name": name if isinstance(name, str) else None,
-    }
 
 
 class _Run:
@@ -175,7 +117,7 @@ class _Run:
             self.parse_failed = True
         for doc in parsed.documents:
             for path_, where, message in doc.problems:
-                self.error(where, message, path_, **_doc_context(doc))
+                self.error(where, message, path_, **doc_context(doc))
         return parsed
 
     # -- pipeline ------------------------------------------------------------------
@@ -197,7 +139,7 @@ class _Run:
             return None
         return self._build(entries)
 
-    def _base_entries(self) -> list[_Entry]:
+    def _base_entries(self) -> list[Entry]:
         files = sorted(p for p in self.directory.iterdir() if p.is_file())
         paths = [p for p in files if p.suffix == SPEC_SUFFIX]
         for ignored in (p for p in files if p.suffix == ".yml"):
@@ -228,16 +170,16 @@ class _Run:
                     entries.append(entry)
         return entries
 
-    def _envelope(self, doc: YamlDocument) -> _Entry | None:
+    def _envelope(self, doc: YamlDocument) -> Entry | None:
         """The document's kind and name, or None (with an issue) when unusable."""
         data = doc.data
         if not isinstance(data, dict):
             self.error(
                 doc.start,
-                f"a document must be a mapping with {', '.join(_ENVELOPE)}; got {show(data)}",
+                f"a document must be a mapping with {', '.join(ENVELOPE)}; got {show(data)}",
             )
             return None
-        context = _doc_context(doc)
+        context = doc_context(doc)
         if "kind" not in data:
             self.error(
                 doc.start,
@@ -256,10 +198,10 @@ class _Run:
                 name=context["name"],
             )
             return None
-        return _Entry(kind, context["name"], doc)
+        return Entry(kind, context["name"], doc)
 
-    def _check_unique_names(self, entries: list[_Entry]) -> None:
-        first: dict[tuple[str, str], _Entry] = {}
+    def _check_unique_names(self, entries: list[Entry]) -> None:
+        first: dict[tuple[str, str], Entry] = {}
         for entry in entries:
             if entry.name is None:
                 continue
@@ -277,7 +219,7 @@ class _Run:
                 first[key] = entry
 
     # -- overlays ------------------------------------------------------------------
-    def _apply_overlay(self, entries: list[_Entry]) -> None:
+    def _apply_overlay(self, entries: list[Entry]) -> None:
         stack = self.stack or ""
         path = overlay_path(self.directory, stack)
         if not STACK_NAME.match(stack):
@@ -309,10 +251,10 @@ class _Run:
             self._apply_overlay_document(doc, targets)
 
     def _apply_overlay_document(
-        self, doc: YamlDocument, targets: dict[tuple[str, str | None], _Entry]
+        self, doc: YamlDocument, targets: dict[tuple[str, str | None], Entry]
     ) -> None:
         data = doc.data
-        context = _doc_context(doc)
+        context = doc_context(doc)
         if not isinstance(data, dict):
             self.error(
                 doc.start,
@@ -321,10 +263,10 @@ class _Run:
             )
             return
         for key in data:
-            if key not in _ENVELOPE:
+            if key not in ENVELOPE:
                 self.error(
                     doc.key_location((key,)),
-                    f"unknown field{did_you_mean(key, _ENVELOPE)}; an overlay document has "
+                    f"unknown field{did_you_mean(key, ENVELOPE)}; an overlay document has "
                     "apiVersion, kind, metadata.name and spec",
                     (key,),
                     **context,
@@ -416,7 +358,7 @@ class _Run:
         target.doc = apply_located_patch(target.doc, doc, ("spec",))
 
     # -- per-document validation ---------------------------------------------------
-    def _validate(self, entry: _Entry) -> None:
+    def _validate(self, entry: Entry) -> None:
         """Schema, then the rules a schema cannot say. The latter also run on documents
         with schema errors (each guards its own types), so one run reports both."""
         problems = validate_document(entry.kind, entry.doc)
@@ -433,8 +375,8 @@ class _Run:
         if len(self.issues) > before:
             entry.valid = False
 
-    def _local_path(self, entry: _Entry, path: FieldPath, want: str) -> None:
-        value = _get(entry.data, path)
+    def _local_path(self, entry: Entry, path: FieldPath, want: str) -> None:
+        value = field_value(entry.data, path)
         if not isinstance(value, str) or not value:
             return
         where = entry.doc.value_location(path)
@@ -462,17 +404,17 @@ class _Run:
         elif want == "directory" and not written.is_dir():
             self.error(where, f"{shown} is a file; expected a directory", path, **entry.context())
 
-    def _check_bucket(self, entry: _Entry) -> None:
-        explicit = _get(entry.data, ("spec", "bucketName"))
+    def _check_bucket(self, entry: Entry) -> None:
+        explicit = field_value(entry.data, ("spec", "bucketName"))
         if not isinstance(explicit, str) or not BUCKET_NAME_PATTERN.match(explicit):
             return  # the schema reports the pattern
         if problem := bucket_name_problem(explicit):
             where = entry.doc.value_location(("spec", "bucketName"))
             self.error(where, f"{explicit!r} {problem}", ("spec", "bucketName"), **entry.context())
 
-    def _check_dataset(self, entry: _Entry) -> None:
-        split = _get(entry.data, ("spec", "split"))
-        parts = [_get(split, (key,)) for key in ("train", "validation", "test")]
+    def _check_dataset(self, entry: Entry) -> None:
+        split = field_value(entry.data, ("spec", "split"))
+        parts = [field_value(split, (key,)) for key in ("train", "validation", "test")]
         if all(isinstance(p, int | float) and not isinstance(p, bool) for p in parts):
             train, validation, test = parts
             total = train + validation + test
@@ -493,13 +435,13 @@ class _Run:
         ):
             self._local_path(entry, ("spec", "source", key), want)
 
-    def _check_model(self, entry: _Entry) -> None:
+    def _check_model(self, entry: Entry) -> None:
         self._local_path(entry, ("spec", "baseModel", "path"), "any")
 
-    def _check_publication(self, entry: _Entry) -> None:
-        name = _get(entry.data, ("spec", "displayName"))
+    def _check_publication(self, entry: Entry) -> None:
+        name = field_value(entry.data, ("spec", "displayName"))
         if (
-            _get(entry.data, ("spec", "target")) == Target.FIREBASE_ML
+            field_value(entry.data, ("spec", "target")) == Target.FIREBASE_ML
             and isinstance(name, str)
             and _FIREBASE_SDK_DISPLAY_NAME.match(name)
             and not _FIREBASE_REST_DISPLAY_NAME.match(name)
@@ -513,7 +455,7 @@ class _Run:
             )
 
     # -- cross-document rules ------------------------------------------------------
-    def _cross_document(self, entries: list[_Entry]) -> None:
+    def _cross_document(self, entries: list[Entry]) -> None:
         names: dict[str, list[str]] = {kind: [] for kind in KINDS}
         for entry in entries:
             if entry.name is not None and entry.name not in names[entry.kind]:
@@ -521,7 +463,7 @@ class _Run:
         valid = [e for e in entries if e.valid]
         for entry in valid:
             for path, kind in _REFERENCES.get(entry.kind, ()):
-                value = _get(entry.data, path)
+                value = field_value(entry.data, path)
                 if value is None or value in names[kind]:
                     continue
                 known = sorted(names[kind])
@@ -547,12 +489,12 @@ class _Run:
             "bucket names are global",
         )
 
-    def _check_cycles(self, models: list[_Entry]) -> None:
+    def _check_cycles(self, models: list[Entry]) -> None:
         by_name = {e.name: e for e in models}
         base = {
-            e.name: _get(e.data, ("spec", "baseModel", "model"))
+            e.name: field_value(e.data, ("spec", "baseModel", "model"))
             for e in models
-            if _get(e.data, ("spec", "baseModel", "model")) in by_name
+            if field_value(e.data, ("spec", "baseModel", "model")) in by_name
         }
         reported: set[frozenset[str]] = set()
         for start in sorted(base):
@@ -579,13 +521,13 @@ class _Run:
                 **entry.context(),
             )
 
-    def _check_promoted_bases(self, models: list[_Entry]) -> None:
+    def _check_promoted_bases(self, models: list[Entry]) -> None:
         """A promoted model (copied from another stack) has no cloud model on this stack for
         another model to start from."""
-        promoted = {e.name for e in models if _get(e.data, ("spec", "promoted")) is not None}
+        promoted = {e.name for e in models if field_value(e.data, ("spec", "promoted")) is not None}
         path = ("spec", "baseModel", "model")
         for entry in models:
-            base = _get(entry.data, path)
+            base = field_value(entry.data, path)
             if base in promoted:
                 self.error(
                     entry.doc.value_location(path),
@@ -596,15 +538,15 @@ class _Run:
                 )
 
     def _check_unique_values(
-        self, entries: list[_Entry], path: FieldPath, key: Any, why: str
+        self, entries: list[Entry], path: FieldPath, key: Any, why: str
     ) -> None:
-        seen: dict[Any, _Entry] = {}
+        seen: dict[Any, Entry] = {}
         for entry in sorted(entries, key=lambda e: e.doc.value_location(path)):
             value = key(entry)
             if value in seen:
                 self.error(
                     entry.doc.value_location(path),
-                    f"{show(_get(entry.data, path))} is already used by {entry.kind} "
+                    f"{show(field_value(entry.data, path))} is already used by {entry.kind} "
                     f"'{seen[value].name}' ({why})",
                     path,
                     **entry.context(),
@@ -612,132 +554,8 @@ class _Run:
             else:
                 seen[value] = entry
 
-    # -- typed objects -------------------------------------------------------------
-    def _build(self, entries: list[_Entry]) -> SpecSet:
-        built: dict[str, dict[str, Document]] = {kind: {} for kind in KINDS}
-        for entry in entries:
-            if entry.kind != "Publication":
-                built[entry.kind][entry.name or ""] = _typed(entry, built)
-        for entry in entries:  # publications default to their model's dataset's bucket
-            if entry.kind == "Publication":
-                built[entry.kind][entry.name or ""] = _typed(entry, built)
-        return SpecSet(
-            directory=self.directory,
-            stack=self.stack,
-            buckets=freeze(built["Bucket"]),
-            datasets=freeze(built["Dataset"]),
-            models=freeze(built["Model"]),
-            publications=freeze(built["Publication"]),
-            files=tuple(self.files),
-            warnings=sort_issues(self.warnings),
-        )
-
-
-def _resolved(entry: _Entry, path: FieldPath) -> Path | None:
-    value = _get(entry.data, path)
-    if value is None:
-        return None
-    return (Path(entry.doc.value_location(path).file).parent / value).resolve()
-
-
-def _opt(value: Any, convert: Any) -> Any:
-    return None if value is None else convert(value)
-
-
-def _typed(entry: _Entry, built: dict[str, dict[str, Document]]) -> Document:
-    doc, spec = entry.doc, entry.data["spec"]
-    common: dict[str, Any] = {
-        "name": entry.name,
-        "origin": doc.start,
-        "spec": freeze(spec),
-        "locations": freeze({format_path(p): loc for p, loc in doc.values.items() if p}),
-    }
-    if entry.kind == "Bucket":
-        return Bucket(
-            **common,
-            location=spec["location"],
-            storage_class=StorageClass(spec["storageClass"]),
-            versioning=spec["versioning"],
-            force_destroy=spec["forceDestroy"],
-            lifecycle=_opt(
-                spec.get("lifecycle"), lambda v: Lifecycle(delete_after_days=v["deleteAfterDays"])
-            ),
-            labels=freeze(spec["labels"]),
-            bucket_name=spec.get("bucketName"),
-        )
-    if entry.kind == "Dataset":
-        source = spec["source"]
-        kind = next(SourceKind(k) for k in source if k != "labels")
-        local = kind != SourceKind.CSV
-        return Dataset(
-            **common,
-            bucket=spec["bucket"],
-            classification=Classification(spec["classification"]),
-            source=DatasetSource(
-                kind=kind,
-                path=_resolved(entry, ("spec", "source", kind.value)) if local else None,
-                uri=None if local else source["csv"],
-                labels=_resolved(entry, ("spec", "source", "labels")),
-            ),
-            split=Split(**{k: spec["split"][k] for k in ("train", "validation", "test", "seed")}),
-        )
-    if entry.kind == "Model":
-        acceptance = spec["acceptance"]
-        ((policy, setting),) = acceptance["threshold"].items()
-        is_metric = policy == ThresholdKind.MAXIMIZE
-        return Model(
-            **common,
-            dataset=spec["dataset"],
-            optimize_for=OptimizeFor(spec["optimizeFor"]),
-            budget=Budget(node_hours=float(spec["budget"]["nodeHours"])),
-            export=tuple(ExportFormat(f) for f in spec["export"]),
-            base_model=_opt(
-                spec.get("baseModel"),
-                lambda v: BaseModel(
-                    path=_resolved(entry, ("spec", "baseModel", "path")), model=v.get("model")
-                ),
-            ),
-            deploy=_opt(spec.get("deploy"), lambda v: Deploy(nodes=v["nodes"])),
-            seed=spec["seed"],
-            retain_on_delete=spec["retainOnDelete"],
-            acceptance=Acceptance(
-                threshold=ThresholdPolicy(
-                    kind=ThresholdKind(policy),
-                    value=None if is_metric else float(setting),
-                    metric=setting if is_metric else None,
-                ),
-                min_precision=_opt(acceptance.get("minPrecision"), float),
-                min_recall=_opt(acceptance.get("minRecall"), float),
-                min_au_prc=_opt(acceptance.get("minAuPrc"), float),
-                per_label=freeze(
-                    {
-                        label: LabelMinimums(
-                            min_precision=_opt(v.get("minPrecision"), float),
-                            min_recall=_opt(v.get("minRecall"), float),
-                        )
-                        for label, v in acceptance.get("perLabel", {}).items()
-                    }
-                ),
-                no_worse_than=acceptance.get("noWorseThan"),
-            ),
-            promoted=_opt(
-                spec.get("promoted"),
-                lambda v: Promotion(from_stack=v["from"], fingerprint=v["fingerprint"]),
-            ),
-        )
-    model = built["Model"][spec["model"]]
-    assert isinstance(model, Model)
-    default_bucket = built["Dataset"][model.dataset]
-    assert isinstance(default_bucket, Dataset)
-    return Publication(
-        **common,
-        model=spec["model"],
-        target=Target(spec["target"]),
-        display_name=spec["displayName"],
-        tags=tuple(spec["tags"]),
-        published=spec["published"],
-        bucket=spec.get("bucket") or default_bucket.bucket,
-    )
+    def _build(self, entries: list[Entry]) -> SpecSet:
+        return build_spec_set(entries, self.directory, self.stack, self.files, self.warnings)
 
 
 def _mark_stack(
