@@ -12,17 +12,17 @@ from pathlib import Path
 from components.spec.build import build_spec_set
 from components.spec.documents import SpecSet
 from components.spec.entry import ENVELOPE, Entry, doc_context
-from components.spec.errors import Location, SpecError, SpecIssue
+from components.spec.errors import SpecError, SpecIssue
 from components.spec.issue_log import IssueLog
 from components.spec.merge_patch import apply_located_patch
-from components.spec.paths import project_root, root_problem
+from components.spec.paths import project_root
 from components.spec.rules import check_unique_names, cross_document, listed, validate
 from components.spec.schema import API_VERSION, KINDS, did_you_mean, show
+from components.spec.spec_files import SpecReader, base_entries
 from components.spec.stack import STACK_NAME
-from components.spec.yaml_source import YamlDocument, YamlFile, read_yaml_file
+from components.spec.yaml_source import YamlDocument
 
 OVERLAY_DIR = "envs"
-SPEC_SUFFIX = ".yaml"
 
 
 def overlay_path(directory: Path, stack: str) -> Path:
@@ -46,25 +46,8 @@ class _Run:
         self.root = project_root(self.directory)
         self.stack = stack
         self.log = IssueLog()
-        self.parse_failed = False
-        self.files: list[Path] = []
+        self.reader = SpecReader(self.root, self.log)
         self.overlay_display: str | None = None
-
-    # -- helpers -------------------------------------------------------------------
-    def _read(self, path: Path) -> YamlFile:
-        self.files.append(path)
-        if (problem := root_problem(path.name, path, self.root)) is not None:
-            self.log.error(Location(str(path), 1, 1), problem)
-            self.parse_failed = True
-            return YamlFile(path, str(path), [])
-        parsed = read_yaml_file(path, str(path))
-        if parsed.error is not None:
-            self.log.errors.append(parsed.error)
-            self.parse_failed = True
-        for doc in parsed.documents:
-            for path_, where, message in doc.problems:
-                self.log.error(where, message, path_, **doc_context(doc))
-        return parsed
 
     # -- pipeline ------------------------------------------------------------------
     def collect(self) -> SpecSet | None:
@@ -73,78 +56,17 @@ class _Run:
                 SpecIssue(str(self.directory), None, None, "spec directory not found")
             )
             return None
-        entries = self._base_entries()
+        entries = base_entries(self.directory, self.reader, self.log)
         check_unique_names(entries, self.log)
         if self.stack is not None:
             self._apply_overlay(entries)
         for entry in entries:
             validate(entry, self.root, self.log)
-        if not self.parse_failed:
+        if not self.reader.parse_failed:
             cross_document(entries, self.log)
         if self.log.errors:
             return None
         return self._build(entries)
-
-    def _base_entries(self) -> list[Entry]:
-        files = sorted(p for p in self.directory.iterdir() if p.is_file())
-        paths = [p for p in files if p.suffix == SPEC_SUFFIX]
-        for ignored in (p for p in files if p.suffix == ".yml"):
-            self.log.warnings.append(
-                SpecIssue(
-                    str(ignored),
-                    None,
-                    None,
-                    "ignored: spec files end in .yaml (rename it to load it)",
-                    severity="warning",
-                )
-            )
-        if not paths:
-            self.log.warnings.append(
-                SpecIssue(
-                    str(self.directory),
-                    None,
-                    None,
-                    "no *.yaml spec files here (envs/ holds overlays, not specs)",
-                    severity="warning",
-                )
-            )
-        entries = []
-        for path in paths:
-            for doc in self._read(path).documents:
-                entry = self._envelope(doc)
-                if entry is not None:
-                    entries.append(entry)
-        return entries
-
-    def _envelope(self, doc: YamlDocument) -> Entry | None:
-        """The document's kind and name, or None (with an issue) when unusable."""
-        data = doc.data
-        if not isinstance(data, dict):
-            self.log.error(
-                doc.start,
-                f"a document must be a mapping with {', '.join(ENVELOPE)}; got {show(data)}",
-            )
-            return None
-        context = doc_context(doc)
-        if "kind" not in data:
-            self.log.error(
-                doc.start,
-                f"required field is missing (one of {', '.join(KINDS)})",
-                ("kind",),
-                name=context["name"],
-            )
-            return None
-        kind = data["kind"]
-        if kind not in KINDS:
-            self.log.error(
-                doc.value_location(("kind",)),
-                f"{show(kind)} is not a kind; kinds are {', '.join(KINDS)}"
-                f"{did_you_mean(kind, KINDS)}",
-                ("kind",),
-                name=context["name"],
-            )
-            return None
-        return Entry(kind, context["name"], doc)
 
     # -- overlays ------------------------------------------------------------------
     def _apply_overlay(self, entries: list[Entry]) -> None:
@@ -175,7 +97,7 @@ class _Run:
             return
         self.overlay_display = str(path)
         targets = {(e.kind, e.name): e for e in entries if e.valid and e.name is not None}
-        for doc in self._read(path).documents:
+        for doc in self.reader.read(path).documents:
             self._apply_overlay_document(doc, targets)
 
     def _apply_overlay_document(
@@ -263,7 +185,7 @@ class _Run:
             return
         target = targets.get((kind, name))
         if target is None:
-            if not self.parse_failed:
+            if not self.reader.parse_failed:
                 names = sorted(n for k, n in targets if k == kind and n is not None)
                 self.log.error(
                     doc.value_location(("metadata", "name")),
@@ -286,7 +208,9 @@ class _Run:
         target.doc = apply_located_patch(target.doc, doc, ("spec",))
 
     def _build(self, entries: list[Entry]) -> SpecSet:
-        return build_spec_set(entries, self.directory, self.stack, self.files, self.log.warnings)
+        return build_spec_set(
+            entries, self.directory, self.stack, self.reader.files, self.log.warnings
+        )
 
 
 def _mark_stack(
