@@ -88,7 +88,8 @@ def _resolved(entry: Entry, path: FieldPath) -> Path | None:
     value = entry.value(path)
     if value is None:
         return None
-    return (Path(entry.doc.value_location(path).file).parent / value).resolve()
+    resolved: Path = (Path(entry.doc.value_location(path).file).parent / value).resolve()
+    return resolved
 
 
 def _common(entry: Entry) -> dict[str, Any]:
