@@ -35,8 +35,11 @@ def doc_context(doc: YamlDocument) -> dict[str, str | None]:
 
 @dataclass
 class Entry:
-    """A base document: its YAML (overlaid once a stack applies) and, once validated, its
-    data with the schema defaults filled in."""
+    """A base document on its way through load_specs.
+
+    `doc` is its YAML (overlaid once a stack applies); `data`, once validated, has the
+    schema defaults filled in.
+    """
 
     kind: str
     name: str | None

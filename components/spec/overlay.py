@@ -1,5 +1,7 @@
-"""Overlays: `specs/envs/<stack>.yaml` merge-patches the `spec` of base documents, each
-overlay document naming its target by kind and metadata.name."""
+"""Overlays: `specs/envs/<stack>.yaml` merge-patches the `spec` of base documents.
+
+Each overlay document names the document it patches by kind and metadata.name.
+"""
 
 from __future__ import annotations
 
@@ -40,8 +42,10 @@ def overlay_stacks(directory: Path) -> tuple[str, ...]:
 def apply_overlay(
     directory: Path, stack: str, entries: Sequence[Entry], reader: SpecReader, log: IssueLog
 ) -> str | None:
-    """Patch `entries` with the stack's overlay; the overlay file as shown in issues, or
-    None when there is none to apply."""
+    """Patch `entries` with the stack's overlay; returns the overlay file as issues show it.
+
+    None when there is no overlay to apply (an invalid stack name, or no file).
+    """
     path = overlay_path(directory, stack)
     if not STACK_NAME.match(stack):
         log.error(
@@ -81,8 +85,10 @@ def _apply_document(doc: YamlDocument, targets: _Targets, log: IssueLog) -> None
 
 # -- the overlay document's own fields ---------------------------------------------------
 def _address(doc: YamlDocument, log: IssueLog) -> tuple[str, str] | None:
-    """The kind and name the overlay document patches, or None (with issues) when its
-    envelope does not say so or holds no patch."""
+    """The kind and name the overlay document patches, or None (with issues).
+
+    None when its envelope does not say which document, or holds no patch.
+    """
     data = doc.data
     if not isinstance(data, dict):
         log.error(
@@ -208,8 +214,7 @@ class _Targets:
     complete: bool
 
     def find(self, doc: YamlDocument, kind: str, name: str, log: IssueLog) -> Entry | None:
-        """The document `doc` patches, or None (with an issue) when there is none or it
-        was patched already."""
+        """The document `doc` patches; None (with an issue) if none, or patched already."""
         target = self.by_address.get((kind, name))
         if target is None:
             if self.complete:

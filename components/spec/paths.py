@@ -43,8 +43,10 @@ def root_relative(path: Path, root: Path) -> str:
 
 
 def root_problem(written: str, path: Path, root: Path) -> str | None:
-    """Why `path` (written as `written`) may not be used: it leads outside `root`, or it
-    cannot be resolved; None when it stays inside."""
+    """Why `path` (written as `written`) may not be used, or None when it stays inside.
+
+    It may lead outside `root`, or not resolve at all (a symlink loop).
+    """
     try:
         escaped = outside_root(path, root)
     except (OSError, RuntimeError) as exc:  # a symlink loop

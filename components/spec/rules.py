@@ -1,6 +1,8 @@
-"""The rules a spec document must meet: its kind's schema, the per-kind rules a schema
-cannot say (local paths, split sums, cloud name limits), and the rules across documents
-(unique names, references, baseModel chains, unique cloud names)."""
+"""The rules spec documents must meet: schema, per-kind rules, cross-document rules.
+
+Per kind: the schema, then what a schema cannot say (local paths, split sums, cloud name
+limits). Across documents: unique names, references, baseModel chains, unique cloud names.
+"""
 
 from __future__ import annotations
 
@@ -161,8 +163,10 @@ _KIND_RULES: dict[str, Callable[[Entry, Path, IssueLog], None]] = {
 
 # -- across documents ------------------------------------------------------------------
 def check_unique_names(entries: Sequence[Entry], log: IssueLog) -> None:
-    """Each kind's names are unique; a duplicate is invalid (overlays and references use
-    the first one)."""
+    """Each kind's names are unique.
+
+    A duplicate is marked invalid: overlays and references use the first one.
+    """
     first: dict[tuple[str, str], Entry] = {}
     for entry in entries:
         if entry.name is None:
@@ -205,7 +209,10 @@ def cross_document(entries: Sequence[Entry], log: IssueLog) -> None:
 
 
 def _check_references(entries: Sequence[Entry], valid: Sequence[Entry], log: IssueLog) -> None:
-    """A valid document names only documents that exist (valid or not: one problem each)."""
+    """A valid document names only documents that exist.
+
+    An invalid one counts as existing: its own problems are reported already.
+    """
     names: dict[str, list[str]] = {kind: [] for kind in KINDS}
     for entry in entries:
         if entry.name is not None and entry.name not in names[entry.kind]:
@@ -258,8 +265,10 @@ def _check_cycles(models: Sequence[Entry], log: IssueLog) -> None:
 
 
 def _check_promoted_bases(models: Sequence[Entry], log: IssueLog) -> None:
-    """A promoted model (copied from another stack) has no cloud model on this stack for
-    another model to start from."""
+    """No model starts from a promoted one: it has no cloud model on this stack.
+
+    A promoted model is copied from another stack instead of trained here.
+    """
     promoted = {e.name for e in models if e.value(("spec", "promoted")) is not None}
     for entry in models:
         base = entry.value(_BASE_MODEL)

@@ -1,5 +1,7 @@
-"""The spec files of one run: the directory's `*.yaml`, each read only from inside the
-project root, and their documents as Entries (kind and name known)."""
+"""The spec files of one run: read from inside the project root, documents to Entries.
+
+The spec files are the directory's `*.yaml`; an Entry is a document whose kind is known.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ SPEC_SUFFIX = ".yaml"
 
 
 class SpecReader:
-    """Reads the YAML files of one run (specs and overlay) from inside the project root,
-    remembering which it read and whether any could not be parsed."""
+    """Reads one run's YAML files (specs, overlay) from inside the project root.
+
+    It remembers which files it read and whether any could not be parsed.
+    """
 
     def __init__(self, root: Path, log: IssueLog) -> None:
         self.root = root

@@ -175,8 +175,10 @@ def stack_config_from_mapping(
 def _parse_settings(
     values: Mapping[str, Any], report: Callable[[str, str], None]
 ) -> dict[str, Any]:
-    """The settings of this project's namespace, parsed; `report(key, message)` hears of
-    the unknown and the invalid ones."""
+    """The settings of this project's namespace, parsed.
+
+    `report(key, message)` hears of the unknown and the invalid ones.
+    """
     parsed: dict[str, Any] = {}
     for raw_key, value in values.items():
         namespace, _, key = raw_key.rpartition(":")
