@@ -30,7 +30,7 @@ from components.evaluation.gate import Criteria, Observed, check, unmet_message
 from components.promotion.pin import PinError, with_pin
 from components.providers.promoted import FINGERPRINT, artifact_digest
 from components.spec import SpecError, SpecSet, StackConfig, load_specs, load_stack_config
-from components.spec.loader import overlay_path
+from components.spec.overlay import overlay_path
 from components.spec.stack import promotion_refusal
 
 

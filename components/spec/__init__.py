@@ -37,9 +37,10 @@ from components.spec.documents import (
     thaw,
 )
 from components.spec.errors import Location, SpecError, SpecIssue
-from components.spec.loader import load_specs, overlay_path, overlay_stacks
+from components.spec.loader import load_specs
 from components.spec.merge_patch import merge_patch
 from components.spec.naming import bucket_name, display_name
+from components.spec.overlay import overlay_path, overlay_stacks
 from components.spec.stack import (
     RegistryKind,
     StackConfig,

@@ -83,18 +83,22 @@ def apply_located_patch(base: YamlDocument, patch: YamlDocument, at: FieldPath) 
             for index, child in enumerate(value):
                 walk(child, _MISSING, _MISSING, (*path, index), from_patch)
 
-    def deletions(patch_v: Any, path: FieldPath) -> None:
-        if isinstance(patch_v, dict):
-            for key, child in patch_v.items():
-                if child is None:
-                    out.deleted[(*path, key)] = patch.values[(*path, key)]
-                else:
-                    deletions(child, (*path, key))
-
     # The mapping at `at` itself existed in the base: it keeps its base position.
     walk(merged_value, base_value, patch_value, at, from_patch=False)
     if base_value is _MISSING or not isinstance(base_value, dict):
         out.values[at] = patch.values.get(at, base.start)
         out.keys[at] = patch.keys.get(at, base.start)
-    deletions(patch_value, at)
+    _record_deletions(out, patch, patch_value, at)
     return out
+
+
+def _record_deletions(
+    out: YamlDocument, patch: YamlDocument, patch_v: Any, path: FieldPath
+) -> None:
+    """Remember in `out.deleted` where each `null` of the patch deleted a key."""
+    if isinstance(patch_v, dict):
+        for key, child in patch_v.items():
+            if child is None:
+                out.deleted[(*path, key)] = patch.values[(*path, key)]
+            else:
+                _record_deletions(out, patch, child, (*path, key))

@@ -40,3 +40,20 @@ def root_relative(path: Path, root: Path) -> str:
     """`path` relative to `root` in POSIX form: what provider inputs, and so Pulumi state,
     hold instead of an absolute path of this machine (`../x` if `root` is not the specs')."""
     return Path(os.path.relpath(Path(path).resolve(), Path(root).resolve())).as_posix()
+
+
+def root_problem(written: str, path: Path, root: Path) -> str | None:
+    """Why `path` (written as `written`) may not be used, or None when it stays inside.
+
+    It may lead outside `root`, or not resolve at all (a symlink loop).
+    """
+    try:
+        escaped = outside_root(path, root)
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        return f"{written!r} cannot be resolved: {exc}"
+    if escaped is None:
+        return None
+    return (
+        f"{written!r} resolves to {escaped}, outside the project root {root}; "
+        f"paths in specs must stay inside {root} ({ROOT_RULE})"
+    )

@@ -11,7 +11,8 @@ import copy
 import difflib
 import functools
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ def schema_path(kind: str) -> Path:
 @functools.cache
 def load_schema(kind: str) -> Mapping[str, Any]:
     """The parsed JSON Schema of a kind (cached; do not modify)."""
-    return json.loads(schema_path(kind).read_text(encoding="utf-8"))
+    schema: Mapping[str, Any] = json.loads(schema_path(kind).read_text(encoding="utf-8"))
+    return schema
 
 
 @functools.cache
@@ -124,123 +126,206 @@ def _exactly_one_options(branches: Any) -> list[str] | None:
     return names
 
 
-def _translate(error: ValidationError, doc: YamlDocument) -> Iterator[Problem]:
-    path: FieldPath = tuple(error.absolute_path)
-    keyword, expected, instance, schema = (
-        error.validator,
-        error.validator_value,
-        error.instance,
-        error.schema,
-    )
-    value_at = doc.value_location(path)
-    key_at = doc.key_location(path)
+@dataclass(frozen=True)
+class _Failure:
+    """One jsonschema error, in the terms the translations below use."""
 
+    keyword: str
+    path: FieldPath  # of the failing value in the document
+    expected: Any  # the keyword's value in the schema
+    instance: Any  # the failing value
+    schema: Mapping[str, Any]  # the schema holding the keyword
+    doc: YamlDocument
+    message: str  # jsonschema's own wording
+
+    @classmethod
+    def of(cls, error: ValidationError, doc: YamlDocument) -> _Failure:
+        return cls(
+            keyword=str(error.validator),
+            path=tuple(error.absolute_path),
+            expected=error.validator_value,
+            instance=error.instance,
+            schema=error.schema if isinstance(error.schema, Mapping) else {},
+            doc=doc,
+            message=error.message,
+        )
+
+    @property
+    def value_at(self) -> Location:
+        return self.doc.value_location(self.path)
+
+    @property
+    def key_at(self) -> Location:
+        return self.doc.key_location(self.path)
+
+    def child(self, key: str | int) -> FieldPath:
+        return (*self.path, key)
+
+
+_Translation = Callable[[_Failure], Iterator[Problem]]
+
+
+def _translate(error: ValidationError, doc: YamlDocument) -> Iterator[Problem]:
+    """A jsonschema error as problems: field path, where to point, a reader's message."""
+    failure = _Failure.of(error, doc)
     if "propertyNames" in error.absolute_schema_path:
-        # `instance` is the offending key of the mapping at `path`.
-        yield (
-            (*path, instance),
-            doc.key_location((*path, instance)),
-            _hinted(f"{show(instance)} is not a valid key", schema),
-        )
-    elif keyword == "additionalProperties" and expected is False:
-        allowed = list(schema.get("properties", {}))
-        for key in instance:
-            if key not in allowed:
-                yield (
-                    (*path, key),
-                    doc.key_location((*path, key)),
-                    f"unknown field{did_you_mean(key, allowed)}; allowed here: {_join(allowed)}",
-                )
-    elif keyword == "required":
-        for name in expected:
-            if name not in instance:
-                deleted = doc.deleted.get((*path, name))
-                message = "required field is missing"
-                prop = schema.get("properties", {}).get(name, {})
-                if deleted is not None:
-                    message += " (the overlay deletes it with null)"
-                elif "oneOf" in prop and (options := _exactly_one_options(prop["oneOf"])):
-                    message += f" (give one of {_join(options)})"
-                yield ((*path, name), deleted or key_at, message)
-    elif keyword == "type":
-        wanted = expected if isinstance(expected, list) else [expected]
-        names = " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
-        yield (path, value_at, _hinted(f"expected {names}, got {_got(instance)}", schema))
-    elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        text = {
-            "minimum": f"{show(instance)} is below the minimum {show(expected)}",
-            "maximum": f"{show(instance)} is above the maximum {show(expected)}",
-            "exclusiveMinimum": f"{show(instance)} must be greater than {show(expected)}",
-            "exclusiveMaximum": f"{show(instance)} must be less than {show(expected)}",
-        }[keyword]
-        yield (path, value_at, _hinted(text, schema))
-    elif keyword == "enum":
-        allowed = [str(v) for v in expected]
-        yield (
-            path,
-            value_at,
-            f"{show(instance)} is not one of {_join(allowed)}{did_you_mean(instance, allowed)}",
-        )
-    elif keyword == "const":
-        yield (
-            path,
-            value_at,
-            f"{show(instance)} is not supported; the only accepted value is {show(expected)}",
-        )
-    elif keyword == "pattern":
-        yield (path, value_at, _hinted(f"{show(instance)} does not match {expected}", schema))
-    elif keyword == "minLength":
-        yield (path, value_at, _hinted("must not be empty", schema))
-    elif keyword == "minItems":
-        yield (path, value_at, _hinted(f"needs at least {expected} item(s)", schema))
-    elif keyword == "maxItems":
-        yield (
-            path,
-            value_at,
-            _hinted(f"has {len(instance)} items; at most {expected} are allowed", schema),
-        )
-    elif keyword == "uniqueItems":
-        seen: list[Any] = []
-        for index, item in enumerate(instance):
-            if item in seen:
-                yield (
-                    (*path, index),
-                    doc.value_location((*path, index)),
-                    f"{show(item)} is listed more than once",
-                )
-            else:
-                seen.append(item)
-    elif keyword == "minProperties":
-        yield (path, key_at, _hinted("must not be empty", schema))
-    elif keyword == "maxProperties":
-        yield (
-            path,
-            value_at,
-            _hinted(f"has {len(instance)} entries; at most {expected} are allowed", schema),
-        )
-    elif keyword == "dependentRequired":
-        for name, needs in expected.items():
-            if name in instance:
-                for need in needs:
-                    if need not in instance:
-                        prop = schema.get("properties", {}).get(name, {})
-                        yield (
-                            (*path, name),
-                            doc.key_location((*path, name)),
-                            _hinted(f"is only allowed together with '{need}'", prop),
-                        )
-    elif keyword == "oneOf" and (options := _exactly_one_options(expected)) is not None:
-        present = [key for key in instance if key in options]
-        if not present:
-            yield (path, key_at, f"needs exactly one of {_join(options)}; none is given")
-        else:
+        return _bad_key(failure)
+    return _TRANSLATIONS.get(failure.keyword, _as_jsonschema_says)(failure)
+
+
+def _as_jsonschema_says(f: _Failure) -> Iterator[Problem]:
+    """Keywords the schemas do not use today: jsonschema's own wording."""
+    yield (f.path, f.value_at, f.message)
+
+
+def _bad_key(f: _Failure) -> Iterator[Problem]:
+    # `instance` is the offending key of the mapping at `path`.
+    yield (
+        f.child(f.instance),
+        f.doc.key_location(f.child(f.instance)),
+        _hinted(f"{show(f.instance)} is not a valid key", f.schema),
+    )
+
+
+def _hinted_at_value(text: Callable[[_Failure], str]) -> _Translation:
+    """One problem at the value: `text`, with the schema's hint."""
+
+    def translate(f: _Failure) -> Iterator[Problem]:
+        yield (f.path, f.value_at, _hinted(text(f), f.schema))
+
+    return translate
+
+
+def _unknown_fields(f: _Failure) -> Iterator[Problem]:
+    if f.expected is not False:
+        yield from _as_jsonschema_says(f)
+        return
+    allowed = list(f.schema.get("properties", {}))
+    for key in f.instance:
+        if key not in allowed:
             yield (
-                path,
-                doc.key_location((*path, present[1])),
-                f"give exactly one of {_join(options)}; found {' and '.join(present)}",
+                f.child(key),
+                f.doc.key_location(f.child(key)),
+                f"unknown field{did_you_mean(key, allowed)}; allowed here: {_join(allowed)}",
             )
-    else:  # keywords the schemas do not use today: jsonschema's own wording
-        yield (path, value_at, error.message)
+
+
+def _missing(f: _Failure) -> Iterator[Problem]:
+    for name in f.expected:
+        if name not in f.instance:
+            deleted = f.doc.deleted.get(f.child(name))
+            message = "required field is missing"
+            prop = f.schema.get("properties", {}).get(name, {})
+            if deleted is not None:
+                message += " (the overlay deletes it with null)"
+            elif "oneOf" in prop and (options := _exactly_one_options(prop["oneOf"])):
+                message += f" (give one of {_join(options)})"
+            yield (f.child(name), deleted or f.key_at, message)
+
+
+def _not_one_of(f: _Failure) -> Iterator[Problem]:
+    allowed = [str(v) for v in f.expected]
+    yield (
+        f.path,
+        f.value_at,
+        f"{show(f.instance)} is not one of {_join(allowed)}{did_you_mean(f.instance, allowed)}",
+    )
+
+
+def _not_the_constant(f: _Failure) -> Iterator[Problem]:
+    yield (
+        f.path,
+        f.value_at,
+        f"{show(f.instance)} is not supported; the only accepted value is {show(f.expected)}",
+    )
+
+
+def _repeated_items(f: _Failure) -> Iterator[Problem]:
+    seen: list[Any] = []
+    for index, item in enumerate(f.instance):
+        if item in seen:
+            yield (
+                f.child(index),
+                f.doc.value_location(f.child(index)),
+                f"{show(item)} is listed more than once",
+            )
+        else:
+            seen.append(item)
+
+
+def _empty_mapping(f: _Failure) -> Iterator[Problem]:
+    yield (f.path, f.key_at, _hinted("must not be empty", f.schema))
+
+
+def _without_companion(f: _Failure) -> Iterator[Problem]:
+    for name, needs in f.expected.items():
+        if name in f.instance:
+            for need in needs:
+                if need not in f.instance:
+                    prop = f.schema.get("properties", {}).get(name, {})
+                    yield (
+                        f.child(name),
+                        f.doc.key_location(f.child(name)),
+                        _hinted(f"is only allowed together with '{need}'", prop),
+                    )
+
+
+def _not_exactly_one(f: _Failure) -> Iterator[Problem]:
+    options = _exactly_one_options(f.expected)
+    if options is None:
+        yield from _as_jsonschema_says(f)
+        return
+    present = [key for key in f.instance if key in options]
+    if not present:
+        yield (f.path, f.key_at, f"needs exactly one of {_join(options)}; none is given")
+    else:
+        yield (
+            f.path,
+            f.doc.key_location(f.child(present[1])),
+            f"give exactly one of {_join(options)}; found {' and '.join(present)}",
+        )
+
+
+def _type_names(expected: Any) -> str:
+    wanted: list[str] = expected if isinstance(expected, list) else [expected]
+    return " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
+
+
+# One translation per JSON Schema keyword the schemas use.
+_TRANSLATIONS: dict[str, _Translation] = {
+    "additionalProperties": _unknown_fields,
+    "required": _missing,
+    "type": _hinted_at_value(
+        lambda f: f"expected {_type_names(f.expected)}, got {_got(f.instance)}"
+    ),
+    "minimum": _hinted_at_value(
+        lambda f: f"{show(f.instance)} is below the minimum {show(f.expected)}"
+    ),
+    "maximum": _hinted_at_value(
+        lambda f: f"{show(f.instance)} is above the maximum {show(f.expected)}"
+    ),
+    "exclusiveMinimum": _hinted_at_value(
+        lambda f: f"{show(f.instance)} must be greater than {show(f.expected)}"
+    ),
+    "exclusiveMaximum": _hinted_at_value(
+        lambda f: f"{show(f.instance)} must be less than {show(f.expected)}"
+    ),
+    "enum": _not_one_of,
+    "const": _not_the_constant,
+    "pattern": _hinted_at_value(lambda f: f"{show(f.instance)} does not match {f.expected}"),
+    "minLength": _hinted_at_value(lambda f: "must not be empty"),
+    "minItems": _hinted_at_value(lambda f: f"needs at least {f.expected} item(s)"),
+    "maxItems": _hinted_at_value(
+        lambda f: f"has {len(f.instance)} items; at most {f.expected} are allowed"
+    ),
+    "uniqueItems": _repeated_items,
+    "minProperties": _empty_mapping,
+    "maxProperties": _hinted_at_value(
+        lambda f: f"has {len(f.instance)} entries; at most {f.expected} are allowed"
+    ),
+    "dependentRequired": _without_companion,
+    "oneOf": _not_exactly_one,
+}
 
 
 def validate_document(kind: str, doc: YamlDocument) -> list[Problem]:

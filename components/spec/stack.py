@@ -149,7 +149,6 @@ def stack_config_from_mapping(
     """
     locations = locations or {}
     issues: list[SpecIssue] = []
-    parsed: dict[str, Any] = {}
 
     def report(key: str, message: str) -> None:
         where = locations.get(key, Location(source))
@@ -157,6 +156,30 @@ def stack_config_from_mapping(
 
     if not STACK_NAME.match(stack):
         issues.append(SpecIssue(source, None, None, f"{stack!r} is not a stack name"))
+    parsed = _parse_settings(values, report)
+    if "project" not in parsed and not any(i.field == f"{NAMESPACE}:project" for i in issues):
+        issues.append(
+            SpecIssue(
+                source,
+                None,
+                None,
+                "required setting is missing (the GCP project id)",
+                field=f"{NAMESPACE}:project",
+            )
+        )
+    if issues:
+        raise SpecError(issues)
+    return _with_defaults(stack, parsed, source)
+
+
+def _parse_settings(
+    values: Mapping[str, Any], report: Callable[[str, str], None]
+) -> dict[str, Any]:
+    """The settings of this project's namespace, parsed.
+
+    `report(key, message)` hears of the unknown and the invalid ones.
+    """
+    parsed: dict[str, Any] = {}
     for raw_key, value in values.items():
         namespace, _, key = raw_key.rpartition(":")
         if namespace not in ("", NAMESPACE):
@@ -173,18 +196,11 @@ def stack_config_from_mapping(
             parsed[key] = _PARSERS[key](value)
         except ValueError as exc:
             report(key, str(exc))
-    if "project" not in parsed and not any(i.field == f"{NAMESPACE}:project" for i in issues):
-        issues.append(
-            SpecIssue(
-                source,
-                None,
-                None,
-                "required setting is missing (the GCP project id)",
-                field=f"{NAMESPACE}:project",
-            )
-        )
-    if issues:
-        raise SpecError(issues)
+    return parsed
+
+
+def _with_defaults(stack: str, parsed: Mapping[str, Any], source: str) -> StackConfig:
+    """The StackConfig of valid parsed settings, defaults filled in."""
     emulator = parsed.get("emulator", False)
     default_api = TrainingApiKind.AUTOML_V1 if emulator else TrainingApiKind.VERTEX
     return StackConfig(
