@@ -275,6 +275,10 @@ def _not_exactly_one(f: _Failure) -> Iterator[Problem]:
     if options is None:
         yield from _as_jsonschema_says(f)
         return
+    if not isinstance(f.instance, Mapping):  # `source: 5`: no keys to count
+        if "type" not in f.schema:  # else the schema's `type` reports it already
+            yield (f.path, f.value_at, f"expected a mapping, got {_got(f.instance)}")
+        return
     present = [key for key in f.instance if key in options]
     if not present:
         yield (f.path, f.key_at, f"needs exactly one of {_join(options)}; none is given")

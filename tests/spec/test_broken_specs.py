@@ -455,6 +455,14 @@ CASES = [
         stack="prod",
     ),
     Case(
+        "source-not-a-mapping",
+        {
+            "specs/x.yaml": "apiVersion: edge-labeler/v1\nkind: Dataset\nmetadata: {name: d}\n"
+            "spec:\n  bucket: ml-data\n  source: 5\n"
+        },
+        ["specs/x.yaml:6:11: Dataset 'd' spec.source: expected a mapping, got the number 5"],
+    ),
+    Case(
         "base-model-promoted-on-this-stack",
         {
             "specs/x.yaml": model()
