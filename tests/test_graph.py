@@ -1,9 +1,6 @@
 """The resource graph is the one description every reader takes: a kind added to it reaches
 the Pulumi program, the review's plan and the rehearsal's order with no change of theirs."""
 
-import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,12 +11,14 @@ from components.review.changes import resource_change
 from components.review.plan import Checker, Computed, plan_stack
 from components.spec import Budget, load_specs, load_stack_config
 from tests.fixtures.toy_kind import KINDS
+from tests.program.run_program import program_result
 
 ROOT = Path(__file__).resolve().parents[1]
 DYNAMIC = "pulumi-python:dynamic/edge-labeler:"
 PROGRAM = """\
 from components.resources import build, load_stack
 from tests.fixtures.toy_kind import KINDS
+from tests.program.run_program import program_result
 
 build(*load_stack(), kinds=KINDS)
 """
@@ -59,15 +58,7 @@ def test_nodes_are_found_by_document_and_role(local):
 def test_a_toy_kind_reaches_the_program_through_the_graph_only(tmp_path):
     program = tmp_path / "program.py"
     program.write_text(PROGRAM)
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.program.run_program", "local", str(ROOT), str(program)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    result = json.loads(out.stdout)
+    result = program_result("local", ROOT, program)
     assert result["error"] is None
     by_name = {r["name"]: r for r in result["resources"]}
     card = by_name["digits-card"]

@@ -8,8 +8,6 @@ https://cloud.google.com/storage/docs/json_api/v1/status-codes.
 
 import hashlib
 import json
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
@@ -21,7 +19,7 @@ from google.api_core import exceptions
 
 from emulator.core.errors import InvalidArgument
 from emulator.server import EmulatorError
-from tests.fixtures.emulator import PROJECT, storage_client
+from tests.fixtures.emulator import PROJECT, json_call, storage_client
 
 
 def _bucket(env):
@@ -43,17 +41,7 @@ def _assert_invalid(status: int, body: dict, starts: str, rule: str) -> None:
 
 def _json_api(env, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
     """A raw JSON API call, for names the client refuses to send (it checks bucket names)."""
-    request = urllib.request.Request(
-        env["STORAGE_EMULATOR_HOST"] + path,
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+    return json_call(env["STORAGE_EMULATOR_HOST"] + path, method, body, empty={})
 
 
 def _create_bucket(env, name: str) -> tuple[int, dict]:

@@ -8,7 +8,9 @@ A fresh process per stack, because the Pulumi runtime's settings are process-glo
 """
 
 import json
+import os
 import runpy
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -130,6 +132,22 @@ def run(stack: str, root: Path = ROOT, program: Path | None = None) -> dict[str,
             }
         )
     return {"resources": resources, "error": error}
+
+
+def program_result(stack: str, root: Path = ROOT, program: Path | None = None) -> dict[str, Any]:
+    """`run` in a fresh process (the Pulumi runtime's settings are process-global), in the
+    project directory `root` as the Pulumi CLI runs a program."""
+    args = [stack, str(root), *([str(program)] if program is not None else [])]
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.program.run_program", *args],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
 if __name__ == "__main__":

@@ -1,13 +1,10 @@
 """Program layer: `__main__.py` under `pulumi.runtime.set_mocks`, one process per stack."""
 
-import json
-import subprocess
-import sys
 from functools import cache
 
 import pytest
 
-from tests.program.run_program import ROOT
+from tests.program.run_program import program_result
 
 COMPONENT = "edge-labeler:index:"
 DYNAMIC = "pulumi-python:dynamic/edge-labeler:"
@@ -16,15 +13,7 @@ DYNAMIC = "pulumi-python:dynamic/edge-labeler:"
 @cache
 def declared(stack: str) -> dict[tuple[str, str], dict]:
     """(type, name) → what the program registered on `stack`."""
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.program.run_program", stack],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    result = json.loads(out.stdout)
+    result = program_result(stack)
     assert result["error"] is None, result["error"]
     return {(r["type"], r["name"]): r for r in result["resources"]}
 

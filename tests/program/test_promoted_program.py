@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from components.promotion.pin import with_pin
-from tests.program.run_program import ROOT
+from tests.program.run_program import ROOT, program_result
 
 DYNAMIC = "pulumi-python:dynamic/edge-labeler:"
 FINGERPRINT = "sha256:" + "5e" * 32
 
 
 def _declared(root: Path, stack: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.program.run_program", stack, str(root)],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return json.loads(out.stdout)
+    return program_result(stack, root)
 
 
 def _project(base: Path, from_stack: str) -> Path:
