@@ -44,7 +44,7 @@ from google.protobuf.message import Message
 
 from emulator import automl_v1, firebase_ml, vertex_v1
 from emulator.core.backend import Backend
-from emulator.core.errors import InvalidArgument, NotFound, ServiceError
+from emulator.core.errors import Code, InvalidArgument, NotFound, ServiceError
 from emulator.core.faults import FAULTS_ENV, FaultInjector
 from emulator.core.names import parse_location
 from emulator.core.operations import Operation, parse_filter
@@ -235,7 +235,9 @@ class RestServer:
             )
             try:
                 self._faults.check(route.name)
-                return route.handler(request)
+                response = route.handler(request)
+                self._faults.respond(route.name)
+                return response
             except ServiceError as exc:
                 return error_response(exc)
             except Exception as exc:
@@ -358,7 +360,9 @@ class EmulatorServer:
         def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
             try:
                 faults.check(full_name)
-                return fn(request)
+                response = fn(request)
+                faults.respond(full_name)  # faults armed `after`: the answer fails or is held
+                return response
             except ServiceError as exc:
                 context.abort(grpc.StatusCode[exc.code.name], exc.message)
             except Exception as exc:
@@ -444,8 +448,30 @@ class EmulatorServer:
                 str(body.get("effect") or body.get("code") or ""),
                 body.get("count", 1),
                 str(body.get("message", "")),
+                body.get("after", False),
             )
             return json_response(fault.to_json())
+
+        def wait_held(request: HttpRequest) -> HttpResponse:
+            # A long poll: returns once `step` is held (the event a test waits for), or
+            # DEADLINE_EXCEEDED after `timeoutSeconds` (a hang guard, default 600 s).
+            step = request.query.get("step", [""])[0]
+            if not step:
+                raise InvalidArgument("faults:waitHeld: the query parameter 'step' is required")
+            raw = request.query.get("timeoutSeconds", ["600"])[0]
+            try:
+                timeout = float(raw)
+            except ValueError:
+                raise InvalidArgument(
+                    f"faults:waitHeld: timeoutSeconds {raw!r} is not a number"
+                ) from None
+            if not self.faults.wait_held(step, timeout):
+                raise ServiceError(
+                    f"{step} was not held within {timeout:g} s (armed: "
+                    f"{[f.method for f in self.faults.armed()]}, held: {self.faults.held()})",
+                    Code.DEADLINE_EXCEEDED,
+                )
+            return json_response(faults_state())
 
         def clear(request: HttpRequest) -> HttpResponse:
             method = request.query.get("method", [None])[0]
@@ -475,6 +501,7 @@ class EmulatorServer:
         self.add_route("GET", f"{admin}/faults", lambda r: json_response(faults_state()))
         self.add_route("POST", f"{admin}/faults", arm)
         self.add_route("DELETE", f"{admin}/faults", clear)
+        self.add_route("GET", f"{admin}/faults:waitHeld", wait_held)
         self.add_route(
             "GET",
             f"{admin}/projects/{{project}}/locations/{{location}}/datasets/{{dataset}}/annotationSpecs",
@@ -576,6 +603,7 @@ class EmulatorServer:
 
     def _shutdown(self) -> None:
         self._stopped = True
+        self.faults.close()  # held calls and long polls end first, so the servers can stop
         self.rest.stop()
         if self._grpc is not None:
             self._grpc.stop(grace=1).wait(5)

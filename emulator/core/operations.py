@@ -388,10 +388,23 @@ class OperationStore:
 
     def wait(self, name: str, timeout: float) -> Operation:
         """The operation once done, or as it is after `timeout` seconds."""
+        return self.wait_until(name, lambda op: op.done, timeout)
+
+    def wait_until(
+        self, name: str, condition: Callable[[Operation], bool], timeout: float
+    ) -> Operation:
+        """The operation once `condition` holds for it or it is done (woken by each change),
+        or as it is after `timeout` seconds."""
         self.get(name)
         with self._changed:
             self._changed.wait_for(
-                lambda: name not in self._ops or self._ops[name].done, timeout=max(0.0, timeout)
+                lambda: (
+                    name not in self._ops
+                    or self._ops[name].done
+                    or condition(self._ops[name])
+                    or self._stopping.is_set()
+                ),
+                timeout=max(0.0, timeout),
             )
         return self.get(name)
 
