@@ -453,10 +453,11 @@ class EmulatorServer:
             return json_response(fault.to_json())
 
         def wait_held(request: HttpRequest) -> HttpResponse:
-            # A long poll: returns once `step` is held (the event a test waits for), or
-            # DEADLINE_EXCEEDED after `timeoutSeconds` (a hang guard, default 600 s).
-            step = request.query.get("step", [""])[0]
-            if not step:
+            # A long poll: answers once one of the `step`s is held (the event a test waits
+            # for), with `held` listing which; DEADLINE_EXCEEDED after `timeoutSeconds` (a hang
+            # guard, default 600 s).
+            steps = [s for s in request.query.get("step", []) if s]
+            if not steps:
                 raise InvalidArgument("faults:waitHeld: the query parameter 'step' is required")
             raw = request.query.get("timeoutSeconds", ["600"])[0]
             try:
@@ -465,13 +466,14 @@ class EmulatorServer:
                 raise InvalidArgument(
                     f"faults:waitHeld: timeoutSeconds {raw!r} is not a number"
                 ) from None
-            if not self.faults.wait_held(step, timeout):
+            held = self.faults.wait_held(steps, timeout)
+            if not held:
                 raise ServiceError(
-                    f"{step} was not held within {timeout:g} s (armed: "
+                    f"{' or '.join(steps)} was not held within {timeout:g} s (armed: "
                     f"{[f.method for f in self.faults.armed()]}, held: {self.faults.held()})",
                     Code.DEADLINE_EXCEEDED,
                 )
-            return json_response(faults_state())
+            return json_response({"held": held})
 
         def clear(request: HttpRequest) -> HttpResponse:
             method = request.query.get("method", [None])[0]

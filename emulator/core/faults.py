@@ -18,8 +18,10 @@ By default a call's fault applies before the call is processed: nothing was done
 processed first — its effect happens, e.g. CreateModel starts a training — and then its answer
 is replaced by the error, or held: the caller cannot tell whether it took effect, as when an
 answer is lost on the way back.
-Held steps and calls are listed by `held()`; `wait_held(step, timeout)` returns as soon as one
-is held (the admin API's long poll, so tests wait on the event instead of polling a window).
+Held steps and calls are listed by `held()`; `wait_held(steps, timeout)` returns as soon as one
+of them is held (the admin API's long poll, so tests wait on the event instead of polling a
+window) by the fault armed for it now: a hold left over from a fault since cleared or re-armed
+(a call whose client was killed, say) does not count.
 Armed from the environment (`EDGE_LABELER_EMULATOR_FAULTS=GetDataset=UNAVAILABLE:2,
 CreateModel=HOLD:1:after,...`) or through the admin REST API (`POST /emulator/v1/faults`
 with `{"method", "effect", "count", "after"}`).
@@ -27,8 +29,8 @@ with `{"method", "effect", "count", "after"}`).
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
 from emulator.core.errors import Code, InvalidArgument, ServiceError
 
@@ -44,6 +46,7 @@ class Fault:
     remaining: int
     message: str
     after: bool = False  # applies to a call's answer, once the call was processed
+    serial: int = 0  # which arming: a hold waits for its own fault, not for one armed later
 
     def to_json(self) -> dict:
         return {
@@ -64,8 +67,9 @@ class FaultInjector:
 
     def __init__(self) -> None:
         self._faults: dict[str, Fault] = {}
-        self._held: list[str] = []
+        self._held: list[tuple[str, Fault]] = []  # (step, the fault holding it)
         self._closed = False
+        self._serial = 0
         self._changed = threading.Condition()
 
     def arm(
@@ -90,14 +94,16 @@ class FaultInjector:
         if not isinstance(after, bool):
             raise InvalidArgument(f"fault for {method}: after must be true or false")
         when = " after processing" if after else ""
-        fault = Fault(
-            method,
-            effect,
-            count,
-            message or f"fault injected by the emulator: {effect}{when} for {method}",
-            after,
-        )
         with self._changed:
+            self._serial += 1
+            fault = Fault(
+                method,
+                effect,
+                count,
+                message or f"fault injected by the emulator: {effect}{when} for {method}",
+                after,
+                self._serial,
+            )
             self._faults[method] = fault
             self._changed.notify_all()
         return fault
@@ -139,18 +145,25 @@ class FaultInjector:
     def held(self) -> list[str]:
         """Checkpoints and calls currently blocked by a HOLD or HOLD_RESPONSE fault."""
         with self._changed:
-            return list(self._held)
+            return [name for name, _ in self._held]
 
-    def wait_held(self, step: str, timeout: float) -> bool:
-        """Blocks until `step` (full or short name) is held; False after `timeout` seconds."""
+    def wait_held(self, steps: Iterable[str], timeout: float) -> list[str]:
+        """Blocks until one of `steps` (full or short names) is held by the fault armed for it
+        now (not by one cleared or re-armed since); those held, or [] after `timeout` s."""
+        wanted = set(steps)
         deadline = time.monotonic() + max(0.0, timeout)
         with self._changed:
-            while not any(step in (name, _short(name)) for name in self._held):
+            while True:
+                held = sorted(
+                    step
+                    for name, fault in self._held
+                    for step in wanted & {name, _short(name)}
+                    if self._faults.get(fault.method) is fault
+                )
                 left = deadline - time.monotonic()
-                if left <= 0 or self._closed:
-                    return False
+                if held or left <= 0 or self._closed:
+                    return held
                 self._changed.wait(left)
-            return True
 
     def _find(self, name: str, after: bool = False) -> Fault | None:
         """The fault armed for `name` (full or short form) at that moment. Lock held."""
@@ -162,22 +175,21 @@ class FaultInjector:
         if fault.remaining <= 1:
             del self._faults[fault.method]
         else:
-            self._faults[fault.method] = Fault(
-                fault.method, fault.effect, fault.remaining - 1, fault.message, fault.after
-            )
+            self._faults[fault.method] = replace(fault, remaining=fault.remaining - 1)
 
     def _hold(self, name: str, fault: Fault, stopping: Callable[[], bool]) -> bool:
         """Blocks while `fault` stays armed; True when released by `stopping()`. Lock held."""
-        self._held.append(name)
+        entry = (name, fault)
+        self._held.append(entry)
         self._changed.notify_all()
         try:
             while not stopping():
-                if self._faults.get(fault.method) != fault:  # cleared (or re-armed)
+                if self._faults.get(fault.method) is not fault:  # cleared (or re-armed)
                     return False
                 self._changed.wait(timeout=0.1)  # also re-checks `stopping()`
             return True
         finally:
-            self._held.remove(name)
+            self._held.remove(entry)
             self._changed.notify_all()
 
     def check(self, name: str) -> None:

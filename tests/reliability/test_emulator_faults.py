@@ -137,3 +137,19 @@ def test_a_hold_reached_after_any_polling_window_is_still_awaited(emulator_facto
     clear_faults(env)
     thread.join(HANG_GUARD_S)
     assert outcome["result"].result().display_name == "late"
+
+
+def test_waiting_for_several_steps_says_which_one_is_held(emulator_factory):
+    env = emulator_factory().env
+    client = automl_client(env)
+    arm_fault(env, "ListDatasets", "HOLD")
+    thread, outcome = _in_background(
+        lambda: list(client.list_datasets(parent=PARENT, timeout=HANG_GUARD_S))
+    )
+    assert wait_until_held(env, "CreateDataset", "ListDatasets") == ["ListDatasets"]
+    arm_fault(env, "ListDatasets", "HOLD")  # re-armed: the call held before no longer counts
+    status, _ = admin(env, "GET", "/emulator/v1/faults:waitHeld?step=ListDatasets&timeoutSeconds=0")
+    assert status == 504
+    clear_faults(env)
+    thread.join(HANG_GUARD_S)
+    assert outcome == {"result": []}
