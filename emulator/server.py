@@ -393,9 +393,8 @@ class EmulatorServer:
             request: operations_pb2.ListOperationsRequest,
         ) -> operations_pb2.ListOperationsResponse:
             parent = parse_location(request.name, "name")
-            done, works_on = parse_filter(request.filter)
             page, token = paginate(
-                ops.list_operations(str(parent), done, works_on),
+                ops.list_operations(str(parent), parse_filter(request.filter)),
                 request.page_size,
                 request.page_token,
             )
