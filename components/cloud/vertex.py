@@ -255,14 +255,15 @@ class VertexAi(TrainingApi):
             json_format.MessageToDict(Inputs.pb(inputs), always_print_fields_with_no_presence=True),
             message.training_task_inputs,
         )
-        request = aiplatform_v1.CreateTrainingPipelineRequest(
-            parent=self.parent, training_pipeline=aiplatform_v1.TrainingPipeline.wrap(message)
-        )
+        pipeline = aiplatform_v1.TrainingPipeline.wrap(message)
         return retry.create(
             f"starting training of {display_name}",
             lambda: (
                 self.pipelines.create_training_pipeline(
-                    request=request, retry=None, timeout=CREATE_TIMEOUT_S
+                    parent=self.parent,
+                    training_pipeline=pipeline,
+                    retry=None,
+                    timeout=CREATE_TIMEOUT_S,
                 ).name
             ),
             recover,
