@@ -253,7 +253,7 @@ def trained(automl, digits) -> dict[str, tuple[object, automl_v1.Model]]:
             )
             for model_type in MOBILE_MODEL_TYPES
         }
-        return {model_type: (op, wait_for(op, timeout=300)) for model_type, op in ops.items()}
+        return {model_type: (op, wait_for(op)) for model_type, op in ops.items()}
 
 
 @pytest.fixture(scope="module")
@@ -659,7 +659,7 @@ def test_transfer_learning_from_a_model_and_from_a_local_file_then_update_and_de
         # The base is in use by a running training: it cannot be deleted meanwhile.
         with pytest.raises(exceptions.FailedPrecondition, match="is running on it"):
             automl.delete_model(name=base.name)
-        tuned, local_tuned = wait_for(from_model, timeout=300), wait_for(from_file, timeout=300)
+        tuned, local_tuned = wait_for(from_model), wait_for(from_file)
     assert tuned.image_classification_model_metadata.base_model_id == base_id
     assert local_tuned.image_classification_model_metadata.base_model_id == f"file://{local}"
     assert tuned.image_classification_model_metadata.stop_reason
@@ -852,7 +852,7 @@ def test_kill_9_keeps_models_and_fails_the_interrupted_training(tmp_path, emulat
     try:
         client = automl_client(env)
         dataset_id = upload_and_import(env, client, "crash", images).rsplit("/", 1)[1]
-        kept = wait_for(create_model(client, dataset_id, display_name="kept"), timeout=120)
+        kept = wait_for(create_model(client, dataset_id, display_name="kept"))
         wait_for(client.deploy_model(name=kept.name))
         deployed = client.get_model(name=kept.name)
         evaluations = list(client.list_model_evaluations(parent=kept.name, filter=""))
