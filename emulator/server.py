@@ -394,7 +394,7 @@ class EmulatorServer:
         ) -> operations_pb2.ListOperationsResponse:
             parent = parse_location(request.name, "name")
             page, token = paginate(
-                ops.list_operations(str(parent), parse_filter(request.filter)),
+                ops.list_operations(str(parent), matches=parse_filter(request.filter)),
                 request.page_size,
                 request.page_token,
             )

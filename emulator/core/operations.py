@@ -344,13 +344,27 @@ class OperationStore:
         return op
 
     def list_operations(
-        self, parent: str, matches: Callable[[Operation], bool] = lambda op: True
+        self,
+        parent: str,
+        done: bool | None = None,
+        works_on: str | None = None,
+        matches: Callable[[Operation], bool] = lambda op: True,
     ) -> list[Operation]:
-        """Operations under `parent` (a location), oldest first, those `matches` accepts."""
+        """Operations under `parent` (a location), oldest first, optionally filtered (by a
+        `parse_filter` predicate too)."""
         prefix = parent.rstrip("/") + "/"
         with self._changed:
             ops = [op for op in self._ops.values() if op.name.startswith(prefix)]
-        return sorted((op for op in ops if matches(op)), key=lambda op: (op.create_time, op.name))
+        return sorted(
+            (
+                op
+                for op in ops
+                if (done is None or op.done == done)
+                and (works_on is None or works_on in op.resources)
+                and matches(op)
+            ),
+            key=lambda op: (op.create_time, op.name),
+        )
 
     def running(self, resource: str | None = None) -> list[Operation]:
         """Operations not done yet, optionally only those working on `resource`."""
