@@ -184,6 +184,8 @@ class TrainedModelProvider(Provider):
             state = self._settle(api, operation, props, log)
             if state is not None and state.result:
                 made[state.result] = operation
+        if not candidates and since is None:
+            return None  # nothing can be ours (AutoML v1 without an intent, say)
         # Looked up after the wait: a training that ended meanwhile has its model by now.
         found = api.find_models(labels)
         if not found:
