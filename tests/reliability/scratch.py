@@ -13,19 +13,11 @@ from components.cloud.adapters import training_api
 from components.cloud.clients import CloudTarget
 from components.cloud.training import LABEL_MANAGED, CloudDataset
 from components.providers.dataset import DatasetProvider, dataset_inputs
-from components.providers.export import ModelExportProvider
+from components.providers.export import ModelExportProvider, export_inputs
 from components.providers.gate import OUTPUTS as GATE_OUTPUTS
-from components.providers.gate import AcceptanceGateProvider
-from components.providers.publication import PublicationProvider
-from components.providers.trained_model import TrainedModelProvider
-from components.providers.wiring import (
-    MODEL_FILE_OUTPUTS,
-    TRAINING_OUTPUTS,
-    wire_export,
-    wire_gate,
-    wire_publication,
-    wire_trained_model,
-)
+from components.providers.gate import AcceptanceGateProvider, gate_inputs
+from components.providers.publication import PublicationProvider, publication_inputs
+from components.providers.trained_model import TrainedModelProvider, trained_model_inputs
 from components.spec import SpecSet, load_specs
 from tests.fixtures.digits import digit_images, write_zip
 from tests.fixtures.emulator import HANG_GUARD_S, LOCATION, storage_client
@@ -41,6 +33,9 @@ FAST_RETRY = "initial=0.01,maximum=0.05,deadline=3"
 CREATE = {"automl_v1": "CreateModel", "vertex": "CreateTrainingPipeline"}
 WAIT = {"automl_v1": "GetOperation", "vertex": "GetTrainingPipeline"}
 COMMIT = "CreateModel.commit"  # the emulator's step before a trained model is committed
+# What flows between the resources, as the program wires them (components/ wires them once).
+TRAINING_OUTPUTS = ("stopReason", "trainCostMilliNodeHours")  # TrainedModel → ModelExport
+MODEL_FILE_OUTPUTS = ("modelFile", "modelSha256", "modelSize")  # ModelExport → Publication
 
 SPECS = """\
 apiVersion: edge-labeler/v1
@@ -139,14 +134,12 @@ class Scratch:
         return host.create(host.urn("edge-labeler:Dataset", "digits"), inputs)[1]
 
     def model_inputs(self, host: ProviderHost, dataset: Mapping[str, Any]) -> dict:
-        props = wire_trained_model(
-            self.specs.models["digits"],
-            self.target,
-            Path("."),
-            bucket=self.bucket,
-            dataset_name=dataset["datasetName"],
-            dataset_fingerprint=dataset["fingerprint"],
-        )
+        props = {
+            **trained_model_inputs(self.specs.models["digits"], self.target, Path(".")),
+            "bucket": self.bucket,
+            "datasetName": dataset["datasetName"],
+            "datasetFingerprint": dataset["fingerprint"],
+        }
         inputs, failures = host.check(
             self.model_urn(host), host.inputs(TrainedModelProvider(), props)
         )
@@ -162,44 +155,45 @@ class Scratch:
         return host.urn("edge-labeler:TrainedModel", "digits")
 
     def gate(self, host: ProviderHost, model: Mapping[str, Any]) -> dict:
-        props = wire_gate(
-            self.specs.models["digits"],
-            self.target,
-            bucket=self.bucket,
-            model_name=model["modelName"],
-            fingerprint=model["fingerprint"],
-        )
+        props = {
+            **gate_inputs(self.specs.models["digits"], self.target),
+            "bucket": self.bucket,
+            "modelName": model["modelName"],
+            "fingerprint": model["fingerprint"],
+        }
         return self._create(host, "AcceptanceGate", AcceptanceGateProvider(), props)
 
     def export(self, host: ProviderHost, model: Mapping[str, Any], gate: Mapping) -> dict:
-        props = wire_export(
-            self.specs.models["digits"],
-            self.target,
-            bucket=self.bucket,
-            model_name=model["modelName"],
-            fingerprint=model["fingerprint"],
-            dataset_fingerprint=model["datasetFingerprint"],
-            base_model=model.get("baseModel"),
-            training={k: model[k] for k in TRAINING_OUTPUTS},
-            gate={k: gate[k] for k in GATE_OUTPUTS},
-        )
+        spec = self.specs.models["digits"]
+        props = {
+            **export_inputs(spec, self.target),
+            "bucket": self.bucket,
+            "modelName": model["modelName"],
+            "fingerprint": model["fingerprint"],
+            "datasetFingerprint": model["datasetFingerprint"],
+            "config": {
+                "modelType": spec.optimize_for.automl_model_type,
+                "budgetMilliNodeHours": spec.budget.milli_node_hours,
+                "baseModel": model.get("baseModel"),
+                "seed": spec.seed,
+            },
+            "training": {k: model[k] for k in TRAINING_OUTPUTS},
+            "gate": {k: gate[k] for k in GATE_OUTPUTS},
+        }
         return self._create(host, "ModelExport", ModelExportProvider(), props)
 
     def publish(
         self, host: ProviderHost, model: Mapping[str, Any], gate: Mapping, export: Mapping
     ) -> dict:
-        props = wire_publication(
-            self.specs.publications["digits"],
-            self.target,
-            registry_bucket=self.bucket,
-            record_bucket=self.bucket,
-            model={
-                **{k: export[k] for k in MODEL_FILE_OUTPUTS},
-                "fingerprint": model["fingerprint"],
-                "threshold": gate["threshold"],
-                "labels": gate["labels"],
-            },
-        )
+        props = {
+            **publication_inputs(self.specs.publications["digits"], self.target),
+            "registryBucket": self.bucket,
+            "recordBucket": self.bucket,
+            **{k: export[k] for k in MODEL_FILE_OUTPUTS},
+            "fingerprint": model["fingerprint"],
+            "threshold": gate["threshold"],
+            "labels": gate["labels"],
+        }
         return self._create(host, "Publication", PublicationProvider(), props)
 
     @staticmethod
