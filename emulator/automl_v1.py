@@ -11,7 +11,10 @@ kind to OPERATION_DETAILS / OPERATION_RESPONSES.
 Emulator-only (admin REST API, read-only): `GET /emulator/v1/{operation name}/details` returns
 an operation's details; for a training (`create_model`): model_id, budget_seconds, and after
 each epoch `epoch`, `elapsed_seconds`, `train_loss`, `val_loss`, `train_accuracy`,
-`val_accuracy` — what AutoML's empty CreateModelOperationMetadata has no field for.
+`val_accuracy` — what AutoML's empty CreateModelOperationMetadata has no field for. With
+`?minEpoch=N` and/or `?minProgressPercent=P` (and `timeoutSeconds=S`) it is a long poll: it
+answers once the training reported epoch N and P % of its budget, or ended, or S seconds
+(default 600) passed — tests wait on that event, not on a polling window.
 """
 
 from collections.abc import Callable
@@ -53,7 +56,23 @@ def register(server: "EmulatorServer") -> None:
     operations = server.backend.operations
 
     def operation_details(request: HttpRequest) -> HttpResponse:
-        op = operations.get(request.path.removeprefix("/emulator/v1/").removesuffix("/details"))
+        name = request.path.removeprefix("/emulator/v1/").removesuffix("/details")
+        op = operations.get(name)
+        query = request.query
+        if "minEpoch" in query or "minProgressPercent" in query:  # a long poll
+            try:
+                epoch = int(query.get("minEpoch", ["0"])[0])
+                percent = int(query.get("minProgressPercent", ["0"])[0])
+                timeout = float(query.get("timeoutSeconds", ["600"])[0])
+            except ValueError:
+                raise InvalidArgument(
+                    "minEpoch and minProgressPercent must be integers, timeoutSeconds a number"
+                ) from None
+            op = operations.wait_until(
+                name,
+                lambda o: o.details.get("epoch", 0) >= epoch and o.progress_percent >= percent,
+                min(timeout, 3600.0),
+            )
         return json_response(
             {
                 "name": op.name,

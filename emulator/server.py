@@ -44,7 +44,7 @@ from google.protobuf.message import Message
 
 from emulator import automl_v1, firebase_ml, vertex_v1
 from emulator.core.backend import Backend
-from emulator.core.errors import InvalidArgument, NotFound, ServiceError
+from emulator.core.errors import Code, InvalidArgument, NotFound, ServiceError
 from emulator.core.faults import FAULTS_ENV, FaultInjector
 from emulator.core.names import parse_location
 from emulator.core.operations import Operation, parse_filter
@@ -235,7 +235,9 @@ class RestServer:
             )
             try:
                 self._faults.check(route.name)
-                return route.handler(request)
+                response = route.handler(request)
+                self._faults.respond(route.name)
+                return response
             except ServiceError as exc:
                 return error_response(exc)
             except Exception as exc:
@@ -358,7 +360,9 @@ class EmulatorServer:
         def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
             try:
                 faults.check(full_name)
-                return fn(request)
+                response = fn(request)
+                faults.respond(full_name)  # faults armed `after`: the answer fails or is held
+                return response
             except ServiceError as exc:
                 context.abort(grpc.StatusCode[exc.code.name], exc.message)
             except Exception as exc:
@@ -389,9 +393,8 @@ class EmulatorServer:
             request: operations_pb2.ListOperationsRequest,
         ) -> operations_pb2.ListOperationsResponse:
             parent = parse_location(request.name, "name")
-            done, works_on = parse_filter(request.filter)
             page, token = paginate(
-                ops.list_operations(str(parent), done, works_on),
+                ops.list_operations(str(parent), matches=parse_filter(request.filter)),
                 request.page_size,
                 request.page_token,
             )
@@ -444,8 +447,32 @@ class EmulatorServer:
                 str(body.get("effect") or body.get("code") or ""),
                 body.get("count", 1),
                 str(body.get("message", "")),
+                body.get("after", False),
             )
             return json_response(fault.to_json())
+
+        def wait_held(request: HttpRequest) -> HttpResponse:
+            # A long poll: answers once one of the `step`s is held (the event a test waits
+            # for), with `held` listing which; DEADLINE_EXCEEDED after `timeoutSeconds` (a hang
+            # guard, default 600 s).
+            steps = [s for s in request.query.get("step", []) if s]
+            if not steps:
+                raise InvalidArgument("faults:waitHeld: the query parameter 'step' is required")
+            raw = request.query.get("timeoutSeconds", ["600"])[0]
+            try:
+                timeout = float(raw)
+            except ValueError:
+                raise InvalidArgument(
+                    f"faults:waitHeld: timeoutSeconds {raw!r} is not a number"
+                ) from None
+            held = self.faults.wait_held(steps, timeout)
+            if not held:
+                raise ServiceError(
+                    f"{' or '.join(steps)} was not held within {timeout:g} s (armed: "
+                    f"{[f.method for f in self.faults.armed()]}, held: {self.faults.held()})",
+                    Code.DEADLINE_EXCEEDED,
+                )
+            return json_response({"held": held})
 
         def clear(request: HttpRequest) -> HttpResponse:
             method = request.query.get("method", [None])[0]
@@ -475,6 +502,7 @@ class EmulatorServer:
         self.add_route("GET", f"{admin}/faults", lambda r: json_response(faults_state()))
         self.add_route("POST", f"{admin}/faults", arm)
         self.add_route("DELETE", f"{admin}/faults", clear)
+        self.add_route("GET", f"{admin}/faults:waitHeld", wait_held)
         self.add_route(
             "GET",
             f"{admin}/projects/{{project}}/locations/{{location}}/datasets/{{dataset}}/annotationSpecs",
@@ -576,6 +604,7 @@ class EmulatorServer:
 
     def _shutdown(self) -> None:
         self._stopped = True
+        self.faults.close()  # held calls and long polls end first, so the servers can stop
         self.rest.stop()
         if self._grpc is not None:
             self._grpc.stop(grace=1).wait(5)

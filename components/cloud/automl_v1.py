@@ -1,12 +1,28 @@
-"""TrainingApi adapter for the AutoML v1 API (`google-cloud-automl`, module `automl_v1`)."""
+"""TrainingApi adapter for the AutoML v1 API (`google-cloud-automl`, module `automl_v1`).
 
-from collections.abc import Mapping
+Every call goes through `retry.call` (the client library's own retries are off: `retry=None`).
+The API makes nothing idempotent, so:
+- CreateDataset is retried after looking for a dataset with the request's labels;
+- ImportData: an import already running on the dataset (ListOperations with the documented
+  filter `worksOn = <dataset> AND done = false`) is joined instead of starting another, before
+  the call and before each retry;
+- CreateModel is retried only through the `recover` its caller gives (see `find_trainings`).
+AutoML v1 has no labels on operations, and a model exists only once its training finished:
+`find_trainings` lists the location's unfinished CreateModel operations created since a time
+(ListOperations filter `done = false`; the metadata's `create_model_details` and
+`create_time` are checked here), the candidates a caller waits for before it adopts by label.
+"""
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from types import MappingProxyType
+from typing import Any
 
 from google.cloud import automl_v1
 
+from components.cloud import retry
 from components.cloud.clients import CloudTarget, automl_client
-from components.cloud.errors import CloudError, cloud_errors, missing_ok
+from components.cloud.errors import CloudError
 from components.cloud.training import (
     CloudDataset,
     CloudModel,
@@ -20,6 +36,12 @@ from components.cloud.training import (
 )
 
 _CLASSIFICATION = automl_v1.ClassificationType
+# How far the local clock may be ahead of Google's: operations created up to this long before
+# the caller's `since` are candidates too (waiting for a stranger costs time, missing ours money).
+CLOCK_SKEW = timedelta(minutes=10)
+# CreateModel answers once the training is validated and started; the library's default of
+# 5 s would turn a slow answer into an ambiguous DEADLINE_EXCEEDED.
+CREATE_TIMEOUT_S = 120.0
 
 
 class AutoMlV1(TrainingApi):
@@ -50,30 +72,52 @@ class AutoMlV1(TrainingApi):
             ),
             labels=dict(labels),
         )
-        with cloud_errors(f"creating dataset {display_name}"):
-            op = self.client.create_dataset(parent=self.parent, dataset=dataset)
+
+        def attempt() -> CloudDataset:
+            op = self.client.create_dataset(parent=self.parent, dataset=dataset, retry=None)
             return self._dataset(op.result(timeout=300))
 
+        def made_anyway() -> CloudDataset | None:
+            found = [d for d in self.find_datasets(labels) if d.display_name == display_name]
+            return found[0] if found else None
+
+        return retry.call(f"creating dataset {display_name}", attempt, recover=made_anyway)
+
     def start_import(self, dataset: str, csv_uri: str) -> str:
+        running = self._running(f"worksOn = {dataset}", "import_data")
+        if running:  # an earlier attempt's import (the API runs one at a time per dataset)
+            return running[0]
         config = automl_v1.InputConfig(gcs_source=automl_v1.GcsSource(input_uris=[csv_uri]))
-        with cloud_errors(f"importing {csv_uri} into {dataset}"):
-            return self.client.import_data(name=dataset, input_config=config).operation.name
+        return retry.call(
+            f"importing {csv_uri} into {dataset}",
+            lambda: (
+                self.client.import_data(
+                    name=dataset, input_config=config, retry=None
+                ).operation.name
+            ),
+            recover=lambda: next(iter(self._running(f"worksOn = {dataset}", "import_data")), None),
+        )
 
     def get_dataset(self, name: str) -> CloudDataset | None:
-        with missing_ok(f"reading dataset {name}"):
-            return self._dataset(self.client.get_dataset(name=name))
-        return None
+        found = retry.call_missing_ok(
+            f"reading dataset {name}", lambda: self.client.get_dataset(name=name, retry=None)
+        )
+        return None if found is None else self._dataset(found)
 
     def find_datasets(self, labels: Mapping[str, str]) -> list[CloudDataset]:
-        with cloud_errors(f"listing datasets in {self.parent}"):
-            found = list(self.client.list_datasets(parent=self.parent))
+        found = retry.call(
+            f"listing datasets in {self.parent}",
+            lambda: list(self.client.list_datasets(parent=self.parent, retry=None)),
+        )
         return [
             self._dataset(d) for d in found if all(d.labels.get(k) == v for k, v in labels.items())
         ]
 
     def delete_dataset(self, name: str) -> None:
-        with missing_ok(f"deleting dataset {name}"):
-            self.client.delete_dataset(name=name).result(timeout=300)
+        retry.call_missing_ok(
+            f"deleting dataset {name}",
+            lambda: self.client.delete_dataset(name=name, retry=None).result(timeout=300),
+        )
 
     # --- training -------------------------------------------------------------------------
     def start_training(
@@ -84,6 +128,7 @@ class AutoMlV1(TrainingApi):
         budget_milli_node_hours: int,
         labels: Mapping[str, str],
         base_model: str | None = None,
+        recover: Callable[[], str | None] | None = None,
     ) -> str:
         model = automl_v1.Model(
             display_name=display_name,
@@ -95,12 +140,45 @@ class AutoMlV1(TrainingApi):
             ),
             labels=dict(labels),
         )
-        with cloud_errors(f"starting training of {display_name}"):
-            return self.client.create_model(parent=self.parent, model=model).operation.name
+        return retry.create(
+            f"starting training of {display_name}",
+            lambda: (
+                self.client.create_model(
+                    parent=self.parent, model=model, retry=None, timeout=CREATE_TIMEOUT_S
+                ).operation.name
+            ),
+            recover,
+        )
+
+    def find_trainings(self, labels: Mapping[str, str], since: datetime | None = None) -> list[str]:
+        if since is None:  # operations carry no labels: nothing to attribute without a time
+            return []
+        return self._running("", "create_model", since - CLOCK_SKEW)
+
+    def _running(self, filter_: str, kind: str, since: datetime | None = None) -> list[str]:
+        """Unfinished operations of `kind` (create_model, import_data) matching `filter_`."""
+        detail = f"{kind}_details"
+        query = " AND ".join(filter(None, (filter_, "done = false")))
+        operations = self.client.transport.operations_client
+        found = retry.call(
+            f"listing operations in {self.parent} ({query})",
+            lambda: list(operations.list_operations(self.parent, query, retry=None)),
+        )
+        names = []
+        for op in found:
+            meta = automl_v1.OperationMetadata.deserialize(op.metadata.value)
+            if op.done or not automl_v1.OperationMetadata.pb(meta).HasField(detail):
+                continue
+            if since is not None and meta.create_time < since:
+                continue
+            names.append(op.name)
+        return names
 
     def get_operation(self, name: str) -> OperationState:
-        with cloud_errors(f"reading operation {name}"):
-            op = self.client.transport.operations_client.get_operation(name)
+        op = retry.call(
+            f"reading operation {name}",
+            lambda: self.client.transport.operations_client.get_operation(name, retry=None),
+        )
         meta = automl_v1.OperationMetadata.deserialize(op.metadata.value) if op.metadata else None
         error, cancelled = operation_error(op)
         result = None
@@ -124,8 +202,10 @@ class AutoMlV1(TrainingApi):
         )
 
     def cancel_operation(self, name: str) -> None:
-        with cloud_errors(f"cancelling operation {name}"):
-            self.client.transport.operations_client.cancel_operation(name)
+        retry.call(
+            f"cancelling operation {name}",
+            lambda: self.client.transport.operations_client.cancel_operation(name, retry=None),
+        )
 
     # --- models ----------------------------------------------------------------------------
     def _model(self, m: automl_v1.Model) -> CloudModel:
@@ -144,25 +224,32 @@ class AutoMlV1(TrainingApi):
         )
 
     def get_model(self, name: str) -> CloudModel | None:
-        with missing_ok(f"reading model {name}"):
-            return self._model(self.client.get_model(name=name))
-        return None
+        found = retry.call_missing_ok(
+            f"reading model {name}", lambda: self.client.get_model(name=name, retry=None)
+        )
+        return None if found is None else self._model(found)
 
     def find_models(self, labels: Mapping[str, str]) -> list[CloudModel]:
         # AutoML v1 filters models by dataset and metadata only; labels are matched here.
-        with cloud_errors(f"listing models in {self.parent}"):
-            found = list(self.client.list_models(parent=self.parent))
+        found = retry.call(
+            f"listing models in {self.parent}",
+            lambda: list(self.client.list_models(parent=self.parent, retry=None)),
+        )
         return [
             self._model(m) for m in found if all(m.labels.get(k) == v for k, v in labels.items())
         ]
 
     def delete_model(self, name: str) -> None:
-        with missing_ok(f"deleting model {name}"):
-            self.client.delete_model(name=name).result(timeout=300)
+        retry.call_missing_ok(
+            f"deleting model {name}",
+            lambda: self.client.delete_model(name=name, retry=None).result(timeout=300),
+        )
 
     def evaluations(self, model: str) -> Evaluations:
-        with cloud_errors(f"reading evaluations of {model}"):
-            found = list(self.client.list_model_evaluations(parent=model, filter=""))
+        found: list[Any] = retry.call(
+            f"reading evaluations of {model}",
+            lambda: list(self.client.list_model_evaluations(parent=model, filter="", retry=None)),
+        )
         overall = None
         per_label: dict[str, Evaluation] = {}
         for ev in found:
@@ -180,8 +267,15 @@ class AutoMlV1(TrainingApi):
             gcs_destination=automl_v1.GcsDestination(output_uri_prefix=gcs_prefix),
             model_format=model_format,
         )
-        with cloud_errors(f"exporting {model} as {model_format}"):
-            return self.client.export_model(name=model, output_config=config).operation.name
+        # Retried as it is: an export made twice only writes a second folder, and is not billed.
+        return retry.call(
+            f"exporting {model} as {model_format}",
+            lambda: (
+                self.client.export_model(
+                    name=model, output_config=config, retry=None
+                ).operation.name
+            ),
+        )
 
 
 def _evaluation(ev: automl_v1.ModelEvaluation) -> Evaluation:

@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import requests
 from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
 
@@ -30,7 +31,8 @@ _HINTS: dict[type[Exception], str] = {
 
 @contextmanager
 def cloud_errors(action: str) -> Iterator[None]:
-    """Turns Google API and auth errors into CloudError('<action>: <message> (<hint>)')."""
+    """Turns Google API, auth and connection errors into CloudError('<action>: <message>
+    (<hint>)'); the original stays its `__cause__` (what `retry.is_transient` reads)."""
     try:
         yield
     except gexc.GoogleAPICallError as exc:
@@ -38,6 +40,18 @@ def cloud_errors(action: str) -> Iterator[None]:
         message = exc.message or str(exc)
         kind = CloudNotFound if isinstance(exc, gexc.NotFound) else CloudError
         raise kind(f"{action}: {message}" + (f" ({hint})" if hint else "")) from exc
+    except gexc.RetryError as exc:  # a client library's own retries ran out
+        last = exc.cause
+        message = getattr(last, "message", None) or str(last or exc.message)
+        hint = next((h for t, h in _HINTS.items() if isinstance(last, t)), None)
+        raise CloudError(
+            f"{action}: {message}" + (f" ({hint})" if hint else f" ({exc.message})")
+        ) from exc
+    except (requests.ConnectionError, requests.Timeout, auth_exc.TransportError) as exc:
+        raise CloudError(
+            f"{action}: cannot reach the service ({type(exc).__name__}: {exc}); check the "
+            "network, or whether the endpoint is up"
+        ) from exc
     except auth_exc.DefaultCredentialsError as exc:
         raise CloudError(
             f"{action}: no Google credentials found ({exc}); run "

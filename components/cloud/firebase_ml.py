@@ -21,6 +21,7 @@ from typing import Any
 
 from firebase_admin import exceptions as firebase_exceptions
 
+from components.cloud import retry
 from components.cloud.clients import CloudTarget, firebase_app, firebase_ml_module
 from components.cloud.errors import CloudError, CloudNotFound, cloud_errors
 from components.cloud.registry import (
@@ -96,11 +97,16 @@ class FirebaseMlRegistry(Registry):
     def _find(self, display_name: str) -> Any:
         """The ml.Model with this display name, or None."""
         ml = firebase_ml_module()
-        with firebase_errors(f"listing Firebase ML models named {display_name}"):
+
+        def attempt() -> list[Any]:
             page = ml.list_models(
                 list_filter=f"display_name = {display_name}", app=firebase_app(self.target)
             )
-            found = [m for m in page.iterate_all() if m.display_name == display_name]
+            return [m for m in page.iterate_all() if m.display_name == display_name]
+
+        found = retry.call(
+            f"listing Firebase ML models named {display_name}", attempt, errors=firebase_errors
+        )
         if len(found) > 1:
             raise CloudError(
                 f"project {self.target.project} has {len(found)} Firebase ML models named "
@@ -143,23 +149,30 @@ class FirebaseMlRegistry(Registry):
         model = self._find(name)
         if model is None:
             source = self._source(spec)
-            with firebase_errors(f"creating Firebase ML model {name} from {source}"):
-                model = ml.create_model(
+            # Not idempotent: before a retry, a model the failed attempt created is adopted.
+            model = retry.call(
+                f"creating Firebase ML model {name} from {source}",
+                lambda: ml.create_model(
                     ml.Model(display_name=name, tags=tags, model_format=self._format(source)),
                     app=app,
-                )
-                model.wait_for_unlocked(WAIT_SECONDS)
+                ),
+                recover=lambda: self._find(name),
+                errors=firebase_errors,
+            )
+            model = self._unlocked(model, name)
             if model.validation_error:
-                with firebase_errors(f"deleting the rejected Firebase ML model {name}"):
-                    ml.delete_model(model.model_id, app=app)
+                retry.call(
+                    f"deleting the rejected Firebase ML model {name}",
+                    lambda: ml.delete_model(model.model_id, app=app),
+                    errors=firebase_errors,
+                )
                 raise CloudError(
                     f"Firebase ML rejected the model file {source} for {name}: "
                     f"{model.validation_error}; nothing was published"
                 )
             say(f"created Firebase ML model {model.model_id} ({model.model_hash})")
         else:
-            with firebase_errors(f"waiting for Firebase ML model {name}"):
-                model.wait_for_unlocked(WAIT_SECONDS)
+            model = self._unlocked(model, name)
             # The manifest says which file this tool sent; a modelHash that is the sha256
             # itself (as the emulator computes it) identifies the file without one.
             file_current = model.model_hash is not None and (
@@ -177,9 +190,12 @@ class FirebaseMlRegistry(Registry):
                 if not file_current:
                     source = self._source(spec)
                     update.model_format = self._format(source)
-                with firebase_errors(f"updating Firebase ML model {name}"):
-                    model = ml.update_model(update, app=app)
-                    model.wait_for_unlocked(WAIT_SECONDS)
+                model = retry.call(
+                    f"updating Firebase ML model {name}",
+                    lambda: ml.update_model(update, app=app),
+                    errors=firebase_errors,
+                )
+                model = self._unlocked(model, name)
                 if not file_current and model.validation_error:
                     raise CloudError(
                         f"Firebase ML rejected the new model file {source} for {name}: "
@@ -189,8 +205,12 @@ class FirebaseMlRegistry(Registry):
         if model.published != spec.published:
             change = ml.publish_model if spec.published else ml.unpublish_model
             verb = "publishing" if spec.published else "unpublishing"
-            with firebase_errors(f"{verb} Firebase ML model {name}"):
-                model = change(model.model_id, app=app)
+            model_id = model.model_id
+            model = retry.call(
+                f"{verb} Firebase ML model {name}",
+                lambda: change(model_id, app=app),
+                errors=firebase_errors,
+            )
             say(f"{verb.removesuffix('ing')}ed Firebase ML model {model.model_id}")
         size = model.model_format.size_bytes if model.model_format else None
         desired = {
@@ -201,6 +221,16 @@ class FirebaseMlRegistry(Registry):
         if desired != record:
             self._objects.write_json(self._manifest_name(name), desired)
         return self._published(model, desired)
+
+    def _unlocked(self, model: Any, name: str) -> Any:
+        """The model once its operations ended (firebase-admin polls, and retries transient
+        errors itself while it does)."""
+
+        def attempt() -> Any:
+            model.wait_for_unlocked(WAIT_SECONDS)
+            return model
+
+        return retry.call(f"waiting for Firebase ML model {name}", attempt, errors=firebase_errors)
 
     def read(self, display_name: str) -> PublishedModel | None:
         validate_display_name(display_name)
@@ -235,10 +265,15 @@ class FirebaseMlRegistry(Registry):
         ml = firebase_ml_module()
         model = self._find(display_name)
         if model is not None:
-            with firebase_errors(f"deleting Firebase ML model {display_name}"):
-                model.wait_for_unlocked(WAIT_SECONDS)
+            model = self._unlocked(model, display_name)
+
+            def attempt() -> None:
                 with contextlib.suppress(firebase_exceptions.NotFoundError):  # deleted meanwhile
                     ml.delete_model(model.model_id, app=firebase_app(self.target))
+
+            retry.call(
+                f"deleting Firebase ML model {display_name}", attempt, errors=firebase_errors
+            )
         prefix = model_prefix(display_name)
         self._objects.delete([prefix + "manifest.json", prefix + "model.tflite"])
         return model is not None

@@ -1,5 +1,11 @@
-"""Cloud Storage as the tool uses it: content-addressed uploads, JSON records, listing."""
+"""Cloud Storage as the tool uses it: content-addressed uploads, JSON records, listing.
 
+Every call goes through `retry.call` (transient errors retried under one policy); the storage
+library's own retries are turned off (`retry=None`) so that policy's deadline is the only one.
+"""
+
+import base64
+import hashlib
 import json
 import os
 import threading
@@ -8,11 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import google_crc32c
 from google.api_core import exceptions as gexc
 from google.cloud import storage
 
+from components.cloud import retry
 from components.cloud.clients import CloudTarget, storage_client
-from components.cloud.errors import CloudError, cloud_errors, missing_ok
+from components.cloud.errors import CloudError, missing_ok
 
 UPLOAD_WORKERS = 8
 CONTENT_TYPES = {
@@ -63,27 +71,42 @@ class ObjectStore:
         return f"gs://{self.bucket_name}/{name}"
 
     def exists(self) -> bool:
-        with cloud_errors(f"reading bucket gs://{self.bucket_name}"):
-            return self._bucket().exists()
+        return retry.call(
+            f"reading bucket gs://{self.bucket_name}", lambda: self._bucket().exists(retry=None)
+        )
+
+    def listing(self, prefix: str) -> dict[str, storage.Blob]:
+        """The objects under `prefix` by name, with their metadata (size, md5, crc32c, ...)."""
+
+        def attempt() -> dict[str, storage.Blob]:
+            client = self._bucket().client
+            return {
+                b.name: b for b in client.list_blobs(self.bucket_name, prefix=prefix, retry=None)
+            }
+
+        return retry.call(f"listing {self.uri(prefix)}", attempt)
 
     def names(self, prefix: str) -> set[str]:
-        with cloud_errors(f"listing {self.uri(prefix)}"):
-            return {
-                b.name for b in self._bucket().client.list_blobs(self.bucket_name, prefix=prefix)
-            }
+        return set(self.listing(prefix))
 
     def read(self, name: str) -> bytes | None:
         """The object's bytes, or None when it does not exist."""
-        with missing_ok(f"reading {self.uri(name)}"):
-            return self._bucket().blob(name).download_as_bytes()
-        return None
+        return retry.call_missing_ok(
+            f"reading {self.uri(name)}",
+            lambda: self._bucket().blob(name).download_as_bytes(retry=None),
+        )
 
     def write(self, name: str, data: bytes, content_type: str | None = None) -> None:
+        """Writes the object (retried: writing the same bytes twice leaves the same object)."""
         ctype = content_type or CONTENT_TYPES.get(
             name.rsplit(".", 1)[-1], "application/octet-stream"
         )
-        with cloud_errors(f"writing {self.uri(name)}"):
-            self._bucket().blob(name).upload_from_string(data, content_type=ctype)
+        retry.call(
+            f"writing {self.uri(name)}",
+            lambda: (
+                self._bucket().blob(name).upload_from_string(data, content_type=ctype, retry=None)
+            ),
+        )
 
     def read_json(self, name: str) -> Any | None:
         data = self.read(name)
@@ -96,9 +119,12 @@ class ObjectStore:
         """Deletes the objects that exist; returns how many were deleted."""
         deleted = 0
         for name in names:
-            with missing_ok(f"deleting {self.uri(name)}"):
-                self._bucket().blob(name).delete()
-                deleted += 1
+
+            def attempt(name: str = name) -> bool:
+                self._bucket().blob(name).delete(retry=None)
+                return True
+
+            deleted += bool(retry.call_missing_ok(f"deleting {self.uri(name)}", attempt))
         return deleted
 
     def upload_missing(
@@ -106,27 +132,58 @@ class ObjectStore:
         uploads: Sequence[Upload],
         prefix: str,
         progress: Callable[[int, int], None] | None = None,
+        replaced: Callable[[str], None] | None = None,
     ) -> int:
-        """Uploads (in parallel) the objects not already under `prefix`; returns the count.
+        """Uploads (in parallel) what `prefix` does not hold yet; returns how many were sent.
 
-        Object names are content addresses, so an object that exists holds the same bytes.
+        Object names are content addresses, and an address must hold the bytes it names: an
+        object that exists is checked against the local bytes (the MD5, or CRC32C, that the
+        service computed of what it stores) and, holding other bytes, is uploaded again
+        (`replaced(name)` is told).
         """
-        present = self.names(prefix)
-        todo = [u for u in uploads if u.name not in present]
-        if not todo:
-            return 0
+        present = self.listing(prefix)
 
-        def put(u: Upload) -> None:
-            with cloud_errors(f"uploading {self.uri(u.name)}"):
-                self._bucket().blob(u.name).upload_from_string(
-                    u.read(), content_type=u.content_type
-                )
+        def wrong(u: Upload) -> bool:
+            return not holds(present[u.name], u.read())
 
         with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS) as pool:
+            kept = [u for u in uploads if u.name in present]
+            mismatched = [u for u, bad in zip(kept, pool.map(wrong, kept), strict=True) if bad]
+            for u in mismatched:
+                if replaced is not None:
+                    replaced(u.name)
+            todo = [u for u in uploads if u.name not in present] + mismatched
+            if not todo:
+                return 0
+
+            def put(u: Upload) -> None:
+                data = u.read()
+                retry.call(
+                    f"uploading {self.uri(u.name)}",
+                    lambda: (
+                        self._bucket()
+                        .blob(u.name)
+                        .upload_from_string(data, content_type=u.content_type, retry=None)
+                    ),
+                )
+
             for done, _ in enumerate(pool.map(put, todo), start=1):
                 if progress and (done % 200 == 0 or done == len(todo)):
                     progress(done, len(todo))
         return len(todo)
+
+
+def holds(blob: storage.Blob, data: bytes) -> bool:
+    """Whether a listed object holds `data`: its MD5 (or, for composed objects, which have
+    none, its CRC32C) as the service computed it, and its size."""
+    if blob.size is not None and int(blob.size) != len(data):
+        return False
+    if blob.md5_hash:
+        md5 = hashlib.md5(data, usedforsecurity=False).digest()
+        return blob.md5_hash == base64.b64encode(md5).decode()
+    if blob.crc32c:
+        return blob.crc32c == base64.b64encode(google_crc32c.Checksum(data).digest()).decode()
+    return False  # no checksum to trust: upload again
 
 
 @dataclass(frozen=True)
@@ -146,18 +203,23 @@ def stat_objects(target: CloudTarget, uris: Sequence[str]) -> dict[str, ObjectSt
     for bucket, names in by_bucket.items():
         prefix = os.path.commonprefix(names)  # noqa: RUF071 (GCS prefixes are strings, not paths)
         wanted = set(names)
-        with cloud_errors(f"listing gs://{bucket}/{prefix}"):
-            for blob in client.list_blobs(bucket, prefix=prefix):
-                if blob.name in wanted:
-                    found[f"gs://{bucket}/{blob.name}"] = ObjectStat(blob.generation, blob.size)
+        listed = retry.call(
+            f"listing gs://{bucket}/{prefix}",
+            lambda b=bucket, p=prefix: list(client.list_blobs(b, prefix=p, retry=None)),
+        )
+        for blob in listed:
+            if blob.name in wanted:
+                found[f"gs://{bucket}/{blob.name}"] = ObjectStat(blob.generation, blob.size)
     return found
 
 
 def read_uri(target: CloudTarget, uri: str) -> bytes:
     """The bytes of a gs:// object (CloudNotFound when it does not exist)."""
     bucket, name = split_uri(uri)
-    with cloud_errors(f"reading {uri}"):
-        return storage_client(target).bucket(bucket).blob(name).download_as_bytes()
+    return retry.call(
+        f"reading {uri}",
+        lambda: storage_client(target).bucket(bucket).blob(name).download_as_bytes(retry=None),
+    )
 
 
 @dataclass(frozen=True)
@@ -194,9 +256,10 @@ class BucketAdmin:
 
     def get(self) -> dict[str, Any] | None:
         """The bucket's current settings, or None when it does not exist."""
-        b = None
-        with missing_ok(f"reading bucket gs://{self.name}"):
-            b = self._client().get_bucket(self.name)
+        b = retry.call_missing_ok(
+            f"reading bucket gs://{self.name}",
+            lambda: self._client().get_bucket(self.name, retry=None),
+        )
         if b is None:
             return None
         rules = [r for r in b.lifecycle_rules if r.get("action", {}).get("type") == "Delete"]
@@ -214,8 +277,12 @@ class BucketAdmin:
         bucket = client.bucket(self.name)
         _apply(bucket, settings)
         try:
-            with cloud_errors(f"creating bucket gs://{self.name}"):
-                client.create_bucket(bucket, location=settings.location)
+            # Retried as it is: a retry after a create that did happen answers Conflict,
+            # handled below as "it exists".
+            retry.call(
+                f"creating bucket gs://{self.name}",
+                lambda: client.create_bucket(bucket, location=settings.location, retry=None),
+            )
             return True
         except CloudError as err:
             if not isinstance(err.__cause__, gexc.Conflict):
@@ -224,10 +291,12 @@ class BucketAdmin:
         return False
 
     def update(self, settings: BucketSettings) -> None:
-        with cloud_errors(f"updating bucket gs://{self.name}"):
-            bucket = self._client().get_bucket(self.name)
+        def attempt() -> None:
+            bucket = self._client().get_bucket(self.name, retry=None)
             _apply(bucket, settings)
-            bucket.patch()
+            bucket.patch(retry=None)
+
+        retry.call(f"updating bucket gs://{self.name}", attempt)
 
     def delete(self, force: bool) -> None:
         """Deletes the bucket; with `force`, its objects (every version) first, as

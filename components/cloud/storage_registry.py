@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 
 from google.cloud import storage
 
+from components.cloud import retry
 from components.cloud.clients import CloudTarget, storage_client
-from components.cloud.errors import CloudError, CloudNotFound, cloud_errors, missing_ok
+from components.cloud.errors import CloudError, CloudNotFound
 from components.cloud.registry import (
     ModelFile,
     Progress,
@@ -57,15 +58,21 @@ class StorageRegistry(Registry):
         self, bucket: storage.Bucket, prefix: str
     ) -> tuple[dict | None, storage.Blob | None]:
         """(manifest or None, model blob or None) as they are now."""
-        with cloud_errors(f"reading {self._uri(prefix)}"):
-            model_blob = bucket.get_blob(prefix + MODEL_FILE)
-            manifest_blob = bucket.get_blob(prefix + MANIFEST_FILE)
+
+        def attempt() -> tuple[bytes | None, storage.Blob | None]:
+            model_blob = bucket.get_blob(prefix + MODEL_FILE, retry=None)
+            manifest_blob = bucket.get_blob(prefix + MANIFEST_FILE, retry=None)
             if manifest_blob is None:
                 return None, model_blob
-            try:
-                record = json.loads(manifest_blob.download_as_bytes())
-            except ValueError:
-                record = {}  # damaged by hand: rewritten by the next apply
+            return manifest_blob.download_as_bytes(retry=None), model_blob
+
+        data, model_blob = retry.call(f"reading {self._uri(prefix)}", attempt)
+        if data is None:
+            return None, model_blob
+        try:
+            record = json.loads(data)
+        except ValueError:
+            record = {}  # damaged by hand: rewritten by the next apply
         return (record if isinstance(record, dict) else {}), model_blob
 
     def apply(self, spec: PublishedModelSpec, progress: Progress | None = None) -> PublishedModel:
@@ -91,10 +98,13 @@ class StorageRegistry(Registry):
         current = {k: v for k, v in (record or {}).items() if k != "updateTime"}
         if current != desired:
             desired["updateTime"] = datetime.now(UTC).isoformat()
-            with cloud_errors(f"writing {self._uri(prefix + MANIFEST_FILE)}"):
-                bucket.blob(prefix + MANIFEST_FILE).upload_from_string(
-                    json.dumps(desired, indent=2, sort_keys=True), content_type="application/json"
-                )
+            text = json.dumps(desired, indent=2, sort_keys=True)
+            retry.call(
+                f"writing {self._uri(prefix + MANIFEST_FILE)}",
+                lambda: bucket.blob(prefix + MANIFEST_FILE).upload_from_string(
+                    text, content_type="application/json", retry=None
+                ),
+            )
             record = desired
         assert record is not None
         return self._published(spec.display_name, record, blob)
@@ -102,15 +112,21 @@ class StorageRegistry(Registry):
     def _put_file(self, bucket: storage.Bucket, name: str, model: ModelFile) -> storage.Blob:
         target = bucket.blob(name)
         if model.data is not None:
-            with cloud_errors(f"uploading {self._uri(name)}"):
-                target.upload_from_string(model.data, content_type="application/octet-stream")
+            data = model.data
+            retry.call(
+                f"uploading {self._uri(name)}",
+                lambda: target.upload_from_string(
+                    data, content_type="application/octet-stream", retry=None
+                ),
+            )
             return target
         assert model.gcs_uri is not None
         source_bucket, source_name = split_uri(model.gcs_uri)
         client = bucket.client
-        source = None
-        with missing_ok(f"reading the model file {model.gcs_uri}"):
-            source = client.bucket(source_bucket).get_blob(source_name)
+        source = retry.call(
+            f"reading the model file {model.gcs_uri}",
+            lambda: client.bucket(source_bucket).get_blob(source_name, retry=None),
+        )
         if source is None:
             raise CloudNotFound(f"the model file {model.gcs_uri} does not exist")
         if model.size_bytes is not None and source.size != model.size_bytes:
@@ -118,11 +134,17 @@ class StorageRegistry(Registry):
                 f"the model file {model.gcs_uri} has {source.size} bytes, not the "
                 f"{model.size_bytes} its export recorded; it changed after the export"
             )
-        with cloud_errors(f"reading {model.gcs_uri}"):
-            head = source.download_as_bytes(start=0, end=7)
+        head = retry.call(
+            f"reading {model.gcs_uri}",
+            lambda: source.download_as_bytes(start=0, end=7, retry=None),
+        )
         check_tflite_header(head, f"the model file {model.gcs_uri}")
-        with cloud_errors(f"copying {model.gcs_uri} to {self._uri(name)}"):
-            return client.bucket(source_bucket).copy_blob(source, bucket, name)
+        # Retried as it is: a second copy of the same file only makes a newer generation,
+        # which the manifest then names.
+        return retry.call(
+            f"copying {model.gcs_uri} to {self._uri(name)}",
+            lambda: client.bucket(source_bucket).copy_blob(source, bucket, name, retry=None),
+        )
 
     def read(self, display_name: str) -> PublishedModel | None:
         validate_display_name(display_name)
@@ -158,7 +180,10 @@ class StorageRegistry(Registry):
         # The manifest first: without it the model reads as gone, even if the file lingers.
         for name in (MANIFEST_FILE, MODEL_FILE):
             path = model_prefix(display_name) + name
-            with missing_ok(f"deleting {self._uri(path)}"):
-                bucket.blob(path).delete()
-                deleted = True
+
+            def attempt(path: str = path) -> bool:
+                bucket.blob(path).delete(retry=None)
+                return True
+
+            deleted = bool(retry.call_missing_ok(f"deleting {self._uri(path)}", attempt)) or deleted
         return deleted

@@ -9,6 +9,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -127,11 +128,13 @@ class TrainingApi(ABC):
     @abstractmethod
     def create_dataset(
         self, display_name: str, multilabel: bool, labels: Mapping[str, str]
-    ) -> CloudDataset: ...
+    ) -> CloudDataset:
+        """Creates a dataset; a retry first adopts one with these labels and display name."""
 
     @abstractmethod
     def start_import(self, dataset: str, csv_uri: str) -> str:
-        """Starts importing a CSV index; returns the operation name."""
+        """Starts importing a CSV index; returns the operation name (where the API can tell,
+        that of an import already running on the dataset, e.g. an interrupted run's)."""
 
     @abstractmethod
     def get_dataset(self, name: str) -> CloudDataset | None: ...
@@ -153,8 +156,24 @@ class TrainingApi(ABC):
         budget_milli_node_hours: int,
         labels: Mapping[str, str],
         base_model: str | None = None,
+        recover: Callable[[], str | None] | None = None,
     ) -> str:
-        """Starts training (and billing); returns the operation name."""
+        """Starts training (and billing); returns the operation name.
+
+        A transient error leaves it unknown whether the training started: before a retry,
+        `recover()` answers the operation of the training the failed attempt started after all
+        (None: it did not, and the call is made again). Without `recover`, no retry.
+        """
+
+    @abstractmethod
+    def find_trainings(self, labels: Mapping[str, str], since: datetime | None = None) -> list[str]:
+        """Trainings that may carry `labels` and have made, or may still make, a model.
+
+        Vertex AI: the pipelines with these labels, queued, running or succeeded. AutoML v1
+        (whose operations carry no labels): every unfinished CreateModel operation of the
+        location created since `since` (none without it) — candidates to wait for, after
+        which the models are looked up by label.
+        """
 
     @abstractmethod
     def get_operation(self, name: str) -> OperationState: ...

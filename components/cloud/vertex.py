@@ -22,13 +22,23 @@ high-level `aiplatform.init` layer, which calls more services than needed). How 
 The port's vocabulary stays AutoML's (model types `mobile-low-latency-1`…, formats `tflite`,
 `edgetpu_tflite`, `tf_saved_model`); this adapter translates with the spec's
 `OptimizeFor.vertex_model_type` and `ExportFormat.vertex_format`.
+
+Every call goes through `retry.call` (the client library's own retries are off: `retry=None`).
+CreateDataset is retried after looking for a dataset with the request's labels;
+CreateTrainingPipeline through its caller's `recover`, which finds the pipeline by its labels
+(`find_trainings`: ListTrainingPipelines with the documented `labels.key=value` filter, states
+QUEUED, PENDING, RUNNING or SUCCEEDED). ImportData is retried as it is: Vertex AI keeps one data
+item per content (ImportDataConfig: "If an identical DataItem as one being imported already
+exists in the Dataset, then these labels will be appended"), so an import made twice adds
+nothing; while the first still runs the service may refuse the second, and says so.
 """
 
 import csv
 import io
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -39,13 +49,14 @@ from google.longrunning import operations_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from components.cloud import retry
 from components.cloud.clients import (
     CloudTarget,
     vertex_dataset_client,
     vertex_model_client,
     vertex_pipeline_client,
 )
-from components.cloud.errors import CloudError, CloudNotFound, cloud_errors, missing_ok
+from components.cloud.errors import CloudError, CloudNotFound
 from components.cloud.storage import ObjectStore, read_uri, split_uri
 from components.cloud.training import (
     CloudDataset,
@@ -84,6 +95,14 @@ _ENDED = (
     PipelineState.PIPELINE_STATE_FAILED,
     PipelineState.PIPELINE_STATE_CANCELLED,
 )
+# A pipeline in these states has made, or may still make, a model.
+_MAY_PRODUCE = (
+    PipelineState.PIPELINE_STATE_QUEUED,
+    PipelineState.PIPELINE_STATE_PENDING,
+    PipelineState.PIPELINE_STATE_RUNNING,
+    PipelineState.PIPELINE_STATE_SUCCEEDED,
+)
+CREATE_TIMEOUT_S = 120.0  # the library's 5 s would make a slow answer an ambiguous one
 _PIPELINE_NAME = re.compile(r"projects/[^/]+/locations/[^/]+/trainingPipelines/[^/]+")
 _VERTEX_MODEL_TYPES = {
     o.automl_model_type: Inputs.ModelType[o.vertex_model_type] for o in OptimizeFor
@@ -117,9 +136,16 @@ class VertexAi(TrainingApi):
             metadata_schema_uri=IMAGE_DATASET_SCHEMA,
             labels={**labels, LABEL_CLASSIFICATION: "multilabel" if multilabel else "multiclass"},
         )
-        with cloud_errors(f"creating dataset {display_name}"):
-            op = self.datasets.create_dataset(parent=self.parent, dataset=dataset)
+
+        def attempt() -> CloudDataset:
+            op = self.datasets.create_dataset(parent=self.parent, dataset=dataset, retry=None)
             return self._dataset(op.result(timeout=300))
+
+        def made_anyway() -> CloudDataset | None:
+            found = [d for d in self.find_datasets(labels) if d.display_name == display_name]
+            return found[0] if found else None
+
+        return retry.call(f"creating dataset {display_name}", attempt, recover=made_anyway)
 
     def _multilabel(self, dataset: str) -> bool:
         found = self.get_dataset(dataset)
@@ -140,16 +166,21 @@ class VertexAi(TrainingApi):
             gcs_source=aiplatform_v1.GcsSource(uris=[index]),
             import_schema_uri=IMPORT_SCHEMAS[multilabel],
         )
-        with cloud_errors(f"importing {index} into {dataset}"):
-            return self.datasets.import_data(name=dataset, import_configs=[config]).operation.name
+        return retry.call(
+            f"importing {index} into {dataset}",
+            lambda: (
+                self.datasets.import_data(
+                    name=dataset, import_configs=[config], retry=None
+                ).operation.name
+            ),
+        )
 
     def _vertex_index(self, csv_uri: str) -> str:
         """The CSV index with Vertex AI's ML_USE spelling, written beside it; its gs:// URI."""
         bucket, name = split_uri(csv_uri)
         if not csv_uri.startswith("gs://") or not name.endswith(".csv"):
             raise CloudError(f"the CSV index {csv_uri} is not a gs://bucket/….csv URI")
-        with cloud_errors(f"reading the CSV index {csv_uri}"):
-            text = read_uri(self.target, csv_uri).decode("utf-8-sig")
+        text = read_uri(self.target, csv_uri).decode("utf-8-sig")
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         for row in csv.reader(io.StringIO(text)):
@@ -164,26 +195,28 @@ class VertexAi(TrainingApi):
                 row = [VERTEX_ML_USE[ml_use], *row[1:]]
             writer.writerow(row)
         vertex_name = name.removesuffix(".csv") + ".vertex.csv"
-        with cloud_errors(f"writing gs://{bucket}/{vertex_name}"):
-            ObjectStore(self.target, bucket).write(vertex_name, out.getvalue().encode(), "text/csv")
+        ObjectStore(self.target, bucket).write(vertex_name, out.getvalue().encode(), "text/csv")
         return f"gs://{bucket}/{vertex_name}"
 
     def get_dataset(self, name: str) -> CloudDataset | None:
-        with missing_ok(f"reading dataset {name}"):
-            return self._dataset(self.datasets.get_dataset(name=name))
-        return None
+        found = retry.call_missing_ok(
+            f"reading dataset {name}", lambda: self.datasets.get_dataset(name=name, retry=None)
+        )
+        return None if found is None else self._dataset(found)
 
     def find_datasets(self, labels: Mapping[str, str]) -> list[CloudDataset]:
-        with cloud_errors(f"listing datasets in {self.parent}"):
-            request = aiplatform_v1.ListDatasetsRequest(
-                parent=self.parent, filter=label_filter(labels)
-            )
-            found = self.datasets.list_datasets(request=request)
-            return [self._dataset(d) for d in found]
+        request = aiplatform_v1.ListDatasetsRequest(parent=self.parent, filter=label_filter(labels))
+        found = retry.call(
+            f"listing datasets in {self.parent}",
+            lambda: list(self.datasets.list_datasets(request=request, retry=None)),
+        )
+        return [self._dataset(d) for d in found]
 
     def delete_dataset(self, name: str) -> None:
-        with missing_ok(f"deleting dataset {name}"):
-            self.datasets.delete_dataset(name=name).result(timeout=300)
+        retry.call_missing_ok(
+            f"deleting dataset {name}",
+            lambda: self.datasets.delete_dataset(name=name, retry=None).result(timeout=300),
+        )
 
     # --- training -------------------------------------------------------------------------
     def start_training(
@@ -194,6 +227,7 @@ class VertexAi(TrainingApi):
         budget_milli_node_hours: int,
         labels: Mapping[str, str],
         base_model: str | None = None,
+        recover: Callable[[], str | None] | None = None,
     ) -> str:
         inputs = Inputs(
             model_type=vertex_model_type(model_type),
@@ -221,17 +255,38 @@ class VertexAi(TrainingApi):
             json_format.MessageToDict(Inputs.pb(inputs), always_print_fields_with_no_presence=True),
             message.training_task_inputs,
         )
-        with cloud_errors(f"starting training of {display_name}"):
-            created = self.pipelines.create_training_pipeline(
-                parent=self.parent, training_pipeline=aiplatform_v1.TrainingPipeline.wrap(message)
-            )
-        return created.name
+        pipeline = aiplatform_v1.TrainingPipeline.wrap(message)
+        return retry.create(
+            f"starting training of {display_name}",
+            lambda: (
+                self.pipelines.create_training_pipeline(
+                    parent=self.parent,
+                    training_pipeline=pipeline,
+                    retry=None,
+                    timeout=CREATE_TIMEOUT_S,
+                ).name
+            ),
+            recover,
+        )
+
+    def find_trainings(self, labels: Mapping[str, str], since: datetime | None = None) -> list[str]:
+        request = aiplatform_v1.ListTrainingPipelinesRequest(
+            parent=self.parent, filter=label_filter(labels)
+        )
+        found = retry.call(
+            f"listing training pipelines in {self.parent}",
+            lambda: list(self.pipelines.list_training_pipelines(request=request, retry=None)),
+        )
+        return [p.name for p in found if p.state in _MAY_PRODUCE]
 
     def get_operation(self, name: str) -> OperationState:
         if _PIPELINE_NAME.fullmatch(name):
             return self._pipeline_state(name)
-        with cloud_errors(f"reading operation {name}"):
-            op = self.datasets.get_operation(operations_pb2.GetOperationRequest(name=name))
+        request = operations_pb2.GetOperationRequest(name=name)
+        op = retry.call(
+            f"reading operation {name}",
+            lambda: self.datasets.get_operation(request, retry=None),
+        )
         error, cancelled = operation_error(op)
         result = None
         if op.done and op.HasField("response") and _is(op.response, aiplatform_v1.Dataset):
@@ -250,8 +305,10 @@ class VertexAi(TrainingApi):
         )
 
     def _pipeline_state(self, name: str) -> OperationState:
-        with cloud_errors(f"reading training pipeline {name}"):
-            pipeline = self.pipelines.get_training_pipeline(name=name)
+        pipeline = retry.call(
+            f"reading training pipeline {name}",
+            lambda: self.pipelines.get_training_pipeline(name=name, retry=None),
+        )
         state = pipeline.state
         error = None
         if state == PipelineState.PIPELINE_STATE_FAILED:
@@ -266,19 +323,24 @@ class VertexAi(TrainingApi):
         )
 
     def cancel_operation(self, name: str) -> None:
-        with cloud_errors(f"cancelling {name}"):
+        def attempt() -> None:
             if _PIPELINE_NAME.fullmatch(name):
-                self.pipelines.cancel_training_pipeline(name=name)
+                self.pipelines.cancel_training_pipeline(name=name, retry=None)
             else:
-                self.datasets.cancel_operation(operations_pb2.CancelOperationRequest(name=name))
+                request = operations_pb2.CancelOperationRequest(name=name)
+                self.datasets.cancel_operation(request, retry=None)
+
+        retry.call(f"cancelling {name}", attempt)
 
     # --- models ----------------------------------------------------------------------------
     def _training_pipeline(self, name: str) -> aiplatform_v1.TrainingPipeline | None:
         if not name:
             return None
-        with missing_ok(f"reading training pipeline {name}"):
-            return self.pipelines.get_training_pipeline(name=name)
-        return None  # deleted: the model stays, without its training figures
+        # None when deleted: the model stays, without its training figures.
+        return retry.call_missing_ok(
+            f"reading training pipeline {name}",
+            lambda: self.pipelines.get_training_pipeline(name=name, retry=None),
+        )
 
     def _model(self, m: aiplatform_v1.Model) -> CloudModel:
         pipeline = self._training_pipeline(m.training_pipeline)
@@ -303,31 +365,39 @@ class VertexAi(TrainingApi):
         )
 
     def get_model(self, name: str) -> CloudModel | None:
-        with missing_ok(f"reading model {name}"):
-            return self._model(self.models.get_model(name=name))
-        return None
+        found = retry.call_missing_ok(
+            f"reading model {name}", lambda: self.models.get_model(name=name, retry=None)
+        )
+        return None if found is None else self._model(found)
 
     def find_models(self, labels: Mapping[str, str]) -> list[CloudModel]:
-        with cloud_errors(f"listing models in {self.parent}"):
-            request = aiplatform_v1.ListModelsRequest(
-                parent=self.parent, filter=label_filter(labels)
-            )
-            found = list(self.models.list_models(request=request))
+        request = aiplatform_v1.ListModelsRequest(parent=self.parent, filter=label_filter(labels))
+        found = retry.call(
+            f"listing models in {self.parent}",
+            lambda: list(self.models.list_models(request=request, retry=None)),
+        )
         return [self._model(m) for m in found]
 
     def delete_model(self, name: str) -> None:
-        with missing_ok(f"deleting model {name}"):
-            self.models.delete_model(name=name).result(timeout=300)
+        retry.call_missing_ok(
+            f"deleting model {name}",
+            lambda: self.models.delete_model(name=name, retry=None).result(timeout=300),
+        )
 
     def evaluations(self, model: str) -> Evaluations:
-        with cloud_errors(f"reading evaluations of {model}"):
-            found = list(self.models.list_model_evaluations(parent=model))
-            if not found:
-                raise CloudError(f"model {model} has no evaluation (was training finished?)")
-            request = aiplatform_v1.ListModelEvaluationSlicesRequest(
-                parent=found[0].name, filter=f'slice.dimension="{SLICE_DIMENSION}"'
-            )
-            slices = list(self.models.list_model_evaluation_slices(request=request))
+        found = retry.call(
+            f"reading evaluations of {model}",
+            lambda: list(self.models.list_model_evaluations(parent=model, retry=None)),
+        )
+        if not found:
+            raise CloudError(f"model {model} has no evaluation (was training finished?)")
+        request = aiplatform_v1.ListModelEvaluationSlicesRequest(
+            parent=found[0].name, filter=f'slice.dimension="{SLICE_DIMENSION}"'
+        )
+        slices = retry.call(
+            f"reading evaluations of {model}",
+            lambda: list(self.models.list_model_evaluation_slices(request=request, retry=None)),
+        )
         per_label = {
             s.slice_.value: evaluation(s.slice_.value, _metrics(s))
             for s in slices
@@ -348,8 +418,15 @@ class VertexAi(TrainingApi):
             export_format_id=export_format,
             artifact_destination=aiplatform_v1.GcsDestination(output_uri_prefix=gcs_prefix),
         )
-        with cloud_errors(f"exporting {model} as {export_format}"):
-            return self.models.export_model(name=model, output_config=config).operation.name
+        # Retried as it is: an export made twice only writes a second folder, and is not billed.
+        return retry.call(
+            f"exporting {model} as {export_format}",
+            lambda: (
+                self.models.export_model(
+                    name=model, output_config=config, retry=None
+                ).operation.name
+            ),
+        )
 
 
 def vertex_model_type(model_type: str) -> Inputs.ModelType:

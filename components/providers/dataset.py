@@ -2,11 +2,14 @@
 
 `check` reads the source (cached by file stat), applies every data rule and computes the
 content fingerprint, so bad data fails the preview and creates nothing, and a changed
-pixel shows as a replacement in the preview. `create` uploads only images the bucket does
-not hold yet, writes the CSV index and imports it into a new cloud dataset labeled with
-the fingerprint (an interrupted create adopts that dataset instead of importing twice).
+pixel shows as a replacement in the preview. `create` uploads the images the bucket does
+not hold yet (and again any whose content address holds other bytes), writes the CSV index
+and imports it into a cloud dataset labeled with the fingerprint. Never one dataset per
+attempt: a labelled dataset that holds the images is adopted, an empty one is imported into,
+and a failed import deletes the dataset it was made for.
 """
 
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -15,12 +18,14 @@ import pulumi
 
 from components.cloud.adapters import training_api
 from components.cloud.clients import STORAGE, TRAINING, CloudTarget
-from components.cloud.errors import CloudNotFound
+from components.cloud.errors import CloudError, CloudNotFound
 from components.cloud.storage import ObjectStore, Upload, read_uri, stat_objects
 from components.cloud.training import (
     LABEL_FINGERPRINT,
     LABEL_MANAGED,
     LABEL_STACK,
+    CloudDataset,
+    TrainingApi,
     fingerprint_label,
 )
 from components.data.cache import ScanCache
@@ -171,7 +176,12 @@ class DatasetProvider(Provider):
         store = ObjectStore(target, props["bucket"])
         uploads = [Upload(e.object_name, items[e.source].read) for e in manifest.entries]
         uploaded = store.upload_missing(
-            uploads, "images/", lambda d, t: log(f"uploaded {d}/{t} new images")
+            uploads,
+            "images/",
+            lambda d, t: log(f"uploaded {d}/{t} new images"),
+            lambda name: log(
+                f"{store.uri(name)} held other bytes than its name says; uploaded again"
+            ),
         )
         log(f"{uploaded} new images uploaded, {len(uploads) - uploaded} already in the bucket")
         short = fingerprint_label(manifest.fingerprint)
@@ -180,28 +190,9 @@ class DatasetProvider(Provider):
 
         api = training_api(target)
         labels = {LABEL_MANAGED: "dataset", LABEL_STACK: target.stack, LABEL_FINGERPRINT: short}
-        existing = [d for d in api.find_datasets(labels) if d.example_count == len(uploads)]
-        if existing:
-            dataset = existing[0]
-            log(f"adopted {dataset.name} (same fingerprint, already imported)")
-        else:
-            dataset = api.create_dataset(
-                props["displayName"], props["classification"] == "multilabel", labels
-            )
-            log(f"importing {len(uploads)} images into {dataset.name}")
-            op = api.start_import(dataset.name, store.uri(index))
-            api.wait(
-                op,
-                what=f"import into {dataset.name}",
-                progress=log,
-                timeout_seconds=IMPORT_TIMEOUT_S,
-            )
-            dataset = api.get_dataset(dataset.name) or dataset
-            if dataset.example_count != len(uploads):
-                raise UserError(
-                    f"the import into {dataset.name} holds {dataset.example_count} images, "
-                    f"expected {len(uploads)}"
-                )
+        dataset = self._dataset(api, props, labels, len(uploads), log)
+        if dataset.example_count != len(uploads):
+            dataset = self._import(api, dataset, store.uri(index), len(uploads), log)
         outs = {
             **_summary(manifest),
             "datasetName": dataset.name,
@@ -210,6 +201,55 @@ class DatasetProvider(Provider):
             "exampleCount": dataset.example_count,
         }
         return dataset.name, outs
+
+    @staticmethod
+    def _dataset(
+        api: TrainingApi, props: Props, labels: Mapping[str, str], images: int, log: Any
+    ) -> CloudDataset:
+        """The dataset labelled with this fingerprint (from an earlier attempt), or a new one."""
+        for found in api.find_datasets(labels):
+            if found.example_count == images:
+                log(f"adopted {found.name} (same fingerprint, already imported)")
+                return found
+            if found.example_count == 0:
+                log(f"adopted {found.name}: an earlier attempt left it empty")
+                return found
+            raise UserError(
+                f"the cloud dataset {found.name} carries this fingerprint but holds "
+                f"{found.example_count} images, not {images}; delete it and run again"
+            )
+        return api.create_dataset(
+            props["displayName"], props["classification"] == "multilabel", labels
+        )
+
+    @staticmethod
+    def _import(
+        api: TrainingApi, dataset: CloudDataset, index_uri: str, images: int, log: Any
+    ) -> CloudDataset:
+        """Imports the index into the (empty) dataset; if that fails, deletes the dataset."""
+        log(f"importing {images} images into {dataset.name}")
+        try:
+            op = api.start_import(dataset.name, index_uri)
+            api.wait(
+                op,
+                what=f"import into {dataset.name}",
+                progress=log,
+                timeout_seconds=IMPORT_TIMEOUT_S,
+            )
+        except CloudError as err:
+            try:
+                api.delete_dataset(dataset.name)
+                left = f"the empty dataset {dataset.name} was deleted"
+            except CloudError as cleanup:
+                left = f"the empty dataset {dataset.name} is kept for the next run ({cleanup})"
+            raise UserError(f"{err}; {left}") from err
+        imported = api.get_dataset(dataset.name) or dataset
+        if imported.example_count != images:
+            raise UserError(
+                f"the import into {dataset.name} holds {imported.example_count} images, "
+                f"expected {images}"
+            )
+        return imported
 
     def _read(self, id_: str, props: Props) -> Props | None:
         dataset = training_api(CloudTarget.from_inputs(props["cloud"])).get_dataset(id_)

@@ -1,16 +1,22 @@
 """TrainedModel: an Edge model trained once per fingerprint, never twice by accident.
 
-AutoML bills every CreateModel and never made it idempotent. This provider:
-1. adopts a finished cloud model labeled with the same fingerprint (dataset fingerprint +
-   training config) instead of training again;
-2. re-attaches to the training operation recorded in the bucket
-   (`.edge-labeler/operations/<fingerprint>.json`) when a previous `pulumi up` was
-   interrupted while waiting;
-3. otherwise starts training and records the operation BEFORE waiting on it.
+AutoML and Vertex AI bill every training they start and make none idempotent. This provider
+pays for at most one training per fingerprint (dataset fingerprint + training config), whatever
+fails or is killed, using the cloud and the stack's bucket as the only memory:
+1. a finished model labelled with the fingerprint is adopted;
+2. a training recorded in the bucket (`.edge-labeler/operations/<fingerprint>.json`) is
+   re-attached to; a training that may be running unrecorded is waited for, then adopted by
+   label — on Vertex AI a pipeline carrying the labels; on AutoML v1, whose operations carry no
+   labels, every unfinished CreateModel operation created since the recorded intent;
+3. otherwise the *intent* is recorded first (if that fails, nothing is started), the training
+   is started (a transient error is retried only after step 2 found nothing), and its
+   operation is recorded best-effort (if that fails, the run still waits for it).
 """
 
 import hashlib
 import time
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +25,7 @@ from pulumi.runtime import rpc
 
 from components.cloud.adapters import training_api
 from components.cloud.clients import STORAGE, TRAINING, CloudTarget
+from components.cloud.errors import CloudError
 from components.cloud.records import model_fingerprint, now, operation_path
 from components.cloud.storage import ObjectStore
 from components.cloud.training import (
@@ -111,53 +118,18 @@ class TrainedModelProvider(Provider):
         target = CloudTarget.from_inputs(props["cloud"])
         api = training_api(target)
         store = ObjectStore(target, props["bucket"])
-        fingerprint = props["fingerprint"]
         labels = {
             LABEL_MANAGED: "model",
             LABEL_STACK: target.stack,
-            LABEL_FINGERPRINT: fingerprint_label(fingerprint),
+            LABEL_FINGERPRINT: fingerprint_label(props["fingerprint"]),
         }
-        seed_label = {LABEL_SEED: str(int(props.get("seed") or 0))}
-
-        adopted = api.find_models(labels)
-        if adopted:
-            model = adopted[0]
-            log(f"adopted {model.name}: trained earlier with the same fingerprint, not retraining")
-            return model.name, self._outputs(model, None)
-
-        recorded = store.read_json(operation_path(fingerprint))
-        operation = recorded["operation"] if recorded else None
-        if operation:
-            state = api.get_operation(operation)
-            if state.done and (state.error or state.cancelled):
-                log(
-                    f"the recorded training {operation} ended without a model "
-                    f"({state.error or 'cancelled'}); training again"
-                )
-                operation = None
-            else:
-                log(f"re-attaching to training {operation} (started {recorded['started']})")
-        if not operation:
-            budget_h = int(props["budgetMilliNodeHours"]) / 1000
-            log(f"starting training: {props['modelType']}, budget {budget_h:g} node hours")
-            operation = api.start_training(
-                props["datasetName"],
-                props["displayName"],
-                props["modelType"],
-                int(props["budgetMilliNodeHours"]),
-                {**labels, **seed_label},
-                self._base_model_ref(props),
-            )
-            # Recorded before waiting: an interrupted deployment re-attaches to it.
-            store.write_json(
-                operation_path(fingerprint),
-                {
-                    "operation": operation,
-                    "fingerprint": fingerprint,
-                    "started": now(),
-                    "dataset": props["datasetName"],
-                },
-            )
+        adopted = self._adopt(api, store, labels, props, log)
+        if adopted is not None:
+            model, operation = adopted
+            return model.name, self._outputs(model, operation)
+        operation, adopted_late = self._start(api, store, labels, props, log)
+        if adopted_late is not None:  # a start that failed had started it after all
+            return adopted_late.name, self._outputs(adopted_late, operation)
         state = self._wait(api, operation, props, log)
         model = api.get_model(state.result or "")
         if model is None:
@@ -168,6 +140,109 @@ class TrainedModelProvider(Provider):
             f"{model.train_budget_milli_node_hours / 1000:g} node hours"
         )
         return model.name, self._outputs(model, operation)
+
+    def _adopt(
+        self, api: TrainingApi, store: ObjectStore, labels: Mapping[str, str], props: Props, log
+    ) -> tuple[CloudModel, str | None] | None:
+        """The model of this fingerprint: finished, recorded, or still training unrecorded."""
+        found = api.find_models(labels)
+        if found:
+            log(f"adopted {found[0].name}: trained earlier with the same fingerprint, no training")
+            return found[0], None
+        recorded = store.read_json(operation_path(props["fingerprint"])) or {}
+        operation = recorded.get("operation")
+        if operation:
+            log(f"re-attaching to training {operation} (started {recorded.get('started')})")
+            state = self._settle(api, operation, props, log)
+            if state is not None:
+                model = api.get_model(state.result or "")
+                if model is None:
+                    raise UserError(
+                        f"training {operation} finished but its model {state.result} is gone; "
+                        f"delete {store.uri(operation_path(props['fingerprint']))} to train again"
+                    )
+                return model, operation
+            return None
+        return self._await_unrecorded(api, labels, _time(recorded.get("started")), props, log)
+
+    def _await_unrecorded(
+        self,
+        api: TrainingApi,
+        labels: Mapping[str, str],
+        since: datetime | None,
+        props: Props,
+        log,
+    ) -> tuple[CloudModel, str | None] | None:
+        """Waits for the trainings that may be this fingerprint's without a record (started by a
+        run killed before it wrote one), then adopts the model they made with its labels."""
+        candidates = api.find_trainings(labels, since)
+        made: dict[str, str] = {}  # model name → operation
+        for operation in candidates:
+            log(f"waiting for training {operation}: it may be this fingerprint's, unrecorded")
+            state = self._settle(api, operation, props, log)
+            if state is not None and state.result:
+                made[state.result] = operation
+        if not candidates and since is None:
+            return None  # nothing can be ours (AutoML v1 without an intent, say)
+        # Looked up after the wait: a training that ended meanwhile has its model by now.
+        found = api.find_models(labels)
+        if not found:
+            return None
+        model = found[0]
+        log(f"adopted {model.name}: trained with the same fingerprint, not retraining")
+        return model, made.get(model.name)
+
+    def _start(
+        self, api: TrainingApi, store: ObjectStore, labels: Mapping[str, str], props: Props, log
+    ) -> tuple[str, CloudModel | None]:
+        """Records the intent, starts the training, records its operation: the operation, and
+        the model when a start that failed had in fact trained it (found before a retry)."""
+        path = operation_path(props["fingerprint"])
+        record = {"fingerprint": props["fingerprint"], "dataset": props["datasetName"]}
+        started = now()
+        try:
+            store.write_json(path, {**record, "operation": None, "started": started})
+        except CloudError as err:
+            raise UserError(
+                f"{err}; nothing was started (no training, nothing billed): the intent to train "
+                "is recorded before any training starts. Run again once Cloud Storage answers"
+            ) from err
+        budget_h = int(props["budgetMilliNodeHours"]) / 1000
+        log(f"starting training: {props['modelType']}, budget {budget_h:g} node hours")
+
+        adopted: list[CloudModel] = []
+
+        def started_anyway() -> str | None:
+            found = self._await_unrecorded(api, labels, _time(started), props, log)
+            if found is None:
+                return None  # nothing was started: the start is made again
+            adopted.append(found[0])
+            return found[1] or found[0].name
+
+        operation = api.start_training(
+            props["datasetName"],
+            props["displayName"],
+            props["modelType"],
+            int(props["budgetMilliNodeHours"]),
+            {**labels, LABEL_SEED: str(int(props.get("seed") or 0))},
+            self._base_model_ref(props),
+            recover=started_anyway,
+        )
+        if adopted:
+            return operation, adopted[0]
+        try:  # for the next run to re-attach at once; without it, it finds it by its intent
+            store.write_json(path, {**record, "operation": operation, "started": started})
+        except CloudError as err:
+            log(f"warning: training {operation} is not recorded ({err}); waiting for it anyway")
+        return operation, None
+
+    def _settle(self, api: TrainingApi, operation: str, props: Props, log) -> OperationState | None:
+        """Waits for a training; its state, or None when it ended without a model."""
+        try:
+            return self._wait(api, operation, props, log)
+        except UserError as err:
+            log(f"{err}; it made no model")
+            return None
 
     def _wait(self, api: TrainingApi, operation: str, props: Props, log: Any) -> OperationState:
         target = CloudTarget.from_inputs(props["cloud"])
@@ -237,6 +312,16 @@ class TrainedModel(DynamicResource, module="edge-labeler", name="TrainedModel"):
 
     provider_type = TrainedModelProvider
     computed_outputs = OUTPUTS
+
+
+def _time(stamp: Any) -> datetime | None:
+    """A record's RFC 3339 time, or None."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def base_model_identity(path: Path) -> str:

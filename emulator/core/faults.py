@@ -1,4 +1,4 @@
-"""Fault injection: make the next N calls of a named method fail, or hold a background step.
+"""Fault injection: make the next N calls of a named method fail, or hold a call or a step.
 
 Names are what the facades and operations check:
 - gRPC methods, full (`google.cloud.automl.v1.AutoMl/GetDataset`) or short (`GetDataset`);
@@ -7,22 +7,36 @@ Names are what the facades and operations check:
 - REST routes by the name they were registered with;
 - checkpoints inside long-running operations: `ImportData.commit` (before an import's atomic
   commit), `ImportData.committed` (after it, before the operation is marked done),
-  `ExportData.write`.
-An effect is a status code name (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ...), or
-HOLD: a checkpoint blocks until the fault is cleared or the emulator stops (for tests that must
-catch an operation mid-flight, e.g. to kill the process then).
-Armed from the environment (`EDGE_LABELER_EMULATOR_FAULTS=GetDataset=UNAVAILABLE:2,...`) or
-through the admin REST API (`POST /emulator/v1/faults`).
+  `ExportData.write`, `CreateModel.commit`, ...
+Effects:
+- a status code name (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ...): the next
+  `count` calls (or checkpoints) fail with it;
+- HOLD: every matching checkpoint or call blocks until the fault is cleared (then goes on) or
+  the emulator stops (a held call then fails with UNAVAILABLE).
+By default a call's fault applies before the call is processed: nothing was done. With
+`after` (gRPC methods and REST routes only; the storage emulator checks before), the call is
+processed first — its effect happens, e.g. CreateModel starts a training — and then its answer
+is replaced by the error, or held: the caller cannot tell whether it took effect, as when an
+answer is lost on the way back.
+Held steps and calls are listed by `held()`; `wait_held(steps, timeout)` returns as soon as one
+of them is held (the admin API's long poll, so tests wait on the event instead of polling a
+window) by the fault armed for it now: a hold left over from a fault since cleared or re-armed
+(a call whose client was killed, say) does not count.
+Armed from the environment (`EDGE_LABELER_EMULATOR_FAULTS=GetDataset=UNAVAILABLE:2,
+CreateModel=HOLD:1:after,...`) or through the admin REST API (`POST /emulator/v1/faults`
+with `{"method", "effect", "count", "after"}`).
 """
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
 from emulator.core.errors import Code, InvalidArgument, ServiceError
 
 FAULTS_ENV = "EDGE_LABELER_EMULATOR_FAULTS"
 HOLD = "HOLD"
+AFTER = "after"
 
 
 @dataclass(frozen=True)
@@ -31,6 +45,8 @@ class Fault:
     effect: str  # a Code name, or HOLD
     remaining: int
     message: str
+    after: bool = False  # applies to a call's answer, once the call was processed
+    serial: int = 0  # which arming: a hold waits for its own fault, not for one armed later
 
     def to_json(self) -> dict:
         return {
@@ -38,6 +54,7 @@ class Fault:
             "effect": self.effect,
             "remaining": self.remaining,
             "message": self.message,
+            "after": self.after,
         }
 
 
@@ -50,11 +67,16 @@ class FaultInjector:
 
     def __init__(self) -> None:
         self._faults: dict[str, Fault] = {}
-        self._held: list[str] = []
+        self._held: list[tuple[str, Fault]] = []  # (step, the fault holding it)
+        self._closed = False
+        self._serial = 0
         self._changed = threading.Condition()
 
-    def arm(self, method: str, effect: str, count: int = 1, message: str = "") -> Fault:
-        """Makes the next `count` calls of `method` fail with `effect` (or hold, for HOLD)."""
+    def arm(
+        self, method: str, effect: str, count: int = 1, message: str = "", after: bool = False
+    ) -> Fault:
+        """Makes the next `count` calls of `method` fail with `effect` (HOLD: until cleared);
+        `after`: once the call was processed, to its answer."""
         method = (method or "").strip()
         effect = (effect or "").strip().upper()
         if not method:
@@ -65,30 +87,37 @@ class FaultInjector:
                 f"fault for {method}: effect {effect!r} is not allowed; "
                 f"use HOLD or one of {allowed}"
             )
-        if not isinstance(count, int) or count < 1:
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise InvalidArgument(
                 f"fault for {method}: count must be an integer ≥ 1, not {count!r}"
             )
-        fault = Fault(
-            method,
-            effect,
-            count,
-            message or f"fault injected by the emulator: {effect} for {method}",
-        )
+        if not isinstance(after, bool):
+            raise InvalidArgument(f"fault for {method}: after must be true or false")
+        when = " after processing" if after else ""
         with self._changed:
+            self._serial += 1
+            fault = Fault(
+                method,
+                effect,
+                count,
+                message or f"fault injected by the emulator: {effect}{when} for {method}",
+                after,
+                self._serial,
+            )
             self._faults[method] = fault
             self._changed.notify_all()
         return fault
 
     def arm_from_spec(self, spec: str) -> list[Fault]:
-        """Arms `Method=EFFECT[:N]` items separated by commas (the environment variable form)."""
+        """Arms `Method=EFFECT[:N][:after]` items separated by commas (the environment form)."""
         armed = []
         for item in filter(None, (part.strip() for part in spec.split(","))):
             method, sep, rest = item.partition("=")
-            effect, _, count = rest.partition(":")
-            if not sep or not effect:
+            effect, _, options = rest.partition(":")
+            count, _, when = options.partition(":")
+            if not sep or not effect or when not in ("", AFTER):
                 raise InvalidArgument(
-                    f"{FAULTS_ENV}: {item!r} is not Method=EFFECT[:N] "
+                    f"{FAULTS_ENV}: {item!r} is not Method=EFFECT[:N][:after] "
                     "(e.g. GetDataset=UNAVAILABLE:2)"
                 )
             try:
@@ -97,11 +126,11 @@ class FaultInjector:
                 raise InvalidArgument(
                     f"{FAULTS_ENV}: count in {item!r} is not an integer"
                 ) from None
-            armed.append(self.arm(method, effect, n))
+            armed.append(self.arm(method, effect, n, after=when == AFTER))
         return armed
 
     def clear(self, method: str | None = None) -> None:
-        """Disarms one method's fault, or all; releases held checkpoints accordingly."""
+        """Disarms one method's fault, or all; releases what they hold."""
         with self._changed:
             if method is None:
                 self._faults.clear()
@@ -114,32 +143,76 @@ class FaultInjector:
             return list(self._faults.values())
 
     def held(self) -> list[str]:
-        """Checkpoints currently blocked by a HOLD fault."""
+        """Checkpoints and calls currently blocked by a HOLD or HOLD_RESPONSE fault."""
         with self._changed:
-            return list(self._held)
+            return [name for name, _ in self._held]
 
-    def _take(self, name: str) -> Fault | None:
-        """Consumes one use of the fault matching `name` (full or short form). Lock held."""
-        for key in (name, _short(name)):
-            fault = self._faults.get(key)
-            if fault is None:
-                continue
-            if fault.remaining <= 1:
-                del self._faults[key]
-            else:
-                self._faults[key] = Fault(
-                    fault.method, fault.effect, fault.remaining - 1, fault.message
+    def wait_held(self, steps: Iterable[str], timeout: float) -> list[str]:
+        """Blocks until one of `steps` (full or short names) is held by the fault armed for it
+        now (not by one cleared or re-armed since); those held, or [] after `timeout` s."""
+        wanted = set(steps)
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._changed:
+            while True:
+                held = sorted(
+                    step
+                    for name, fault in self._held
+                    for step in wanted & {name, _short(name)}
+                    if self._faults.get(fault.method) is fault
                 )
-            return fault
-        return None
+                left = deadline - time.monotonic()
+                if held or left <= 0 or self._closed:
+                    return held
+                self._changed.wait(left)
+
+    def _find(self, name: str, after: bool = False) -> Fault | None:
+        """The fault armed for `name` (full or short form) at that moment. Lock held."""
+        fault = self._faults.get(name) or self._faults.get(_short(name))
+        return fault if fault is not None and fault.after == after else None
+
+    def _take(self, fault: Fault) -> None:
+        """Consumes one use of `fault`. Lock held."""
+        if fault.remaining <= 1:
+            del self._faults[fault.method]
+        else:
+            self._faults[fault.method] = replace(fault, remaining=fault.remaining - 1)
+
+    def _hold(self, name: str, fault: Fault, stopping: Callable[[], bool]) -> bool:
+        """Blocks while `fault` stays armed; True when released by `stopping()`. Lock held."""
+        entry = (name, fault)
+        self._held.append(entry)
+        self._changed.notify_all()
+        try:
+            while not stopping():
+                if self._faults.get(fault.method) is not fault:  # cleared (or re-armed)
+                    return False
+                self._changed.wait(timeout=0.1)  # also re-checks `stopping()`
+            return True
+        finally:
+            self._held.remove(entry)
+            self._changed.notify_all()
 
     def check(self, name: str) -> None:
-        """Raises the armed error for a call of `name`; a HOLD fault never applies to calls."""
+        """Before a call of `name`: raises the armed error, or blocks while HOLD is armed."""
+        self._apply(name, after=False)
+
+    def respond(self, name: str) -> None:
+        """After a call of `name` was processed: the same, for faults armed with `after`."""
+        self._apply(name, after=True)
+
+    def _apply(self, name: str, after: bool) -> None:
         with self._changed:
-            fault = self._faults.get(name) or self._faults.get(_short(name))
-            if fault is None or fault.effect == HOLD:
+            fault = self._find(name, after)
+            if fault is None:
                 return
-            self._take(name)
+            if fault.effect == HOLD:
+                if self._hold(fault.method, fault, lambda: self._closed):
+                    done = " (the call was processed)" if after else ""
+                    raise ServiceError(
+                        f"The emulator stopped while {name} was held{done}.", Code.UNAVAILABLE
+                    )
+                return
+            self._take(fault)
         raise ServiceError(fault.message, Code[fault.effect])
 
     def checkpoint(self, name: str, stopping: Callable[[], bool]) -> None:
@@ -148,23 +221,22 @@ class FaultInjector:
         Returns early when `stopping()` turns true (cancel or shutdown); the caller checks it.
         """
         with self._changed:
-            fault = self._faults.get(name) or self._faults.get(_short(name))
+            fault = self._find(name)
             if fault is None:
                 return
             if fault.effect != HOLD:
-                self._take(name)
+                self._take(fault)
                 raise ServiceError(fault.message, Code[fault.effect])
-            self._held.append(name)
-            try:
-                while not stopping():
-                    current = self._faults.get(fault.method)
-                    if current is None or current.effect != HOLD:
-                        break
-                    self._changed.wait(timeout=0.1)
-            finally:
-                self._held.remove(name)
+            self._hold(name, fault, stopping)
 
     def wake(self) -> None:
         """Wakes held checkpoints so they re-check `stopping()` (used on shutdown)."""
         with self._changed:
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """The emulator stops: held calls fail with UNAVAILABLE and long polls end. (Held
+        checkpoints wait for their operation store's shutdown, which must not commit them.)"""
+        with self._changed:
+            self._closed = True
             self._changed.notify_all()

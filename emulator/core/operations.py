@@ -344,9 +344,14 @@ class OperationStore:
         return op
 
     def list_operations(
-        self, parent: str, done: bool | None = None, works_on: str | None = None
+        self,
+        parent: str,
+        done: bool | None = None,
+        works_on: str | None = None,
+        matches: Callable[[Operation], bool] = lambda op: True,
     ) -> list[Operation]:
-        """Operations under `parent` (a location), oldest first, optionally filtered."""
+        """Operations under `parent` (a location), oldest first, optionally filtered (by a
+        `parse_filter` predicate too)."""
         prefix = parent.rstrip("/") + "/"
         with self._changed:
             ops = [op for op in self._ops.values() if op.name.startswith(prefix)]
@@ -356,6 +361,7 @@ class OperationStore:
                 for op in ops
                 if (done is None or op.done == done)
                 and (works_on is None or works_on in op.resources)
+                and matches(op)
             ),
             key=lambda op: (op.create_time, op.name),
         )
@@ -388,10 +394,23 @@ class OperationStore:
 
     def wait(self, name: str, timeout: float) -> Operation:
         """The operation once done, or as it is after `timeout` seconds."""
+        return self.wait_until(name, lambda op: op.done, timeout)
+
+    def wait_until(
+        self, name: str, condition: Callable[[Operation], bool], timeout: float
+    ) -> Operation:
+        """The operation once `condition` holds for it or it is done (woken by each change),
+        or as it is after `timeout` seconds."""
         self.get(name)
         with self._changed:
             self._changed.wait_for(
-                lambda: name not in self._ops or self._ops[name].done, timeout=max(0.0, timeout)
+                lambda: (
+                    name not in self._ops
+                    or self._ops[name].done
+                    or condition(self._ops[name])
+                    or self._stopping.is_set()
+                ),
+                timeout=max(0.0, timeout),
             )
         return self.get(name)
 
@@ -408,24 +427,28 @@ class OperationStore:
             self._update(op.name, lambda o: self._finished(o, Outcome(error=interrupted_status(o))))
 
 
-def parse_filter(text: str) -> tuple[bool | None, str | None]:
-    """`done = true|false` and `worksOn = "resource"`, joined by AND; (done, works_on)."""
-    done: bool | None = None
-    works_on: str | None = None
+def parse_filter(text: str) -> Callable[[Operation], bool]:
+    """AutoML's documented ListOperations filter: `operation_id`, `done` and `worksOn`, each
+    with `=` or `!=`, joined by AND (e.g. `done = false AND worksOn = projects/.../datasets/5`);
+    a predicate on operations."""
+    checks: list[Callable[[Operation], bool]] = []
     for term in filter(None, (t.strip() for t in re.split(r"\s+AND\s+", text or ""))):
-        match = re.fullmatch(r"(done|worksOn)\s*=\s*\"?([^\"]*)\"?", term)
+        match = re.fullmatch(r"(operation_id|done|worksOn)\s*(!=|=)\s*\"?([^\"]*)\"?", term)
         if match is None:
             raise InvalidArgument(
-                f"Field: filter; Message: {term!r} is not supported; use done=true|false "
-                'and/or worksOn="projects/.../datasets/..." joined by AND'
+                f"Field: filter; Message: {term!r} is not supported; use operation_id, done "
+                'and worksOn with = or != (e.g. done=false AND worksOn="projects/.../datasets/'
+                '...") joined by AND'
             )
-        key, value = match.groups()
-        if key == "done":
-            if value not in ("true", "false"):
-                raise InvalidArgument(
-                    f"Field: filter; Message: done must be true or false, not {value!r}"
-                )
-            done = value == "true"
-        else:
-            works_on = value
-    return done, works_on
+        key, op, value = match.groups()
+        if key == "done" and value not in ("true", "false"):
+            raise InvalidArgument(
+                f"Field: filter; Message: done must be true or false, not {value!r}"
+            )
+        field: Callable[[Operation], bool] = {
+            "operation_id": lambda o, v=value: o.id == v,
+            "done": lambda o, v=value: o.done == (v == "true"),
+            "worksOn": lambda o, v=value: v in o.resources,
+        }[key]
+        checks.append(field if op == "=" else lambda o, f=field: not f(o))
+    return lambda o: all(check(o) for check in checks)

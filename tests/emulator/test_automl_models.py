@@ -11,7 +11,6 @@ import io
 import json
 import re
 import signal
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -32,6 +31,7 @@ from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV, SECONDS_PER_NODE_HOU
 from emulator.server import AUTOML_ENV
 from tests.fixtures.digits import DigitImage, digit_images
 from tests.fixtures.emulator import (
+    HANG_GUARD_S,
     PARENT,
     admin,
     automl_client,
@@ -137,16 +137,21 @@ def training_details(env, operation_name: str) -> dict:
     return body
 
 
-def wait_for_epochs(env, operation_name: str, epochs: int, timeout: float = 120) -> dict:
-    """The training's details once it reported `epochs` epochs (polls the admin API)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = training_details(env, operation_name)
-        assert not body["done"], body
-        if body["details"].get("epoch", 0) >= epochs:
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"{operation_name} did not report {epochs} epochs in {timeout} s")
+def wait_for_epochs(env, operation_name: str, epochs: int, min_percent: int = 0) -> dict:
+    """The training's details once it reported `epochs` epochs (and `min_percent` % of its
+    budget): the admin API's long poll answers on that event; HANG_GUARD_S only ends a hang."""
+    query = f"minEpoch={epochs}&minProgressPercent={min_percent}&timeoutSeconds={HANG_GUARD_S}"
+    status, body = admin(
+        env,
+        "GET",
+        f"/emulator/v1/{operation_name}/details?{query}",
+        timeout=HANG_GUARD_S + 30,
+    )
+    assert status == 200, body
+    assert not body["done"], body
+    assert body["details"].get("epoch", 0) >= epochs, body
+    assert body["progressPercent"] >= min_percent, body
+    return body
 
 
 def metadata_of(env, operation_name: str) -> automl_v1.OperationMetadata:
@@ -248,7 +253,7 @@ def trained(automl, digits) -> dict[str, tuple[object, automl_v1.Model]]:
             )
             for model_type in MOBILE_MODEL_TYPES
         }
-        return {model_type: (op, wait_for(op, timeout=300)) for model_type, op in ops.items()}
+        return {model_type: (op, wait_for(op)) for model_type, op in ops.items()}
 
 
 @pytest.fixture(scope="module")
@@ -654,7 +659,7 @@ def test_transfer_learning_from_a_model_and_from_a_local_file_then_update_and_de
         # The base is in use by a running training: it cannot be deleted meanwhile.
         with pytest.raises(exceptions.FailedPrecondition, match="is running on it"):
             automl.delete_model(name=base.name)
-        tuned, local_tuned = wait_for(from_model, timeout=300), wait_for(from_file, timeout=300)
+        tuned, local_tuned = wait_for(from_model), wait_for(from_file)
     assert tuned.image_classification_model_metadata.base_model_id == base_id
     assert local_tuned.image_classification_model_metadata.base_model_id == f"file://{local}"
     assert tuned.image_classification_model_metadata.stop_reason
@@ -794,10 +799,8 @@ def test_cancel_mid_training_ends_cancelled_without_a_model(emulator, automl, di
         automl.get_model(name=f"{PARENT}/models/{model_id}")
     with pytest.raises(exceptions.FailedPrecondition, match="create_model"):
         automl.delete_dataset(name=digits.dataset)
-    deadline = time.monotonic() + 60
-    while metadata_of(emulator.env, name).progress_percent < 1:  # 80 s budget: 1 % ≈ 0.8 s
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_for_epochs(emulator.env, name, 2, min_percent=1)  # 80 s budget: 1 % ≈ 0.8 s
+    assert metadata_of(emulator.env, name).progress_percent >= 1
     op.cancel()
     with pytest.raises(exceptions.Cancelled, match=r"was cancelled after .* no model was created"):
         wait_for(op)
@@ -849,7 +852,7 @@ def test_kill_9_keeps_models_and_fails_the_interrupted_training(tmp_path, emulat
     try:
         client = automl_client(env)
         dataset_id = upload_and_import(env, client, "crash", images).rsplit("/", 1)[1]
-        kept = wait_for(create_model(client, dataset_id, display_name="kept"), timeout=120)
+        kept = wait_for(create_model(client, dataset_id, display_name="kept"))
         wait_for(client.deploy_model(name=kept.name))
         deployed = client.get_model(name=kept.name)
         evaluations = list(client.list_model_evaluations(parent=kept.name, filter=""))

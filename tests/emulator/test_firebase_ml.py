@@ -17,7 +17,13 @@ from emulator import automl_v1, firebase_ml
 from emulator.core.firebase_models import MAX_MODEL_BYTES, VALIDATE_STEP
 from emulator.core.model_filter import Filterable, parse_filter
 from tests.fixtures.calls import recorded_calls
-from tests.fixtures.emulator import PROJECT, admin, patched_environ, storage_client
+from tests.fixtures.emulator import (
+    HANG_GUARD_S,
+    PROJECT,
+    admin,
+    patched_environ,
+    storage_client,
+)
 
 ml = firebase_ml_module()
 TARGET = CloudTarget(stack="local", project=PROJECT, emulator=True)
@@ -280,10 +286,12 @@ def test_rest_details_firebase_admin_does_not_reach(emulator, bucket, tflite_fil
     )
     assert status == 200 and op["metadata"]["@type"].endswith("ModelOperationMetadata")
     model_name = op["metadata"]["name"]
-    for _ in range(100):
+    deadline = time.monotonic() + HANG_GUARD_S  # a hang guard, not a window to make
+    while True:
         status, model = admin(env, "GET", f"/v1beta2/{model_name}")
         if "activeOperations" not in model:
             break
+        assert time.monotonic() < deadline, f"{model_name} is still being validated"
         time.sleep(0.02)
     assert model["tfliteModel"] == {
         "gcsTfliteUri": uri,

@@ -32,7 +32,13 @@ from emulator.core.errors import ServiceError
 from emulator.core.import_csv import MlUse, assign_split
 from emulator.core.pipelines import filter_split, fraction_split
 from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV, SECONDS_PER_NODE_HOUR_ENV
-from tests.fixtures.emulator import LOCATION, patched_environ, storage_client, wait_for
+from tests.fixtures.emulator import (
+    HANG_GUARD_S,
+    LOCATION,
+    patched_environ,
+    storage_client,
+    wait_for,
+)
 from tests.fixtures.vertex import VertexClients, upload_digits, vertex_clients, write_csv
 
 PROJECT = "vertex-models"
@@ -93,7 +99,7 @@ def pipeline(
 
 
 def wait_ended(
-    vertex: VertexClients, name: str, timeout: float = 120
+    vertex: VertexClients, name: str, timeout: float = HANG_GUARD_S
 ) -> aiplatform_v1.TrainingPipeline:
     deadline = time.monotonic() + timeout
     while True:
@@ -475,7 +481,7 @@ def test_spec_model_types_and_formats_are_the_packages():
 
 
 def _until_done(read: Callable[[str], OperationState], name: str) -> OperationState:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + HANG_GUARD_S  # a hang guard, not a window to make
     while not (state := read(name)).done:
         assert time.monotonic() < deadline, f"{name} is still running"
         time.sleep(0.1)

@@ -8,7 +8,6 @@ each in its own project of the emulator.
 import contextlib
 import hashlib
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from components.cloud.adapters import TRAINING_APIS
 from components.cloud.clients import CloudTarget
-from components.cloud.records import operation_path, published_path, read_record
+from components.cloud.records import published_path, read_record
 from components.cloud.registry import open_registry
 from components.cloud.storage import ObjectStore
 from components.graph import build_graph, resolve
@@ -24,7 +23,14 @@ from components.providers.publication import PublicationProvider, published_mode
 from components.spec import load_specs, stack_config_from_mapping
 from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV
 from tests.fixtures.digits import digit_images, write_zip
-from tests.fixtures.emulator import LOCATION, PROJECT, patched_environ
+from tests.fixtures.emulator import (
+    LOCATION,
+    PROJECT,
+    arm_fault,
+    clear_faults,
+    patched_environ,
+    wait_until_held,
+)
 from tests.fixtures.provider_host import ProviderCallError, ProviderHost
 from tests.fixtures.trainings import training_operations
 from tests.providers.conftest import SPECS
@@ -282,7 +288,9 @@ def test_changing_only_acceptance_updates_the_gate_not_the_model(pipeline, train
     assert "Traceback" not in message
 
 
-def test_interrupted_create_reattaches_to_the_running_training(pipeline, trained, project, target):
+def test_interrupted_create_reattaches_to_the_running_training(
+    pipeline, trained, project, target, emulator
+):
     """Kill the provider host mid-training; a new host's Create waits for the same operation."""
     dataset, _, _ = trained
     specs = _write_specs(pipeline.project)
@@ -293,15 +301,17 @@ def test_interrupted_create_reattaches_to_the_running_training(pipeline, trained
     urn = first.urn("edge-labeler:TrainedModel", "digits-killed")
     inputs, _ = first.check(urn, props)
     before = len(training_operations(target))
-    worker = threading.Thread(target=lambda: _swallow(first.create, urn, inputs), daemon=True)
-    worker.start()
-    store = ObjectStore(target, pipeline.bucket)
-    deadline = time.monotonic() + 60
-    while store.read_json(operation_path(inputs["fingerprint"])) is None:
-        assert time.monotonic() < deadline, "the operation was never recorded"
-        time.sleep(0.2)
-    first.kill()
-    worker.join(timeout=30)
+    # The first poll of the training is held: the operation is recorded by then.
+    polled = "GetOperation" if target.api == "automl_v1" else "GetTrainingPipeline"
+    arm_fault(emulator.env, polled, "HOLD")
+    try:
+        worker = threading.Thread(target=lambda: _swallow(first.create, urn, inputs), daemon=True)
+        worker.start()
+        wait_until_held(emulator.env, polled)
+        first.kill()
+        worker.join(timeout=30)
+    finally:
+        clear_faults(emulator.env)
     assert len(training_operations(target)) == before + 1
 
     with ProviderHost(cwd=project) as second:
