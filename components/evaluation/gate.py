@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from components.cloud.training import Evaluations
+from components.evaluation.metrics import Evaluations
 from components.evaluation.threshold import NoThreshold, OperatingPoint, choose, point_at
 from components.spec import Acceptance
 
