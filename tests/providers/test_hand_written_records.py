@@ -132,6 +132,23 @@ def _create(host: ProviderHost, props: Mapping[str, Any], name: str) -> dict[str
 
 
 @pytest.mark.parametrize(
+    "gate",
+    [_without(GATE, "threshold"), {**GATE, "threshold": None}],
+    ids=["key-missing", "null"],
+)
+def test_a_source_record_without_a_threshold_is_refused_naming_it(
+    host: ProviderHost, stacks: Stacks, gate: dict[str, Any]
+) -> None:
+    record_uri = stacks.write_source(gate)
+    with pytest.raises(ProviderCallError) as info:
+        _create(host, stacks.props(Criteria("maximize", None)), f"no-threshold-{uuid.uuid4().hex}")
+    message = info.value.details
+    assert record_uri in message and "threshold" in message, message
+    assert "Traceback" not in message
+    assert stacks.store.names("") == set()  # nothing copied, no record written
+
+
+@pytest.mark.parametrize(
     ("gate", "missing"),
     [(_without(GATE, "auPrc"), "auPrc"), ({**GATE, "f1": None}, "f1")],
     ids=["key-missing", "null"],
@@ -148,3 +165,12 @@ def test_a_published_record_without_metrics_is_refused_naming_it(
     assert published_uri in message and missing in message, message
     assert "noWorseThan: published" in message and "Traceback" not in message
     assert stacks.store.read(record_path(MODEL, SOURCE_FINGERPRINT)) is None  # nothing promoted
+
+
+def test_a_record_without_precision_and_recall_is_promoted_when_no_minimum_needs_them(
+    host: ProviderHost, stacks: Stacks
+) -> None:
+    stacks.write_source(_without(GATE, "precision", "recall"))
+    outs = _create(host, stacks.props(Criteria("maximize", None)), "no-precision")
+    assert (outs["threshold"], outs.get("precision"), outs.get("recall")) == (0.45, None, None)
+    assert outs["modelSha256"] == stacks.artifact.sha256
