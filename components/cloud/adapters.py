@@ -2,6 +2,9 @@
 
 from components.cloud.clients import CloudTarget
 from components.cloud.errors import CloudError
+from components.cloud.firebase_ml import FirebaseMlRegistry
+from components.cloud.registry import InvalidPublication, Registry
+from components.cloud.storage_registry import StorageRegistry
 from components.cloud.training import TrainingApi
 
 TRAINING_APIS = ("automl_v1", "vertex")
@@ -21,3 +24,14 @@ def training_api(target: CloudTarget) -> TrainingApi:
         f"stack '{target.stack}': training API '{target.api}' is not available; allowed: "
         + ", ".join(TRAINING_APIS)
     )
+
+
+def open_registry(kind: str, target: CloudTarget, bucket: str) -> Registry:
+    """The Registry adapter for `kind` (firebase_ml | firebase-ml | storage) of a stack and its
+    bucket."""
+    normalised = kind.replace("-", "_")
+    if normalised == "firebase_ml":
+        return FirebaseMlRegistry(target, bucket)
+    if normalised == "storage":
+        return StorageRegistry(target, bucket)
+    raise InvalidPublication(f"registry {kind!r} is unknown; use firebase_ml or storage")

@@ -26,14 +26,12 @@ from components.cloud.errors import CloudError
 from components.cloud.training import (
     CloudDataset,
     CloudModel,
-    ConfidencePoint,
-    Evaluation,
-    Evaluations,
     OperationState,
     TrainingApi,
     base_model_id,
     operation_error,
 )
+from components.evaluation.metrics import ConfidencePoint, Evaluation, Evaluations
 
 _CLASSIFICATION = automl_v1.ClassificationType
 # How far the local clock may be ahead of Google's: operations created up to this long before

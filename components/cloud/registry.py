@@ -9,7 +9,8 @@ refresh. The confidence threshold and the labels travel with the model so an app
 acceptance gate agree on the operating point.
 
 Requests are checked before anything is sent (`validate_spec`): a bad display name or tag
-raises `InvalidPublication` and creates nothing.
+raises `InvalidPublication` and creates nothing. `components.cloud.adapters.open_registry`
+chooses the adapter of a stack.
 """
 
 import hashlib
@@ -19,7 +20,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from components.cloud.clients import CloudTarget
 from components.cloud.errors import CloudError
 
 # firebase-admin 7.7.0's rules (ml._DISPLAY_NAME_PATTERN, ml._TAG_PATTERN), shared by both
@@ -235,17 +235,3 @@ def manifest(spec: PublishedModelSpec, size_bytes: int | None) -> dict:
         "threshold": spec.threshold,
         "labels": list(spec.labels),
     }
-
-
-def open_registry(kind: str, target: CloudTarget, bucket: str) -> Registry:
-    """The adapter for `kind` (firebase_ml | firebase-ml | storage) of a stack and its bucket."""
-    normalised = kind.replace("-", "_")
-    if normalised == "firebase_ml":
-        from components.cloud.firebase_ml import FirebaseMlRegistry
-
-        return FirebaseMlRegistry(target, bucket)
-    if normalised == "storage":
-        from components.cloud.storage_registry import StorageRegistry
-
-        return StorageRegistry(target, bucket)
-    raise InvalidPublication(f"registry {kind!r} is unknown; use firebase_ml or storage")

@@ -2,7 +2,8 @@
 
 Two adapters implement it — `automl_v1` (the AutoML v1 surface, served by the emulator) and
 `vertex` (Vertex AI, today's service). Values crossing the port are plain frozen
-dataclasses, so the providers and the gate never see either API's types.
+dataclasses, so the providers and the gate never see either API's types; a model's evaluation
+metrics are those of components/evaluation/metrics.py, which the gate reads.
 """
 
 import time
@@ -14,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from components.cloud.errors import CloudError
+from components.evaluation.metrics import Evaluations
 
 # Labels the tool sets on cloud resources (GCP label rules: lowercase, ≤ 63 characters).
 LABEL_MANAGED = "edge-labeler"
@@ -82,44 +84,6 @@ class CloudModel:
     stop_reason: str
     create_time: str  # RFC 3339
     deployed: bool = False
-
-
-@dataclass(frozen=True)
-class ConfidencePoint:
-    """Metrics at one confidence threshold, as AutoML's ConfidenceMetricsEntry."""
-
-    threshold: float
-    precision: float
-    recall: float
-    f1: float
-    precision_at1: float
-    recall_at1: float
-    f1_at1: float
-    false_positive_rate: float
-    true_positives: int
-    false_positives: int
-    false_negatives: int
-    true_negatives: int
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """One ModelEvaluation: overall (label None) or for one label."""
-
-    label: str | None
-    au_prc: float
-    au_roc: float
-    log_loss: float
-    example_count: int
-    points: tuple[ConfidencePoint, ...]  # ascending threshold
-    confusion_labels: tuple[str, ...] = ()
-    confusion_rows: tuple[tuple[int, ...], ...] = ()
-
-
-@dataclass(frozen=True)
-class Evaluations:
-    overall: Evaluation
-    per_label: Mapping[str, Evaluation]
 
 
 class TrainingApi(ABC):

@@ -61,14 +61,12 @@ from components.cloud.storage import ObjectStore, read_uri, split_uri
 from components.cloud.training import (
     CloudDataset,
     CloudModel,
-    ConfidencePoint,
-    Evaluation,
-    Evaluations,
     OperationState,
     TrainingApi,
     base_model_id,
     operation_error,
 )
+from components.evaluation.metrics import ConfidencePoint, Evaluation, Evaluations
 from components.spec import ExportFormat, OptimizeFor
 
 IMAGE_DATASET_SCHEMA = schema.dataset.metadata.image

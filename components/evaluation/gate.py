@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from components.cloud.training import Evaluations
+from components.evaluation.metrics import Evaluations
 from components.evaluation.threshold import NoThreshold, OperatingPoint, choose, point_at
 from components.spec import Acceptance
 
@@ -217,7 +217,8 @@ def _below(observed: float | None, required: float) -> bool:
     return observed is None or round(observed, PRECISION_DIGITS) < round(required, PRECISION_DIGITS)
 
 
-def _show(value: float | None) -> str:
+def show_metric(value: float | None) -> str:
+    """A metric as messages show it: 3 decimals, or `(not recorded)` when a record lacks it."""
     return "(not recorded)" if value is None else f"{value:.3f}"
 
 
@@ -227,7 +228,7 @@ def _minimum(
     """`[message]` when `observed` is below the criterion's minimum, else `[]`."""
     if required is None or not _below(observed, required):
         return []
-    return [f"{name} {_show(observed)} is below {criterion} {required:g}"]
+    return [f"{name} {show_metric(observed)} is below {criterion} {required:g}"]
 
 
 def _per_label(observed: Observed, criteria: Criteria) -> list[str]:
@@ -255,7 +256,7 @@ def _no_worse(observed: Observed, baseline: Baseline) -> list[str]:
     if observed.threshold is not None:  # F1 is measured at a threshold
         compared.append(("F1", observed.f1, baseline.f1))
     return [
-        f"{name} {_show(value)} is worse than the published model's {required:.3f} "
+        f"{name} {show_metric(value)} is worse than the published model's {required:.3f} "
         f"(noWorseThan: published, {baseline.fingerprint[:19]}…)"
         for name, value, required in compared
         if _below(value, required)

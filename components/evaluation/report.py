@@ -19,8 +19,8 @@ from types import MappingProxyType
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from components.cloud.training import Evaluation
 from components.evaluation.gate import GateResult
+from components.evaluation.metrics import Evaluation
 
 METRICS = ("threshold", "precision", "recall", "f1", "au_prc")
 METRIC_NAMES = {"au_prc": "AuPRC", "f1": "F1"}

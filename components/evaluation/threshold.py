@@ -7,7 +7,7 @@ counts as predicted, as an on-device labeler returns every label above its thres
 
 from dataclasses import dataclass
 
-from components.cloud.training import ConfidencePoint, Evaluation
+from components.evaluation.metrics import ConfidencePoint, Evaluation
 
 POLICIES = ("fixed", "precisionAtLeast", "maximize")
 

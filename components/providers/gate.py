@@ -11,9 +11,9 @@ import pulumi
 
 from components.cloud.adapters import training_api
 from components.cloud.clients import STORAGE, TRAINING, CloudTarget
-from components.cloud.records import published_path, read_record
+from components.cloud.records import published_path, read_record, record_path
 from components.cloud.storage import ObjectStore
-from components.evaluation.gate import Baseline, Criteria, evaluate
+from components.evaluation.gate import Baseline, Criteria, Observed, evaluate
 from components.providers.base import DynamicResource, Props, Provider, UserError
 from components.spec import Model as ModelSpec
 
@@ -41,15 +41,26 @@ def gate_inputs(spec: ModelSpec, target: CloudTarget) -> Props:
 
 
 def published_baseline(store: ObjectStore, model: str, fingerprint: str | None) -> Baseline | None:
-    """The record of what this stack publishes now, for `noWorseThan: published`; None when
-    nothing is published or the published model is this one."""
+    """The record of what this stack publishes now, for `noWorseThan: published`.
+
+    None when nothing is published or the published model is this one; UserError naming the
+    record when its gate lacks a metric compared (AuPRC, F1).
+    """
     pointer = store.read_json(published_path(model))
     if not pointer:
         return None
     record = read_record(store, model, pointer["fingerprint"])
     if record is None or record.fingerprint == fingerprint:
         return None
-    return Baseline(record.fingerprint, float(record.gate["auPrc"]), float(record.gate["f1"]))
+    observed = Observed.from_props(record.gate)
+    if observed.au_prc is None or observed.f1 is None:  # written by hand or by an older version
+        missing = [k for k, v in (("auPrc", observed.au_prc), ("f1", observed.f1)) if v is None]
+        raise UserError(
+            f"{store.uri(record_path(model, record.fingerprint))}, the registry record of the "
+            f"model this stack publishes, has no {' and no '.join(missing)} in its gate: "
+            "`noWorseThan: published` has nothing to compare with"
+        )
+    return Baseline(record.fingerprint, observed.au_prc, observed.f1)
 
 
 class AcceptanceGateProvider(Provider):

@@ -31,7 +31,7 @@ from components.cloud.records import (
     write_record,
 )
 from components.cloud.storage import ObjectStore, split_uri
-from components.evaluation.gate import Criteria, Observed, check, unmet_message
+from components.evaluation.gate import Criteria, Observed, check, show_metric, unmet_message
 from components.providers.base import DynamicResource, Props, Provider, UserError
 from components.providers.export import artifact_outputs
 from components.providers.gate import published_baseline
@@ -190,8 +190,11 @@ class PromotedModelProvider(Provider):
         log(f"copied {artifact.format} {artifact.uri} → {copied.uri} (sha256 {sha[:12]}… verified)")
         return copied
 
-    def _accept(self, props: Props, record: RegistryRecord, store: ObjectStore) -> None:
-        """Refuses a record that did not pass its gate or misses this stack's acceptance."""
+    def _accept(
+        self, props: Props, record: RegistryRecord, record_uri: str, store: ObjectStore
+    ) -> Observed:
+        """The record's gated metrics; refuses a record that did not pass its gate, misses this
+        stack's acceptance or lacks its threshold (`record_uri` names it)."""
         origin = f"stack '{record.stack}'"
         criteria = Criteria.from_props(props["criteria"])
         baseline = (
@@ -199,8 +202,9 @@ class PromotedModelProvider(Provider):
             if criteria.no_worse_than_published
             else None
         )
+        observed = Observed.from_props(record.gate)
         unmet = [] if record.gate.get("passed") else [f"it did not pass its gate on {origin}"]
-        unmet += check(Observed.from_props(record.gate), criteria, baseline)
+        unmet += check(observed, criteria, baseline)
         if unmet:
             raise UserError(
                 unmet_message(
@@ -210,6 +214,13 @@ class PromotedModelProvider(Provider):
                     "Nothing was copied or published.",
                 )
             )
+        if observed.threshold is None:  # a passed gate always chose one: written by hand?
+            raise UserError(
+                f"{record_uri} (the registry record on {origin}) has no threshold in its gate: "
+                "the confidence threshold apps use travels with a promoted model; nothing was "
+                "copied or published"
+            )
+        return observed
 
     def _promote(self, props: Props) -> Props:
         log = self.log(props)
@@ -218,15 +229,15 @@ class PromotedModelProvider(Provider):
         source = ObjectStore(CloudTarget.from_inputs(source_props["cloud"]), source_props["bucket"])
         store = ObjectStore(target, props["bucket"])
         fingerprint = props["fingerprint"]
+        source_record_uri = source.uri(record_path(props["name"], fingerprint))
         record = read_record(source, props["name"], fingerprint)
         if record is None:
             raise UserError(
-                f"stack '{source_props['stack']}' has no registry record "
-                f"{source.uri(record_path(props['name'], fingerprint))}: that fingerprint was "
-                f"never gated and exported there (`edgectl history --model {props['name']} "
-                f"--stack {source_props['stack']}` lists what was)"
+                f"stack '{source_props['stack']}' has no registry record {source_record_uri}: "
+                f"that fingerprint was never gated and exported there (`edgectl history --model "
+                f"{props['name']} --stack {source_props['stack']}` lists what was)"
             )
-        self._accept(props, record, store)
+        observed = self._accept(props, record, source_record_uri, store)
         missing = [f for f in props["formats"] if record.artifact(f) is None]
         if missing:
             have = ", ".join(a.format for a in record.artifacts) or "none"
@@ -250,15 +261,15 @@ class PromotedModelProvider(Provider):
         gate = record.gate
         log(
             f"promoted {fingerprint[:19]}… from stack '{source_props['stack']}' without "
-            f"training: threshold {gate['threshold']:g}, precision {gate['precision']:.3f}, "
-            f"recall {gate['recall']:.3f}"
+            f"training: threshold {observed.threshold:g}, precision "
+            f"{show_metric(observed.precision)}, recall {show_metric(observed.recall)}"
         )
         return {
             **artifact_outputs(artifacts),
-            "threshold": gate["threshold"],
+            "threshold": observed.threshold,
             "labels": list(record.labels),
             "recordUri": record_uri,
-            "sourceRecordUri": source.uri(record_path(props["name"], fingerprint)),
+            "sourceRecordUri": source_record_uri,
             "cloudModel": record.cloud_model,
             "precision": gate.get("precision"),
             "recall": gate.get("recall"),

@@ -9,9 +9,10 @@ sha256 changed. Each publication also records which fingerprint this stack serve
 
 import pulumi
 
+from components.cloud.adapters import open_registry
 from components.cloud.clients import REGISTRY, STORAGE, CloudTarget
 from components.cloud.records import now, published_path
-from components.cloud.registry import ModelFile, PublishedModel, PublishedModelSpec, open_registry
+from components.cloud.registry import ModelFile, PublishedModel, PublishedModelSpec, Registry
 from components.cloud.storage import ObjectStore
 from components.providers.base import DynamicResource, Props, Provider
 from components.spec import Publication as PublicationSpec
@@ -31,7 +32,7 @@ def publication_inputs(spec: PublicationSpec, target: CloudTarget) -> Props:
     }
 
 
-def _registry(props: Props):
+def _registry(props: Props) -> Registry:
     return open_registry(
         props["target"], CloudTarget.from_inputs(props["cloud"]), props["registryBucket"]
     )

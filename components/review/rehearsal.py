@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 from components.cloud.adapters import training_api
 from components.cloud.clients import CloudTarget, cloud_target
-from components.cloud.training import Evaluations
 from components.evaluation.gate import Criteria, GateResult, evaluate
+from components.evaluation.metrics import Evaluations
 from components.evaluation.report import (
     ModelMetrics,
     ModelReport,

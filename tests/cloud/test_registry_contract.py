@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from components.cloud.adapters import open_registry
 from components.cloud.clients import CloudTarget, firebase_app, firebase_ml_module
 from components.cloud.errors import CloudError
 from components.cloud.registry import (
@@ -17,7 +18,6 @@ from components.cloud.registry import (
     ModelFile,
     PublishedModelSpec,
     Registry,
-    open_registry,
 )
 from emulator.server import EmulatorServer
 from tests.fixtures.calls import WRITES, recorded_calls

@@ -26,12 +26,12 @@ from components.cloud.training import (
     LABEL_STACK,
     CloudDataset,
     CloudModel,
-    Evaluations,
     TrainingApi,
 )
 from components.data.csv_index import write_index
 from components.data.manifest import scan_local
 from components.evaluation.gate import Criteria, LabelMinimum, evaluate
+from components.evaluation.metrics import Evaluations
 from components.evaluation.tflite import inspect_tflite
 from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV
 from emulator.server import EmulatorServer

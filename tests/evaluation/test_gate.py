@@ -6,7 +6,6 @@ from types import MappingProxyType
 import pytest
 
 from components.cloud.records import RegistryRecord
-from components.cloud.training import ConfidencePoint, Evaluation, Evaluations
 from components.evaluation.gate import (
     Baseline,
     Criteria,
@@ -16,6 +15,7 @@ from components.evaluation.gate import (
     check,
     evaluate,
 )
+from components.evaluation.metrics import ConfidencePoint, Evaluation, Evaluations
 from components.evaluation.threshold import NoThreshold, choose
 
 THRESHOLDS = [round(0.05 * i, 2) for i in range(20)] + [0.96, 0.97, 0.98, 0.99]

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from components.cli import main
+from components.cloud.adapters import open_registry
 from components.cloud.clients import CloudTarget
 from components.cloud.records import published_path, read_record
-from components.cloud.registry import open_registry
 from components.cloud.storage import ObjectStore
 from components.providers.promoted import PromotedModelProvider, promoted_inputs, promotion_source
 from components.spec import load_specs

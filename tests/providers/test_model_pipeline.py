@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from components.cloud.adapters import TRAINING_APIS
+from components.cloud.adapters import TRAINING_APIS, open_registry
 from components.cloud.clients import CloudTarget
 from components.cloud.records import published_path, read_record
-from components.cloud.registry import open_registry
 from components.cloud.storage import ObjectStore
 from components.graph import build_graph, resolve
 from components.providers.publication import PublicationProvider, published_model_spec

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from components.cloud.adapters import TRAINING_APIS
-from components.cloud.registry import open_registry
+from components.cloud.adapters import TRAINING_APIS, open_registry
 from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV
 from tests.fixtures.emulator import arm_fault, clear_faults, patched_environ
 from tests.reliability.scratch import CREATE, Scratch, new_scratch
