@@ -32,7 +32,10 @@ test: venv lint
 	exit $$status
 
 # The main job: reconcile specs/ on the `local` stack against the local emulator.
-up: venv
+# The CLI first (seconds), the venv next (minutes): a missing CLI is found before the build.
+up:
+	bash scripts/pulumi-cli.sh
+	$(MAKE) venv
 	bash scripts/up.sh
 
 bench: venv

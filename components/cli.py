@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +255,14 @@ SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
 ]
 
 
+def version() -> str:
+    """The installed edge-labeler's version (pyproject.toml's, once `pip install`ed)."""
+    try:
+        return metadata.version("edge-labeler")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed: pip install .)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `edgectl` parser with every subcommand of SUBCOMMANDS."""
     parser = argparse.ArgumentParser(
@@ -262,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reconciled by Pulumi.",
         formatter_class=_formatter,
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(subparsers)

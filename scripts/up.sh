@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make up`: reconcile specs/ on the `local` stack against the local emulator.
 #
-# 1. the Pulumi CLI (installed with Pulumi's official installer when missing),
+# 1. the Pulumi CLI (scripts/pulumi-cli.sh, run by `make up` before the venv is built),
 # 2. a file state backend under the project (.pulumi-state/), no Pulumi Cloud account,
 # 3. the `local` stack, selected or created,
 # 4. the emulator started in the background (state in .emulator-data/), stopped at the end,
@@ -16,22 +16,9 @@ DATA_DIR=${EDGE_LABELER_EMULATOR_DATA:-$ROOT/.emulator-data}
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'make up: %s\n' "$*" >&2; exit 1; }
 
-# --- 1. Pulumi CLI ------------------------------------------------------------------------
+# --- 1. Pulumi CLI (checked or installed by scripts/pulumi-cli.sh before the venv was built) ---
 PATH=$HOME/.pulumi/bin:$PATH
-if ! command -v pulumi >/dev/null 2>&1; then
-  say "the Pulumi CLI is not installed; installing it with Pulumi's official installer"
-  if ! command -v curl >/dev/null 2>&1 || ! curl -fsSL --max-time 60 https://get.pulumi.com -o /tmp/pulumi-install.sh; then
-    die "the Pulumi CLI is required and could not be installed automatically (get.pulumi.com is
-not reachable from this machine). Install it by one of the ways on
-https://www.pulumi.com/docs/iac/download-install/ — for example
-  curl -fsSL https://get.pulumi.com | sh        (Linux, macOS)
-  brew install pulumi/tap/pulumi                (macOS)
-  winget install pulumi                         (Windows)
-then run \`make up\` again. \`make test\` does not need the CLI."
-  fi
-  sh /tmp/pulumi-install.sh --silent || die "Pulumi's installer failed; see its output above"
-  command -v pulumi >/dev/null 2>&1 || die "the Pulumi CLI was installed but is not on PATH (~/.pulumi/bin)"
-fi
+command -v pulumi >/dev/null 2>&1 || die "the Pulumi CLI is missing: run \`make up\` (it installs it first)"
 say "$(pulumi version) at $(command -v pulumi)"
 
 # --- 2. file state backend, 3. stack --------------------------------------------------------
