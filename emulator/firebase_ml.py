@@ -10,6 +10,7 @@ the emulator (components/cloud/clients.py does that). The routes, with firebase-
                                                           (updateMask=state.published) → Operation
     DELETE /v1beta2/projects/{p}/models/{id}             ml.delete_model → {}
     GET    /v1beta2/projects/{p}/operations/{id}         Model.wait_for_unlocked polling
+    GET    /v1beta2/projects/{p}/models/{id}:download    devices (ML Kit); ?alt=media: the file
 Create and patch answer an operation that is done once the file is validated (within
 `answer_within_seconds`, else a running one the client polls); what the model's state refuses
 (a taken name, a missing model, an unverified file) is the operation's error, as the SDKs'
@@ -21,7 +22,7 @@ Fault injection names: `firebaseml.projects.models.create|get|list|patch|delete`
 """
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from emulator.core.errors import (
@@ -58,6 +59,8 @@ MAX_PAGE_SIZE = 100
 # How long create/patch wait for the file's validation before answering a running operation.
 # Validation takes milliseconds here; the bound only matters when it is held (fault injection).
 ANSWER_WITHIN_SECONDS = 60.0
+# DownloadModelResponse.expireTime: Google's lifetime is unknown; the emulator's URI never expires.
+DOWNLOAD_URI_LIFETIME = timedelta(hours=1)
 # What the model's state refuses: the operation's error, not an HTTP error (see the docstring).
 _OPERATION_ERRORS = {Code.NOT_FOUND, Code.ALREADY_EXISTS, Code.FAILED_PRECONDITION, Code.ABORTED}
 
@@ -95,7 +98,7 @@ def register(
     answer_within_seconds: float = ANSWER_WITHIN_SECONDS,
 ) -> None:
     """Adds the Firebase ML routes (and the model store under the state dir) to the emulator."""
-    from emulator.server import json_response
+    from emulator.server import HttpResponse, json_response
 
     backend = server.backend
     store = FirebaseModelStore(
@@ -109,6 +112,13 @@ def register(
     routes = (
         ("POST", f"{BASE}/models", facade.create, "firebaseml.projects.models.create"),
         ("GET", f"{BASE}/models", facade.list, "firebaseml.projects.models.list"),
+        # Before `get`: its {model} would match "123:download" too.
+        (
+            "GET",
+            f"{BASE}/models/{{model}}:download",
+            facade.download,
+            "firebaseml.projects.models.download",
+        ),
         ("GET", f"{BASE}/models/{{model}}", facade.get, "firebaseml.projects.models.get"),
         ("PATCH", f"{BASE}/models/{{model}}", facade.patch, "firebaseml.projects.models.patch"),
         ("DELETE", f"{BASE}/models/{{model}}", facade.delete, "firebaseml.projects.models.delete"),
@@ -120,13 +130,18 @@ def register(
         ),
     )
     for method, template, handler, name in routes:
-        server.add_route(method, template, _json_route(handler, json_response), name)
+        server.add_route(method, template, _route(handler, json_response, HttpResponse), name)
 
 
-def _json_route(handler, json_response):
+def _route(handler, json_response, http_response):
+    """A route answering the handler's JSON document (bytes: a media download)."""
+
     def route(request: "HttpRequest") -> "HttpResponse":
         try:
-            return json_response(handler(request))
+            result = handler(request)
+            if isinstance(result, bytes):
+                return http_response(200, result, "application/octet-stream")
+            return json_response(result)
         except FieldViolation as exc:  # the server's error body has no details; this one does
             status = exc.code.http_status
             error = {"code": status, "message": exc.message, "status": exc.code.name}
@@ -297,6 +312,23 @@ class FirebaseMlFacade:
                 etag=etag,
             )
         )
+
+    def download(self, request: "HttpRequest") -> dict | bytes:
+        """A device's download: where to get the published file (alt=media: the file itself)."""
+        name = _model_name(request)
+        file, data = self.store.download(name)
+        if _param(request, ("alt",)) == "media":
+            return data
+        # The URI is this method's own media download (Google's `alt=media`), served from the
+        # copy the emulator kept when it validated the file.
+        host = request.headers.get("host", "127.0.0.1")
+        expires = datetime.now(UTC) + DOWNLOAD_URI_LIFETIME
+        return {
+            "downloadUri": f"http://{host}/v1beta2/{name}:download?alt=media",
+            "expireTime": timestamp(expires),
+            "modelFormat": "TFLITE",
+            "sizeBytes": str(file.size_bytes),
+        }
 
     def delete(self, request: "HttpRequest") -> dict:
         self.store.delete(_model_name(request))

@@ -17,7 +17,10 @@ texts are in emulator/core/firebase_errors.py, emulator/FIDELITY.md lists every 
 - Display names are unique per project (apps download a model by its name) and follow
   firebase-admin's rule, `[A-Za-z0-9_-]{1,32}` (firebase-admin-python#459 "to match changed
   backend requirements"). Model ids are numbers.
-- Publishing needs a verified file.
+- Publishing needs a verified file. The service keeps a copy of each file it validated
+  ("If you update the file in the original location, it is necessary to call UpdateModel for ML
+  to pick up and validate the updated file"): `<root>/files/<sha256>.tflite`, what `download`
+  serves.
 
 State: `<root>/<model id>.json`, one atomic file per model, loaded on first use. Validation
 interrupted by a stop or a crash leaves the model unlocked, its previous file in place and a
@@ -57,7 +60,7 @@ from emulator.core.firebase_errors import (
 from emulator.core.model_filter import Filterable, parse_filter
 from emulator.core.names import new_id
 from emulator.core.operations import Operation, OperationContext, OperationStore, Outcome, utcnow
-from emulator.core.persistence import atomic_write_json, read_json, remove_file
+from emulator.core.persistence import atomic_write_bytes, atomic_write_json, read_json, remove_file
 from emulator.core.tf_setup import native_logs_filtered, quiet_native_logs
 
 log = logging.getLogger(__name__)
@@ -259,8 +262,8 @@ def _gs_uri(uri: str, field: str) -> str:
     return uri
 
 
-def check_model_file(blobs: Blobs, uri: str, max_bytes: int) -> ModelFile | Status:
-    """The validated file, or the validation error (as the model will carry it)."""
+def check_model_file(blobs: Blobs, uri: str, max_bytes: int) -> tuple[ModelFile, bytes] | Status:
+    """The validated file and its bytes, or the validation error (as the model will carry it)."""
 
     def invalid(message: str) -> Status:
         return Status(Code.INVALID_ARGUMENT, message)
@@ -287,7 +290,7 @@ def check_model_file(blobs: Blobs, uri: str, max_bytes: int) -> ModelFile | Stat
         return invalid(INVALID_FLATBUFFER)
     if problem:
         return invalid(f"The model file {uri} cannot be loaded by TensorFlow Lite: {problem}")
-    return ModelFile(uri, len(data), hashlib.sha256(data).hexdigest())
+    return ModelFile(uri, len(data), hashlib.sha256(data).hexdigest()), data
 
 
 def _litert_problem(data: bytes) -> str | None:
@@ -497,6 +500,35 @@ class FirebaseModelStore:
             model = self.get(name)
             remove_file(self._root / f"{model.id}.json")
             del self._loaded()[name]
+            self._drop_unused_copy(model.file)
+
+    # ---- downloads (devices) ----------------------------------------------------------------
+
+    def _file_path(self, sha256: str) -> Path:
+        return self._root / "files" / f"{sha256}.tflite"
+
+    def _drop_unused_copy(self, file: ModelFile | None) -> None:
+        """Removes the copy of a file no model serves any more. Caller holds the lock."""
+        if file is not None and all(
+            m.file is None or m.file.sha256 != file.sha256 for m in self._loaded().values()
+        ):
+            remove_file(self._file_path(file.sha256))
+
+    def download(self, name: str) -> tuple[ModelFile, bytes]:
+        """The file apps get for a published model; NOT_FOUND for any other (as for a device)."""
+        model = self.get(name)
+        if not model.published or model.file is None:
+            raise entity_not_found()
+        try:
+            return model.file, self._file_path(model.file.sha256).read_bytes()
+        except FileNotFoundError:
+            pass
+        # Validated before the emulator kept copies: the object, if it is still that file.
+        with contextlib.suppress(NotFound):
+            data = self._blobs.read(model.file.gcs_tflite_uri)
+            if hashlib.sha256(data).hexdigest() == model.file.sha256:
+                return model.file, data
+        raise entity_not_found()
 
     # ---- validation -------------------------------------------------------------------------
 
@@ -558,7 +590,11 @@ class FirebaseModelStore:
         )
 
     def _commit(
-        self, model_name: str, op_name: str, source: str, outcome: ModelFile | Status
+        self,
+        model_name: str,
+        op_name: str,
+        source: str,
+        outcome: tuple[ModelFile, bytes] | Status,
     ) -> dict:
         """Records the validation's outcome; a failure keeps the file apps download."""
         with self._lock:
@@ -570,6 +606,14 @@ class FirebaseModelStore:
                 log.info("firebase ml: %s failed validation: %s", model_name, outcome.message)
                 model = replace(model, validation_error=outcome)
             else:
-                model = replace(model, file=outcome, validation_error=None)
+                file, data = outcome
+                if not self._file_path(file.sha256).exists():
+                    self._file_path(file.sha256).parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write_bytes(self._file_path(file.sha256), data)
+                model = replace(model, file=file, validation_error=None)
+            previous = self._loaded()[model_name].file
             model = replace(model, source=source, active_operations=remaining, update_time=utcnow())
-            return self._save(model).to_json()
+            saved = self._save(model)
+            if previous != saved.file:
+                self._drop_unused_copy(previous)
+            return saved.to_json()

@@ -7,6 +7,7 @@ firebase-admin's base URLs at the emulator); every call below is firebase_admin.
 import functools
 import hashlib
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -16,8 +17,15 @@ from components.cloud.clients import CloudTarget, firebase_app, firebase_ml_modu
 from emulator import automl_v1, firebase_ml
 from emulator.core.firebase_models import MAX_MODEL_BYTES, VALIDATE_STEP
 from emulator.core.model_filter import Filterable, parse_filter
+from emulator.server import FIREBASE_ML_ENV
 from tests.fixtures.calls import recorded_calls
-from tests.fixtures.emulator import PROJECT, admin, patched_environ, storage_client
+from tests.fixtures.emulator import (
+    PROJECT,
+    admin,
+    json_call,
+    patched_environ,
+    storage_client,
+)
 
 ml = firebase_ml_module()
 TARGET = CloudTarget(stack="local", project=PROJECT, emulator=True)
@@ -420,6 +428,28 @@ def test_restart_keeps_models_and_unlocks_interrupted_validation(
         fixed = ml.update_model(update, app=app)
         fixed.wait_for_unlocked(30)
         assert fixed.validation_error is None and fixed.model_hash == kept.model_hash
+
+
+def test_devices_download_the_copy_that_was_validated(emulator, app, bucket, tflite_files):
+    first, second = tflite_files
+    path = f"exports/{uuid.uuid4().hex[:8]}/model.tflite"
+    model = _create(app, _unique("download"), _upload(bucket, first.data, path))
+    url = f"{emulator.env[FIREBASE_ML_ENV]}/v1beta2/projects/{PROJECT}/models/{model.model_id}"
+    assert json_call(f"{url}:download", "GET")[0] == 404  # not published: no device has it
+
+    ml.publish_model(model.model_id, app=app)
+    status, answer = json_call(f"{url}:download", "GET")
+    assert status == 200 and answer["modelFormat"] == "TFLITE"
+    assert answer["sizeBytes"] == str(len(first.data)) and answer["expireTime"].endswith("Z")
+    # The file in the original location changes; apps keep the validated one until an update
+    # ("it is necessary to call UpdateModel for ML to pick up and validate the updated file").
+    bucket.blob(path).upload_from_string(second.data)
+    with urllib.request.urlopen(answer["downloadUri"], timeout=10) as response:
+        assert response.read() == first.data
+    assert hashlib.sha256(first.data).hexdigest() == model.model_hash
+
+    ml.delete_model(model.model_id, app=app)
+    assert json_call(f"{url}:download", "GET")[0] == 404
 
 
 def _violation(error: dict) -> dict:
