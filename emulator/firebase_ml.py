@@ -133,7 +133,11 @@ def register(
         server.add_route(method, template, _route(handler, json_response, HttpResponse), name)
 
 
-def _route(handler, json_response, http_response):
+def _route(
+    handler: Callable[["HttpRequest"], dict | bytes],
+    json_response: Callable[..., "HttpResponse"],
+    http_response: type["HttpResponse"],
+) -> Callable[["HttpRequest"], "HttpResponse"]:
     """A route answering the handler's JSON document (bytes: a media download)."""
 
     def route(request: "HttpRequest") -> "HttpResponse":
