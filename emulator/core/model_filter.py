@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from emulator.core.errors import InvalidArgument
+from emulator.core.firebase_errors import FieldViolation
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,13 @@ class _Token:
     at: int  # character offset, for messages
 
 
-def _error(text: str, message: str) -> InvalidArgument:
-    return InvalidArgument(
-        f"Field: filter; Message: {message} in {text!r}; supported: display_name = x, "
-        "display_name != x, display_name : prefix*, tags: x, state.published = true|false, "
-        "joined with AND, OR, NOT and parentheses"
+def _error(text: str, message: str) -> FieldViolation:
+    """The service's generic 400; what is wrong and what is supported go in its details."""
+    return FieldViolation(
+        "filter",
+        f"{message} in {text!r}; supported: display_name = x, display_name != x, "
+        "display_name : prefix*, tags: x, state.published = true|false, joined with AND, OR, "
+        "NOT and parentheses",
     )
 
 
@@ -190,5 +192,5 @@ def _restriction(text: str, field: str, op: str, value: str) -> Predicate:
 
 
 def parse_filter(text: str) -> Predicate:
-    """The predicate of a models.list filter ("" matches every model); InvalidArgument if bad."""
+    """The predicate of a models.list filter ("" matches every model); FieldViolation if bad."""
     return _Parser(text or "").parse()

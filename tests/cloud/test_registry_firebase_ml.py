@@ -93,7 +93,7 @@ def test_a_file_firebase_rejects_creates_nothing_and_an_update_keeps_the_old_fil
 ):
     broken = b"\x1c\x00\x00\x00TFL3" + b"\x07" * 64  # TF Lite's identifier, broken flatbuffer
     name = _name()
-    with pytest.raises(CloudError, match=r"rejected the model file .*cannot be loaded"):
+    with pytest.raises(CloudError, match=r"rejected the model file .*: Invalid flatbuffer format"):
         registry.apply(PublishedModelSpec(name, ModelFile.from_bytes(broken)))
     assert registry.read(name) is None
 

@@ -7,6 +7,7 @@ firebase-admin's base URLs at the emulator); every call below is firebase_admin.
 import functools
 import hashlib
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -16,11 +17,12 @@ from components.cloud.clients import CloudTarget, firebase_app, firebase_ml_modu
 from emulator import automl_v1, firebase_ml
 from emulator.core.firebase_models import MAX_MODEL_BYTES, VALIDATE_STEP
 from emulator.core.model_filter import Filterable, parse_filter
+from emulator.server import FIREBASE_ML_ENV
 from tests.fixtures.calls import recorded_calls
 from tests.fixtures.emulator import (
-    HANG_GUARD_S,
     PROJECT,
     admin,
+    json_call,
     patched_environ,
     storage_client,
 )
@@ -122,19 +124,72 @@ def test_lifecycle_create_publish_list_update_unpublish_delete(app, bucket, tfli
     assert listed(f"display_name = {name}") == []
 
 
-def test_an_invalid_file_ends_with_a_validation_error(emulator, app, bucket, tflite_files):
-    not_tflite = _create(app, _unique("not_tflite"), _upload(bucket, b"PK\x03\x04 a zip file"))
-    assert "is not a TensorFlow Lite model" in not_tflite.validation_error
-    assert not_tflite.model_hash is None and not_tflite.model_format is None
-    with pytest.raises(exceptions.FailedPreconditionError, match="no valid model file"):
-        ml.publish_model(not_tflite.model_id, app=app)
+def test_a_model_without_a_file_is_created_at_once(emulator, app):
+    name = _unique("no_file")
+    with recorded_calls(emulator) as calls:
+        model = ml.create_model(ml.Model(display_name=name, tags=["x"]), app=app)
+    assert calls == ["firebaseml.projects.models.create"]
+    assert not model.locked and model.display_name == name and model.tags == ["x"]
+    # The service's text (firebase-admin's and firebase-admin-node's integration tests).
+    assert model.validation_error == "No model file has been uploaded."
+    assert model.model_format is None and model.model_hash is None and not model.published
 
-    # Right file identifier, broken flatbuffer: LiteRT refuses it.
-    broken = _create(
-        app, _unique("broken"), _upload(bucket, b"\x1c\x00\x00\x00TFL3" + b"\x07" * 64)
+
+def test_create_and_update_answer_done_once_the_file_is_validated(
+    emulator, app, bucket, tflite_files
+):
+    first, second = tflite_files
+    model = ml.Model(
+        display_name=_unique("done"), model_format=_source(app, _upload(bucket, first.data))
     )
-    assert "cannot be loaded by TensorFlow Lite" in broken.validation_error
+    with recorded_calls(emulator) as calls:
+        created = ml.create_model(model, app=app)
+    # No polling and no re-read: the POST answered a done operation with the validated model.
+    assert calls == ["firebaseml.projects.models.create"]
+    assert not created.locked and created.validation_error is None
+    assert created.model_hash == hashlib.sha256(first.data).hexdigest()
 
+    update = ml.get_model(created.model_id, app=app)
+    update.model_format = _source(app, _upload(bucket, second.data))
+    with recorded_calls(emulator) as calls:
+        updated = ml.update_model(update, app=app)
+    assert calls == ["firebaseml.projects.models.patch"]
+    assert not updated.locked and updated.model_hash == hashlib.sha256(second.data).hexdigest()
+
+    # On the wire: done at once, so no name to poll (firebase-admin's handle_operation).
+    status, op = admin(
+        emulator.env,
+        "POST",
+        f"/v1beta2/projects/{PROJECT}/models",
+        {
+            "displayName": _unique("raw"),
+            "tfliteModel": {"gcsTfliteUri": _upload(bucket, first.data)},
+        },
+    )
+    assert status == 200 and set(op) == {"done", "response"} and op["done"] is True
+    assert (
+        op["response"]["@type"].endswith("v1beta2.Model")
+        and "activeOperations" not in op["response"]
+    )
+
+
+def test_a_file_that_is_not_a_tflite_flatbuffer_is_an_invalid_flatbuffer(app, bucket):
+    for data in (
+        b"This is not a tflite file.\n",  # firebase-admin's tests/data/invalid_model.tflite
+        b"PK\x03\x04 a zip file",
+        b"\x1c\x00\x00\x00TFL3" + b"\x07" * 64,  # TF Lite's file identifier, broken flatbuffer
+    ):
+        uri = _upload(bucket, data)
+        model = _create(app, _unique("invalid"), uri)
+        assert model.validation_error == "Invalid flatbuffer format"
+        # The model names the file it was given, but has no size and nothing to download.
+        assert model.model_format.model_source.gcs_tflite_uri == uri
+        assert model.model_format.size_bytes is None and model.model_hash is None
+
+
+def test_other_files_the_service_cannot_use_end_with_a_validation_error(
+    emulator, app, bucket, tflite_files
+):
     missing_uri = f"gs://{bucket.name}/exports/missing/model.tflite"
     missing = _create(app, _unique("missing"), missing_uri)
     assert missing.validation_error == (
@@ -147,28 +202,120 @@ def test_an_invalid_file_ends_with_a_validation_error(emulator, app, bucket, tfl
     big = _create(app, _unique("too_big"), big_uri)
     assert f"at most {MAX_MODEL_BYTES} bytes (40 MB)" in big.validation_error
 
-    # A failed update keeps the previous (valid) file.
+
+def test_a_failed_update_names_the_new_file_and_keeps_serving_the_old_one(
+    app, bucket, tflite_files
+):
     good = _create(app, _unique("keeps_file"), _upload(bucket, tflite_files[0].data))
     update = ml.get_model(good.model_id, app=app)
-    update.model_format = _source(app, _upload(bucket, b"not a model"))
+    bad_uri = _upload(bucket, b"not a model")
+    update.model_format = _source(app, bad_uri)
     after = ml.update_model(update, app=app)
     after.wait_for_unlocked(30)
-    assert "is not a TensorFlow Lite model" in after.validation_error
+    assert after.validation_error == "Invalid flatbuffer format"
+    assert after.model_format.model_source.gcs_tflite_uri == bad_uri
+    assert after.model_format.size_bytes is None
+    # modelHash "will change if a new file is available for download" (REST reference): the
+    # previous file still is, and stays publishable.
     assert after.model_hash == good.model_hash
+    assert ml.publish_model(good.model_id, app=app).published
 
 
-def test_bad_display_names_are_rejected_before_any_request(emulator, app, bucket, tflite_files):
-    uri = _upload(bucket, tflite_files[0].data)
+def test_a_taken_display_name_fails_the_operation(app):
+    name = _unique("taken")
+    ml.create_model(ml.Model(display_name=name), app=app)
+    with pytest.raises(exceptions.AlreadyExistsError) as excinfo:
+        ml.create_model(ml.Model(display_name=name), app=app)
+    assert str(excinfo.value) == f"Model '{name}' already exists"
+    assert excinfo.value.http_response is None  # an operation error, not an HTTP one
+
+    other = ml.create_model(ml.Model(display_name=_unique("other")), app=app)
+    other.display_name = name
+    with pytest.raises(exceptions.AlreadyExistsError) as excinfo:
+        ml.update_model(other, app=app)
+    assert str(excinfo.value) == f"Model '{name}' already exists"
+
+
+def test_a_missing_model_is_not_found_in_the_services_words(app):
+    model = ml.create_model(ml.Model(display_name=_unique("gone")), app=app)
+    ml.delete_model(model.model_id, app=app)
+    name = f"projects/{PROJECT}/models/{model.model_id}"
+    model.tags = ["again"]
+    for change in (ml.update_model, ml.publish_model, ml.unpublish_model):
+        argument = model if change is ml.update_model else model.model_id
+        with pytest.raises(exceptions.NotFoundError) as excinfo:
+            change(argument, app=app)
+        assert str(excinfo.value) == f"Model '{name}' was not found"
+        assert excinfo.value.http_response is None  # an operation error
+    for read in (ml.get_model, ml.delete_model):
+        with pytest.raises(exceptions.NotFoundError) as excinfo:
+            read(model.model_id, app=app)
+        assert str(excinfo.value) == "Requested entity was not found."
+        assert excinfo.value.http_response.status_code == 404
+
+
+def test_only_a_verified_model_can_be_published(app, bucket, tflite_files):
+    no_file = ml.create_model(ml.Model(display_name=_unique("unverified")), app=app)
+    invalid = _create(app, _unique("invalid_file"), _upload(bucket, b"not a model"))
+    for model in (no_file, invalid):
+        with pytest.raises(exceptions.FailedPreconditionError) as excinfo:
+            ml.publish_model(model.model_id, app=app)
+        assert str(excinfo.value) == "Cannot publish a model that is not verified."
+        assert excinfo.value.http_response is None  # an operation error
+    assert ml.unpublish_model(no_file.model_id, app=app).published is False
+    fixed = ml.get_model(invalid.model_id, app=app)
+    fixed.model_format = _source(app, _upload(bucket, tflite_files[0].data))
+    ml.update_model(fixed, app=app).wait_for_unlocked(30)
+    assert ml.publish_model(invalid.model_id, app=app).published
+
+
+def test_a_malformed_request_is_the_generic_400_with_details(emulator, app):
+    with pytest.raises(exceptions.InvalidArgumentError) as excinfo:
+        ml.list_models(list_filter="InvalidFilterParam=123", app=app)
+    assert str(excinfo.value) == "Request contains an invalid argument."
+    assert excinfo.value.http_response.status_code == 400
+    # What is wrong is in a google.rpc.BadRequest detail.
+    status, body = admin(
+        emulator.env, "GET", f"/v1beta2/projects/{PROJECT}/models?filter=InvalidFilterParam%3D123"
+    )
+    assert status == 400 and body["error"]["status"] == "INVALID_ARGUMENT"
+    (detail,) = body["error"]["details"]
+    assert detail["@type"] == "type.googleapis.com/google.rpc.BadRequest"
+    (violation,) = detail["fieldViolations"]
+    assert violation["field"] == "filter"
+    assert "unknown field 'InvalidFilterParam'" in violation["description"]
+
+
+def test_model_ids_are_numbers(app):
+    # firebase-admin lets 'invalid-model-id' through; the service refuses it (the node SDK's
+    # integration test expects invalid-argument for get, update, publish and delete).
+    for call in (ml.get_model, ml.publish_model, ml.delete_model):
+        with pytest.raises(exceptions.InvalidArgumentError) as excinfo:
+            call("invalid-model-id", app=app)
+        assert excinfo.value.http_response.status_code == 400
+
+
+def test_display_names_and_tags_follow_the_sdks_rule(emulator, app):
+    # firebase-admin checks [A-Za-z0-9_-]{1,32} "to match changed backend requirements"
+    # (firebase-admin-python#459); the node SDK's integration test creates 'node-integ-list1'.
+    for name in (_unique("digits-v2"), f"9lives_{uuid.uuid4().hex[:6]}"):
+        assert (
+            ml.create_model(ml.Model(display_name=name, tags=["a-b"]), app=app).display_name == name
+        )
     with recorded_calls(emulator) as calls:
         for bad in ("a" * 33, "has space", ""):
             with pytest.raises(ValueError, match="Display name format is invalid"):
-                ml.Model(display_name=bad, model_format=_source(app, uri))
+                ml.Model(display_name=bad)
         with pytest.raises(ValueError, match="Tag format is invalid"):
             ml.Model(display_name="ok", tags=["bad tag"])
     assert calls == []
-    # The SDK allows '-' and a leading digit; the service (REST reference) does not.
-    with pytest.raises(exceptions.InvalidArgumentError, match="must start with a letter"):
-        ml.create_model(ml.Model(display_name="digits-v2", model_format=_source(app, uri)), app=app)
+    # The service refuses them too (what the SDK stops, seen on the wire).
+    for bad in ("a" * 33, "has space", "", "Invalid Name#*^!"):
+        status, body = admin(
+            emulator.env, "POST", f"/v1beta2/projects/{PROJECT}/models", {"displayName": bad}
+        )
+        assert status == 400 and body["error"]["message"] == "Request contains an invalid argument."
+        assert body["error"]["details"][0]["fieldViolations"][0]["field"] == "model.display_name"
 
 
 def test_list_filters_and_paging(app, bucket, tflite_files):
@@ -207,13 +354,19 @@ def test_list_filters_and_paging(app, bucket, tflite_files):
     assert {m.model_id for m in first.models + second.models} == everyone
 
     for bad in ("size > 3", "tags: a AND", "display_name : a*b*", "state.published = maybe"):
-        with pytest.raises(exceptions.InvalidArgumentError, match="Field: filter"):
+        with pytest.raises(exceptions.InvalidArgumentError, match="invalid argument"):
             ml.list_models(list_filter=bad, app=app)
 
 
+# Validation held longer than the service waits before answering (0.2 s here).
+SLOW_VALIDATION = (
+    automl_v1.register,
+    functools.partial(firebase_ml.register, lock_wait_seconds=0.2, answer_within_seconds=0.2),
+)
+
+
 def test_a_model_is_locked_while_its_file_is_validated(tmp_path, emulator_factory, tflite_files):
-    facades = (automl_v1.register, functools.partial(firebase_ml.register, lock_wait_seconds=0.2))
-    server = emulator_factory(tmp_path / "data", facades=facades)
+    server = emulator_factory(tmp_path / "data", facades=SLOW_VALIDATION)
     with patched_environ(server.env):
         app = firebase_app(TARGET)
         bucket = storage_client(server.env).create_bucket("locking")
@@ -244,7 +397,7 @@ def test_restart_keeps_models_and_unlocks_interrupted_validation(
     tmp_path, emulator_factory, tflite_files
 ):
     data_dir = tmp_path / "data"
-    first = emulator_factory(data_dir)
+    first = emulator_factory(data_dir, facades=SLOW_VALIDATION)
     with patched_environ(first.env):
         app = firebase_app(TARGET)
         bucket = storage_client(first.env).create_bucket("restarts")
@@ -277,6 +430,36 @@ def test_restart_keeps_models_and_unlocks_interrupted_validation(
         assert fixed.validation_error is None and fixed.model_hash == kept.model_hash
 
 
+def test_devices_download_the_copy_that_was_validated(emulator, app, bucket, tflite_files):
+    first, second = tflite_files
+    path = f"exports/{uuid.uuid4().hex[:8]}/model.tflite"
+    model = _create(app, _unique("download"), _upload(bucket, first.data, path))
+    url = f"{emulator.env[FIREBASE_ML_ENV]}/v1beta2/projects/{PROJECT}/models/{model.model_id}"
+    assert json_call(f"{url}:download", "GET")[0] == 404  # not published: no device has it
+
+    ml.publish_model(model.model_id, app=app)
+    status, answer = json_call(f"{url}:download", "GET")
+    assert status == 200 and answer["modelFormat"] == "TFLITE"
+    assert answer["sizeBytes"] == str(len(first.data)) and answer["expireTime"].endswith("Z")
+    # The file in the original location changes; apps keep the validated one until an update
+    # ("it is necessary to call UpdateModel for ML to pick up and validate the updated file").
+    bucket.blob(path).upload_from_string(second.data)
+    with urllib.request.urlopen(answer["downloadUri"], timeout=10) as response:
+        assert response.read() == first.data
+    assert hashlib.sha256(first.data).hexdigest() == model.model_hash
+
+    ml.delete_model(model.model_id, app=app)
+    assert json_call(f"{url}:download", "GET")[0] == 404
+
+
+def _violation(error: dict) -> dict:
+    """The one field violation of a 400 answer (its google.rpc.BadRequest detail)."""
+    assert error["error"]["message"] == "Request contains an invalid argument."
+    (detail,) = error["error"]["details"]
+    (violation,) = detail["fieldViolations"]
+    return violation
+
+
 def test_rest_details_firebase_admin_does_not_reach(emulator, bucket, tflite_files):
     env = emulator.env
     base = f"/v1beta2/projects/{PROJECT}/models"
@@ -284,31 +467,29 @@ def test_rest_details_firebase_admin_does_not_reach(emulator, bucket, tflite_fil
     status, op = admin(
         env, "POST", base, {"displayName": _unique("rest"), "tfliteModel": {"gcsTfliteUri": uri}}
     )
-    assert status == 200 and op["metadata"]["@type"].endswith("ModelOperationMetadata")
-    model_name = op["metadata"]["name"]
-    deadline = time.monotonic() + HANG_GUARD_S  # a hang guard, not a window to make
-    while True:
-        status, model = admin(env, "GET", f"/v1beta2/{model_name}")
-        if "activeOperations" not in model:
-            break
-        assert time.monotonic() < deadline, f"{model_name} is still being validated"
-        time.sleep(0.02)
+    assert status == 200 and op["done"] is True
+    model = op["response"]
     assert model["tfliteModel"] == {
         "gcsTfliteUri": uri,
         "sizeBytes": str(len(tflite_files[0].data)),
     }
+    model_name = model["name"]
 
     status, error = admin(env, "PATCH", f"/v1beta2/{model_name}?updateMask=createTime", {})
-    assert status == 400 and "createTime cannot be updated" in error["error"]["message"]
-    status, error = admin(env, "PATCH", f"/v1beta2/{model_name}", {"etag": "stale", "tags": []})
-    assert status == 409 and error["error"]["status"] == "ABORTED"
-    status, error = admin(
+    assert status == 400 and "createTime cannot be updated" in _violation(error)["description"]
+    # What depends on the model's state fails the operation (HTTP 200, google.rpc.Status codes).
+    status, op = admin(env, "PATCH", f"/v1beta2/{model_name}", {"etag": "stale", "tags": []})
+    assert status == 200 and op["done"] is True and op["error"]["code"] == 10  # ABORTED
+    status, op = admin(
         env,
         "POST",
         base,
         {"displayName": model["displayName"], "tfliteModel": {"gcsTfliteUri": uri}},
     )
-    assert status == 409 and "already exists" in error["error"]["message"]
+    assert status == 200 and op == {
+        "done": True,
+        "error": {"code": 6, "message": f"Model '{model['displayName']}' already exists"},
+    }
     expired = (
         f"https://storage.googleapis.com/{bucket.name}/m.tflite?X-Goog-Algorithm=GOOG4-RSA-SHA256"
         "&X-Goog-Date=20200101T000000Z&X-Goog-Expires=600&X-Goog-Signature=00"
@@ -316,9 +497,18 @@ def test_rest_details_firebase_admin_does_not_reach(emulator, bucket, tflite_fil
     status, error = admin(
         env, "POST", base, {"displayName": _unique("exp"), "tfliteModel": {"gcsTfliteUri": expired}}
     )
-    assert status == 400 and "signed URL expired" in error["error"]["message"]
+    assert status == 400 and "signed URL expired" in _violation(error)["description"]
+    status, error = admin(env, "POST", base, {"displayName": _unique("x"), "size": 3})
+    assert status == 400 and error["error"]["message"] == (
+        "Invalid JSON payload received. Unknown name \"size\" at 'model': Cannot find field."
+    )
+    # A documented source the emulator cannot read: refused by name, not 501.
+    automl = {"automlModel": f"projects/{PROJECT}/locations/us-central1/models/ICN123"}
+    status, error = admin(env, "POST", base, {"displayName": _unique("a"), "tfliteModel": automl})
+    assert status == 400 and error["error"]["status"] == "FAILED_PRECONDITION"
+    assert "gcsTfliteUri" in error["error"]["message"]
     status, error = admin(env, "GET", f"/v1beta2/projects/{PROJECT}/operations/123")
-    assert status == 404
+    assert status == 404 and error["error"]["message"] == "Requested entity was not found."
 
 
 @pytest.mark.parametrize(
