@@ -42,7 +42,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
-from emulator import automl_v1, firebase_ml, vertex_v1
+from emulator import automl_v1, firebase_ml, remote_config, vertex_v1
 from emulator.core.backend import Backend
 from emulator.core.errors import Code, InvalidArgument, NotFound, ServiceError
 from emulator.core.faults import FAULTS_ENV, FaultInjector
@@ -78,6 +78,7 @@ FACADES: tuple[Callable[["EmulatorServer"], None], ...] = (
     automl_v1.register,
     vertex_v1.register,
     firebase_ml.register,
+    remote_config.register,
 )
 
 
