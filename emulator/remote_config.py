@@ -18,15 +18,17 @@ gRPC transcoding accepts both. The behaviour is emulator/core/remote_config.py's
 """
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from emulator.core.errors import InvalidArgument, NotFound
 from emulator.core.remote_config import (
     ADMIN_SDK_NODE,
     CLIENT,
+    MAX_STORED_VERSIONS,
     REST_API,
     SERVER,
+    VERSION_LIFETIME,
     Published,
     RemoteConfigStore,
     VersionMismatch,
@@ -45,9 +47,23 @@ NAMESPACED = "/v1/projects/{project}/namespaces/{namespace}"
 Handler = Callable[["HttpRequest"], "HttpResponse"]
 
 
-def register(server: "EmulatorServer") -> None:
-    """Adds the Remote Config routes (and the template store under the state dir)."""
-    store = RemoteConfigStore(server.backend.state_dir / "remote_config")
+def register(
+    server: "EmulatorServer",
+    *,
+    max_versions: int = MAX_STORED_VERSIONS,
+    version_lifetime: timedelta = VERSION_LIFETIME,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> None:
+    """Adds the Remote Config routes (and the template store under the state dir).
+
+    The keyword arguments are the store's (tests shorten the retention, or move the clock).
+    """
+    store = RemoteConfigStore(
+        server.backend.state_dir / "remote_config",
+        max_versions=max_versions,
+        version_lifetime=version_lifetime,
+        clock=clock,
+    )
     facade = RemoteConfigFacade(store)
     for prefix, method_prefix in ((V1, "projects"), (NAMESPACED, "projects.namespaces")):
         routes: tuple[tuple[str, str, Handler, str], ...] = (

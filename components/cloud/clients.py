@@ -26,7 +26,7 @@ from firebase_admin import credentials as firebase_credentials
 from firebase_admin import exceptions as firebase_exceptions
 from google.api_core.client_options import ClientOptions
 from google.auth import crypt
-from google.auth.credentials import AnonymousCredentials, Signing
+from google.auth.credentials import AnonymousCredentials, Credentials, Signing
 from google.cloud import automl_v1, storage
 from google.cloud.automl_v1.services.auto_ml.transports import AutoMlGrpcTransport
 
@@ -41,6 +41,7 @@ STORAGE_ENV = "STORAGE_EMULATOR_HOST"
 AUTOML_ENV = "EDGE_LABELER_AUTOML_ENDPOINT"
 VERTEX_ENV = "EDGE_LABELER_VERTEX_ENDPOINT"
 FIREBASE_ML_ENV = "EDGE_LABELER_FIREBASE_ML_ENDPOINT"
+REMOTE_CONFIG_ENV = "EDGE_LABELER_REMOTE_CONFIG_ENDPOINT"  # optional: else FIREBASE_ML_ENV's server
 EMULATOR_ENV = (STORAGE_ENV, AUTOML_ENV, VERTEX_ENV, FIREBASE_ML_ENV)
 
 
@@ -193,6 +194,24 @@ def _emulator_vertex(host: str, service: str) -> Any:
 def _emulator_channel(host: str) -> grpc.Channel:
     """One channel per emulator endpoint, shared by the Vertex AI clients."""
     return grpc.insecure_channel(host)
+
+
+# ---- Firebase Remote Config (REST; components/cloud/remote_config.py) ----------------------
+
+REMOTE_CONFIG_API = "https://firebaseremoteconfig.googleapis.com"
+
+
+def remote_config_endpoint(target: CloudTarget) -> tuple[str, Credentials]:
+    """Remote Config's REST root and credentials: the emulator's REST server, unauthenticated
+    (REMOTE_CONFIG_ENV, else FIREBASE_ML_ENV: the emulator serves both APIs on one server), or
+    Google's with Application Default Credentials (cloud-platform scope)."""
+    emulated = target.emulator and not os.environ.get(REMOTE_CONFIG_ENV)
+    url = endpoint(target, FIREBASE_ML_ENV if emulated else REMOTE_CONFIG_ENV)
+    if url is not None:
+        return url.rstrip("/"), AnonymousCredentials()  # type: ignore[no-untyped-call]
+    with cloud_errors(f"connecting to Firebase Remote Config for stack '{target.stack}'"):
+        credential: Credentials = firebase_credentials.ApplicationDefault().get_credential()
+    return REMOTE_CONFIG_API, credential
 
 
 # ---- Firebase ML (firebase_admin) -----------------------------------------------------------
