@@ -20,7 +20,7 @@ Values this tool does not manage (A/B Testing's `experimentValue`, Rollouts' `ro
 
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,9 +52,10 @@ class TemplateRejected(CloudError):
 
 
 @contextmanager
-def remote_config_errors(action: str) -> Iterator[None]:
+def remote_config_errors(action: str, *, sends_template: bool = False) -> Iterator[None]:
     """Turns firebase-admin's and Google's errors into CloudError('<action>: <message>'); a 412
-    into EtagMismatch, a 404 into CloudNotFound, a refused template into TemplateRejected."""
+    into EtagMismatch, a 404 into CloudNotFound, and — for calls that send a template — a 400
+    into TemplateRejected."""
     try:
         with cloud_errors(action):
             yield
@@ -68,13 +69,18 @@ def remote_config_errors(action: str) -> Iterator[None]:
             ) from exc
         if isinstance(exc, firebase_exceptions.NotFoundError):
             raise CloudNotFound(f"{action}: {exc}") from exc
-        if status == 400:
+        if status == 400 and sends_template:
             raise TemplateRejected(f"{action}: {exc}") from exc
         hint = {
             "PERMISSION_DENIED": " (the credentials lack a Remote Config permission)",
             "UNAUTHENTICATED": " (no valid credentials)",
         }.get(str(exc.code), "")
         raise CloudError(f"{action}: {exc}{hint}") from exc
+
+
+def _template_errors(action: str) -> AbstractContextManager[None]:
+    """remote_config_errors of a call that sends a template (validate, publish)."""
+    return remote_config_errors(action, sends_template=True)
 
 
 # ---- the template ---------------------------------------------------------------------------
@@ -341,7 +347,7 @@ class RemoteConfigClient:
             )
             return Template.from_json(document, template.etag)
 
-        return retry.call(f"validating {self._what()}", attempt, errors=remote_config_errors)
+        return retry.call(f"validating {self._what()}", attempt, errors=_template_errors)
 
     def publish(
         self, template: Template, *, description: str = "", force: bool = False
@@ -385,7 +391,7 @@ class RemoteConfigClient:
             f"publishing {self._what()}",
             attempt,
             recover=published_after_all,
-            errors=remote_config_errors,
+            errors=_template_errors,
         )
 
     def rollback(self, version_number: int) -> Template:

@@ -437,7 +437,9 @@ def validate_template(body: Any, namespace: str = CLIENT) -> tuple[Template, str
     keys: set[str] = set()
     total = 0
     count = len(parameters) + sum(
-        len(g.get("parameters", {})) for g in groups.values() if isinstance(g, dict)
+        len(g["parameters"])
+        for g in groups.values()
+        if isinstance(g, dict) and isinstance(g.get("parameters"), dict)
     )
     if count > MAX_PARAMETERS:
         # Google's text (publishing guide).

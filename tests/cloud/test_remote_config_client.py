@@ -157,6 +157,13 @@ def test_a_refused_template_raises_template_rejected_and_is_not_retried(client, 
     assert client.get().etag == base.etag
 
 
+def test_other_refusals_are_cloud_errors_not_template_rejections(client):
+    with pytest.raises(CloudError) as refused:
+        client.get(version_number=0)
+    assert not isinstance(refused.value, TemplateRejected)
+    assert "versionNumber 0" in str(refused.value)
+
+
 def test_transient_errors_are_retried(client, emulator):
     arm_fault(emulator.env, GET, "UNAVAILABLE", count=2)
     try:

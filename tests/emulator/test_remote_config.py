@@ -579,6 +579,10 @@ INVALID = {
         ),
         "rolloutValue",
     ),
+    "group parameters that are not an object": (
+        _with(parameterGroups={"g": {"parameters": 5}}),
+        "Expected an object",
+    ),
     "group description over 256 characters": (
         _with(parameterGroups={"g": {"description": "d" * 257, "parameters": {}}}),
         "at most 256",
