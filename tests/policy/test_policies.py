@@ -320,3 +320,12 @@ def test_the_examples_pass(case: Case, base: Path):
 
 def test_the_pack_declares_its_policies_mandatory_by_default(base: Path):
     assert run(PASSING[1], base).policies == POLICIES
+
+
+def test_the_readme_quotes_a_message_as_the_pack_reports_it(base: Path):
+    (case,) = [c for c in VIOLATIONS if c.id == "prod trained not promoted"]
+    (diagnostic,) = [
+        d for d in run(case, base).diagnostics if d.policy == "production-models-promoted"
+    ]
+    section = (ROOT / "README.md").read_text().split("## Policies", 1)[1].split("\n## ", 1)[0]
+    assert f"```text\n{diagnostic.message}\n```" in section
