@@ -80,7 +80,8 @@ def validate(args: ResourceValidationArgs, report_violation: ReportViolation) ->
         f"production ({why}), loosens its acceptance:\n"
         + "\n".join(f"  - {line}" for line in found)
         + f"\nRestore them in specs/envs/{stack}.yaml (the floors, staging's minima, are "
-        f"this policy's config)."
+        f"this policy's config).",
+        args.urn,
     )
 
 

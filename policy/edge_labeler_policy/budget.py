@@ -51,7 +51,8 @@ def validate(args: ResourceValidationArgs, report_violation: ReportViolation) ->
         f"Model '{model}' ({args.name}) would train for up to {hours:g} node "
         f"hour{'s' * (hours != 1)} (budgetMilliNodeHours {milli:g}) on stack '{stack}', whose "
         f"cap is {cap:g} node hour{'s' * (cap != 1)}: {fix}, or raise maxNodeHours.{stack} in "
-        "the policy config."
+        "the policy config.",
+        args.urn,
     )
 
 

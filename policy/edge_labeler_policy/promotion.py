@@ -35,7 +35,8 @@ def validate(args: ResourceValidationArgs, report_violation: ReportViolation) ->
         f"production ({why}): production serves a model gated on another stack, copied and "
         f"verified by digest. Pin one with `edgectl promote --model {model} --from {source} "
         f"--to {stack}` (it writes `promoted: {{from: {source}, fingerprint: …}}` into "
-        f"specs/envs/{stack}.yaml)."
+        f"specs/envs/{stack}.yaml).",
+        args.urn,
     )
 
 

@@ -28,7 +28,8 @@ def validate(args: ResourceValidationArgs, report_violation: ReportViolation) ->
         f"production ({why}), is not protected: a removed spec, a replacement or `pulumi "
         f'destroy` would delete the model apps download. Set `edge-labeler:protect: "true"` '
         f"in Pulumi.{stack}.yaml: the program then protects the stack's buckets and "
-        f"publications."
+        f"publications.",
+        args.urn,
     )
 
 
