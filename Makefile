@@ -9,9 +9,13 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt policy/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+# pulumi-policy for tests/policy/, at the policy pack's pin, without the protobuf 5 it declares
+# (policy/requirements.txt says why).
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps \
+		"$$(grep '^pulumi-policy==' policy/requirements.txt)"
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
