@@ -26,11 +26,32 @@ def _subcommands() -> dict[str, argparse.ArgumentParser]:
     return dict(action.choices)
 
 
-def test_the_three_workflows_exist():
-    assert [w.name for w in WORKFLOWS] == ["deploy.yml", "promote.yml", "pull-request.yml"]
+EDGECTL_WORKFLOWS = [w for w in WORKFLOWS if w.name != "ci.yml"]  # ci.yml runs the tests
 
 
-@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda w: w.name)
+def test_the_workflows_exist():
+    assert [w.name for w in WORKFLOWS] == [
+        "ci.yml",
+        "deploy.yml",
+        "promote.yml",
+        "pull-request.yml",
+    ]
+
+
+def test_ci_runs_the_readme_test_command_on_pull_requests_with_the_venv_cached():
+    document = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    triggers = document[True]  # YAML 1.1 reads the key `on` as true
+    assert "pull_request" in triggers and "push" in triggers
+    steps = document["jobs"]["test"]["steps"]
+    assert [s["run"] for s in steps if "run" in s] == ["bash .ci/run"]
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache"))
+    assert cache["with"]["path"] == ".venv"
+    for pins in ("requirements.txt", "requirements-dev.txt", "policy/requirements.txt"):
+        assert f"'{pins}'" in cache["with"]["key"]
+
+
+@pytest.mark.parametrize("workflow", EDGECTL_WORKFLOWS, ids=lambda w: w.name)
 def test_edgectl_calls_use_existing_commands_and_flags(workflow):
     text = workflow.read_text()
     document = yaml.safe_load(text)
