@@ -19,28 +19,20 @@ listed once in FACADES below; registration happens before start):
 
 import fcntl
 import ipaddress
-import json
 import logging
 import os
-import re
-import threading
 from collections.abc import Callable, Mapping
-from concurrent import futures
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import grpc
 from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
-from google.protobuf.message import Message
 
 from emulator import automl_v1, firebase_ml, vertex_v1
 from emulator.core.backend import Backend
-from emulator.core.errors import Code, InvalidArgument, NotFound, ServiceError
+from emulator.core.errors import Code, InvalidArgument, ServiceError
 from emulator.core.faults import FAULTS_ENV, FaultInjector
 from emulator.core.names import parse_location
 from emulator.core.operations import Operation, parse_filter
@@ -52,6 +44,14 @@ from emulator.core.persistence import (
     remove_file,
 )
 from emulator.gcs import GcsServer
+from emulator.transport.grpc import GrpcServer, UnaryMethods
+from emulator.transport.rest import (
+    HttpRequest,
+    HttpResponse,
+    RestServer,
+    RouteHandler,
+    json_response,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,6 @@ LOCK_FILE = "emulator.lock"
 # Offsets from --port P of each listener.
 GCS_PORT_OFFSET, GRPC_PORT_OFFSET, REST_PORT_OFFSET = 0, 1, 2
 MAX_WAIT_SECONDS = 60.0
-_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 # Every API the emulator serves: `register(server)` functions, called in this order.
 FACADES: tuple[Callable[["EmulatorServer"], None], ...] = (
@@ -80,189 +79,7 @@ class EmulatorError(Exception):
     """The emulator cannot start or be found; the message says why and what to do."""
 
 
-# ---- REST ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HttpRequest:
-    method: str
-    path: str
-    params: dict[str, str]  # from the route template's {placeholders}
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-
-    def json(self) -> Any:
-        """The JSON body ({} when empty); InvalidArgument when it is not JSON."""
-        if not self.body.strip():
-            return {}
-        try:
-            return json.loads(self.body)
-        except ValueError as exc:
-            raise InvalidArgument(f"request body is not valid JSON: {exc}") from None
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int = 200
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = field(default=())
-
-
-RouteHandler = Callable[[HttpRequest], HttpResponse]
-
-
-def json_response(document: Any, status: int = 200) -> HttpResponse:
-    return HttpResponse(status, json.dumps(document).encode())
-
-
-def error_response(error: ServiceError) -> HttpResponse:
-    """Google's JSON error body: {"error": {"code": 404, "message": ..., "status": "NOT_FOUND"}}."""
-    status = error.code.http_status
-    return json_response(
-        {"error": {"code": status, "message": error.message, "status": error.code.name}}, status
-    )
-
-
-@dataclass(frozen=True)
-class _Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: RouteHandler
-    name: str
-
-
-def _template_pattern(template: str) -> re.Pattern[str]:
-    """`/v1/projects/{project}/models/{model}` → a regex with named groups ([^/]+ each)."""
-    parts = re.split(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", template)
-    regex = "".join(
-        re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)
-    )
-    return re.compile(regex)
-
-
-class RestServer:
-    """A small JSON-over-HTTP server: routes by method + path template, Google error bodies."""
-
-    def __init__(self, host: str, port: int, faults: FaultInjector) -> None:
-        self._host = host
-        self._port = port
-        self._faults = faults
-        self._routes: list[_Route] = []
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def add_route(self, method: str, template: str, handler: RouteHandler, name: str = "") -> None:
-        """Serves `method template` with `handler`; `name` is its fault-injection name."""
-        self._routes.append(
-            _Route(
-                method.upper(), _template_pattern(template), handler, name or f"{method} {template}"
-            )
-        )
-
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None, "start() first"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> str:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                response = server.dispatch(self.command, self.path, dict(self.headers), body)
-                self.send_response(response.status)
-                self.send_header("Content-Type", response.content_type)
-                self.send_header("Content-Length", str(len(response.body)))
-                for key, value in response.headers:
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(response.body)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("rest: " + format, *args)
-
-        self._httpd = ThreadingHTTPServer((self._host, self._port), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="rest", daemon=True
-        )
-        self._thread.start()
-        return self.url
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def dispatch(
-        self, method: str, target: str, headers: dict[str, str], body: bytes
-    ) -> HttpResponse:
-        """Routes one request; every error becomes Google's JSON error body."""
-        url = urlparse(target)
-        allowed = []
-        for route in self._routes:
-            match = route.pattern.fullmatch(url.path)
-            if match is None:
-                continue
-            if route.method != method:
-                allowed.append(route.method)
-                continue
-            request = HttpRequest(
-                method=method,
-                path=url.path,
-                params=match.groupdict(),
-                query=parse_qs(url.query),
-                headers={k.lower(): v for k, v in headers.items()},
-                body=body,
-            )
-            try:
-                self._faults.check(route.name)
-                response = route.handler(request)
-                self._faults.respond(route.name)
-                return response
-            except ServiceError as exc:
-                return error_response(exc)
-            except Exception as exc:
-                log.exception("REST %s %s failed", method, url.path)
-                return error_response(ServiceError(f"{type(exc).__name__}: {exc}"))
-        if allowed:
-            return error_response(
-                ServiceError(
-                    f"{method} is not allowed on {url.path}; allowed: {', '.join(sorted(allowed))}",
-                    InvalidArgument.code,
-                )
-            )
-        return error_response(NotFound(f"{method} {url.path} is not served by the emulator"))
-
-
-# ---- gRPC ---------------------------------------------------------------------------------
-
-UnaryMethods = Mapping[str, tuple[Any, Callable[[Any], Any]]]
 OperationRenderer = Callable[[Operation], operations_pb2.Operation]
-
-
-def _deserializer(message_type: Any) -> Callable[[bytes], Any]:
-    """proto-plus types have `deserialize`, protobuf ones `FromString`."""
-    return getattr(message_type, "FromString", None) or message_type.deserialize
-
-
-def _serialize(message: Any) -> bytes:
-    if isinstance(message, Message):
-        return message.SerializeToString()
-    return type(message).serialize(message)
 
 
 def _loopback(host: str) -> str:
@@ -299,11 +116,8 @@ class EmulatorServer:
         )
         self.backend = Backend(self.data_dir / "state", self.gcs, self.faults)
         self.rest = RestServer(host, self._port_for(REST_PORT_OFFSET), self.faults)
-        self._unary: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {}
-        self._grpc_handlers: list[grpc.GenericRpcHandler] = []
+        self.grpc = GrpcServer(host, self._port_for(GRPC_PORT_OFFSET), self.faults)
         self._renderers: dict[str, OperationRenderer] = {}
-        self._grpc: grpc.Server | None = None
-        self._grpc_port = 0
         self._lock_fd: int | None = None
         self._env: dict[str, str] | None = None
         self._stopped = False
@@ -317,10 +131,6 @@ class EmulatorServer:
 
     # ---- registration ---------------------------------------------------------------------
 
-    def _check_not_started(self) -> None:
-        if self._grpc is not None:
-            raise RuntimeError("register services before start()")
-
     def add_unary_service(self, service: str, methods: UnaryMethods) -> None:
         """Serves unary methods of `service` (e.g. `google.cloud.automl.v1.AutoMl`).
 
@@ -329,17 +139,11 @@ class EmulatorServer:
         ServiceError. Several calls for one service add methods (each name once). Every
         method passes fault injection first (full and short method name).
         """
-        self._check_not_started()
-        table = self._unary.setdefault(service, {})
-        for name, method in methods.items():
-            if name in table:
-                raise ValueError(f"{service}/{name} is registered twice")
-            table[name] = method
+        self.grpc.add_unary_service(service, methods)
 
     def add_grpc_handler(self, handler: grpc.GenericRpcHandler) -> None:
         """Adds any other gRPC handler (streaming methods, ...) to the one gRPC server."""
-        self._check_not_started()
-        self._grpc_handlers.append(handler)
+        self.grpc.add_handler(handler)
 
     def add_operation_renderer(self, api: str, render: OperationRenderer) -> None:
         """How google.longrunning.Operations shows operations whose `api` is `api`."""
@@ -348,27 +152,6 @@ class EmulatorServer:
     def add_route(self, method: str, template: str, handler: RouteHandler, name: str = "") -> None:
         """A REST route on the REST server (EDGE_LABELER_FIREBASE_ML_ENDPOINT)."""
         self.rest.add_route(method, template, handler, name)
-
-    def _unary_handler(self, full_name: str, request_type: Any, fn: Callable[[Any], Any]):
-        faults = self.faults
-
-        def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
-            try:
-                faults.check(full_name)
-                response = fn(request)
-                faults.respond(full_name)  # faults armed `after`: the answer fails or is held
-                return response
-            except ServiceError as exc:
-                context.abort(grpc.StatusCode[exc.code.name], exc.message)
-            except Exception as exc:
-                log.exception("gRPC %s failed", full_name)
-                context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
-
-        return grpc.unary_unary_rpc_method_handler(
-            behaviour,
-            request_deserializer=_deserializer(request_type),
-            response_serializer=_serialize,
-        )
 
     # ---- google.longrunning.Operations (shared by every API on the gRPC server) -------------
 
@@ -527,7 +310,7 @@ class EmulatorServer:
                 self.faults.arm_from_spec(spec)
             storage_url = self._bind("GCS", GCS_PORT_OFFSET, self.gcs.start)
             self.backend.open()
-            grpc_port = self._bind("gRPC", GRPC_PORT_OFFSET, self._start_grpc)
+            grpc_port = self._bind("gRPC", GRPC_PORT_OFFSET, self.grpc.start)
             rest_url = self._bind("REST", REST_PORT_OFFSET, self.rest.start)
         except CorruptStateError as exc:
             self._shutdown()
@@ -560,34 +343,6 @@ class EmulatorServer:
                 "or stop what uses it"
             ) from exc
 
-    def _start_grpc(self) -> int:
-        server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="grpc"),
-            options=[
-                ("grpc.so_reuseport", 0),  # never share a port with another process
-                ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-            ],
-        )
-        handlers = [
-            grpc.method_handlers_generic_handler(
-                service,
-                {
-                    name: self._unary_handler(f"{service}/{name}", request_type, fn)
-                    for name, (request_type, fn) in methods.items()
-                },
-            )
-            for service, methods in self._unary.items()
-        ]
-        server.add_generic_rpc_handlers((*handlers, *self._grpc_handlers))
-        port = server.add_insecure_port(f"{self.host}:{self._port_for(GRPC_PORT_OFFSET)}")
-        if port == 0:
-            raise RuntimeError("address in use")
-        server.start()
-        self._grpc = server
-        self._grpc_port = port
-        return port
-
     def stop(self) -> None:
         """Stops listening, ends background work (recorded as interrupted), releases the dir."""
         if self._env is None:
@@ -601,8 +356,7 @@ class EmulatorServer:
         self._stopped = True
         self.faults.close()  # held calls and long polls end first, so the servers can stop
         self.rest.stop()
-        if self._grpc is not None:
-            self._grpc.stop(grace=1).wait(5)
+        self.grpc.stop()
         self.backend.close()
         self.gcs.stop()
         self._release_lock()
