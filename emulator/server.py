@@ -27,16 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.longrunning import operations_pb2
-from google.protobuf import empty_pb2
 
-from emulator import automl_v1, firebase_ml, vertex_v1
+from emulator import admin, automl_v1, firebase_ml, longrunning, vertex_v1
 from emulator.core.backend import Backend
-from emulator.core.errors import Code, InvalidArgument, ServiceError
 from emulator.core.faults import FAULTS_ENV, FaultInjector
-from emulator.core.names import parse_location
-from emulator.core.operations import Operation, parse_filter
-from emulator.core.paging import paginate
 from emulator.core.persistence import (
     CorruptStateError,
     atomic_write_json,
@@ -44,14 +38,17 @@ from emulator.core.persistence import (
     remove_file,
 )
 from emulator.gcs import GcsServer
+from emulator.host import Facade
+from emulator.longrunning import OperationRenderer, OperationsService
 from emulator.transport.grpc import GrpcServer, UnaryMethods
-from emulator.transport.rest import (
-    HttpRequest,
-    HttpResponse,
-    RestServer,
-    RouteHandler,
-    json_response,
-)
+from emulator.transport.rest import HttpRequest as HttpRequest
+from emulator.transport.rest import HttpResponse as HttpResponse
+from emulator.transport.rest import RestServer, RouteHandler
+from emulator.transport.rest import json_response as json_response
+
+# HttpRequest, HttpResponse and json_response are re-exported (the `as` form) for
+# emulator/firebase_ml.py, which imports them from here and so closes an import cycle through
+# FACADES; their home is emulator/transport/rest.py.
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +62,9 @@ STATE_FILE = "emulator.json"
 LOCK_FILE = "emulator.lock"
 # Offsets from --port P of each listener.
 GCS_PORT_OFFSET, GRPC_PORT_OFFSET, REST_PORT_OFFSET = 0, 1, 2
-MAX_WAIT_SECONDS = 60.0
 
 # Every API the emulator serves: `register(server)` functions, called in this order.
-FACADES: tuple[Callable[["EmulatorServer"], None], ...] = (
+FACADES: tuple[Facade, ...] = (
     automl_v1.register,
     vertex_v1.register,
     firebase_ml.register,
@@ -77,9 +73,6 @@ FACADES: tuple[Callable[["EmulatorServer"], None], ...] = (
 
 class EmulatorError(Exception):
     """The emulator cannot start or be found; the message says why and what to do."""
-
-
-OperationRenderer = Callable[[Operation], operations_pb2.Operation]
 
 
 def _loopback(host: str) -> str:
@@ -103,7 +96,7 @@ class EmulatorServer:
         data_dir: Path,
         host: str = "127.0.0.1",
         port: int = 0,
-        facades: tuple[Callable[["EmulatorServer"], None], ...] = FACADES,
+        facades: tuple[Facade, ...] = FACADES,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.host = _loopback(host)
@@ -117,12 +110,12 @@ class EmulatorServer:
         self.backend = Backend(self.data_dir / "state", self.gcs, self.faults)
         self.rest = RestServer(host, self._port_for(REST_PORT_OFFSET), self.faults)
         self.grpc = GrpcServer(host, self._port_for(GRPC_PORT_OFFSET), self.faults)
-        self._renderers: dict[str, OperationRenderer] = {}
+        self.operations = OperationsService(self.backend.operations)
         self._lock_fd: int | None = None
         self._env: dict[str, str] | None = None
         self._stopped = False
-        self._add_operations_service()
-        self._add_admin_routes()
+        self.add_unary_service(longrunning.SERVICE, self.operations.methods())
+        admin.register(self, lambda: self.env)
         for register in facades:
             register(self)
 
@@ -147,145 +140,11 @@ class EmulatorServer:
 
     def add_operation_renderer(self, api: str, render: OperationRenderer) -> None:
         """How google.longrunning.Operations shows operations whose `api` is `api`."""
-        self._renderers[api] = render
+        self.operations.add_renderer(api, render)
 
     def add_route(self, method: str, template: str, handler: RouteHandler, name: str = "") -> None:
         """A REST route on the REST server (EDGE_LABELER_FIREBASE_ML_ENDPOINT)."""
         self.rest.add_route(method, template, handler, name)
-
-    # ---- google.longrunning.Operations (shared by every API on the gRPC server) -------------
-
-    def render_operation(self, op: Operation) -> operations_pb2.Operation:
-        render = self._renderers.get(op.api)
-        if render is None:
-            raise ServiceError(f"no renderer for operations of api {op.api!r} ({op.name})")
-        return render(op)
-
-    def _add_operations_service(self) -> None:
-        ops = self.backend.operations
-
-        def get_operation(request: operations_pb2.GetOperationRequest) -> operations_pb2.Operation:
-            return self.render_operation(ops.get(request.name))
-
-        def list_operations(
-            request: operations_pb2.ListOperationsRequest,
-        ) -> operations_pb2.ListOperationsResponse:
-            parent = parse_location(request.name, "name")
-            page, token = paginate(
-                ops.list_operations(str(parent), matches=parse_filter(request.filter)),
-                request.page_size,
-                request.page_token,
-            )
-            return operations_pb2.ListOperationsResponse(
-                operations=[self.render_operation(op) for op in page], next_page_token=token
-            )
-
-        def delete_operation(request: operations_pb2.DeleteOperationRequest) -> empty_pb2.Empty:
-            ops.delete(request.name)
-            return empty_pb2.Empty()
-
-        def cancel_operation(request: operations_pb2.CancelOperationRequest) -> empty_pb2.Empty:
-            ops.cancel(request.name)
-            return empty_pb2.Empty()
-
-        def wait_operation(
-            request: operations_pb2.WaitOperationRequest,
-        ) -> operations_pb2.Operation:
-            timeout = MAX_WAIT_SECONDS
-            if request.HasField("timeout"):
-                timeout = min(request.timeout.ToTimedelta().total_seconds(), MAX_WAIT_SECONDS)
-            return self.render_operation(ops.wait(request.name, timeout))
-
-        self.add_unary_service(
-            "google.longrunning.Operations",
-            {
-                "GetOperation": (operations_pb2.GetOperationRequest, get_operation),
-                "ListOperations": (operations_pb2.ListOperationsRequest, list_operations),
-                "DeleteOperation": (operations_pb2.DeleteOperationRequest, delete_operation),
-                "CancelOperation": (operations_pb2.CancelOperationRequest, cancel_operation),
-                "WaitOperation": (operations_pb2.WaitOperationRequest, wait_operation),
-            },
-        )
-
-    # ---- admin REST API (emulator-only) ----------------------------------------------------
-
-    def _add_admin_routes(self) -> None:
-        def faults_state() -> dict:
-            return {
-                "faults": [f.to_json() for f in self.faults.armed()],
-                "held": self.faults.held(),
-            }
-
-        def arm(request: HttpRequest) -> HttpResponse:
-            body = request.json()
-            if not isinstance(body, dict):
-                raise InvalidArgument("fault: the body must be a JSON object")
-            fault = self.faults.arm(
-                str(body.get("method", "")),
-                str(body.get("effect") or body.get("code") or ""),
-                body.get("count", 1),
-                str(body.get("message", "")),
-                body.get("after", False),
-            )
-            return json_response(fault.to_json())
-
-        def wait_held(request: HttpRequest) -> HttpResponse:
-            # A long poll: answers once one of the `step`s is held (the event a test waits
-            # for), with `held` listing which; DEADLINE_EXCEEDED after `timeoutSeconds` (a hang
-            # guard, default 600 s).
-            steps = [s for s in request.query.get("step", []) if s]
-            if not steps:
-                raise InvalidArgument("faults:waitHeld: the query parameter 'step' is required")
-            raw = request.query.get("timeoutSeconds", ["600"])[0]
-            try:
-                timeout = float(raw)
-            except ValueError:
-                raise InvalidArgument(
-                    f"faults:waitHeld: timeoutSeconds {raw!r} is not a number"
-                ) from None
-            held = self.faults.wait_held(steps, timeout)
-            if not held:
-                raise ServiceError(
-                    f"{' or '.join(steps)} was not held within {timeout:g} s (armed: "
-                    f"{[f.method for f in self.faults.armed()]}, held: {self.faults.held()})",
-                    Code.DEADLINE_EXCEEDED,
-                )
-            return json_response({"held": held})
-
-        def clear(request: HttpRequest) -> HttpResponse:
-            method = request.query.get("method", [None])[0]
-            self.faults.clear(method)
-            return json_response(faults_state())
-
-        def annotation_specs(request: HttpRequest) -> HttpResponse:
-            p = request.params
-            name = f"projects/{p['project']}/locations/{p['location']}/datasets/{p['dataset']}"
-            dataset = self.backend.datasets.get(name)
-            return json_response(
-                {
-                    "annotationSpecs": [
-                        {
-                            "name": s.name,
-                            "displayName": s.display_name,
-                            "exampleCount": s.example_count,
-                        }
-                        for s in dataset.annotation_specs
-                    ]
-                }
-            )
-
-        admin = "/emulator/v1"
-        self.add_route("GET", f"{admin}/health", lambda r: json_response({"status": "ok"}))
-        self.add_route("GET", f"{admin}/env", lambda r: json_response(self.env))
-        self.add_route("GET", f"{admin}/faults", lambda r: json_response(faults_state()))
-        self.add_route("POST", f"{admin}/faults", arm)
-        self.add_route("DELETE", f"{admin}/faults", clear)
-        self.add_route("GET", f"{admin}/faults:waitHeld", wait_held)
-        self.add_route(
-            "GET",
-            f"{admin}/projects/{{project}}/locations/{{location}}/datasets/{{dataset}}/annotationSpecs",
-            annotation_specs,
-        )
 
     # ---- lifecycle ------------------------------------------------------------------------
 
