@@ -19,7 +19,7 @@ answers once the training reported epoch N and P % of its budget, or ended, or S
 
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google.cloud.automl_v1 import types
 from google.longrunning import operations_pb2
@@ -34,9 +34,8 @@ from emulator.core.models import Model, ModelEvaluation
 from emulator.core.names import new_id, parse_location, parse_resource
 from emulator.core.operations import Operation, Outcome
 from emulator.core.paging import paginate
-
-if TYPE_CHECKING:
-    from emulator.server import EmulatorServer
+from emulator.host import ServiceHost
+from emulator.transport.rest import HttpRequest, HttpResponse, json_response
 
 SERVICE = "google.cloud.automl.v1.AutoMl"
 API = "automl_v1"
@@ -44,14 +43,13 @@ API = "automl_v1"
 ID_PREFIX = "ICN"
 
 
-def register(server: "EmulatorServer") -> None:
+def register(server: ServiceHost) -> None:
     """Adds the AutoML v1 API (AutoMl, PredictionService, operation rendering) to the emulator."""
-    # Imported here: both modules import each other's names, and the server imports this one.
-    from emulator import automl_v1_prediction
-    from emulator.server import HttpRequest, HttpResponse, json_response
+    # Imported here: both modules import each other's names.
+    from emulator.automl_v1 import prediction_service
 
     server.add_unary_service(SERVICE, AutoMlFacade(server.backend).methods())
-    automl_v1_prediction.register(server)
+    prediction_service.register(server)
     server.add_operation_renderer(API, render_operation)
     operations = server.backend.operations
 

@@ -7,24 +7,22 @@ operations are rendered with the AutoMl service's (emulator/automl_v1.py).
 """
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google.cloud.automl_v1 import types
 from google.longrunning import operations_pb2
 
-from emulator import automl_v1
+from emulator.automl_v1 import auto_ml as automl_v1
 from emulator.core.backend import Backend
 from emulator.core.errors import InvalidArgument
-
-if TYPE_CHECKING:
-    from emulator.server import EmulatorServer
+from emulator.host import ServiceHost
 
 SERVICE = "google.cloud.automl.v1.PredictionService"
 # PredictRequest.params / BatchPredictRequest.params for image classification.
 PARAMS = ("score_threshold",)
 
 
-def register(server: "EmulatorServer") -> None:
+def register(server: ServiceHost) -> None:
     """Adds the PredictionService to the emulator."""
     server.add_unary_service(SERVICE, PredictionFacade(server.backend).methods())
 
