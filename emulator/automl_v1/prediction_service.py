@@ -3,7 +3,7 @@
 Served so that the unmodified client works over an insecure channel:
     PredictionServiceClient(transport=PredictionServiceGrpcTransport(channel=...))
 Answers come from the model's TF Lite file (emulator/core/models.py); batch prediction
-operations are rendered with the AutoMl service's (emulator/automl_v1.py).
+operations are rendered as the AutoMl service's are (emulator/automl_v1/operations.py).
 """
 
 from collections.abc import Callable, Mapping
@@ -12,19 +12,14 @@ from typing import Any
 from google.cloud.automl_v1 import types
 from google.longrunning import operations_pb2
 
-from emulator.automl_v1 import auto_ml as automl_v1
+from emulator.automl_v1.operations import API, render_operation
+from emulator.automl_v1.resources import ID_PREFIX
 from emulator.core.backend import Backend
 from emulator.core.errors import InvalidArgument
-from emulator.host import ServiceHost
 
 SERVICE = "google.cloud.automl.v1.PredictionService"
 # PredictRequest.params / BatchPredictRequest.params for image classification.
 PARAMS = ("score_threshold",)
-
-
-def register(server: ServiceHost) -> None:
-    """Adds the PredictionService to the emulator."""
-    server.add_unary_service(SERVICE, PredictionFacade(server.backend).methods())
 
 
 def _score_threshold(params: Mapping[str, str]) -> float | None:
@@ -84,7 +79,7 @@ class PredictionFacade:
             list(request.input_config.gcs_source.input_uris),
             request.output_config.gcs_destination.output_uri_prefix,
             _score_threshold(request.params),
-            api=automl_v1.API,
-            id_prefix=automl_v1.ID_PREFIX,
+            api=API,
+            id_prefix=ID_PREFIX,
         )
-        return automl_v1.render_operation(op)
+        return render_operation(op)
