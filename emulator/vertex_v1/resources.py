@@ -34,7 +34,7 @@ AutoML names (`[A-Za-z][A-Za-z0-9_]{0,31}`); imports are CSV only; `disableEarly
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from google.cloud.aiplatform import schema
@@ -70,9 +70,7 @@ from emulator.core.pipelines import (
 )
 from emulator.core.resource_filter import Fields, parse_filter
 from emulator.core.trainer import budget_limits
-
-if TYPE_CHECKING:
-    from emulator.server import EmulatorServer
+from emulator.host import ServiceHost
 
 DATASET_SERVICE = "google.cloud.aiplatform.v1.DatasetService"
 PIPELINE_SERVICE = "google.cloud.aiplatform.v1.PipelineService"
@@ -121,7 +119,7 @@ PIPELINE_STATES = {
 }
 
 
-def register(server: "EmulatorServer") -> None:
+def register(server: ServiceHost) -> None:
     """Adds Vertex AI's Dataset, Pipeline and Model services (and operation rendering)."""
     facade = VertexFacade(server.backend)
     server.add_unary_service(DATASET_SERVICE, facade.dataset_methods())
