@@ -6,10 +6,9 @@ stop reason and the model it produced are read from that operation, so after a r
 finishes or recovers the operation) a pipeline always agrees with it. Facade-neutral: the
 request's wire form (`spec`) is kept as JSON for the facade to render back.
 
-Data splits a pipeline may ask for (`fraction_split`, `filter_split`): where the service assigns
-each data item to training, validation or test for one training, instead of the ML_USE it was
-imported with. Data items carry the system label `aiplatform.googleapis.com/ml_use`
-(`training` | `validation` | `test`) when they were imported with an ML_USE.
+A pipeline may choose each image's role for its training (a SplitAssignment, e.g. Vertex AI's
+FractionSplit or FilterSplit: emulator/vertex_v1/splits.py) instead of the ML_USE it was
+imported with.
 
 Layout under the state directory:
     training_pipelines/<id>.json
@@ -17,28 +16,22 @@ Layout under the state directory:
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from emulator.core.datasets import Example, validate_resource_labels
+from emulator.core.datasets import validate_resource_labels
 from emulator.core.errors import Code, FailedPrecondition, InvalidArgument, NotFound, Status
-from emulator.core.import_csv import MlUse, split_position
-from emulator.core.models import ModelStore, SplitAssignment
+from emulator.core.models import ModelStore
 from emulator.core.names import LocationName, new_id, parse_resource
 from emulator.core.operations import Operation, OperationStore
 from emulator.core.persistence import atomic_write_json, read_json, remove_file
-from emulator.core.resource_filter import Fields, parse_filter
 
 log = logging.getLogger(__name__)
 
 MAX_DISPLAY_NAME_CHARS = 128
-ML_USE_LABEL = "aiplatform.googleapis.com/ml_use"
-ML_USE_VALUES = {MlUse.TRAIN: "training", MlUse.VALIDATION: "validation", MlUse.TEST: "test"}
-DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
-_ROLES = (MlUse.TRAIN, MlUse.VALIDATION, MlUse.TEST)
 
 
 class PipelineState(StrEnum):
@@ -130,71 +123,6 @@ def status_of(op: Operation) -> PipelineStatus:
         train_cost_milli_node_hours=model.get("train_cost_milli_node_hours", 0) if succeeded else 0,
         stop_reason=model.get("stop_reason", "") if succeeded else "",
     )
-
-
-# ---- data splits ----------------------------------------------------------------------------
-
-
-def data_item_labels(example: Example) -> dict[str, str]:
-    """The system labels of an imported image (its ML_USE, when it was imported with one)."""
-    value = ML_USE_VALUES.get(example.ml_use)
-    return {ML_USE_LABEL: value} if value else {}
-
-
-def fraction_split(
-    training: float, validation: float, test: float, field_name: str = "fraction_split"
-) -> SplitAssignment:
-    """Assigns every image by its content hash in these proportions (ML_USE is ignored).
-
-    All three 0: the default 0.8/0.1/0.1. The fractions may not sum to more than 1 (what is
-    left over is not used).
-    """
-    fractions = (training, validation, test)
-    if any(f < 0 for f in fractions) or sum(fractions) > 1 + 1e-9:
-        raise InvalidArgument(
-            f"Field: {field_name}; Message: {training}/{validation}/{test}: fractions must be "
-            "non-negative and sum to at most 1"
-        )
-    if not any(fractions):
-        fractions = DEFAULT_FRACTIONS
-
-    def assign(example: Example) -> MlUse | None:
-        position = split_position(example.image_sha256)
-        bound = 0.0
-        for role, fraction in zip(_ROLES, fractions, strict=True):
-            bound += fraction
-            if position < bound:
-                return role
-        return None
-
-    return assign
-
-
-def filter_split(
-    training: str, validation: str, test: str, field_name: str = "filter_split"
-) -> SplitAssignment:
-    """Assigns images by filters on their labels, e.g. `labels.aiplatform.googleapis.com/ml_use=
-    training`; `-` matches nothing. An image matching several goes to the first set (training,
-    validation, test); one matching none is left out."""
-    fields: Fields[Example] = Fields(values={}, labels=data_item_labels)
-    checks: list[tuple[MlUse, Callable[[Example], bool]]] = []
-    for role, text, part in zip(
-        _ROLES, (training, validation, test), ("training", "validation", "test"), strict=True
-    ):
-        where = f"{field_name}.{part}_filter"
-        if not text.strip():
-            raise InvalidArgument(
-                f"Field: {where}; Message: required; a filter on data items (e.g. "
-                f'labels.{ML_USE_LABEL}={ML_USE_VALUES[role]}) or "-" to match nothing'
-            )
-        if text.strip() == "-":
-            continue
-        checks.append((role, parse_filter(text, fields, where)))
-
-    def assign(example: Example) -> MlUse | None:
-        return next((role for role, matches in checks if matches(example)), None)
-
-    return assign
 
 
 # ---- the store ------------------------------------------------------------------------------

@@ -19,11 +19,11 @@ from emulator.core.errors import InvalidArgument, Unimplemented
 from emulator.core.import_csv import MlUse
 from emulator.core.names import new_id, parse_location, parse_resource
 from emulator.core.paging import paginate
-from emulator.core.resource_filter import Fields, parse_filter
+from emulator.vertex_v1.filters import Fields, not_emulated_order, parse_filter
 from emulator.vertex_v1.operations import API, render_operation
 from emulator.vertex_v1.resources import ID_PREFIX, dataset_pb
 from emulator.vertex_v1.schemas import IMAGE_METADATA_SCHEMA, IMPORT_SCHEMAS, known_schema
-from emulator.vertex_v1.service import VertexService, not_emulated_order
+from emulator.vertex_v1.service import VertexService
 
 SERVICE = "google.cloud.aiplatform.v1.DatasetService"
 # The ML_USE column of Vertex AI's CSV import (its documentation: TRAINING, TEST, VALIDATION).

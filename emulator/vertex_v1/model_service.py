@@ -20,7 +20,7 @@ from emulator.core.errors import FailedPrecondition, InvalidArgument, NotFound, 
 from emulator.core.models import Model, ModelEvaluation
 from emulator.core.names import parse_location, parse_resource
 from emulator.core.paging import paginate
-from emulator.core.resource_filter import Fields, parse_filter
+from emulator.vertex_v1.filters import Fields, not_emulated_order, parse_filter
 from emulator.vertex_v1.operations import API, render_operation
 from emulator.vertex_v1.resources import (
     EXPORT_FORMATS,
@@ -31,7 +31,7 @@ from emulator.vertex_v1.resources import (
     slice_pb,
 )
 from emulator.vertex_v1.schemas import SLICE_DIMENSION
-from emulator.vertex_v1.service import VertexService, not_emulated_order
+from emulator.vertex_v1.service import VertexService
 
 SERVICE = "google.cloud.aiplatform.v1.ModelService"
 

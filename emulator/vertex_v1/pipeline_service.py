@@ -22,13 +22,14 @@ from emulator.core.errors import InvalidArgument, Unimplemented
 from emulator.core.models import MODEL_DISPLAY_NAME
 from emulator.core.names import LocationName, parse_location, parse_resource
 from emulator.core.paging import paginate
-from emulator.core.pipelines import PipelineStatus, TrainingPipeline, filter_split, fraction_split
-from emulator.core.resource_filter import Fields, parse_filter
+from emulator.core.pipelines import PipelineStatus, TrainingPipeline
 from emulator.core.trainer import budget_limits
+from emulator.vertex_v1.filters import Fields, parse_filter
 from emulator.vertex_v1.operations import API
 from emulator.vertex_v1.resources import ID_PREFIX, PIPELINE_STATES, pipeline_pb
 from emulator.vertex_v1.schemas import MODEL_TYPES, TRAINING_DEFINITION, Inputs, known_schema
 from emulator.vertex_v1.service import VertexService
+from emulator.vertex_v1.splits import filter_split, fraction_split
 
 SERVICE = "google.cloud.aiplatform.v1.PipelineService"
 

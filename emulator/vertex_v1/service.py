@@ -6,18 +6,10 @@ visible here (NotFound, with Vertex AI's messages).
 
 from emulator.core.backend import Backend
 from emulator.core.datasets import Dataset
-from emulator.core.errors import NotFound, Unimplemented
+from emulator.core.errors import NotFound
 from emulator.core.models import Model
 from emulator.core.names import ResourceName, parse_resource
 from emulator.vertex_v1.operations import record
-
-
-def not_emulated_order(order_by: str) -> None:
-    if order_by.strip():
-        raise Unimplemented(
-            f"Field: order_by; Message: ordering ({order_by!r}) is not emulated; lists are "
-            "ordered by create_time"
-        )
 
 
 class VertexService:
