@@ -14,6 +14,7 @@ from typing import Any
 from google.cloud.automl_v1 import types
 from google.longrunning import operations_pb2
 
+from emulator.automl_v1.filters import dataset_filter, parse_evaluation_filter, parse_model_filter
 from emulator.automl_v1.operations import API, record, render_operation
 from emulator.automl_v1.resources import ID_PREFIX, dataset_pb, evaluation_pb, model_pb
 from emulator.core.backend import Backend
@@ -111,17 +112,8 @@ class AutoMlFacade:
 
     def list_datasets(self, request: types.ListDatasetsRequest) -> types.ListDatasetsResponse:
         location = parse_location(request.parent)
-        datasets = self.backend.datasets.list_datasets(location)
-        text = request.filter.strip()
-        if text:
-            match = text.replace(" ", "")
-            if not (match.endswith("_dataset_metadata:*") and match.count(":") == 1):
-                raise InvalidArgument(
-                    f"Field: filter; Message: {text!r} is not supported; use "
-                    "image_classification_dataset_metadata:* (or another *_dataset_metadata:*)"
-                )
-            if match != "image_classification_dataset_metadata:*":
-                datasets = []
+        matches = dataset_filter(request.filter)
+        datasets = [d for d in self.backend.datasets.list_datasets(location) if matches(d)]
         page, token = paginate(datasets, request.page_size, request.page_token)
         return types.ListDatasetsResponse(
             datasets=[dataset_pb(d) for d in page], next_page_token=token
@@ -197,7 +189,9 @@ class AutoMlFacade:
         return model_pb(self.backend.models.get(request.name))
 
     def list_models(self, request: types.ListModelsRequest) -> types.ListModelsResponse:
-        models = self.backend.models.list_models(parse_location(request.parent), request.filter)
+        models = self.backend.models.list_models(
+            parse_location(request.parent), parse_model_filter(request.filter)
+        )
         page, token = paginate(models, request.page_size, request.page_token)
         return types.ListModelsResponse(model=[model_pb(m) for m in page], next_page_token=token)
 
@@ -253,7 +247,9 @@ class AutoMlFacade:
     def list_model_evaluations(
         self, request: types.ListModelEvaluationsRequest
     ) -> types.ListModelEvaluationsResponse:
-        evaluations = self.backend.models.list_evaluations(request.parent, request.filter)
+        evaluations = self.backend.models.list_evaluations(
+            request.parent, parse_evaluation_filter(request.filter)
+        )
         page, token = paginate(evaluations, request.page_size, request.page_token)
         return types.ListModelEvaluationsResponse(
             model_evaluation=[evaluation_pb(e) for e in page], next_page_token=token

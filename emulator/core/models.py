@@ -321,7 +321,7 @@ def _node_qps(seconds_per_image: float) -> float:
     return round(1.0 / max(seconds_per_image, 1e-4), 1)
 
 
-# ---- filters --------------------------------------------------------------------------------
+# ---- what callers pass ----------------------------------------------------------------------
 
 # The role of an example in one training (TRAIN, VALIDATION, TEST), or None: left out.
 SplitAssignment = Callable[[Example], MlUse | None]
@@ -330,74 +330,6 @@ ExportFolder = Callable[[Model, str, str], str]
 
 ModelPredicate = Callable[[Model], bool]
 EvaluationPredicate = Callable[[ModelEvaluation], bool]
-
-_MODEL_TERMS = (
-    "image_classification_model_metadata:* (or another *_model_metadata:*), dataset_id=ID, "
-    "dataset_id!=ID, labels.KEY=VALUE, labels.KEY!=VALUE, labels.KEY:*, joined by AND"
-)
-_EVALUATION_TERMS = (
-    "annotation_spec_id=ID, annotation_spec_id!=ID, annotation_spec_id:*, "
-    "NOT annotation_spec_id:*, joined by AND"
-)
-
-
-def _terms(text: str) -> list[str]:
-    return [t.strip() for t in re.split(r"\s+AND\s+", text.strip()) if t.strip()]
-
-
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        return value[1:-1]
-    return value
-
-
-def parse_model_filter(text: str) -> ModelPredicate:
-    """ListModels' filter: what the API documents (`*_model_metadata:*`, `dataset_id=`/`!=`).
-
-    Also `labels.KEY=VALUE`, `labels.KEY!=VALUE` and `labels.KEY:*` (the label syntax of
-    Google's filters, AIP-160, as Vertex AI documents it for models). AutoML v1 does not
-    document label filters, so code that must also run against the service matches labels
-    on its side.
-    """
-    checks: list[ModelPredicate] = []
-    for term in _terms(text or ""):
-        compact = re.sub(r"\s+", "", term)
-        if match := re.fullmatch(r"([a-z_]+)_model_metadata:\*", compact):
-            wanted = match[1] == "image_classification"
-            checks.append(lambda m, wanted=wanted: wanted)
-        elif match := re.fullmatch(r"dataset_id(!=|=)(.+)", compact):
-            op, value = match[1], _unquote(match[2])
-            checks.append(lambda m, op=op, v=value: (m.dataset_id == v) == (op == "="))
-        elif match := re.fullmatch(r"labels\.([a-z][a-z0-9_-]*):\*", compact):
-            checks.append(lambda m, key=match[1]: key in m.labels)
-        elif match := re.fullmatch(r"labels\.([a-z][a-z0-9_-]*)(!=|=)(.*)", compact):
-            key, op, value = match[1], match[2], _unquote(match[3])
-            checks.append(lambda m, k=key, op=op, v=value: (m.labels.get(k) == v) == (op == "="))
-        else:
-            raise InvalidArgument(
-                f"Field: filter; Message: {term!r} is not supported; use {_MODEL_TERMS}"
-            )
-    return lambda model: all(check(model) for check in checks)
-
-
-def parse_evaluation_filter(text: str) -> EvaluationPredicate:
-    """ListModelEvaluations' filter as the API documents it ("" lists every evaluation)."""
-    checks: list[EvaluationPredicate] = []
-    for term in _terms(text or ""):
-        compact = re.sub(r"\s+", " ", term)
-        if re.fullmatch(r"NOT annotation_spec_id ?: ?\*", compact):
-            checks.append(lambda e: e.annotation_spec_id == "")
-        elif re.fullmatch(r"annotation_spec_id ?: ?\*", compact):
-            checks.append(lambda e: e.annotation_spec_id != "")
-        elif match := re.fullmatch(r"annotation_spec_id ?(!=|=) ?(\"?)([0-9]+)\2", compact):
-            op, value = match[1], match[3]
-            checks.append(lambda e, op=op, v=value: (e.annotation_spec_id == v) == (op == "="))
-        else:
-            raise InvalidArgument(
-                f"Field: filter; Message: {term!r} is not supported; use {_EVALUATION_TERMS}"
-            )
-    return lambda evaluation: all(check(evaluation) for check in checks)
-
 
 # ---- the store --------------------------------------------------------------------------------
 
@@ -490,9 +422,10 @@ class ModelStore:
     def get(self, name: str) -> Model:
         return self._state(name).snapshot()
 
-    def list_models(self, location: LocationName, filter_text: str = "") -> list[Model]:
-        """Models of a location, oldest first, that match the filter (parse_model_filter)."""
-        matches = parse_model_filter(filter_text)
+    def list_models(
+        self, location: LocationName, matches: ModelPredicate = lambda model: True
+    ) -> list[Model]:
+        """Models of a location, oldest first, that match (e.g. a facade's list filter)."""
         prefix = f"{location}/models/"
         with self._lock:
             states = [s for s in self._states.values() if s.model.name.startswith(prefix)]
@@ -514,9 +447,10 @@ class ModelStore:
                 return evaluation
         raise NotFound(f"The ModelEvaluation doesn't exist or is inaccessible: {name}")
 
-    def list_evaluations(self, parent: str, filter_text: str = "") -> list[ModelEvaluation]:
+    def list_evaluations(
+        self, parent: str, matches: EvaluationPredicate = lambda evaluation: True
+    ) -> list[ModelEvaluation]:
         """Evaluations of a model (overall first), or of every model when its id is `-`."""
-        matches = parse_evaluation_filter(filter_text)
         if parent.endswith("/models/-"):
             location = parent.removesuffix("/models/-")
             states = [self._state(m.name) for m in self.list_models(parse_location(location))]
