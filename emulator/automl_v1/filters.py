@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from emulator.core.datasets import Dataset
 from emulator.core.errors import InvalidArgument
-from emulator.core.models import EvaluationPredicate, ModelPredicate
+from emulator.core.models.records import EvaluationPredicate, ModelPredicate
 
 
 def dataset_filter(text: str) -> Callable[[Dataset], bool]:

@@ -16,7 +16,7 @@ from google.rpc import status_pb2
 from emulator.automl_v1.resources import ID_PREFIX, dataset_pb, model_pb
 from emulator.core.backend import Backend
 from emulator.core.datasets import Dataset
-from emulator.core.models import Model
+from emulator.core.models.records import Model
 from emulator.core.operations import Operation, Outcome
 
 API = "automl_v1"  # Operation.api of the operations this API starts

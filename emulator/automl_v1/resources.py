@@ -6,7 +6,7 @@ from typing import Any
 from google.cloud.automl_v1 import types
 
 from emulator.core.datasets import Dataset
-from emulator.core.models import Model, ModelEvaluation
+from emulator.core.models.records import Model, ModelEvaluation
 
 # Image classification resources are named ICN<digits> by the service.
 ID_PREFIX = "ICN"

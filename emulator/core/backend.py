@@ -16,7 +16,7 @@ from emulator.core.blobs import Blobs
 from emulator.core.datasets import DatasetStore
 from emulator.core.faults import FaultInjector
 from emulator.core.image_store import ImageStore
-from emulator.core.models import ModelStore
+from emulator.core.models.records import ModelStore
 from emulator.core.operations import OperationStore
 from emulator.core.persistence import remove_temp_files
 from emulator.core.pipelines import PipelineStore

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from emulator.core.datasets import validate_resource_labels
 from emulator.core.errors import Code, FailedPrecondition, InvalidArgument, NotFound, Status
-from emulator.core.models import ModelStore
+from emulator.core.models.records import ModelStore
 from emulator.core.names import LocationName, new_id, parse_resource
 from emulator.core.operations import Operation, OperationStore
 from emulator.core.persistence import atomic_write_json, read_json, remove_file

@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 
 from emulator.core.architectures import MOBILE_MODEL_TYPES
 from emulator.core.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
-from emulator.core.models import Model, ModelEvaluation
+from emulator.core.models.records import Model, ModelEvaluation
 from emulator.core.names import parse_location, parse_resource
 from emulator.core.paging import paginate
 from emulator.vertex_v1.filters import Fields, not_emulated_order, parse_filter

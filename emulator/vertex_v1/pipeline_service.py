@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 
 from emulator.core.datasets import ClassificationType, Dataset
 from emulator.core.errors import InvalidArgument, Unimplemented
-from emulator.core.models import MODEL_DISPLAY_NAME
+from emulator.core.models.records import MODEL_DISPLAY_NAME
 from emulator.core.names import LocationName, parse_location, parse_resource
 from emulator.core.paging import paginate
 from emulator.core.pipelines import PipelineStatus, TrainingPipeline

@@ -12,7 +12,7 @@ from google.rpc import status_pb2
 
 from emulator.core.architectures import MOBILE_MODEL_TYPES
 from emulator.core.datasets import Dataset
-from emulator.core.models import Model, ModelEvaluation
+from emulator.core.models.records import Model, ModelEvaluation
 from emulator.core.pipelines import PipelineState, PipelineStatus, TrainingPipeline
 from emulator.vertex_v1.schemas import (
     IMAGE_METADATA_SCHEMA,

@@ -7,7 +7,7 @@ visible here (NotFound, with Vertex AI's messages).
 from emulator.core.backend import Backend
 from emulator.core.datasets import Dataset
 from emulator.core.errors import NotFound
-from emulator.core.models import Model
+from emulator.core.models.records import Model
 from emulator.core.names import ResourceName, parse_resource
 from emulator.vertex_v1.operations import record
 
