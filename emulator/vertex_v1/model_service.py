@@ -27,6 +27,7 @@ from emulator.vertex_v1.resources import (
     ID_PREFIX,
     UNEMULATED_EXPORT_FORMATS,
     evaluation_pb,
+    id_of,
     model_pb,
     slice_pb,
 )
@@ -131,7 +132,7 @@ class ModelService(VertexService):
     def get_model_evaluation(self, request: types.GetModelEvaluationRequest) -> Message:
         model, evaluation_id = self._evaluation_name(request.name, "name")
         overall, _ = self._evaluations(model)
-        if evaluation_id(overall) != evaluation_id:
+        if id_of(overall) != evaluation_id:
             raise NotFound(f"ModelEvaluation {request.name} does not exist.")
         return evaluation_pb(model, overall)
 
@@ -140,7 +141,7 @@ class ModelService(VertexService):
     ) -> types.ListModelEvaluationSlicesResponse:
         model, evaluation_id = self._evaluation_name(request.parent, "parent")
         overall, per_label = self._evaluations(model)
-        if evaluation_id(overall) != evaluation_id:
+        if id_of(overall) != evaluation_id:
             raise NotFound(f"ModelEvaluation {request.parent} does not exist.")
         matches = parse_filter(request.filter, SLICE_FIELDS)
         page, token = paginate(
@@ -161,9 +162,9 @@ class ModelService(VertexService):
             )
         model, evaluation_id = self._evaluation_name(evaluation, "name")
         overall, per_label = self._evaluations(model)
-        if evaluation_id(overall) == evaluation_id:
+        if id_of(overall) == evaluation_id:
             for e in per_label:
-                if evaluation_id(e) == slice_id:
+                if id_of(e) == slice_id:
                     return slice_pb(evaluation, e)
         raise NotFound(f"ModelEvaluationSlice {request.name} does not exist.")
 

@@ -77,14 +77,15 @@ def model_pb(model: Model, training_pipeline: str) -> types.Model:
     )
 
 
-def evaluation_id(evaluation: ModelEvaluation) -> str:
+def id_of(evaluation: ModelEvaluation) -> str:
+    """The last segment of an evaluation's name (its id under its model or evaluation)."""
     return evaluation.name.rsplit("/", 1)[-1]
 
 
 def evaluation_pb(model: str, overall: ModelEvaluation) -> Message:
     message = types.ModelEvaluation.pb(
         types.ModelEvaluation(
-            name=f"{model}/evaluations/{evaluation_id(overall)}",
+            name=f"{model}/evaluations/{id_of(overall)}",
             metrics_schema_uri=METRICS_SCHEMA,
             create_time=overall.create_time,
             slice_dimensions=[SLICE_DIMENSION],
@@ -97,7 +98,7 @@ def evaluation_pb(model: str, overall: ModelEvaluation) -> Message:
 def slice_pb(evaluation_name: str, per_label: ModelEvaluation) -> Message:
     message = types.ModelEvaluationSlice.pb(
         types.ModelEvaluationSlice(
-            name=f"{evaluation_name}/slices/{evaluation_id(per_label)}",
+            name=f"{evaluation_name}/slices/{id_of(per_label)}",
             slice_=types.ModelEvaluationSlice.Slice(
                 dimension=SLICE_DIMENSION, value=per_label.display_name
             ),
