@@ -20,12 +20,31 @@ from emulator.automl_v1.resources import ID_PREFIX, dataset_pb, evaluation_pb, m
 from emulator.core.backend import Backend
 from emulator.core.datasets import ClassificationType
 from emulator.core.errors import InvalidArgument, Unimplemented
+from emulator.core.models.exports import ExportFields
+from emulator.core.models.records import Model
+from emulator.core.models.training import TrainingFields, TrainingRequest
 from emulator.core.names import new_id, parse_location, parse_resource
 from emulator.core.paging import paginate
 
 SERVICE = "google.cloud.automl.v1.AutoMl"
+# Where a CreateModel / ExportModel request holds what the core checks (its messages name them).
+TRAINING_FIELDS = TrainingFields(
+    display_name="model.display_name",
+    labels="model.labels",
+    dataset_id="model.dataset_id",
+    metadata="model.image_classification_model_metadata",
+)
+EXPORT_FIELDS = ExportFields(
+    model_format="output_config.model_format",
+    output_uri_prefix="output_config.gcs_destination.output_uri_prefix",
+)
 _UPDATABLE_DATASET_FIELDS = ("display_name", "description", "labels")
 _UPDATABLE_MODEL_FIELDS = ("display_name", "labels")
+
+
+def _export_folder(model: Model, model_format: str, timestamp: str) -> str:
+    """AutoML's export layout: `model-export/icn/<format>-<display name>-<timestamp>`."""
+    return f"model-export/icn/{model_format}-{model.display_name}-{timestamp}"
 
 
 def _update_paths(request_mask: Any, updatable: tuple[str, ...]) -> list[str]:
@@ -172,17 +191,16 @@ class AutoMlFacade:
                 f"(image_classification_model_metadata), not {which}"
             )
         metadata = request.model.image_classification_model_metadata
-        op = self.backend.models.start_training(
-            location,
+        training = TrainingRequest(
             display_name=request.model.display_name,
             dataset_id=request.model.dataset_id,
             model_type=metadata.model_type,
             budget_milli_node_hours=metadata.train_budget_milli_node_hours or None,
+            fields=TRAINING_FIELDS,
             base_model_id=metadata.base_model_id,
             labels=dict(request.model.labels),
-            api=API,
-            id_prefix=ID_PREFIX,
         )
+        op = self.backend.trainings.start(location, training, api=API, id_prefix=ID_PREFIX)
         return render_operation(op)
 
     def get_model(self, request: types.GetModelRequest) -> types.Model:
@@ -203,6 +221,7 @@ class AutoMlFacade:
             display_name=model.display_name if "display_name" in paths else None,
             labels=dict(model.labels) if "labels" in paths else None,
             etag=model.etag,
+            resource_field="model",
         )
         return model_pb(updated)
 
@@ -219,21 +238,27 @@ class AutoMlFacade:
                 "image_classification_model_deployment_metadata"
             )
         metadata = request.image_classification_model_deployment_metadata
-        op = self.backend.models.start_deployment(
-            request.name, metadata.node_count or None, api=API, id_prefix=ID_PREFIX
+        op = self.backend.serving.start_deployment(
+            request.name,
+            metadata.node_count or None,
+            node_count_field="image_classification_model_deployment_metadata.node_count",
+            api=API,
+            id_prefix=ID_PREFIX,
         )
         return render_operation(op)
 
     def undeploy_model(self, request: types.UndeployModelRequest) -> operations_pb2.Operation:
-        op = self.backend.models.start_undeployment(request.name, api=API, id_prefix=ID_PREFIX)
+        op = self.backend.serving.start_undeployment(request.name, api=API, id_prefix=ID_PREFIX)
         return render_operation(op)
 
     def export_model(self, request: types.ExportModelRequest) -> operations_pb2.Operation:
         config = request.output_config
-        op = self.backend.models.start_export(
+        op = self.backend.model_exports.start_export(
             request.name,
             config.model_format,
             config.gcs_destination.output_uri_prefix,
+            folder=_export_folder,
+            fields=EXPORT_FIELDS,
             api=API,
             id_prefix=ID_PREFIX,
         )

@@ -2,7 +2,7 @@
 
 Served so that the unmodified client works over an insecure channel:
     PredictionServiceClient(transport=PredictionServiceGrpcTransport(channel=...))
-Answers come from the model's TF Lite file (emulator/core/models.py); batch prediction
+Answers come from the model's TF Lite file (emulator/core/models/serving.py); batch prediction
 operations are rendered as the AutoMl service's are (emulator/automl_v1/operations.py).
 """
 
@@ -16,10 +16,18 @@ from emulator.automl_v1.operations import API, render_operation
 from emulator.automl_v1.resources import ID_PREFIX
 from emulator.core.backend import Backend
 from emulator.core.errors import InvalidArgument
+from emulator.core.models.serving import PredictionFields
 
 SERVICE = "google.cloud.automl.v1.PredictionService"
 # PredictRequest.params / BatchPredictRequest.params for image classification.
 PARAMS = ("score_threshold",)
+# Where Predict / BatchPredict requests hold what the core checks (its messages name them).
+FIELDS = PredictionFields(
+    image="payload.image.image_bytes",
+    score_threshold="params.score_threshold",
+    input_uris="input_config.gcs_source.input_uris",
+    output_uri_prefix="output_config.gcs_destination.output_uri_prefix",
+)
 
 
 def _score_threshold(params: Mapping[str, str]) -> float | None:
@@ -59,8 +67,11 @@ class PredictionFacade:
                 f"Field: payload.{which}; Message: an image classification model takes "
                 "payload.image.image_bytes"
             )
-        predictions = self.backend.models.predict(
-            request.name, request.payload.image.image_bytes, _score_threshold(request.params)
+        predictions = self.backend.serving.predict(
+            request.name,
+            request.payload.image.image_bytes,
+            _score_threshold(request.params),
+            fields=FIELDS,
         )
         return types.PredictResponse(
             payload=[
@@ -74,11 +85,12 @@ class PredictionFacade:
         )
 
     def batch_predict(self, request: types.BatchPredictRequest) -> operations_pb2.Operation:
-        op = self.backend.models.start_batch_prediction(
+        op = self.backend.serving.start_batch_prediction(
             request.name,
             list(request.input_config.gcs_source.input_uris),
             request.output_config.gcs_destination.output_uri_prefix,
             _score_threshold(request.params),
+            fields=FIELDS,
             api=API,
             id_prefix=ID_PREFIX,
         )

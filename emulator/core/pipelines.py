@@ -24,7 +24,7 @@ from pathlib import Path
 
 from emulator.core.datasets import validate_resource_labels
 from emulator.core.errors import Code, FailedPrecondition, InvalidArgument, NotFound, Status
-from emulator.core.models.records import ModelStore
+from emulator.core.models.training import ModelTrainings, TrainingRequest
 from emulator.core.names import LocationName, new_id, parse_resource
 from emulator.core.operations import Operation, OperationStore
 from emulator.core.persistence import atomic_write_json, read_json, remove_file
@@ -131,9 +131,9 @@ def status_of(op: Operation) -> PipelineStatus:
 class PipelineStore:
     """All training pipelines of one emulator; thread-safe."""
 
-    def __init__(self, root: Path, models: ModelStore, operations: OperationStore) -> None:
+    def __init__(self, root: Path, trainings: ModelTrainings, operations: OperationStore) -> None:
         self._root = root
-        self._models = models
+        self._trainings = trainings
         self._operations = operations
         self._pipelines: dict[str, TrainingPipeline] = {}
         self._lock = threading.RLock()
@@ -154,19 +154,18 @@ class PipelineStore:
         display_name: str,
         labels: Mapping[str, str],
         spec: dict,
-        training: Mapping,
+        training: TrainingRequest,
         api: str,
         id_prefix: str = "",
     ) -> TrainingPipeline:
-        """Checks the pipeline, then starts its training: `training` are ModelStore.start_training
-        keyword arguments (the model store checks them before anything is recorded)."""
+        """Checks the pipeline, then starts its training (checked before anything is recorded)."""
         if not display_name or len(display_name) > MAX_DISPLAY_NAME_CHARS:
             raise InvalidArgument(
                 f"Field: training_pipeline.display_name; Message: {display_name!r}: required, "
                 f"at most {MAX_DISPLAY_NAME_CHARS} characters"
             )
         validate_resource_labels(dict(labels))
-        op = self._models.start_training(location, **training, api=api, id_prefix=id_prefix)
+        op = self._trainings.start(location, training, api=api, id_prefix=id_prefix)
         pipeline = TrainingPipeline(
             name=str(location.child("trainingPipelines", new_id(id_prefix))),
             display_name=display_name,

@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 
 from emulator.core.architectures import MOBILE_MODEL_TYPES
 from emulator.core.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
+from emulator.core.models.exports import ExportFields
 from emulator.core.models.records import Model, ModelEvaluation
 from emulator.core.names import parse_location, parse_resource
 from emulator.core.paging import paginate
@@ -35,6 +36,10 @@ from emulator.vertex_v1.schemas import SLICE_DIMENSION
 from emulator.vertex_v1.service import VertexService
 
 SERVICE = "google.cloud.aiplatform.v1.ModelService"
+EXPORT_FIELDS = ExportFields(
+    model_format="output_config.export_format_id",
+    output_uri_prefix="output_config.artifact_destination.output_uri_prefix",
+)
 
 MODEL_FIELDS: Fields[Model] = Fields(
     values={"model": lambda m: m.id, "display_name": lambda m: m.display_name},
@@ -193,13 +198,13 @@ class ModelService(VertexService):
                 f"{where}.image_destination; Message: {fmt} exports an ARTIFACT, not an IMAGE: "
                 "use artifact_destination"
             )
-        op = self.backend.models.start_export(
+        op = self.backend.model_exports.start_export(
             request.name,
             EXPORT_FORMATS[fmt],
             config.artifact_destination.output_uri_prefix,
+            folder=lambda m, _fmt, stamp: f"model-export-{m.display_name}-{stamp}",
+            fields=EXPORT_FIELDS,
             api=API,
             id_prefix=ID_PREFIX,
-            folder=lambda m, _fmt, stamp: f"model-export-{m.display_name}-{stamp}",
-            prefix_field="output_config.artifact_destination.output_uri_prefix",
         )
         return render_operation(op)

@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 from emulator.core.datasets import ClassificationType, Dataset
 from emulator.core.errors import InvalidArgument, Unimplemented
 from emulator.core.models.records import MODEL_DISPLAY_NAME
+from emulator.core.models.training import TrainingFields, TrainingRequest
 from emulator.core.names import LocationName, parse_location, parse_resource
 from emulator.core.paging import paginate
 from emulator.core.pipelines import PipelineStatus, TrainingPipeline
@@ -41,6 +42,49 @@ PIPELINE_FIELDS: Fields[tuple[TrainingPipeline, PipelineStatus]] = Fields(
     },
     labels=lambda p: p[0].labels,
 )
+
+
+_PREFIX = "Field: training_pipeline"
+# What the core checks after this facade's own checks, named as before the facade and the core
+# were apart: the engine's AutoML spellings (only the seed label and a file:// base model can
+# still fail there).
+TRAINING_FIELDS = TrainingFields(
+    display_name="model.display_name",
+    labels="model.labels",
+    dataset_id="model.dataset_id",
+    metadata="model.image_classification_model_metadata",
+)
+
+
+def _definition(definition: str) -> str:
+    """The training task definition, if it is the one the emulator trains."""
+    if definition != TRAINING_DEFINITION:
+        if not definition:
+            raise InvalidArgument(
+                f"{_PREFIX}.training_task_definition; Message: required; for image "
+                f"classification: {TRAINING_DEFINITION}"
+            )
+        known = known_schema(definition, schema.training_job.definition)
+        raise (Unimplemented if known else InvalidArgument)(
+            f"{_PREFIX}.training_task_definition; Message: {definition} is not emulated; "
+            f"the emulator trains {TRAINING_DEFINITION}"
+        )
+    return definition
+
+
+def _model_name(pipeline: types.TrainingPipeline) -> str:
+    """The display name of the model to upload (the pipeline's by default)."""
+    for field in ("model_id", "parent_model"):
+        if getattr(pipeline, field):
+            raise Unimplemented(f"{_PREFIX}.{field}; Message: not emulated; leave it empty")
+    model_name = pipeline.model_to_upload.display_name or pipeline.display_name
+    if MODEL_DISPLAY_NAME.fullmatch(model_name) is None:
+        raise InvalidArgument(
+            f"{_PREFIX}.model_to_upload.display_name; Message: {model_name!r}: the emulator "
+            "needs 1 to 32 ASCII letters, digits and underscores, starting with a letter "
+            "(Vertex AI itself allows up to 128 characters)"
+        )
+    return model_name
 
 
 class PipelineService(VertexService):
@@ -70,19 +114,7 @@ class PipelineService(VertexService):
     def create_training_pipeline(self, request: types.CreateTrainingPipelineRequest) -> Message:
         location = parse_location(request.parent)
         pipeline = request.training_pipeline
-        prefix = "Field: training_pipeline"
-        definition = pipeline.training_task_definition
-        if definition != TRAINING_DEFINITION:
-            if not definition:
-                raise InvalidArgument(
-                    f"{prefix}.training_task_definition; Message: required; for image "
-                    f"classification: {TRAINING_DEFINITION}"
-                )
-            known = known_schema(definition, schema.training_job.definition)
-            raise (Unimplemented if known else InvalidArgument)(
-                f"{prefix}.training_task_definition; Message: {definition} is not emulated; "
-                f"the emulator trains {TRAINING_DEFINITION}"
-            )
+        definition = _definition(pipeline.training_task_definition)
         raw_inputs = json_format.MessageToDict(
             types.TrainingPipeline.pb(pipeline).training_task_inputs
         )
@@ -92,51 +124,43 @@ class PipelineService(VertexService):
         multilabel = dataset.classification_type is ClassificationType.MULTILABEL
         if inputs.multi_label != multilabel:
             raise InvalidArgument(
-                f"{prefix}.training_task_inputs.multiLabel; Message: {inputs.multi_label} does "
+                f"{_PREFIX}.training_task_inputs.multiLabel; Message: {inputs.multi_label} does "
                 f"not match dataset {dataset.name}, which holds "
                 f"{'multi-label' if multilabel else 'single-label'} classification annotations"
             )
         model_type = MODEL_TYPES.get(inputs.model_type, "cloud")  # unset: CLOUD, the default
         budget = self._budget(inputs, model_type)
-        upload = pipeline.model_to_upload
-        for field in ("model_id", "parent_model"):
-            if getattr(pipeline, field):
-                raise Unimplemented(f"{prefix}.{field}; Message: not emulated; leave it empty")
-        model_name = upload.display_name or pipeline.display_name
-        if MODEL_DISPLAY_NAME.fullmatch(model_name) is None:
-            raise InvalidArgument(
-                f"{prefix}.model_to_upload.display_name; Message: {model_name!r}: the emulator "
-                "needs 1 to 32 ASCII letters, digits and underscores, starting with a letter "
-                "(Vertex AI itself allows up to 128 characters)"
-            )
+        model_name = _model_name(pipeline)
         base_model_id = inputs.base_model_id
         if base_model_id and not base_model_id.startswith("file://"):
             self._model(str(location.child("models", base_model_id)), "baseModelId")
+        upload = pipeline.model_to_upload
         spec = {
             "training_task_definition": definition,
             "training_task_inputs": raw_inputs,
             "input_data_config": json.loads(types.InputDataConfig.to_json(config)),
             "model_to_upload": {"display_name": model_name, "labels": dict(upload.labels)},
         }
+        training = TrainingRequest(
+            display_name=model_name,
+            dataset_id=config.dataset_id,
+            model_type=model_type,
+            budget_milli_node_hours=budget,
+            fields=TRAINING_FIELDS,
+            base_model_id=base_model_id,
+            labels=dict(upload.labels),
+            split=self._split(config),
+        )
         created = self.backend.pipelines.create(
             location,
             display_name=pipeline.display_name,
             labels=dict(pipeline.labels),
             spec=spec,
-            training={
-                "display_name": model_name,
-                "dataset_id": config.dataset_id,
-                "model_type": model_type,
-                "budget_milli_node_hours": budget,
-                "base_model_id": base_model_id,
-                "labels": dict(upload.labels),
-                "split": self._split(config),
-            },
+            training=training,
             api=API,
             id_prefix=ID_PREFIX,
         )
-        status = self.backend.pipelines.status(created)
-        return pipeline_pb(created, status)
+        return pipeline_pb(created, self.backend.pipelines.status(created))
 
     @staticmethod
     def _inputs(raw: Any) -> Inputs:

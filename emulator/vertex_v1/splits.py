@@ -12,7 +12,7 @@ from collections.abc import Callable
 from emulator.core.datasets import Example
 from emulator.core.errors import InvalidArgument
 from emulator.core.import_csv import MlUse, split_position
-from emulator.core.models.records import SplitAssignment
+from emulator.core.models.training import SplitAssignment
 from emulator.vertex_v1.filters import Fields, parse_filter
 
 ML_USE_LABEL = "aiplatform.googleapis.com/ml_use"
