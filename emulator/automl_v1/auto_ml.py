@@ -159,6 +159,7 @@ class AutoMlFacade:
         op = self.backend.datasets.start_import(
             request.name,
             list(request.input_config.gcs_source.input_uris),
+            uris_field="input_config.gcs_source.input_uris",
             api=API,
             id_prefix=ID_PREFIX,
         )
@@ -166,7 +167,13 @@ class AutoMlFacade:
 
     def export_data(self, request: types.ExportDataRequest) -> operations_pb2.Operation:
         prefix = request.output_config.gcs_destination.output_uri_prefix
-        op = self.backend.datasets.start_export(request.name, prefix, api=API, id_prefix=ID_PREFIX)
+        op = self.backend.datasets.start_export(
+            request.name,
+            prefix,
+            prefix_field="output_config.gcs_destination.output_uri_prefix",
+            api=API,
+            id_prefix=ID_PREFIX,
+        )
         return render_operation(op)
 
     def get_annotation_spec(self, request: types.GetAnnotationSpecRequest) -> types.AnnotationSpec:

@@ -472,27 +472,25 @@ class DatasetStore:
         name: str,
         input_uris: list[str],
         *,
+        uris_field: str,
         api: str,
         id_prefix: str = "",
         ml_uses: MlUseSpellings | None = None,
     ) -> Operation:
         """Checks the request, then imports the CSV file(s) in a background operation.
 
-        `ml_uses`: the ML_USE values the CSV may use (see import_csv.parse_csv); AutoML's by
-        default.
+        `uris_field`: where the request holds the URIs (for messages). `ml_uses`: the ML_USE
+        values the CSV may use (see import_csv.parse_csv); AutoML's by default.
         """
         state = self._state(name)
         if not input_uris:
             raise InvalidArgument(
-                "Field: input_config.gcs_source.input_uris; Message: at least one gs:// URI of a "
-                "CSV file is required"
+                f"Field: {uris_field}; Message: at least one gs:// URI of a CSV file is required"
             )
         for uri in input_uris:
-            parse_gs_uri(uri, "input_config.gcs_source.input_uris")
+            parse_gs_uri(uri, uris_field)
             if not uri.lower().endswith(".csv"):
-                raise InvalidArgument(
-                    f"Field: input_config.gcs_source.input_uris; Message: {uri} must be a .csv file"
-                )
+                raise InvalidArgument(f"Field: {uris_field}; Message: {uri} must be a .csv file")
         uris = list(input_uris)
         with self._lock:  # the check and the start are one step for concurrent callers
             self._state(name)
@@ -667,14 +665,23 @@ class DatasetStore:
     # ---- export -----------------------------------------------------------------------------
 
     def start_export(
-        self, name: str, output_uri_prefix: str, *, api: str, id_prefix: str = ""
+        self,
+        name: str,
+        output_uri_prefix: str,
+        *,
+        prefix_field: str,
+        api: str,
+        id_prefix: str = "",
     ) -> Operation:
-        """Writes the dataset as an import CSV under `output_uri_prefix` (background)."""
+        """Writes the dataset as an import CSV under `output_uri_prefix` (background).
+
+        `prefix_field`: where the request holds the prefix (for messages).
+        """
         state = self._state(name)
         directory = output_directory(
             output_uri_prefix,
             f"export_data-{state.display_name}-{folder_timestamp()}",
-            "output_config.gcs_destination.output_uri_prefix",
+            prefix_field,
         )
         return self._operations.start(
             parent=str(parse_resource(name, "datasets", "Dataset").parent),

@@ -155,13 +155,17 @@ class PipelineStore:
         labels: Mapping[str, str],
         spec: dict,
         training: TrainingRequest,
+        display_name_field: str,
         api: str,
         id_prefix: str = "",
     ) -> TrainingPipeline:
-        """Checks the pipeline, then starts its training (checked before anything is recorded)."""
+        """Checks the pipeline, then starts its training (checked before anything is recorded).
+
+        `display_name_field`: where the request holds the display name (for messages).
+        """
         if not display_name or len(display_name) > MAX_DISPLAY_NAME_CHARS:
             raise InvalidArgument(
-                f"Field: training_pipeline.display_name; Message: {display_name!r}: required, "
+                f"Field: {display_name_field}; Message: {display_name!r}: required, "
                 f"at most {MAX_DISPLAY_NAME_CHARS} characters"
             )
         validate_resource_labels(dict(labels))

@@ -150,6 +150,11 @@ class DatasetService(VertexService):
             )
         self.backend.datasets.set_classification_type(request.name, kinds.pop())
         op = self.backend.datasets.start_import(
-            request.name, uris, api=API, id_prefix=ID_PREFIX, ml_uses=ML_USES
+            request.name,
+            uris,
+            uris_field="import_configs.gcs_source.uris",  # each checked above, per config
+            api=API,
+            id_prefix=ID_PREFIX,
+            ml_uses=ML_USES,
         )
         return render_operation(op)

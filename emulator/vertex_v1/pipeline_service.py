@@ -157,6 +157,7 @@ class PipelineService(VertexService):
             labels=dict(pipeline.labels),
             spec=spec,
             training=training,
+            display_name_field="training_pipeline.display_name",
             api=API,
             id_prefix=ID_PREFIX,
         )
