@@ -1,4 +1,4 @@
-"""The emulator process: GCS, one gRPC server (AutoML v1, Vertex AI) and one REST server.
+"""The emulator instance: its listeners' lifecycle over one core, and the APIs it serves.
 
 Everything binds 127.0.0.1 (a loopback address is required). Ports: random free ones by
 default; with `--port P` a fixed scheme: GCS on P, gRPC on P+1, REST (admin + Firebase ML)
@@ -8,13 +8,10 @@ on P+2. State lives under the data directory:
     gcs/            Cloud Storage buckets and objects (layout: emulator/gcs_storage.py)
     state/          the core's state (see emulator/core/backend.py)
 
-Extension points, for the facades (each facade module has a `register(server)` function,
-listed once in FACADES below; registration happens before start):
-    server.backend                                   the core (datasets, operations, ...)
-    server.add_unary_service(service, methods)       gRPC methods: {"Method": (RequestType, fn)}
-    server.add_grpc_handler(handler)                 any other grpc.GenericRpcHandler
-    server.add_operation_renderer(api, render)       google.longrunning rendering of an api's ops
-    server.add_route(method, template, fn, name)     REST route on the REST server
+The plumbing is elsewhere: emulator/transport/ (the gRPC and REST servers), longrunning.py
+(the shared Operations service), admin.py (the admin REST API), cli.py (the command line).
+Every API is a facade listed once in FACADES: a `register(host)` function that adds its
+services to an emulator.host.ServiceHost (this server is one) before start.
 """
 
 import fcntl
