@@ -38,6 +38,43 @@ DATASET_FIELDS: Fields[Dataset] = Fields(
 )
 
 
+def _import_kind(config: types.ImportDataConfig, where: str) -> ClassificationType:
+    """The classification type one ImportDataConfig imports, if the emulator can import it."""
+    uri = config.import_schema_uri
+    if uri not in IMPORT_SCHEMAS:
+        if not uri:
+            raise InvalidArgument(
+                f"Field: {where}.import_schema_uri; Message: required; for image "
+                f"classification: {', '.join(IMPORT_SCHEMAS)}"
+            )
+        known = known_schema(uri, schema.dataset.ioformat)
+        raise (Unimplemented if known else InvalidArgument)(
+            f"Field: {where}.import_schema_uri; Message: {uri} is not emulated; the "
+            f"emulator imports image classification: {', '.join(IMPORT_SCHEMAS)}"
+        )
+    if config.data_item_labels or config.annotation_labels:
+        raise Unimplemented(
+            f"Field: {where}; Message: data_item_labels and annotation_labels are not "
+            "emulated; give each image's ML_USE in the CSV's first column"
+        )
+    if not config.gcs_source.uris:
+        raise InvalidArgument(
+            f"Field: {where}.gcs_source.uris; Message: at least one gs:// URI of an "
+            "import file is required"
+        )
+    for source in config.gcs_source.uris:
+        if source.lower().endswith(".jsonl"):
+            raise Unimplemented(
+                f"Field: {where}.gcs_source.uris; Message: {source}: JSON Lines imports "
+                "are not emulated; use the CSV form [ML_USE,]gs://…[,LABEL…]"
+            )
+        if not source.lower().endswith(".csv"):
+            raise InvalidArgument(
+                f"Field: {where}.gcs_source.uris; Message: {source} must be a .csv file"
+            )
+    return IMPORT_SCHEMAS[uri]
+
+
 class DatasetService(VertexService):
     """One method per RPC: request message in, response message out, ServiceError on failure."""
 
@@ -108,41 +145,8 @@ class DatasetService(VertexService):
         uris: list[str] = []
         kinds: set[ClassificationType] = set()
         for i, config in enumerate(configs):
-            where = f"import_configs[{i}]"
-            uri = config.import_schema_uri
-            if uri not in IMPORT_SCHEMAS:
-                if not uri:
-                    raise InvalidArgument(
-                        f"Field: {where}.import_schema_uri; Message: required; for image "
-                        f"classification: {', '.join(IMPORT_SCHEMAS)}"
-                    )
-                known = known_schema(uri, schema.dataset.ioformat)
-                raise (Unimplemented if known else InvalidArgument)(
-                    f"Field: {where}.import_schema_uri; Message: {uri} is not emulated; the "
-                    f"emulator imports image classification: {', '.join(IMPORT_SCHEMAS)}"
-                )
-            if config.data_item_labels or config.annotation_labels:
-                raise Unimplemented(
-                    f"Field: {where}; Message: data_item_labels and annotation_labels are not "
-                    "emulated; give each image's ML_USE in the CSV's first column"
-                )
-            if not config.gcs_source.uris:
-                raise InvalidArgument(
-                    f"Field: {where}.gcs_source.uris; Message: at least one gs:// URI of an "
-                    "import file is required"
-                )
-            for source in config.gcs_source.uris:
-                if source.lower().endswith(".jsonl"):
-                    raise Unimplemented(
-                        f"Field: {where}.gcs_source.uris; Message: {source}: JSON Lines imports "
-                        "are not emulated; use the CSV form [ML_USE,]gs://…[,LABEL…]"
-                    )
-                if not source.lower().endswith(".csv"):
-                    raise InvalidArgument(
-                        f"Field: {where}.gcs_source.uris; Message: {source} must be a .csv file"
-                    )
+            kinds.add(_import_kind(config, f"import_configs[{i}]"))
             uris += list(config.gcs_source.uris)
-            kinds.add(IMPORT_SCHEMAS[uri])
         if len(kinds) > 1:
             raise InvalidArgument(
                 "Field: import_configs; Message: the emulator imports one classification schema "

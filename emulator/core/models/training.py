@@ -153,6 +153,22 @@ def _stopped(ctx: OperationContext, display_name: str, when: str) -> ServiceErro
     return ServiceError(interrupted_training_status(ctx.operation).message, Code.ABORTED)
 
 
+def _model_type(request: TrainingRequest) -> str:
+    """The model type to train (the default for ""), if the emulator trains it."""
+    model_type = request.model_type or DEFAULT_MODEL_TYPE
+    if model_type in CORE_ML_MODEL_TYPES:
+        raise Unimplemented(
+            f"Field: {request.fields.metadata}.model_type; Message: {model_type} (Core ML) is not "
+            f"emulated; the emulator trains {', '.join(MODEL_TYPES)}"
+        )
+    if model_type not in MODEL_TYPES:
+        raise InvalidArgument(
+            f"Field: {request.fields.metadata}.model_type; Message: {model_type!r} is not a "
+            f"model type; allowed: {', '.join(MODEL_TYPES)}"
+        )
+    return model_type
+
+
 def _node_qps(seconds_per_image: float) -> float:
     """Online predictions per second one node serves: measured during evaluation."""
     return round(1.0 / max(seconds_per_image, 1e-4), 1)
@@ -230,17 +246,7 @@ class ModelTrainings:
             )
         dataset_name = str(location.child("datasets", request.dataset_id))
         dataset = self._datasets.get(dataset_name)
-        model_type = request.model_type or DEFAULT_MODEL_TYPE
-        if model_type in CORE_ML_MODEL_TYPES:
-            raise Unimplemented(
-                f"Field: {fields.metadata}.model_type; Message: {model_type} (Core ML) is not "
-                f"emulated; the emulator trains {', '.join(MODEL_TYPES)}"
-            )
-        if model_type not in MODEL_TYPES:
-            raise InvalidArgument(
-                f"Field: {fields.metadata}.model_type; Message: {model_type!r} is not a model "
-                f"type; allowed: {', '.join(MODEL_TYPES)}"
-            )
+        model_type = _model_type(request)
         base_path = self._base_model_path(location, request, model_type)
         examples = self._examples(dataset_name, request.split)
         label_specs = tuple(
