@@ -35,7 +35,6 @@ from emulator.core.persistence import (
     remove_file,
 )
 from emulator.gcs import GcsServer
-from emulator.host import Facade
 from emulator.longrunning import OperationRenderer, OperationsService
 from emulator.transport.grpc import GrpcServer, UnaryMethods
 from emulator.transport.rest import HttpRequest as HttpRequest
@@ -60,8 +59,9 @@ LOCK_FILE = "emulator.lock"
 # Offsets from --port P of each listener.
 GCS_PORT_OFFSET, GRPC_PORT_OFFSET, REST_PORT_OFFSET = 0, 1, 2
 
-# Every API the emulator serves: `register(server)` functions, called in this order.
-FACADES: tuple[Facade, ...] = (
+# Every API the emulator serves: `register(host)` functions (emulator.host.Facade), called in
+# this order.
+FACADES: tuple[Callable[["EmulatorServer"], None], ...] = (
     automl_v1.register,
     vertex_v1.register,
     firebase_ml.register,
@@ -93,7 +93,7 @@ class EmulatorServer:
         data_dir: Path,
         host: str = "127.0.0.1",
         port: int = 0,
-        facades: tuple[Facade, ...] = FACADES,
+        facades: tuple[Callable[["EmulatorServer"], None], ...] = FACADES,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.host = _loopback(host)

@@ -63,7 +63,7 @@ class ModelServing:
         self._predictors: dict[str, Predictor] = {}
         operations.register_recovery("deploy_model", self._recover_deployment)
         operations.register_recovery("undeploy_model", self._recover_deployment)
-        models.on_delete(lambda name: self._predictors.pop(name, None))
+        models.on_delete(self._forget)
 
     # ---- deployment -------------------------------------------------------------------------
 
@@ -136,6 +136,10 @@ class ModelServing:
         if record is not None and record.model.node_count == nodes:
             return Outcome(response={})
         return None
+
+    def _forget(self, name: str) -> None:
+        """A deleted model stops serving (called under the store's lock)."""
+        self._predictors.pop(name, None)
 
     def _load_predictor(self, record: ModelRecord) -> Predictor:
         try:
