@@ -174,17 +174,18 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def add_emulator(subparsers: Subparsers) -> None:
     # The emulator is a separate package (a fake cloud that imports nothing from components);
-    # the command line only hands it its arguments.
-    from emulator import server
+    # the command line only hands it its arguments. emulator.cli imports argparse-level
+    # modules only: the server, its facades and the engine load when the command runs.
+    from emulator import cli
 
     parser = subparsers.add_parser(
         "emulator",
         help="run the local emulator of Cloud Storage, AutoML, Vertex AI and Firebase ML",
-        description=server.DESCRIPTION,
+        description=cli.DESCRIPTION,
         formatter_class=_formatter,
     )
-    server.configure_parser(parser)
-    parser.set_defaults(handler=server.run)
+    cli.configure_parser(parser)
+    parser.set_defaults(handler=cli.run)
 
 
 # -- review, rehearse, promote, history (components/review, components/promotion) ------------

@@ -2,7 +2,7 @@
 
 import sys
 
-from emulator.server import main
+from emulator.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

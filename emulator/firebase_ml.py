@@ -23,7 +23,7 @@ Fault injection names: `firebaseml.projects.models.create|get|list|patch|delete`
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emulator.core.errors import (
     Code,
@@ -47,9 +47,8 @@ from emulator.core.firebase_models import (
 )
 from emulator.core.operations import Operation
 from emulator.core.paging import paginate
-
-if TYPE_CHECKING:
-    from emulator.server import EmulatorServer, HttpRequest, HttpResponse
+from emulator.host import ServiceHost
+from emulator.transport.rest import HttpRequest, HttpResponse, json_response
 
 BASE = "/v1beta2/projects/{project}"
 OPERATION_METADATA_TYPE = "type.googleapis.com/google.firebase.ml.v1beta2.ModelOperationMetadata"
@@ -91,15 +90,13 @@ _MODEL_FIELDS = {
 
 
 def register(
-    server: "EmulatorServer",
+    server: ServiceHost,
     *,
     max_model_bytes: int = MAX_MODEL_BYTES,
     lock_wait_seconds: float = LOCK_WAIT_SECONDS,
     answer_within_seconds: float = ANSWER_WITHIN_SECONDS,
 ) -> None:
     """Adds the Firebase ML routes (and the model store under the state dir) to the emulator."""
-    from emulator.server import HttpResponse, json_response
-
     backend = server.backend
     store = FirebaseModelStore(
         backend.state_dir / "firebase_ml",
@@ -134,13 +131,13 @@ def register(
 
 
 def _route(
-    handler: Callable[["HttpRequest"], dict | bytes],
-    json_response: Callable[..., "HttpResponse"],
-    http_response: type["HttpResponse"],
-) -> Callable[["HttpRequest"], "HttpResponse"]:
+    handler: Callable[[HttpRequest], dict | bytes],
+    json_response: Callable[..., HttpResponse],
+    http_response: type[HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
     """A route answering the handler's JSON document (bytes: a media download)."""
 
-    def route(request: "HttpRequest") -> "HttpResponse":
+    def route(request: HttpRequest) -> HttpResponse:
         try:
             result = handler(request)
             if isinstance(result, bytes):
@@ -261,7 +258,7 @@ class FirebaseMlFacade:
 
     # ---- routes -----------------------------------------------------------------------------
 
-    def create(self, request: "HttpRequest") -> dict:
+    def create(self, request: HttpRequest) -> dict:
         project = request.params["project"]
         body = _model_body(request)
         display_name = validate_display_name(body.get("displayName"))
@@ -269,10 +266,10 @@ class FirebaseMlFacade:
         source = _source(body, required=False)
         return self._answer(lambda: self.store.create(project, display_name, tags, source))
 
-    def get(self, request: "HttpRequest") -> dict:
+    def get(self, request: HttpRequest) -> dict:
         return self.model_json(self.store.get(_model_name(request)))
 
-    def list(self, request: "HttpRequest") -> dict:
+    def list(self, request: HttpRequest) -> dict:
         project = request.params["project"]
         page_size = _int_param(request, ("page_size", "pageSize"))
         if page_size < 0 or page_size > MAX_PAGE_SIZE:
@@ -290,7 +287,7 @@ class FirebaseMlFacade:
             doc["nextPageToken"] = next_token
         return doc
 
-    def patch(self, request: "HttpRequest") -> dict:
+    def patch(self, request: HttpRequest) -> dict:
         name = _model_name(request)
         body = _model_body(request)
         fields = _patched_fields(request, body)
@@ -317,7 +314,7 @@ class FirebaseMlFacade:
             )
         )
 
-    def download(self, request: "HttpRequest") -> dict | bytes:
+    def download(self, request: HttpRequest) -> dict | bytes:
         """A device's download: where to get the published file (alt=media: the file itself)."""
         name = _model_name(request)
         file, data = self.store.download(name)
@@ -334,11 +331,11 @@ class FirebaseMlFacade:
             "sizeBytes": str(file.size_bytes),
         }
 
-    def delete(self, request: "HttpRequest") -> dict:
+    def delete(self, request: HttpRequest) -> dict:
         self.store.delete(_model_name(request))
         return {}
 
-    def get_operation(self, request: "HttpRequest") -> dict:
+    def get_operation(self, request: HttpRequest) -> dict:
         project = request.params["project"]
         name = f"projects/{project}/operations/{request.params['operation']}"
         try:
@@ -353,13 +350,13 @@ class FirebaseMlFacade:
 # ---- wire → core ----------------------------------------------------------------------------
 
 
-def _model_name(request: "HttpRequest") -> str:
+def _model_name(request: HttpRequest) -> str:
     name = f"projects/{request.params['project']}/models/{request.params['model']}"
     parse_model_name(name)
     return name
 
 
-def _model_body(request: "HttpRequest") -> dict:
+def _model_body(request: HttpRequest) -> dict:
     body = request.json()
     if not isinstance(body, dict):
         raise FieldViolation("model", "the request body must be a JSON object (a Model)")
@@ -374,7 +371,7 @@ def _model_body(request: "HttpRequest") -> dict:
     return body
 
 
-def _patched_fields(request: "HttpRequest", body: dict) -> set[str]:
+def _patched_fields(request: HttpRequest, body: dict) -> set[str]:
     """What a patch changes: the updateMask's fields, or every updatable field in the body."""
     mask = _param(request, ("updateMask", "update_mask"))
     if mask:
@@ -416,7 +413,7 @@ def _source(body: dict, required: bool) -> str | None:
     return model_source(tflite.get("gcsTfliteUri"), datetime.now(UTC))
 
 
-def _param(request: "HttpRequest", names: tuple[str, ...]) -> str:
+def _param(request: HttpRequest, names: tuple[str, ...]) -> str:
     for name in names:
         values = request.query.get(name)
         if values:
@@ -424,7 +421,7 @@ def _param(request: "HttpRequest", names: tuple[str, ...]) -> str:
     return ""
 
 
-def _int_param(request: "HttpRequest", names: tuple[str, ...]) -> int:
+def _int_param(request: HttpRequest, names: tuple[str, ...]) -> int:
     text = _param(request, names)
     if not text:
         return 0

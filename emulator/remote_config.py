@@ -19,7 +19,7 @@ gRPC transcoding accepts both. The behaviour is emulator/core/remote_config.py's
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emulator.core.errors import InvalidArgument, NotFound
 from emulator.core.remote_config import (
@@ -36,19 +36,18 @@ from emulator.core.remote_config import (
     parse_timestamp,
     server_template_json,
 )
-
-if TYPE_CHECKING:
-    from emulator.server import EmulatorServer, HttpRequest, HttpResponse
+from emulator.host import ServiceHost
+from emulator.transport.rest import HttpRequest, HttpResponse, json_response
 
 API = "firebaseremoteconfig"
 V1 = "/v1/projects/{project}"
 NAMESPACED = "/v1/projects/{project}/namespaces/{namespace}"
 
-Handler = Callable[["HttpRequest"], "HttpResponse"]
+Handler = Callable[[HttpRequest], HttpResponse]
 
 
 def register(
-    server: "EmulatorServer",
+    server: ServiceHost,
     *,
     max_versions: int = MAX_STORED_VERSIONS,
     version_lifetime: timedelta = VERSION_LIFETIME,
@@ -95,9 +94,7 @@ def register(
 def _errors(handler: Handler) -> Handler:
     """A 412 for a stale ETag (the server's error body maps FAILED_PRECONDITION to 400)."""
 
-    def route(request: "HttpRequest") -> "HttpResponse":
-        from emulator.server import json_response
-
+    def route(request: HttpRequest) -> HttpResponse:
         try:
             return handler(request)
         except VersionMismatch as exc:
@@ -110,7 +107,7 @@ def _errors(handler: Handler) -> Handler:
 # ---- wire → core ----------------------------------------------------------------------------
 
 
-def _param(request: "HttpRequest", *names: str) -> str:
+def _param(request: HttpRequest, *names: str) -> str:
     for name in names:
         values = request.query.get(name)
         if values:
@@ -141,7 +138,7 @@ def _time(text: str, field: str) -> datetime | None:
     return parse_timestamp(text, field) if text else None
 
 
-def _names(request: "HttpRequest") -> tuple[str, str]:
+def _names(request: HttpRequest) -> tuple[str, str]:
     """(project, namespace) of the request's path; the default namespace is `firebase`."""
     project = request.params["project"]
     namespace = request.params.get("namespace", CLIENT)
@@ -149,7 +146,7 @@ def _names(request: "HttpRequest") -> tuple[str, str]:
     return project, namespace
 
 
-def _origin(request: "HttpRequest") -> str:
+def _origin(request: HttpRequest) -> str:
     """Version.updateOrigin: the Node Admin SDK says who it is; anything else is REST_API."""
     client = request.headers.get("x-firebase-client", "")
     return ADMIN_SDK_NODE if client.startswith("fire-admin-node") else REST_API
@@ -164,20 +161,18 @@ class RemoteConfigFacade:
     def __init__(self, store: RemoteConfigStore) -> None:
         self.store = store
 
-    def _answer(self, published: Published, document: Any = None) -> "HttpResponse":
-        from emulator.server import HttpResponse, json_response
-
+    def _answer(self, published: Published, document: Any = None) -> HttpResponse:
         response = json_response(published.to_json() if document is None else document)
         return HttpResponse(
             response.status, response.body, response.content_type, (("ETag", published.etag),)
         )
 
-    def get(self, request: "HttpRequest") -> "HttpResponse":
+    def get(self, request: HttpRequest) -> HttpResponse:
         project, namespace = _names(request)
         number = _int(_param(request, "versionNumber", "version_number"), "version_number")
         return self._answer(self.store.get(project, namespace, number))
 
-    def update(self, request: "HttpRequest") -> "HttpResponse":
+    def update(self, request: HttpRequest) -> HttpResponse:
         project, namespace = _names(request)
         validate_only = _bool(_param(request, "validateOnly", "validate_only"), "validate_only")
         published = self.store.publish(
@@ -190,9 +185,7 @@ class RemoteConfigFacade:
         )
         return self._answer(published)
 
-    def list_versions(self, request: "HttpRequest") -> "HttpResponse":
-        from emulator.server import json_response
-
+    def list_versions(self, request: HttpRequest) -> HttpResponse:
         project, namespace = _names(request)
         versions, token = self.store.list_versions(
             project,
@@ -212,7 +205,7 @@ class RemoteConfigFacade:
             document["nextPageToken"] = token
         return json_response(document)
 
-    def rollback(self, request: "HttpRequest") -> "HttpResponse":
+    def rollback(self, request: HttpRequest) -> HttpResponse:
         project, namespace = _names(request)
         body = request.json()
         if not isinstance(body, dict):
@@ -226,7 +219,7 @@ class RemoteConfigFacade:
             self.store.rollback(project, namespace, number, origin=_origin(request))
         )
 
-    def get_server(self, request: "HttpRequest") -> "HttpResponse":
+    def get_server(self, request: HttpRequest) -> HttpResponse:
         project, namespace = _names(request)
         if namespace != SERVER:
             raise NotFound(

@@ -1,4 +1,4 @@
-"""The emulator process: GCS, one gRPC server (AutoML v1, Vertex AI) and one REST server.
+"""The emulator instance: its listeners' lifecycle over one core, and the APIs it serves.
 
 Everything binds 127.0.0.1 (a loopback address is required). Ports: random free ones by
 default; with `--port P` a fixed scheme: GCS on P, gRPC on P+1, REST (admin + Firebase ML)
@@ -8,47 +8,26 @@ on P+2. State lives under the data directory:
     gcs/            Cloud Storage buckets and objects (layout: emulator/gcs_storage.py)
     state/          the core's state (see emulator/core/backend.py)
 
-Extension points, for the facades (each facade module has a `register(server)` function,
-listed once in FACADES below; registration happens before start):
-    server.backend                                   the core (datasets, operations, ...)
-    server.add_unary_service(service, methods)       gRPC methods: {"Method": (RequestType, fn)}
-    server.add_grpc_handler(handler)                 any other grpc.GenericRpcHandler
-    server.add_operation_renderer(api, render)       google.longrunning rendering of an api's ops
-    server.add_route(method, template, fn, name)     REST route on the REST server
+The plumbing is elsewhere: emulator/transport/ (the gRPC and REST servers), longrunning.py
+(the shared Operations service), admin.py (the admin REST API), cli.py (the command line).
+Every API is a facade listed once in FACADES: a `register(host)` function that adds its
+services to an emulator.host.ServiceHost (this server is one) before start.
 """
 
-import argparse
-import contextlib
 import fcntl
 import ipaddress
-import json
 import logging
 import os
-import re
-import signal
-import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from concurrent import futures
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import grpc
-from google.longrunning import operations_pb2
-from google.protobuf import empty_pb2
-from google.protobuf.message import Message
 
-from emulator import automl_v1, firebase_ml, remote_config, vertex_v1
+from emulator import admin, automl_v1, firebase_ml, longrunning, remote_config, vertex_v1
 from emulator.core.backend import Backend
-from emulator.core.errors import Code, InvalidArgument, NotFound, ServiceError
 from emulator.core.faults import FAULTS_ENV, FaultInjector
-from emulator.core.names import parse_location
-from emulator.core.operations import Operation, parse_filter
-from emulator.core.paging import paginate
 from emulator.core.persistence import (
     CorruptStateError,
     atomic_write_json,
@@ -56,6 +35,9 @@ from emulator.core.persistence import (
     remove_file,
 )
 from emulator.gcs import GcsServer
+from emulator.longrunning import OperationRenderer, OperationsService
+from emulator.transport.grpc import GrpcServer, UnaryMethods
+from emulator.transport.rest import RestServer, RouteHandler
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +47,13 @@ VERTEX_ENV = "EDGE_LABELER_VERTEX_ENDPOINT"
 FIREBASE_ML_ENV = "EDGE_LABELER_FIREBASE_ML_ENDPOINT"
 ENV_KEYS = (STORAGE_ENV, AUTOML_ENV, VERTEX_ENV, FIREBASE_ML_ENV)
 
-DEFAULT_DATA_DIR = Path(".emulator-data")
 STATE_FILE = "emulator.json"
 LOCK_FILE = "emulator.lock"
 # Offsets from --port P of each listener.
 GCS_PORT_OFFSET, GRPC_PORT_OFFSET, REST_PORT_OFFSET = 0, 1, 2
-MAX_WAIT_SECONDS = 60.0
-_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
-# Every API the emulator serves: `register(server)` functions, called in this order.
+# Every API the emulator serves: `register(host)` functions (emulator.host.Facade), called in
+# this order.
 FACADES: tuple[Callable[["EmulatorServer"], None], ...] = (
     automl_v1.register,
     vertex_v1.register,
@@ -84,191 +64,6 @@ FACADES: tuple[Callable[["EmulatorServer"], None], ...] = (
 
 class EmulatorError(Exception):
     """The emulator cannot start or be found; the message says why and what to do."""
-
-
-# ---- REST ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HttpRequest:
-    method: str
-    path: str
-    params: dict[str, str]  # from the route template's {placeholders}
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-
-    def json(self) -> Any:
-        """The JSON body ({} when empty); InvalidArgument when it is not JSON."""
-        if not self.body.strip():
-            return {}
-        try:
-            return json.loads(self.body)
-        except ValueError as exc:
-            raise InvalidArgument(f"request body is not valid JSON: {exc}") from None
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int = 200
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = field(default=())
-
-
-RouteHandler = Callable[[HttpRequest], HttpResponse]
-
-
-def json_response(document: Any, status: int = 200) -> HttpResponse:
-    return HttpResponse(status, json.dumps(document).encode())
-
-
-def error_response(error: ServiceError) -> HttpResponse:
-    """Google's JSON error body: {"error": {"code": 404, "message": ..., "status": "NOT_FOUND"}}."""
-    status = error.code.http_status
-    return json_response(
-        {"error": {"code": status, "message": error.message, "status": error.code.name}}, status
-    )
-
-
-@dataclass(frozen=True)
-class _Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: RouteHandler
-    name: str
-
-
-def _template_pattern(template: str) -> re.Pattern[str]:
-    """`/v1/projects/{project}/models/{model}` → a regex with named groups ([^/]+ each)."""
-    parts = re.split(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", template)
-    regex = "".join(
-        re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)
-    )
-    return re.compile(regex)
-
-
-class RestServer:
-    """A small JSON-over-HTTP server: routes by method + path template, Google error bodies."""
-
-    def __init__(self, host: str, port: int, faults: FaultInjector) -> None:
-        self._host = host
-        self._port = port
-        self._faults = faults
-        self._routes: list[_Route] = []
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def add_route(self, method: str, template: str, handler: RouteHandler, name: str = "") -> None:
-        """Serves `method template` with `handler`; `name` is its fault-injection name."""
-        self._routes.append(
-            _Route(
-                method.upper(), _template_pattern(template), handler, name or f"{method} {template}"
-            )
-        )
-
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None, "start() first"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> str:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                response = server.dispatch(self.command, self.path, dict(self.headers), body)
-                self.send_response(response.status)
-                self.send_header("Content-Type", response.content_type)
-                self.send_header("Content-Length", str(len(response.body)))
-                for key, value in response.headers:
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(response.body)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("rest: " + format, *args)
-
-        self._httpd = ThreadingHTTPServer((self._host, self._port), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="rest", daemon=True
-        )
-        self._thread.start()
-        return self.url
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def dispatch(
-        self, method: str, target: str, headers: dict[str, str], body: bytes
-    ) -> HttpResponse:
-        """Routes one request; every error becomes Google's JSON error body."""
-        url = urlparse(target)
-        allowed = []
-        for route in self._routes:
-            match = route.pattern.fullmatch(url.path)
-            if match is None:
-                continue
-            if route.method != method:
-                allowed.append(route.method)
-                continue
-            request = HttpRequest(
-                method=method,
-                path=url.path,
-                params=match.groupdict(),
-                query=parse_qs(url.query),
-                headers={k.lower(): v for k, v in headers.items()},
-                body=body,
-            )
-            try:
-                self._faults.check(route.name)
-                response = route.handler(request)
-                self._faults.respond(route.name)
-                return response
-            except ServiceError as exc:
-                return error_response(exc)
-            except Exception as exc:
-                log.exception("REST %s %s failed", method, url.path)
-                return error_response(ServiceError(f"{type(exc).__name__}: {exc}"))
-        if allowed:
-            return error_response(
-                ServiceError(
-                    f"{method} is not allowed on {url.path}; allowed: {', '.join(sorted(allowed))}",
-                    InvalidArgument.code,
-                )
-            )
-        return error_response(NotFound(f"{method} {url.path} is not served by the emulator"))
-
-
-# ---- gRPC ---------------------------------------------------------------------------------
-
-UnaryMethods = Mapping[str, tuple[Any, Callable[[Any], Any]]]
-OperationRenderer = Callable[[Operation], operations_pb2.Operation]
-
-
-def _deserializer(message_type: Any) -> Callable[[bytes], Any]:
-    """proto-plus types have `deserialize`, protobuf ones `FromString`."""
-    return getattr(message_type, "FromString", None) or message_type.deserialize
-
-
-def _serialize(message: Any) -> bytes:
-    if isinstance(message, Message):
-        return message.SerializeToString()
-    return type(message).serialize(message)
 
 
 def _loopback(host: str) -> str:
@@ -305,16 +100,13 @@ class EmulatorServer:
         )
         self.backend = Backend(self.data_dir / "state", self.gcs, self.faults)
         self.rest = RestServer(host, self._port_for(REST_PORT_OFFSET), self.faults)
-        self._unary: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {}
-        self._grpc_handlers: list[grpc.GenericRpcHandler] = []
-        self._renderers: dict[str, OperationRenderer] = {}
-        self._grpc: grpc.Server | None = None
-        self._grpc_port = 0
+        self.grpc = GrpcServer(host, self._port_for(GRPC_PORT_OFFSET), self.faults)
+        self.operations = OperationsService(self.backend.operations)
         self._lock_fd: int | None = None
         self._env: dict[str, str] | None = None
         self._stopped = False
-        self._add_operations_service()
-        self._add_admin_routes()
+        self.add_unary_service(longrunning.SERVICE, self.operations.methods())
+        admin.register(self, lambda: self.env)
         for register in facades:
             register(self)
 
@@ -322,10 +114,6 @@ class EmulatorServer:
         return self._port + offset if self._port else 0
 
     # ---- registration ---------------------------------------------------------------------
-
-    def _check_not_started(self) -> None:
-        if self._grpc is not None:
-            raise RuntimeError("register services before start()")
 
     def add_unary_service(self, service: str, methods: UnaryMethods) -> None:
         """Serves unary methods of `service` (e.g. `google.cloud.automl.v1.AutoMl`).
@@ -335,180 +123,19 @@ class EmulatorServer:
         ServiceError. Several calls for one service add methods (each name once). Every
         method passes fault injection first (full and short method name).
         """
-        self._check_not_started()
-        table = self._unary.setdefault(service, {})
-        for name, method in methods.items():
-            if name in table:
-                raise ValueError(f"{service}/{name} is registered twice")
-            table[name] = method
+        self.grpc.add_unary_service(service, methods)
 
     def add_grpc_handler(self, handler: grpc.GenericRpcHandler) -> None:
         """Adds any other gRPC handler (streaming methods, ...) to the one gRPC server."""
-        self._check_not_started()
-        self._grpc_handlers.append(handler)
+        self.grpc.add_handler(handler)
 
     def add_operation_renderer(self, api: str, render: OperationRenderer) -> None:
         """How google.longrunning.Operations shows operations whose `api` is `api`."""
-        self._renderers[api] = render
+        self.operations.add_renderer(api, render)
 
     def add_route(self, method: str, template: str, handler: RouteHandler, name: str = "") -> None:
         """A REST route on the REST server (EDGE_LABELER_FIREBASE_ML_ENDPOINT)."""
         self.rest.add_route(method, template, handler, name)
-
-    def _unary_handler(self, full_name: str, request_type: Any, fn: Callable[[Any], Any]):
-        faults = self.faults
-
-        def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
-            try:
-                faults.check(full_name)
-                response = fn(request)
-                faults.respond(full_name)  # faults armed `after`: the answer fails or is held
-                return response
-            except ServiceError as exc:
-                context.abort(grpc.StatusCode[exc.code.name], exc.message)
-            except Exception as exc:
-                log.exception("gRPC %s failed", full_name)
-                context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
-
-        return grpc.unary_unary_rpc_method_handler(
-            behaviour,
-            request_deserializer=_deserializer(request_type),
-            response_serializer=_serialize,
-        )
-
-    # ---- google.longrunning.Operations (shared by every API on the gRPC server) -------------
-
-    def render_operation(self, op: Operation) -> operations_pb2.Operation:
-        render = self._renderers.get(op.api)
-        if render is None:
-            raise ServiceError(f"no renderer for operations of api {op.api!r} ({op.name})")
-        return render(op)
-
-    def _add_operations_service(self) -> None:
-        ops = self.backend.operations
-
-        def get_operation(request: operations_pb2.GetOperationRequest) -> operations_pb2.Operation:
-            return self.render_operation(ops.get(request.name))
-
-        def list_operations(
-            request: operations_pb2.ListOperationsRequest,
-        ) -> operations_pb2.ListOperationsResponse:
-            parent = parse_location(request.name, "name")
-            page, token = paginate(
-                ops.list_operations(str(parent), matches=parse_filter(request.filter)),
-                request.page_size,
-                request.page_token,
-            )
-            return operations_pb2.ListOperationsResponse(
-                operations=[self.render_operation(op) for op in page], next_page_token=token
-            )
-
-        def delete_operation(request: operations_pb2.DeleteOperationRequest) -> empty_pb2.Empty:
-            ops.delete(request.name)
-            return empty_pb2.Empty()
-
-        def cancel_operation(request: operations_pb2.CancelOperationRequest) -> empty_pb2.Empty:
-            ops.cancel(request.name)
-            return empty_pb2.Empty()
-
-        def wait_operation(
-            request: operations_pb2.WaitOperationRequest,
-        ) -> operations_pb2.Operation:
-            timeout = MAX_WAIT_SECONDS
-            if request.HasField("timeout"):
-                timeout = min(request.timeout.ToTimedelta().total_seconds(), MAX_WAIT_SECONDS)
-            return self.render_operation(ops.wait(request.name, timeout))
-
-        self.add_unary_service(
-            "google.longrunning.Operations",
-            {
-                "GetOperation": (operations_pb2.GetOperationRequest, get_operation),
-                "ListOperations": (operations_pb2.ListOperationsRequest, list_operations),
-                "DeleteOperation": (operations_pb2.DeleteOperationRequest, delete_operation),
-                "CancelOperation": (operations_pb2.CancelOperationRequest, cancel_operation),
-                "WaitOperation": (operations_pb2.WaitOperationRequest, wait_operation),
-            },
-        )
-
-    # ---- admin REST API (emulator-only) ----------------------------------------------------
-
-    def _add_admin_routes(self) -> None:
-        def faults_state() -> dict:
-            return {
-                "faults": [f.to_json() for f in self.faults.armed()],
-                "held": self.faults.held(),
-            }
-
-        def arm(request: HttpRequest) -> HttpResponse:
-            body = request.json()
-            if not isinstance(body, dict):
-                raise InvalidArgument("fault: the body must be a JSON object")
-            fault = self.faults.arm(
-                str(body.get("method", "")),
-                str(body.get("effect") or body.get("code") or ""),
-                body.get("count", 1),
-                str(body.get("message", "")),
-                body.get("after", False),
-            )
-            return json_response(fault.to_json())
-
-        def wait_held(request: HttpRequest) -> HttpResponse:
-            # A long poll: answers once one of the `step`s is held (the event a test waits
-            # for), with `held` listing which; DEADLINE_EXCEEDED after `timeoutSeconds` (a hang
-            # guard, default 600 s).
-            steps = [s for s in request.query.get("step", []) if s]
-            if not steps:
-                raise InvalidArgument("faults:waitHeld: the query parameter 'step' is required")
-            raw = request.query.get("timeoutSeconds", ["600"])[0]
-            try:
-                timeout = float(raw)
-            except ValueError:
-                raise InvalidArgument(
-                    f"faults:waitHeld: timeoutSeconds {raw!r} is not a number"
-                ) from None
-            held = self.faults.wait_held(steps, timeout)
-            if not held:
-                raise ServiceError(
-                    f"{' or '.join(steps)} was not held within {timeout:g} s (armed: "
-                    f"{[f.method for f in self.faults.armed()]}, held: {self.faults.held()})",
-                    Code.DEADLINE_EXCEEDED,
-                )
-            return json_response({"held": held})
-
-        def clear(request: HttpRequest) -> HttpResponse:
-            method = request.query.get("method", [None])[0]
-            self.faults.clear(method)
-            return json_response(faults_state())
-
-        def annotation_specs(request: HttpRequest) -> HttpResponse:
-            p = request.params
-            name = f"projects/{p['project']}/locations/{p['location']}/datasets/{p['dataset']}"
-            dataset = self.backend.datasets.get(name)
-            return json_response(
-                {
-                    "annotationSpecs": [
-                        {
-                            "name": s.name,
-                            "displayName": s.display_name,
-                            "exampleCount": s.example_count,
-                        }
-                        for s in dataset.annotation_specs
-                    ]
-                }
-            )
-
-        admin = "/emulator/v1"
-        self.add_route("GET", f"{admin}/health", lambda r: json_response({"status": "ok"}))
-        self.add_route("GET", f"{admin}/env", lambda r: json_response(self.env))
-        self.add_route("GET", f"{admin}/faults", lambda r: json_response(faults_state()))
-        self.add_route("POST", f"{admin}/faults", arm)
-        self.add_route("DELETE", f"{admin}/faults", clear)
-        self.add_route("GET", f"{admin}/faults:waitHeld", wait_held)
-        self.add_route(
-            "GET",
-            f"{admin}/projects/{{project}}/locations/{{location}}/datasets/{{dataset}}/annotationSpecs",
-            annotation_specs,
-        )
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -533,7 +160,7 @@ class EmulatorServer:
                 self.faults.arm_from_spec(spec)
             storage_url = self._bind("GCS", GCS_PORT_OFFSET, self.gcs.start)
             self.backend.open()
-            grpc_port = self._bind("gRPC", GRPC_PORT_OFFSET, self._start_grpc)
+            grpc_port = self._bind("gRPC", GRPC_PORT_OFFSET, self.grpc.start)
             rest_url = self._bind("REST", REST_PORT_OFFSET, self.rest.start)
         except CorruptStateError as exc:
             self._shutdown()
@@ -566,34 +193,6 @@ class EmulatorServer:
                 "or stop what uses it"
             ) from exc
 
-    def _start_grpc(self) -> int:
-        server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="grpc"),
-            options=[
-                ("grpc.so_reuseport", 0),  # never share a port with another process
-                ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-            ],
-        )
-        handlers = [
-            grpc.method_handlers_generic_handler(
-                service,
-                {
-                    name: self._unary_handler(f"{service}/{name}", request_type, fn)
-                    for name, (request_type, fn) in methods.items()
-                },
-            )
-            for service, methods in self._unary.items()
-        ]
-        server.add_generic_rpc_handlers((*handlers, *self._grpc_handlers))
-        port = server.add_insecure_port(f"{self.host}:{self._port_for(GRPC_PORT_OFFSET)}")
-        if port == 0:
-            raise RuntimeError("address in use")
-        server.start()
-        self._grpc = server
-        self._grpc_port = port
-        return port
-
     def stop(self) -> None:
         """Stops listening, ends background work (recorded as interrupted), releases the dir."""
         if self._env is None:
@@ -607,8 +206,7 @@ class EmulatorServer:
         self._stopped = True
         self.faults.close()  # held calls and long polls end first, so the servers can stop
         self.rest.stop()
-        if self._grpc is not None:
-            self._grpc.stop(grace=1).wait(5)
+        self.grpc.stop()
         self.backend.close()
         self.gcs.stop()
         self._release_lock()
@@ -676,98 +274,3 @@ def _lock_held(data_dir: Path) -> bool:
 
 def format_env(env: Mapping[str, str]) -> str:
     return "".join(f"{key}={env[key]}\n" for key in ENV_KEYS if key in env)
-
-
-# ---- command line -------------------------------------------------------------------------
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Adds the `start` and `env` subcommands (shared by `edgectl emulator` and `python -m`)."""
-    data_dir = argparse.ArgumentParser(add_help=False)
-    data_dir.add_argument(
-        "--data-dir",
-        type=Path,
-        default=DEFAULT_DATA_DIR,
-        help="state directory (default: %(default)s)",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    start = commands.add_parser(
-        "start", parents=[data_dir], help="run the emulator in the foreground (Ctrl-C stops)"
-    )
-    start.add_argument(
-        "--port",
-        type=int,
-        default=0,
-        help="fixed ports: GCS on PORT, gRPC on PORT+1, REST on PORT+2 (default: random ones)",
-    )
-    commands.add_parser(
-        "env", parents=[data_dir], help="print the environment of the running emulator"
-    )
-
-
-DESCRIPTION = (
-    "Local stand-in for Cloud Storage, AutoML v1, Vertex AI and Firebase ML "
-    "(127.0.0.1 only; state survives restarts)."
-)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgectl emulator", description=DESCRIPTION)
-    configure_parser(parser)
-    return parser
-
-
-@contextlib.contextmanager
-def _stop_signals(stop: threading.Event) -> Iterator[None]:
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in handlers:
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        yield
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-
-
-def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # The storage package logs every response at WARNING; keep its real errors only.
-    for name in ("gcp_storage_emulator", "api.object", "api.bucket", "api.storage"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`start [--data-dir D] [--port P]` or `env [--data-dir D]`; returns the exit status."""
-    return run(_parser().parse_args(argv))
-
-
-def run(args: argparse.Namespace) -> int:
-    """Runs parsed `start` / `env` arguments (see configure_parser)."""
-    try:
-        if args.command == "env":
-            sys.stdout.write(format_env(running_env(args.data_dir)))
-            return 0
-        _configure_logging()
-        stop = threading.Event()
-        with _stop_signals(stop):
-            server = EmulatorServer(args.data_dir, port=args.port)
-            env = server.start()
-            try:
-                sys.stdout.write(format_env(env))
-                sys.stdout.write(
-                    f"# edge-labeler emulator ready (pid {os.getpid()}, data dir "
-                    f"{server.data_dir}); Ctrl-C stops it\n"
-                )
-                sys.stdout.flush()
-                while not stop.wait(0.5):
-                    pass
-            finally:
-                server.stop()
-        return 0
-    except EmulatorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1

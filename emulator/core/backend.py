@@ -5,7 +5,8 @@ Layout under the state directory:
     datasets/<id>.json          one file per dataset (metadata, examples, annotation specs)
     images/<sha[:2]>/<sha256>   imported images, content-addressed
     models/<id>.json            one file per model (metadata, evaluations, deployment)
-    trained_models/<id>/        trained model directories (see emulator/core/models.py)
+    trained_models/<id>/        trained model directories (see emulator/core/models/)
+    model_exports/<op id>/      a model export staged before its upload
     training_pipelines/<id>.json  one file per training pipeline (Vertex AI)
 """
 
@@ -16,7 +17,10 @@ from emulator.core.blobs import Blobs
 from emulator.core.datasets import DatasetStore
 from emulator.core.faults import FaultInjector
 from emulator.core.image_store import ImageStore
-from emulator.core.models import ModelStore
+from emulator.core.models.exports import ModelExports
+from emulator.core.models.records import ModelStore
+from emulator.core.models.serving import ModelServing
+from emulator.core.models.training import ModelTrainings
 from emulator.core.operations import OperationStore
 from emulator.core.persistence import remove_temp_files
 from emulator.core.pipelines import PipelineStore
@@ -34,9 +38,14 @@ class Backend:
         self.images = ImageStore(state_dir / "images")
         self.operations = OperationStore(state_dir / "operations", faults)
         self.datasets = DatasetStore(state_dir / "datasets", self.images, blobs, self.operations)
-        self.models = ModelStore(state_dir, self.datasets, blobs, self.operations)
+        self.models = ModelStore(state_dir, self.operations)
+        self.trainings = ModelTrainings(self.models, self.datasets, self.operations)
+        self.serving = ModelServing(self.models, blobs, self.operations)
+        self.model_exports = ModelExports(
+            self.models, blobs, self.operations, state_dir / "model_exports"
+        )
         self.pipelines = PipelineStore(
-            state_dir / "training_pipelines", self.models, self.operations
+            state_dir / "training_pipelines", self.trainings, self.operations
         )
 
     def open(self) -> None:
@@ -49,6 +58,7 @@ class Backend:
             log.warning("removed %d partial files left by an interrupted write", removed)
         self.datasets.load()
         self.models.load()
+        self.model_exports.load()
         self.pipelines.load()
         self.operations.load()
         self.models.remove_orphans()

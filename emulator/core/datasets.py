@@ -472,27 +472,25 @@ class DatasetStore:
         name: str,
         input_uris: list[str],
         *,
+        uris_field: str,
         api: str,
         id_prefix: str = "",
         ml_uses: MlUseSpellings | None = None,
     ) -> Operation:
         """Checks the request, then imports the CSV file(s) in a background operation.
 
-        `ml_uses`: the ML_USE values the CSV may use (see import_csv.parse_csv); AutoML's by
-        default.
+        `uris_field`: where the request holds the URIs (for messages). `ml_uses`: the ML_USE
+        values the CSV may use (see import_csv.parse_csv); AutoML's by default.
         """
         state = self._state(name)
         if not input_uris:
             raise InvalidArgument(
-                "Field: input_config.gcs_source.input_uris; Message: at least one gs:// URI of a "
-                "CSV file is required"
+                f"Field: {uris_field}; Message: at least one gs:// URI of a CSV file is required"
             )
         for uri in input_uris:
-            parse_gs_uri(uri, "input_config.gcs_source.input_uris")
+            parse_gs_uri(uri, uris_field)
             if not uri.lower().endswith(".csv"):
-                raise InvalidArgument(
-                    f"Field: input_config.gcs_source.input_uris; Message: {uri} must be a .csv file"
-                )
+                raise InvalidArgument(f"Field: {uris_field}; Message: {uri} must be a .csv file")
         uris = list(input_uris)
         with self._lock:  # the check and the start are one step for concurrent callers
             self._state(name)
@@ -555,7 +553,30 @@ class DatasetStore:
                 f"{', '.join(input_uris)} contains no rows; nothing was imported."
             )
         classification = self._state(name).classification_type
+        pending = self._fetch_rows(ctx, rows, errors)
+        if classification is ClassificationType.MULTICLASS:
+            self._refuse_several_labels(name, pending, errors)
+        errors.sort(key=lambda e: (input_uris.index(e.source), e.line))
+        ctx.add_partial_failures(e.status for e in errors)
+        bad_rows = len({(e.source, e.line) for e in errors})
+        ctx.set_details(rows=total_rows, failed_rows=bad_rows, images=len(pending))
+        if not pending or bad_rows > MAX_BAD_ROW_FRACTION * total_rows:
+            first = "; ".join(e.status.message for e in errors[:3])
+            raise InvalidArgument(
+                f"Import into {name} failed: {bad_rows} of {total_rows} rows could not be "
+                f"imported (at most {MAX_BAD_ROW_FRACTION:.0%} may fail); nothing was imported. "
+                f"First problems: {first}"
+            )
+        ctx.checkpoint(IMPORT_COMMIT_STEP)
+        self._commit_import(ctx, name, pending)
+        log.info("import into %s: %d images from %d rows", name, len(pending), total_rows)
+        self._operations.faults.checkpoint(IMPORT_COMMITTED_STEP, ctx.stopping)
+        return {}
 
+    def _fetch_rows(
+        self, ctx: OperationContext, rows: list[CsvRow], errors: list[RowError]
+    ) -> dict[str, _Pending]:
+        """The images the rows name, by content (sha256); rows that cannot be used → errors."""
         fetched: dict[str, tuple] = {}
         pending: dict[str, _Pending] = {}
         for index, row in enumerate(rows):
@@ -575,37 +596,32 @@ class DatasetStore:
                 item.rows.append(row)
                 item.labels += [label for label in row.labels if label not in item.labels]
             ctx.progress(90 * (index + 1) // len(rows))
+        return pending
 
+    def _refuse_several_labels(
+        self, name: str, pending: dict[str, _Pending], errors: list[RowError]
+    ) -> None:
+        """MULTICLASS: images that would have several labels (with those they have) → errors."""
         existing = self._state(name).examples
-        if classification is ClassificationType.MULTICLASS:
-            for sha, item in list(pending.items()):
-                labels = list(existing[sha].labels) if sha in existing else []
-                labels += [label for label in item.labels if label not in labels]
-                if len(labels) > 1:
-                    for row in item.rows:
-                        errors.append(
-                            row_error(
-                                row,
-                                Code.INVALID_ARGUMENT,
-                                f"the image has {len(labels)} labels ({', '.join(labels)}) but "
-                                "the dataset is MULTICLASS: at most one label per image",
-                            )
+        for sha, item in list(pending.items()):
+            labels = list(existing[sha].labels) if sha in existing else []
+            labels += [label for label in item.labels if label not in labels]
+            if len(labels) > 1:
+                for row in item.rows:
+                    errors.append(
+                        row_error(
+                            row,
+                            Code.INVALID_ARGUMENT,
+                            f"the image has {len(labels)} labels ({', '.join(labels)}) but "
+                            "the dataset is MULTICLASS: at most one label per image",
                         )
-                    del pending[sha]
+                    )
+                del pending[sha]
 
-        errors.sort(key=lambda e: (input_uris.index(e.source), e.line))
-        ctx.add_partial_failures(e.status for e in errors)
-        bad_rows = len({(e.source, e.line) for e in errors})
-        ctx.set_details(rows=total_rows, failed_rows=bad_rows, images=len(pending))
-        if not pending or bad_rows > MAX_BAD_ROW_FRACTION * total_rows:
-            first = "; ".join(e.status.message for e in errors[:3])
-            raise InvalidArgument(
-                f"Import into {name} failed: {bad_rows} of {total_rows} rows could not be "
-                f"imported (at most {MAX_BAD_ROW_FRACTION:.0%} may fail); nothing was imported. "
-                f"First problems: {first}"
-            )
-
-        ctx.checkpoint(IMPORT_COMMIT_STEP)
+    def _commit_import(
+        self, ctx: OperationContext, name: str, pending: dict[str, _Pending]
+    ) -> None:
+        """Stores the images, then adds (or relabels) the examples in one write."""
         with self._images.lock:
             for item in pending.values():
                 self._images.put(item.data)
@@ -638,9 +654,6 @@ class DatasetStore:
                         applied_operations=(*state.applied_operations, ctx.name),
                     )
                 )
-        log.info("import into %s: %d images from %d rows", name, len(pending), total_rows)
-        self._operations.faults.checkpoint(IMPORT_COMMITTED_STEP, ctx.stopping)
-        return {}
 
     def _recover_import(self, op: Operation) -> Outcome | None:
         """An import found running at start succeeded if its commit made it to disk."""
@@ -652,14 +665,23 @@ class DatasetStore:
     # ---- export -----------------------------------------------------------------------------
 
     def start_export(
-        self, name: str, output_uri_prefix: str, *, api: str, id_prefix: str = ""
+        self,
+        name: str,
+        output_uri_prefix: str,
+        *,
+        prefix_field: str,
+        api: str,
+        id_prefix: str = "",
     ) -> Operation:
-        """Writes the dataset as an import CSV under `output_uri_prefix` (background)."""
+        """Writes the dataset as an import CSV under `output_uri_prefix` (background).
+
+        `prefix_field`: where the request holds the prefix (for messages).
+        """
         state = self._state(name)
         directory = output_directory(
             output_uri_prefix,
             f"export_data-{state.display_name}-{folder_timestamp()}",
-            "output_config.gcs_destination.output_uri_prefix",
+            prefix_field,
         )
         return self._operations.start(
             parent=str(parse_resource(name, "datasets", "Dataset").parent),

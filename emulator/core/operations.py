@@ -351,7 +351,7 @@ class OperationStore:
         matches: Callable[[Operation], bool] = lambda op: True,
     ) -> list[Operation]:
         """Operations under `parent` (a location), oldest first, optionally filtered (by a
-        `parse_filter` predicate too)."""
+        predicate too, e.g. the ListOperations filter's: emulator/longrunning.py)."""
         prefix = parent.rstrip("/") + "/"
         with self._changed:
             ops = [op for op in self._ops.values() if op.name.startswith(prefix)]
@@ -425,30 +425,3 @@ class OperationStore:
             thread.join(timeout)
         for op in self.running():
             self._update(op.name, lambda o: self._finished(o, Outcome(error=interrupted_status(o))))
-
-
-def parse_filter(text: str) -> Callable[[Operation], bool]:
-    """AutoML's documented ListOperations filter: `operation_id`, `done` and `worksOn`, each
-    with `=` or `!=`, joined by AND (e.g. `done = false AND worksOn = projects/.../datasets/5`);
-    a predicate on operations."""
-    checks: list[Callable[[Operation], bool]] = []
-    for term in filter(None, (t.strip() for t in re.split(r"\s+AND\s+", text or ""))):
-        match = re.fullmatch(r"(operation_id|done|worksOn)\s*(!=|=)\s*\"?([^\"]*)\"?", term)
-        if match is None:
-            raise InvalidArgument(
-                f"Field: filter; Message: {term!r} is not supported; use operation_id, done "
-                'and worksOn with = or != (e.g. done=false AND worksOn="projects/.../datasets/'
-                '...") joined by AND'
-            )
-        key, op, value = match.groups()
-        if key == "done" and value not in ("true", "false"):
-            raise InvalidArgument(
-                f"Field: filter; Message: done must be true or false, not {value!r}"
-            )
-        field: Callable[[Operation], bool] = {
-            "operation_id": lambda o, v=value: o.id == v,
-            "done": lambda o, v=value: o.done == (v == "true"),
-            "worksOn": lambda o, v=value: v in o.resources,
-        }[key]
-        checks.append(field if op == "=" else lambda o, f=field: not f(o))
-    return lambda o: all(check(o) for check in checks)

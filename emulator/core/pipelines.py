@@ -6,10 +6,9 @@ stop reason and the model it produced are read from that operation, so after a r
 finishes or recovers the operation) a pipeline always agrees with it. Facade-neutral: the
 request's wire form (`spec`) is kept as JSON for the facade to render back.
 
-Data splits a pipeline may ask for (`fraction_split`, `filter_split`): where the service assigns
-each data item to training, validation or test for one training, instead of the ML_USE it was
-imported with. Data items carry the system label `aiplatform.googleapis.com/ml_use`
-(`training` | `validation` | `test`) when they were imported with an ML_USE.
+A pipeline may choose each image's role for its training (a SplitAssignment, e.g. Vertex AI's
+FractionSplit or FilterSplit: emulator/vertex_v1/splits.py) instead of the ML_USE it was
+imported with.
 
 Layout under the state directory:
     training_pipelines/<id>.json
@@ -17,28 +16,22 @@ Layout under the state directory:
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from emulator.core.datasets import Example, validate_resource_labels
+from emulator.core.datasets import validate_resource_labels
 from emulator.core.errors import Code, FailedPrecondition, InvalidArgument, NotFound, Status
-from emulator.core.import_csv import MlUse, split_position
-from emulator.core.models import ModelStore, SplitAssignment
+from emulator.core.models.training import ModelTrainings, TrainingRequest
 from emulator.core.names import LocationName, new_id, parse_resource
 from emulator.core.operations import Operation, OperationStore
 from emulator.core.persistence import atomic_write_json, read_json, remove_file
-from emulator.core.resource_filter import Fields, parse_filter
 
 log = logging.getLogger(__name__)
 
 MAX_DISPLAY_NAME_CHARS = 128
-ML_USE_LABEL = "aiplatform.googleapis.com/ml_use"
-ML_USE_VALUES = {MlUse.TRAIN: "training", MlUse.VALIDATION: "validation", MlUse.TEST: "test"}
-DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
-_ROLES = (MlUse.TRAIN, MlUse.VALIDATION, MlUse.TEST)
 
 
 class PipelineState(StrEnum):
@@ -132,80 +125,15 @@ def status_of(op: Operation) -> PipelineStatus:
     )
 
 
-# ---- data splits ----------------------------------------------------------------------------
-
-
-def data_item_labels(example: Example) -> dict[str, str]:
-    """The system labels of an imported image (its ML_USE, when it was imported with one)."""
-    value = ML_USE_VALUES.get(example.ml_use)
-    return {ML_USE_LABEL: value} if value else {}
-
-
-def fraction_split(
-    training: float, validation: float, test: float, field_name: str = "fraction_split"
-) -> SplitAssignment:
-    """Assigns every image by its content hash in these proportions (ML_USE is ignored).
-
-    All three 0: the default 0.8/0.1/0.1. The fractions may not sum to more than 1 (what is
-    left over is not used).
-    """
-    fractions = (training, validation, test)
-    if any(f < 0 for f in fractions) or sum(fractions) > 1 + 1e-9:
-        raise InvalidArgument(
-            f"Field: {field_name}; Message: {training}/{validation}/{test}: fractions must be "
-            "non-negative and sum to at most 1"
-        )
-    if not any(fractions):
-        fractions = DEFAULT_FRACTIONS
-
-    def assign(example: Example) -> MlUse | None:
-        position = split_position(example.image_sha256)
-        bound = 0.0
-        for role, fraction in zip(_ROLES, fractions, strict=True):
-            bound += fraction
-            if position < bound:
-                return role
-        return None
-
-    return assign
-
-
-def filter_split(
-    training: str, validation: str, test: str, field_name: str = "filter_split"
-) -> SplitAssignment:
-    """Assigns images by filters on their labels, e.g. `labels.aiplatform.googleapis.com/ml_use=
-    training`; `-` matches nothing. An image matching several goes to the first set (training,
-    validation, test); one matching none is left out."""
-    fields: Fields[Example] = Fields(values={}, labels=data_item_labels)
-    checks: list[tuple[MlUse, Callable[[Example], bool]]] = []
-    for role, text, part in zip(
-        _ROLES, (training, validation, test), ("training", "validation", "test"), strict=True
-    ):
-        where = f"{field_name}.{part}_filter"
-        if not text.strip():
-            raise InvalidArgument(
-                f"Field: {where}; Message: required; a filter on data items (e.g. "
-                f'labels.{ML_USE_LABEL}={ML_USE_VALUES[role]}) or "-" to match nothing'
-            )
-        if text.strip() == "-":
-            continue
-        checks.append((role, parse_filter(text, fields, where)))
-
-    def assign(example: Example) -> MlUse | None:
-        return next((role for role, matches in checks if matches(example)), None)
-
-    return assign
-
-
 # ---- the store ------------------------------------------------------------------------------
 
 
 class PipelineStore:
     """All training pipelines of one emulator; thread-safe."""
 
-    def __init__(self, root: Path, models: ModelStore, operations: OperationStore) -> None:
+    def __init__(self, root: Path, trainings: ModelTrainings, operations: OperationStore) -> None:
         self._root = root
-        self._models = models
+        self._trainings = trainings
         self._operations = operations
         self._pipelines: dict[str, TrainingPipeline] = {}
         self._lock = threading.RLock()
@@ -226,19 +154,22 @@ class PipelineStore:
         display_name: str,
         labels: Mapping[str, str],
         spec: dict,
-        training: Mapping,
+        training: TrainingRequest,
+        display_name_field: str,
         api: str,
         id_prefix: str = "",
     ) -> TrainingPipeline:
-        """Checks the pipeline, then starts its training: `training` are ModelStore.start_training
-        keyword arguments (the model store checks them before anything is recorded)."""
+        """Checks the pipeline, then starts its training (checked before anything is recorded).
+
+        `display_name_field`: where the request holds the display name (for messages).
+        """
         if not display_name or len(display_name) > MAX_DISPLAY_NAME_CHARS:
             raise InvalidArgument(
-                f"Field: training_pipeline.display_name; Message: {display_name!r}: required, "
+                f"Field: {display_name_field}; Message: {display_name!r}: required, "
                 f"at most {MAX_DISPLAY_NAME_CHARS} characters"
             )
         validate_resource_labels(dict(labels))
-        op = self._models.start_training(location, **training, api=api, id_prefix=id_prefix)
+        op = self._trainings.start(location, training, api=api, id_prefix=id_prefix)
         pipeline = TrainingPipeline(
             name=str(location.child("trainingPipelines", new_id(id_prefix))),
             display_name=display_name,

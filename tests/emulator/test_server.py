@@ -8,7 +8,8 @@ import socket
 import pytest
 from google.api_core import exceptions
 
-from emulator.server import ENV_KEYS, EmulatorError, EmulatorServer, main, running_env
+from emulator.cli import main
+from emulator.server import ENV_KEYS, EmulatorError, EmulatorServer, running_env
 from tests.fixtures.digits import digit_images
 from tests.fixtures.emulator import (
     PARENT,

@@ -30,8 +30,8 @@ from components.spec import ExportFormat, OptimizeFor
 from emulator.core.datasets import Example
 from emulator.core.errors import ServiceError
 from emulator.core.import_csv import MlUse, assign_split
-from emulator.core.pipelines import filter_split, fraction_split
 from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV, SECONDS_PER_NODE_HOUR_ENV
+from emulator.vertex_v1.splits import filter_split, fraction_split
 from tests.fixtures.emulator import (
     HANG_GUARD_S,
     LOCATION,

@@ -6,7 +6,9 @@ Supported, per resource kind (the caller names its fields):
     labels."a key" = value  (a quoted key: keys with spaces, dots or dashes)
 terms joined by AND (or side by side), each optionally negated with NOT or a leading `-`.
 Values may be quoted ("x" or 'x'). Field names are accepted in snake_case and camelCase.
-OR and parentheses are not supported: InvalidArgument says so.
+OR and parentheses are not supported: InvalidArgument says so. Lists are not ordered on
+request (`order_by` is refused: not_emulated_order). The core lists resources; the facade
+filters them with the predicate parsed here.
 """
 
 import fnmatch
@@ -15,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from emulator.core.errors import InvalidArgument
+from emulator.core.errors import InvalidArgument, Unimplemented
 
 T = TypeVar("T")
 
@@ -148,3 +150,12 @@ def _comparison(
         return (lambda r, g=getter, p=value: fnmatch.fnmatchcase(g(r), p)), i
     equal = op == "="
     return (lambda r, g=getter, v=value: (g(r) == v) == equal), i
+
+
+def not_emulated_order(order_by: str) -> None:
+    """Unimplemented for a list's `order_by` (lists are ordered by create_time)."""
+    if order_by.strip():
+        raise Unimplemented(
+            f"Field: order_by; Message: ordering ({order_by!r}) is not emulated; lists are "
+            "ordered by create_time"
+        )

@@ -2,31 +2,32 @@
 
 Served so that the unmodified client works over an insecure channel:
     PredictionServiceClient(transport=PredictionServiceGrpcTransport(channel=...))
-Answers come from the model's TF Lite file (emulator/core/models.py); batch prediction
-operations are rendered with the AutoMl service's (emulator/automl_v1.py).
+Answers come from the model's TF Lite file (emulator/core/models/serving.py); batch prediction
+operations are rendered as the AutoMl service's are (emulator/automl_v1/operations.py).
 """
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google.cloud.automl_v1 import types
 from google.longrunning import operations_pb2
 
-from emulator import automl_v1
+from emulator.automl_v1.operations import API, render_operation
+from emulator.automl_v1.resources import ID_PREFIX
 from emulator.core.backend import Backend
 from emulator.core.errors import InvalidArgument
-
-if TYPE_CHECKING:
-    from emulator.server import EmulatorServer
+from emulator.core.models.serving import PredictionFields
 
 SERVICE = "google.cloud.automl.v1.PredictionService"
 # PredictRequest.params / BatchPredictRequest.params for image classification.
 PARAMS = ("score_threshold",)
-
-
-def register(server: "EmulatorServer") -> None:
-    """Adds the PredictionService to the emulator."""
-    server.add_unary_service(SERVICE, PredictionFacade(server.backend).methods())
+# Where Predict / BatchPredict requests hold what the core checks (its messages name them).
+FIELDS = PredictionFields(
+    image="payload.image.image_bytes",
+    score_threshold="params.score_threshold",
+    input_uris="input_config.gcs_source.input_uris",
+    output_uri_prefix="output_config.gcs_destination.output_uri_prefix",
+)
 
 
 def _score_threshold(params: Mapping[str, str]) -> float | None:
@@ -66,8 +67,11 @@ class PredictionFacade:
                 f"Field: payload.{which}; Message: an image classification model takes "
                 "payload.image.image_bytes"
             )
-        predictions = self.backend.models.predict(
-            request.name, request.payload.image.image_bytes, _score_threshold(request.params)
+        predictions = self.backend.serving.predict(
+            request.name,
+            request.payload.image.image_bytes,
+            _score_threshold(request.params),
+            fields=FIELDS,
         )
         return types.PredictResponse(
             payload=[
@@ -81,12 +85,13 @@ class PredictionFacade:
         )
 
     def batch_predict(self, request: types.BatchPredictRequest) -> operations_pb2.Operation:
-        op = self.backend.models.start_batch_prediction(
+        op = self.backend.serving.start_batch_prediction(
             request.name,
             list(request.input_config.gcs_source.input_uris),
             request.output_config.gcs_destination.output_uri_prefix,
             _score_threshold(request.params),
-            api=automl_v1.API,
-            id_prefix=automl_v1.ID_PREFIX,
+            fields=FIELDS,
+            api=API,
+            id_prefix=ID_PREFIX,
         )
-        return automl_v1.render_operation(op)
+        return render_operation(op)

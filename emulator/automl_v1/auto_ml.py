@@ -3,221 +3,48 @@
 Served so that the unmodified `google-cloud-automl` client works over an insecure channel:
     AutoMlClient(transport=AutoMlGrpcTransport(channel=grpc.insecure_channel(endpoint)))
 Datasets, import, export, annotation specs, models, model evaluations, model export and
-deployment are here (PredictionService is emulator/automl_v1_prediction.py); operations are
-served by the shared google.longrunning.Operations service (emulator/server.py) and rendered by
-`render_operation`. To add methods: add entries to `AutoMlFacade.methods()`, and per operation
-kind to OPERATION_DETAILS / OPERATION_RESPONSES.
-
-Emulator-only (admin REST API, read-only): `GET /emulator/v1/{operation name}/details` returns
-an operation's details; for a training (`create_model`): model_id, budget_seconds, and after
-each epoch `epoch`, `elapsed_seconds`, `train_loss`, `val_loss`, `train_accuracy`,
-`val_accuracy` — what AutoML's empty CreateModelOperationMetadata has no field for. With
-`?minEpoch=N` and/or `?minProgressPercent=P` (and `timeoutSeconds=S`) it is a long poll: it
-answers once the training reported epoch N and P % of its budget, or ended, or S seconds
-(default 600) passed — tests wait on that event, not on a polling window.
+deployment. Operations are served by the shared google.longrunning.Operations service
+(emulator/longrunning.py) and rendered by emulator/automl_v1/operations.py. To add methods:
+add entries to `AutoMlFacade.methods()`, and per operation kind to the tables of operations.py.
 """
 
 from collections.abc import Callable
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google.cloud.automl_v1 import types
 from google.longrunning import operations_pb2
-from google.protobuf import empty_pb2
-from google.protobuf.message import Message
-from google.rpc import status_pb2
 
+from emulator.automl_v1.filters import dataset_filter, parse_evaluation_filter, parse_model_filter
+from emulator.automl_v1.operations import API, record, render_operation
+from emulator.automl_v1.resources import ID_PREFIX, dataset_pb, evaluation_pb, model_pb
 from emulator.core.backend import Backend
-from emulator.core.datasets import ClassificationType, Dataset
+from emulator.core.datasets import ClassificationType
 from emulator.core.errors import InvalidArgument, Unimplemented
-from emulator.core.models import Model, ModelEvaluation
+from emulator.core.models.exports import ExportFields
+from emulator.core.models.records import Model
+from emulator.core.models.training import TrainingFields, TrainingRequest
 from emulator.core.names import new_id, parse_location, parse_resource
-from emulator.core.operations import Operation, Outcome
 from emulator.core.paging import paginate
 
-if TYPE_CHECKING:
-    from emulator.server import EmulatorServer
-
 SERVICE = "google.cloud.automl.v1.AutoMl"
-API = "automl_v1"
-# Image classification resources are named ICN<digits> by the service.
-ID_PREFIX = "ICN"
-
-
-def register(server: "EmulatorServer") -> None:
-    """Adds the AutoML v1 API (AutoMl, PredictionService, operation rendering) to the emulator."""
-    # Imported here: both modules import each other's names, and the server imports this one.
-    from emulator import automl_v1_prediction
-    from emulator.server import HttpRequest, HttpResponse, json_response
-
-    server.add_unary_service(SERVICE, AutoMlFacade(server.backend).methods())
-    automl_v1_prediction.register(server)
-    server.add_operation_renderer(API, render_operation)
-    operations = server.backend.operations
-
-    def operation_details(request: HttpRequest) -> HttpResponse:
-        name = request.path.removeprefix("/emulator/v1/").removesuffix("/details")
-        op = operations.get(name)
-        query = request.query
-        if "minEpoch" in query or "minProgressPercent" in query:  # a long poll
-            try:
-                epoch = int(query.get("minEpoch", ["0"])[0])
-                percent = int(query.get("minProgressPercent", ["0"])[0])
-                timeout = float(query.get("timeoutSeconds", ["600"])[0])
-            except ValueError:
-                raise InvalidArgument(
-                    "minEpoch and minProgressPercent must be integers, timeoutSeconds a number"
-                ) from None
-            op = operations.wait_until(
-                name,
-                lambda o: o.details.get("epoch", 0) >= epoch and o.progress_percent >= percent,
-                min(timeout, 3600.0),
-            )
-        return json_response(
-            {
-                "name": op.name,
-                "kind": op.kind,
-                "done": op.done,
-                "progressPercent": op.progress_percent,
-                "details": op.details,
-            }
-        )
-
-    server.add_route(
-        "GET",
-        "/emulator/v1/projects/{project}/locations/{location}/operations/{operation}/details",
-        operation_details,
-    )
-
-
-# ---- core → wire ----------------------------------------------------------------------------
-
-
-def dataset_pb(dataset: Dataset) -> types.Dataset:
-    return types.Dataset(
-        name=dataset.name,
-        display_name=dataset.display_name,
-        description=dataset.description,
-        example_count=dataset.example_count,
-        create_time=dataset.create_time,
-        etag=dataset.etag,
-        labels=dataset.labels,
-        image_classification_dataset_metadata=types.ImageClassificationDatasetMetadata(
-            classification_type=types.ClassificationType[dataset.classification_type.value]
-        ),
-    )
-
-
-def model_pb(model: Model) -> types.Model:
-    return types.Model(
-        name=model.name,
-        display_name=model.display_name,
-        dataset_id=model.dataset_id,
-        create_time=model.create_time,
-        update_time=model.update_time,
-        deployment_state=types.Model.DeploymentState[model.deployment_state.value],
-        etag=model.etag,
-        labels=model.labels,
-        image_classification_model_metadata=types.ImageClassificationModelMetadata(
-            base_model_id=model.base_model_id,
-            train_budget_milli_node_hours=model.train_budget_milli_node_hours,
-            train_cost_milli_node_hours=model.train_cost_milli_node_hours,
-            stop_reason=model.stop_reason,
-            model_type=model.model_type,
-            node_qps=model.node_qps,
-            node_count=model.node_count,
-        ),
-    )
-
-
-def evaluation_pb(evaluation: ModelEvaluation) -> types.ModelEvaluation:
-    metrics = evaluation.metrics
-    wire = types.ClassificationEvaluationMetrics
-    fields: dict[str, Any] = {
-        "au_prc": metrics.au_prc,
-        "au_roc": metrics.au_roc,
-        "log_loss": metrics.log_loss,
-        "confidence_metrics_entry": [
-            wire.ConfidenceMetricsEntry(**asdict(entry))
-            for entry in metrics.confidence_metrics_entry
-        ],
-        "annotation_spec_id": list(metrics.annotation_spec_id),
-    }
-    if metrics.confusion_matrix is not None:
-        matrix = metrics.confusion_matrix
-        fields["confusion_matrix"] = wire.ConfusionMatrix(
-            annotation_spec_id=list(matrix.annotation_spec_id),
-            display_name=list(matrix.display_name),
-            row=[wire.ConfusionMatrix.Row(example_count=list(row)) for row in matrix.row],
-        )
-    return types.ModelEvaluation(
-        name=evaluation.name,
-        annotation_spec_id=evaluation.annotation_spec_id,
-        display_name=evaluation.display_name,
-        create_time=evaluation.create_time,
-        evaluated_example_count=evaluation.evaluated_example_count,
-        classification_evaluation_metrics=wire(**fields),
-    )
-
-
-# Per operation kind: the OperationMetadata `details` oneof member, and the response message.
-OPERATION_DETAILS: dict[str, Callable[[Operation], dict]] = {
-    "create_dataset": lambda op: {"create_dataset_details": {}},
-    "delete_dataset": lambda op: {"delete_details": {}},
-    "import_data": lambda op: {"import_data_details": {}},
-    "export_data": lambda op: {
-        "export_data_details": {
-            "output_info": {"gcs_output_directory": op.details["gcs_output_directory"]}
-        }
-    },
-    "create_model": lambda op: {"create_model_details": {}},
-    "delete_model": lambda op: {"delete_details": {}},
-    "deploy_model": lambda op: {"deploy_model_details": {}},
-    "undeploy_model": lambda op: {"undeploy_model_details": {}},
-    "export_model": lambda op: {
-        "export_model_details": {
-            "output_info": {"gcs_output_directory": op.details["gcs_output_directory"]}
-        }
-    },
-    "batch_predict": lambda op: {
-        "batch_predict_details": {
-            "input_config": {"gcs_source": {"input_uris": op.details["input_uris"]}},
-            "output_info": {"gcs_output_directory": op.details["gcs_output_directory"]},
-        }
-    },
-}
-OPERATION_RESPONSES: dict[str, Callable[[Operation], Message]] = {
-    "create_dataset": lambda op: types.Dataset.pb(dataset_pb(Dataset.from_json(op.response))),
-    "create_model": lambda op: types.Model.pb(model_pb(Model.from_json(op.response))),
-    "batch_predict": lambda op: types.BatchPredictResult.pb(types.BatchPredictResult()),
-}
-
-
-def render_operation(op: Operation) -> operations_pb2.Operation:
-    """google.longrunning.Operation with AutoML's OperationMetadata and typed response."""
-    metadata = types.OperationMetadata(
-        progress_percent=op.progress_percent,
-        partial_failures=[
-            status_pb2.Status(code=int(s.code), message=s.message) for s in op.partial_failures
-        ],
-        create_time=op.create_time,
-        update_time=op.update_time,
-        **OPERATION_DETAILS.get(op.kind, lambda _: {})(op),
-    )
-    message = operations_pb2.Operation(name=op.name, done=op.done)
-    message.metadata.Pack(types.OperationMetadata.pb(metadata))
-    if op.done and op.error is not None:
-        message.error.CopyFrom(status_pb2.Status(code=int(op.error.code), message=op.error.message))
-    elif op.done:
-        response = OPERATION_RESPONSES.get(op.kind, lambda _: empty_pb2.Empty())(op)
-        message.response.Pack(response)
-    return message
-
-
-# ---- wire → core ----------------------------------------------------------------------------
-
+# Where a CreateModel / ExportModel request holds what the core checks (its messages name them).
+TRAINING_FIELDS = TrainingFields(
+    display_name="model.display_name",
+    labels="model.labels",
+    dataset_id="model.dataset_id",
+    metadata="model.image_classification_model_metadata",
+)
+EXPORT_FIELDS = ExportFields(
+    model_format="output_config.model_format",
+    output_uri_prefix="output_config.gcs_destination.output_uri_prefix",
+)
 _UPDATABLE_DATASET_FIELDS = ("display_name", "description", "labels")
 _UPDATABLE_MODEL_FIELDS = ("display_name", "labels")
+
+
+def _export_folder(model: Model, model_format: str, timestamp: str) -> str:
+    """AutoML's export layout: `model-export/icn/<format>-<display name>-<timestamp>`."""
+    return f"model-export/icn/{model_format}-{model.display_name}-{timestamp}"
 
 
 def _update_paths(request_mask: Any, updatable: tuple[str, ...]) -> list[str]:
@@ -268,10 +95,7 @@ class AutoMlFacade:
         }
 
     def _record(self, parent: str, kind: str, resource: str, response: dict | None = None):
-        op = self.backend.operations.record(
-            parent, API, kind, [resource], Outcome(response=response or {}), id_prefix=ID_PREFIX
-        )
-        return render_operation(op)
+        return record(self.backend, parent, kind, resource, response)
 
     def create_dataset(self, request: types.CreateDatasetRequest) -> operations_pb2.Operation:
         location = parse_location(request.parent)
@@ -307,17 +131,8 @@ class AutoMlFacade:
 
     def list_datasets(self, request: types.ListDatasetsRequest) -> types.ListDatasetsResponse:
         location = parse_location(request.parent)
-        datasets = self.backend.datasets.list_datasets(location)
-        text = request.filter.strip()
-        if text:
-            match = text.replace(" ", "")
-            if not (match.endswith("_dataset_metadata:*") and match.count(":") == 1):
-                raise InvalidArgument(
-                    f"Field: filter; Message: {text!r} is not supported; use "
-                    "image_classification_dataset_metadata:* (or another *_dataset_metadata:*)"
-                )
-            if match != "image_classification_dataset_metadata:*":
-                datasets = []
+        matches = dataset_filter(request.filter)
+        datasets = [d for d in self.backend.datasets.list_datasets(location) if matches(d)]
         page, token = paginate(datasets, request.page_size, request.page_token)
         return types.ListDatasetsResponse(
             datasets=[dataset_pb(d) for d in page], next_page_token=token
@@ -344,6 +159,7 @@ class AutoMlFacade:
         op = self.backend.datasets.start_import(
             request.name,
             list(request.input_config.gcs_source.input_uris),
+            uris_field="input_config.gcs_source.input_uris",
             api=API,
             id_prefix=ID_PREFIX,
         )
@@ -351,7 +167,13 @@ class AutoMlFacade:
 
     def export_data(self, request: types.ExportDataRequest) -> operations_pb2.Operation:
         prefix = request.output_config.gcs_destination.output_uri_prefix
-        op = self.backend.datasets.start_export(request.name, prefix, api=API, id_prefix=ID_PREFIX)
+        op = self.backend.datasets.start_export(
+            request.name,
+            prefix,
+            prefix_field="output_config.gcs_destination.output_uri_prefix",
+            api=API,
+            id_prefix=ID_PREFIX,
+        )
         return render_operation(op)
 
     def get_annotation_spec(self, request: types.GetAnnotationSpecRequest) -> types.AnnotationSpec:
@@ -376,24 +198,25 @@ class AutoMlFacade:
                 f"(image_classification_model_metadata), not {which}"
             )
         metadata = request.model.image_classification_model_metadata
-        op = self.backend.models.start_training(
-            location,
+        training = TrainingRequest(
             display_name=request.model.display_name,
             dataset_id=request.model.dataset_id,
             model_type=metadata.model_type,
             budget_milli_node_hours=metadata.train_budget_milli_node_hours or None,
+            fields=TRAINING_FIELDS,
             base_model_id=metadata.base_model_id,
             labels=dict(request.model.labels),
-            api=API,
-            id_prefix=ID_PREFIX,
         )
+        op = self.backend.trainings.start(location, training, api=API, id_prefix=ID_PREFIX)
         return render_operation(op)
 
     def get_model(self, request: types.GetModelRequest) -> types.Model:
         return model_pb(self.backend.models.get(request.name))
 
     def list_models(self, request: types.ListModelsRequest) -> types.ListModelsResponse:
-        models = self.backend.models.list_models(parse_location(request.parent), request.filter)
+        models = self.backend.models.list_models(
+            parse_location(request.parent), parse_model_filter(request.filter)
+        )
         page, token = paginate(models, request.page_size, request.page_token)
         return types.ListModelsResponse(model=[model_pb(m) for m in page], next_page_token=token)
 
@@ -405,6 +228,7 @@ class AutoMlFacade:
             display_name=model.display_name if "display_name" in paths else None,
             labels=dict(model.labels) if "labels" in paths else None,
             etag=model.etag,
+            resource_field="model",
         )
         return model_pb(updated)
 
@@ -421,21 +245,27 @@ class AutoMlFacade:
                 "image_classification_model_deployment_metadata"
             )
         metadata = request.image_classification_model_deployment_metadata
-        op = self.backend.models.start_deployment(
-            request.name, metadata.node_count or None, api=API, id_prefix=ID_PREFIX
+        op = self.backend.serving.start_deployment(
+            request.name,
+            metadata.node_count or None,
+            node_count_field="image_classification_model_deployment_metadata.node_count",
+            api=API,
+            id_prefix=ID_PREFIX,
         )
         return render_operation(op)
 
     def undeploy_model(self, request: types.UndeployModelRequest) -> operations_pb2.Operation:
-        op = self.backend.models.start_undeployment(request.name, api=API, id_prefix=ID_PREFIX)
+        op = self.backend.serving.start_undeployment(request.name, api=API, id_prefix=ID_PREFIX)
         return render_operation(op)
 
     def export_model(self, request: types.ExportModelRequest) -> operations_pb2.Operation:
         config = request.output_config
-        op = self.backend.models.start_export(
+        op = self.backend.model_exports.start_export(
             request.name,
             config.model_format,
             config.gcs_destination.output_uri_prefix,
+            folder=_export_folder,
+            fields=EXPORT_FIELDS,
             api=API,
             id_prefix=ID_PREFIX,
         )
@@ -449,7 +279,9 @@ class AutoMlFacade:
     def list_model_evaluations(
         self, request: types.ListModelEvaluationsRequest
     ) -> types.ListModelEvaluationsResponse:
-        evaluations = self.backend.models.list_evaluations(request.parent, request.filter)
+        evaluations = self.backend.models.list_evaluations(
+            request.parent, parse_evaluation_filter(request.filter)
+        )
         page, token = paginate(evaluations, request.page_size, request.page_token)
         return types.ListModelEvaluationsResponse(
             model_evaluation=[evaluation_pb(e) for e in page], next_page_token=token

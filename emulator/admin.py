@@ -1,0 +1,116 @@
+"""The emulator-only admin REST API under `/emulator/v1` (no Google API has it).
+
+    GET    /emulator/v1/health                      {"status": "ok"}
+    GET    /emulator/v1/env                         the client environment of this instance
+    GET    /emulator/v1/faults                      armed faults and held calls
+    POST   /emulator/v1/faults                      arms one: {method, effect|code, count,
+                                                    message, after}
+    DELETE /emulator/v1/faults[?method=M]           clears them (or those of M)
+    GET    /emulator/v1/faults:waitHeld?step=S[&timeoutSeconds=T]
+                                                    long poll: once one of the steps is held
+    GET    /emulator/v1/{dataset name}/annotationSpecs   a dataset's labels and counts
+Facades add their own emulator-only routes (e.g. emulator/automl_v1/operation_details.py).
+"""
+
+from collections.abc import Callable, Mapping
+
+from emulator.core.datasets import DatasetStore
+from emulator.core.errors import Code, InvalidArgument, ServiceError
+from emulator.core.faults import FaultInjector
+from emulator.host import ServiceHost
+from emulator.transport.rest import HttpRequest, HttpResponse, json_response
+
+PREFIX = "/emulator/v1"
+
+
+class AdminApi:
+    """One method per route over the fault injector, the datasets and the instance's env."""
+
+    def __init__(
+        self,
+        faults: FaultInjector,
+        datasets: DatasetStore,
+        env: Callable[[], Mapping[str, str]],
+    ) -> None:
+        self._faults = faults
+        self._datasets = datasets
+        self._env = env
+
+    def health(self, request: HttpRequest) -> HttpResponse:
+        return json_response({"status": "ok"})
+
+    def env(self, request: HttpRequest) -> HttpResponse:
+        return json_response(dict(self._env()))
+
+    def _faults_state(self) -> dict:
+        return {"faults": [f.to_json() for f in self._faults.armed()], "held": self._faults.held()}
+
+    def faults(self, request: HttpRequest) -> HttpResponse:
+        return json_response(self._faults_state())
+
+    def arm(self, request: HttpRequest) -> HttpResponse:
+        body = request.json()
+        if not isinstance(body, dict):
+            raise InvalidArgument("fault: the body must be a JSON object")
+        fault = self._faults.arm(
+            str(body.get("method", "")),
+            str(body.get("effect") or body.get("code") or ""),
+            body.get("count", 1),
+            str(body.get("message", "")),
+            body.get("after", False),
+        )
+        return json_response(fault.to_json())
+
+    def wait_held(self, request: HttpRequest) -> HttpResponse:
+        # A long poll: answers once one of the `step`s is held (the event a test waits for),
+        # with `held` listing which; DEADLINE_EXCEEDED after `timeoutSeconds` (a hang guard,
+        # default 600 s).
+        steps = [s for s in request.query.get("step", []) if s]
+        if not steps:
+            raise InvalidArgument("faults:waitHeld: the query parameter 'step' is required")
+        raw = request.query.get("timeoutSeconds", ["600"])[0]
+        try:
+            timeout = float(raw)
+        except ValueError:
+            raise InvalidArgument(
+                f"faults:waitHeld: timeoutSeconds {raw!r} is not a number"
+            ) from None
+        held = self._faults.wait_held(steps, timeout)
+        if not held:
+            raise ServiceError(
+                f"{' or '.join(steps)} was not held within {timeout:g} s (armed: "
+                f"{[f.method for f in self._faults.armed()]}, held: {self._faults.held()})",
+                Code.DEADLINE_EXCEEDED,
+            )
+        return json_response({"held": held})
+
+    def clear(self, request: HttpRequest) -> HttpResponse:
+        method = request.query.get("method", [None])[0]
+        self._faults.clear(method)
+        return json_response(self._faults_state())
+
+    def annotation_specs(self, request: HttpRequest) -> HttpResponse:
+        p = request.params
+        name = f"projects/{p['project']}/locations/{p['location']}/datasets/{p['dataset']}"
+        dataset = self._datasets.get(name)
+        specs = [
+            {"name": s.name, "displayName": s.display_name, "exampleCount": s.example_count}
+            for s in dataset.annotation_specs
+        ]
+        return json_response({"annotationSpecs": specs})
+
+
+def register(host: ServiceHost, env: Callable[[], Mapping[str, str]]) -> None:
+    """Adds the admin routes; `env` is the running instance's client environment."""
+    api = AdminApi(host.backend.faults, host.backend.datasets, env)
+    dataset = "projects/{project}/locations/{location}/datasets/{dataset}"
+    for method, path, handler in (
+        ("GET", "/health", api.health),
+        ("GET", "/env", api.env),
+        ("GET", "/faults", api.faults),
+        ("POST", "/faults", api.arm),
+        ("DELETE", "/faults", api.clear),
+        ("GET", "/faults:waitHeld", api.wait_held),
+        ("GET", f"/{dataset}/annotationSpecs", api.annotation_specs),
+    ):
+        host.add_route(method, f"{PREFIX}{path}", handler)

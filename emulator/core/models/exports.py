@@ -1,0 +1,142 @@
+"""Model export: a trained model's files (TF Lite, Edge TPU, SavedModel) written to Cloud Storage.
+
+The engine exports into a local staging folder (`model_exports/<operation id>/`, removed after
+the upload and on every start), then each file is uploaded under the folder the facade names
+(its API's layout) below the requested prefix. Checkpoint (fault injection, see faults.py):
+`ExportModel.upload`.
+"""
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from emulator.core import exporter
+from emulator.core.architectures import MOBILE_MODEL_TYPES
+from emulator.core.blobs import Blobs, folder_timestamp, output_directory
+from emulator.core.errors import (
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    Unimplemented,
+)
+from emulator.core.models.records import Model, ModelStore
+from emulator.core.names import parse_resource
+from emulator.core.operations import Operation, OperationContext, OperationStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXPORT_FORMAT = "tflite"
+EXPORT_FORMATS = exporter.EXPORT_FORMATS
+# Formats the API offers for mobile image classification models that are not emulated.
+UNEMULATED_EXPORT_FORMATS = ("tf_js", "docker")
+EXPORT_UPLOAD_STEP = "ExportModel.upload"
+
+# Where an export goes under the requested prefix: (model, format, timestamp) → folder path.
+ExportFolder = Callable[[Model, str, str], str]
+
+
+@dataclass(frozen=True)
+class ExportFields:
+    """Where an export request holds its inputs (for `Field: …` in error messages)."""
+
+    model_format: str
+    output_uri_prefix: str
+
+
+class ModelExports:
+    """Starts model exports; each runs in a background `export_model` operation."""
+
+    def __init__(
+        self, models: ModelStore, blobs: Blobs, operations: OperationStore, staging: Path
+    ) -> None:
+        self._models = models
+        self._blobs = blobs
+        self._operations = operations
+        self._staging = staging
+
+    def load(self) -> None:
+        """Removes exports staged by an emulator that stopped while exporting."""
+        shutil.rmtree(self._staging, ignore_errors=True)
+
+    def start_export(
+        self,
+        name: str,
+        model_format: str,
+        output_uri_prefix: str,
+        *,
+        folder: ExportFolder,
+        fields: ExportFields,
+        api: str,
+        id_prefix: str = "",
+    ) -> Operation:
+        """Exports to `<prefix>/<folder(model, format, timestamp)>/` (the facade's layout)."""
+        model = self._models.record(name).model
+        model_format = model_format or DEFAULT_EXPORT_FORMAT
+        if model.model_type not in MOBILE_MODEL_TYPES:
+            raise FailedPrecondition(
+                f"Model {name} has model_type {model.model_type}, which cannot be exported; "
+                f"exportable model types: {', '.join(MOBILE_MODEL_TYPES)}"
+            )
+        if model_format in UNEMULATED_EXPORT_FORMATS:
+            raise Unimplemented(
+                f"Field: {fields.model_format}; Message: {model_format} exports are not "
+                f"emulated; the emulator exports {', '.join(EXPORT_FORMATS)}"
+            )
+        if model_format not in EXPORT_FORMATS:
+            raise InvalidArgument(
+                f"Field: {fields.model_format}; Message: {model_format!r} is not a format "
+                f"of {model.model_type} image classification models; allowed: "
+                f"{', '.join(EXPORT_FORMATS)}"
+            )
+        subfolder = folder(model, model_format, folder_timestamp())
+        directory = output_directory(output_uri_prefix, subfolder, fields.output_uri_prefix)
+        return self._operations.start(
+            parent=str(parse_resource(name, "models", "Model").parent),
+            api=api,
+            kind="export_model",
+            resources=[name],
+            work=lambda ctx: self._export(ctx, name, model_format, directory),
+            details={"gcs_output_directory": directory, "model_format": model_format},
+            id_prefix=id_prefix,
+        )
+
+    def _export(self, ctx: OperationContext, name: str, model_format: str, directory: str) -> dict:
+        record = self._models.record(name)
+        staging = self._staging / ctx.operation.id
+        try:
+            try:
+                result = exporter.export_model(
+                    self._models.model_dir(record.model.id), model_format, staging / "export"
+                )
+            except exporter.ExportError as exc:
+                raise Internal(f"Export of {name} as {model_format} failed: {exc}") from None
+            ctx.checkpoint(EXPORT_UPLOAD_STEP)
+            for n, exported in enumerate(result.files, start=1):
+                ctx.raise_if_stopping()
+                # tf_saved_model: saved_model.pb and variables/ at the folder's top, as the
+                # service lays them out (and as TensorFlow Serving containers expect them).
+                relative = exported.name.removeprefix(f"{exporter.SAVED_MODEL_DIR}/")
+                try:
+                    self._blobs.write(
+                        f"{directory}/{relative}",
+                        exported.path.read_bytes(),
+                        _content_type(relative),
+                    )
+                except NotFound as exc:
+                    raise NotFound(f"Cannot export {name}: {exc.message}") from None
+                ctx.progress(100 * n // len(result.files))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        log.info("model %s exported as %s to %s", name, model_format, directory)
+        return {}
+
+
+def _content_type(name: str) -> str:
+    if name.endswith(".json"):
+        return "application/json"
+    if name.endswith(".txt"):
+        return "text/plain"
+    return "application/octet-stream"

@@ -1,0 +1,186 @@
+"""The REST transport: a small JSON-over-HTTP server (routes by method and path template).
+
+Handlers take an HttpRequest and return an HttpResponse; a ServiceError they raise becomes
+Google's JSON error body (`{"error": {"code", "message", "status"}}`). Every route passes fault
+injection first, under its name.
+"""
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from emulator.core.errors import InvalidArgument, NotFound, ServiceError
+from emulator.core.faults import FaultInjector
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    path: str
+    params: dict[str, str]  # from the route template's {placeholders}
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        """The JSON body ({} when empty); InvalidArgument when it is not JSON."""
+        if not self.body.strip():
+            return {}
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise InvalidArgument(f"request body is not valid JSON: {exc}") from None
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+
+RouteHandler = Callable[[HttpRequest], HttpResponse]
+
+
+def json_response(document: Any, status: int = 200) -> HttpResponse:
+    return HttpResponse(status, json.dumps(document).encode())
+
+
+def error_response(error: ServiceError) -> HttpResponse:
+    """Google's JSON error body: {"error": {"code": 404, "message": ..., "status": "NOT_FOUND"}}."""
+    status = error.code.http_status
+    return json_response(
+        {"error": {"code": status, "message": error.message, "status": error.code.name}}, status
+    )
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: RouteHandler
+    name: str
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """`/v1/projects/{project}/models/{model}` → a regex with named groups ([^/]+ each)."""
+    parts = re.split(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", template)
+    regex = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)
+    )
+    return re.compile(regex)
+
+
+class RestServer:
+    """A small JSON-over-HTTP server: routes by method + path template, Google error bodies."""
+
+    def __init__(self, host: str, port: int, faults: FaultInjector) -> None:
+        self._host = host
+        self._port = port
+        self._faults = faults
+        self._routes: list[_Route] = []
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def add_route(self, method: str, template: str, handler: RouteHandler, name: str = "") -> None:
+        """Serves `method template` with `handler`; `name` is its fault-injection name."""
+        self._routes.append(
+            _Route(
+                method.upper(), _template_pattern(template), handler, name or f"{method} {template}"
+            )
+        )
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "start() first"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> str:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                response = server.dispatch(self.command, self.path, dict(self.headers), body)
+                self.send_response(response.status)
+                self.send_header("Content-Type", response.content_type)
+                self.send_header("Content-Length", str(len(response.body)))
+                for key, value in response.headers:
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(response.body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("rest: " + format, *args)
+
+        self._httpd = ThreadingHTTPServer((self._host, self._port), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="rest", daemon=True
+        )
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def dispatch(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> HttpResponse:
+        """Routes one request; every error becomes Google's JSON error body."""
+        url = urlparse(target)
+        allowed = []
+        for route in self._routes:
+            match = route.pattern.fullmatch(url.path)
+            if match is None:
+                continue
+            if route.method != method:
+                allowed.append(route.method)
+                continue
+            request = HttpRequest(
+                method=method,
+                path=url.path,
+                params=match.groupdict(),
+                query=parse_qs(url.query),
+                headers={k.lower(): v for k, v in headers.items()},
+                body=body,
+            )
+            try:
+                self._faults.check(route.name)
+                response = route.handler(request)
+                self._faults.respond(route.name)
+                return response
+            except ServiceError as exc:
+                return error_response(exc)
+            except Exception as exc:
+                log.exception("REST %s %s failed", method, url.path)
+                return error_response(ServiceError(f"{type(exc).__name__}: {exc}"))
+        if allowed:
+            return error_response(
+                ServiceError(
+                    f"{method} is not allowed on {url.path}; allowed: {', '.join(sorted(allowed))}",
+                    InvalidArgument.code,
+                )
+            )
+        return error_response(NotFound(f"{method} {url.path} is not served by the emulator"))

@@ -1,0 +1,43 @@
+"""gRPC facade of Vertex AI (`google.cloud.aiplatform.v1`): the subset that trains Edge models.
+
+Served so that the unmodified `google-cloud-aiplatform` GAPIC clients work over an insecure
+channel, e.g. `DatasetServiceClient(transport=DatasetServiceGrpcTransport(channel=...))`. One
+module per service, as aiplatform_v1 names them:
+    dataset_service.py   DatasetService: CreateDataset, GetDataset, ListDatasets,
+                         DeleteDataset, ImportData
+    pipeline_service.py  PipelineService: CreateTrainingPipeline, GetTrainingPipeline,
+                         ListTrainingPipelines, CancelTrainingPipeline, DeleteTrainingPipeline
+    model_service.py     ModelService: GetModel, ListModels, DeleteModel, ListModelEvaluations,
+                         GetModelEvaluation, ListModelEvaluationSlices,
+                         GetModelEvaluationSlice, ExportModel
+and what they share:
+    service.py           VertexService: Vertex AI's view of the core's names and lookups
+    resources.py         core → wire: Dataset, Model, ModelEvaluation(Slice), TrainingPipeline
+    values.py            Vertex JSON in google.protobuf.Value (the classification metrics)
+    schemas.py           the aiplatform schema URIs and training task messages served
+    operations.py        its operations as google.longrunning shows them
+Long-running operations are served by the shared google.longrunning.Operations service
+(emulator/longrunning.py).
+
+Translation only, over the same core as the AutoML v1 facade (one training engine, two wire
+protocols). Emulator limits (beyond the core's): display names of datasets and models must
+also be valid AutoML names (`[A-Za-z][A-Za-z0-9_]{0,31}`); imports are CSV only;
+`disableEarlyStopping`, `model_id`, `parent_model`, annotation filters and list ordering are
+not emulated (refused).
+"""
+
+from emulator.host import ServiceHost
+from emulator.vertex_v1 import dataset_service, model_service, operations, pipeline_service
+
+
+def register(host: ServiceHost) -> None:
+    """Adds Vertex AI's Dataset, Pipeline and Model services (and operation rendering)."""
+    backend = host.backend
+    host.add_unary_service(
+        dataset_service.SERVICE, dataset_service.DatasetService(backend).methods()
+    )
+    host.add_unary_service(
+        pipeline_service.SERVICE, pipeline_service.PipelineService(backend).methods()
+    )
+    host.add_unary_service(model_service.SERVICE, model_service.ModelService(backend).methods())
+    host.add_operation_renderer(operations.API, operations.render_operation)

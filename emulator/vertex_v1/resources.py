@@ -1,0 +1,147 @@
+"""Vertex AI's resources on the wire: the core's datasets, models, evaluations and training
+pipelines as aiplatform_v1 messages (Dataset, Model, ModelEvaluation(Slice), TrainingPipeline).
+"""
+
+import json
+from typing import Any
+
+from google.cloud.aiplatform_v1 import types
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from google.rpc import status_pb2
+
+from emulator.core.architectures import MOBILE_MODEL_TYPES
+from emulator.core.datasets import Dataset
+from emulator.core.models.records import Model, ModelEvaluation
+from emulator.core.pipelines import PipelineState, PipelineStatus, TrainingPipeline
+from emulator.vertex_v1.schemas import (
+    IMAGE_METADATA_SCHEMA,
+    METRICS_SCHEMA,
+    SLICE_DIMENSION,
+    Metadata,
+)
+from emulator.vertex_v1.values import metrics_json, to_value
+
+ID_PREFIX = ""  # Vertex AI ids are numbers
+
+# Vertex AI export format ids → the engine's formats.
+EXPORT_FORMATS = {
+    "tflite": "tflite",
+    "edgetpu-tflite": "edgetpu_tflite",
+    "tf-saved-model": "tf_saved_model",
+}
+UNEMULATED_EXPORT_FORMATS = ("tf-js", "core-ml")
+
+PIPELINE_STATES = {
+    PipelineState.QUEUED: types.PipelineState.PIPELINE_STATE_QUEUED,
+    PipelineState.RUNNING: types.PipelineState.PIPELINE_STATE_RUNNING,
+    PipelineState.CANCELLING: types.PipelineState.PIPELINE_STATE_CANCELLING,
+    PipelineState.SUCCEEDED: types.PipelineState.PIPELINE_STATE_SUCCEEDED,
+    PipelineState.FAILED: types.PipelineState.PIPELINE_STATE_FAILED,
+    PipelineState.CANCELLED: types.PipelineState.PIPELINE_STATE_CANCELLED,
+}
+
+
+def dataset_pb(dataset: Dataset) -> types.Dataset:
+    return types.Dataset(
+        name=dataset.name,
+        display_name=dataset.display_name,
+        description=dataset.description,
+        metadata_schema_uri=IMAGE_METADATA_SCHEMA,
+        data_item_count=dataset.example_count,
+        create_time=dataset.create_time,
+        update_time=dataset.create_time,
+        etag=dataset.etag,
+        labels=dataset.labels,
+    )
+
+
+def model_pb(model: Model, training_pipeline: str) -> types.Model:
+    exportable = model.model_type in MOBILE_MODEL_TYPES
+    artifact = types.Model.ExportFormat.ExportableContent.ARTIFACT
+    return types.Model(
+        name=model.name,
+        display_name=model.display_name,
+        labels=model.labels,
+        create_time=model.create_time,
+        update_time=model.update_time,
+        etag=model.etag,
+        version_id="1",
+        version_create_time=model.create_time,
+        version_update_time=model.update_time,
+        training_pipeline=training_pipeline,
+        supported_export_formats=[
+            types.Model.ExportFormat(id=fmt, exportable_contents=[artifact])
+            for fmt in (EXPORT_FORMATS if exportable else ())
+        ],
+    )
+
+
+def id_of(evaluation: ModelEvaluation) -> str:
+    """The last segment of an evaluation's name (its id under its model or evaluation)."""
+    return evaluation.name.rsplit("/", 1)[-1]
+
+
+def evaluation_pb(model: str, overall: ModelEvaluation) -> Message:
+    message = types.ModelEvaluation.pb(
+        types.ModelEvaluation(
+            name=f"{model}/evaluations/{id_of(overall)}",
+            metrics_schema_uri=METRICS_SCHEMA,
+            create_time=overall.create_time,
+            slice_dimensions=[SLICE_DIMENSION],
+        )
+    )
+    message.metrics.CopyFrom(to_value(metrics_json(overall.metrics)))
+    return message
+
+
+def slice_pb(evaluation_name: str, per_label: ModelEvaluation) -> Message:
+    message = types.ModelEvaluationSlice.pb(
+        types.ModelEvaluationSlice(
+            name=f"{evaluation_name}/slices/{id_of(per_label)}",
+            slice_=types.ModelEvaluationSlice.Slice(
+                dimension=SLICE_DIMENSION, value=per_label.display_name
+            ),
+            metrics_schema_uri=METRICS_SCHEMA,
+            create_time=per_label.create_time,
+        )
+    )
+    message.metrics.CopyFrom(to_value(metrics_json(per_label.metrics)))
+    return message
+
+
+def pipeline_pb(pipeline: TrainingPipeline, status: PipelineStatus) -> Message:
+    spec = pipeline.spec
+    upload = spec["model_to_upload"]
+    fields: dict[str, Any] = {
+        "name": pipeline.name,
+        "display_name": pipeline.display_name,
+        "input_data_config": types.InputDataConfig.from_json(json.dumps(spec["input_data_config"])),
+        "training_task_definition": spec["training_task_definition"],
+        "model_to_upload": types.Model(
+            name=status.model, display_name=upload["display_name"], labels=upload["labels"]
+        ),
+        "state": PIPELINE_STATES[status.state],
+        "create_time": pipeline.create_time,
+        "update_time": status.update_time,
+        "labels": pipeline.labels,
+    }
+    if status.state is not PipelineState.QUEUED:
+        fields["start_time"] = status.start_time
+    if status.end_time is not None:
+        fields["end_time"] = status.end_time
+    message = types.TrainingPipeline.pb(types.TrainingPipeline(**fields))
+    message.training_task_inputs.CopyFrom(to_value(spec["training_task_inputs"]))
+    if status.state is PipelineState.SUCCEEDED:
+        metadata = Metadata(
+            cost_milli_node_hours=status.train_cost_milli_node_hours,
+            successful_stop_reason=Metadata.SuccessfulStopReason[status.stop_reason],
+        )
+        message.training_task_metadata.CopyFrom(
+            to_value(json_format.MessageToDict(Metadata.pb(metadata)))
+        )
+    if status.error is not None:
+        message.error.CopyFrom(
+            status_pb2.Status(code=int(status.error.code), message=status.error.message)
+        )
+    return message

@@ -1,0 +1,46 @@
+"""Building the emulator's command line imports argparse-level modules only.
+
+`edgectl` builds its `emulator` subcommand from emulator.cli: what that loads is loaded by every
+`edgectl` command, so it must not be the servers, the facades (grpc, aiplatform) or the engine
+(TensorFlow). Checked in a fresh interpreter, by the modules it holds afterwards (not by time).
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _new_modules(setup: str, code: str) -> set[str]:
+    """Modules that `code` adds to sys.modules after `setup` ran, in a fresh interpreter."""
+    script = (
+        f"import json, sys\n{setup}\nbefore = set(sys.modules)\n{code}\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return set(json.loads(result.stdout))
+
+
+def _outside_stdlib(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.split(".")[0] not in sys.stdlib_module_names}
+
+
+def test_the_emulator_parser_loads_only_itself_and_the_standard_library():
+    loaded = _new_modules(
+        "",
+        "import argparse\nimport emulator.cli\n"
+        "emulator.cli.configure_parser(argparse.ArgumentParser())",
+    )
+    assert _outside_stdlib(loaded) == {"emulator", "emulator.cli"}
+
+
+def test_edgectl_builds_its_emulator_subcommand_without_the_emulator_server():
+    loaded = _new_modules(
+        "import argparse\nimport components.cli",
+        "components.cli.add_emulator(argparse.ArgumentParser().add_subparsers())",
+    )
+    assert _outside_stdlib(loaded) == {"emulator", "emulator.cli"}
