@@ -10,6 +10,7 @@ Split as Google's client libraries split services and transports (and moto its b
     automl_v1/      AutoML v1: auto_ml.py (AutoMl), prediction_service.py, filters, rendering
     vertex_v1/      Vertex AI: dataset_service.py, pipeline_service.py, model_service.py, ...
     firebase_ml.py  Firebase ML v1beta2 (REST)
+    remote_config.py  Firebase Remote Config v1 (REST): templates, ETags, versions, rollback
     gcs.py          Cloud Storage (gcs_storage.py: its durable storage, gcs_names.py: names)
     core/           the services' behaviour, wire-neutral: datasets, models/, pipelines,
                     operations, faults, and the engine (trainer, evaluator, exporter, predictor)
