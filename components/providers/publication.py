@@ -16,7 +16,7 @@ from components.cloud.clients import REGISTRY, STORAGE, CloudInputs, CloudTarget
 from components.cloud.records import now, published_path
 from components.cloud.registry import ModelFile, PublishedModel, PublishedModelSpec, Registry
 from components.cloud.storage import ObjectStore
-from components.providers.base import DynamicResource, Pending, Provider
+from components.providers.base import DynamicResource, Pending, Provider, UserError
 from components.spec import Publication as PublicationSpec
 
 OUTPUTS = ("registryName", "version", "modelHash", "servedSha256", "updateTime", "state")
@@ -88,14 +88,19 @@ def _registry(props: PublicationProps) -> Registry:
 
 
 def published_model_spec(props: PublicationProps) -> PublishedModelSpec:
+    """What the registry is to serve; UserError when the model has no file apps can load."""
+    uri, sha256, threshold = props["modelFile"], props["modelSha256"], props["threshold"]
+    if uri is None or sha256 is None:  # exported as tf_saved_model only
+        raise UserError(
+            f"model '{props['model']}' has no TF Lite export to publish: add tflite or "
+            "edgetpu_tflite to its spec.export"
+        )
     return PublishedModelSpec(
         display_name=props["displayName"],
-        model=ModelFile.from_gcs(
-            props["modelFile"], props["modelSha256"], int(props["modelSize"] or 0) or None
-        ),
+        model=ModelFile.from_gcs(uri, sha256, int(props["modelSize"] or 0) or None),
         tags=tuple(props.get("tags") or ()),
         published=bool(props["published"]),
-        threshold=float(props["threshold"]),
+        threshold=None if threshold is None else float(threshold),
         labels=tuple(props.get("labels") or ()),
     )
 
@@ -121,7 +126,8 @@ class PublicationProvider(Provider[PublicationProps]):
 
     def _apply(self, props: PublicationProps) -> PublicationLive:
         log = self.log(props)
-        model = _registry(props).apply(published_model_spec(props), progress=log)
+        spec = published_model_spec(props)
+        model = _registry(props).apply(spec, progress=log)
         target = CloudTarget.from_inputs(props["cloud"])
         store = ObjectStore(target, props["recordBucket"])
         if model.published:
