@@ -18,6 +18,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/ruff format .
@@ -42,7 +43,7 @@ example-data: venv
 	$(BIN)/python scripts/make_example_data.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info
 
 # Regenerates README.md's spec and command-line reference sections from schemas/ and the
 # edgectl parser (tests/spec/test_schemas_and_readme.py fails when they are out of date).
