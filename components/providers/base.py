@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin, is_typeddict
 
 import pulumi
 from pulumi.dynamic import (
@@ -116,6 +116,25 @@ class Provider(ResourceProvider, Generic[P]):
     update_on: ClassVar[tuple[str, ...]] = ()
     # Outputs that can change without a replacement, and the inputs they change with.
     output_sources: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuses a `replace_on` / `update_on` naming no property of the provider's P (a
+        misspelt name would never change anything)."""
+        super().__init_subclass__(**kwargs)
+        props = next(
+            (
+                get_args(b)[0]
+                for b in getattr(cls, "__orig_bases__", ())
+                if get_origin(b) is Provider
+            ),
+            None,
+        )
+        if props is None or not is_typeddict(props):
+            return  # no Provider[P] among its bases: nothing to check against
+        known = props.__required_keys__ | props.__optional_keys__
+        unknown = [k for k in (*cls.replace_on, *cls.update_on) if k not in known]
+        if unknown:
+            raise TypeError(f"{cls.__name__}: {', '.join(unknown)}: not in {props.__name__}")
 
     @classmethod
     def changes_with(cls, output: str) -> tuple[str, ...]:
