@@ -12,7 +12,7 @@ threshold is chosen, a PromotedModel and `edgectl promote` on another stack's re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from components.evaluation.metrics import Evaluations
 from components.evaluation.threshold import NoThreshold, OperatingPoint, choose, point_at
@@ -23,27 +23,27 @@ PRECISION_DIGITS = 6
 
 
 class LabelMinimumProps(TypedDict):
-    min_precision: float | None
-    min_recall: float | None
+    min_precision: NotRequired[float | None]
+    min_recall: NotRequired[float | None]
 
 
 class CriteriaProps(TypedDict):
     """Criteria as a gate's `criteria` input carries them."""
 
     policy: str
-    value: float | None
-    min_precision: float | None
-    min_recall: float | None
-    min_au_prc: float | None
+    value: NotRequired[float | None]
+    min_precision: NotRequired[float | None]
+    min_recall: NotRequired[float | None]
+    min_au_prc: NotRequired[float | None]
     per_label: dict[str, LabelMinimumProps]
     no_worse_than_published: bool
 
 
 class LabelMetricsProps(TypedDict):
-    precision: float | None
-    recall: float | None
-    f1: float | None
-    au_prc: float | None
+    precision: NotRequired[float | None]
+    recall: NotRequired[float | None]
+    f1: NotRequired[float | None]
+    au_prc: NotRequired[float | None]
 
 
 class GateDecision(TypedDict):
@@ -51,12 +51,12 @@ class GateDecision(TypedDict):
 
     passed: bool
     policy: str
-    threshold: float | None
-    measuredAt: float | None
-    precision: float | None
-    recall: float | None
-    f1: float | None
-    auPrc: float | None
+    threshold: NotRequired[float | None]
+    measuredAt: NotRequired[float | None]
+    precision: NotRequired[float | None]
+    recall: NotRequired[float | None]
+    f1: NotRequired[float | None]
+    auPrc: NotRequired[float | None]
     perLabel: dict[str, LabelMetricsProps]
     failures: list[str]
 

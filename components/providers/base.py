@@ -35,7 +35,8 @@ Props = dict[str, Any]
 # Each provider declares its properties as TypedDicts, in three parts: `…Inputs` from its spec
 # document, `…Links` (generic in `Pending`) from other resources' outputs, and `…Outputs`,
 # what it computes (all optional). In the graph a link is still pending (a `Ref`); a provider
-# sees it resolved, as `…Links[Never]`: `str | Never` is `str`.
+# sees it resolved, as `…Links[Never]`: `str | Never` is `str`. The engine drops properties
+# whose value is None, at any depth: those are NotRequired, and read with `.get`.
 Pending = TypeVar("Pending")
 # The properties a provider's methods read: its `…Props`, inputs and links and outputs.
 P = TypeVar("P", bound=Mapping[str, object])

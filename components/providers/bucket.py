@@ -6,7 +6,7 @@ otherwise the deletion fails, naming the bucket, and nothing is lost.
 """
 
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 
@@ -26,7 +26,7 @@ class BucketInputs(TypedDict):
     storageClass: str
     versioning: bool
     forceDestroy: bool
-    deleteAfterDays: int | None
+    deleteAfterDays: NotRequired[int | None]
     labels: dict[str, str]
 
 

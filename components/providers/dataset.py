@@ -12,7 +12,7 @@ and a failed import deletes the dataset it was made for.
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Generic, Never, TypedDict
+from typing import Generic, Never, NotRequired, TypedDict
 
 import pulumi
 
@@ -67,9 +67,9 @@ OUTPUTS = (
 
 class SourceInputs(TypedDict):
     kind: str  # zip | directory | csv | images
-    path: str | None  # relative to the project root
-    uri: str | None  # a csv index's gs:// URI
-    labels: str | None  # the labels file of `images`
+    path: NotRequired[str | None]  # relative to the project root
+    uri: NotRequired[str | None]  # a csv index's gs:// URI
+    labels: NotRequired[str | None]  # the labels file of `images`
 
 
 class SplitInputs(TypedDict):
@@ -185,7 +185,7 @@ def scan(
 ) -> tuple[Manifest, dict[str, Item]]:
     """The manifest of the source, and its items by source name (to read them for upload)."""
     source = props["source"]
-    path, uri, labels = source["path"], source["uri"], source.get("labels")
+    path, uri, labels = source.get("path"), source.get("uri"), source.get("labels")
     if source["kind"] != "csv":
         assert path is not None  # the spec requires one of every local source
         return scan_local(

@@ -9,7 +9,7 @@ Exports and records are kept when the resource is deleted: promotion and history
 
 import hashlib
 from collections.abc import Sequence
-from typing import Generic, Never, TypedDict
+from typing import Generic, Never, NotRequired, TypedDict
 
 import pulumi
 
@@ -38,7 +38,7 @@ class TrainingConfig(TypedDict, Generic[Pending]):
 
     modelType: str
     budgetMilliNodeHours: int
-    baseModel: str | Pending | None
+    baseModel: NotRequired[str | Pending | None]
     seed: int
 
 
@@ -73,9 +73,9 @@ class ModelFileOutputs(TypedDict):
     """Every artifact, and the file an app downloads (None: no TF Lite format exported)."""
 
     artifacts: dict[str, ArtifactProps]
-    modelFile: str | None
-    modelSha256: str | None
-    modelSize: int | None
+    modelFile: NotRequired[str | None]
+    modelSha256: NotRequired[str | None]
+    modelSize: NotRequired[int | None]
 
 
 class ExportOutputs(TypedDict, total=False):

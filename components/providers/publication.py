@@ -7,7 +7,7 @@ sha256 changed. Each publication also records which fingerprint this stack serve
 (`models/<model>/published.json`), which `noWorseThan: published` gates compare against.
 """
 
-from typing import Generic, Never, TypedDict
+from typing import Generic, Never, NotRequired, TypedDict
 
 import pulumi
 
@@ -36,11 +36,11 @@ class PublishedModelLinks(TypedDict, Generic[Pending]):
     """The model published: its file (from a ModelExport or a PromotedModel), its fingerprint,
     and the threshold and labels its gate chose."""
 
-    modelFile: str | Pending | None
-    modelSha256: str | Pending | None
-    modelSize: int | Pending | None
+    modelFile: NotRequired[str | Pending | None]
+    modelSha256: NotRequired[str | Pending | None]
+    modelSize: NotRequired[int | Pending | None]
     fingerprint: str | Pending
-    threshold: float | Pending | None
+    threshold: NotRequired[float | Pending | None]
     labels: list[str] | Pending
 
 
@@ -89,7 +89,7 @@ def _registry(props: PublicationProps) -> Registry:
 
 def published_model_spec(props: PublicationProps) -> PublishedModelSpec:
     """What the registry is to serve; UserError when the model has no file apps can load."""
-    uri, sha256, threshold = props["modelFile"], props["modelSha256"], props["threshold"]
+    uri, sha256, threshold = props.get("modelFile"), props.get("modelSha256"), props["threshold"]
     if uri is None or sha256 is None:  # exported as tf_saved_model only
         raise UserError(
             f"model '{props['model']}' has no TF Lite export to publish: add tflite or "
@@ -97,7 +97,7 @@ def published_model_spec(props: PublicationProps) -> PublishedModelSpec:
         )
     return PublishedModelSpec(
         display_name=props["displayName"],
-        model=ModelFile.from_gcs(uri, sha256, int(props["modelSize"] or 0) or None),
+        model=ModelFile.from_gcs(uri, sha256, int(props.get("modelSize") or 0) or None),
         tags=tuple(props.get("tags") or ()),
         published=bool(props["published"]),
         threshold=None if threshold is None else float(threshold),

@@ -64,7 +64,7 @@ Log = Callable[[str], None]
 
 
 class TrainedModelInputs(TypedDict):
-    baseModelPath: str | None  # relative to the project root
+    baseModelPath: NotRequired[str | None]  # relative to the project root
     name: str
     cloud: CloudInputs
     displayName: str

@@ -1,7 +1,8 @@
 """A Publication of a model exported without TF Lite is refused with a message, not a crash.
 
 `export: [tf_saved_model]` leaves a ModelExport without the file apps download (`modelFile`
-None); publishing it used to end in an AttributeError traceback after the training was paid.
+None, which the engine drops: the Publication's inputs have no `modelFile`); publishing it
+used to end in a KeyError traceback after the training was paid.
 """
 
 import pytest
@@ -12,6 +13,7 @@ from components.providers.publication import PublicationProvider
 
 
 def _props() -> dict:
+    """The inputs as the engine hands them: properties whose value is None are left out."""
     return {
         "name": "digits",
         "cloud": CloudTarget("local", "demo", emulator=True).as_inputs(),
@@ -22,9 +24,6 @@ def _props() -> dict:
         "model": "digits",
         "registryBucket": "registry",
         "recordBucket": "records",
-        "modelFile": None,
-        "modelSha256": None,
-        "modelSize": None,
         "fingerprint": "sha256:" + "0" * 64,
         "threshold": 0.5,
         "labels": ["one", "two"],
