@@ -22,6 +22,7 @@ $(STAMP): requirements.txt requirements-dev.txt policy/requirements.txt pyprojec
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/ruff format .
@@ -49,7 +50,7 @@ example-data: venv
 	$(BIN)/python scripts/make_example_data.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info
 
 # Regenerates README.md's spec and command-line reference sections from schemas/ and the
 # edgectl parser (tests/spec/test_schemas_and_readme.py fails when they are out of date).

@@ -17,15 +17,29 @@ from pathlib import Path
 from typing import Any
 
 from components.cloud.clients import CloudTarget, cloud_target
-from components.providers.base import DynamicResource, Props, Provider
+from components.providers.base import DynamicResource, ProviderType
 from components.providers.bucket import Bucket, bucket_inputs
 from components.providers.dataset import Dataset, dataset_inputs
-from components.providers.export import ModelExport, export_inputs
+from components.providers.export import ExportLinks, ModelExport, export_inputs
 from components.providers.gate import OUTPUTS as GATE_OUTPUTS
-from components.providers.gate import AcceptanceGate, gate_inputs
-from components.providers.promoted import PromotedModel, promoted_inputs, promotion_source
-from components.providers.publication import Publication, publication_inputs
-from components.providers.trained_model import TrainedModel, trained_model_inputs
+from components.providers.gate import AcceptanceGate, GateLinks, gate_inputs
+from components.providers.promoted import (
+    PromotedLinks,
+    PromotedModel,
+    promoted_inputs,
+    promotion_source,
+)
+from components.providers.publication import (
+    Publication,
+    PublicationLinks,
+    PublishedModelLinks,
+    publication_inputs,
+)
+from components.providers.trained_model import (
+    TrainedModel,
+    TrainedModelLinks,
+    trained_model_inputs,
+)
 from components.spec import Bucket as BucketSpec
 from components.spec import Dataset as DatasetSpec
 from components.spec import Document, Kind, SpecError, SpecIssue, SpecSet, StackConfig
@@ -34,7 +48,6 @@ from components.spec import Publication as PublicationSpec
 
 DocumentKey = tuple[str, str]  # (kind, metadata.name)
 TRAINING_OUTPUTS = ("stopReason", "trainCostMilliNodeHours")  # TrainedModel → ModelExport
-MODEL_FILE_OUTPUTS = ("modelFile", "modelSha256", "modelSize")  # the file apps download
 
 
 @dataclass(frozen=True)
@@ -75,7 +88,7 @@ class Node:
         return self.resource.__name__
 
     @property
-    def provider(self) -> type[Provider]:
+    def provider(self) -> ProviderType:
         return self.resource.provider_type
 
     @property
@@ -188,62 +201,69 @@ def model_nodes(spec: ModelSpec, ctx: Context) -> DocumentNodes:
         return _promoted_nodes(spec, ctx)
     dataset = ctx.specs.datasets[spec.dataset]
     bucket = ctx.ref("Bucket", dataset.bucket, "bucket", "bucketName")
-    inputs: Props = {
-        **trained_model_inputs(spec, ctx.target, ctx.root),
+    training: TrainedModelLinks[Ref] = {
         "bucket": bucket,
         "datasetName": ctx.ref("Dataset", spec.dataset, "dataset", "datasetName"),
         "datasetFingerprint": ctx.ref("Dataset", spec.dataset, "dataset", "fingerprint"),
     }
     if spec.base_model is not None and spec.base_model.model is not None:
-        inputs["baseModelName"] = ctx.ref("Model", spec.base_model.model, "model", "modelName")
-        inputs["baseModelFingerprint"] = ctx.ref(
+        training["baseModelName"] = ctx.ref("Model", spec.base_model.model, "model", "modelName")
+        training["baseModelFingerprint"] = ctx.ref(
             "Model", spec.base_model.model, "model", "fingerprint"
         )
-    trained = Node(f"{spec.name}-model", "model", spec, TrainedModel, inputs)
+    trained = Node(
+        f"{spec.name}-model",
+        "model",
+        spec,
+        TrainedModel,
+        {**trained_model_inputs(spec, ctx.target, ctx.root), **training},
+    )
     model_name, fingerprint = Ref(trained.name, "modelName"), Ref(trained.name, "fingerprint")
+    gating: GateLinks[Ref] = {"bucket": bucket, "modelName": model_name, "fingerprint": fingerprint}
     gate = Node(
         f"{spec.name}-gate",
         "gate",
         spec,
         AcceptanceGate,
-        {
-            **gate_inputs(spec, ctx.target),
-            "bucket": bucket,
-            "modelName": model_name,
-            "fingerprint": fingerprint,
-        },
+        {**gate_inputs(spec, ctx.target), **gating},
     )
+    exporting: ExportLinks[Ref] = {
+        "bucket": bucket,
+        "modelName": model_name,
+        "fingerprint": fingerprint,
+        "datasetFingerprint": training["datasetFingerprint"],
+        "config": {  # for the registry record
+            "modelType": spec.optimize_for.automl_model_type,
+            "budgetMilliNodeHours": spec.budget.milli_node_hours,
+            "baseModel": Ref(trained.name, "baseModel"),
+            "seed": spec.seed,
+        },
+        "training": Ref(trained.name, keys=TRAINING_OUTPUTS),
+        "gate": Ref(gate.name, keys=GATE_OUTPUTS),  # so nothing is exported ungated
+    }
     export = Node(
         f"{spec.name}-export",
         "export",
         spec,
         ModelExport,
-        {
-            **export_inputs(spec, ctx.target),
-            "bucket": bucket,
-            "modelName": model_name,
-            "fingerprint": fingerprint,
-            "datasetFingerprint": inputs["datasetFingerprint"],
-            "config": {  # for the registry record
-                "modelType": spec.optimize_for.automl_model_type,
-                "budgetMilliNodeHours": spec.budget.milli_node_hours,
-                "baseModel": Ref(trained.name, "baseModel"),
-                "seed": spec.seed,
-            },
-            "training": Ref(trained.name, keys=TRAINING_OUTPUTS),
-            "gate": Ref(gate.name, keys=GATE_OUTPUTS),  # so nothing is exported ungated
-        },
+        {**export_inputs(spec, ctx.target), **exporting},
     )
-    outputs = {
-        "fingerprint": fingerprint,
-        "cloudModel": model_name,
+    return DocumentNodes(
+        [trained, gate, export], _model_outputs(trained, gate, export), export=True
+    )
+
+
+def _model_outputs(trained: Node, gate: Node, export: Node) -> dict[str, Any]:
+    """A trained Model's stack outputs."""
+    return {
+        "fingerprint": Ref(trained.name, "fingerprint"),
+        "cloudModel": Ref(trained.name, "modelName"),
         "stopReason": Ref(trained.name, "stopReason"),
         "nodeHoursUsed": Ref(trained.name, "trainCostMilliNodeHours", transform=_node_hours),
         **{k: Ref(gate.name, k) for k in ("threshold", "precision", "recall", "auPrc")},
         "artifacts": Ref(export.name, "artifacts"),
         "record": Ref(export.name, "recordUri"),
     }
-    return DocumentNodes([trained, gate, export], outputs, export=True)
 
 
 def _node_hours(milli: Any) -> Any:
@@ -253,15 +273,15 @@ def _node_hours(milli: Any) -> Any:
 def _promoted_nodes(spec: ModelSpec, ctx: Context) -> DocumentNodes:
     source = promotion_source(spec, ctx.root)  # SpecError: the source stack cannot be read
     dataset = ctx.specs.datasets[spec.dataset]
+    links: PromotedLinks[Ref] = {
+        "bucket": ctx.ref("Bucket", dataset.bucket, "bucket", "bucketName")
+    }
     node = Node(
         f"{spec.name}-promoted",
         "promoted",
         spec,
         PromotedModel,
-        {
-            **promoted_inputs(spec, ctx.target, source),
-            "bucket": ctx.ref("Bucket", dataset.bucket, "bucket", "bucketName"),
-        },
+        {**promoted_inputs(spec, ctx.target, source), **links},
     )
     outputs = {
         "fingerprint": Ref(node.name, "fingerprint"),
@@ -273,31 +293,47 @@ def _promoted_nodes(spec: ModelSpec, ctx: Context) -> DocumentNodes:
     return DocumentNodes([node], outputs, export=True)
 
 
-def publication_nodes(spec: PublicationSpec, ctx: Context) -> DocumentNodes:
-    model_spec = ctx.specs.models[spec.model]
-    promoted = ctx.node("Model", spec.model, "promoted")
+def _published_model(ctx: Context, model: str) -> PublishedModelLinks[Ref] | None:
+    """What a Publication takes of its model: the outputs of its PromotedModel, or of its
+    export, gate and training; None when the model could not be declared."""
+    promoted = ctx.node("Model", model, "promoted")
     if promoted is not None:
-        model = {k: Ref(promoted.name, k) for k in (*MODEL_FILE_OUTPUTS, "threshold", "labels")}
-        model["fingerprint"] = Ref(promoted.name, "fingerprint")
-    elif ctx.node("Model", spec.model, "export") is not None:
-        model = {k: ctx.ref("Model", spec.model, "export", k) for k in MODEL_FILE_OUTPUTS}
-        model["fingerprint"] = ctx.ref("Model", spec.model, "model", "fingerprint")
-        for key in ("threshold", "labels"):
-            model[key] = ctx.ref("Model", spec.model, "gate", key)
-    else:
+        return {
+            "modelFile": Ref(promoted.name, "modelFile"),
+            "modelSha256": Ref(promoted.name, "modelSha256"),
+            "modelSize": Ref(promoted.name, "modelSize"),
+            "threshold": Ref(promoted.name, "threshold"),
+            "labels": Ref(promoted.name, "labels"),
+            "fingerprint": Ref(promoted.name, "fingerprint"),
+        }
+    if ctx.node("Model", model, "export") is None:
+        return None
+    return {
+        "modelFile": ctx.ref("Model", model, "export", "modelFile"),
+        "modelSha256": ctx.ref("Model", model, "export", "modelSha256"),
+        "modelSize": ctx.ref("Model", model, "export", "modelSize"),
+        "fingerprint": ctx.ref("Model", model, "model", "fingerprint"),
+        "threshold": ctx.ref("Model", model, "gate", "threshold"),
+        "labels": ctx.ref("Model", model, "gate", "labels"),
+    }
+
+
+def publication_nodes(spec: PublicationSpec, ctx: Context) -> DocumentNodes:
+    model = _published_model(ctx, spec.model)
+    if model is None:
         return DocumentNodes()  # its model could not be declared (reported with the model)
-    model_bucket = ctx.specs.datasets[model_spec.dataset].bucket
+    model_bucket = ctx.specs.datasets[ctx.specs.models[spec.model].dataset].bucket
+    links: PublicationLinks[Ref] = {
+        "registryBucket": ctx.ref("Bucket", spec.bucket, "bucket", "bucketName"),
+        "recordBucket": ctx.ref("Bucket", model_bucket, "bucket", "bucketName"),
+        **model,
+    }
     node = Node(
         f"{spec.name}-publication",
         "publication",
         spec,
         Publication,
-        {
-            **publication_inputs(spec, ctx.target),
-            "registryBucket": ctx.ref("Bucket", spec.bucket, "bucket", "bucketName"),
-            "recordBucket": ctx.ref("Bucket", model_bucket, "bucket", "bucketName"),
-            **model,
-        },
+        {**publication_inputs(spec, ctx.target), **links},
         protect=ctx.config.protect,
     )
     outputs = {

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.graph import NODE_KINDS, Component, Node, NodeKind, Ref, build_graph, substitute
+from components.providers.bucket import BucketInputs
 from components.spec import SpecError, SpecSet, StackConfig, load_specs, stack_config_from_mapping
 from components.spec.stack import KEYS, NAMESPACE, pin_issues
 
@@ -58,7 +59,7 @@ class DocumentComponent(pulumi.ComponentResource):
         super().__init__(f"edge-labeler:index:{kind}", name)
 
 
-def _gcp_bucket(node: Node, config: StackConfig, inputs: Mapping[str, Any], parent: Any) -> Any:
+def _gcp_bucket(node: Node, config: StackConfig, inputs: BucketInputs, parent: Any) -> Any:
     """A Bucket node on a Google Cloud stack: pulumi_gcp's bucket and the training service's
     access to it. Its `bucketName` output is the bucket's name."""
     rules = []

@@ -30,6 +30,7 @@ from components.cloud.training import (
     TrainingApi,
     base_model_id,
     operation_error,
+    proto_time,
 )
 from components.evaluation.metrics import ConfidencePoint, Evaluation, Evaluations
 
@@ -86,7 +87,7 @@ class AutoMlV1(TrainingApi):
         if running:  # an earlier attempt's import (the API runs one at a time per dataset)
             return running[0]
         config = automl_v1.InputConfig(gcs_source=automl_v1.GcsSource(input_uris=[csv_uri]))
-        return retry.call(
+        operation: str = retry.call(
             f"importing {csv_uri} into {dataset}",
             lambda: (
                 self.client.import_data(
@@ -95,6 +96,7 @@ class AutoMlV1(TrainingApi):
             ),
             recover=lambda: next(iter(self._running(f"worksOn = {dataset}", "import_data")), None),
         )
+        return operation
 
     def get_dataset(self, name: str) -> CloudDataset | None:
         found = retry.call_missing_ok(
@@ -138,7 +140,7 @@ class AutoMlV1(TrainingApi):
             ),
             labels=dict(labels),
         )
-        return retry.create(
+        operation: str = retry.create(
             f"starting training of {display_name}",
             lambda: (
                 self.client.create_model(
@@ -147,6 +149,7 @@ class AutoMlV1(TrainingApi):
             ),
             recover,
         )
+        return operation
 
     def find_trainings(self, labels: Mapping[str, str], since: datetime | None = None) -> list[str]:
         if since is None:  # operations carry no labels: nothing to attribute without a time
@@ -217,7 +220,7 @@ class AutoMlV1(TrainingApi):
             train_budget_milli_node_hours=meta.train_budget_milli_node_hours,
             train_cost_milli_node_hours=meta.train_cost_milli_node_hours,
             stop_reason=meta.stop_reason,
-            create_time=m.create_time.isoformat() if m.create_time else "",
+            create_time=proto_time(m.create_time),
             deployed=m.deployment_state == automl_v1.Model.DeploymentState.DEPLOYED,
         )
 
@@ -266,7 +269,7 @@ class AutoMlV1(TrainingApi):
             model_format=model_format,
         )
         # Retried as it is: an export made twice only writes a second folder, and is not billed.
-        return retry.call(
+        operation: str = retry.call(
             f"exporting {model} as {model_format}",
             lambda: (
                 self.client.export_model(
@@ -274,6 +277,7 @@ class AutoMlV1(TrainingApi):
                 ).operation.name
             ),
         )
+        return operation
 
 
 def _evaluation(ev: automl_v1.ModelEvaluation) -> Evaluation:

@@ -12,12 +12,14 @@ import os
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Required, TypedDict
 
 import firebase_admin
+import google.cloud.storage as storage  # untyped: mypy misreads the from-import
 import grpc
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
@@ -27,7 +29,7 @@ from firebase_admin import exceptions as firebase_exceptions
 from google.api_core.client_options import ClientOptions
 from google.auth import crypt
 from google.auth.credentials import AnonymousCredentials, Credentials, Signing
-from google.cloud import automl_v1, storage
+from google.cloud import automl_v1
 from google.cloud.automl_v1.services.auto_ml.transports import AutoMlGrpcTransport
 
 from components.cloud.errors import CloudError, cloud_errors
@@ -45,11 +47,24 @@ REMOTE_CONFIG_ENV = "EDGE_LABELER_REMOTE_CONFIG_ENDPOINT"  # optional: else FIRE
 EMULATOR_ENV = (STORAGE_ENV, AUTOML_ENV, VERTEX_ENV, FIREBASE_ML_ENV)
 
 
+Setting = Literal["project", "region", "api", "registry", "emulator"]
 # The CloudTarget settings each service's clients read (see the factories below).
-STORAGE = ("project", "emulator")
-TRAINING = ("project", "region", "api", "emulator")
+STORAGE: tuple[Setting, ...] = ("project", "emulator")
+TRAINING: tuple[Setting, ...] = ("project", "region", "api", "emulator")
 # Firebase ML is per project; a Publication's own `spec.target` picks the adapter.
-REGISTRY = ("project", "emulator")
+REGISTRY: tuple[Setting, ...] = ("project", "emulator")
+SETTINGS: tuple[Setting, ...] = ("project", "region", "api", "registry", "emulator")
+
+
+class CloudInputs(TypedDict, total=False):
+    """A resource's `cloud` input: the stack, and the settings its clients read."""
+
+    stack: Required[str]
+    project: str
+    region: str
+    api: str
+    registry: str
+    emulator: bool
 
 
 @dataclass(frozen=True)
@@ -63,18 +78,19 @@ class CloudTarget:
     registry: str = "firebase_ml"  # publication adapter: firebase_ml | storage
     emulator: bool = False
 
-    def as_inputs(self, *services: tuple[str, ...]) -> dict[str, Any]:
+    def as_inputs(self, *services: tuple[Setting, ...]) -> CloudInputs:
         """The stack and the settings the clients of `services` read (STORAGE, TRAINING,
         REGISTRY; all settings without any): a resource's `cloud` input, so that a setting it
         never reads cannot change it."""
-        settings = asdict(self)
-        if not services:
-            return settings
-        keep = {"stack", *(key for service in services for key in service)}
-        return {k: v for k, v in settings.items() if k in keep}
+        inputs: CloudInputs = {"stack": self.stack}
+        keep = {key for service in services for key in service} if services else set(SETTINGS)
+        for key in SETTINGS:  # in the order of the fields, as the state has them
+            if key in keep:
+                inputs[key] = getattr(self, key)
+        return inputs
 
     @classmethod
-    def from_inputs(cls, data: dict[str, Any]) -> "CloudTarget":
+    def from_inputs(cls, data: Mapping[str, Any]) -> "CloudTarget":
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
@@ -147,15 +163,18 @@ def _emulator_automl(host: str) -> automl_v1.AutoMlClient:
 
 
 def vertex_dataset_client(target: CloudTarget) -> "aiplatform_v1.DatasetServiceClient":
-    return _vertex_client(target, "dataset_service")
+    client: aiplatform_v1.DatasetServiceClient = _vertex_client(target, "dataset_service")
+    return client
 
 
 def vertex_pipeline_client(target: CloudTarget) -> "aiplatform_v1.PipelineServiceClient":
-    return _vertex_client(target, "pipeline_service")
+    client: aiplatform_v1.PipelineServiceClient = _vertex_client(target, "pipeline_service")
+    return client
 
 
 def vertex_model_client(target: CloudTarget) -> "aiplatform_v1.ModelServiceClient":
-    return _vertex_client(target, "model_service")
+    client: aiplatform_v1.ModelServiceClient = _vertex_client(target, "model_service")
+    return client
 
 
 _VERTEX_SERVICES = {
@@ -166,7 +185,8 @@ _VERTEX_SERVICES = {
 
 
 def _vertex_client(target: CloudTarget, service: str) -> Any:
-    """The client of a Vertex AI `service`: the emulator's, or the region's endpoint."""
+    """The client of a Vertex AI `service`: the emulator's, or the region's endpoint (Any: the
+    class is looked up by name, so that aiplatform_v1 is imported only here)."""
     host = endpoint(target, VERTEX_ENV)
     if host is not None:
         return _emulator_vertex(host, service)
@@ -208,7 +228,7 @@ def remote_config_endpoint(target: CloudTarget) -> tuple[str, Credentials]:
     emulated = target.emulator and not os.environ.get(REMOTE_CONFIG_ENV)
     url = endpoint(target, FIREBASE_ML_ENV if emulated else REMOTE_CONFIG_ENV)
     if url is not None:
-        return url.rstrip("/"), AnonymousCredentials()  # type: ignore[no-untyped-call]
+        return url.rstrip("/"), AnonymousCredentials()
     with cloud_errors(f"connecting to Firebase Remote Config for stack '{target.stack}'"):
         credential: Credentials = firebase_credentials.ApplicationDefault().get_credential()
     return REMOTE_CONFIG_API, credential
@@ -293,14 +313,15 @@ class _EmulatorCredentials(AnonymousCredentials, Signing):
     """No token, but a signer: what signed Cloud Storage URLs need, for the emulator only."""
 
     def __init__(self, signer_email: str) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # google-auth's is unannotated
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        self._signer = crypt.RSASigner.from_string(pem)
+        self._signer: crypt.Signer = crypt.RSASigner.from_string(pem)
         self._signer_email = signer_email
 
     def sign_bytes(self, message: bytes) -> bytes:
-        return self._signer.sign(message)
+        signature: bytes = self._signer.sign(message)
+        return signature
 
     @property
     def signer_email(self) -> str:
@@ -312,7 +333,7 @@ class _EmulatorCredentials(AnonymousCredentials, Signing):
 
 
 @cache
-def _ml_service_type() -> type:
+def _ml_service_type() -> type:  # long: the class is made here, where firebase_admin.ml loads
     """firebase-admin's `_MLService` with a base URL per app, and two changes of behaviour.
 
     - Base URL: `https://firebaseml.googleapis.com/v1beta2/` or the emulator's.
@@ -323,8 +344,12 @@ def _ml_service_type() -> type:
       firebase-admin's 3 s × 1.5^n.
     """
     ml = firebase_ml_module()
+    base: Any = ml._MLService  # firebase-admin is untyped
 
-    class TargetMLService(ml._MLService):
+    class TargetMLService(base):  # type: ignore[misc]  # subclasses Any: firebase-admin's class
+        _client: Any
+        _operation_client: Any
+
         def __init__(self, app: firebase_admin.App, base_url: str | None) -> None:
             super().__init__(app)
             self._poll_seconds: float | None = None

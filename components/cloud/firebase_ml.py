@@ -15,10 +15,11 @@ tool reads back with an unknown sha256 (drift), whatever hash Firebase computes.
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import firebase_admin
 from firebase_admin import exceptions as firebase_exceptions
 
 from components.cloud import retry
@@ -145,63 +146,11 @@ class FirebaseMlRegistry(Registry):
                 progress(f"[publication {name}] {message}")
 
         record = self._objects.read_json(self._manifest_name(name)) or {}
-        tags = registry_tags(spec)
         model = self._find(name)
         if model is None:
-            source = self._source(spec)
-            # Not idempotent: before a retry, a model the failed attempt created is adopted.
-            model = retry.call(
-                f"creating Firebase ML model {name} from {source}",
-                lambda: ml.create_model(
-                    ml.Model(display_name=name, tags=tags, model_format=self._format(source)),
-                    app=app,
-                ),
-                recover=lambda: self._find(name),
-                errors=firebase_errors,
-            )
-            model = self._unlocked(model, name)
-            if model.validation_error:
-                retry.call(
-                    f"deleting the rejected Firebase ML model {name}",
-                    lambda: ml.delete_model(model.model_id, app=app),
-                    errors=firebase_errors,
-                )
-                raise CloudError(
-                    f"Firebase ML rejected the model file {source} for {name}: "
-                    f"{model.validation_error}; nothing was published"
-                )
-            say(f"created Firebase ML model {model.model_id} ({model.model_hash})")
+            model = self._create(ml, app, spec, say)
         else:
-            model = self._unlocked(model, name)
-            # The manifest says which file this tool sent; a modelHash that is the sha256
-            # itself (as the emulator computes it) identifies the file without one.
-            file_current = model.model_hash is not None and (
-                model.model_hash == spec.model.sha256
-                or (
-                    record.get("modelId") == model.model_id
-                    and record.get("modelHash") == model.model_hash
-                    and record.get("sha256") == spec.model.sha256
-                )
-            )
-            if not file_current or sorted(model.tags or []) != sorted(tags):
-                update = ml.Model.from_dict({"name": _resource_name(model)}, app=app)
-                update.display_name = name
-                update.tags = tags
-                if not file_current:
-                    source = self._source(spec)
-                    update.model_format = self._format(source)
-                model = retry.call(
-                    f"updating Firebase ML model {name}",
-                    lambda: ml.update_model(update, app=app),
-                    errors=firebase_errors,
-                )
-                model = self._unlocked(model, name)
-                if not file_current and model.validation_error:
-                    raise CloudError(
-                        f"Firebase ML rejected the new model file {source} for {name}: "
-                        f"{model.validation_error}; apps keep getting the previous file"
-                    )
-                say(f"updated Firebase ML model {model.model_id}")
+            model = self._converge(ml, app, self._unlocked(model, name), spec, record, say)
         if model.published != spec.published:
             change = ml.publish_model if spec.published else ml.unpublish_model
             verb = "publishing" if spec.published else "unpublishing"
@@ -222,6 +171,79 @@ class FirebaseMlRegistry(Registry):
             self._objects.write_json(self._manifest_name(name), desired)
         return self._published(model, desired)
 
+    def _create(
+        self, ml: Any, app: firebase_admin.App, spec: PublishedModelSpec, say: Progress
+    ) -> Any:
+        """A new model of the spec's file and tags; a file Firebase ML rejects is deleted."""
+        name, tags = spec.display_name, registry_tags(spec)
+        source = self._source(spec)
+        # Not idempotent: before a retry, a model the failed attempt created is adopted.
+        model = retry.call(
+            f"creating Firebase ML model {name} from {source}",
+            lambda: ml.create_model(
+                ml.Model(display_name=name, tags=tags, model_format=self._format(source)),
+                app=app,
+            ),
+            recover=lambda: self._find(name),
+            errors=firebase_errors,
+        )
+        model = self._unlocked(model, name)
+        if model.validation_error:
+            retry.call(
+                f"deleting the rejected Firebase ML model {name}",
+                lambda: ml.delete_model(model.model_id, app=app),
+                errors=firebase_errors,
+            )
+            raise CloudError(
+                f"Firebase ML rejected the model file {source} for {name}: "
+                f"{model.validation_error}; nothing was published"
+            )
+        say(f"created Firebase ML model {model.model_id} ({model.model_hash})")
+        return model
+
+    def _converge(
+        self,
+        ml: Any,
+        app: firebase_admin.App,
+        model: Any,
+        spec: PublishedModelSpec,
+        record: Mapping[str, Any],
+        say: Progress,
+    ) -> Any:
+        """The model with the spec's file and tags: updated when either differs."""
+        name, tags = spec.display_name, registry_tags(spec)
+        # The manifest says which file this tool sent; a modelHash that is the sha256
+        # itself (as the emulator computes it) identifies the file without one.
+        file_current = model.model_hash is not None and (
+            model.model_hash == spec.model.sha256
+            or (
+                record.get("modelId") == model.model_id
+                and record.get("modelHash") == model.model_hash
+                and record.get("sha256") == spec.model.sha256
+            )
+        )
+        if file_current and sorted(model.tags or []) == sorted(tags):
+            return model
+        update = ml.Model.from_dict({"name": _resource_name(model)}, app=app)
+        update.display_name = name
+        update.tags = tags
+        if not file_current:
+            source = self._source(spec)
+            update.model_format = self._format(source)
+        model = retry.call(
+            f"updating Firebase ML model {name}",
+            lambda: ml.update_model(update, app=app),
+            errors=firebase_errors,
+        )
+        model = self._unlocked(model, name)
+        if not file_current and model.validation_error:
+            raise CloudError(
+                f"Firebase ML rejected the new model file {source} for {name}: "
+                f"{model.validation_error}; apps keep getting the previous file"
+            )
+        say(f"updated Firebase ML model {model.model_id}")
+        return model
+
     def _unlocked(self, model: Any, name: str) -> Any:
         """The model once its operations ended (firebase-admin polls, and retries transient
         errors itself while it does)."""
@@ -239,7 +261,7 @@ class FirebaseMlRegistry(Registry):
             return None
         return self._published(model, self._objects.read_json(self._manifest_name(display_name)))
 
-    def _published(self, model: Any, record: dict | None) -> PublishedModel:
+    def _published(self, model: Any, record: dict[str, Any] | None) -> PublishedModel:
         record = record if isinstance(record, dict) else {}
         ours = record.get("modelId") == model.model_id
         same_file = ours and model.model_hash and record.get("modelHash") == model.model_hash
@@ -280,4 +302,5 @@ class FirebaseMlRegistry(Registry):
 
 
 def _resource_name(model: Any) -> str:
-    return model.as_dict()["name"]
+    name: str = model.as_dict()["name"]  # firebase_admin.ml.Model (untyped)
+    return name

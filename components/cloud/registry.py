@@ -19,6 +19,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from components.cloud.errors import CloudError
 
@@ -224,7 +225,7 @@ def user_tags(tags: Sequence[str]) -> tuple[str, ...]:
     return tuple(t for t in tags if not t.startswith(THRESHOLD_TAG_PREFIX))
 
 
-def manifest(spec: PublishedModelSpec, size_bytes: int | None) -> dict:
+def manifest(spec: PublishedModelSpec, size_bytes: int | None) -> dict[str, Any]:
     """The JSON manifest written with a model: what an app needs besides the file."""
     return {
         "displayName": spec.display_name,

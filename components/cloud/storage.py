@@ -12,11 +12,12 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+import google.cloud.storage as storage  # untyped: mypy misreads the from-import
 import google_crc32c
 from google.api_core import exceptions as gexc
-from google.cloud import storage
 
 from components.cloud import retry
 from components.cloud.clients import CloudTarget, storage_client
@@ -71,9 +72,10 @@ class ObjectStore:
         return f"gs://{self.bucket_name}/{name}"
 
     def exists(self) -> bool:
-        return retry.call(
+        exists: bool = retry.call(
             f"reading bucket gs://{self.bucket_name}", lambda: self._bucket().exists(retry=None)
         )
+        return exists
 
     def listing(self, prefix: str) -> dict[str, storage.Blob]:
         """The objects under `prefix` by name, with their metadata (size, md5, crc32c, ...)."""
@@ -178,11 +180,14 @@ def holds(blob: storage.Blob, data: bytes) -> bool:
     none, its CRC32C) as the service computed it, and its size."""
     if blob.size is not None and int(blob.size) != len(data):
         return False
-    if blob.md5_hash:
+    # The storage library is untyped: its checksums are base64 strings (or None).
+    md5_hash: str | None = blob.md5_hash
+    crc32c: str | None = blob.crc32c
+    if md5_hash:
         md5 = hashlib.md5(data, usedforsecurity=False).digest()
-        return blob.md5_hash == base64.b64encode(md5).decode()
-    if blob.crc32c:
-        return blob.crc32c == base64.b64encode(google_crc32c.Checksum(data).digest()).decode()
+        return md5_hash == base64.b64encode(md5).decode()
+    if crc32c:
+        return crc32c == base64.b64encode(google_crc32c.Checksum(data).digest()).decode()
     return False  # no checksum to trust: upload again
 
 
@@ -203,9 +208,9 @@ def stat_objects(target: CloudTarget, uris: Sequence[str]) -> dict[str, ObjectSt
     for bucket, names in by_bucket.items():
         prefix = os.path.commonprefix(names)  # noqa: RUF071 (GCS prefixes are strings, not paths)
         wanted = set(names)
-        listed = retry.call(
+        listed: list[storage.Blob] = retry.call(
             f"listing gs://{bucket}/{prefix}",
-            lambda b=bucket, p=prefix: list(client.list_blobs(b, prefix=p, retry=None)),
+            partial(_list_blobs, client, bucket, prefix),
         )
         for blob in listed:
             if blob.name in wanted:
@@ -213,13 +218,18 @@ def stat_objects(target: CloudTarget, uris: Sequence[str]) -> dict[str, ObjectSt
     return found
 
 
+def _list_blobs(client: storage.Client, bucket: str, prefix: str) -> list[storage.Blob]:
+    return list(client.list_blobs(bucket, prefix=prefix, retry=None))
+
+
 def read_uri(target: CloudTarget, uri: str) -> bytes:
     """The bytes of a gs:// object (CloudNotFound when it does not exist)."""
     bucket, name = split_uri(uri)
-    return retry.call(
+    data: bytes = retry.call(
         f"reading {uri}",
         lambda: storage_client(target).bucket(bucket).blob(name).download_as_bytes(retry=None),
     )
+    return data
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ describes, so a file replaced by hand is seen (its sha256 reads back as unknown)
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
-from google.cloud import storage
+import google.cloud.storage as storage  # untyped: mypy misreads the from-import
 
 from components.cloud import retry
 from components.cloud.clients import CloudTarget, storage_client
@@ -56,7 +57,7 @@ class StorageRegistry(Registry):
 
     def _current(
         self, bucket: storage.Bucket, prefix: str
-    ) -> tuple[dict | None, storage.Blob | None]:
+    ) -> tuple[dict[str, Any] | None, storage.Blob | None]:
         """(manifest or None, model blob or None) as they are now."""
 
         def attempt() -> tuple[bytes | None, storage.Blob | None]:
@@ -154,7 +155,7 @@ class StorageRegistry(Registry):
         return self._published(display_name, record, blob)
 
     def _published(
-        self, display_name: str, record: dict, blob: storage.Blob | None
+        self, display_name: str, record: dict[str, Any], blob: storage.Blob | None
     ) -> PublishedModel:
         same_file = blob is not None and record.get("generation") == str(blob.generation)
         threshold = record.get("threshold")

@@ -40,6 +40,12 @@ def base_model_id(base_model: str | None) -> str:
     return base_model if base_model.startswith("file://") else base_model.rsplit("/", 1)[-1]
 
 
+def proto_time(stamp: object) -> str:
+    """RFC 3339 of a message's Timestamp field ("" when unset): proto-plus hands it out as a
+    datetime, though the generated type hints say Timestamp."""
+    return stamp.isoformat() if isinstance(stamp, datetime) else ""
+
+
 def operation_error(op: Any) -> tuple[str | None, bool]:
     """(error message, cancelled) of a `google.longrunning` Operation; (None, False) unless it
     finished with an error."""

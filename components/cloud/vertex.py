@@ -65,6 +65,7 @@ from components.cloud.training import (
     TrainingApi,
     base_model_id,
     operation_error,
+    proto_time,
 )
 from components.evaluation.metrics import ConfidencePoint, Evaluation, Evaluations
 from components.spec import ExportFormat, OptimizeFor
@@ -102,8 +103,10 @@ _MAY_PRODUCE = (
 )
 CREATE_TIMEOUT_S = 120.0  # the library's 5 s would make a slow answer an ambiguous one
 _PIPELINE_NAME = re.compile(r"projects/[^/]+/locations/[^/]+/trainingPipelines/[^/]+")
-_VERTEX_MODEL_TYPES = {
-    o.automl_model_type: Inputs.ModelType[o.vertex_model_type] for o in OptimizeFor
+_VERTEX_MODEL_TYPES: dict[str, Inputs.ModelType] = {
+    # proto-plus enums are indexed by name at run time; mypy does not take them for Enums
+    o.automl_model_type: Inputs.ModelType[o.vertex_model_type]  # type: ignore[misc]
+    for o in OptimizeFor
 }
 _AUTOML_MODEL_TYPES = {v: k for k, v in _VERTEX_MODEL_TYPES.items()}
 
@@ -164,7 +167,7 @@ class VertexAi(TrainingApi):
             gcs_source=aiplatform_v1.GcsSource(uris=[index]),
             import_schema_uri=IMPORT_SCHEMAS[multilabel],
         )
-        return retry.call(
+        operation: str = retry.call(
             f"importing {index} into {dataset}",
             lambda: (
                 self.datasets.import_data(
@@ -172,6 +175,7 @@ class VertexAi(TrainingApi):
                 ).operation.name
             ),
         )
+        return operation
 
     def _vertex_index(self, csv_uri: str) -> str:
         """The CSV index with Vertex AI's ML_USE spelling, written beside it; its gs:// URI."""
@@ -358,7 +362,7 @@ class VertexAi(TrainingApi):
             train_budget_milli_node_hours=inputs.budget_milli_node_hours,
             train_cost_milli_node_hours=metadata.cost_milli_node_hours,
             stop_reason="" if stop == stop.SUCCESSFUL_STOP_REASON_UNSPECIFIED else stop.name,
-            create_time=m.create_time.isoformat() if m.create_time else "",
+            create_time=proto_time(m.create_time),
             deployed=bool(m.deployed_models),
         )
 
@@ -417,7 +421,7 @@ class VertexAi(TrainingApi):
             artifact_destination=aiplatform_v1.GcsDestination(output_uri_prefix=gcs_prefix),
         )
         # Retried as it is: an export made twice only writes a second folder, and is not billed.
-        return retry.call(
+        operation: str = retry.call(
             f"exporting {model} as {export_format}",
             lambda: (
                 self.models.export_model(
@@ -425,6 +429,7 @@ class VertexAi(TrainingApi):
                 ).operation.name
             ),
         )
+        return operation
 
 
 def vertex_model_type(model_type: str) -> Inputs.ModelType:
@@ -442,7 +447,8 @@ def _automl_model_type(model_type: Inputs.ModelType) -> str:
     """Vertex AI's model type → the port's (AutoML's) name; "" when unknown (no pipeline)."""
     if model_type == Inputs.ModelType.MODEL_TYPE_UNSPECIFIED:
         return ""
-    return _AUTOML_MODEL_TYPES.get(model_type, model_type.name.lower())
+    name: str = model_type.name
+    return _AUTOML_MODEL_TYPES.get(model_type, name.lower())
 
 
 def label_filter(labels: Mapping[str, str]) -> str:
@@ -451,7 +457,8 @@ def label_filter(labels: Mapping[str, str]) -> str:
 
 
 def _is(any_message: Any, message_type: Any) -> bool:
-    return any_message.type_url.endswith("/" + message_type.pb().DESCRIPTOR.full_name)
+    type_url: str = any_message.type_url
+    return type_url.endswith("/" + message_type.pb().DESCRIPTOR.full_name)
 
 
 def _struct_as(value: Message, message_type: Any) -> Any:
@@ -471,7 +478,8 @@ def _metrics(evaluation: Any) -> dict[str, Any]:
 
 def _float32(value: Any) -> float:
     """Metrics are float32 in both APIs (AutoML's fields, Vertex AI's printed decimals)."""
-    return struct.unpack("f", struct.pack("f", float(value or 0)))[0]
+    single: float = struct.unpack("f", struct.pack("f", float(value or 0)))[0]
+    return single
 
 
 def _count(value: Any) -> int:

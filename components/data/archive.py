@@ -153,23 +153,7 @@ def read_zip(path: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> Listing
                 )
             ]
         )
-    problems: list[Problem] = []
-    kept: list[zipfile.ZipInfo] = []
-    skipped: set[str] = set()
-    for info in infos:
-        where = f"{label}:{info.filename}"
-        if problem := _unsafe_entry(info, where):
-            problems.append(problem)
-            continue
-        if info.is_dir():
-            continue
-        if unit := _skipped(PurePosixPath(info.filename).parts):
-            skipped.add(unit)  # never inflated, so neither its size nor its ratio matters
-            continue
-        if problem := _oversized_entry(info, where, limits):
-            problems.append(problem)
-            continue
-        kept.append(info)
+    kept, skipped, problems = _zip_entries(infos, label, limits)
     problems += _duplicate_names(kept, label)
     total = sum(info.file_size for info in kept)
     if total > limits.max_total_bytes:
@@ -194,6 +178,30 @@ def read_zip(path: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> Listing
         for info in kept
     ]
     return Listing(files, sorted(skipped))
+
+
+def _zip_entries(
+    infos: list[zipfile.ZipInfo], label: str, limits: Limits
+) -> tuple[list[zipfile.ZipInfo], set[str], list[Problem]]:
+    """The file entries kept, the hidden or system folders skipped, and the refused entries."""
+    problems: list[Problem] = []
+    kept: list[zipfile.ZipInfo] = []
+    skipped: set[str] = set()
+    for info in infos:
+        where = f"{label}:{info.filename}"
+        if problem := _unsafe_entry(info, where):
+            problems.append(problem)
+            continue
+        if info.is_dir():
+            continue
+        if unit := _skipped(PurePosixPath(info.filename).parts):
+            skipped.add(unit)  # never inflated, so neither its size nor its ratio matters
+            continue
+        if problem := _oversized_entry(info, where, limits):
+            problems.append(problem)
+            continue
+        kept.append(info)
+    return kept, skipped, problems
 
 
 def _unsafe_entry(info: zipfile.ZipInfo, where: str) -> Problem | None:
@@ -317,8 +325,9 @@ def source_stamp(path: Path) -> tuple[int, ...]:
 
 def iter_structured(
     files: list[SourceFile], label: str
-) -> Iterator[tuple[SourceFile, str | None, Problem | None]]:
-    """(file, label folder, problem) for the structured layout `[root/]<label>/<image>`."""
+) -> Iterator[tuple[SourceFile, str | Problem]]:
+    """(file, its label folder or why it has none) for the structured layout
+    `[root/]<label>/<image>`."""
     split = [PurePosixPath(f.name).parts for f in files]
     strip = 0
     if split and all(len(p) >= 3 for p in split) and len({p[0] for p in split}) == 1:
@@ -326,11 +335,10 @@ def iter_structured(
     for f, parts in zip(files, split, strict=True):
         rest = parts[strip:]
         if len(rest) == 2:
-            yield f, rest[0], None
+            yield f, rest[0]
         elif len(rest) < 2:
             yield (
                 f,
-                None,
                 Problem(
                     f"{label}:{f.name}",
                     "layout",
@@ -340,7 +348,6 @@ def iter_structured(
         else:
             yield (
                 f,
-                None,
                 Problem(
                     f"{label}:{f.name}",
                     "layout",

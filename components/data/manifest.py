@@ -86,7 +86,8 @@ class Manifest:
 def _scan_one(item: Item, cache: ScanCache | None) -> tuple[str, str, int] | Problem:
     cached = cache.get(item.name, item.stamp) if cache else None
     if cached is not None:
-        return tuple(cached)  # type: ignore[return-value]
+        sha, fmt, size = cached  # as `put` below stored it
+        return sha, fmt, size
     try:
         data = item.read()
     except (OSError, ValueError) as exc:  # zipfile raises BadZipFile (a ValueError) on bad CRC
@@ -156,6 +157,19 @@ def fingerprint(classification: str, entries: Sequence[Entry]) -> str:
     return f"sha256:{h.hexdigest()}"
 
 
+@dataclass
+class _Content:
+    """One distinct image content while a manifest is built: its first file, and the labels
+    of every file that holds it."""
+
+    format: str
+    size: int
+    labels: tuple[str, ...]
+    split: str | None
+    source: str
+    where: str
+
+
 def build_manifest(
     scanned: Sequence[tuple[Item, str, str, int]],
     problems: Sequence[Problem],
@@ -171,110 +185,28 @@ def build_manifest(
     """
     problems = list(problems)
     warnings: list[str] = list(notes)
-    by_sha: dict[str, dict] = {}
-    conflicted: set[str] = set()
-    duplicates = 0
-    for item, sha, fmt, size in scanned:
-        for lab in item.labels:
-            reason = label_problem(lab)
-            if reason:
-                problems.append(Problem(item.where, "label-pattern", reason))
-        seen = by_sha.get(sha)
-        if seen is None:
-            by_sha[sha] = {
-                "format": fmt,
-                "size": size,
-                "labels": tuple(dict.fromkeys(item.labels)),
-                "split": item.split,
-                "source": item.name,
-                "where": item.where,
-            }
-            continue
-        duplicates += 1
-        merged = seen["labels"] + tuple(lab for lab in item.labels if lab not in seen["labels"])
-        if classification == "multiclass" and len(merged) > 1:
-            conflicted.add(sha)
-            problems.append(
-                Problem(
-                    item.where,
-                    "duplicate-conflict",
-                    f"has the same content as {seen['where']} but label(s) "
-                    f"{', '.join(item.labels)} vs {', '.join(seen['labels'])}; a multiclass "
-                    "dataset allows one label per image",
-                )
-            )
-        seen["labels"] = merged
+    by_sha, duplicates = _contents(scanned, classification, problems)
     if duplicates:
         warnings.append(
             f"{label}: {duplicates} file(s) repeat the content of another file; "
             "each content is imported once"
         )
-    if classification == "multiclass":
-        for sha, e in by_sha.items():
-            if len(e["labels"]) > 1 and sha not in conflicted:
-                problems.append(
-                    Problem(
-                        e["where"],
-                        "multiclass",
-                        f"has {len(e['labels'])} labels ({', '.join(e['labels'])}); a multiclass "
-                        "dataset allows one label per image (use classification: multilabel)",
-                    )
-                )
-    unlabeled = [sha for sha, e in by_sha.items() if not e["labels"]]
+    unlabeled = [sha for sha, c in by_sha.items() if not c.labels]
     if unlabeled:
         warnings.append(f"{label}: {len(unlabeled)} image(s) have no label and are not imported")
         for sha in unlabeled:
             del by_sha[sha]
 
     counts: dict[str, int] = {}
-    for e in by_sha.values():
-        for lab in e["labels"]:
+    for c in by_sha.values():
+        for lab in c.labels:
             counts[lab] = counts.get(lab, 0) + 1
     if not problems:
-        if len(counts) < MIN_LABELS:
-            problems.append(
-                Problem(
-                    label,
-                    "label-count",
-                    f"has {len(counts)} label(s) ({', '.join(sorted(counts)) or 'none'}); "
-                    f"a classification dataset needs at least {MIN_LABELS}",
-                )
-            )
-        for lab, n in sorted(counts.items()):
-            if n < MIN_IMAGES_PER_LABEL:
-                problems.append(
-                    Problem(
-                        label,
-                        "images-per-label",
-                        f"label '{lab}' has {n} image(s); each label needs at least "
-                        f"{MIN_IMAGES_PER_LABEL} (preferably "
-                        f"{RECOMMENDED_IMAGES_PER_LABEL} or more)",
-                    )
-                )
-            elif n < RECOMMENDED_IMAGES_PER_LABEL:
-                warnings.append(
-                    f"{label}: label '{lab}' has {n} images; "
-                    f"{RECOMMENDED_IMAGES_PER_LABEL} or more per label is recommended"
-                )
+        _count_rules(counts, label, problems, warnings)
     if problems:
         raise DatasetError(problems)
 
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for sha, e in by_sha.items():
-        if e["split"] is None:
-            groups.setdefault(tuple(sorted(e["labels"])), []).append(sha)
-    assigned = assign_splits(groups, split)
-    entries = tuple(
-        Entry(
-            sha256=sha,
-            format=e["format"],
-            size=e["size"],
-            labels=tuple(sorted(e["labels"])),
-            split=e["split"] or assigned[sha],
-            source=e["source"],
-        )
-        for sha, e in sorted(by_sha.items())
-    )
+    entries = _entries(by_sha, split)
     per_label: dict[str, dict[str, int]] = {lab: dict.fromkeys(SPLITS, 0) for lab in sorted(counts)}
     for e in entries:
         for lab in e.labels:
@@ -286,6 +218,103 @@ def build_manifest(
         label_counts=MappingProxyType({k: MappingProxyType(v) for k, v in per_label.items()}),
         warnings=tuple(warnings),
     )
+
+
+def _entries(by_sha: Mapping[str, _Content], split: SplitSpec) -> tuple[Entry, ...]:
+    """The manifest's entries by sha256, each in its split (fixed, or assigned here)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for sha, c in by_sha.items():
+        if c.split is None:
+            groups.setdefault(tuple(sorted(c.labels)), []).append(sha)
+    assigned = assign_splits(groups, split)
+    return tuple(
+        Entry(
+            sha256=sha,
+            format=c.format,
+            size=c.size,
+            labels=tuple(sorted(c.labels)),
+            split=c.split or assigned[sha],
+            source=c.source,
+        )
+        for sha, c in sorted(by_sha.items())
+    )
+
+
+def _contents(
+    scanned: Sequence[tuple[Item, str, str, int]], classification: str, problems: list[Problem]
+) -> tuple[dict[str, _Content], int]:
+    """The distinct contents by sha256 and how many files repeated one; appends the problems
+    of labels (pattern; more than one per image of a multiclass dataset) to `problems`."""
+    by_sha: dict[str, _Content] = {}
+    conflicted: set[str] = set()
+    duplicates = 0
+    for item, sha, fmt, size in scanned:
+        for lab in item.labels:
+            reason = label_problem(lab)
+            if reason:
+                problems.append(Problem(item.where, "label-pattern", reason))
+        seen = by_sha.get(sha)
+        if seen is None:
+            labels = tuple(dict.fromkeys(item.labels))
+            by_sha[sha] = _Content(fmt, size, labels, item.split, item.name, item.where)
+            continue
+        duplicates += 1
+        merged = seen.labels + tuple(lab for lab in item.labels if lab not in seen.labels)
+        if classification == "multiclass" and len(merged) > 1:
+            conflicted.add(sha)
+            problems.append(
+                Problem(
+                    item.where,
+                    "duplicate-conflict",
+                    f"has the same content as {seen.where} but label(s) "
+                    f"{', '.join(item.labels)} vs {', '.join(seen.labels)}; a multiclass "
+                    "dataset allows one label per image",
+                )
+            )
+        seen.labels = merged
+    if classification == "multiclass":
+        for sha, c in by_sha.items():
+            if len(c.labels) > 1 and sha not in conflicted:
+                problems.append(
+                    Problem(
+                        c.where,
+                        "multiclass",
+                        f"has {len(c.labels)} labels ({', '.join(c.labels)}); a multiclass "
+                        "dataset allows one label per image (use classification: multilabel)",
+                    )
+                )
+    return by_sha, duplicates
+
+
+def _count_rules(
+    counts: Mapping[str, int], label: str, problems: list[Problem], warnings: list[str]
+) -> None:
+    """The rules on labels and images per label (appended to `problems` and `warnings`)."""
+    if len(counts) < MIN_LABELS:
+        problems.append(
+            Problem(
+                label,
+                "label-count",
+                f"has {len(counts)} label(s) ({', '.join(sorted(counts)) or 'none'}); "
+                f"a classification dataset needs at least {MIN_LABELS}",
+            )
+        )
+    for lab, n in sorted(counts.items()):
+        if n < MIN_IMAGES_PER_LABEL:
+            problems.append(
+                Problem(
+                    label,
+                    "images-per-label",
+                    f"label '{lab}' has {n} image(s); each label needs at least "
+                    f"{MIN_IMAGES_PER_LABEL} (preferably "
+                    f"{RECOMMENDED_IMAGES_PER_LABEL} or more)",
+                )
+            )
+        elif n < RECOMMENDED_IMAGES_PER_LABEL:
+            warnings.append(
+                f"{label}: label '{lab}' has {n} images; "
+                f"{RECOMMENDED_IMAGES_PER_LABEL} or more per label is recommended"
+            )
 
 
 def local_items(
@@ -303,9 +332,9 @@ def local_items(
     sep = ":" if path.is_file() else "/"
     if kind in ("zip", "directory"):
         items, problems = [], []
-        for f, folder, problem in iter_structured(files, label):
-            if problem:
-                problems.append(problem)
+        for f, folder in iter_structured(files, label):
+            if isinstance(folder, Problem):
+                problems.append(folder)
             else:
                 items.append(Item(f"{label}{sep}{f.name}", f.name, f.stamp, f.read, (folder,)))
         if problems:

@@ -10,9 +10,9 @@ threshold is chosen, a PromotedModel and `edgectl promote` on another stack's re
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from components.evaluation.metrics import Evaluations
 from components.evaluation.threshold import NoThreshold, OperatingPoint, choose, point_at
@@ -20,6 +20,45 @@ from components.spec import Acceptance
 
 # Metrics are compared after rounding to this many decimals, so 0.9 is met by 0.8999999.
 PRECISION_DIGITS = 6
+
+
+class LabelMinimumProps(TypedDict):
+    min_precision: NotRequired[float | None]
+    min_recall: NotRequired[float | None]
+
+
+class CriteriaProps(TypedDict):
+    """Criteria as a gate's `criteria` input carries them."""
+
+    policy: str
+    value: NotRequired[float | None]
+    min_precision: NotRequired[float | None]
+    min_recall: NotRequired[float | None]
+    min_au_prc: NotRequired[float | None]
+    per_label: dict[str, LabelMinimumProps]
+    no_worse_than_published: bool
+
+
+class LabelMetricsProps(TypedDict):
+    precision: NotRequired[float | None]
+    recall: NotRequired[float | None]
+    f1: NotRequired[float | None]
+    au_prc: NotRequired[float | None]
+
+
+class GateDecision(TypedDict):
+    """A gate's decision as its outputs and the registry record carry it."""
+
+    passed: bool
+    policy: str
+    threshold: NotRequired[float | None]
+    measuredAt: NotRequired[float | None]
+    precision: NotRequired[float | None]
+    recall: NotRequired[float | None]
+    f1: NotRequired[float | None]
+    auPrc: NotRequired[float | None]
+    perLabel: dict[str, LabelMetricsProps]
+    failures: list[str]
 
 
 @dataclass(frozen=True)
@@ -56,14 +95,17 @@ class Criteria:
             no_worse_than_published=acceptance.no_worse_than == "published",
         )
 
-    def to_props(self) -> dict[str, Any]:
+    def to_props(self) -> CriteriaProps:
         return {
             "policy": self.policy,
             "value": self.value,
             "min_precision": self.min_precision,
             "min_recall": self.min_recall,
             "min_au_prc": self.min_au_prc,
-            "per_label": {k: asdict(v) for k, v in self.per_label.items()},
+            "per_label": {
+                k: {"min_precision": v.min_precision, "min_recall": v.min_recall}
+                for k, v in self.per_label.items()
+            },
             "no_worse_than_published": self.no_worse_than_published,
         }
 
@@ -180,7 +222,7 @@ class GateResult:
     observed: Observed
     failures: tuple[str, ...]
 
-    def to_props(self) -> dict[str, Any]:
+    def to_props(self) -> GateDecision:
         """The gate's outputs, which the registry record keeps (`Observed.from_props` reads
         them back): keep the keys stable, records of older versions are read too."""
         o = self.observed
@@ -193,7 +235,15 @@ class GateResult:
             "recall": o.recall,
             "f1": o.f1,
             "auPrc": o.au_prc,
-            "perLabel": {label: asdict(m) for label, m in o.per_label.items()},
+            "perLabel": {
+                label: {
+                    "precision": m.precision,
+                    "recall": m.recall,
+                    "f1": m.f1,
+                    "au_prc": m.au_prc,
+                }
+                for label, m in o.per_label.items()
+            },
             "failures": list(self.failures),
         }
 

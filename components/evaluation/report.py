@@ -58,7 +58,8 @@ class ModelMetrics:
         )
 
     def get(self, name: str) -> float | None:
-        return getattr(self, name)
+        value: float | None = getattr(self, name)
+        return value
 
 
 @dataclass(frozen=True)

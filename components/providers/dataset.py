@@ -9,15 +9,15 @@ attempt: a labelled dataset that holds the images is adopted, an empty one is im
 and a failed import deletes the dataset it was made for.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Generic, Never, NotRequired, TypedDict
 
 import pulumi
 
 from components.cloud.adapters import training_api
-from components.cloud.clients import STORAGE, TRAINING, CloudTarget
+from components.cloud.clients import STORAGE, TRAINING, CloudInputs, CloudTarget
 from components.cloud.errors import CloudError, CloudNotFound
 from components.cloud.storage import ObjectStore, Upload, read_uri, stat_objects
 from components.cloud.training import (
@@ -31,8 +31,22 @@ from components.cloud.training import (
 from components.data.cache import ScanCache
 from components.data.csv_index import parse_index, write_index
 from components.data.errors import DatasetError, Problem
-from components.data.manifest import Item, Manifest, SplitSpec, scan_items, scan_local
-from components.providers.base import DynamicResource, Props, Provider, UserError
+from components.data.manifest import (
+    Item,
+    Manifest,
+    Progress,
+    SplitSpec,
+    scan_items,
+    scan_local,
+)
+from components.providers.base import (
+    DynamicResource,
+    Outputs,
+    Pending,
+    Props,
+    Provider,
+    UserError,
+)
 from components.spec import Dataset as DatasetSpec
 from components.spec.paths import root_relative
 
@@ -51,11 +65,62 @@ OUTPUTS = (
 )
 
 
+class SourceInputs(TypedDict):
+    kind: str  # zip | directory | csv | images
+    path: NotRequired[str | None]  # relative to the project root
+    uri: NotRequired[str | None]  # a csv index's gs:// URI
+    labels: NotRequired[str | None]  # the labels file of `images`
+
+
+class SplitInputs(TypedDict):
+    train: float
+    validation: float
+    test: float
+    seed: int
+
+
+class DatasetInputs(TypedDict, Generic[Pending]):
+    name: str
+    cloud: CloudInputs
+    bucket: str | Pending
+    displayName: str
+    classification: str
+    source: SourceInputs
+    split: SplitInputs
+
+
+class DatasetSummary(TypedDict):
+    """What `check` computes from the source: the content fingerprint and the figures."""
+
+    fingerprint: str
+    imageCount: int
+    labels: list[str]
+    labelCounts: dict[str, dict[str, int]]
+    warnings: list[str]
+
+
+class DatasetOutputs(TypedDict, total=False):
+    """What `create` adds (`read` refreshes datasetName and exampleCount)."""
+
+    datasetName: str
+    indexUri: str
+    uploadedImages: int
+    exampleCount: int
+
+
+class DatasetCreated(DatasetSummary, DatasetOutputs):
+    pass
+
+
+class DatasetProps(DatasetInputs[Never], DatasetCreated):
+    pass
+
+
 def dataset_inputs(
-    spec: DatasetSpec, target: CloudTarget, bucket: Any, root: Path = Path(".")
-) -> Props:
+    spec: DatasetSpec, target: CloudTarget, bucket: str | Pending, root: Path = Path(".")
+) -> DatasetInputs[Pending]:
     """The provider's inputs for a Dataset spec (paths relative to the project root); `bucket`
-    is the bucket's name, or in the program the Output of it."""
+    is the bucket's name, or in the graph the Ref to it."""
 
     def rel(path: Path | None) -> str | None:
         return None if path is None else root_relative(path, root)
@@ -82,7 +147,7 @@ def dataset_inputs(
     }
 
 
-def _split(props: Props) -> SplitSpec:
+def _split(props: DatasetInputs[Never]) -> SplitSpec:
     s = props["split"]
     return SplitSpec(float(s["train"]), float(s["validation"]), float(s["test"]), int(s["seed"]))
 
@@ -115,31 +180,36 @@ def _csv_items(target: CloudTarget, uri: str) -> list[Item]:
     ]
 
 
-def scan(props: Props, progress: Any = None) -> tuple[Manifest, dict[str, Item]]:
+def scan(
+    props: DatasetInputs[Never], progress: Progress | None = None
+) -> tuple[Manifest, dict[str, Item]]:
     """The manifest of the source, and its items by source name (to read them for upload)."""
     source = props["source"]
+    path, uri, labels = source.get("path"), source.get("uri"), source.get("labels")
     if source["kind"] != "csv":
+        assert path is not None  # the spec requires one of every local source
         return scan_local(
             source["kind"],
-            Path(source["path"]),
+            Path(path),
             classification=props["classification"],
             split=_split(props),
-            label=source["path"],
-            labels_file=Path(source["labels"]) if source.get("labels") else None,
+            label=path,
+            labels_file=Path(labels) if labels else None,
             progress=progress,
         )
-    items = _csv_items(CloudTarget.from_inputs(props["cloud"]), source["uri"])
+    assert uri is not None  # the spec requires one of a csv source
+    items = _csv_items(CloudTarget.from_inputs(props["cloud"]), uri)
     return scan_items(
         items,
-        ScanCache(source["uri"], None),
+        ScanCache(uri, None),
         classification=props["classification"],
         split=_split(props),
-        label=source["uri"],
+        label=uri,
         progress=progress,
     )
 
 
-def _summary(manifest: Manifest) -> Props:
+def _summary(manifest: Manifest) -> DatasetSummary:
     return {
         "fingerprint": manifest.fingerprint,
         "imageCount": len(manifest.entries),
@@ -149,11 +219,11 @@ def _summary(manifest: Manifest) -> Props:
     }
 
 
-class DatasetProvider(Provider):
+class DatasetProvider(Provider[DatasetProps]):
     kind = "Dataset"
     replace_on = ("fingerprint", "bucket", "classification", "displayName", "cloud")
 
-    def _check(self, olds: Props, news: Props) -> Props:
+    def _check(self, olds: Props, news: DatasetProps) -> DatasetProps:
         manifest, _ = scan(news)
         log = self.log(news)
         for warning in manifest.warnings:
@@ -163,7 +233,7 @@ class DatasetProvider(Provider):
     def _failed_property(self, err: Exception) -> str:
         return "source"
 
-    def _create(self, props: Props) -> tuple[str, Props]:
+    def _create(self, props: DatasetProps) -> tuple[str, DatasetCreated]:
         log = self.log(props)
         target = CloudTarget.from_inputs(props["cloud"])
         manifest, items = scan(props, lambda d, t: log(f"checked {d}/{t} images"))
@@ -193,7 +263,7 @@ class DatasetProvider(Provider):
         dataset = self._dataset(api, props, labels, len(uploads), log)
         if dataset.example_count != len(uploads):
             dataset = self._import(api, dataset, store.uri(index), len(uploads), log)
-        outs = {
+        outs: DatasetCreated = {
             **_summary(manifest),
             "datasetName": dataset.name,
             "indexUri": store.uri(index),
@@ -204,7 +274,11 @@ class DatasetProvider(Provider):
 
     @staticmethod
     def _dataset(
-        api: TrainingApi, props: Props, labels: Mapping[str, str], images: int, log: Any
+        api: TrainingApi,
+        props: DatasetProps,
+        labels: Mapping[str, str],
+        images: int,
+        log: Callable[[str], None],
     ) -> CloudDataset:
         """The dataset labelled with this fingerprint (from an earlier attempt), or a new one."""
         for found in api.find_datasets(labels):
@@ -224,7 +298,11 @@ class DatasetProvider(Provider):
 
     @staticmethod
     def _import(
-        api: TrainingApi, dataset: CloudDataset, index_uri: str, images: int, log: Any
+        api: TrainingApi,
+        dataset: CloudDataset,
+        index_uri: str,
+        images: int,
+        log: Callable[[str], None],
     ) -> CloudDataset:
         """Imports the index into the (empty) dataset; if that fails, deletes the dataset."""
         log(f"importing {images} images into {dataset.name}")
@@ -251,16 +329,16 @@ class DatasetProvider(Provider):
             )
         return imported
 
-    def _read(self, id_: str, props: Props) -> Props | None:
+    def _read(self, id_: str, props: DatasetProps) -> DatasetOutputs | None:
         dataset = training_api(CloudTarget.from_inputs(props["cloud"])).get_dataset(id_)
         if dataset is None:
             return None
         return {"datasetName": dataset.name, "exampleCount": dataset.example_count}
 
-    def _update(self, id_: str, olds: Props, news: Props) -> Props:
+    def _update(self, id_: str, olds: DatasetProps, news: DatasetProps) -> Outputs:
         return {}  # every input that matters replaces; nothing to change in place
 
-    def _delete(self, id_: str, props: Props) -> None:
+    def _delete(self, id_: str, props: DatasetProps) -> None:
         training_api(CloudTarget.from_inputs(props["cloud"])).delete_dataset(id_)
 
 

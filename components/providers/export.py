@@ -9,16 +9,17 @@ Exports and records are kept when the resource is deleted: promotion and history
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict
+from typing import Generic, Never, NotRequired, TypedDict
 
 import pulumi
 
 from components.cloud.adapters import training_api
-from components.cloud.clients import STORAGE, TRAINING, CloudTarget
+from components.cloud.clients import STORAGE, TRAINING, CloudInputs, CloudTarget
 from components.cloud.records import Artifact, RegistryRecord, directory_digest, write_record
 from components.cloud.storage import ObjectStore, split_uri
 from components.evaluation.tflite import inspect_tflite
-from components.providers.base import DynamicResource, Props, Provider, UserError
+from components.providers.base import DynamicResource, Outputs, Pending, Provider, UserError
+from components.providers.gate import GateOutputs
 from components.spec import Model as ModelSpec
 
 OUTPUTS = ("artifacts", "recordUri", "modelFile", "modelSha256", "modelSize")
@@ -26,7 +27,70 @@ OUTPUTS = ("artifacts", "recordUri", "modelFile", "modelSha256", "modelSize")
 PRIMARY = ("tflite", "edgetpu_tflite")
 
 
-def export_inputs(spec: ModelSpec, target: CloudTarget) -> Props:
+class ExportInputs(TypedDict):
+    name: str
+    cloud: CloudInputs
+    formats: list[str]
+
+
+class TrainingConfig(TypedDict, Generic[Pending]):
+    """How the model was trained, for the registry record."""
+
+    modelType: str
+    budgetMilliNodeHours: int
+    baseModel: NotRequired[str | Pending | None]
+    seed: int
+
+
+class TrainingSummary(TypedDict):
+    """The TrainedModel's outputs the registry record keeps (graph.TRAINING_OUTPUTS)."""
+
+    stopReason: str
+    trainCostMilliNodeHours: int
+
+
+class ExportLinks(TypedDict, Generic[Pending]):
+    bucket: str | Pending
+    modelName: str | Pending
+    fingerprint: str | Pending
+    datasetFingerprint: str | Pending
+    config: TrainingConfig[Pending]
+    training: TrainingSummary | Pending
+    gate: GateOutputs | Pending  # so nothing is exported ungated
+
+
+class ArtifactProps(TypedDict):
+    """An Artifact as outputs and records carry it."""
+
+    format: str
+    uri: str
+    directory: str
+    sha256: str
+    size_bytes: int
+
+
+class ModelFileOutputs(TypedDict):
+    """Every artifact, and the file an app downloads (None: no TF Lite format exported)."""
+
+    artifacts: dict[str, ArtifactProps]
+    modelFile: NotRequired[str | None]
+    modelSha256: NotRequired[str | None]
+    modelSize: NotRequired[int | None]
+
+
+class ExportOutputs(TypedDict, total=False):
+    artifacts: dict[str, ArtifactProps]
+    modelFile: str | None
+    modelSha256: str | None
+    modelSize: int | None
+    recordUri: str
+
+
+class ExportProps(ExportInputs, ExportLinks[Never], ExportOutputs):
+    pass
+
+
+def export_inputs(spec: ModelSpec, target: CloudTarget) -> ExportInputs:
     return {
         "name": spec.name,
         "cloud": target.as_inputs(STORAGE, TRAINING),
@@ -39,7 +103,7 @@ def _split(uri: str) -> str:
     return split_uri(uri)[1]
 
 
-def _write_threshold(store: ObjectStore, directory: str, threshold: float) -> None:
+def _write_threshold(store: ObjectStore, directory: str, threshold: float | None) -> None:
     """The gate's threshold into the export's `tflite_metadata.json`: it travels with the model."""
     name = _split(directory + "tflite_metadata.json")
     metadata = store.read_json(name) or {}
@@ -47,18 +111,28 @@ def _write_threshold(store: ObjectStore, directory: str, threshold: float) -> No
     store.write_json(name, metadata)
 
 
-def artifact_outputs(artifacts: Sequence[Artifact]) -> Props:
+def artifact_props(artifact: Artifact) -> ArtifactProps:
+    return {
+        "format": artifact.format,
+        "uri": artifact.uri,
+        "directory": artifact.directory,
+        "sha256": artifact.sha256,
+        "size_bytes": artifact.size_bytes,
+    }
+
+
+def artifact_outputs(artifacts: Sequence[Artifact]) -> ModelFileOutputs:
     """Every artifact, and the file an app downloads (the first of PRIMARY exported)."""
     primary = next((a for f in PRIMARY for a in artifacts if a.format == f), None)
     return {
-        "artifacts": {a.format: asdict(a) for a in artifacts},
+        "artifacts": {a.format: artifact_props(a) for a in artifacts},
         "modelFile": primary.uri if primary else None,
         "modelSha256": primary.sha256 if primary else None,
         "modelSize": primary.size_bytes if primary else None,
     }
 
 
-class ModelExportProvider(Provider):
+class ModelExportProvider(Provider[ExportProps]):
     kind = "Model"
     replace_on = ("modelName", "cloud", "bucket")
     update_on = ("formats", "gate")
@@ -67,7 +141,7 @@ class ModelExportProvider(Provider):
         ("modelFile", "modelSha256", "modelSize"), (*replace_on, "formats")
     )
 
-    def _export(self, props: Props, fmt: str, store: ObjectStore) -> Artifact:
+    def _export(self, props: ExportProps, fmt: str, store: ObjectStore) -> Artifact:
         log = self.log(props)
         target = CloudTarget.from_inputs(props["cloud"])
         api = training_api(target)
@@ -97,7 +171,9 @@ class ModelExportProvider(Provider):
         )
         return Artifact(fmt, model_uri, directory, sha, len(data))
 
-    def _publish_record(self, props: Props, artifacts: list[Artifact], store: ObjectStore) -> Props:
+    def _publish_record(
+        self, props: ExportProps, artifacts: list[Artifact], store: ObjectStore
+    ) -> ExportOutputs:
         target = CloudTarget.from_inputs(props["cloud"])
         record = RegistryRecord(
             model=props["name"],
@@ -114,12 +190,12 @@ class ModelExportProvider(Provider):
         )
         return {**artifact_outputs(artifacts), "recordUri": write_record(store, record)}
 
-    def _create(self, props: Props) -> tuple[str, Props]:
+    def _create(self, props: ExportProps) -> tuple[str, ExportOutputs]:
         store = ObjectStore(CloudTarget.from_inputs(props["cloud"]), props["bucket"])
         artifacts = [self._export(props, fmt, store) for fmt in props["formats"]]
         return f"{props['modelName']}/export", self._publish_record(props, artifacts, store)
 
-    def _update(self, id_: str, olds: Props, news: Props) -> Props:
+    def _update(self, id_: str, olds: ExportProps, news: ExportProps) -> ExportOutputs:
         store = ObjectStore(CloudTarget.from_inputs(news["cloud"]), news["bucket"])
         previous = olds.get("artifacts") or {}
         artifacts = []
@@ -128,20 +204,22 @@ class ModelExportProvider(Provider):
             if old is None:
                 artifacts.append(self._export(news, fmt, store))
                 continue
-            artifact = Artifact(**{k: old[k] for k in Artifact.__dataclass_fields__})
+            artifact = Artifact(
+                old["format"], old["uri"], old["directory"], old["sha256"], old["size_bytes"]
+            )
             if fmt != "tf_saved_model":  # the threshold travels with the model
                 _write_threshold(store, artifact.directory, news["gate"]["threshold"])
             artifacts.append(artifact)
         return self._publish_record(news, artifacts, store)
 
-    def _read(self, id_: str, props: Props) -> Props | None:
+    def _read(self, id_: str, props: ExportProps) -> Outputs | None:
         store = ObjectStore(CloudTarget.from_inputs(props["cloud"]), props["bucket"])
         uri = props.get("modelFile")
         if uri and store.read(_split(uri)) is None:
             return None  # the artifact was deleted outside Pulumi
         return {}
 
-    def _delete(self, id_: str, props: Props) -> None:
+    def _delete(self, id_: str, props: ExportProps) -> None:
         self.log(props)(f"kept exports and the registry record {props.get('recordUri')}")
 
 
@@ -151,7 +229,7 @@ class ModelExport(DynamicResource, module="edge-labeler", name="ModelExport"):
     modelFile: pulumi.Output[str]
     modelSha256: pulumi.Output[str]
     modelSize: pulumi.Output[float]
-    artifacts: pulumi.Output[dict]
+    artifacts: pulumi.Output[dict[str, ArtifactProps]]
     recordUri: pulumi.Output[str]
 
     provider_type = ModelExportProvider

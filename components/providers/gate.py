@@ -7,14 +7,23 @@ failed is ever shipped. Changing only `acceptance` updates the gate in place: th
 is evaluated again, not retrained.
 """
 
+from typing import Generic, Never, TypedDict
+
 import pulumi
 
 from components.cloud.adapters import training_api
-from components.cloud.clients import STORAGE, TRAINING, CloudTarget
+from components.cloud.clients import STORAGE, TRAINING, CloudInputs, CloudTarget
 from components.cloud.records import published_path, read_record, record_path
 from components.cloud.storage import ObjectStore
-from components.evaluation.gate import Baseline, Criteria, Observed, evaluate
-from components.providers.base import DynamicResource, Props, Provider, UserError
+from components.evaluation.gate import (
+    Baseline,
+    Criteria,
+    CriteriaProps,
+    GateDecision,
+    Observed,
+    evaluate,
+)
+from components.providers.base import DynamicResource, Outputs, Pending, Provider, UserError
 from components.spec import Model as ModelSpec
 
 OUTPUTS = (
@@ -32,7 +41,27 @@ OUTPUTS = (
 )
 
 
-def gate_inputs(spec: ModelSpec, target: CloudTarget) -> Props:
+class GateInputs(TypedDict):
+    name: str
+    cloud: CloudInputs
+    criteria: CriteriaProps
+
+
+class GateLinks(TypedDict, Generic[Pending]):
+    bucket: str | Pending
+    modelName: str | Pending
+    fingerprint: str | Pending  # the trained model's
+
+
+class GateOutputs(GateDecision):
+    labels: list[str]
+
+
+class GateProps(GateInputs, GateLinks[Never]):
+    """What the gate reads (not its own outputs: each decision is made anew)."""
+
+
+def gate_inputs(spec: ModelSpec, target: CloudTarget) -> GateInputs:
     return {
         "name": spec.name,
         "cloud": target.as_inputs(STORAGE, TRAINING),
@@ -63,13 +92,13 @@ def published_baseline(store: ObjectStore, model: str, fingerprint: str | None) 
     return Baseline(record.fingerprint, observed.au_prc, observed.f1)
 
 
-class AcceptanceGateProvider(Provider):
+class AcceptanceGateProvider(Provider[GateProps]):
     kind = "Model"
     replace_on = ("modelName", "cloud")
     update_on = ("criteria",)
     output_sources = dict.fromkeys(OUTPUTS, (*replace_on, *update_on))  # the gate's decision
 
-    def _gate(self, props: Props) -> Props:
+    def _gate(self, props: GateProps) -> GateOutputs:
         target = CloudTarget.from_inputs(props["cloud"])
         criteria = Criteria.from_props(props["criteria"])
         evaluations = training_api(target).evaluations(props["modelName"])
@@ -88,17 +117,17 @@ class AcceptanceGateProvider(Provider):
         )
         return {**result.to_props(), "labels": sorted(evaluations.per_label)}
 
-    def _create(self, props: Props) -> tuple[str, Props]:
+    def _create(self, props: GateProps) -> tuple[str, GateOutputs]:
         return f"{props['modelName']}/gate", self._gate(props)
 
-    def _read(self, id_: str, props: Props) -> Props | None:
+    def _read(self, id_: str, props: GateProps) -> Outputs | None:
         target = CloudTarget.from_inputs(props["cloud"])
         return None if training_api(target).get_model(props["modelName"]) is None else {}
 
-    def _update(self, id_: str, olds: Props, news: Props) -> Props:
+    def _update(self, id_: str, olds: GateProps, news: GateProps) -> GateOutputs:
         return self._gate(news)
 
-    def _delete(self, id_: str, props: Props) -> None:
+    def _delete(self, id_: str, props: GateProps) -> None:
         pass  # a gate is a decision, not a cloud resource
 
 
@@ -109,7 +138,7 @@ class AcceptanceGate(DynamicResource, module="edge-labeler", name="AcceptanceGat
     precision: pulumi.Output[float]
     recall: pulumi.Output[float]
     auPrc: pulumi.Output[float]
-    labels: pulumi.Output[list]
+    labels: pulumi.Output[list[str]]
 
     provider_type = AcceptanceGateProvider
     computed_outputs = OUTPUTS

@@ -16,11 +16,12 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Generic, Never, TypedDict
 
 import pulumi
 from pulumi.runtime import rpc
 
-from components.cloud.clients import STORAGE, CloudTarget, cloud_target
+from components.cloud.clients import STORAGE, CloudInputs, CloudTarget, cloud_target
 from components.cloud.records import (
     Artifact,
     RegistryRecord,
@@ -31,9 +32,23 @@ from components.cloud.records import (
     write_record,
 )
 from components.cloud.storage import ObjectStore, split_uri
-from components.evaluation.gate import Criteria, Observed, check, show_metric, unmet_message
-from components.providers.base import DynamicResource, Props, Provider, UserError
-from components.providers.export import artifact_outputs
+from components.evaluation.gate import (
+    Criteria,
+    CriteriaProps,
+    Observed,
+    check,
+    show_metric,
+    unmet_message,
+)
+from components.providers.base import (
+    DynamicResource,
+    Outputs,
+    Pending,
+    Props,
+    Provider,
+    UserError,
+)
+from components.providers.export import ArtifactProps, artifact_outputs
 from components.providers.gate import published_baseline
 from components.spec import Model as ModelSpec
 from components.spec import SpecError, SpecIssue, load_specs, load_stack_config
@@ -56,6 +71,47 @@ OUTPUTS = (
 FINGERPRINT = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
+class SourceInputs(TypedDict):
+    """The source stack: its name, its cloud settings, the bucket of its registry records."""
+
+    stack: str
+    cloud: CloudInputs
+    bucket: str
+
+
+class PromotedInputs(TypedDict):
+    name: str
+    cloud: CloudInputs
+    fingerprint: str
+    source: SourceInputs
+    formats: list[str]
+    criteria: CriteriaProps
+
+
+class PromotedLinks(TypedDict, Generic[Pending]):
+    bucket: str | Pending  # this stack's
+
+
+class PromotedOutputs(TypedDict, total=False):
+    modelFile: str | None
+    modelSha256: str | None
+    modelSize: int | None
+    threshold: float
+    labels: list[str]
+    artifacts: dict[str, ArtifactProps]
+    recordUri: str
+    sourceRecordUri: str
+    cloudModel: str
+    precision: float | None
+    recall: float | None
+    auPrc: float | None
+    trainCostMilliNodeHours: int
+
+
+class PromotedProps(PromotedInputs, PromotedLinks[Never], PromotedOutputs):
+    pass
+
+
 @dataclass(frozen=True)
 class PromotionSource:
     """Where a promoted model comes from: the source stack's cloud target and model bucket."""
@@ -64,7 +120,7 @@ class PromotionSource:
     target: CloudTarget
     bucket: str
 
-    def as_inputs(self) -> Props:
+    def as_inputs(self) -> SourceInputs:
         return {"stack": self.stack, "cloud": self.target.as_inputs(STORAGE), "bucket": self.bucket}
 
 
@@ -98,7 +154,9 @@ def promotion_source(spec: ModelSpec, root: Path = Path(".")) -> PromotionSource
     return PromotionSource(stack, cloud_target(config), bucket)
 
 
-def promoted_inputs(spec: ModelSpec, target: CloudTarget, source: PromotionSource) -> Props:
+def promoted_inputs(
+    spec: ModelSpec, target: CloudTarget, source: PromotionSource
+) -> PromotedInputs:
     """Inputs of a promoted Model; the bucket (this stack's) comes as an output."""
     assert spec.promoted is not None
     return {
@@ -126,12 +184,12 @@ def artifact_digest(store: ObjectStore, artifact: Artifact) -> str | None:
     return None if data is None else hashlib.sha256(data).hexdigest()
 
 
-class PromotedModelProvider(Provider):
+class PromotedModelProvider(Provider[PromotedProps]):
     kind = "Model"
     replace_on = ("fingerprint", "source", "cloud", "bucket")
     update_on = ("formats", "criteria")
 
-    def _check(self, olds: Props, news: Props) -> Props:
+    def _check(self, olds: Props, news: PromotedProps) -> PromotedProps:
         fingerprint = news.get("fingerprint")
         if fingerprint != rpc.UNKNOWN and not FINGERPRINT.match(str(fingerprint)):
             raise UserError(
@@ -144,7 +202,7 @@ class PromotedModelProvider(Provider):
         return "fingerprint"
 
     def _copy(
-        self, props: Props, artifact: Artifact, source: ObjectStore, store: ObjectStore
+        self, props: PromotedProps, artifact: Artifact, source: ObjectStore, store: ObjectStore
     ) -> Artifact:
         """Copies one exported artifact (its whole export folder), verified by sha256."""
         log = self.log(props)
@@ -191,10 +249,10 @@ class PromotedModelProvider(Provider):
         return copied
 
     def _accept(
-        self, props: Props, record: RegistryRecord, record_uri: str, store: ObjectStore
-    ) -> Observed:
-        """The record's gated metrics; refuses a record that did not pass its gate, misses this
-        stack's acceptance or lacks its threshold (`record_uri` names it)."""
+        self, props: PromotedProps, record: RegistryRecord, record_uri: str, store: ObjectStore
+    ) -> tuple[Observed, float]:
+        """The record's gated metrics and threshold; refuses a record that did not pass its
+        gate, misses this stack's acceptance or lacks its threshold (`record_uri` names it)."""
         origin = f"stack '{record.stack}'"
         criteria = Criteria.from_props(props["criteria"])
         baseline = (
@@ -220,9 +278,9 @@ class PromotedModelProvider(Provider):
                 "the confidence threshold apps use travels with a promoted model; nothing was "
                 "copied or published"
             )
-        return observed
+        return observed, observed.threshold
 
-    def _promote(self, props: Props) -> Props:
+    def _promote(self, props: PromotedProps) -> PromotedOutputs:
         log = self.log(props)
         target = CloudTarget.from_inputs(props["cloud"])
         source_props = props["source"]
@@ -237,7 +295,7 @@ class PromotedModelProvider(Provider):
                 f"that fingerprint was never gated and exported there (`edgectl history --model "
                 f"{props['name']} --stack {source_props['stack']}` lists what was)"
             )
-        observed = self._accept(props, record, source_record_uri, store)
+        observed, threshold = self._accept(props, record, source_record_uri, store)
         missing = [f for f in props["formats"] if record.artifact(f) is None]
         if missing:
             have = ", ".join(a.format for a in record.artifacts) or "none"
@@ -261,12 +319,12 @@ class PromotedModelProvider(Provider):
         gate = record.gate
         log(
             f"promoted {fingerprint[:19]}… from stack '{source_props['stack']}' without "
-            f"training: threshold {observed.threshold:g}, precision "
+            f"training: threshold {threshold:g}, precision "
             f"{show_metric(observed.precision)}, recall {show_metric(observed.recall)}"
         )
         return {
             **artifact_outputs(artifacts),
-            "threshold": observed.threshold,
+            "threshold": threshold,
             "labels": list(record.labels),
             "recordUri": record_uri,
             "sourceRecordUri": source_record_uri,
@@ -277,21 +335,21 @@ class PromotedModelProvider(Provider):
             "trainCostMilliNodeHours": 0,  # nothing trained in this stack
         }
 
-    def _create(self, props: Props) -> tuple[str, Props]:
+    def _create(self, props: PromotedProps) -> tuple[str, PromotedOutputs]:
         outs = self._promote(props)
         return f"{props['name']}/{props['fingerprint']}", outs
 
-    def _update(self, id_: str, olds: Props, news: Props) -> Props:
+    def _update(self, id_: str, olds: PromotedProps, news: PromotedProps) -> PromotedOutputs:
         return self._promote(news)
 
-    def _read(self, id_: str, props: Props) -> Props | None:
+    def _read(self, id_: str, props: PromotedProps) -> Outputs | None:
         uri = props.get("modelFile")
         store = ObjectStore(CloudTarget.from_inputs(props["cloud"]), props["bucket"])
         if uri and store.read(_object(uri)) is None:
             return None  # the copy was deleted outside Pulumi
         return {}
 
-    def _delete(self, id_: str, props: Props) -> None:
+    def _delete(self, id_: str, props: PromotedProps) -> None:
         self.log(props)(
             f"kept the copied artifacts and the registry record {props.get('recordUri')}"
         )
@@ -304,9 +362,9 @@ class PromotedModel(DynamicResource, module="edge-labeler", name="PromotedModel"
     modelSha256: pulumi.Output[str]
     modelSize: pulumi.Output[float]
     threshold: pulumi.Output[float]
-    labels: pulumi.Output[list]
+    labels: pulumi.Output[list[str]]
     fingerprint: pulumi.Output[str]
-    artifacts: pulumi.Output[dict]
+    artifacts: pulumi.Output[dict[str, ArtifactProps]]
     recordUri: pulumi.Output[str]
 
     provider_type = PromotedModelProvider

@@ -7,20 +7,69 @@ sha256 changed. Each publication also records which fingerprint this stack serve
 (`models/<model>/published.json`), which `noWorseThan: published` gates compare against.
 """
 
+from typing import Generic, Never, NotRequired, TypedDict
+
 import pulumi
 
 from components.cloud.adapters import open_registry
-from components.cloud.clients import REGISTRY, STORAGE, CloudTarget
+from components.cloud.clients import REGISTRY, STORAGE, CloudInputs, CloudTarget
 from components.cloud.records import now, published_path
 from components.cloud.registry import ModelFile, PublishedModel, PublishedModelSpec, Registry
 from components.cloud.storage import ObjectStore
-from components.providers.base import DynamicResource, Props, Provider
+from components.providers.base import DynamicResource, Pending, Provider, UserError
 from components.spec import Publication as PublicationSpec
 
 OUTPUTS = ("registryName", "version", "modelHash", "servedSha256", "updateTime", "state")
 
 
-def publication_inputs(spec: PublicationSpec, target: CloudTarget) -> Props:
+class PublicationInputs(TypedDict):
+    name: str
+    cloud: CloudInputs
+    target: str  # firebase-ml | storage
+    displayName: str
+    tags: list[str]
+    published: bool
+    model: str  # the Model document's name
+
+
+class PublishedModelLinks(TypedDict, Generic[Pending]):
+    """The model published: its file (from a ModelExport or a PromotedModel), its fingerprint,
+    and the threshold and labels its gate chose."""
+
+    modelFile: NotRequired[str | Pending | None]
+    modelSha256: NotRequired[str | Pending | None]
+    modelSize: NotRequired[int | Pending | None]
+    fingerprint: str | Pending
+    threshold: NotRequired[float | Pending | None]
+    labels: list[str] | Pending
+
+
+class PublicationLinks(PublishedModelLinks[Pending], Generic[Pending]):
+    registryBucket: str | Pending  # where a `storage` target keeps the published models
+    recordBucket: str | Pending  # the model's registry records (`published.json` goes there)
+
+
+class PublicationOutputs(TypedDict, total=False):
+    registryName: str
+    version: str | int | None
+    modelHash: str | None
+    servedSha256: str | None
+    updateTime: str | None
+    state: str
+
+
+class PublicationLive(PublicationOutputs):
+    """The outputs, and what is live of the inputs, so that a refresh shows drift."""
+
+    published: bool
+    tags: list[str]
+
+
+class PublicationProps(PublicationInputs, PublicationLinks[Never], PublicationOutputs):
+    pass
+
+
+def publication_inputs(spec: PublicationSpec, target: CloudTarget) -> PublicationInputs:
     return {
         "name": spec.name,
         "cloud": target.as_inputs(STORAGE, REGISTRY),
@@ -32,26 +81,31 @@ def publication_inputs(spec: PublicationSpec, target: CloudTarget) -> Props:
     }
 
 
-def _registry(props: Props) -> Registry:
+def _registry(props: PublicationProps) -> Registry:
     return open_registry(
         props["target"], CloudTarget.from_inputs(props["cloud"]), props["registryBucket"]
     )
 
 
-def published_model_spec(props: Props) -> PublishedModelSpec:
+def published_model_spec(props: PublicationProps) -> PublishedModelSpec:
+    """What the registry is to serve; UserError when the model has no file apps can load."""
+    uri, sha256, threshold = props.get("modelFile"), props.get("modelSha256"), props["threshold"]
+    if uri is None or sha256 is None:  # exported as tf_saved_model only
+        raise UserError(
+            f"model '{props['model']}' has no TF Lite export to publish: add tflite or "
+            "edgetpu_tflite to its spec.export"
+        )
     return PublishedModelSpec(
         display_name=props["displayName"],
-        model=ModelFile.from_gcs(
-            props["modelFile"], props["modelSha256"], int(props["modelSize"] or 0) or None
-        ),
+        model=ModelFile.from_gcs(uri, sha256, int(props.get("modelSize") or 0) or None),
         tags=tuple(props.get("tags") or ()),
         published=bool(props["published"]),
-        threshold=float(props["threshold"]),
+        threshold=None if threshold is None else float(threshold),
         labels=tuple(props.get("labels") or ()),
     )
 
 
-def _outputs(model: PublishedModel) -> Props:
+def _outputs(model: PublishedModel) -> PublicationLive:
     return {
         "registryName": model.name,
         "version": model.version,
@@ -65,14 +119,15 @@ def _outputs(model: PublishedModel) -> Props:
     }
 
 
-class PublicationProvider(Provider):
+class PublicationProvider(Provider[PublicationProps]):
     kind = "Publication"
     replace_on = ("target", "displayName", "cloud", "registryBucket")
     update_on = ("tags", "published", "modelSha256", "threshold", "labels")
 
-    def _apply(self, props: Props) -> Props:
+    def _apply(self, props: PublicationProps) -> PublicationLive:
         log = self.log(props)
-        model = _registry(props).apply(published_model_spec(props), progress=log)
+        spec = published_model_spec(props)
+        model = _registry(props).apply(spec, progress=log)
         target = CloudTarget.from_inputs(props["cloud"])
         store = ObjectStore(target, props["recordBucket"])
         if model.published:
@@ -95,18 +150,18 @@ class PublicationProvider(Provider):
         )
         return _outputs(model)
 
-    def _create(self, props: Props) -> tuple[str, Props]:
+    def _create(self, props: PublicationProps) -> tuple[str, PublicationLive]:
         outs = self._apply(props)
         return outs["registryName"], outs
 
-    def _update(self, id_: str, olds: Props, news: Props) -> Props:
+    def _update(self, id_: str, olds: PublicationProps, news: PublicationProps) -> PublicationLive:
         return self._apply(news)
 
-    def _read(self, id_: str, props: Props) -> Props | None:
+    def _read(self, id_: str, props: PublicationProps) -> PublicationLive | None:
         model = _registry(props).read(props["displayName"])
         return None if model is None else _outputs(model)
 
-    def _delete(self, id_: str, props: Props) -> None:
+    def _delete(self, id_: str, props: PublicationProps) -> None:
         _registry(props).delete(props["displayName"])
         store = ObjectStore(CloudTarget.from_inputs(props["cloud"]), props["recordBucket"])
         pointer = store.read_json(published_path(props["model"]))

@@ -15,16 +15,16 @@ fails or is killed, using the cloud and the stack's bucket as the only memory:
 
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Generic, Never, NotRequired, TypedDict
 
 import pulumi
 from pulumi.runtime import rpc
 
 from components.cloud.adapters import training_api
-from components.cloud.clients import STORAGE, TRAINING, CloudTarget
+from components.cloud.clients import STORAGE, TRAINING, CloudInputs, CloudTarget
 from components.cloud.errors import CloudError
 from components.cloud.records import model_fingerprint, now, operation_path
 from components.cloud.storage import ObjectStore
@@ -38,7 +38,14 @@ from components.cloud.training import (
     TrainingApi,
     fingerprint_label,
 )
-from components.providers.base import DynamicResource, Props, Provider, UserError
+from components.providers.base import (
+    DynamicResource,
+    Outputs,
+    Pending,
+    Props,
+    Provider,
+    UserError,
+)
 from components.spec import Model as ModelSpec
 from components.spec.paths import root_relative
 
@@ -53,7 +60,46 @@ OUTPUTS = (
 )
 
 
-def trained_model_inputs(spec: ModelSpec, target: CloudTarget, root: Path = Path(".")) -> Props:
+Log = Callable[[str], None]
+
+
+class TrainedModelInputs(TypedDict):
+    baseModelPath: NotRequired[str | None]  # relative to the project root
+    name: str
+    cloud: CloudInputs
+    displayName: str
+    modelType: str
+    budgetMilliNodeHours: int
+    seed: int
+    retainOnDelete: bool
+
+
+class TrainedModelLinks(TypedDict, Generic[Pending]):
+    bucket: str | Pending
+    datasetName: str | Pending
+    datasetFingerprint: str | Pending
+    # `baseModel: {model: …}`: that model's
+    baseModelName: NotRequired[str | Pending]
+    baseModelFingerprint: NotRequired[str | Pending]
+
+
+class TrainedModelOutputs(TypedDict, total=False):
+    fingerprint: str  # computed by `check`; unknown in a preview of a dataset change
+    baseModel: str | None  # the base model's identity, computed by `check`
+    modelName: str
+    stopReason: str
+    trainCostMilliNodeHours: int
+    createTime: str
+    operation: str | None
+
+
+class TrainedModelProps(TrainedModelInputs, TrainedModelLinks[Never], TrainedModelOutputs):
+    pass
+
+
+def trained_model_inputs(
+    spec: ModelSpec, target: CloudTarget, root: Path = Path(".")
+) -> TrainedModelInputs:
     """Inputs from a Model spec; the dataset's name/fingerprint and bucket come as outputs
     (and, for `baseModel: {model: …}`, that model's name and fingerprint)."""
     base_path = None
@@ -71,7 +117,7 @@ def trained_model_inputs(spec: ModelSpec, target: CloudTarget, root: Path = Path
     }
 
 
-def _known(value: Any) -> bool:
+def _known(value: object) -> bool:
     return value is not None and value != rpc.UNKNOWN
 
 
@@ -85,17 +131,17 @@ def _poll_seconds(target: CloudTarget) -> float:
     return 0.5 if target.emulator else 30.0
 
 
-class TrainedModelProvider(Provider):
+class TrainedModelProvider(Provider[TrainedModelProps]):
     kind = "Model"
     replace_on = ("fingerprint", "cloud")
     update_on = ("retainOnDelete", "displayName")
 
-    def _check(self, olds: Props, news: Props) -> Props:
+    def _check(self, olds: Props, news: TrainedModelProps) -> TrainedModelProps:
         # In a preview of a dataset change the dataset's fingerprint is not known yet, and
         # neither is this one: the diff then shows the model being replaced (retrained).
         base = None
-        if news.get("baseModelPath"):
-            path = Path(news["baseModelPath"])
+        if base_path := news.get("baseModelPath"):
+            path = Path(base_path)
             if not path.exists():
                 raise UserError(f"baseModel.path {path}: no such file or directory")
             base = base_model_identity(path)
@@ -113,7 +159,7 @@ class TrainedModelProvider(Provider):
         )
         return {**news, "fingerprint": fingerprint}
 
-    def _create(self, props: Props) -> tuple[str, Props]:
+    def _create(self, props: TrainedModelProps) -> tuple[str, TrainedModelOutputs]:
         log = self.log(props)
         target = CloudTarget.from_inputs(props["cloud"])
         api = training_api(target)
@@ -125,8 +171,7 @@ class TrainedModelProvider(Provider):
         }
         adopted = self._adopt(api, store, labels, props, log)
         if adopted is not None:
-            model, operation = adopted
-            return model.name, self._outputs(model, operation)
+            return adopted[0].name, self._outputs(*adopted)
         operation, adopted_late = self._start(api, store, labels, props, log)
         if adopted_late is not None:  # a start that failed had started it after all
             return adopted_late.name, self._outputs(adopted_late, operation)
@@ -142,7 +187,12 @@ class TrainedModelProvider(Provider):
         return model.name, self._outputs(model, operation)
 
     def _adopt(
-        self, api: TrainingApi, store: ObjectStore, labels: Mapping[str, str], props: Props, log
+        self,
+        api: TrainingApi,
+        store: ObjectStore,
+        labels: Mapping[str, str],
+        props: TrainedModelProps,
+        log: Log,
     ) -> tuple[CloudModel, str | None] | None:
         """The model of this fingerprint: finished, recorded, or still training unrecorded."""
         found = api.find_models(labels)
@@ -170,8 +220,8 @@ class TrainedModelProvider(Provider):
         api: TrainingApi,
         labels: Mapping[str, str],
         since: datetime | None,
-        props: Props,
-        log,
+        props: TrainedModelProps,
+        log: Log,
     ) -> tuple[CloudModel, str | None] | None:
         """Waits for the trainings that may be this fingerprint's without a record (started by a
         run killed before it wrote one), then adopts the model they made with its labels."""
@@ -193,7 +243,12 @@ class TrainedModelProvider(Provider):
         return model, made.get(model.name)
 
     def _start(
-        self, api: TrainingApi, store: ObjectStore, labels: Mapping[str, str], props: Props, log
+        self,
+        api: TrainingApi,
+        store: ObjectStore,
+        labels: Mapping[str, str],
+        props: TrainedModelProps,
+        log: Log,
     ) -> tuple[str, CloudModel | None]:
         """Records the intent, starts the training, records its operation: the operation, and
         the model when a start that failed had in fact trained it (found before a retry)."""
@@ -236,7 +291,9 @@ class TrainedModelProvider(Provider):
             log(f"warning: training {operation} is not recorded ({err}); waiting for it anyway")
         return operation, None
 
-    def _settle(self, api: TrainingApi, operation: str, props: Props, log) -> OperationState | None:
+    def _settle(
+        self, api: TrainingApi, operation: str, props: TrainedModelProps, log: Log
+    ) -> OperationState | None:
         """Waits for a training; its state, or None when it ended without a model."""
         try:
             return self._wait(api, operation, props, log)
@@ -244,7 +301,9 @@ class TrainedModelProvider(Provider):
             log(f"{err}; it made no model")
             return None
 
-    def _wait(self, api: TrainingApi, operation: str, props: Props, log: Any) -> OperationState:
+    def _wait(
+        self, api: TrainingApi, operation: str, props: TrainedModelProps, log: Log
+    ) -> OperationState:
         target = CloudTarget.from_inputs(props["cloud"])
         budget_h = int(props["budgetMilliNodeHours"]) / 1000
         start = time.monotonic()
@@ -267,14 +326,14 @@ class TrainedModelProvider(Provider):
         return state
 
     @staticmethod
-    def _base_model_ref(props: Props) -> str | None:
+    def _base_model_ref(props: TrainedModelProps) -> str | None:
         """What the training API gets: another model's name, or a local file (emulator)."""
-        if props.get("baseModelPath"):
-            return Path(props["baseModelPath"]).resolve().as_uri()
+        if base_path := props.get("baseModelPath"):
+            return Path(base_path).resolve().as_uri()
         return props.get("baseModelName") or None
 
     @staticmethod
-    def _outputs(model: CloudModel, operation: str | None) -> Props:
+    def _outputs(model: CloudModel, operation: str | None) -> TrainedModelOutputs:
         return {
             "modelName": model.name,
             "stopReason": model.stop_reason,
@@ -283,14 +342,14 @@ class TrainedModelProvider(Provider):
             "operation": operation,
         }
 
-    def _read(self, id_: str, props: Props) -> Props | None:
+    def _read(self, id_: str, props: TrainedModelProps) -> TrainedModelOutputs | None:
         model = training_api(CloudTarget.from_inputs(props["cloud"])).get_model(id_)
         return None if model is None else self._outputs(model, props.get("operation"))
 
-    def _update(self, id_: str, olds: Props, news: Props) -> Props:
+    def _update(self, id_: str, olds: TrainedModelProps, news: TrainedModelProps) -> Outputs:
         return {}  # retainOnDelete and the display name are the tool's own bookkeeping
 
-    def _delete(self, id_: str, props: Props) -> None:
+    def _delete(self, id_: str, props: TrainedModelProps) -> None:
         log = self.log(props)
         if props.get("retainOnDelete"):
             log(f"retained {id_} (retainOnDelete): the cloud model is kept")
@@ -314,7 +373,7 @@ class TrainedModel(DynamicResource, module="edge-labeler", name="TrainedModel"):
     computed_outputs = OUTPUTS
 
 
-def _time(stamp: Any) -> datetime | None:
+def _time(stamp: object) -> datetime | None:
     """A record's RFC 3339 time, or None."""
     if not isinstance(stamp, str):
         return None

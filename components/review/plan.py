@@ -23,7 +23,7 @@ from typing import Any
 from pulumi.runtime import rpc
 
 from components.graph import NODE_KINDS, Graph, NodeKind, Ref, build_graph, substitute
-from components.providers.base import Provider
+from components.providers.base import Provider, ProviderType
 from components.providers.dataset import DatasetProvider
 from components.spec import SpecIssue, SpecSet, StackConfig
 
@@ -68,7 +68,7 @@ class Declared:
     type: str  # Bucket | Dataset | TrainedModel | AcceptanceGate | ModelExport | ...
     name: str  # the Pulumi resource name (`digits-model`)
     document: tuple[str, str]  # (kind, name) of the spec document it belongs to
-    provider: type[Provider] = field(repr=False)
+    provider: ProviderType = field(repr=False)
     inputs: Mapping[str, Any] = field(repr=False)  # checked; JSON values or Computed
     derived: tuple[str, ...] = ()  # inputs the provider's check computes (fingerprint)
     declared: Mapping[str, Any] = field(default_factory=dict, repr=False)  # before check
@@ -187,7 +187,7 @@ class Checker:
         return self._contents[path]
 
     def check(
-        self, provider: Provider, resource: str, inputs: Mapping[str, Any], root: Path
+        self, provider: Provider[Any], resource: str, inputs: Mapping[str, Any], root: Path
     ) -> tuple[dict[str, Any], list[str]]:
         """(checked inputs with Computed kept, failure messages)."""
         engine = _to_engine(absolute_paths(dict(inputs), root))

@@ -64,7 +64,7 @@ def _relative(issue: SpecIssue, root: Path) -> SpecIssue:
 
 def _plan(
     root: Path, stack: str, checker: Checker, check_pins: bool = False
-) -> tuple[Plan, StackConfig | None, list]:
+) -> tuple[Plan, StackConfig | None, list[SpecIssue | str]]:
     """A stack's plan at one revision, its config, and its problems (empty plan if any).
 
     With `check_pins` (the head revision), pins off the declared promotion path are problems.

@@ -50,7 +50,7 @@ def _type(schema: Mapping[str, Any]) -> str:
         return " | ".join(_code(v) for v in schema["enum"])
     if "const" in schema:
         return _code(schema["const"])
-    kind = schema.get("type", "")
+    kind: str = schema.get("type", "")
     text = {"object": "mapping", "array": "list", "integer": "integer"}.get(kind, kind)
     if kind == "array":
         items = schema.get("items", {})

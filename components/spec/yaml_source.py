@@ -104,6 +104,10 @@ def _character(char: str) -> str:
 class _Bound(yaml.MarkedYAMLError):
     """A bound of this module was exceeded; its problem is the whole message."""
 
+    def __init__(self, problem: str, mark: Any) -> None:
+        # `mark`: a Mark of PyYAML's Python parser or of its C one (typed apart by the stubs)
+        super().__init__(None, None, problem, mark)
+
 
 class _BoundedLoader(yaml.SafeLoader):
     """PyYAML's safe loader that counts nodes, alias expansions and depth while composing.
@@ -124,15 +128,13 @@ class _BoundedLoader(yaml.SafeLoader):
         return super().compose_document()
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # unannotated in the stubs
         if isinstance(event, yaml.AliasEvent):
-            node: yaml.Node = super().compose_node(parent, index)
+            node = self._compose(parent, index)
             size, height = self.measured.get(id(node), (1, 1))  # (1, 1): a recursive alias
             self.alias_nodes += size
             if self.alias_nodes > MAX_ALIAS_NODES:
                 raise _Bound(
-                    None,
-                    None,
                     f"YAML aliases expand to more than {MAX_ALIAS_NODES:,} nodes in this file; "
                     "an alias may repeat a small shared block, not multiply data",
                     event.start_mark,
@@ -142,8 +144,6 @@ class _BoundedLoader(yaml.SafeLoader):
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise _Bound(
-                None,
-                None,
                 f"more than {MAX_NODES:,} YAML nodes in one file; split the specs into "
                 "several files",
                 event.start_mark,
@@ -151,10 +151,15 @@ class _BoundedLoader(yaml.SafeLoader):
         self.depth += 1
         self._check_depth(self.depth, event.start_mark)
         try:
-            node = super().compose_node(parent, index)
+            node = self._compose(parent, index)
         finally:
             self.depth -= 1
         self.measured[id(node)] = self._measure(node)
+        return node
+
+    def _compose(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        node = super().compose_node(parent, index)
+        assert node is not None  # PyYAML composes a node for every node event
         return node
 
     def _measure(self, node: yaml.Node) -> tuple[int, int]:
@@ -170,8 +175,6 @@ class _BoundedLoader(yaml.SafeLoader):
     def _check_depth(self, depth: int, mark: Any) -> None:
         if depth > MAX_DEPTH:
             raise _Bound(
-                None,
-                None,
                 f"YAML nested deeper than {MAX_DEPTH} levels (aliases included); spec "
                 "documents nest a few levels, spec.acceptance.perLabel.<label> is the deepest",
                 mark,
@@ -210,6 +213,7 @@ class _Builder:
                 return self._mapping(node, path)
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            assert isinstance(node, yaml.ScalarNode)  # the composer makes no other kind
             return self._scalar(node, path, here)
         finally:
             self.active.discard(id(node))
@@ -302,7 +306,7 @@ def parse_yaml(text: str, display: str, path: Path | None = None) -> YamlFile:
     try:
         while loader.check_node():
             node = loader.get_node()
-            if not _is_empty(node):
+            if node is not None and not _is_empty(node):
                 start = _location(display, node.start_mark)
                 doc = YamlDocument(display, index, None, start)
                 doc.data = _Builder(loader, doc).build(node, ())
