@@ -36,7 +36,7 @@ exit status: 0 valid, 1 invalid, 2 bad command line.
 
 --format json prints one object:
   {"valid": bool, "directory": str, "stacks": [stack names whose overlay was checked],
-   "counts": {"Bucket": n, "Dataset": n, "Model": n, "Publication": n} or null,
+   "counts": {"Bucket": n, "Dataset": n, "Model": n, "Publication": n, "Rollout": n} or null,
    "errors": [issue, ...], "warnings": [issue, ...]}
 each issue: {"file", "line", "column", "severity", "kind", "name", "field", "stack",
   "message", "text"} — line/column are 1-based (null when the whole file is meant),
@@ -164,7 +164,7 @@ def run_validate(args: argparse.Namespace) -> int:
         plural = "s" if len(errors) != 1 else ""
         print(f"invalid: {len(errors)} error{plural} in {files} file(s) ({scope})")
         return 1
-    summary = ", ".join(f"{n} {kind}" for kind, n in (counts or {}).items())
+    summary = ", ".join(f"{n} {kind}" for kind, n in (counts or {}).items() if n)
     print(f"valid: {summary} in {directory} ({scope})")
     return 0
 

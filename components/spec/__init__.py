@@ -2,7 +2,7 @@
 
 Public API (other layers import from here):
     load_specs(directory, stack=None) -> SpecSet        raises SpecError
-    SpecSet, Bucket, Dataset, Model, Publication and their value types
+    SpecSet, Bucket, Dataset, Model, Publication, Rollout and their value types
     SpecError / SpecIssue / Location                      the layer's error type
     StackConfig, load_stack_config, stack_config_from_mapping
     display_name, bucket_name                              cloud name derivation
@@ -26,6 +26,8 @@ from components.spec.documents import (
     OptimizeFor,
     Promotion,
     Publication,
+    Rollout,
+    RolloutCondition,
     SourceKind,
     SpecSet,
     Split,
@@ -69,6 +71,8 @@ __all__ = [
     "Promotion",
     "Publication",
     "RegistryKind",
+    "Rollout",
+    "RolloutCondition",
     "SourceKind",
     "SpecError",
     "SpecIssue",

@@ -23,6 +23,8 @@ from components.spec.documents import (
     OptimizeFor,
     Promotion,
     Publication,
+    Rollout,
+    RolloutCondition,
     SourceKind,
     SpecSet,
     Split,
@@ -64,6 +66,7 @@ def build_spec_set(
         datasets=freeze(built["Dataset"]),
         models=freeze(built["Model"]),
         publications=freeze(built["Publication"]),
+        rollouts=freeze(built["Rollout"]),
         files=tuple(files),
         warnings=sort_issues(warnings),
     )
@@ -76,6 +79,8 @@ def _typed(entry: Entry, built: Built) -> Document:
         return _dataset(entry)
     if entry.kind == "Model":
         return _model(entry)
+    if entry.kind == "Rollout":
+        return _rollout(entry)
     return _publication(entry, built)
 
 
@@ -202,4 +207,28 @@ def _publication(entry: Entry, built: Built) -> Publication:
         tags=tuple(spec["tags"]),
         published=spec["published"],
         bucket=spec.get("bucket") or default_bucket.bucket,
+    )
+
+
+def _rollout(entry: Entry) -> Rollout:
+    spec = entry.data["spec"]
+    return Rollout(
+        **_common(entry),
+        parameter=spec["parameter"],
+        description=spec["description"],
+        group=spec.get("group"),
+        publication=spec["publication"],
+        conditions=tuple(
+            RolloutCondition(
+                name=c["name"],
+                publication=c["publication"],
+                percent=_opt(c.get("percent"), float),
+                seed=c.get("seed") or spec["parameter"],
+                app_id=c.get("appId"),
+                app_versions=tuple(c.get("appVersions", ())),
+                min_app_version=c.get("minAppVersion"),
+                countries=tuple(code.lower() for code in c.get("countries", ())),
+            )
+            for c in spec["conditions"]
+        ),
     )

@@ -36,6 +36,7 @@ class Kind(StrEnum):
     DATASET = "Dataset"
     MODEL = "Model"
     PUBLICATION = "Publication"
+    ROLLOUT = "Rollout"
 
 
 class StorageClass(StrEnum):
@@ -265,7 +266,38 @@ class Publication(Document):
     bucket: str  # explicit, or the bucket of the model's dataset
 
 
-KIND_ORDER = (Kind.BUCKET, Kind.DATASET, Kind.MODEL, Kind.PUBLICATION)
+@dataclass(frozen=True, kw_only=True)
+class RolloutCondition:
+    """One condition of a Rollout: its rules (all must hold) and the publication it serves."""
+
+    name: str  # the Remote Config condition's name
+    publication: str
+    percent: float | None  # users whose percentile (for `seed`) is at most this
+    seed: str  # explicit, or the parameter key
+    app_id: str | None
+    app_versions: tuple[str, ...]
+    min_app_version: str | None
+    countries: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rollout(Document):
+    """A Remote Config parameter naming the publication each group of users gets."""
+
+    kind: ClassVar[Kind] = Kind.ROLLOUT
+    parameter: str
+    description: str
+    group: str | None
+    publication: str  # served by default
+    conditions: tuple[RolloutCondition, ...]  # in priority order
+
+    @property
+    def publications(self) -> tuple[str, ...]:
+        """Every publication it names: the default, then each condition's (no repeats)."""
+        return tuple(dict.fromkeys([self.publication, *(c.publication for c in self.conditions)]))
+
+
+KIND_ORDER = (Kind.BUCKET, Kind.DATASET, Kind.MODEL, Kind.PUBLICATION, Kind.ROLLOUT)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -278,6 +310,7 @@ class SpecSet:
     datasets: Mapping[str, Dataset] = field(compare=False)
     models: Mapping[str, Model] = field(compare=False)
     publications: Mapping[str, Publication] = field(compare=False)
+    rollouts: Mapping[str, Rollout] = field(compare=False)
     files: tuple[Path, ...]  # files read, overlay included
     warnings: tuple[SpecIssue, ...] = ()
 
@@ -287,6 +320,7 @@ class SpecSet:
             Kind.DATASET: self.datasets,
             Kind.MODEL: self.models,
             Kind.PUBLICATION: self.publications,
+            Kind.ROLLOUT: self.rollouts,
         }[Kind(kind)]
 
     def get(self, kind: Kind | str, name: str) -> Document:
@@ -294,7 +328,7 @@ class SpecSet:
         return self.of_kind(kind)[name]
 
     def documents(self) -> tuple[Document, ...]:
-        """All documents, by kind (Bucket, Dataset, Model, Publication) then name."""
+        """All documents, by kind (Bucket, Dataset, Model, Publication, Rollout) then name."""
         return tuple(doc for kind in KIND_ORDER for _, doc in sorted(self.of_kind(kind).items()))
 
     def counts(self) -> dict[str, int]:
@@ -311,6 +345,8 @@ class SpecSet:
                 refs.append((Kind.MODEL, doc.base_model.model))
         elif isinstance(doc, Publication):
             refs.extend([(Kind.MODEL, doc.model), (Kind.BUCKET, doc.bucket)])
+        elif isinstance(doc, Rollout):
+            refs.extend((Kind.PUBLICATION, name) for name in doc.publications)
         return tuple(self.get(kind, name) for kind, name in refs)
 
     def dependency_order(self) -> tuple[Document, ...]:

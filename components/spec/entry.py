@@ -14,9 +14,13 @@ ENVELOPE = ("apiVersion", "kind", "metadata", "spec")
 
 
 def field_value(data: Any, path: FieldPath) -> Any:
-    """The value at `path` in nested mappings, or None where the path leads nowhere."""
+    """The value at `path` in nested mappings (and lists, by index), or None where the path
+    leads nowhere."""
     for part in path:
-        if not isinstance(data, dict) or part not in data:
+        if isinstance(part, int):
+            if not isinstance(data, list) or not 0 <= part < len(data):
+                return None
+        elif not isinstance(data, dict) or part not in data:
             return None
         data = data[part]
     return data

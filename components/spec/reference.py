@@ -24,7 +24,7 @@ def _code(value: Any) -> str:
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if isinstance(value, str):
-        return f"`{value}`"
+        return f"`{value}`" if value else '`""`'
     if isinstance(value, list):
         return "`[" + ", ".join(str(v) for v in value) + "]`"
     if isinstance(value, Mapping):
@@ -62,6 +62,8 @@ def _type(schema: Mapping[str, Any]) -> str:
         if schema.get("uniqueItems"):
             text += ", unique"
     text += _range(schema)
+    if "maxLength" in schema:
+        text += f", ≤{schema['maxLength']} characters"
     if "pattern" in schema:
         text += f", `{schema['pattern']}`"
     return text
@@ -83,6 +85,10 @@ def _rows(
     for name, sub in props.items():
         path = f"{prefix}.{name}" if prefix else name
         yield from _rows(sub, root, path, name in needed)
+    items = _resolve(schema.get("items", {}), root)
+    if items.get("type") == "object":  # a list of mappings: its items' fields as `field[]`
+        for name, sub in items.get("properties", {}).items():
+            yield from _rows(sub, root, f"{prefix}[].{name}", name in items.get("required", ()))
     extra = schema.get("additionalProperties")
     if isinstance(extra, Mapping):
         names = schema.get("propertyNames", {})
@@ -115,15 +121,16 @@ by `---`. Every document has the same envelope:
 
 ```yaml
 apiVersion: edge-labeler/v1        # the only version
-kind: Bucket                       # Bucket | Dataset | Model | Publication
+kind: Bucket                       # Bucket | Dataset | Model | Publication | Rollout
 metadata:
   name: ml-data                    # [a-z][a-z0-9-]{0,62}, unique per kind
 spec: {}                           # the fields below
 ```
 
 Unknown fields are errors (with a did-you-mean suggestion), references (`bucket`,
-`dataset`, `model`) must name a document of that kind, `baseModel.model` must not form a
-cycle, and local paths are relative to the directory of the YAML file they are written in.
+`dataset`, `model`, `publication`) must name a document of that kind, `baseModel.model`
+must not form a cycle, and local paths are relative to the directory of the YAML file they
+are written in.
 Every error is reported as `file:line:column: Kind 'name' field: message`.
 
 **Overlays.** `specs/envs/<stack>.yaml` holds documents with `apiVersion`, `kind`,

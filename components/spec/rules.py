@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from components.spec.documents import Target
 from components.spec.entry import Entry
@@ -31,6 +31,9 @@ _REFERENCES: dict[str, tuple[tuple[FieldPath, str], ...]] = {
     "Publication": ((("spec", "model"), "Model"), (("spec", "bucket"), "Bucket")),
 }
 _BASE_MODEL: FieldPath = ("spec", "baseModel", "model")
+# A Remote Config percent seed (`percent('seed')`): the Admin SDK's PercentCondition.seed rule.
+_PERCENT_SEED = re.compile(r"^[-_.0-9a-zA-Z]{1,32}$")
+_CONDITION_RULES = ("percent", "appId", "appVersions", "minAppVersion", "countries")
 
 
 def listed(kind: str, names: Sequence[str]) -> str:
@@ -153,11 +156,67 @@ def _check_publication(entry: Entry, root: Path, log: IssueLog) -> None:
         )
 
 
+def _conditions(entry: Entry) -> list[tuple[FieldPath, dict[str, Any]]]:
+    """A Rollout's conditions that are mappings, each with its path."""
+    conditions = entry.value(("spec", "conditions"))
+    if not isinstance(conditions, list):
+        return []
+    return [(("spec", "conditions", i), c) for i, c in enumerate(conditions) if isinstance(c, dict)]
+
+
+def _check_rollout(entry: Entry, root: Path, log: IssueLog) -> None:
+    parameter = entry.value(("spec", "parameter"))
+    names: dict[str, FieldPath] = {}
+    for path, condition in _conditions(entry):
+        if not any(key in condition for key in _CONDITION_RULES):
+            log.error(
+                entry.doc.key_location(path),
+                f"has no rule: give at least one of {', '.join(_CONDITION_RULES)} (a "
+                "condition without rules would serve its publication to every user)",
+                path,
+                **entry.context(),
+            )
+        percent = condition.get("percent")
+        if isinstance(percent, float) and round(percent, 6) != percent:
+            log.error(
+                entry.doc.value_location((*path, "percent")),
+                f"{percent!r} has more than six decimals (Remote Config percentages have six)",
+                (*path, "percent"),
+                **entry.context(),
+            )
+        if (
+            percent is not None
+            and "seed" not in condition
+            and isinstance(parameter, str)
+            and not _PERCENT_SEED.match(parameter)
+        ):
+            log.error(
+                entry.doc.key_location((*path, "percent")),
+                "needs a seed: the default seed is the parameter key, which is not a valid "
+                "seed (1–32 of A-Z a-z 0-9 - _ .); give one",
+                (*path, "seed"),
+                **entry.context(),
+            )
+        name = condition.get("name")
+        if isinstance(name, str):
+            if name in names:
+                first = entry.doc.value_location((*names[name], "name"))
+                log.error(
+                    entry.doc.value_location((*path, "name")),
+                    f"condition {name!r} is listed twice; first at {first}",
+                    (*path, "name"),
+                    **entry.context(),
+                )
+            else:
+                names[name] = path
+
+
 _KIND_RULES: dict[str, Callable[[Entry, Path, IssueLog], None]] = {
     "Bucket": _check_bucket,
     "Dataset": _check_dataset,
     "Model": _check_model,
     "Publication": _check_publication,
+    "Rollout": _check_rollout,
 }
 
 
@@ -206,6 +265,25 @@ def cross_document(entries: Sequence[Entry], log: IssueLog) -> None:
         "bucket names are global",
         log,
     )
+    rollouts = [e for e in valid if e.kind == "Rollout"]
+    _check_unique_values(
+        rollouts,
+        ("spec", "parameter"),
+        lambda e: e.data["spec"]["parameter"],
+        "a Remote Config parameter has one value per user",
+        log,
+    )
+    _check_unique_conditions(rollouts, log)
+    _check_rollout_publications(rollouts, [e for e in valid if e.kind == "Publication"], log)
+
+
+def _references(entry: Entry) -> list[tuple[FieldPath, str]]:
+    """The fields of a document that name another document, and the kind they name."""
+    paths = list(_REFERENCES.get(entry.kind, ()))
+    if entry.kind == "Rollout":
+        paths.append((("spec", "publication"), "Publication"))
+        paths += [((*path, "publication"), "Publication") for path, _ in _conditions(entry)]
+    return paths
 
 
 def _check_references(entries: Sequence[Entry], valid: Sequence[Entry], log: IssueLog) -> None:
@@ -218,7 +296,7 @@ def _check_references(entries: Sequence[Entry], valid: Sequence[Entry], log: Iss
         if entry.name is not None and entry.name not in names[entry.kind]:
             names[entry.kind].append(entry.name)
     for entry in valid:
-        for path, kind in _REFERENCES.get(entry.kind, ()):
+        for path, kind in _references(entry):
             value = entry.value(path)
             if value is None or value in names[kind]:
                 continue
@@ -303,3 +381,38 @@ def _check_unique_values(
             )
         else:
             seen[value] = entry
+
+
+def _check_unique_conditions(rollouts: Sequence[Entry], log: IssueLog) -> None:
+    """A condition name belongs to one Rollout: two would overwrite each other's condition."""
+    seen: dict[str, Entry] = {}
+    for entry in sorted(rollouts, key=lambda e: e.doc.start):
+        for path, condition in _conditions(entry):
+            name = condition.get("name")
+            owner = seen.setdefault(name, entry) if isinstance(name, str) else entry
+            if owner is not entry:
+                log.error(
+                    entry.doc.value_location((*path, "name")),
+                    f"condition {name!r} is already used by Rollout '{owner.name}' (a "
+                    "condition name names one condition of the project's template)",
+                    (*path, "name"),
+                    **entry.context(),
+                )
+
+
+def _check_rollout_publications(
+    rollouts: Sequence[Entry], publications: Sequence[Entry], log: IssueLog
+) -> None:
+    """Warns when a Rollout serves a publication that apps cannot download (`published: false`)."""
+    hidden = {e.name for e in publications if e.data["spec"].get("published") is False}
+    for entry in rollouts:
+        for path, kind in _references(entry):
+            name = entry.value(path)
+            if kind == "Publication" and name in hidden:
+                log.warn(
+                    entry.doc.value_location(path),
+                    f"Publication '{name}' is not published (published: false): "
+                    "apps told to load it cannot download it",
+                    path,
+                    **entry.context(),
+                )

@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from components.spec.errors import Location
 from components.spec.yaml_source import FieldPath, YamlDocument
 
-KINDS = ("Bucket", "Dataset", "Model", "Publication")
+KINDS = ("Bucket", "Dataset", "Model", "Publication", "Rollout")
 API_VERSION = "edge-labeler/v1"
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -318,6 +318,9 @@ _TRANSLATIONS: dict[str, _Translation] = {
     "const": _not_the_constant,
     "pattern": _hinted_at_value(lambda f: f"{show(f.instance)} does not match {f.expected}"),
     "minLength": _hinted_at_value(lambda f: "must not be empty"),
+    "maxLength": _hinted_at_value(
+        lambda f: f"has {len(f.instance)} characters; at most {f.expected} are allowed"
+    ),
     "minItems": _hinted_at_value(lambda f: f"needs at least {f.expected} item(s)"),
     "maxItems": _hinted_at_value(
         lambda f: f"has {len(f.instance)} items; at most {f.expected} are allowed"

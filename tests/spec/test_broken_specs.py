@@ -44,6 +44,30 @@ def publication(display: str = "flowers") -> str:
     return model() + "---\n" + PUBLICATION.replace("{display}", display)
 
 
+ROLLOUT = """\
+apiVersion: edge-labeler/v1
+kind: Rollout
+metadata:
+  name: {name}
+spec:
+  parameter: {parameter}
+  publication: flowers
+  conditions:
+{conditions}"""
+
+
+def rollout(conditions: str, name: str = "flowers", parameter: str = "flowers_model") -> str:
+    """A Rollout document; `conditions`: its list items, indented four spaces."""
+    return (
+        ROLLOUT.replace("{name}", name)
+        .replace("{parameter}", parameter)
+        .replace("{conditions}", conditions)
+    )
+
+
+CANDIDATE = "    - {name: candidate, publication: flowers, percent: 10}\n"
+
+
 @dataclass
 class Case:
     id: str
@@ -231,7 +255,7 @@ CASES = [
         {"specs/x.yaml": model().replace("kind: Model", "kind: Modle")},
         [
             "specs/x.yaml:2:7: kind: 'Modle' is not a kind; kinds are Bucket, Dataset, "
-            "Model, Publication (did you mean 'Model'?)"
+            "Model, Publication, Rollout (did you mean 'Model'?)"
         ],
     ),
     Case(
@@ -523,7 +547,7 @@ CASES = [
             "specs/envs/dev.yaml:4:1: Model 'flowers' specs: unknown field (did you mean "
             "'spec'?); an overlay document has apiVersion, kind, metadata.name and spec",
             "specs/envs/dev.yaml:8:7: kind: 'Modle' is not a kind; kinds are Bucket, Dataset, "
-            "Model, Publication (did you mean 'Model'?)",
+            "Model, Publication, Rollout (did you mean 'Model'?)",
         ],
         stack="dev",
     ),
@@ -555,6 +579,102 @@ CASES = [
             "maximum 1 (a probability between 0 and 1)",
             "specs/z.yaml:2:1: invalid YAML: expected the node content, but found "
             "'<stream end>' (while parsing a flow node at line 2)",
+        ],
+    ),
+]
+
+
+CASES += [
+    Case(
+        "rollout-of-missing-publication",
+        {
+            "specs/x.yaml": publication()
+            + "---\n"
+            + rollout("    - {name: candidate, publication: roses, percent: 10}\n")
+        },
+        [
+            "specs/x.yaml:29:38: Rollout 'flowers' spec.conditions[0].publication: no "
+            "Publication named 'roses'; Publication documents: flowers"
+        ],
+    ),
+    Case(
+        "rollout-condition-without-rules",
+        {
+            "specs/x.yaml": publication()
+            + "---\n"
+            + rollout("    - name: everyone\n      publication: flowers\n")
+        },
+        [
+            "specs/x.yaml:29:7: Rollout 'flowers' spec.conditions[0]: has no rule: give at "
+            "least one of percent, appId, appVersions, minAppVersion, countries (a condition "
+            "without rules would serve its publication to every user)"
+        ],
+    ),
+    Case(
+        "rollout-bad-condition-name-and-percent",
+        {
+            "specs/x.yaml": publication()
+            + "---\n"
+            + rollout("    - {name: ' lead', publication: flowers, percent: 12.1234567}\n")
+        },
+        [
+            "specs/x.yaml:29:14: Rollout 'flowers' spec.conditions[0].name: ' lead' does not "
+            "match ^[-_0-9a-zA-Z'!%.]([-_0-9a-zA-Z '!%.]{0,254}[-_0-9a-zA-Z'!%.])?$ (1–256 of "
+            "the characters A-Z a-z 0-9 - _ . ' ! % and spaces, not starting or ending with "
+            "a space)",
+            "specs/x.yaml:29:54: Rollout 'flowers' spec.conditions[0].percent: 12.1234567 has "
+            "more than six decimals (Remote Config percentages have six)",
+        ],
+    ),
+    Case(
+        "rollout-parameter-taken-and-condition-taken",
+        {
+            "specs/x.yaml": publication()
+            + "---\n"
+            + rollout(CANDIDATE)
+            + "---\n"
+            + rollout(CANDIDATE, name="roses")
+        },
+        [
+            "specs/x.yaml:36:14: Rollout 'roses' spec.parameter: 'flowers_model' is already "
+            "used by Rollout 'flowers' (a Remote Config parameter has one value per user)",
+            "specs/x.yaml:39:14: Rollout 'roses' spec.conditions[0].name: condition "
+            "'candidate' is already used by Rollout 'flowers' (a condition name names one "
+            "condition of the project's template)",
+        ],
+    ),
+    Case(
+        "rollout-long-parameter-needs-a-seed",
+        {
+            "specs/x.yaml": publication()
+            + "---\n"
+            + rollout(CANDIDATE, parameter="flowers_model_served_to_the_android_app")
+        },
+        [
+            "specs/x.yaml:29:47: Rollout 'flowers' spec.conditions[0].seed: needs a seed: the "
+            "default seed is the parameter key, which is not a valid seed (1–32 of A-Z a-z "
+            "0-9 - _ .); give one"
+        ],
+    ),
+    Case(
+        "rollout-unpublished-publication-is-a-warning",
+        {
+            "specs/x.yaml": publication()
+            + "  published: false\n---\n"
+            + rollout(CANDIDATE)
+            + "---\napiVersion: edge-labeler/v1\nkind: Rollout\n",
+        },
+        [
+            "specs/x.yaml:32:1: Rollout metadata: required field is missing",
+            "specs/x.yaml:32:1: Rollout spec: required field is missing",
+        ],
+        warnings=[
+            "specs/x.yaml:28:16: warning: Rollout 'flowers' spec.publication: Publication "
+            "'flowers' is not published (published: false): apps told to load it cannot "
+            "download it",
+            "specs/x.yaml:30:38: warning: Rollout 'flowers' spec.conditions[0].publication: "
+            "Publication 'flowers' is not published (published: false): apps told to load it "
+            "cannot download it",
         ],
     ),
 ]

@@ -57,7 +57,7 @@ def test_validate_json_for_one_stack(in_repo, capsys):
         "valid": True,
         "directory": "specs",
         "stacks": ["prod"],
-        "counts": {"Bucket": 1, "Dataset": 1, "Model": 1, "Publication": 1},
+        "counts": {"Bucket": 1, "Dataset": 1, "Model": 1, "Publication": 1, "Rollout": 0},
         "errors": [],
         "warnings": [],
     }
