@@ -35,6 +35,7 @@ from components.providers.publication import (
     PublishedModelLinks,
     publication_inputs,
 )
+from components.providers.rollout import Rollout, rollout_inputs
 from components.providers.trained_model import (
     TrainedModel,
     TrainedModelLinks,
@@ -45,6 +46,7 @@ from components.spec import Dataset as DatasetSpec
 from components.spec import Document, Kind, SpecError, SpecIssue, SpecSet, StackConfig
 from components.spec import Model as ModelSpec
 from components.spec import Publication as PublicationSpec
+from components.spec import Rollout as RolloutSpec
 
 DocumentKey = tuple[str, str]  # (kind, metadata.name)
 TRAINING_OUTPUTS = ("stopReason", "trainCostMilliNodeHours")  # TrainedModel → ModelExport
@@ -345,11 +347,35 @@ def publication_nodes(spec: PublicationSpec, ctx: Context) -> DocumentNodes:
     return DocumentNodes([node], outputs, export=True)
 
 
+def rollout_nodes(spec: RolloutSpec, ctx: Context) -> DocumentNodes:
+    """A Remote Config parameter serving the publications it names, once they are published
+    (their display names are Refs to them)."""
+    values: dict[str, str | Ref] = {}
+    for name in spec.publications:
+        if ctx.node("Publication", name, "publication") is None:
+            return DocumentNodes()  # its publication could not be declared (reported there)
+        values[name] = ctx.ref("Publication", name, "publication", "displayName")
+    node = Node(
+        f"{spec.name}-rollout",
+        "rollout",
+        spec,
+        Rollout,
+        rollout_inputs(spec, ctx.target, values),
+        protect=ctx.config.protect,
+    )
+    outputs = {
+        "parameter": spec.parameter,
+        "templateVersion": Ref(node.name, "templateVersion"),
+    }
+    return DocumentNodes([node], outputs, export=True)
+
+
 NODE_KINDS: tuple[NodeKind, ...] = (
     NodeKind(Kind.BUCKET, bucket_nodes),
     NodeKind(Kind.DATASET, dataset_nodes),
     NodeKind(Kind.MODEL, model_nodes),
     NodeKind(Kind.PUBLICATION, publication_nodes),
+    NodeKind(Kind.ROLLOUT, rollout_nodes),
 )
 
 

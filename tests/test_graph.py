@@ -1,6 +1,7 @@
 """The resource graph is the one description every reader takes: a kind added to it reaches
 the Pulumi program, the review's plan and the rehearsal's order with no change of theirs."""
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -88,3 +89,50 @@ def test_a_toy_kind_reaches_the_plan_and_the_review_through_the_graph_only(local
     change = resource_change(card, head.resources[("ModelCard", "digits-card")])
     assert change is not None and change.action == "update"
     assert [f.field for f in change.fields] == ["modelSha256", "threshold"]
+
+
+ROLLOUT = """\
+---
+apiVersion: edge-labeler/v1
+kind: Publication
+metadata: {name: candidate}
+spec: {model: digits, target: storage, displayName: digits_candidate}
+---
+apiVersion: edge-labeler/v1
+kind: Rollout
+metadata: {name: digits}
+spec:
+  parameter: digits_model
+  publication: digits
+  conditions:
+    - {name: candidate_10, publication: candidate, percent: 10}
+"""
+
+
+def test_a_rollout_is_declared_after_the_publications_it_serves(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "specs", project / "specs")
+    for name in ("__main__.py", "Pulumi.yaml", "Pulumi.local.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(ROOT / name, project / name)
+    with (project / "specs" / "digits.yaml").open("a") as specs:
+        specs.write(ROLLOUT)
+    result = program_result("local", project)
+    assert result["error"] is None
+    by_name = {r["name"]: r for r in result["resources"]}
+    rollout = by_name["digits-rollout"]
+    assert rollout["type"] == DYNAMIC + "Rollout"
+    assert set(rollout["dependencies"]) == {
+        by_name["digits-publication"]["urn"],
+        by_name["candidate-publication"]["urn"],
+    }
+    inputs = rollout["inputs"]
+    # The display names are the publications' outputs: known once they are published.
+    assert (inputs["value"], inputs["conditions"][0]["value"]) == (
+        "digits_classifier",
+        "digits_candidate",
+    )
+    assert inputs["conditions"][0]["expression"] == "percent('digits_model') <= 10"
+    assert inputs["cloud"] == {"stack": "local", "project": "local-project", "emulator": True}
+    # prod protects what apps are served, as it does its publications.
+    prod = {r["name"]: r for r in program_result("prod", project)["resources"]}
+    assert prod["digits-rollout"]["protect"] is True

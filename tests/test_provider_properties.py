@@ -11,6 +11,7 @@ from components.providers.export import ModelExportProvider
 from components.providers.gate import AcceptanceGateProvider
 from components.providers.promoted import PromotedModelProvider
 from components.providers.publication import PublicationProvider
+from components.providers.rollout import RolloutProvider
 from components.providers.trained_model import TrainedModelProvider
 
 PROVIDERS = (
@@ -21,6 +22,7 @@ PROVIDERS = (
     ModelExportProvider,
     PromotedModelProvider,
     PublicationProvider,
+    RolloutProvider,
 )
 
 

@@ -53,6 +53,8 @@ STORAGE: tuple[Setting, ...] = ("project", "emulator")
 TRAINING: tuple[Setting, ...] = ("project", "region", "api", "emulator")
 # Firebase ML is per project; a Publication's own `spec.target` picks the adapter.
 REGISTRY: tuple[Setting, ...] = ("project", "emulator")
+# Remote Config holds one template per Firebase project.
+REMOTE_CONFIG: tuple[Setting, ...] = ("project", "emulator")
 SETTINGS: tuple[Setting, ...] = ("project", "region", "api", "registry", "emulator")
 
 
@@ -80,8 +82,8 @@ class CloudTarget:
 
     def as_inputs(self, *services: tuple[Setting, ...]) -> CloudInputs:
         """The stack and the settings the clients of `services` read (STORAGE, TRAINING,
-        REGISTRY; all settings without any): a resource's `cloud` input, so that a setting it
-        never reads cannot change it."""
+        REGISTRY, REMOTE_CONFIG; all settings without any): a resource's `cloud` input, so
+        that a setting it never reads cannot change it."""
         inputs: CloudInputs = {"stack": self.stack}
         keep = {key for service in services for key in service} if services else set(SETTINGS)
         for key in SETTINGS:  # in the order of the fields, as the state has them

@@ -19,7 +19,7 @@ Values this tool does not manage (A/B Testing's `experimentValue`, Rollouts' `ro
 """
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -466,3 +466,74 @@ def _body(template: Template, description: str) -> JsonObject:
     if description:
         body["version"] = {"description": description}
     return body
+
+
+# ---- condition expressions ------------------------------------------------------------------
+# The rules a Rollout writes, in the syntax of Remote Config's "conditional expression
+# reference" (rules joined by ` && `, a space on both sides; strings in single quotes).
+_PERCENT_RULE = re.compile(
+    r"percent(?:\('(?P<seed>[^']*)'\))?\s*(?P<op><=|>|between)\s*(?P<a>\d+(?:\.\d+)?)"
+    r"(?:\s+and\s+(?P<b>\d+(?:\.\d+)?))?"
+)
+
+
+def _quoted(values: Iterable[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def _number(value: float) -> str:
+    """A percentage as the console writes it: 10, 12.5 (six decimals at most)."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def condition_expression(
+    *,
+    percent: float | None = None,
+    seed: str = "",
+    app_id: str | None = None,
+    app_versions: Sequence[str] = (),
+    min_app_version: str | None = None,
+    countries: Sequence[str] = (),
+) -> str:
+    """A condition's expression: every given rule must hold (app id, versions, country, then
+    the percentage of users, the order the Firebase console writes them in)."""
+    rules: list[str] = []
+    if app_id is not None:
+        rules.append(f"app.id == '{app_id}'")
+    if app_versions:
+        rules.append(f"app.version.exactlyMatches([{_quoted(app_versions)}])")
+    if min_app_version is not None:
+        rules.append(f"app.version.>=(['{min_app_version}'])")
+    if countries:
+        rules.append(f"device.country in [{_quoted(c.lower() for c in countries)}]")
+    if percent is not None:
+        seeded = f"('{seed}')" if seed else ""
+        rules.append(f"percent{seeded} <= {_number(percent)}")
+    if not rules:
+        raise ValueError("a condition needs at least one rule")
+    return " && ".join(rules)
+
+
+@dataclass(frozen=True)
+class PercentRule:
+    """The percentage rule of an expression: the users whose percentile (for `seed`) lies in
+    (low, high]."""
+
+    seed: str
+    low: float
+    high: float
+
+    @property
+    def share(self) -> float:
+        """The percentage of users it matches."""
+        return round(self.high - self.low, 6)
+
+
+def percent_rule(expression: str) -> PercentRule | None:
+    """The `percent` rule of an expression (None when it has none)."""
+    match = _PERCENT_RULE.search(expression)
+    if match is None:
+        return None
+    a, b = float(match["a"]), float(match["b"] or 0)
+    low, high = {"<=": (0.0, a), ">": (a, 100.0), "between": (a, b)}[match["op"]]
+    return PercentRule(match["seed"] or "", low, high)
