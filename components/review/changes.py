@@ -14,9 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from components.review.data import DataChange, data_change
 from components.review.plan import Computed, Declared, Plan
 from components.review.prices import Price
-from components.spec import Acceptance, Model, Publication, SpecSet, thaw
+from components.review.rollouts import (
+    RolloutChange,
+    rename_alert,
+    rollout_alerts,
+    rollout_changes,
+)
+from components.spec import Acceptance, Model, Publication, Rollout, SpecSet, thaw
 
 ACTION_ORDER = ("added", "retrains", "replaced", "updated", "deleted", "unchanged")
 
@@ -72,6 +79,9 @@ class DocumentChange:
     acceptance: tuple[AcceptanceChange, ...] = ()
     reaches_prod_publication: bool = False
     notes: tuple[str, ...] = ()
+    rollout: tuple[RolloutChange, ...] = ()  # what a Rollout serves to whom, old → new
+    data: DataChange | None = None  # a Dataset's images, added / removed / relabelled
+    alerts: tuple[str, ...] = ()  # what breaks apps or serves them an ungated model
 
     @property
     def loosened(self) -> bool:
@@ -312,6 +322,9 @@ def compare(base: Plan, head: Plan, price: Price, prod: bool) -> list[DocumentCh
         notes += _notes(old_doc, new_doc, resources)
         reached = _publications_of(head.specs, doc_key) | _publications_of(base.specs, doc_key)
         reaches = prod and bool(reached & changed_publications)
+        serving = _serving(base, head, old_doc, new_doc, prod)
+        if doc_key[0] == "Rollout" and resources:  # what prod apps are told to download
+            reaches = reaches or prod
         out.append(
             DocumentChange(
                 kind=str(doc_key[0]),
@@ -323,9 +336,47 @@ def compare(base: Plan, head: Plan, price: Price, prod: bool) -> list[DocumentCh
                 acceptance=tuple(acceptance),
                 reaches_prod_publication=reaches and action != "unchanged",
                 notes=tuple(notes),
+                rollout=serving[0],
+                data=_data(base, head, doc_key) if doc_key[0] == "Dataset" else None,
+                alerts=serving[1],
             )
         )
     return out
+
+
+def _serving(
+    base: Plan, head: Plan, old_doc: Any, new_doc: Any, prod: bool
+) -> tuple[tuple[RolloutChange, ...], tuple[str, ...]]:
+    """A Rollout's changes and alerts, or a Publication's rename alert."""
+    if isinstance(old_doc, Publication) and isinstance(new_doc, Publication):
+        renamed = rename_alert(old_doc, new_doc, head.specs)
+        return (), (renamed,) if renamed else ()
+    if not isinstance(old_doc or new_doc, Rollout):
+        return (), ()
+    changes = rollout_changes(old_doc, new_doc, base.specs, head.specs)
+    alerts: list[str] = []
+    if isinstance(new_doc, Rollout) and head.specs is not None:
+        alerts = rollout_alerts(new_doc, head.specs, head.stack, prod)
+    return tuple(changes), tuple(alerts)
+
+
+def _data(base: Plan, head: Plan, doc_key: tuple[str, str]) -> DataChange | None:
+    """The images a Dataset's content change adds, removes and relabels (None when its
+    content did not change, or a manifest cannot be read: a gs:// index, failing data)."""
+
+    def declared(plan: Plan) -> Declared | None:
+        return next(
+            (d for d in plan.resources.values() if d.type == "Dataset" and d.document == doc_key),
+            None,
+        )
+
+    old, new = declared(base), declared(head)
+    if old is None or new is None or old.manifest is None or new.manifest is None:
+        return None
+    if old.inputs.get("fingerprint") == new.inputs.get("fingerprint"):
+        return None
+    before, after = old.manifest(), new.manifest()
+    return data_change(before, after) if before and after else None
 
 
 def _notes(old_doc: Any, new_doc: Any, resources: list[ResourceChange]) -> list[str]:

@@ -17,8 +17,12 @@ resource's inputs are compared with its provider's own replace/update rules — 
 replaced (a Model: retrains), updated or deleted, field by field, old → new. Retrains show
 their estimated training cost (budget node hours × price per node hour); loosened
 acceptance criteria are flagged; changes that reach a publication on a prod stack
-(protect: true, or named prod) are highlighted; head validation errors are listed, pins
-off a stack's declared promotion path (edge-labeler:promoteFrom) among them."""
+(protect: true, or named prod) are highlighted; a changed dataset lists the images added,
+removed and relabelled per label and split; a Rollout lists each condition's share of users
+and publication, old → new; alerts flag a renamed publication (apps loading the old name
+break) and a rollout serving an unpublished model or, on prod, one not promoted there; head
+validation errors are listed, pins off a stack's declared promotion path
+(edge-labeler:promoteFrom) among them."""
 
 REVIEW_EPILOG = """\
 price per node hour, first match: --price-per-node-hour, the stack's
@@ -32,9 +36,9 @@ command line or unreadable revision.
 --format json prints one object described by schemas/review.schema.json:
   {"schemaVersion": 1, "base": {rev, commit, label}, "head": {rev, commit, label},
    "valid": bool, "summary": {stacks, changes, retrains, costUsd, loosened,
-   prodPublications, errors}, "stacks": [{stack, prod, emulator, price, errors, notes,
-   retrains, costUsd, changes: [{kind, name, action, fields, resources, cost,
-   acceptance, loosened, reachesProdPublication, notes}]}]}"""
+   prodPublications, alerts, errors}, "stacks": [{stack, prod, emulator, price, errors,
+   notes, retrains, costUsd, changes: [{kind, name, action, fields, resources, cost,
+   acceptance, loosened, reachesProdPublication, notes, rollout, data, alerts}]}]}"""
 
 
 def configure_review(parser: argparse.ArgumentParser) -> None:

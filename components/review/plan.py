@@ -15,16 +15,18 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pulumi.runtime import rpc
 
+from components.data.manifest import Manifest
 from components.graph import NODE_KINDS, Graph, NodeKind, Ref, build_graph, substitute
-from components.providers.base import Provider, ProviderType
+from components.providers.base import EXPECTED_ERRORS, Provider, ProviderType
 from components.providers.dataset import DatasetProvider
+from components.providers.dataset import scan as scan_dataset
 from components.spec import SpecIssue, SpecSet, StackConfig
 
 # Summary values of a Dataset's check shown next to its fingerprint (not decisions).
@@ -72,6 +74,8 @@ class Declared:
     inputs: Mapping[str, Any] = field(repr=False)  # checked; JSON values or Computed
     derived: tuple[str, ...] = ()  # inputs the provider's check computes (fingerprint)
     declared: Mapping[str, Any] = field(default_factory=dict, repr=False)  # before check
+    # A Dataset's manifest (every image's content, labels and split), read when asked for.
+    manifest: Callable[[], Manifest | None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def replace_on(self) -> tuple[str, ...]:
@@ -177,6 +181,7 @@ class Checker:
 
     def __init__(self) -> None:
         self._datasets: dict[str, tuple[dict[str, Any], list[str]]] = {}
+        self._manifests: dict[str, Manifest | None] = {}
         # Each source read once per run (every stack names the same files); a Checker
         # serves one review or rehearsal, during which the files do not change.
         self._contents: dict[str, str] = {}
@@ -186,6 +191,29 @@ class Checker:
             self._contents[path] = _content_digest(Path(path))
         return self._contents[path]
 
+    def _dataset_key(self, engine: Mapping[str, Any]) -> str:
+        """A Dataset's inputs with its local sources by content, not by path."""
+        source = engine["source"]
+        contents = [self._content(source[k]) for k in ("path", "labels") if source.get(k)]
+        unpathed = {**source, "path": None, "labels": None}
+        return _digest({**engine, "source": unpathed, "c": contents})
+
+    def manifest(self, inputs: Mapping[str, Any], root: Path) -> Manifest | None:
+        """The manifest of a Dataset with a local source (None for a gs:// CSV index, or data
+        that fails its checks), read once per content; the provider's check read the same
+        files, so the scan cache answers."""
+        engine = _to_engine(absolute_paths(dict(inputs), root))
+        if engine["source"].get("kind") == "csv":
+            return None
+        key = self._dataset_key(engine)
+        if key not in self._manifests:
+            try:
+                with _quiet():
+                    self._manifests[key] = scan_dataset(engine)[0]
+            except EXPECTED_ERRORS:
+                self._manifests[key] = None
+        return self._manifests[key]
+
     def check(
         self, provider: Provider[Any], resource: str, inputs: Mapping[str, Any], root: Path
     ) -> tuple[dict[str, Any], list[str]]:
@@ -193,11 +221,7 @@ class Checker:
         engine = _to_engine(absolute_paths(dict(inputs), root))
         key = None
         if isinstance(provider, DatasetProvider):
-            source = engine["source"]
-            contents = [self._content(source[k]) for k in ("path", "labels") if source.get(k)]
-            key = _digest(
-                {**engine, "source": {**source, "path": None, "labels": None}, "c": contents}
-            )
+            key = self._dataset_key(engine)
             if key in self._datasets:
                 checked, failures = self._datasets[key]
                 return _restore(resource, inputs, checked), failures
@@ -304,8 +328,16 @@ def plan_stack(
         declared = Declared(node.type, node.name, node.key, node.provider, checked, derived, inputs)
         if node.type == "Dataset":
             declared = _trim_dataset(declared, inputs)
+            if node.check_offline:
+                declared = replace(declared, manifest=_reader(checker, inputs, root))
         resources[(node.type, node.name)] = planned[node.name] = declared
     return Plan(config.stack, config, specs, resources, tuple(errors), graph)
+
+
+def _reader(
+    checker: Checker, inputs: Mapping[str, Any], root: Path
+) -> Callable[[], Manifest | None]:
+    return lambda: checker.manifest(inputs, root)
 
 
 def _planned(ref: Ref, planned: Mapping[str, Declared]) -> Any:

@@ -176,7 +176,7 @@ def rehearse_revision(
         InProcessEngine(),
         root,
         log,
-        include=lambda node: publications or node.role != "publication",
+        include=lambda node: publications or node.role not in ("publication", "rollout"),
     )
     target = cloud_target(config)
     models = {name: _model_outcome(name, graph, run, target) for name in sorted(specs.models)}

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.review.changes import DocumentChange, FieldChange, ResourceChange
+from components.review.data import DataChange
 from components.review.plan import Computed
+from components.review.rollouts import RolloutChange
 from components.review.stack_review import Review, StackReview
 
 SCHEMA_VERSION = 1
@@ -74,6 +76,42 @@ def _change(c: DocumentChange) -> dict[str, Any]:
         "loosened": c.loosened,
         "reachesProdPublication": c.reaches_prod_publication,
         "notes": list(c.notes),
+        "rollout": [_rollout(r) for r in c.rollout],
+        "data": None if c.data is None else _data(c.data),
+        "alerts": list(c.alerts),
+    }
+
+
+def _rollout(r: RolloutChange) -> dict[str, Any]:
+    return {
+        "condition": r.condition,
+        "percent": {"old": r.old_percent, "new": r.new_percent},
+        "serves": {"old": r.old_serves, "new": r.new_serves},
+        "rules": {"old": r.old_rules, "new": r.new_rules},
+        "text": r.text(),
+    }
+
+
+def _data(d: DataChange) -> dict[str, Any]:
+    return {
+        "images": {"old": d.images[0], "new": d.images[1]},
+        "added": d.added,
+        "removed": d.removed,
+        "relabelled": d.relabelled,
+        "moved": d.moved,
+        "labels": [
+            {
+                "label": c.label,
+                "added": c.added,
+                "removed": c.removed,
+                "relabelledIn": c.relabelled_in,
+                "relabelledOut": c.relabelled_out,
+                "net": c.net,
+                "splits": {k: {"old": a, "new": b} for k, (a, b) in c.splits.items()},
+            }
+            for c in d.labels
+        ],
+        "summary": d.summary(),
     }
 
 
@@ -108,6 +146,7 @@ def to_json(review: Review) -> dict[str, Any]:
             "costUsd": round(sum(s.cost_usd for s in stacks), 2),
             "loosened": sum(c.loosened for s in stacks for c in s.changes),
             "prodPublications": sum(c.reaches_prod_publication for s in stacks for c in s.changes),
+            "alerts": sum(len(c.alerts) for s in stacks for c in s.changes),
             "errors": sum(len(s.errors) for s in stacks),
         },
         "stacks": [_stack(s) for s in stacks],
@@ -158,6 +197,13 @@ def _what(c: DocumentChange) -> str:
     parts: list[str] = []
     if c.action in ("added", "deleted"):
         parts.append(c.action)
+    elif c.data is not None:
+        parts.append(f"images: {c.data.summary()}")
+    elif c.rollout:
+        shown = [r.text() for r in c.rollout[:MAX_SUMMARY_FIELDS]]
+        if len(c.rollout) > MAX_SUMMARY_FIELDS:
+            shown.append(f"+{len(c.rollout) - MAX_SUMMARY_FIELDS} more")
+        parts.append("; ".join(shown))
     else:
         shown = [_arrow(f) for f in c.fields[:MAX_SUMMARY_FIELDS]]
         if len(c.fields) > MAX_SUMMARY_FIELDS:
@@ -165,7 +211,14 @@ def _what(c: DocumentChange) -> str:
         parts.append(", ".join(shown) or _upstream(c))
     if c.loosened:
         parts.append("⚠️ **acceptance loosened**")
+    if c.alerts:
+        parts.append(f"{_alarm(c)} **{len(c.alerts)} alert(s)**, see below")
     return "; ".join(parts)
+
+
+def _alarm(c: DocumentChange) -> str:
+    """🚨 where the change reaches prod apps, ⚠️ elsewhere."""
+    return "🚨" if c.reaches_prod_publication else "⚠️"
 
 
 def _upstream(c: DocumentChange) -> str:
@@ -204,6 +257,8 @@ def _summary_rows(review: Review) -> list[str]:
             document = f"{c.kind} `{c.name}`"
             if c.reaches_prod_publication:
                 document = f"🚨 {document} — **reaches a prod publication**"
+            elif c.alerts:
+                document = f"⚠️ {document}"
             cost = ""
             if c.cost is not None:
                 cost = f"≤ {_money(c.cost.usd)}"
@@ -232,6 +287,10 @@ def _document_details(c: DocumentChange) -> list[str]:
     if c.reaches_prod_publication:
         heading += " — 🚨 reaches a prod publication"
     lines = [heading, ""]
+    lines += [f"- {_alarm(c)} **{alert}**" for alert in c.alerts]
+    lines += [f"- Remote Config: {r.text()}" for r in c.rollout]
+    if c.data is not None:
+        lines += _data_lines(c.data)
     for a in c.acceptance:
         flag = "⚠️ **loosened**" if a.loosened else "tightened"
         lines.append(f"- acceptance {flag}: `{a.field}` {_show(a.old)} → {_show(a.new)} ({a.note})")
@@ -255,6 +314,29 @@ def _document_details(c: DocumentChange) -> list[str]:
         )
     lines += [f"- note: {n}" for n in c.notes]
     lines.append("")
+    return lines
+
+
+def _data_lines(d: DataChange) -> list[str]:
+    """The images a dataset change adds, removes and relabels, per label and split."""
+    old, new = d.images
+    lines = [
+        f"- images: {old:,} → {new:,} ({d.summary()}): {d.added} added, {d.removed} removed, "
+        f"{d.relabelled} relabelled, {d.moved} moved between splits",
+    ]
+    if d.labels:
+        lines += [
+            "",
+            "  | label | added | removed | relabelled (in / out) | TRAIN | VALIDATION | TEST |",
+            "  |---|---|---|---|---|---|---|",
+        ]
+        for c in d.labels:
+            splits = " | ".join(f"{a} → {b}" if a != b else f"{a}" for a, b in c.splits.values())
+            relabelled = f"+{c.relabelled_in} / −{c.relabelled_out}"
+            added = f"+{c.added}" if c.added else ""
+            removed = f"−{c.removed}" if c.removed else ""
+            lines.append(f"  | `{c.label}` | {added} | {removed} | {relabelled} | {splits} |")
+        lines.append("")
     return lines
 
 
@@ -285,7 +367,11 @@ def render_markdown(review: Review) -> str:
         if not s.errors and not s.changes and not s.notes:
             lines += [f"{_stack_title(s)}: no changes.", ""]
             continue
-        opened = " open" if s.errors or any(c.reaches_prod_publication for c in s.changes) else ""
+        opened = (
+            " open"
+            if s.errors or any(c.reaches_prod_publication or c.alerts for c in s.changes)
+            else ""
+        )
         lines += [
             f"<details{opened}><summary><b>{s.stack}</b>{' (prod)' if s.prod else ''}: "
             f"{_stack_summary(s)}</summary>",
