@@ -2,6 +2,9 @@
 
 Each subcommand is one `add_<name>(subparsers)` function that adds its parser and sets
 `handler` (a function `args -> exit code`); list it in SUBCOMMANDS to make it exist.
+Building the parser imports only argparse-level modules; a handler imports what it runs, so
+that `edgectl --help` or `validate` does not load the providers, the cloud clients or the
+emulator (tests/test_cli_imports.py checks each command's import set).
 """
 
 from __future__ import annotations
@@ -11,13 +14,11 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from components.spec import SpecError, SpecIssue, SpecSet, load_specs, overlay_stacks
-from components.spec.reference import replace_section, spec_reference
-from components.spec.stack import load_stack_config, pin_issues, stack_file
+if TYPE_CHECKING:
+    from components.spec import SpecIssue, SpecSet
 
 PROG = "edgectl"
 HELP_WIDTH = 88  # fixed, so `--help` and the README's copy of it do not depend on the terminal
@@ -93,6 +94,9 @@ def pulumi_project(directory: Path) -> Path | None:
 def promotion_issues(specs: SpecSet, stack: str, project: Path | None) -> list[SpecIssue]:
     """Pins of `specs` that break the stack's declared promotion path (pin_issues), or that
     cannot be checked because its stack file is not there."""
+    from components.spec import SpecError, SpecIssue
+    from components.spec.stack import load_stack_config, pin_issues, stack_file
+
     pinned = [m for _, m in sorted(specs.models.items()) if m.promoted is not None]
     if not pinned:
         return []
@@ -121,6 +125,8 @@ def promotion_issues(specs: SpecSet, stack: str, project: Path | None) -> list[S
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    from components.spec import SpecError, SpecIssue, load_specs, overlay_stacks
+
     directory = Path(args.directory)
     project = Path(args.project_dir) if args.project_dir else pulumi_project(directory)
     stacks: list[str | None] = [args.stack] if args.stack else [None, *overlay_stacks(directory)]
@@ -258,10 +264,23 @@ SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
 
 def version() -> str:
     """The installed edge-labeler's version (pyproject.toml's, once `pip install`ed)."""
+    from importlib import metadata  # only for --version: it reads every installed package
+
     try:
         return metadata.version("edge-labeler")
     except metadata.PackageNotFoundError:  # run from a checkout that was never installed
         return "unknown (not installed: pip install .)"
+
+
+class _Version(argparse.Action):
+    """`--version`: argparse's action, with the version looked up only when it is asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        parser._print_message(f"{PROG} {version()}\n", sys.stdout)
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reconciled by Pulumi.",
         formatter_class=_formatter,
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
+    parser.add_argument("--version", action=_Version, help="show program's version number and exit")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(subparsers)
@@ -307,6 +326,8 @@ def cli_reference() -> str:
 
 def update_readme(path: str | Path = "README.md") -> bool:
     """Regenerate README.md's spec and CLI reference sections; True when it changed."""
+    from components.spec.reference import replace_section, spec_reference
+
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     new = replace_section(text, "spec-reference", spec_reference())

@@ -1,10 +1,12 @@
-"""Chooses the adapter of each port from the stack's configuration."""
+"""Chooses the adapter of each port from the stack's configuration.
+
+An adapter's module (and its client library) is imported when the adapter is chosen: the
+providers import this module, and a stack uses one training API and one or two registries.
+"""
 
 from components.cloud.clients import CloudTarget
 from components.cloud.errors import CloudError
-from components.cloud.firebase_ml import FirebaseMlRegistry
 from components.cloud.registry import InvalidPublication, Registry
-from components.cloud.storage_registry import StorageRegistry
 from components.cloud.training import TrainingApi
 
 TRAINING_APIS = ("automl_v1", "vertex")
@@ -31,7 +33,11 @@ def open_registry(kind: str, target: CloudTarget, bucket: str) -> Registry:
     bucket."""
     normalised = kind.replace("-", "_")
     if normalised == "firebase_ml":
+        from components.cloud.firebase_ml import FirebaseMlRegistry
+
         return FirebaseMlRegistry(target, bucket)
     if normalised == "storage":
+        from components.cloud.storage_registry import StorageRegistry
+
         return StorageRegistry(target, bucket)
     raise InvalidPublication(f"registry {kind!r} is unknown; use firebase_ml or storage")

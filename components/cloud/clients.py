@@ -18,24 +18,17 @@ from functools import cache
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, Required, TypedDict
 
-import firebase_admin
-import google.cloud.storage as storage  # untyped: mypy misreads the from-import
-import grpc
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-from firebase_admin import _http_client as firebase_http_client
-from firebase_admin import credentials as firebase_credentials
-from firebase_admin import exceptions as firebase_exceptions
-from google.api_core.client_options import ClientOptions
-from google.auth import crypt
-from google.auth.credentials import AnonymousCredentials, Credentials, Signing
-from google.cloud import automl_v1
-from google.cloud.automl_v1.services.auto_ml.transports import AutoMlGrpcTransport
-
 from components.cloud.errors import CloudError, cloud_errors
 
+# The client libraries are imported by the factory that needs them, not here: this module's
+# CloudTarget is read by every provider and by `edgectl review`, which build no client, and
+# firebase_admin, google-cloud-automl and google-cloud-storage take about a second to import.
 if TYPE_CHECKING:
-    from google.cloud import aiplatform_v1
+    import firebase_admin
+    import google.cloud.storage as storage  # untyped: mypy misreads the from-import
+    import grpc
+    from google.auth.credentials import Credentials
+    from google.cloud import aiplatform_v1, automl_v1
 
     from components.spec import StackConfig
 
@@ -128,15 +121,21 @@ def endpoint(target: CloudTarget, env: str) -> str | None:
     return value
 
 
-def storage_client(target: CloudTarget) -> storage.Client:
+def storage_client(target: CloudTarget) -> "storage.Client":
     url = endpoint(target, STORAGE_ENV)
     if url is not None:
         return _emulator_storage(url, target.project)
+    import google.cloud.storage as storage
+
     return storage.Client(project=target.project)
 
 
 @cache
-def _emulator_storage(url: str, project: str) -> storage.Client:
+def _emulator_storage(url: str, project: str) -> "storage.Client":
+    import google.cloud.storage as storage
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+
     return storage.Client(
         project=project,
         credentials=AnonymousCredentials(),
@@ -144,24 +143,31 @@ def _emulator_storage(url: str, project: str) -> storage.Client:
     )
 
 
-def automl_client(target: CloudTarget) -> automl_v1.AutoMlClient:
+def automl_client(target: CloudTarget) -> "automl_v1.AutoMlClient":
     host = endpoint(target, AUTOML_ENV)
     if host is not None:
         return _emulator_automl(host)
+    from google.api_core.client_options import ClientOptions
+    from google.cloud import automl_v1
+
     # AutoML v1 serves from automl.googleapis.com, and eu-automl.googleapis.com for the EU.
     api = "eu-automl.googleapis.com" if target.region == "eu" else "automl.googleapis.com"
     return automl_v1.AutoMlClient(client_options=ClientOptions(api_endpoint=api))
 
 
 @cache
-def _emulator_automl(host: str) -> automl_v1.AutoMlClient:
+def _emulator_automl(host: str) -> "automl_v1.AutoMlClient":
+    import grpc
+    from google.cloud import automl_v1
+    from google.cloud.automl_v1.services.auto_ml.transports import AutoMlGrpcTransport
+
     channel = grpc.insecure_channel(host)
     return automl_v1.AutoMlClient(transport=AutoMlGrpcTransport(channel=channel))
 
 
 # ---- Vertex AI (google-cloud-aiplatform's GAPIC clients, aiplatform_v1) ---------------------
-# Imported on first use: aiplatform_v1 takes about a second to import, and AutoML stacks never
-# need it.
+# Imported on first use, as every client library here: aiplatform_v1 takes about a second to
+# import, and AutoML stacks never need it.
 
 
 def vertex_dataset_client(target: CloudTarget) -> "aiplatform_v1.DatasetServiceClient":
@@ -192,6 +198,7 @@ def _vertex_client(target: CloudTarget, service: str) -> Any:
     host = endpoint(target, VERTEX_ENV)
     if host is not None:
         return _emulator_vertex(host, service)
+    from google.api_core.client_options import ClientOptions
     from google.cloud import aiplatform_v1
 
     # Vertex AI serves each region from its own endpoint.
@@ -213,8 +220,10 @@ def _emulator_vertex(host: str, service: str) -> Any:
 
 
 @cache
-def _emulator_channel(host: str) -> grpc.Channel:
+def _emulator_channel(host: str) -> "grpc.Channel":
     """One channel per emulator endpoint, shared by the Vertex AI clients."""
+    import grpc
+
     return grpc.insecure_channel(host)
 
 
@@ -223,14 +232,18 @@ def _emulator_channel(host: str) -> grpc.Channel:
 REMOTE_CONFIG_API = "https://firebaseremoteconfig.googleapis.com"
 
 
-def remote_config_endpoint(target: CloudTarget) -> tuple[str, Credentials]:
+def remote_config_endpoint(target: CloudTarget) -> "tuple[str, Credentials]":
     """Remote Config's REST root and credentials: the emulator's REST server, unauthenticated
     (REMOTE_CONFIG_ENV, else FIREBASE_ML_ENV: the emulator serves both APIs on one server), or
     Google's with Application Default Credentials (cloud-platform scope)."""
     emulated = target.emulator and not os.environ.get(REMOTE_CONFIG_ENV)
     url = endpoint(target, FIREBASE_ML_ENV if emulated else REMOTE_CONFIG_ENV)
     if url is not None:
+        from google.auth.credentials import AnonymousCredentials
+
         return url.rstrip("/"), AnonymousCredentials()
+    from firebase_admin import credentials as firebase_credentials
+
     with cloud_errors(f"connecting to Firebase Remote Config for stack '{target.stack}'"):
         credential: Credentials = firebase_credentials.ApplicationDefault().get_credential()
     return REMOTE_CONFIG_API, credential
@@ -269,7 +282,7 @@ def firebase_ml_module() -> ModuleType:
                 del sys.modules["tensorflow"]
 
 
-def firebase_app(target: CloudTarget) -> firebase_admin.App:
+def firebase_app(target: CloudTarget) -> "firebase_admin.App":
     """The firebase_admin app of a stack: Firebase ML at the local emulator, or at Google.
 
     One app per target, named after the stack, project and endpoints (never credentials). This
@@ -281,6 +294,9 @@ def firebase_app(target: CloudTarget) -> firebase_admin.App:
     - Google stacks: Application Default Credentials, unchanged — a service-account key (or
       other credentials that can sign); user credentials cannot sign a URL.
     """
+    import firebase_admin
+    from firebase_admin import credentials as firebase_credentials
+
     ml_url = endpoint(target, FIREBASE_ML_ENV)
     storage_url = endpoint(target, STORAGE_ENV)
     ml = firebase_ml_module()
@@ -294,7 +310,7 @@ def firebase_app(target: CloudTarget) -> firebase_admin.App:
         except ValueError:
             pass  # not initialised yet
         if ml_url is not None:
-            credential: Any = _EmulatorCredentials(
+            credential: Any = _emulator_credentials_type()(
                 f"edge-labeler-emulator@{target.project}.iam.gserviceaccount.com"
             )
         else:
@@ -311,27 +327,40 @@ def firebase_app(target: CloudTarget) -> firebase_admin.App:
         return app
 
 
-class _EmulatorCredentials(AnonymousCredentials, Signing):
-    """No token, but a signer: what signed Cloud Storage URLs need, for the emulator only."""
+@cache
+def _emulator_credentials_type() -> type:  # made here, where google-auth and cryptography load
+    """Credentials with no token, but a signer: what signed Cloud Storage URLs need, for the
+    emulator only. Made with `(signer_email)`; the RSA key is made in memory per instance."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+    from google.auth import crypt
+    from google.auth.credentials import AnonymousCredentials, Signing
 
-    def __init__(self, signer_email: str) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # google-auth's is unannotated
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        self._signer: crypt.Signer = crypt.RSASigner.from_string(pem)
-        self._signer_email = signer_email
+    class EmulatorCredentials(AnonymousCredentials, Signing):
+        def __init__(self, signer_email: str) -> None:
+            super().__init__()  # type: ignore[no-untyped-call]  # google-auth's is unannotated
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+            self._signer: crypt.Signer = crypt.RSASigner.from_string(pem)
+            self._signer_email = signer_email
 
-    def sign_bytes(self, message: bytes) -> bytes:
-        signature: bytes = self._signer.sign(message)
-        return signature
+        def sign_bytes(self, message: bytes) -> bytes:
+            signature: bytes = self._signer.sign(message)
+            return signature
 
-    @property
-    def signer_email(self) -> str:
-        return self._signer_email
+        @property
+        def signer_email(self) -> str:
+            return self._signer_email
 
-    @property
-    def signer(self) -> crypt.Signer:
-        return self._signer
+        @property
+        def signer(self) -> crypt.Signer:
+            return self._signer
+
+    return EmulatorCredentials
 
 
 @cache
@@ -345,6 +374,10 @@ def _ml_service_type() -> type:  # long: the class is made here, where firebase_
     - Against the emulator, operations are polled every 50 ms (growing to 1 s) instead of
       firebase-admin's 3 s × 1.5^n.
     """
+    import firebase_admin
+    from firebase_admin import _http_client as firebase_http_client
+    from firebase_admin import exceptions as firebase_exceptions
+
     ml = firebase_ml_module()
     base: Any = ml._MLService  # firebase-admin is untyped
 

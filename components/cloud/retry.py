@@ -29,10 +29,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import TypeVar
 
-import requests
-from google.api_core import exceptions as gexc
-from google.auth import exceptions as auth_exc
-
 from components.cloud.errors import CloudError, CloudNotFound, cloud_errors
 
 T = TypeVar("T")
@@ -84,6 +80,11 @@ class RetryPolicy:
 
 def is_transient(error: BaseException | None) -> bool:
     """Whether asking again may succeed: the error, or what it was raised from, is transient."""
+    # Imported when an error is classified, not with this module (see errors.translate).
+    import requests
+    from google.api_core import exceptions as gexc
+    from google.auth import exceptions as auth_exc
+
     seen = 0
     while error is not None and seen < 10:
         seen += 1

@@ -2,7 +2,11 @@
 
 Every call goes through `retry.call` (transient errors retried under one policy); the storage
 library's own retries are turned off (`retry=None`) so that policy's deadline is the only one.
+google-cloud-storage is imported by the calls that use it (through `storage_client`), not with
+this module: providers import it, and `edgectl review` calls none of it.
 """
+
+from __future__ import annotations
 
 import base64
 import hashlib
@@ -13,15 +17,14 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
-
-import google.cloud.storage as storage  # untyped: mypy misreads the from-import
-import google_crc32c
-from google.api_core import exceptions as gexc
+from typing import TYPE_CHECKING, Any
 
 from components.cloud import retry
 from components.cloud.clients import CloudTarget, storage_client
 from components.cloud.errors import CloudError, missing_ok
+
+if TYPE_CHECKING:
+    import google.cloud.storage as storage  # untyped: mypy misreads the from-import
 
 UPLOAD_WORKERS = 8
 CONTENT_TYPES = {
@@ -187,6 +190,8 @@ def holds(blob: storage.Blob, data: bytes) -> bool:
         md5 = hashlib.md5(data, usedforsecurity=False).digest()
         return md5_hash == base64.b64encode(md5).decode()
     if crc32c:
+        import google_crc32c
+
         return crc32c == base64.b64encode(google_crc32c.Checksum(data).digest()).decode()
     return False  # no checksum to trust: upload again
 
@@ -295,6 +300,8 @@ class BucketAdmin:
             )
             return True
         except CloudError as err:
+            from google.api_core import exceptions as gexc
+
             if not isinstance(err.__cause__, gexc.Conflict):
                 raise
         self.update(settings)

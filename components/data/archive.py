@@ -17,6 +17,7 @@ import stat
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from components.data.cache import file_stamp
@@ -243,72 +244,110 @@ def _zip_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], byte
     return read
 
 
-def read_directory(root: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> Listing:
-    """Lists the regular files under a directory; symlinks anywhere are refused."""
+@dataclass
+class DirectoryWalk:
+    """A directory's image files as names and stamps only (no object per file), what it
+    skipped, and what it refuses: the stat walk a no-op check needs, and the listing's base."""
+
+    names: list[str] = field(default_factory=list)  # posix, relative to the root, in walk order
+    stamps: list[tuple[int, ...]] = field(default_factory=list)  # file_stamp of each name
+    skipped: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def walk_directory(root: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> DirectoryWalk:
+    """Every regular file under `root` with its stamp, by `os.scandir` (one `lstat` per file);
+    hidden and system entries skipped (folders not entered), symlinks anywhere refused."""
     if not root.is_dir():
         raise DatasetError([Problem(label, "missing", "directory not found")])
-    problems: list[Problem] = []
-    files: list[SourceFile] = []
-    skipped: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        base = Path(dirpath)
-        for d in list(dirnames):
-            rel = (base / d).relative_to(root).as_posix()
-            unit = _skipped(PurePosixPath(rel).parts, is_dir=True)
-            if unit:  # not walked: a .git folder holds thousands of files, none an image
-                skipped.append(unit)
-                dirnames.remove(d)
-            elif (base / d).is_symlink():
-                problems.append(
-                    Problem(f"{label}/{rel}", "symlink", "is a symbolic link; links are refused")
-                )
-                dirnames.remove(d)
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = base / name
-            rel = full.relative_to(root).as_posix()
-            unit = _skipped(PurePosixPath(rel).parts)
-            if unit:
-                skipped.append(unit)
-                continue
-            file, problem = _directory_file(full, rel, f"{label}/{rel}", limits)
-            if problem:
-                problems.append(problem)
-            elif file:
-                files.append(file)
-            if len(files) > limits.max_files:
-                raise DatasetError(
-                    [
-                        Problem(
-                            label,
-                            "too-many-files",
-                            f"has over {limits.max_files:,} files; at most "
-                            f"{limits.max_files:,} are allowed",
-                        )
-                    ]
-                )
-    if problems:
-        raise DatasetError(problems)
-    return Listing(files, sorted(skipped))
+    walk = DirectoryWalk()
+    _walk(str(root), "", walk, label, limits)
+    return walk
 
 
-def _directory_file(
-    full: Path, rel: str, where: str, limits: Limits
-) -> tuple[SourceFile | None, Problem | None]:
-    """One file of a directory source: refused (link, size), skipped (not regular) or kept."""
-    st = full.lstat()
-    if stat.S_ISLNK(st.st_mode):
-        return None, Problem(where, "symlink", "is a symbolic link; links are refused")
-    if not stat.S_ISREG(st.st_mode):
-        return None, None
-    if st.st_size > limits.max_file_bytes:
-        return None, Problem(
-            where,
-            "size",
-            f"is {st.st_size / 1024**2:.1f} MB; each image must be 30 MB or smaller",
-        )
-    file = SourceFile(name=rel, size=st.st_size, stamp=file_stamp(st), _reader=full.read_bytes)
-    return file, None
+def _walk(folder: str, prefix: str, walk: DirectoryWalk, label: str, limits: Limits) -> None:
+    """One folder: its sub-folders' checks, its files (sorted), then each sub-folder's walk."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+    except OSError:  # unreadable below the root: not walked (as os.walk does)
+        return
+    folders: list[os.DirEntry[str]] = []
+    files: list[os.DirEntry[str]] = []
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()  # a link to a folder counts as a folder, as in os.walk
+        except OSError:
+            is_dir = False
+        (folders if is_dir else files).append(entry)
+    for entry in folders:
+        rel = prefix + entry.name
+        if entry.name.startswith(".") or entry.name in _SYSTEM_DIRS:
+            walk.skipped.append(rel + "/")  # not walked: a .git folder holds thousands of files
+        elif entry.is_symlink():
+            walk.problems.append(
+                Problem(f"{label}/{rel}", "symlink", "is a symbolic link; links are refused")
+            )
+    for entry in files:
+        name = entry.name
+        rel = prefix + name
+        if name.startswith(".") or name.lower() in _SYSTEM_FILES:
+            walk.skipped.append(rel)
+            continue
+        if entry.is_symlink():
+            walk.problems.append(
+                Problem(f"{label}/{rel}", "symlink", "is a symbolic link; links are refused")
+            )
+            continue
+        st = entry.stat(follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        if st.st_size > limits.max_file_bytes:
+            walk.problems.append(
+                Problem(
+                    f"{label}/{rel}",
+                    "size",
+                    f"is {st.st_size / 1024**2:.1f} MB; each image must be 30 MB or smaller",
+                )
+            )
+            continue
+        walk.names.append(rel)
+        walk.stamps.append(file_stamp(st))
+        if len(walk.names) > limits.max_files:
+            raise DatasetError(
+                [
+                    Problem(
+                        label,
+                        "too-many-files",
+                        f"has over {limits.max_files:,} files; at most "
+                        f"{limits.max_files:,} are allowed",
+                    )
+                ]
+            )
+    for entry in folders:
+        if not (entry.name.startswith(".") or entry.name in _SYSTEM_DIRS or entry.is_symlink()):
+            _walk(entry.path, f"{prefix}{entry.name}/", walk, label, limits)
+
+
+def read_directory(
+    root: Path, label: str, limits: Limits = DEFAULT_LIMITS, walk: DirectoryWalk | None = None
+) -> Listing:
+    """Lists the regular files under a directory; symlinks anywhere are refused. `walk`: the
+    directory's `walk_directory`, when the caller has it already."""
+    walk = walk or walk_directory(root, label, limits)
+    if walk.problems:
+        raise DatasetError(walk.problems)
+    base = str(root)
+    files = [
+        SourceFile(name, stamp[0], stamp, partial(_read_file, os.path.join(base, name)))
+        for name, stamp in zip(walk.names, walk.stamps, strict=True)
+    ]
+    return Listing(files, sorted(walk.skipped))
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
 
 
 def read_source(path: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> Listing:

@@ -1,8 +1,17 @@
-"""Stat-based cache of per-file scan results, so a no-op diff does not re-read every byte.
+"""Stat-based caches of a source's scan, so a no-op check does not re-read every byte.
 
 Like git's index: a file whose (size, mtime, ctime, inode, device) is unchanged is not read
 again. A zip archive is one unit: its members are re-read when the archive's own stat
 changes (and each member is keyed by its CRC and size).
+
+Two files per source, in `EDGE_LABELER_CACHE_DIR`:
+- `scan-<source>.json`: per file, its stamp and what reading it found (sha256, format, size);
+  read only when some file must be looked at;
+- `summary-<source>.json`: the manifest's summary (fingerprint, counts, warnings) under
+  the key of the whole scan: every name and stamp of the source (for a zip, the archive's own
+  stamp), the options, and the rules' code. A check whose key matches reads nothing else.
+A verified read that finds other bytes than a stamp promised (an edit within the file
+system's timestamp tick) forgets that file's entry and the summary.
 """
 
 import hashlib
@@ -31,23 +40,31 @@ def cache_dir() -> Path:
 
 
 class ScanCache:
-    """Per-source mapping name → (stamp, result); written atomically by `save()`."""
+    """Per-source mapping name → (stamp, result), and the source's summary under its scan's
+    key; written atomically (`save()`, `save_summary()`)."""
 
     def __init__(self, source: Path | str, source_stamp: tuple[int, ...] | None):
         """`source`: a local path, or a URI (a gs:// CSV index) whose items have own stamps."""
         ident = str(source.resolve()) if isinstance(source, Path) else source
         key = hashlib.sha256(ident.encode()).hexdigest()[:32]
         self.path = cache_dir() / f"scan-{key}.json"
+        self.summary_path = cache_dir() / f"summary-{key}.json"
         self.source_stamp = list(source_stamp) if source_stamp is not None else None
-        self._entries: dict[str, list[Any]] = {}
+        self._loaded: dict[str, list[Any]] | None = None  # read on first use
         self._fresh: dict[str, list[Any]] = {}
         self._lock = threading.Lock()  # `forget` runs in upload threads
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return
-        if data.get("version") == CACHE_VERSION and data.get("source") == self.source_stamp:
-            self._entries = data.get("entries", {})
+
+    @property
+    def _entries(self) -> dict[str, list[Any]]:
+        if self._loaded is None:
+            self._loaded = {}
+            try:
+                data = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                return self._loaded
+            if data.get("version") == CACHE_VERSION and data.get("source") == self.source_stamp:
+                self._loaded = data.get("entries", {})
+        return self._loaded
 
     def get(self, name: str, stamp: tuple[int, ...]) -> Any | None:
         hit = self._entries.get(name)
@@ -59,13 +76,30 @@ class ScanCache:
     def put(self, name: str, stamp: tuple[int, ...], result: Any) -> None:
         self._fresh[name] = [list(stamp), result]
 
+    def summary(self, key: str) -> Any | None:
+        """The summary saved under `key`, or None (another key, or none saved)."""
+        try:
+            data = json.loads(self.summary_path.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("key") != key:
+            return None
+        return data.get("summary")
+
+    def save_summary(self, key: str, summary: Any) -> None:
+        """Keeps `summary` as what a scan with `key` finds (failures to write are ignored)."""
+        with self._lock:
+            _write_json(self.summary_path, {"key": key, "summary": summary})
+
     def forget(self, name: str) -> None:
-        """Drops an entry (on disk too) whose file no longer holds what the entry says.
+        """Drops an entry (on disk too) whose file no longer holds what the entry says, and
+        the summary, which counted it.
 
         A stamp can miss a change (new bytes written within the file system's timestamp
         tick of the scan, as git's "racily clean" files): the next scan then reads it again.
         """
         with self._lock:
+            self.summary_path.unlink(missing_ok=True)
             self._entries.pop(name, None)
             self._fresh.pop(name, None)
             self._write()
@@ -73,17 +107,23 @@ class ScanCache:
     def save(self) -> None:
         """Keeps only what this scan saw; failures to write are not fatal (it is a cache)."""
         with self._lock:
-            if self._fresh == self._entries:
+            if self._loaded is not None and self._fresh == self._loaded:
                 return  # all hits: rewriting ~70 bytes per image on every no-op scan is wasted
             self._write()
 
     def _write(self) -> None:
         payload = {"version": CACHE_VERSION, "source": self.source_stamp, "entries": self._fresh}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".scan-")
-            with os.fdopen(fd, "w") as fh:
-                json.dump(payload, fh, separators=(",", ":"))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass
+        _write_json(self.path, payload)
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    """Replaces `path` atomically (a reader sees the old file or the new one); a cache, so a
+    failure to write is ignored."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".scan-")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError:
+        pass

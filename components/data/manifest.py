@@ -4,25 +4,37 @@ A dataset's fingerprint is the sha256 of its sorted manifest lines (content hash
 split) plus the classification type: renaming a file changes nothing, editing a pixel does.
 The items handed back for the upload verify, on every read, that the bytes are still those
 hashed, so an object is never stored under the address of other content.
+
+A no-op check reads no image and builds no manifest: `summarize_local` walks the source's
+stats (a zip: its own stat) into the scan's key, and answers the summary that the stat cache
+holds under that key (cache.py); only a changed key scans.
 """
 
 import hashlib
-import os
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import marshal
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
+from components.data import check_pool
 from components.data.archive import (
     DEFAULT_LIMITS,
+    DirectoryWalk,
     Limits,
+    Listing,
     iter_structured,
+    read_directory,
     read_source,
+    read_zip,
     source_stamp,
+    walk_directory,
 )
-from components.data.cache import ScanCache
+from components.data.cache import CACHE_VERSION, ScanCache
 from components.data.errors import DatasetError, Problem
 from components.data.images import EXTENSIONS, check_image
 from components.data.labels import label_problem, read_labels_file
@@ -82,12 +94,46 @@ class Manifest:
     def labels(self) -> tuple[str, ...]:
         return tuple(self.label_counts)
 
+    @property
+    def summary(self) -> "Summary":
+        return Summary(self.fingerprint, len(self.entries), self.label_counts, self.warnings)
 
-def _scan_one(item: Item, cache: ScanCache | None) -> tuple[str, str, int] | Problem:
-    cached = cache.get(item.name, item.stamp) if cache else None
-    if cached is not None:
-        sha, fmt, size = cached  # as `put` below stored it
-        return sha, fmt, size
+
+@dataclass(frozen=True)
+class Summary:
+    """What a check reports of a manifest: its fingerprint and figures, not its entries."""
+
+    fingerprint: str  # "sha256:<hex>"
+    image_count: int
+    label_counts: Mapping[str, Mapping[str, int]]  # label → split → images
+    warnings: tuple[str, ...]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.label_counts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "imageCount": self.image_count,
+            "labelCounts": {k: dict(v) for k, v in self.label_counts.items()},
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Summary":
+        return cls(
+            str(data["fingerprint"]),
+            int(data["imageCount"]),
+            MappingProxyType(
+                {str(k): MappingProxyType(dict(v)) for k, v in data["labelCounts"].items()}
+            ),
+            tuple(str(w) for w in data["warnings"]),
+        )
+
+
+def _scan_one(item: Item) -> tuple[str, str, int] | Problem:
+    """Reads, checks and hashes one item."""
     try:
         data = item.read()
     except (OSError, ValueError) as exc:  # zipfile raises BadZipFile (a ValueError) on bad CRC
@@ -96,10 +142,7 @@ def _scan_one(item: Item, cache: ScanCache | None) -> tuple[str, str, int] | Pro
         checked = check_image(data, item.name)
     except ValueError as exc:
         return Problem(item.where, "image", str(exc))
-    result = (hashlib.sha256(data).hexdigest(), checked.format, len(data))
-    if cache:
-        cache.put(item.name, item.stamp, list(result))
-    return result
+    return (hashlib.sha256(data).hexdigest(), checked.format, len(data))
 
 
 def scan(
@@ -108,22 +151,59 @@ def scan(
     """Reads, checks and hashes every item (in parallel); cached items are not read."""
     ok: list[tuple[Item, str, str, int]] = []
     problems: list[Problem] = []
-    workers = min(8, 2 * (os.cpu_count() or 1))
-    # Cache hits are answered here, only misses go to the pool: a future per hit made
+    # Cache hits are answered here, only misses go to the pools: a future per hit made
     # the warm no-op scan of 10,000 images ~0.2 s slower (bench/bench_dataset_import.py).
     hits = [cache.get(i.name, i.stamp) if cache else None for i in items]
     misses = [i for i, hit in zip(items, hits, strict=True) if hit is None]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        scanned = pool.map(lambda i: _scan_one(i, cache), misses)
-        for done, (item, hit) in enumerate(zip(items, hits, strict=True), start=1):
-            result = tuple(hit) if hit is not None else next(scanned)
-            if isinstance(result, Problem):
-                problems.append(result)
-            else:
-                ok.append((item, *result))
-            if progress and (done % 500 == 0 or done == len(items)):
-                progress(done, len(items))
+    checked = _check(misses)
+    for done, (item, hit) in enumerate(zip(items, hits, strict=True), start=1):
+        result = tuple(hit) if hit is not None else next(checked)
+        if isinstance(result, Problem):
+            problems.append(result)
+        else:
+            ok.append((item, *result))
+            if hit is None and cache:
+                cache.put(item.name, item.stamp, list(result))
+        if progress and (done % 500 == 0 or done == len(items)):
+            progress(done, len(items))
     return ok, problems
+
+
+def _check(items: Sequence[Item]) -> Iterator[tuple[str, str, int] | Problem]:
+    """`_scan_one` of each item, in order: in worker processes (check_pool.py) when there
+    are many, else in threads (Pillow releases the GIL while it decodes large images)."""
+    workers = check_pool.cores()
+    if len(items) < check_pool.MIN_IMAGES or workers < 2:
+        with ThreadPoolExecutor(max_workers=min(8, 2 * workers)) as pool:
+            yield from pool.map(_scan_one, items)
+        return
+    reads = ((item.name, data) for item, data in zip(items, _read_ahead(items), strict=True))
+    for item, result in zip(items, check_pool.check_in_processes(reads, workers), strict=True):
+        sha, kind, size = result
+        if not sha:
+            yield Problem(item.where, kind, str(size))
+        else:
+            yield sha, kind, int(size)
+
+
+def _read_ahead(items: Iterable[Item], threads: int = 8) -> Iterator[bytes | str]:
+    """Each item's bytes (or why they cannot be read), in order, read by `threads` threads a
+    bounded number ahead of the consumer (a CSV index's images are network reads)."""
+
+    def read(item: Item) -> bytes | str:
+        try:
+            return item.read()
+        except (OSError, ValueError) as exc:  # zipfile raises BadZipFile (a ValueError)
+            return f"cannot be read ({exc})"
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        ahead: deque[Future[bytes | str]] = deque()
+        for item in items:
+            ahead.append(pool.submit(read, item))
+            if len(ahead) >= 4 * threads:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 def _rank(seed: int, sha: str) -> str:
@@ -323,10 +403,12 @@ def local_items(
     label: str,
     labels_file: Path | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    listing: Listing | None = None,
 ) -> tuple[list[Item], list[str]]:
     """Items of a local source: `zip` / `directory` (structured) or `images` (+ labels file),
-    and notes about the source (the hidden or system entries it skipped)."""
-    listing = read_source(path, label, limits)
+    and notes about the source (the hidden or system entries it skipped). `listing`: the
+    source's, when the caller has read it already."""
+    listing = listing or read_source(path, label, limits)
     files = listing.files
     notes = [note] if (note := listing.note(label)) else []
     sep = ":" if path.is_file() else "/"
@@ -375,19 +457,106 @@ def scan_local(
     """The manifest of a local source (unchanged files come from the stat cache), and the
     source's items by name, to read the images an upload needs."""
     label = label or str(path)
-    cache = None
-    if use_cache:
-        cache = ScanCache(path, source_stamp(path) if path.is_file() else None)
-    items, notes = local_items(kind, path, label, labels_file)
-    return scan_items(
-        items,
-        cache,
-        classification=classification,
-        split=split,
-        label=label,
-        progress=progress,
-        notes=notes,
-    )
+    source = _LocalSource(kind, path, label, labels_file, classification, split)
+    return source.scan(source.walk(), progress, use_cache)
+
+
+def summarize_local(
+    kind: str,
+    path: Path,
+    *,
+    classification: str,
+    split: SplitSpec = SplitSpec(),
+    label: str | None = None,
+    labels_file: Path | None = None,
+    progress: Progress | None = None,
+) -> Summary:
+    """The summary of `scan_local`'s manifest: the stat cache's, when the source's names and
+    stamps (a zip: its own stamp), the options and the rules are those it was saved with."""
+    label = label or str(path)
+    source = _LocalSource(kind, path, label, labels_file, classification, split)
+    walk = source.walk()
+    key = source.key(walk)
+    if key is not None:
+        saved = source.cache().summary(key)
+        if saved is not None:
+            try:
+                return Summary.from_json(saved)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass  # not what save_summary writes: scan again
+    manifest, _ = source.scan(walk, progress, use_cache=True)
+    return manifest.summary
+
+
+@dataclass(frozen=True)
+class _LocalSource:
+    """A local source and the options of its scan (what its key is made of)."""
+
+    kind: str
+    path: Path
+    label: str
+    labels_file: Path | None
+    classification: str
+    split: SplitSpec
+
+    def walk(self) -> DirectoryWalk | None:
+        """A directory's stat walk (None for a zip: its own stamp stands for its members)."""
+        return walk_directory(self.path, self.label) if self.path.is_dir() else None
+
+    def cache(self) -> ScanCache:
+        return ScanCache(self.path, None if self.path.is_dir() else source_stamp(self.path))
+
+    def key(self, walk: DirectoryWalk | None) -> str | None:
+        """What identifies this scan's result; None when it cannot be known without reading
+        the source (a problem the scan reports, a missing file)."""
+        try:
+            labels = None if self.labels_file is None else self.labels_file.read_bytes()
+            if walk is None:
+                identity: Any = source_stamp(self.path)
+            elif walk.problems:
+                return None
+            else:
+                identity = (walk.names, walk.stamps, walk.skipped)
+        except OSError:
+            return None
+        split = (self.split.train, self.split.validation, self.split.test, self.split.seed)
+        scan = (_rules_digest(), self.kind, self.label, labels, self.classification, split)
+        # Version 2: no back-references, so equal values always give equal bytes.
+        return hashlib.sha256(marshal.dumps((scan, identity), 2)).hexdigest()
+
+    def scan(
+        self, walk: DirectoryWalk | None, progress: Progress | None, use_cache: bool
+    ) -> tuple[Manifest, dict[str, Item]]:
+        if walk is None:
+            listing = read_zip(self.path, self.label)
+        else:
+            listing = read_directory(self.path, self.label, walk=walk)
+        cache = self.cache() if use_cache else None
+        items, notes = local_items(
+            self.kind, self.path, self.label, self.labels_file, listing=listing
+        )
+        manifest, verified = scan_items(
+            items,
+            cache,
+            classification=self.classification,
+            split=self.split,
+            label=self.label,
+            progress=progress,
+            notes=notes,
+        )
+        key = self.key(walk) if cache else None
+        if cache and key is not None:
+            cache.save_summary(key, manifest.summary.to_json())
+        return manifest, verified
+
+
+@cache
+def _rules_digest() -> str:
+    """The data layer's code: a cached summary holds only while the rules that made it do."""
+    h = hashlib.sha256(f"{CACHE_VERSION}".encode())
+    for module in ("archive", "cache", "errors", "images", "labels", "manifest"):
+        h.update((Path(__file__).parent / f"{module}.py").read_bytes())
+    return h.hexdigest()
 
 
 def scan_items(

@@ -1,4 +1,7 @@
-"""The `edgectl promote` and `edgectl history` command lines (added by components/cli.py)."""
+"""The `edgectl promote` and `edgectl history` command lines (added by components/cli.py).
+
+Building the parser imports nothing but this module: each handler imports what it runs.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-from components.promotion.history import history, render_text, to_json
-from components.promotion.promote import PromotionError, promote
 
 PROMOTE_DESCRIPTION = """\
 Pin a model that passed its gate on one stack into the next stack, through Git. Only along
@@ -49,6 +49,8 @@ def configure_promote(parser: argparse.ArgumentParser) -> None:
 
 
 def run_promote(args: argparse.Namespace) -> int:
+    from components.promotion.promote import PromotionError, promote
+
     try:
         done = promote(
             Path(args.project_dir), args.model, args.from_stack, args.to_stack, args.fingerprint
@@ -76,6 +78,9 @@ def configure_history(parser: argparse.ArgumentParser) -> None:
 
 
 def run_history(args: argparse.Namespace) -> int:
+    from components.promotion.history import history, render_text, to_json
+    from components.promotion.promote import PromotionError
+
     try:
         found = history(Path(args.project_dir), args.model, args.stack)
     except PromotionError as err:

@@ -36,8 +36,10 @@ from components.data.manifest import (
     Manifest,
     Progress,
     SplitSpec,
+    Summary,
     scan_items,
     scan_local,
+    summarize_local,
 )
 from components.providers.base import (
     DynamicResource,
@@ -209,13 +211,31 @@ def scan(
     )
 
 
-def _summary(manifest: Manifest) -> DatasetSummary:
+def summarize(props: DatasetInputs[Never]) -> Summary:
+    """The summary of `scan`'s manifest; for a local source, from the stat cache when no file
+    changed (a no-op check reads no image and builds no manifest)."""
+    source = props["source"]
+    path, labels = source.get("path"), source.get("labels")
+    if source["kind"] == "csv":
+        return scan(props)[0].summary
+    assert path is not None  # the spec requires one of every local source
+    return summarize_local(
+        source["kind"],
+        Path(path),
+        classification=props["classification"],
+        split=_split(props),
+        label=path,
+        labels_file=Path(labels) if labels else None,
+    )
+
+
+def _summary(summary: Summary) -> DatasetSummary:
     return {
-        "fingerprint": manifest.fingerprint,
-        "imageCount": len(manifest.entries),
-        "labels": list(manifest.labels),
-        "labelCounts": {k: dict(v) for k, v in manifest.label_counts.items()},
-        "warnings": list(manifest.warnings),
+        "fingerprint": summary.fingerprint,
+        "imageCount": summary.image_count,
+        "labels": list(summary.labels),
+        "labelCounts": {k: dict(v) for k, v in summary.label_counts.items()},
+        "warnings": list(summary.warnings),
     }
 
 
@@ -224,11 +244,11 @@ class DatasetProvider(Provider[DatasetProps]):
     replace_on = ("fingerprint", "bucket", "classification", "displayName", "cloud")
 
     def _check(self, olds: Props, news: DatasetProps) -> DatasetProps:
-        manifest, _ = scan(news)
+        summary = summarize(news)
         log = self.log(news)
-        for warning in manifest.warnings:
+        for warning in summary.warnings:
             log(f"warning: {warning}")
-        return {**news, **_summary(manifest)}
+        return {**news, **_summary(summary)}
 
     def _failed_property(self, err: Exception) -> str:
         return "source"
@@ -264,7 +284,7 @@ class DatasetProvider(Provider[DatasetProps]):
         if dataset.example_count != len(uploads):
             dataset = self._import(api, dataset, store.uri(index), len(uploads), log)
         outs: DatasetCreated = {
-            **_summary(manifest),
+            **_summary(manifest.summary),
             "datasetName": dataset.name,
             "indexUri": store.uri(index),
             "uploadedImages": uploaded,

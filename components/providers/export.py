@@ -17,7 +17,6 @@ from components.cloud.adapters import training_api
 from components.cloud.clients import STORAGE, TRAINING, CloudInputs, CloudTarget
 from components.cloud.records import Artifact, RegistryRecord, directory_digest, write_record
 from components.cloud.storage import ObjectStore, split_uri
-from components.evaluation.tflite import inspect_tflite
 from components.providers.base import DynamicResource, Outputs, Pending, Provider, UserError
 from components.providers.gate import GateOutputs
 from components.spec import Model as ModelSpec
@@ -159,6 +158,10 @@ class ModelExportProvider(Provider[ExportProps]):
         data = store.read(_split(model_uri))
         if data is None:
             raise UserError(f"export {fmt} wrote no model.tflite in {directory}")
+        # Here, not at the top: the TF Lite runtime and numpy load in a second, and the graph
+        # (so `edgectl review`) imports this module without exporting anything.
+        from components.evaluation.tflite import inspect_tflite
+
         try:
             info = inspect_tflite(data, model_uri)
         except ValueError as exc:

@@ -1,14 +1,14 @@
-"""The `edgectl review` and `edgectl rehearse` command lines (added by components/cli.py)."""
+"""The `edgectl review` and `edgectl rehearse` command lines (added by components/cli.py).
+
+Building the parser imports nothing but this module: each handler imports what it runs (the
+graph and the providers for a review, the emulator and plotting for a rehearsal).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-
-from components.review.render import render_json, render_markdown
-from components.review.revisions import RevisionError
-from components.review.stack_review import review_revisions
 
 REVIEW_DESCRIPTION = """\
 Every resource change a pull request makes, per stack: the specs of --base and --head are
@@ -77,6 +77,10 @@ def run_review(args: argparse.Namespace) -> int:
     if args.price_per_node_hour is not None and not args.price_per_node_hour >= 0:
         print("edgectl review: --price-per-node-hour must be 0 or more", file=sys.stderr)
         return 2
+    from components.review.render import render_json, render_markdown
+    from components.review.revisions import RevisionError
+    from components.review.stack_review import review_revisions
+
     try:
         review = review_revisions(
             Path(args.project_dir),
@@ -131,6 +135,7 @@ def configure_rehearse(parser: argparse.ArgumentParser) -> None:
 
 def run_rehearse(args: argparse.Namespace) -> int:
     from components.review.rehearsal import rehearse
+    from components.review.revisions import RevisionError
 
     try:
         result = rehearse(Path(args.project_dir), args.stack, Path(args.out), args.base)
