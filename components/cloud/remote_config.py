@@ -25,11 +25,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
-from firebase_admin import _http_client as firebase_http_client
-from firebase_admin import _utils as firebase_utils
-from firebase_admin import exceptions as firebase_exceptions
-
 from components.cloud import retry
 from components.cloud.clients import CloudTarget, remote_config_endpoint
 from components.cloud.errors import CloudError, CloudNotFound, cloud_errors
@@ -56,6 +51,8 @@ def remote_config_errors(action: str, *, sends_template: bool = False) -> Iterat
     """Turns firebase-admin's and Google's errors into CloudError('<action>: <message>'); a 412
     into EtagMismatch, a 404 into CloudNotFound, and — for calls that send a template — a 400
     into TemplateRejected."""
+    from firebase_admin import exceptions as firebase_exceptions  # the client libraries load lazily
+
     try:
         with cloud_errors(action):
             yield
@@ -290,6 +287,8 @@ class RemoteConfigClient:
             if namespace == CLIENT_NAMESPACE
             else f"/v1/projects/{target.project}/namespaces/{namespace}/remoteConfig"
         )
+        from firebase_admin import _http_client as firebase_http_client
+
         # No retries inside the HTTP client: components/cloud/retry.py decides what to retry.
         self._http = firebase_http_client.JsonHttpClient(
             credential=credential, base_url=url + path, retries=False, timeout=TIMEOUT_SECONDS
@@ -308,6 +307,9 @@ class RemoteConfigClient:
         if_match: str | None = None,
     ) -> tuple[JsonObject, str]:
         """One call: its JSON answer and ETag header; firebase-admin's FirebaseError on failure."""
+        import requests
+        from firebase_admin import _utils as firebase_utils
+
         headers = {"If-Match": if_match} if if_match is not None else {}
         try:
             response = self._http.request(
@@ -375,6 +377,8 @@ class RemoteConfigClient:
 
         def published_after_all() -> Template | None:
             """The active template when it is what the failed attempt published."""
+            from firebase_admin import exceptions as firebase_exceptions
+
             try:
                 current = self._get_once()
             except firebase_exceptions.FirebaseError:
@@ -406,6 +410,8 @@ class RemoteConfigClient:
             return Template.from_json(document, etag)
 
         def rolled_back_after_all() -> Template | None:
+            from firebase_admin import exceptions as firebase_exceptions
+
             try:
                 current = self._get_once()
             except firebase_exceptions.FirebaseError:
