@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from components.cloud.errors import CloudError
 from components.cloud.storage import ObjectStore, split_uri
 
 RECORD_VERSION = 1
@@ -57,6 +58,38 @@ def published_path(model: str) -> str:
     return f"models/{model}/published.json"
 
 
+class RecordError(CloudError):
+    """A record or pointer in the bucket is not what this tool writes (edited by hand, written
+    by another tool or version, or damaged); the message names the object and what it lacks."""
+
+
+def _refuse(where: str, what: str, kind: str) -> RecordError:
+    return RecordError(
+        f"{where}, a {kind}, {what}: it was edited by hand or written by another version; "
+        "restore it (the bucket keeps its generations when versioning is on) or delete it and "
+        "run `pulumi up` again"
+    )
+
+
+def _read_object(
+    store: ObjectStore, name: str, kind: str, holds: str = "the record's fields"
+) -> dict[str, Any] | None:
+    """The JSON object stored under `name`; None when there is none; RecordError when the
+    object is not JSON or not a JSON object."""
+    data = store.read(name)
+    if data is None:
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        raise _refuse(store.uri(name), f"is not JSON ({exc})", kind) from None
+    if not isinstance(value, dict):
+        raise _refuse(
+            store.uri(name), f"is a JSON {type(value).__name__}, not an object with {holds}", kind
+        )
+    return value
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -94,10 +127,32 @@ class RegistryRecord:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "RegistryRecord":
-        values = dict(data)
-        values["artifacts"] = tuple(Artifact(**a) for a in data.get("artifacts", ()))
-        values["labels"] = tuple(data.get("labels", ()))
+    def from_json(cls, data: Mapping[str, Any], where: str = "a record") -> "RegistryRecord":
+        """The record stored as `data`; RecordError naming `where` when a field it needs is
+        missing or of the wrong kind. Fields this version does not know (written by a newer
+        one) are ignored."""
+        kind = "registry record"
+        known = set(cls.__dataclass_fields__)
+        required = {n for n, f in cls.__dataclass_fields__.items() if _required(f)}
+        missing = sorted(required - set(data))
+        if missing:
+            raise _refuse(where, f"has no {', no '.join(missing)}", kind)
+        for name in ("config", "gate"):
+            if not isinstance(data[name], Mapping):
+                raise _refuse(where, f"has a `{name}` that is not an object", kind)
+        artifacts = data["artifacts"]
+        needed = set(Artifact.__dataclass_fields__)
+        if not isinstance(artifacts, list) or not all(
+            isinstance(a, Mapping) and needed <= set(a) for a in artifacts
+        ):
+            raise _refuse(
+                where, f"has `artifacts` that are not a list of objects with {sorted(needed)}", kind
+            )
+        if not isinstance(data["labels"], list):
+            raise _refuse(where, "has `labels` that are not a list", kind)
+        values = {k: v for k, v in data.items() if k in known}
+        values["artifacts"] = tuple(Artifact(**{k: a[k] for k in needed}) for a in artifacts)
+        values["labels"] = tuple(data["labels"])
         return cls(**values)
 
     def artifact(self, fmt: str) -> Artifact | None:
@@ -121,9 +176,38 @@ def write_record(store: ObjectStore, record: RegistryRecord) -> str:
     return store.uri(path)
 
 
+def _required(f: Any) -> bool:
+    from dataclasses import MISSING
+
+    return f.default is MISSING and f.default_factory is MISSING
+
+
 def read_record(store: ObjectStore, model: str, fingerprint: str) -> RegistryRecord | None:
-    data = store.read_json(record_path(model, fingerprint))
-    return None if data is None else RegistryRecord.from_json(data)
+    name = record_path(model, fingerprint)
+    data = _read_object(store, name, "registry record")
+    return None if data is None else RegistryRecord.from_json(data, store.uri(name))
+
+
+def read_published(store: ObjectStore, model: str) -> dict[str, Any] | None:
+    """The pointer to what this stack publishes (`fingerprint`, `displayName`,
+    `publishedAt`); None when nothing is published; RecordError when it names no fingerprint."""
+    name = published_path(model)
+    data = store.read(name)
+    return None if data is None else published_pointer(data, store.uri(name))
+
+
+def published_pointer(data: bytes, where: str) -> dict[str, Any]:
+    """A stored publication pointer (one generation of it); RecordError naming `where` when
+    it is not a JSON object with a fingerprint."""
+    kind = "publication pointer"
+    try:
+        pointer = json.loads(data)
+    except ValueError as exc:
+        raise _refuse(where, f"is not JSON ({exc})", kind) from None
+    fingerprint = pointer.get("fingerprint") if isinstance(pointer, dict) else None
+    if not isinstance(fingerprint, str) or not fingerprint.startswith("sha256:"):
+        raise _refuse(where, "names no fingerprint (a string sha256:<64 hex>)", kind)
+    return dict(pointer)
 
 
 def list_records(store: ObjectStore, model: str) -> list[RegistryRecord]:
@@ -131,7 +215,7 @@ def list_records(store: ObjectStore, model: str) -> list[RegistryRecord]:
     records = []
     for name in sorted(store.names(f"models/{model}/")):
         if name.endswith("/record.json"):
-            data = store.read_json(name)
+            data = _read_object(store, name, "registry record")
             if data is not None:
-                records.append(RegistryRecord.from_json(data))
+                records.append(RegistryRecord.from_json(data, store.uri(name)))
     return sorted(records, key=lambda r: r.created)

@@ -9,14 +9,19 @@ history says what was published when.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from components.cloud.clients import storage_client
 from components.cloud.errors import CloudError, cloud_errors
-from components.cloud.records import RegistryRecord, list_records, published_path
+from components.cloud.records import (
+    RegistryRecord,
+    list_records,
+    published_path,
+    published_pointer,
+    read_published,
+)
 from components.cloud.storage import ObjectStore
 from components.promotion.promote import PromotionError, stack_model
 
@@ -54,11 +59,12 @@ def _publications(store: ObjectStore, model: str) -> list[Publication]:
             )
             if b.name == name
         ]
-    live = store.read_json(name)
+    live = read_published(store, model)
     pointers = []
     for blob in sorted(blobs, key=lambda b: b.generation or 0):
         with cloud_errors(f"reading {store.uri(name)}#{blob.generation}"):
-            pointers.append(json.loads(blob.download_as_bytes()))
+            data = blob.download_as_bytes()
+        pointers.append(published_pointer(data, f"{store.uri(name)}#{blob.generation}"))
     if live and (not pointers or pointers[-1] != live):
         pointers.append(live)  # a store that lists no generations
     return [

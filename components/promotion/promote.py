@@ -21,7 +21,7 @@ from components.cloud.errors import CloudError
 from components.cloud.records import (
     RegistryRecord,
     list_records,
-    published_path,
+    read_published,
     read_record,
     record_path,
 )
@@ -91,7 +91,7 @@ def find_record(
                 f"(`edgectl history --model {model} --stack {stack}` lists its records)"
             )
         return record, "as asked (--fingerprint)"
-    pointer = store.read_json(published_path(model))
+    pointer = read_published(store, model)
     if pointer:
         record = read_record(store, model, pointer["fingerprint"])
         if record is not None:

@@ -13,7 +13,7 @@ import pulumi
 
 from components.cloud.adapters import training_api
 from components.cloud.clients import STORAGE, TRAINING, CloudInputs, CloudTarget
-from components.cloud.records import published_path, read_record, record_path
+from components.cloud.records import read_published, read_record, record_path
 from components.cloud.storage import ObjectStore
 from components.evaluation.gate import (
     Baseline,
@@ -75,7 +75,7 @@ def published_baseline(store: ObjectStore, model: str, fingerprint: str | None) 
     None when nothing is published or the published model is this one; UserError naming the
     record when its gate lacks a metric compared (AuPRC, F1).
     """
-    pointer = store.read_json(published_path(model))
+    pointer = read_published(store, model)
     if not pointer:
         return None
     record = read_record(store, model, pointer["fingerprint"])

@@ -174,3 +174,73 @@ def test_a_record_without_precision_and_recall_is_promoted_when_no_minimum_needs
     outs = _create(host, stacks.props(Criteria("maximize", None)), "no-precision")
     assert (outs["threshold"], outs.get("precision"), outs.get("recall")) == (0.45, None, None)
     assert outs["modelSha256"] == stacks.artifact.sha256
+
+
+@pytest.mark.parametrize(
+    "pointer",
+    [{"displayName": "d"}, {"fingerprint": 5, "displayName": "d"}, "not an object"],
+    ids=["no-fingerprint", "not-a-string", "not-an-object"],
+)
+def test_a_published_pointer_without_a_fingerprint_is_refused_naming_it(
+    host: ProviderHost, stacks: Stacks, pointer: Any
+) -> None:
+    stacks.write_source(GATE)
+    stacks.publish_in_target(GATE)
+    stacks.store.write_json(published_path(MODEL), pointer)
+    criteria = Criteria("maximize", None, no_worse_than_published=True)
+    with pytest.raises(ProviderCallError) as info:
+        _create(host, stacks.props(criteria), f"bad-pointer-{uuid.uuid4().hex}")
+    message = info.value.details
+    assert stacks.store.uri(published_path(MODEL)) in message and "fingerprint" in message
+    assert "Traceback" not in message and "KeyError" not in message, message
+    assert stacks.store.read(record_path(MODEL, SOURCE_FINGERPRINT)) is None
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda r: {k: v for k, v in r.items() if k != "gate"},
+        lambda r: {k: v for k, v in r.items() if k not in ("labels", "artifacts", "stop_reason")},
+        lambda r: {**r, "gate": "passed"},
+        lambda r: {**r, "artifacts": [{"format": "tflite"}]},
+    ],
+    ids=["no-gate", "three-keys-missing", "gate-not-an-object", "artifact-incomplete"],
+)
+def test_a_damaged_source_record_is_refused_naming_it_and_what_it_lacks(
+    host: ProviderHost, stacks: Stacks, damage: Any
+) -> None:
+    record_uri = stacks.write_source(GATE)
+    name = record_path(MODEL, SOURCE_FINGERPRINT)
+    stacks.source.write_json(name, damage(stacks.source.read_json(name)))
+    with pytest.raises(ProviderCallError) as info:
+        _create(host, stacks.props(Criteria("maximize", None)), f"damaged-{uuid.uuid4().hex}")
+    message = info.value.details
+    assert record_uri in message and "registry record" in message, message
+    assert "Traceback" not in message and "TypeError" not in message, message
+    assert stacks.store.names("") == set()
+
+
+def test_a_record_that_is_not_json_is_refused_naming_it(host: ProviderHost, stacks: Stacks) -> None:
+    record_uri = stacks.write_source(GATE)
+    stacks.source.write(record_path(MODEL, SOURCE_FINGERPRINT), b"{not json")
+    with pytest.raises(ProviderCallError) as info:
+        _create(host, stacks.props(Criteria("maximize", None)), f"not-json-{uuid.uuid4().hex}")
+    message = info.value.details
+    assert record_uri in message and "JSON" in message and "Traceback" not in message, message
+
+
+def test_history_names_a_damaged_record_or_pointer_instead_of_a_traceback(
+    stacks: Stacks,
+) -> None:
+    """`edgectl history` reads every record and every generation of the pointer."""
+    from components.cloud.records import RecordError, list_records, read_published
+
+    record_uri = stacks.write_source(GATE)
+    name = record_path(MODEL, SOURCE_FINGERPRINT)
+    stacks.source.write_json(name, {"model": MODEL})
+    with pytest.raises(RecordError, match="registry record, has no ") as info:
+        list_records(stacks.source, MODEL)
+    assert record_uri in str(info.value)
+    stacks.store.write(published_path(MODEL), b"[]")
+    with pytest.raises(RecordError, match="names no fingerprint"):
+        read_published(stacks.store, MODEL)
