@@ -338,6 +338,45 @@ def check(
     return tuple(failures)
 
 
+class NotAccepted(Exception):
+    """A gated record refused for a stack; the message lists why and what was not done."""
+
+
+def accept_record(
+    gate: Mapping[str, Any],
+    criteria: Criteria,
+    baseline: Baseline | None,
+    *,
+    fingerprint: str,
+    origin: str,
+    target: str,
+    record_uri: str,
+    outcome: str,
+) -> tuple[Observed, float]:
+    """A record gated on stack `origin`, held against stack `target`'s acceptance: its
+    metrics and threshold, or NotAccepted when it did not pass its gate, misses a criterion
+    (`baseline`: what the target publishes) or has no threshold. The one acceptance of a
+    promotion: `edgectl promote` and the PromotedModel provider both call it."""
+    observed = Observed.from_props(gate)
+    unmet = [] if gate.get("passed") else [f"it did not pass its gate on stack '{origin}'"]
+    unmet += check(observed, criteria, baseline)
+    if unmet:
+        raise NotAccepted(
+            unmet_message(
+                f"{fingerprint[:19]}… from stack '{origin}' does not meet the acceptance of "
+                f"stack '{target}':",
+                unmet,
+                outcome,
+            )
+        )
+    if observed.threshold is None:  # a passed gate always chose one: written by hand?
+        raise NotAccepted(
+            f"{record_uri} (the registry record on stack '{origin}') has no threshold in its "
+            f"gate: the confidence threshold apps use travels with a promoted model. {outcome}"
+        )
+    return observed, observed.threshold
+
+
 def evaluate(
     evaluations: Evaluations, criteria: Criteria, baseline: Baseline | None = None
 ) -> GateResult:

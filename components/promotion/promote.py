@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.cloud.clients import cloud_target
-from components.cloud.errors import CloudError
+from components.cloud.errors import CloudError, CloudNotFound
 from components.cloud.records import (
     RegistryRecord,
     list_records,
@@ -26,8 +26,10 @@ from components.cloud.records import (
     record_path,
 )
 from components.cloud.storage import ObjectStore
-from components.evaluation.gate import Criteria, Observed, check, unmet_message
+from components.evaluation.gate import Criteria, NotAccepted, accept_record
 from components.promotion.pin import PinError, with_pin
+from components.providers.base import UserError
+from components.providers.gate import published_baseline
 from components.providers.promoted import FINGERPRINT, artifact_digest
 from components.spec import SpecError, SpecSet, StackConfig, load_specs, load_stack_config
 from components.spec.overlay import overlay_path
@@ -159,15 +161,31 @@ def promote(
             f"{artifact.sha256}: the artifact changed after it passed its gate; not promoted"
         )
     criteria = Criteria.from_acceptance(target.specs.models[model].acceptance)
-    unmet = check(Observed.from_props(record.gate), criteria)
-    if unmet:
-        raise PromotionError(
-            unmet_message(
-                f"{record.fingerprint[:19]}… from stack '{from_stack}' does not meet the "
-                f"acceptance of stack '{to_stack}':",
-                unmet,
-            )
+    try:
+        baseline = (
+            published_baseline(target.store, model, record.fingerprint)
+            if criteria.no_worse_than_published
+            else None
         )
+    except CloudNotFound:
+        baseline = None  # the target's bucket does not exist yet: nothing is published there
+    except (CloudError, UserError) as err:
+        raise PromotionError(
+            f"reading stack '{to_stack}' (noWorseThan: published): {err}"
+        ) from None
+    try:
+        accept_record(
+            record.gate,
+            criteria,
+            baseline,
+            fingerprint=record.fingerprint,
+            origin=from_stack,
+            target=to_stack,
+            record_uri=source.store.uri(record_path(model, record.fingerprint)),
+            outcome=f"No pin was written to stack '{to_stack}'.",
+        )
+    except NotAccepted as refused:
+        raise PromotionError(str(refused)) from None
     overlay = overlay_path(project_dir / target.config.specs, to_stack)
     before = overlay.read_text(encoding="utf-8") if overlay.is_file() else None
     try:

@@ -35,10 +35,10 @@ from components.cloud.storage import ObjectStore, split_uri
 from components.evaluation.gate import (
     Criteria,
     CriteriaProps,
+    NotAccepted,
     Observed,
-    check,
+    accept_record,
     show_metric,
-    unmet_message,
 )
 from components.providers.base import (
     DynamicResource,
@@ -253,32 +253,25 @@ class PromotedModelProvider(Provider[PromotedProps]):
     ) -> tuple[Observed, float]:
         """The record's gated metrics and threshold; refuses a record that did not pass its
         gate, misses this stack's acceptance or lacks its threshold (`record_uri` names it)."""
-        origin = f"stack '{record.stack}'"
         criteria = Criteria.from_props(props["criteria"])
         baseline = (
             published_baseline(store, props["name"], record.fingerprint)
             if criteria.no_worse_than_published
             else None
         )
-        observed = Observed.from_props(record.gate)
-        unmet = [] if record.gate.get("passed") else [f"it did not pass its gate on {origin}"]
-        unmet += check(observed, criteria, baseline)
-        if unmet:
-            raise UserError(
-                unmet_message(
-                    f"{record.fingerprint[:19]}… from {origin} does not meet the acceptance of "
-                    f"stack '{store.target.stack}':",
-                    unmet,
-                    "Nothing was copied or published.",
-                )
+        try:
+            return accept_record(
+                record.gate,
+                criteria,
+                baseline,
+                fingerprint=record.fingerprint,
+                origin=record.stack,
+                target=store.target.stack,
+                record_uri=record_uri,
+                outcome="Nothing was copied or published.",
             )
-        if observed.threshold is None:  # a passed gate always chose one: written by hand?
-            raise UserError(
-                f"{record_uri} (the registry record on {origin}) has no threshold in its gate: "
-                "the confidence threshold apps use travels with a promoted model; nothing was "
-                "copied or published"
-            )
-        return observed, observed.threshold
+        except NotAccepted as refused:
+            raise UserError(str(refused)) from None
 
     def _promote(self, props: PromotedProps) -> PromotedOutputs:
         log = self.log(props)
