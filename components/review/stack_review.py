@@ -75,6 +75,9 @@ def _plan(
     config: StackConfig | None = None  # None when the stack file itself does not load
     try:
         config = load_stack_config(stack, root)
+        source = Path(config.source)
+        if source.is_absolute() and source.is_relative_to(root):  # not the temporary checkout
+            config = replace(config, source=source.relative_to(root).as_posix())
         specs = load_specs(root / config.specs, stack)
     except SpecError as err:
         return empty, config, [_relative(i, root) for i in err.issues]

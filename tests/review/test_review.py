@@ -83,7 +83,9 @@ def test_price_from_stack_config_and_flag_is_named(repo, capsys):
     repo.commit("budget and a price")
     _, report = repo.review(capsys, "--stack", "dev")
     cost = change(_valid(report), "dev", "Model", "digits")["cost"]
-    assert cost["usd"] == 14.85 and "trainingPricePerNodeHour in" in cost["priceSource"]
+    # Named as the repository names it, not by the review's temporary checkout.
+    assert cost["usd"] == 14.85
+    assert cost["priceSource"] == "edge-labeler:trainingPricePerNodeHour in Pulumi.dev.yaml"
     _, report = repo.review(capsys, "--stack", "dev", "--price-per-node-hour", "10")
     cost = change(report, "dev", "Model", "digits")["cost"]
     assert (
