@@ -223,9 +223,15 @@ def reset(data_dir: Path, yes: bool) -> int:
             f"Remote Config template of the emulator on {data_dir} (pid {instance.pid}); run "
             f"`edgectl emulator reset --yes --data-dir {data_dir}` to confirm"
         )
-    answer = _http_json(
-        f"{instance.admin_url}/emulator/v1/reset", "POST", timeout=RESET_TIMEOUT_SECONDS
-    )
+    try:
+        answer = _http_json(
+            f"{instance.admin_url}/emulator/v1/reset", "POST", timeout=RESET_TIMEOUT_SECONDS
+        )
+    except EmulatorError as exc:
+        raise EmulatorError(
+            f"the reset of the emulator on {data_dir} (pid {instance.pid}) failed: {exc}; its "
+            "log (the stderr of `edgectl emulator start`) says why"
+        ) from None
     removed = answer.get("removed", {})
     print(
         f"reset the emulator on {data_dir} (pid {instance.pid}): removed "

@@ -79,14 +79,21 @@ def running(data_dir: Path) -> Instance:
             f"the emulator recorded in {data_dir / STATE_FILE} (pid {state.get('pid')}) is not "
             "running any more (it did not stop cleanly)",
         )
-    started = state.get("started_at")
-    return Instance(
-        data_dir=data_dir,
-        pid=int(state["pid"]),
-        env=dict(state["env"]),
-        started_at=datetime.fromisoformat(started) if started else None,
-        stops_on_sigterm=state.get("stops_on") == STOPS_ON_SIGTERM,
-    )
+    try:
+        started = state.get("started_at")
+        return Instance(
+            data_dir=data_dir,
+            pid=int(state["pid"]),
+            env={str(k): str(v) for k, v in state["env"].items()},
+            started_at=datetime.fromisoformat(started) if started else None,
+            stops_on_sigterm=state.get("stops_on") == STOPS_ON_SIGTERM,
+        )
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise EmulatorError(
+            f"{data_dir / STATE_FILE} is not what the emulator writes (pid, env, started_at); "
+            "restart the emulator (end its process, then `edgectl emulator start --data-dir "
+            f"{data_dir}`), which writes it again"
+        ) from None
 
 
 def lock_held(data_dir: Path) -> bool:
