@@ -301,17 +301,22 @@ class EmulatorServer:
         """Empties every service's state while the listeners keep serving; what it removed
         ({"files": n, "bytes": n}).
 
-        New calls wait at the gate; background work ends (recorded as interrupted) and calls
-        in flight finish; armed faults are disarmed; gcs/ and state/ are moved aside (a start
-        finishes a reset that a crash cut short); a new core and new facades over empty
-        directories are served; what was moved aside is deleted.
+        New calls wait at the gate; background work ends (recorded as interrupted); armed
+        faults are disarmed, so held calls go on, and calls in flight finish; gcs/ and state/
+        are moved aside (a start finishes a reset that a crash cut short); a new core and new
+        facades over empty directories are served; what was moved aside is deleted.
         """
         with self._lifecycle:
             if self._env is None:
                 raise EmulatorError("the emulator is not running; nothing to reset")
             with self.calls.gate.closed() as gate:
-                self.faults.clear()  # releases held calls
+                # Background work first: a held checkpoint sees the stop and ends interrupted
+                # (released before it, it could go on and commit) ...
                 self.backend.close(RESET_GRACE_SECONDS)
+                # ... then held calls are released and answered, by the old core, before
+                # anything is moved (one that would start work is told the emulator is
+                # shutting down: UNAVAILABLE, which a client may retry on the new core).
+                self.faults.clear()
                 left = gate.drain(RESET_GRACE_SECONDS)
                 if left:
                     log.warning("reset: %d calls still running; they may fail", left)

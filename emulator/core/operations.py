@@ -255,18 +255,20 @@ class OperationStore:
         id_prefix: str = "",
     ) -> Operation:
         """Records a running operation and runs `work` for it in a background thread."""
-        if self._stopping.is_set():
-            raise ServiceError("The emulator is shutting down.", Code.UNAVAILABLE)
         op = self._new(parent, api, kind, resources, details, id_prefix)
+        # Checked, recorded and started under the lock `shutdown` takes to list the threads it
+        # waits for: work is either refused or waited for, never started behind its back.
         with self._changed:
+            if self._stopping.is_set():
+                raise ServiceError("The emulator is shutting down.", Code.UNAVAILABLE)
             self._ops[op.name] = op
             atomic_write_json(self._path(op), op.to_json())
             thread = threading.Thread(
                 target=self._run, args=(op.name, work), name=f"operation-{op.id}", daemon=True
             )
             self._threads[op.name] = thread
+            thread.start()
         log.info("operation %s (%s) started", op.name, kind)
-        thread.start()
         return op
 
     def record(

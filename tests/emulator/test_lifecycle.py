@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from emulator.cli import main
 from emulator.server import ENV_KEYS, FIREBASE_ML_ENV, STATE_FILE, EmulatorServer
 from tests.fixtures.digits import digit_images
 from tests.fixtures.emulator import (
+    HANG_GUARD_S,
     PARENT,
     PROJECT,
     admin,
@@ -236,6 +238,11 @@ def test_reset_empties_every_service_and_the_instance_keeps_serving(emulator_fac
         "gs://held/index.csv",
     )
     wait_until_held(env, "ImportData.commit")
+    # And a call in flight, held: the reset releases it, and it is answered before anything
+    # is removed.
+    arm_fault(env, "GetDataset", "HOLD")
+    in_flight = ThreadPoolExecutor(1).submit(automl_client(env).get_dataset, name=made["dataset"])
+    wait_until_held(env, "GetDataset")
 
     assert main(["reset", "--data-dir", data_dir]) == 1
     assert "run `edgectl emulator reset --yes" in capsys.readouterr().err
@@ -243,6 +250,7 @@ def test_reset_empties_every_service_and_the_instance_keeps_serving(emulator_fac
 
     assert main(["reset", "--yes", "--data-dir", data_dir]) == 0
     assert "it keeps serving on the same ports" in capsys.readouterr().out
+    assert in_flight.result(timeout=HANG_GUARD_S).name == made["dataset"]
     _assert_empty(env, made)
     assert server.env == env
     assert admin(env, "GET", "/emulator/v1/faults")[1] == {"faults": [], "held": []}
