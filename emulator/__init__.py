@@ -19,6 +19,6 @@ Split as Google's client libraries split services and transports (and moto its b
     core/           the services' behaviour, wire-neutral: datasets, models/, pipelines,
                     operations, faults, and the engine (trainer, evaluator, exporter, predictor)
 Imports point one way: cli → server → facades → host, longrunning, transport → core; cli →
-control → instance. Facades
-translate wire formats (messages, JSON, filter grammars, field paths) to typed core calls.
+control → instance. Facades translate wire formats (messages, JSON, filter grammars, field
+paths) to typed core calls.
 """
