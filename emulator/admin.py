@@ -1,7 +1,12 @@
 """The emulator-only admin REST API under `/emulator/v1` (no Google API has it).
 
-    GET    /emulator/v1/health                      {"status": "ok"}
+    GET    /emulator/v1/health                      {"status": "ok"}: every listener serves
     GET    /emulator/v1/env                         the client environment of this instance
+    POST   /emulator/v1/reset                       empties every service's state (buckets,
+                                                    objects, datasets, models, operations,
+                                                    Firebase models, Remote Config templates)
+                                                    and disarms faults; the instance keeps
+                                                    running. {"removed": {"files", "bytes"}}
     GET    /emulator/v1/faults                      armed faults and held calls
     POST   /emulator/v1/faults                      arms one: {method, effect|code, count,
                                                     message, after}
@@ -10,9 +15,12 @@
                                                     long poll: once one of the steps is held
     GET    /emulator/v1/{dataset name}/annotationSpecs   a dataset's labels and counts
 Facades add their own emulator-only routes (e.g. emulator/automl_v1/operation_details.py).
+Admin routes pass the call gate ungated (transport/calls.py): the reset is one, and a long poll
+must not hold a reset up.
 """
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from emulator.core.datasets import DatasetStore
 from emulator.core.errors import Code, InvalidArgument, ServiceError
@@ -23,24 +31,31 @@ from emulator.transport.rest import HttpRequest, HttpResponse, json_response
 PREFIX = "/emulator/v1"
 
 
-class AdminApi:
-    """One method per route over the fault injector, the datasets and the instance's env."""
+@dataclass(frozen=True)
+class Hooks:
+    """What the admin API asks of the instance: its client environment, and a reset (which
+    returns what it removed)."""
 
-    def __init__(
-        self,
-        faults: FaultInjector,
-        datasets: DatasetStore,
-        env: Callable[[], Mapping[str, str]],
-    ) -> None:
+    env: Callable[[], Mapping[str, str]]
+    reset: Callable[[], Mapping[str, int]]
+
+
+class AdminApi:
+    """One method per route over the fault injector, the datasets and the instance's hooks."""
+
+    def __init__(self, faults: FaultInjector, datasets: DatasetStore, hooks: Hooks) -> None:
         self._faults = faults
         self._datasets = datasets
-        self._env = env
+        self._hooks = hooks
 
     def health(self, request: HttpRequest) -> HttpResponse:
         return json_response({"status": "ok"})
 
     def env(self, request: HttpRequest) -> HttpResponse:
-        return json_response(dict(self._env()))
+        return json_response(dict(self._hooks.env()))
+
+    def reset(self, request: HttpRequest) -> HttpResponse:
+        return json_response({"removed": dict(self._hooks.reset())})
 
     def _faults_state(self) -> dict:
         return {"faults": [f.to_json() for f in self._faults.armed()], "held": self._faults.held()}
@@ -100,17 +115,20 @@ class AdminApi:
         return json_response({"annotationSpecs": specs})
 
 
-def register(host: ServiceHost, env: Callable[[], Mapping[str, str]]) -> None:
-    """Adds the admin routes; `env` is the running instance's client environment."""
-    api = AdminApi(host.backend.faults, host.backend.datasets, env)
+def register(host: ServiceHost, hooks: Hooks) -> None:
+    """Adds the admin routes (ungated) over the running instance's `hooks`."""
+    api = AdminApi(host.backend.faults, host.backend.datasets, hooks)
     dataset = "projects/{project}/locations/{location}/datasets/{dataset}"
-    for method, path, handler in (
-        ("GET", "/health", api.health),
-        ("GET", "/env", api.env),
-        ("GET", "/faults", api.faults),
-        ("POST", "/faults", api.arm),
-        ("DELETE", "/faults", api.clear),
-        ("GET", "/faults:waitHeld", api.wait_held),
-        ("GET", f"/{dataset}/annotationSpecs", api.annotation_specs),
+    for method, path, handler, name in (
+        ("GET", "/health", api.health, "health"),
+        ("GET", "/env", api.env, "env"),
+        ("POST", "/reset", api.reset, "reset"),
+        ("GET", "/faults", api.faults, "faults.list"),
+        ("POST", "/faults", api.arm, "faults.arm"),
+        ("DELETE", "/faults", api.clear, "faults.clear"),
+        ("GET", "/faults:waitHeld", api.wait_held, "faults.waitHeld"),
+        ("GET", f"/{dataset}/annotationSpecs", api.annotation_specs, "datasets.annotationSpecs"),
     ):
-        host.add_route(method, f"{PREFIX}{path}", handler)
+        # Named `emulator.<method>`: the request log's service and method, and the name a fault
+        # could be armed on.
+        host.add_route(method, f"{PREFIX}{path}", handler, f"emulator.{name}", gated=False)

@@ -13,7 +13,9 @@ What this adds to the package (read from its source, version pinned in requireme
 - Stable download links: objects store `mediaLink` with the port they were uploaded on; on
   start the links are rewritten (in memory) to the current port, so a restart on random ports
   keeps `blob.download_*` working.
-- Fault injection per JSON API method (`storage.objects.insert`, ...), see core/faults.py.
+- Fault injection per JSON API method (`storage.objects.insert`, ...), see core/faults.py;
+  every call passes the call gate and the request log (transport/calls.py).
+- A reset (`empty()`): the store is moved aside whole and a new, empty one takes its place.
 - The package's unauthenticated `GET /wipe` is not served (it would delete everything).
 """
 
@@ -23,7 +25,7 @@ import re
 import threading
 from functools import partial
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from gcp_storage_emulator import server as gcs_server
 from gcp_storage_emulator.exceptions import NotFound as GcsNotFound
@@ -38,6 +40,7 @@ from emulator.core.faults import FaultInjector
 from emulator.core.persistence import CorruptStateError, remove_temp_files
 from emulator.gcs_names import InvalidName
 from emulator.gcs_storage import DurableStorage, media_link
+from emulator.transport.calls import Calls
 
 # JSON API method names (as in Google's discovery document) for fault injection.
 _ROUTES: tuple[tuple[str, str, str], ...] = (
@@ -64,6 +67,25 @@ _ROUTES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+_BUCKET_PATH = re.compile(
+    r"(?:/upload|/download)?(?:/storage/v1)?/b/(?P<bucket>[^/]+)(?:/o/(?P<object>.+))?"
+)
+
+
+def resource_of(path: str, query: str) -> str:
+    """What a JSON API request is about, for the request log: `gs://bucket[/object]` (only the
+    bucket for an upload that names its object in the body: multipart, resumable)."""
+    match = _BUCKET_PATH.match(path)
+    if match is None:
+        return path
+    name = match["object"]
+    if name is not None:
+        name = unquote(re.split(r"/(?:copyTo|rewriteTo|compose)\b", name)[0])
+    else:
+        name = (parse_qs(query).get("name") or [None])[0]  # uploads name the object here
+    return f"gs://{match['bucket']}" + (f"/{name}" if name else "")
+
+
 def json_api_method(http_method: str, path: str) -> str:
     """The JSON API method a request calls (`storage.objects.get`), for fault injection."""
     for method, pattern, name in _ROUTES:
@@ -74,22 +96,39 @@ def json_api_method(http_method: str, path: str) -> str:
 
 class _Handler(gcs_server.RequestHandler):
     # Set per server through functools.partial.
-    def __init__(self, storage, lock: threading.Lock, faults: FaultInjector, *args, **kwargs):
-        self._lock = lock
+    def __init__(self, gcs: "GcsServer", faults: FaultInjector, calls: Calls, *args, **kwargs):
+        self._gcs = gcs
         self._faults = faults
-        super().__init__(storage, *args, **kwargs)
+        self._calls = calls
+        self._status: int | None = None
+        super().__init__(gcs._storage, *args, **kwargs)
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._status = code  # the call's status, for the request log
+        super().send_response(code, message)
 
     def _route(self, method: str) -> None:
-        path = urlparse(self.path).path
+        url = urlparse(self.path)
+        name = json_api_method(method, url.path)
+        service, _, api_method = name.partition(".")
+        with self._calls.call("gcs", service, api_method, resource_of(url.path, url.query)) as call:
+            self._status = None
+            try:
+                self._handle(method, url.path, name)
+            finally:
+                call.status = self._status or "UNKNOWN"
+
+    def _handle(self, method: str, path: str, name: str) -> None:
         if path == "/wipe":
             self._send_error(404, "NOT_FOUND", "/wipe is not served by the edge-labeler emulator")
             return
         try:
-            self._faults.check(json_api_method(method, path))
+            self._faults.check(name)
         except ServiceError as exc:
             self._send_error(exc.code.http_status, exc.code.name, exc.message)
             return
-        with self._lock:
+        with self._gcs._lock:
+            self.storage = self._gcs._storage  # the store of now: a reset replaces it
             try:
                 gcs_server.Router(self).handle(method)
             except InvalidName as exc:  # raised before the package wrote its response
@@ -140,11 +179,14 @@ class _HttpServer(http.server.ThreadingHTTPServer):
 class GcsServer:
     """The Cloud Storage JSON API on `host:port`, objects under `root`; also the core's Blobs."""
 
-    def __init__(self, root: Path, host: str, port: int, faults: FaultInjector) -> None:
+    def __init__(
+        self, root: Path, host: str, port: int, faults: FaultInjector, calls: Calls
+    ) -> None:
         self._root = root
         self._host = host
         self._port = port
         self._faults = faults
+        self._calls = calls
         self._lock = threading.RLock()
         self._storage: DurableStorage | None = None
         self._httpd: _HttpServer | None = None
@@ -157,18 +199,21 @@ class GcsServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> str:
+    def _open(self) -> DurableStorage:
         self._root.mkdir(parents=True, exist_ok=True)
         remove_temp_files(self._root)
         try:
-            self._storage = DurableStorage(self._root.resolve())
+            return DurableStorage(self._root.resolve())
         except ValueError as exc:  # the package's index is not JSON
             raise CorruptStateError(
                 f"{self._root / STORAGE_DIR / '.meta'} (the Cloud Storage bucket index) cannot be "
                 f"read ({exc}); restore it or remove the {self._root} directory"
             ) from None
+
+    def start(self) -> str:
+        self._storage = self._open()
         self._httpd = _HttpServer(
-            (self._host, self._port), partial(_Handler, self._storage, self._lock, self._faults)
+            (self._host, self._port), partial(_Handler, self, self._faults, self._calls)
         )
         self._rewrite_links()
         self._thread = threading.Thread(
@@ -185,6 +230,12 @@ class GcsServer:
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
+
+    def empty(self, aside: Path) -> None:
+        """Moves every bucket and object to `aside` (one rename) and serves an empty store."""
+        with self._lock:
+            self._root.rename(aside)
+            self._storage = self._open()
 
     def _rewrite_links(self) -> None:
         """Points every stored download link at the current port.

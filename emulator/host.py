@@ -1,7 +1,8 @@
 """What a facade registers into: the `ServiceHost` its `register(host)` function receives.
 
-The server (emulator/server.py) is one; facades type against this protocol, never import the
-server, so the server can list them without an import cycle.
+Each generation of the server's services (emulator/server.py `Services`) is one; facades type
+against this protocol, never import the server, so the server can list them without an import
+cycle.
 """
 
 from collections.abc import Callable
@@ -35,8 +36,11 @@ class ServiceHost(Protocol):
         """How google.longrunning.Operations shows the operations of `api`."""
         ...
 
-    def add_route(self, method: str, template: str, handler: RouteHandler, name: str = "") -> None:
-        """A REST route (`/v1/projects/{project}/...`) on the REST server."""
+    def add_route(
+        self, method: str, template: str, handler: RouteHandler, name: str = "", gated: bool = True
+    ) -> None:
+        """A REST route (`/v1/projects/{project}/...`) on the REST server; `gated=False`: it is
+        served even while a reset holds calls back (transport/calls.py)."""
         ...
 
 

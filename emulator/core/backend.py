@@ -63,5 +63,6 @@ class Backend:
         self.operations.load()
         self.models.remove_orphans()
 
-    def close(self, timeout: float = 10.0) -> None:
-        self.operations.shutdown(timeout)
+    def close(self, timeout: float = 10.0) -> list[str]:
+        """Stops background work (see OperationStore.shutdown); the operations still running."""
+        return self.operations.shutdown(timeout)

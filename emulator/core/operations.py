@@ -12,6 +12,7 @@ as ABORTED with a message saying so — never left running forever.
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -254,18 +255,20 @@ class OperationStore:
         id_prefix: str = "",
     ) -> Operation:
         """Records a running operation and runs `work` for it in a background thread."""
-        if self._stopping.is_set():
-            raise ServiceError("The emulator is shutting down.", Code.UNAVAILABLE)
         op = self._new(parent, api, kind, resources, details, id_prefix)
+        # Checked, recorded and started under the lock `shutdown` takes to list the threads it
+        # waits for: work is either refused or waited for, never started behind its back.
         with self._changed:
+            if self._stopping.is_set():
+                raise ServiceError("The emulator is shutting down.", Code.UNAVAILABLE)
             self._ops[op.name] = op
             atomic_write_json(self._path(op), op.to_json())
             thread = threading.Thread(
                 target=self._run, args=(op.name, work), name=f"operation-{op.id}", daemon=True
             )
             self._threads[op.name] = thread
+            thread.start()
         log.info("operation %s (%s) started", op.name, kind)
-        thread.start()
         return op
 
     def record(
@@ -414,14 +417,33 @@ class OperationStore:
             )
         return self.get(name)
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Stops background work; whatever did not finish is recorded as interrupted."""
+    def shutdown(self, timeout: float = 10.0) -> list[str]:
+        """Stops background work, waiting up to `timeout` seconds in all; returns the names of
+        operations whose work is still running then.
+
+        Work that ended records its own outcome (interrupted, mostly); an operation without
+        work is recorded as interrupted. An operation whose work is still running is left
+        running on disk, as a crash leaves it, since that work may still commit: the next
+        start's recovery finishes it (see `load`).
+        """
         self._stopping.set()
         self.faults.wake()
         with self._changed:
             self._changed.notify_all()
-            threads = list(self._threads.values())
-        for thread in threads:
-            thread.join(timeout)
+            threads = dict(self._threads)
+        deadline = time.monotonic() + timeout
+        for thread in threads.values():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        still = sorted(name for name, thread in threads.items() if thread.is_alive())
         for op in self.running():
-            self._update(op.name, lambda o: self._finished(o, Outcome(error=interrupted_status(o))))
+            if op.name not in still:
+                self._update(
+                    op.name, lambda o: self._finished(o, Outcome(error=interrupted_status(o)))
+                )
+        if still:
+            log.warning(
+                "background work of %s still running after %.1f s; the next start finishes it",
+                ", ".join(still),
+                timeout,
+            )
+        return still

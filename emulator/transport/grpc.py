@@ -2,8 +2,11 @@
 
 A unary method is `(request type, handler)`: the handler takes the request message and returns
 the response message (proto-plus or protobuf) or raises ServiceError, which becomes the gRPC
-status of its code. Every method passes fault injection first, under its full name
-(`google.cloud.automl.v1.AutoMl/CreateModel`).
+status of its code. Every method passes the call gate and the request log (transport/calls.py)
+and fault injection, under its full name (`google.cloud.automl.v1.AutoMl/CreateModel`).
+
+What the server serves is a GrpcServices table, given to `start()` and replaced whole by
+`serve()` (the emulator's reset) while the server keeps listening.
 """
 
 import logging
@@ -16,11 +19,14 @@ from google.protobuf.message import Message
 
 from emulator.core.errors import ServiceError
 from emulator.core.faults import FaultInjector
+from emulator.transport.calls import Calls
 
 log = logging.getLogger(__name__)
 
 UnaryMethods = Mapping[str, tuple[Any, Callable[[Any], Any]]]
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# Request fields that name what a call is about, in this order (for the request log).
+_RESOURCE_FIELDS = ("name", "parent", "resource", "endpoint")
 
 
 def _deserializer(message_type: Any) -> Callable[[bytes], Any]:
@@ -34,20 +40,20 @@ def _serialize(message: Any) -> bytes:
     return type(message).serialize(message)
 
 
-class GrpcServer:
-    """The unary services and other handlers of one gRPC server; registration before start()."""
+def _resource(request: Any) -> str:
+    for field in _RESOURCE_FIELDS:
+        value = getattr(request, field, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
-    def __init__(self, host: str, port: int, faults: FaultInjector) -> None:
-        self._host = host
-        self._port = port
-        self._faults = faults
-        self._unary: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {}
-        self._handlers: list[grpc.GenericRpcHandler] = []
-        self._server: grpc.Server | None = None
 
-    def _check_not_started(self) -> None:
-        if self._server is not None:
-            raise RuntimeError("register services before start()")
+class GrpcServices:
+    """What one gRPC server serves: unary methods per service, and other handlers."""
+
+    def __init__(self) -> None:
+        self.unary: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {}
+        self.handlers: list[grpc.GenericRpcHandler] = []
 
     def add_unary_service(self, service: str, methods: UnaryMethods) -> None:
         """Serves unary methods of `service` (e.g. `google.cloud.automl.v1.AutoMl`).
@@ -55,8 +61,7 @@ class GrpcServer:
         `methods` maps a method name to (request type, handler). Several calls for one service
         add methods (each name once).
         """
-        self._check_not_started()
-        table = self._unary.setdefault(service, {})
+        table = self.unary.setdefault(service, {})
         for name, method in methods.items():
             if name in table:
                 raise ValueError(f"{service}/{name} is registered twice")
@@ -64,23 +69,61 @@ class GrpcServer:
 
     def add_handler(self, handler: grpc.GenericRpcHandler) -> None:
         """Adds any other gRPC handler (streaming methods, ...)."""
-        self._check_not_started()
-        self._handlers.append(handler)
+        self.handlers.append(handler)
 
-    def _unary_handler(self, full_name: str, request_type: Any, fn: Callable[[Any], Any]):
-        faults = self._faults
+
+class _Router(grpc.GenericRpcHandler):
+    """The server's one handler: looks each call up in the table being served."""
+
+    def __init__(self) -> None:
+        self.methods: dict[str, grpc.RpcMethodHandler] = {}
+        self.handlers: list[grpc.GenericRpcHandler] = []
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Any:
+        methods, handlers = self.methods, self.handlers  # one table, even during a swap
+        found = methods.get(handler_call_details.method)
+        if found is not None:
+            return found
+        for handler in handlers:
+            found = handler.service(handler_call_details)
+            if found is not None:
+                return found
+        return None
+
+
+class GrpcServer:
+    """One gRPC server on host:port serving a GrpcServices table (replaceable while serving)."""
+
+    def __init__(self, host: str, port: int, faults: FaultInjector, calls: Calls) -> None:
+        self._host = host
+        self._port = port
+        self._faults = faults
+        self._calls = calls
+        self._router = _Router()
+        # Full method name → handler of the table being served, looked up once a call has
+        # passed the gate (a call that waited during a reset runs on the new services).
+        self._functions: dict[str, Callable[[Any], Any]] = {}
+        self._server: grpc.Server | None = None
+
+    def _unary_handler(self, service: str, name: str, request_type: Any) -> grpc.RpcMethodHandler:
+        faults, calls, full_name = self._faults, self._calls, f"{service}/{name}"
 
         def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
-            try:
-                faults.check(full_name)
-                response = fn(request)
-                faults.respond(full_name)  # faults armed `after`: the answer fails or is held
-                return response
-            except ServiceError as exc:
-                context.abort(grpc.StatusCode[exc.code.name], exc.message)
-            except Exception as exc:
-                log.exception("gRPC %s failed", full_name)
-                context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+            with calls.call("grpc", service, name, _resource(request)) as call:
+                try:
+                    fn = self._functions[full_name]
+                    faults.check(full_name)
+                    response = fn(request)
+                    faults.respond(full_name)  # faults armed `after`: the answer fails or is held
+                    call.status = "OK"
+                    return response
+                except ServiceError as exc:
+                    call.status = exc.code.name
+                    context.abort(grpc.StatusCode[exc.code.name], exc.message)
+                except Exception as exc:
+                    log.exception("gRPC %s failed", full_name)
+                    call.status = "INTERNAL"
+                    context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
 
         return grpc.unary_unary_rpc_method_handler(
             behaviour,
@@ -88,8 +131,23 @@ class GrpcServer:
             response_serializer=_serialize,
         )
 
-    def start(self) -> int:
-        """Listens on host:port (a free port for 0) and returns the port."""
+    def serve(self, services: GrpcServices) -> None:
+        """Serves `services` from now on (calls already routed finish with the old table)."""
+        self._functions = {
+            f"{service}/{name}": fn
+            for service, table in services.unary.items()
+            for name, (_, fn) in table.items()
+        }
+        self._router.methods = {
+            f"/{service}/{name}": self._unary_handler(service, name, request_type)
+            for service, table in services.unary.items()
+            for name, (request_type, _) in table.items()
+        }
+        self._router.handlers = list(services.handlers)
+
+    def start(self, services: GrpcServices) -> int:
+        """Listens on host:port (a free port for 0), serving `services`; returns the port."""
+        self.serve(services)
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="grpc"),
             options=[
@@ -98,17 +156,7 @@ class GrpcServer:
                 ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
             ],
         )
-        handlers = [
-            grpc.method_handlers_generic_handler(
-                service,
-                {
-                    name: self._unary_handler(f"{service}/{name}", request_type, fn)
-                    for name, (request_type, fn) in methods.items()
-                },
-            )
-            for service, methods in self._unary.items()
-        ]
-        server.add_generic_rpc_handlers((*handlers, *self._handlers))
+        server.add_generic_rpc_handlers((self._router,))
         port = server.add_insecure_port(f"{self._host}:{self._port}")
         if port == 0:
             raise RuntimeError("address in use")
@@ -116,6 +164,8 @@ class GrpcServer:
         self._server = server
         return port
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 1.0) -> None:
+        """Stops listening; calls still running after `grace` seconds are cancelled."""
         if self._server is not None:
-            self._server.stop(grace=1).wait(5)
+            self._server.stop(grace=grace).wait(grace + 5)
+            self._server = None

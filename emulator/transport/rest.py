@@ -1,8 +1,12 @@
 """The REST transport: a small JSON-over-HTTP server (routes by method and path template).
 
 Handlers take an HttpRequest and return an HttpResponse; a ServiceError they raise becomes
-Google's JSON error body (`{"error": {"code", "message", "status"}}`). Every route passes fault
-injection first, under its name.
+Google's JSON error body (`{"error": {"code", "message", "status"}}`). Every route passes the
+call gate and the request log (transport/calls.py) and fault injection, under its name
+(`firebaseml.projects.models.create`: the service before the first dot, the method after).
+
+What the server serves is a RestRoutes table, given to `start()` and replaced whole by
+`serve()` (the emulator's reset) while the server keeps listening.
 """
 
 import json
@@ -17,6 +21,7 @@ from urllib.parse import parse_qs, urlparse
 
 from emulator.core.errors import InvalidArgument, NotFound, ServiceError
 from emulator.core.faults import FaultInjector
+from emulator.transport.calls import Calls
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,16 @@ class _Route:
     pattern: re.Pattern[str]
     handler: RouteHandler
     name: str
+    gated: bool
+
+    @property
+    def service_and_method(self) -> tuple[str, str]:
+        """`firebaseml.projects.models.create` → ("firebaseml", "projects.models.create");
+        an unnamed route (`GET /path`) → ("rest", "GET /path")."""
+        if " " in self.name:
+            return "rest", self.name
+        service, _, method = self.name.partition(".")
+        return service, method
 
 
 def _template_pattern(template: str) -> re.Pattern[str]:
@@ -80,24 +95,46 @@ def _template_pattern(template: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
+class RestRoutes:
+    """What one REST server serves: routes by method and path template, in order."""
+
+    def __init__(self) -> None:
+        self.routes: list[_Route] = []
+
+    def add_route(
+        self, method: str, template: str, handler: RouteHandler, name: str = "", gated: bool = True
+    ) -> None:
+        """Serves `method template` with `handler`; `name` is its fault-injection name.
+
+        `gated=False`: the route passes the call gate even while a reset holds it closed
+        (admin routes: the reset itself, long polls).
+        """
+        self.routes.append(
+            _Route(
+                method.upper(),
+                _template_pattern(template),
+                handler,
+                name or f"{method} {template}",
+                gated,
+            )
+        )
+
+
 class RestServer:
     """A small JSON-over-HTTP server: routes by method + path template, Google error bodies."""
 
-    def __init__(self, host: str, port: int, faults: FaultInjector) -> None:
+    def __init__(self, host: str, port: int, faults: FaultInjector, calls: Calls) -> None:
         self._host = host
         self._port = port
         self._faults = faults
+        self._calls = calls
         self._routes: list[_Route] = []
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
-    def add_route(self, method: str, template: str, handler: RouteHandler, name: str = "") -> None:
-        """Serves `method template` with `handler`; `name` is its fault-injection name."""
-        self._routes.append(
-            _Route(
-                method.upper(), _template_pattern(template), handler, name or f"{method} {template}"
-            )
-        )
+    def serve(self, routes: RestRoutes) -> None:
+        """Serves `routes` from now on (requests already routed finish with the old ones)."""
+        self._routes = list(routes.routes)
 
     @property
     def url(self) -> str:
@@ -105,7 +142,9 @@ class RestServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> str:
+    def start(self, routes: RestRoutes) -> str:
+        """Listens on host:port (a free port for 0), serving `routes`; returns the base URL."""
+        self.serve(routes)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -145,42 +184,70 @@ class RestServer:
             self._thread.join(5)
             self._thread = None
 
-    def dispatch(
-        self, method: str, target: str, headers: dict[str, str], body: bytes
-    ) -> HttpResponse:
-        """Routes one request; every error becomes Google's JSON error body."""
-        url = urlparse(target)
+    def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]] | list[str]:
+        """The route serving `method path` and its parameters, or the methods allowed there."""
         allowed = []
         for route in self._routes:
-            match = route.pattern.fullmatch(url.path)
+            match = route.pattern.fullmatch(path)
             if match is None:
                 continue
             if route.method != method:
                 allowed.append(route.method)
                 continue
-            request = HttpRequest(
-                method=method,
-                path=url.path,
-                params=match.groupdict(),
-                query=parse_qs(url.query),
-                headers={k.lower(): v for k, v in headers.items()},
-                body=body,
-            )
-            try:
-                self._faults.check(route.name)
-                response = route.handler(request)
-                self._faults.respond(route.name)
-                return response
-            except ServiceError as exc:
-                return error_response(exc)
-            except Exception as exc:
-                log.exception("REST %s %s failed", method, url.path)
-                return error_response(ServiceError(f"{type(exc).__name__}: {exc}"))
-        if allowed:
-            return error_response(
-                ServiceError(
-                    f"{method} is not allowed on {url.path}; allowed: {', '.join(sorted(allowed))}",
-                    InvalidArgument.code,
+            return route, match.groupdict()
+        return allowed
+
+    def dispatch(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> HttpResponse:
+        """Routes one request; every error becomes Google's JSON error body."""
+        url = urlparse(target)
+        found = self._match(method, url.path)
+        if isinstance(found, list):
+            service, name, gated = "rest", f"{method} {url.path}", False
+        else:
+            (service, name), gated = found[0].service_and_method, found[0].gated
+        with self._calls.call("rest", service, name, url.path, gated) as call:
+            if gated:  # the routes may have been replaced while the call waited at the gate
+                found = self._match(method, url.path)
+            response = self._respond(found, method, url.path, url.query, headers, body)
+            call.status = response.status
+            return response
+
+    def _respond(
+        self,
+        found: tuple[_Route, dict[str, str]] | list[str],
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> HttpResponse:
+        if isinstance(found, list):
+            if found:
+                return error_response(
+                    ServiceError(
+                        f"{method} is not allowed on {path}; allowed: {', '.join(sorted(found))}",
+                        InvalidArgument.code,
+                    )
                 )
-            )
-        return error_response(NotFound(f"{method} {url.path} is not served by the emulator"))
+            return error_response(NotFound(f"{method} {path} is not served by the emulator"))
+        route, params = found
+        request = HttpRequest(
+            method=method,
+            path=path,
+            params=params,
+            query=parse_qs(query),
+            headers={k.lower(): v for k, v in headers.items()},
+            body=body,
+        )
+        try:
+            self._faults.check(route.name)
+            response = route.handler(request)
+            self._faults.respond(route.name)
+            return response
+        except ServiceError as exc:
+            return error_response(exc)
+        except Exception as exc:
+            log.exception("REST %s %s failed", method, path)
+            return error_response(ServiceError(f"{type(exc).__name__}: {exc}"))

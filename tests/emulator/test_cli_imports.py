@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.fixtures.emulator import HANG_GUARD_S, start_cli
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -22,7 +24,7 @@ def _new_modules(setup: str, code: str) -> set[str]:
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
     )
-    return set(json.loads(result.stdout))
+    return set(json.loads(result.stdout.splitlines()[-1]))
 
 
 def _outside_stdlib(modules: set[str]) -> set[str]:
@@ -44,3 +46,35 @@ def test_edgectl_builds_its_emulator_subcommand_without_the_emulator_server():
         "components.cli.add_emulator(argparse.ArgumentParser().add_subparsers())",
     )
     assert _outside_stdlib(loaded) == {"emulator", "emulator.cli"}
+
+
+# What `status`, `env`, `reset` and `stop` may load: they drive a running emulator from outside
+# it (its record, its process, its admin API over urllib), never its server.
+CONTROL_MODULES = {
+    "emulator",
+    "emulator.cli",
+    "emulator.control",
+    "emulator.instance",
+    "emulator.core",
+    "emulator.core.persistence",
+}
+
+
+def test_the_commands_that_drive_a_running_emulator_load_no_server(tmp_path):
+    data_dir = tmp_path / "data"
+    process, _ = start_cli(data_dir, tmp_path / "stderr.log")
+    try:
+        for args in (
+            ["status"],
+            ["env", "--export"],
+            ["reset", "--yes"],
+            ["stop"],
+        ):
+            call = f"status = emulator.cli.main({[*args, '--data-dir', str(data_dir)]!r})"
+            loaded = _new_modules(
+                "", f"import emulator.cli\n{call}\nassert status == 0, status\nprint()"
+            )
+            assert _outside_stdlib(loaded) <= CONTROL_MODULES, args
+        assert process.wait(timeout=HANG_GUARD_S) == 0  # `stop` ended it
+    finally:
+        process.kill()
