@@ -131,16 +131,11 @@ class Promotion:
         )
 
 
-def promote(
-    project_dir: Path, model: str, from_stack: str, to_stack: str, fingerprint: str | None = None
-) -> Promotion:
-    """Checks the source record and writes the pin into `specs/envs/<to>.yaml`."""
-    project_dir = Path(project_dir)
-    if from_stack == to_stack:
-        raise PromotionError(f"--from and --to are both '{to_stack}': promote between two stacks")
-    check_path(project_dir, from_stack, to_stack)
-    source = stack_model(project_dir, from_stack, model)
-    target = stack_model(project_dir, to_stack, model)
+def _untampered_record(
+    source: StackModel, model: str, from_stack: str, fingerprint: str | None
+) -> tuple[RegistryRecord, str]:
+    """The source record to promote (and how it was chosen), refused when it did not pass
+    its gate or an artifact's bytes no longer match its sha256."""
     try:
         record, chosen = find_record(source.store, model, fingerprint)
         tampered = [
@@ -160,6 +155,13 @@ def promote(
             f"{artifact.uri} has sha256 {digest or '(missing)'}, but the record says "
             f"{artifact.sha256}: the artifact changed after it passed its gate; not promoted"
         )
+    return record, chosen
+
+
+def _accept(record: RegistryRecord, source: StackModel, target: StackModel, model: str) -> None:
+    """Holds the record against the target's acceptance — with what the target publishes,
+    for `noWorseThan: published` — as the PromotedModel will at deploy."""
+    to_stack = target.config.stack
     criteria = Criteria.from_acceptance(target.specs.models[model].acceptance)
     try:
         baseline = (
@@ -170,22 +172,35 @@ def promote(
     except CloudNotFound:
         baseline = None  # the target's bucket does not exist yet: nothing is published there
     except (CloudError, UserError) as err:
-        raise PromotionError(
-            f"reading stack '{to_stack}' (noWorseThan: published): {err}"
-        ) from None
+        what = f"reading stack '{to_stack}' (noWorseThan: published)"
+        raise PromotionError(f"{what}: {err}") from None
     try:
         accept_record(
             record.gate,
             criteria,
             baseline,
             fingerprint=record.fingerprint,
-            origin=from_stack,
+            origin=source.config.stack,
             target=to_stack,
             record_uri=source.store.uri(record_path(model, record.fingerprint)),
             outcome=f"No pin was written to stack '{to_stack}'.",
         )
     except NotAccepted as refused:
         raise PromotionError(str(refused)) from None
+
+
+def promote(
+    project_dir: Path, model: str, from_stack: str, to_stack: str, fingerprint: str | None = None
+) -> Promotion:
+    """Checks the source record and writes the pin into `specs/envs/<to>.yaml`."""
+    project_dir = Path(project_dir)
+    if from_stack == to_stack:
+        raise PromotionError(f"--from and --to are both '{to_stack}': promote between two stacks")
+    check_path(project_dir, from_stack, to_stack)
+    source = stack_model(project_dir, from_stack, model)
+    target = stack_model(project_dir, to_stack, model)
+    record, chosen = _untampered_record(source, model, from_stack, fingerprint)
+    _accept(record, source, target, model)
     overlay = overlay_path(project_dir / target.config.specs, to_stack)
     before = overlay.read_text(encoding="utf-8") if overlay.is_file() else None
     try:
