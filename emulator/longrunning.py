@@ -20,6 +20,8 @@ from emulator.transport.grpc import UnaryMethods
 
 SERVICE = "google.longrunning.Operations"
 MAX_WAIT_SECONDS = 60.0
+# Whose operations ListOperations lists: a location, or a resource in it.
+_OPERATIONS_PARENT = re.compile(r"projects/[^/]+/locations/[^/]+(/[A-Za-z]+/[^/]+)*")
 
 OperationRenderer = Callable[[Operation], operations_pb2.Operation]
 
@@ -85,9 +87,13 @@ class OperationsService:
     def list_operations(
         self, request: operations_pb2.ListOperationsRequest
     ) -> operations_pb2.ListOperationsResponse:
-        parent = parse_location(request.name, "name")
+        """Operations of a location (every one in it, also those named under its resources),
+        or of one resource (Vertex AI names operations `{resource}/operations/{id}`)."""
+        parent = request.name
+        if _OPERATIONS_PARENT.fullmatch(parent or "") is None:
+            parse_location(parent, "name")  # raises, naming the expected form
         page, token = paginate(
-            self._operations.list_operations(str(parent), matches=parse_filter(request.filter)),
+            self._operations.list_operations(parent, matches=parse_filter(request.filter)),
             request.page_size,
             request.page_token,
         )

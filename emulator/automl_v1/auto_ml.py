@@ -18,7 +18,7 @@ from emulator.automl_v1.filters import dataset_filter, parse_evaluation_filter, 
 from emulator.automl_v1.operations import API, record, render_operation
 from emulator.automl_v1.resources import ID_PREFIX, dataset_pb, evaluation_pb, model_pb
 from emulator.core.backend import Backend
-from emulator.core.datasets import ClassificationType
+from emulator.core.datasets import ClassificationType, csv_sources
 from emulator.core.errors import InvalidArgument, Unimplemented
 from emulator.core.models.exports import ExportFields
 from emulator.core.models.records import Model
@@ -156,10 +156,12 @@ class AutoMlFacade:
         return self._record(str(name.parent), "delete_dataset", request.name)
 
     def import_data(self, request: types.ImportDataRequest) -> operations_pb2.Operation:
+        field = "input_config.gcs_source.input_uris"
+        self.backend.datasets.get(request.name)  # NotFound before the URIs are checked
         op = self.backend.datasets.start_import(
             request.name,
-            list(request.input_config.gcs_source.input_uris),
-            uris_field="input_config.gcs_source.input_uris",
+            csv_sources(list(request.input_config.gcs_source.input_uris), field),
+            uris_field=field,
             api=API,
             id_prefix=ID_PREFIX,
         )

@@ -6,10 +6,12 @@ can tell whether an interrupted import had committed.
 """
 
 import enum
+import functools
 import hashlib
 import logging
 import re
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -26,10 +28,11 @@ from emulator.core.errors import (
 )
 from emulator.core.image_store import ImageStore, sha256_hex
 from emulator.core.import_csv import (
-    CsvRow,
+    ImportRow,
     MlUse,
     MlUseSpellings,
     RowError,
+    RowParser,
     assign_split,
     parse_csv,
     row_error,
@@ -77,6 +80,8 @@ class Example:
     width: int
     height: int
     size_bytes: int
+    # Data item labels other than the ML_USE (Vertex AI's data item resource labels).
+    item_labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def split(self) -> MlUse:
@@ -93,6 +98,7 @@ class Example:
             "width": self.width,
             "height": self.height,
             "size_bytes": self.size_bytes,
+            "item_labels": dict(self.item_labels),
         }
 
     @classmethod
@@ -106,6 +112,7 @@ class Example:
             width=data["width"],
             height=data["height"],
             size_bytes=data["size_bytes"],
+            item_labels=dict(data.get("item_labels", {})),  # absent in older state
         )
 
 
@@ -270,16 +277,42 @@ def validate_resource_labels(labels: dict[str, str]) -> None:
             )
 
 
+# Checks a display name; InvalidArgument naming the request's field (AutoML's rule by default).
+DisplayNameCheck = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class ImportSource:
+    """One import file and how to read it (its format, its API's dialect)."""
+
+    uri: str
+    parse: RowParser
+
+
+def csv_sources(
+    uris: Sequence[str], uris_field: str, ml_uses: MlUseSpellings | None = None
+) -> list[ImportSource]:
+    """CSV import files (each must end in .csv), read with `ml_uses` (AutoML's by default)."""
+    sources = []
+    for uri in uris:
+        parse_gs_uri(uri, uris_field)
+        if not uri.lower().endswith(".csv"):
+            raise InvalidArgument(f"Field: {uris_field}; Message: {uri} must be a .csv file")
+        sources.append(ImportSource(uri, functools.partial(parse_csv, ml_uses=ml_uses)))
+    return sources
+
+
 @dataclass
 class _Pending:
-    """An image of the CSV being imported (rows naming identical content are merged)."""
+    """An image being imported (rows naming identical content are merged)."""
 
-    rows: list[CsvRow]
+    rows: list[ImportRow]
     ml_use: MlUse
     uri: str
     labels: list[str]
     info: images.ImageInfo
     data: bytes
+    item_labels: dict[str, str]
 
 
 class DatasetStore:
@@ -332,8 +365,9 @@ class DatasetStore:
         classification_type: ClassificationType,
         description: str = "",
         labels: dict[str, str] | None = None,
+        check_display_name: DisplayNameCheck = validate_display_name,
     ) -> Dataset:
-        validate_display_name(display_name, "dataset.display_name")
+        check_display_name(display_name, "dataset.display_name")
         validate_description(description)
         validate_resource_labels(labels or {})
         name = str(location.child("datasets", dataset_id))
@@ -470,28 +504,31 @@ class DatasetStore:
     def start_import(
         self,
         name: str,
-        input_uris: list[str],
+        sources: Sequence[ImportSource],
         *,
         uris_field: str,
         api: str,
         id_prefix: str = "",
-        ml_uses: MlUseSpellings | None = None,
+        parent: str | None = None,
+        relabel: bool = False,
     ) -> Operation:
-        """Checks the request, then imports the CSV file(s) in a background operation.
+        """Checks the request, then imports the files in a background operation.
 
-        `uris_field`: where the request holds the URIs (for messages). `ml_uses`: the ML_USE
-        values the CSV may use (see import_csv.parse_csv); AutoML's by default.
+        `uris_field`: where the request holds the URIs (for messages). `parent`: where the
+        operation is named (default: the dataset's location, as AutoML names operations).
+        `relabel`: an image imported again takes the new ML_USE and data item labels (Vertex
+        AI: "if labels with identical key is imported before, the old label value will be
+        overwritten"); otherwise the first import's ML_USE stays (AutoML).
         """
         state = self._state(name)
-        if not input_uris:
+        if not sources:
             raise InvalidArgument(
-                f"Field: {uris_field}; Message: at least one gs:// URI of a CSV file is required"
+                f"Field: {uris_field}; Message: at least one gs:// URI of an import file is "
+                "required"
             )
-        for uri in input_uris:
-            parse_gs_uri(uri, uris_field)
-            if not uri.lower().endswith(".csv"):
-                raise InvalidArgument(f"Field: {uris_field}; Message: {uri} must be a .csv file")
-        uris = list(input_uris)
+        for source in sources:
+            parse_gs_uri(source.uri, uris_field)
+        files = list(sources)
         with self._lock:  # the check and the start are one step for concurrent callers
             self._state(name)
             for op in self._operations.running(name):
@@ -501,20 +538,21 @@ class DatasetStore:
                         "before starting another."
                     )
             return self._operations.start(
-                parent=str(parse_resource(name, "datasets", "Dataset").parent),
+                parent=parent or str(parse_resource(name, "datasets", "Dataset").parent),
                 api=api,
                 kind="import_data",
                 resources=[name],
-                work=lambda ctx: self._run_import(ctx, state.name, uris, ml_uses),
-                details={"input_uris": uris},
+                work=lambda ctx: self._run_import(ctx, state.name, files, relabel),
+                details={"input_uris": [f.uri for f in files]},
                 id_prefix=id_prefix,
             )
 
-    def _read_csv(self, uri: str) -> bytes:
+    def _read_import_file(self, uri: str) -> bytes:
         try:
             return self._blobs.read(uri)
         except NotFound:
-            raise NotFound(f"Import CSV {uri} does not exist; nothing was imported.") from None
+            what = "CSV" if uri.lower().endswith(".csv") else "file"
+            raise NotFound(f"Import {what} {uri} does not exist; nothing was imported.") from None
 
     def _fetch(self, uri: str) -> tuple[images.ImageInfo, bytes] | tuple[Code, str]:
         """Reads and checks one image: (info, data), or (code, reason) when it cannot be used."""
@@ -535,18 +573,15 @@ class DatasetStore:
             return Code.INVALID_ARGUMENT, str(exc)
 
     def _run_import(
-        self,
-        ctx: OperationContext,
-        name: str,
-        input_uris: list[str],
-        ml_uses: MlUseSpellings | None = None,
+        self, ctx: OperationContext, name: str, files: list[ImportSource], relabel: bool
     ) -> dict:
-        rows: list[CsvRow] = []
+        rows: list[ImportRow] = []
         errors: list[RowError] = []
-        for uri in input_uris:
-            file_rows, file_errors = parse_csv(uri, self._read_csv(uri), ml_uses)
+        for source in files:
+            file_rows, file_errors = source.parse(source.uri, self._read_import_file(source.uri))
             rows += file_rows
             errors += file_errors
+        input_uris = [f.uri for f in files]
         total_rows = len(rows) + len(errors)
         if total_rows == 0:
             raise InvalidArgument(
@@ -568,13 +603,13 @@ class DatasetStore:
                 f"First problems: {first}"
             )
         ctx.checkpoint(IMPORT_COMMIT_STEP)
-        self._commit_import(ctx, name, pending)
+        self._commit_import(ctx, name, pending, relabel)
         log.info("import into %s: %d images from %d rows", name, len(pending), total_rows)
         self._operations.faults.checkpoint(IMPORT_COMMITTED_STEP, ctx.stopping)
         return {}
 
     def _fetch_rows(
-        self, ctx: OperationContext, rows: list[CsvRow], errors: list[RowError]
+        self, ctx: OperationContext, rows: list[ImportRow], errors: list[RowError]
     ) -> dict[str, _Pending]:
         """The images the rows name, by content (sha256); rows that cannot be used → errors."""
         fetched: dict[str, tuple] = {}
@@ -591,10 +626,13 @@ class DatasetStore:
             sha = sha256_hex(data)
             item = pending.get(sha)
             if item is None:
-                pending[sha] = _Pending([row], row.ml_use, row.uri, list(row.labels), info, data)
-            else:  # same content again: labels are appended, the first ML_USE wins
+                pending[sha] = _Pending(
+                    [row], row.ml_use, row.uri, list(row.labels), info, data, dict(row.item_labels)
+                )
+            else:  # same content again: labels are appended, the first ML_USE (and label) wins
                 item.rows.append(row)
                 item.labels += [label for label in row.labels if label not in item.labels]
+                item.item_labels = {**dict(row.item_labels), **item.item_labels}
             ctx.progress(90 * (index + 1) // len(rows))
         return pending
 
@@ -619,7 +657,7 @@ class DatasetStore:
                 del pending[sha]
 
     def _commit_import(
-        self, ctx: OperationContext, name: str, pending: dict[str, _Pending]
+        self, ctx: OperationContext, name: str, pending: dict[str, _Pending], relabel: bool
     ) -> None:
         """Stores the images, then adds (or relabels) the examples in one write."""
         with self._images.lock:
@@ -633,15 +671,19 @@ class DatasetStore:
                     old = examples.get(sha)
                     labels = list(old.labels) if old else []
                     labels += [label for label in item.labels if label not in labels]
+                    ml_use = old.ml_use if old else item.ml_use
+                    if old and relabel and item.ml_use is not MlUse.UNASSIGNED:
+                        ml_use = item.ml_use
                     examples[sha] = Example(
                         image_sha256=sha,
                         source_uri=old.source_uri if old else item.uri,
-                        ml_use=old.ml_use if old else item.ml_use,
+                        ml_use=ml_use,
                         labels=tuple(labels),
                         format=item.info.format,
                         width=item.info.width,
                         height=item.info.height,
                         size_bytes=item.info.size_bytes,
+                        item_labels={**(old.item_labels if old else {}), **item.item_labels},
                     )
                     for label in labels:
                         spec_ids.setdefault(label, stable_id(f"{name}/{label}"))

@@ -6,15 +6,17 @@ Rules (AutoML Vision's InputConfig documentation):
   same image always lands in the same set.
 - LABEL: up to 32 ASCII letters, digits and underscores. No label: an unlabeled image.
 - The CSV must be UTF-8 and at most 100 MB.
-Pure functions: the dataset store reads the objects and applies the results.
+Another API's dialect passes its ML_USE spellings and label rule (`parse_csv(ml_uses=,
+label_rule=)`). Every import file format (this CSV, Vertex AI's JSON Lines) parses into
+ImportRows. Pure functions: the dataset store reads the objects and applies the results.
 """
 
 import csv
 import enum
 import io
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
 from emulator.core.errors import Code, InvalidArgument, Status
 
@@ -42,12 +44,29 @@ MlUseSpellings = Mapping[str, MlUse]
 
 
 @dataclass(frozen=True)
-class CsvRow:
-    source: str  # gs:// URI of the CSV file
+class LabelRule:
+    """What an image label may be, and how to say so in an error."""
+
+    pattern: re.Pattern[str]
+    description: str
+
+
+AUTOML_LABELS = LabelRule(
+    LABEL_PATTERN, "1 to 32 characters, each an ASCII letter, digit or underscore"
+)
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    """One image of an import file: a CSV row or a JSON Lines line."""
+
+    source: str  # gs:// URI of the import file
     line: int  # 1-based
     ml_use: MlUse
     uri: str  # gs:// URI of the image
     labels: tuple[str, ...]
+    # Data item labels other than the ML_USE (Vertex AI's dataItemResourceLabels).
+    item_labels: tuple[tuple[str, str], ...] = ()
 
     @property
     def where(self) -> str:
@@ -66,29 +85,43 @@ class RowError:
         return Status(self.code, f"{self.source} line {self.line}: {self.message}")
 
 
-def row_error(row: CsvRow, code: Code, message: str) -> RowError:
+# One import file's bytes → its rows and the rows that break its format.
+RowParser = Callable[[str, bytes], tuple[list[ImportRow], list[RowError]]]
+
+
+def row_error(row: ImportRow, code: Code, message: str) -> RowError:
     return RowError(row.source, row.line, code, f"{row.uri}: {message}")
 
 
+def decode_import_file(source: str, data: bytes, what: str = "an import CSV") -> str:
+    """An import file's text; InvalidArgument when it is larger than 100 MB or not UTF-8."""
+    if len(data) > MAX_CSV_BYTES:
+        raise InvalidArgument(
+            f"{source} is {len(data) / 1024 / 1024:.1f} MB; {what} may be at most 100 MB"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(f"{source} is not UTF-8 text ({exc}); it must be UTF-8") from None
+
+
 def parse_csv(
-    source: str, data: bytes, ml_uses: MlUseSpellings | None = None
-) -> tuple[list[CsvRow], list[RowError]]:
+    source: str,
+    data: bytes,
+    ml_uses: MlUseSpellings | None = None,
+    label_rule: LabelRule = AUTOML_LABELS,
+    item_labels: tuple[tuple[str, str], ...] = (),
+    default_ml_use: MlUse = MlUse.UNASSIGNED,
+) -> tuple[list[ImportRow], list[RowError]]:
     """The rows of one CSV file and the rows that break the format (with line numbers).
 
     `ml_uses`: the ML_USE values accepted (upper-cased cell → MlUse); AutoML's by default.
+    `item_labels` and `default_ml_use` (a row without ML_USE gets it) come with the file, not
+    from it (Vertex AI's ImportDataConfig.data_item_labels).
     Raises InvalidArgument when the file as a whole cannot be used (too big, not UTF-8).
     """
-    if len(data) > MAX_CSV_BYTES:
-        raise InvalidArgument(
-            f"{source} is {len(data) / 1024 / 1024:.1f} MB; an import CSV may be at most 100 MB"
-        )
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidArgument(
-            f"{source} is not UTF-8 text ({exc}); the CSV must be UTF-8"
-        ) from None
-    rows: list[CsvRow] = []
+    text = decode_import_file(source, data)
+    rows: list[ImportRow] = []
     errors: list[RowError] = []
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -97,8 +130,12 @@ def parse_csv(
             values = [value.strip() for value in fields]
             if not any(values):
                 continue
-            parsed = _parse_row(source, line, values, ml_uses)
-            (rows if isinstance(parsed, CsvRow) else errors).append(parsed)
+            parsed = _parse_row(source, line, values, ml_uses, label_rule)
+            if isinstance(parsed, ImportRow):
+                ml_use = default_ml_use if parsed.ml_use is MlUse.UNASSIGNED else parsed.ml_use
+                rows.append(replace(parsed, ml_use=ml_use, item_labels=item_labels))
+            else:
+                errors.append(parsed)
     except csv.Error as exc:
         raise InvalidArgument(
             f"{source} line {reader.line_num} cannot be parsed as CSV: {exc}"
@@ -107,8 +144,12 @@ def parse_csv(
 
 
 def _parse_row(
-    source: str, line: int, values: list[str], ml_uses: MlUseSpellings | None = None
-) -> CsvRow | RowError:
+    source: str,
+    line: int,
+    values: list[str],
+    ml_uses: MlUseSpellings | None,
+    label_rule: LabelRule,
+) -> ImportRow | RowError:
     spellings = _ML_USE_SPELLINGS if ml_uses is None else ml_uses
     allowed = "TRAIN, VALIDATION, TEST, UNASSIGNED" if ml_uses is None else ", ".join(ml_uses)
     first = values[0]
@@ -137,17 +178,16 @@ def _parse_row(
     for label in rest[1:]:
         if not label:
             continue  # trailing or doubled commas
-        if LABEL_PATTERN.fullmatch(label) is None:
+        if label_rule.pattern.fullmatch(label) is None:
             return RowError(
                 source,
                 line,
                 Code.INVALID_ARGUMENT,
-                f"{uri}: label {label!r} is invalid; a label has 1 to 32 characters, "
-                "each an ASCII letter, digit or underscore",
+                f"{uri}: label {label!r} is invalid; a label has {label_rule.description}",
             )
         if label not in labels:
             labels.append(label)
-    return CsvRow(source, line, ml_use, uri, tuple(labels))
+    return ImportRow(source, line, ml_use, uri, tuple(labels))
 
 
 def split_position(sha256_hex: str) -> float:

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 MAX_PARTIAL_FAILURES = 20
 
 _OPERATION_NAME = re.compile(r"(?P<parent>projects/[^/]+/locations/[^/]+(/.+)?)/operations/[^/]+")
+_LOCATION_OPERATION = re.compile(
+    r"(?P<location>projects/[^/]+/locations/[^/]+)/operations/(?P<id>[^/]+)"
+)
 
 
 def utcnow() -> datetime:
@@ -335,8 +338,11 @@ class OperationStore:
             self._changed.notify_all()
 
     def get(self, name: str) -> Operation:
+        """The operation `name` names. An operation named under a resource (Vertex AI's
+        `{resource}/operations/{id}`) is also found by `{location}/operations/{id}`, the
+        form Vertex AI's reference reads it by (its answer keeps the full name)."""
         with self._changed:
-            op = self._ops.get(name)
+            op = self._ops.get(name) or self._by_location_name(name)
         if op is None:
             if _OPERATION_NAME.fullmatch(name or "") is None:
                 raise InvalidArgument(
@@ -345,6 +351,19 @@ class OperationStore:
                 )
             raise NotFound(f"Operation {name} does not exist.")
         return op
+
+    def _by_location_name(self, name: str) -> Operation | None:
+        """The operation a `{location}/operations/{id}` name means, if one has that id.
+        Caller holds the lock."""
+        match = _LOCATION_OPERATION.fullmatch(name or "")
+        if match is None:
+            return None
+        found = [
+            op
+            for op in self._ops.values()
+            if op.id == match["id"] and op.name.startswith(match["location"] + "/")
+        ]
+        return found[0] if len(found) == 1 else None
 
     def list_operations(
         self,
@@ -380,13 +399,14 @@ class OperationStore:
 
     def cancel(self, name: str) -> Operation:
         """Requests cancellation; the work stops at its next checkpoint (no-op once done)."""
-        self.get(name)
+        name = self.get(name).name
         self._update(name, lambda op: op if op.done else replace(op, cancel_requested=True))
         return self.get(name)
 
     def delete(self, name: str) -> None:
         """Forgets a finished operation (the client is no longer interested in its result)."""
         op = self.get(name)
+        name = op.name
         if not op.done:
             raise FailedPrecondition(
                 f"Operation {name} is still running; cancel it or wait for it before deleting it."
@@ -404,7 +424,7 @@ class OperationStore:
     ) -> Operation:
         """The operation once `condition` holds for it or it is done (woken by each change),
         or as it is after `timeout` seconds."""
-        self.get(name)
+        name = self.get(name).name
         with self._changed:
             self._changed.wait_for(
                 lambda: (

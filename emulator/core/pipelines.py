@@ -35,8 +35,9 @@ MAX_DISPLAY_NAME_CHARS = 128
 
 
 class PipelineState(StrEnum):
-    QUEUED = "QUEUED"  # created; the engine has not reported on it yet
-    RUNNING = "RUNNING"
+    QUEUED = "QUEUED"  # created; its work has not begun (only older records show it)
+    PENDING = "PENDING"  # preparing: reading the images, waiting for the engine
+    RUNNING = "RUNNING"  # training (from its first epoch), then evaluating
     CANCELLING = "CANCELLING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
@@ -90,7 +91,7 @@ class PipelineStatus:
     state: PipelineState
     error: Status | None
     model: str  # the trained model's name once SUCCEEDED, else ""
-    start_time: datetime
+    start_time: datetime | None  # when it first entered RUNNING (None: it never did)
     end_time: datetime | None
     update_time: datetime
     train_cost_milli_node_hours: int  # once SUCCEEDED, else 0
@@ -100,12 +101,17 @@ class PipelineStatus:
 def status_of(op: Operation) -> PipelineStatus:
     """The state of a pipeline whose training is `op`."""
     model = op.response or {}
+    details = op.details
+    running = (
+        "running_since" in details or "epoch" in details or details.get("stage") == "evaluating"
+    )
     if not op.done:
-        started = "epoch" in op.details or "stage" in op.details or op.progress_percent > 0
         if op.cancel_requested:
             state = PipelineState.CANCELLING
+        elif running:
+            state = PipelineState.RUNNING
         else:
-            state = PipelineState.RUNNING if started else PipelineState.QUEUED
+            state = PipelineState.PENDING if "stage" in details else PipelineState.QUEUED
     elif op.error is None:
         state = PipelineState.SUCCEEDED
     elif op.error.code is Code.CANCELLED:
@@ -117,12 +123,18 @@ def status_of(op: Operation) -> PipelineStatus:
         state=state,
         error=op.error if op.done else None,
         model=model.get("name", "") if succeeded else "",
-        start_time=op.create_time,
+        start_time=_start_time(op) if running else None,
         end_time=op.update_time if op.done else None,
         update_time=op.update_time,
         train_cost_milli_node_hours=model.get("train_cost_milli_node_hours", 0) if succeeded else 0,
         stop_reason=model.get("stop_reason", "") if succeeded else "",
     )
+
+
+def _start_time(op: Operation) -> datetime:
+    """When the training began (its first epoch's start); older records: when it was created."""
+    since = op.details.get("running_since")
+    return datetime.fromisoformat(since) if since else op.create_time
 
 
 # ---- the store ------------------------------------------------------------------------------
@@ -169,9 +181,11 @@ class PipelineStore:
                 f"at most {MAX_DISPLAY_NAME_CHARS} characters"
             )
         validate_resource_labels(dict(labels))
-        op = self._trainings.start(location, training, api=api, id_prefix=id_prefix)
+        name = str(location.child("trainingPipelines", new_id(id_prefix)))
+        # Its training is named under it, as Vertex AI names a resource's operations.
+        op = self._trainings.start(location, training, api=api, id_prefix=id_prefix, parent=name)
         pipeline = TrainingPipeline(
-            name=str(location.child("trainingPipelines", new_id(id_prefix))),
+            name=name,
             display_name=display_name,
             labels=dict(labels),
             spec=spec,

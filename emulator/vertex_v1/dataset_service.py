@@ -2,9 +2,11 @@
 DeleteDataset, ImportData.
 
 An image Dataset (metadata schema `image`) is a core dataset whose classification type is
-set by the import schema (single-label → MULTICLASS, multi-label → MULTILABEL); the CSV's
-ML_USE is Vertex AI's spelling (`training`, `validation`, `test`, any case), and it becomes
-the data item label `aiplatform.googleapis.com/ml_use`. Imports are CSV only.
+set by the import schema (single-label → MULTICLASS, multi-label → MULTILABEL). Import files
+are CSV or JSON Lines (emulator/vertex_v1/imports.py); an image's ML_USE (`training`,
+`validation`, `test`) is its data item label `aiplatform.googleapis.com/ml_use`, other data
+item labels are kept for FilterSplit. Operations are named under the dataset
+(`{dataset}/operations/{id}`), as Vertex AI names them.
 """
 
 from collections.abc import Callable
@@ -14,20 +16,18 @@ from google.cloud.aiplatform import schema
 from google.cloud.aiplatform_v1 import types
 from google.longrunning import operations_pb2
 
-from emulator.core.datasets import ClassificationType, Dataset
+from emulator.core.datasets import ClassificationType, Dataset, ImportSource
 from emulator.core.errors import InvalidArgument, Unimplemented
-from emulator.core.import_csv import MlUse
-from emulator.core.names import new_id, parse_location, parse_resource
+from emulator.core.names import new_id, parse_location
 from emulator.core.paging import paginate
-from emulator.vertex_v1.filters import Fields, not_emulated_order, parse_filter
+from emulator.vertex_v1.filters import Fields, parse_filter, parse_order_by
+from emulator.vertex_v1.imports import import_sources
 from emulator.vertex_v1.operations import API, render_operation
 from emulator.vertex_v1.resources import ID_PREFIX, dataset_pb
 from emulator.vertex_v1.schemas import IMAGE_METADATA_SCHEMA, IMPORT_SCHEMAS, known_schema
-from emulator.vertex_v1.service import VertexService
+from emulator.vertex_v1.service import VertexService, validate_display_name
 
 SERVICE = "google.cloud.aiplatform.v1.DatasetService"
-# The ML_USE column of Vertex AI's CSV import (its documentation: TRAINING, TEST, VALIDATION).
-ML_USES = {"TRAINING": MlUse.TRAIN, "VALIDATION": MlUse.VALIDATION, "TEST": MlUse.TEST}
 
 DATASET_FIELDS: Fields[Dataset] = Fields(
     values={
@@ -36,6 +36,13 @@ DATASET_FIELDS: Fields[Dataset] = Fields(
     },
     labels=lambda d: d.labels,
 )
+
+# ListDatasets' order_by fields (a dataset's update time is shown as its create time).
+DATASET_ORDER = {
+    "display_name": lambda d: d.display_name,
+    "create_time": lambda d: d.create_time,
+    "update_time": lambda d: d.create_time,
+}
 
 
 def _import_kind(config: types.ImportDataConfig, where: str) -> ClassificationType:
@@ -52,26 +59,11 @@ def _import_kind(config: types.ImportDataConfig, where: str) -> ClassificationTy
             f"Field: {where}.import_schema_uri; Message: {uri} is not emulated; the "
             f"emulator imports image classification: {', '.join(IMPORT_SCHEMAS)}"
         )
-    if config.data_item_labels or config.annotation_labels:
-        raise Unimplemented(
-            f"Field: {where}; Message: data_item_labels and annotation_labels are not "
-            "emulated; give each image's ML_USE in the CSV's first column"
-        )
     if not config.gcs_source.uris:
         raise InvalidArgument(
             f"Field: {where}.gcs_source.uris; Message: at least one gs:// URI of an "
             "import file is required"
         )
-    for source in config.gcs_source.uris:
-        if source.lower().endswith(".jsonl"):
-            raise Unimplemented(
-                f"Field: {where}.gcs_source.uris; Message: {source}: JSON Lines imports "
-                "are not emulated; use the CSV form [ML_USE,]gs://…[,LABEL…]"
-            )
-        if not source.lower().endswith(".csv"):
-            raise InvalidArgument(
-                f"Field: {where}.gcs_source.uris; Message: {source} must be a .csv file"
-            )
     return IMPORT_SCHEMAS[uri]
 
 
@@ -109,21 +101,24 @@ class DatasetService(VertexService):
             ClassificationType.MULTICLASS,  # until an import chooses (see set_classification_type)
             description=dataset.description,
             labels=dict(dataset.labels),
+            check_display_name=validate_display_name,
         )
-        return self._record(str(location), "create_dataset", created.name, created.to_json())
+        return self._record(created.name, "create_dataset", created.name, created.to_json())
 
     def get_dataset(self, request: types.GetDatasetRequest) -> types.Dataset:
         return dataset_pb(self._dataset(request.name))
 
     def list_datasets(self, request: types.ListDatasetsRequest) -> types.ListDatasetsResponse:
         location = parse_location(request.parent)
-        not_emulated_order(request.order_by)
+        order = parse_order_by(request.order_by, DATASET_ORDER)
         matches = parse_filter(request.filter, DATASET_FIELDS)
-        datasets = [
-            d
-            for d in self.backend.datasets.list_datasets(location)
-            if d.id.isdigit() and matches(d)
-        ]
+        datasets = order(
+            [
+                d
+                for d in self.backend.datasets.list_datasets(location)
+                if d.id.isdigit() and matches(d)
+            ]
+        )
         page, token = paginate(datasets, request.page_size, request.page_token)
         return types.ListDatasetsResponse(
             datasets=[dataset_pb(d) for d in page], next_page_token=token
@@ -132,8 +127,7 @@ class DatasetService(VertexService):
     def delete_dataset(self, request: types.DeleteDatasetRequest) -> operations_pb2.Operation:
         self._dataset(request.name)
         self.backend.datasets.delete(request.name)
-        parent = str(parse_resource(request.name, "datasets", "Dataset").parent)
-        return self._record(parent, "delete_dataset", request.name)
+        return self._record(request.name, "delete_dataset", request.name)
 
     def import_data(self, request: types.ImportDataRequest) -> operations_pb2.Operation:
         self._dataset(request.name)
@@ -142,11 +136,18 @@ class DatasetService(VertexService):
             raise InvalidArgument(
                 "Field: import_configs; Message: at least one ImportDataConfig is required"
             )
-        uris: list[str] = []
+        sources: list[ImportSource] = []
         kinds: set[ClassificationType] = set()
         for i, config in enumerate(configs):
-            kinds.add(_import_kind(config, f"import_configs[{i}]"))
-            uris += list(config.gcs_source.uris)
+            where = f"import_configs[{i}]"
+            kind = _import_kind(config, where)
+            kinds.add(kind)
+            sources += import_sources(
+                list(config.gcs_source.uris),
+                multilabel=kind is ClassificationType.MULTILABEL,
+                data_item_labels=config.data_item_labels,
+                where=where,
+            )
         if len(kinds) > 1:
             raise InvalidArgument(
                 "Field: import_configs; Message: the emulator imports one classification schema "
@@ -155,10 +156,11 @@ class DatasetService(VertexService):
         self.backend.datasets.set_classification_type(request.name, kinds.pop())
         op = self.backend.datasets.start_import(
             request.name,
-            uris,
+            sources,
             uris_field="import_configs.gcs_source.uris",  # each checked above, per config
             api=API,
             id_prefix=ID_PREFIX,
-            ml_uses=ML_USES,
+            parent=request.name,  # Vertex AI names operations under their resource
+            relabel=True,
         )
         return render_operation(op)

@@ -6,18 +6,18 @@ Supported, per resource kind (the caller names its fields):
     labels."a key" = value  (a quoted key: keys with spaces, dots or dashes)
 terms joined by AND (or side by side), each optionally negated with NOT or a leading `-`.
 Values may be quoted ("x" or 'x'). Field names are accepted in snake_case and camelCase.
-OR and parentheses are not supported: InvalidArgument says so. Lists are not ordered on
-request (`order_by` is refused: not_emulated_order). The core lists resources; the facade
-filters them with the predicate parsed here.
+OR and parentheses are not supported: InvalidArgument says so. The core lists resources; the
+facade filters them with the predicate parsed here, and orders them with `parse_order_by`
+(`order_by`: "display_name, create_time desc", the fields each list method documents).
 """
 
 import fnmatch
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from emulator.core.errors import InvalidArgument, Unimplemented
+from emulator.core.errors import InvalidArgument
 
 T = TypeVar("T")
 
@@ -152,10 +152,34 @@ def _comparison(
     return (lambda r, g=getter, v=value: (g(r) == v) == equal), i
 
 
-def not_emulated_order(order_by: str) -> None:
-    """Unimplemented for a list's `order_by` (lists are ordered by create_time)."""
-    if order_by.strip():
-        raise Unimplemented(
-            f"Field: order_by; Message: ordering ({order_by!r}) is not emulated; lists are "
-            "ordered by create_time"
-        )
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+
+
+def parse_order_by(
+    text: str, keys: Mapping[str, Callable[[T], Any]], field: str = "order_by"
+) -> Callable[[list[T]], list[T]]:
+    """Sorts a list by `text`: comma-separated fields (snake_case or camelCase), each
+    ascending or followed by `desc` (or `asc`); "" keeps the list's order (oldest first)."""
+    order: list[tuple[Callable[[T], Any], bool]] = []
+    for part in (p.strip() for p in (text or "").split(",")):
+        if not part and not (text or "").strip():
+            continue
+        words = part.split()
+        name = _snake(words[0]) if words else ""
+        direction = words[1].lower() if len(words) == 2 else "asc"
+        if not words or len(words) > 2 or direction not in ("asc", "desc") or name not in keys:
+            raise InvalidArgument(
+                f"Field: {field}; Message: {part!r} in {text!r} cannot order this list; "
+                f"supported: {', '.join(keys)}, each optionally followed by desc, "
+                "separated by commas"
+            )
+        order.append((keys[name], direction == "desc"))
+
+    def apply(items: list[T]) -> list[T]:
+        result = list(items)
+        for key, descending in reversed(order):  # stable sorts: the first field wins
+            result.sort(key=key, reverse=descending)
+        return result
+
+    return apply

@@ -1,6 +1,6 @@
-"""gRPC facade of Vertex AI's `ModelService`: GetModel, ListModels, DeleteModel,
-ListModelEvaluations, GetModelEvaluation, ListModelEvaluationSlices, GetModelEvaluationSlice,
-ExportModel.
+"""gRPC facade of Vertex AI's `ModelService`: GetModel, ListModels, ListModelVersions,
+DeleteModel, ListModelEvaluations, GetModelEvaluation, ListModelEvaluationSlices,
+GetModelEvaluationSlice, ExportModel.
 
 A Model's overall ModelEvaluation is the core's overall evaluation, and its
 ModelEvaluationSlices (dimension `annotationSpec`) are the core's per-label evaluations,
@@ -16,23 +16,24 @@ from google.longrunning import operations_pb2
 from google.protobuf.message import Message
 
 from emulator.core.architectures import MOBILE_MODEL_TYPES
-from emulator.core.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
+from emulator.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from emulator.core.models.exports import ExportFields
 from emulator.core.models.records import Model, ModelEvaluation
-from emulator.core.names import parse_location, parse_resource
+from emulator.core.names import parse_location
 from emulator.core.paging import paginate
-from emulator.vertex_v1.filters import Fields, not_emulated_order, parse_filter
+from emulator.vertex_v1.filters import Fields, parse_filter, parse_order_by
 from emulator.vertex_v1.operations import API, render_operation
 from emulator.vertex_v1.resources import (
     EXPORT_FORMATS,
     ID_PREFIX,
     UNEMULATED_EXPORT_FORMATS,
     evaluation_pb,
+    export_file_name,
     id_of,
     model_pb,
     slice_pb,
 )
-from emulator.vertex_v1.schemas import SLICE_DIMENSION
+from emulator.vertex_v1.schemas import METRICS_SCHEMA, SLICE_DIMENSION
 from emulator.vertex_v1.service import VertexService
 
 SERVICE = "google.cloud.aiplatform.v1.ModelService"
@@ -44,6 +45,17 @@ EXPORT_FIELDS = ExportFields(
 MODEL_FIELDS: Fields[Model] = Fields(
     values={"model": lambda m: m.id, "display_name": lambda m: m.display_name},
     labels=lambda m: m.labels,
+)
+# ListModels' order_by fields (ListModelVersions: the times only).
+MODEL_ORDER = {
+    "display_name": lambda m: m.display_name,
+    "create_time": lambda m: m.create_time,
+    "update_time": lambda m: m.update_time,
+}
+VERSION_ORDER = {k: v for k, v in MODEL_ORDER.items() if k != "display_name"}
+# "The standard list filter": the fields a model's one evaluation has (it has no labels).
+EVALUATION_FIELDS: Fields[ModelEvaluation] = Fields(
+    values={"metrics_schema_uri": lambda e: METRICS_SCHEMA}, labels=lambda e: {}
 )
 SLICE_FIELDS: Fields[ModelEvaluation] = Fields(
     values={"slice.dimension": lambda e: SLICE_DIMENSION}, labels=lambda e: {}
@@ -57,6 +69,7 @@ class ModelService(VertexService):
         return {
             "GetModel": (types.GetModelRequest, self.get_model),
             "ListModels": (types.ListModelsRequest, self.list_models),
+            "ListModelVersions": (types.ListModelVersionsRequest, self.list_model_versions),
             "DeleteModel": (types.DeleteModelRequest, self.delete_model),
             "ListModelEvaluations": (
                 types.ListModelEvaluationsRequest,
@@ -83,31 +96,44 @@ class ModelService(VertexService):
 
     def list_models(self, request: types.ListModelsRequest) -> types.ListModelsResponse:
         location = parse_location(request.parent)
-        not_emulated_order(request.order_by)
+        order = parse_order_by(request.order_by, MODEL_ORDER)
         matches = parse_filter(request.filter, MODEL_FIELDS)
-        models = [
-            m for m in self.backend.models.list_models(location) if m.id.isdigit() and matches(m)
-        ]
+        models = order(
+            [m for m in self.backend.models.list_models(location) if m.id.isdigit() and matches(m)]
+        )
         page, token = paginate(models, request.page_size, request.page_token)
         return types.ListModelsResponse(
             models=[self._model_pb(m) for m in page], next_page_token=token
         )
 
+    def list_model_versions(
+        self, request: types.ListModelVersionsRequest
+    ) -> types.ListModelVersionsResponse:
+        """The model's one version (each trained model is version 1 of its own model)."""
+        model = self._model(request.name, versioned=False)
+        order = parse_order_by(request.order_by, VERSION_ORDER)
+        matches = parse_filter(request.filter, Fields(values={}, labels=MODEL_FIELDS.labels))
+        page, token = paginate(
+            order([model] if matches(model) else []), request.page_size, request.page_token
+        )
+        return types.ListModelVersionsResponse(
+            models=[self._model_pb(m) for m in page], next_page_token=token
+        )
+
     def delete_model(self, request: types.DeleteModelRequest) -> operations_pb2.Operation:
-        self._model(request.name)
+        # The reference names the model without a version (DeleteModelVersion takes one).
+        self._model(request.name, versioned=False)
         self.backend.models.delete(request.name)
-        parent = str(parse_resource(request.name, "models", "Model").parent)
-        return self._record(parent, "delete_model", request.name)
+        return self._record(request.name, "delete_model", request.name)
 
     def _evaluations(self, model: str) -> tuple[ModelEvaluation, list[ModelEvaluation]]:
-        """The model's overall evaluation and its per-label ones."""
-        self._model(model, "parent")
+        """The overall evaluation and the per-label ones of `model` (unversioned name)."""
         found = self.backend.models.list_evaluations(model)
         overall = next(e for e in found if not e.annotation_spec_id)
         return overall, [e for e in found if e.annotation_spec_id]
 
     def _evaluation_name(self, name: str, field: str) -> tuple[str, str]:
-        """`{model}/evaluations/{id}` → (model, id)."""
+        """`{model}[@version]/evaluations/{id}` → (model without version, id)."""
         model, sep, evaluation_id = name.rpartition("/evaluations/")
         if not sep or not evaluation_id.isdigit():
             raise InvalidArgument(
@@ -115,23 +141,21 @@ class ModelService(VertexService):
                 "expected projects/{project}/locations/{location}/models/{model}/evaluations/"
                 "{evaluation}"
             )
-        self._model(model, field)
-        return model, evaluation_id
+        return self._model(model, field).name, evaluation_id
 
     def list_model_evaluations(
         self, request: types.ListModelEvaluationsRequest
     ) -> types.ListModelEvaluationsResponse:
-        if request.filter.strip():
-            raise Unimplemented(
-                "Field: filter; Message: not emulated; a model has one evaluation (its "
-                "per-label metrics are ModelEvaluationSlices)"
-            )
-        overall, _ = self._evaluations(request.parent)
-        page, token = paginate([overall], request.page_size, request.page_token)
+        matches = parse_filter(request.filter, EVALUATION_FIELDS)
+        model = self._model(request.parent, "parent").name
+        overall, _ = self._evaluations(model)
+        page, token = paginate(
+            [overall] if matches(overall) else [], request.page_size, request.page_token
+        )
         response = types.ListModelEvaluationsResponse.pb(
             types.ListModelEvaluationsResponse(next_page_token=token)
         )
-        response.model_evaluations.extend(evaluation_pb(request.parent, e) for e in page)
+        response.model_evaluations.extend(evaluation_pb(model, e) for e in page)
         return response
 
     def get_model_evaluation(self, request: types.GetModelEvaluationRequest) -> Message:
@@ -155,7 +179,8 @@ class ModelService(VertexService):
         response = types.ListModelEvaluationSlicesResponse.pb(
             types.ListModelEvaluationSlicesResponse(next_page_token=token)
         )
-        response.model_evaluation_slices.extend(slice_pb(request.parent, e) for e in page)
+        evaluation = f"{model}/evaluations/{evaluation_id}"
+        response.model_evaluation_slices.extend(slice_pb(evaluation, e) for e in page)
         return response
 
     def get_model_evaluation_slice(self, request: types.GetModelEvaluationSliceRequest) -> Message:
@@ -170,7 +195,7 @@ class ModelService(VertexService):
         if id_of(overall) == evaluation_id:
             for e in per_label:
                 if id_of(e) == slice_id:
-                    return slice_pb(evaluation, e)
+                    return slice_pb(f"{model}/evaluations/{evaluation_id}", e)
         raise NotFound(f"ModelEvaluationSlice {request.name} does not exist.")
 
     def export_model(self, request: types.ExportModelRequest) -> operations_pb2.Operation:
@@ -184,14 +209,15 @@ class ModelService(VertexService):
                 "CLOUD model); train a MOBILE_TF_* model type to export it"
             )
         if fmt in UNEMULATED_EXPORT_FORMATS:
-            raise Unimplemented(
-                f"{where}.export_format_id; Message: {fmt} exports are not emulated; the "
-                f"emulator exports {', '.join(EXPORT_FORMATS)}"
+            raise FailedPrecondition(
+                f"{where}.export_format_id; Message: {fmt} exports cannot be made by the "
+                f"emulator (it has no {fmt} converter); it exports {', '.join(EXPORT_FORMATS)}"
             )
         if fmt not in EXPORT_FORMATS:
+            listed = ", ".join((*EXPORT_FORMATS, *UNEMULATED_EXPORT_FORMATS))
             raise InvalidArgument(
                 f"{where}.export_format_id; Message: {fmt!r} is not a supported export format "
-                f"of {request.name}; supported: {', '.join(EXPORT_FORMATS)}"
+                f"of {request.name}; supported: {listed}"
             )
         if config.image_destination.output_uri:
             raise InvalidArgument(
@@ -199,12 +225,15 @@ class ModelService(VertexService):
                 "use artifact_destination"
             )
         op = self.backend.model_exports.start_export(
-            request.name,
+            model.name,
             EXPORT_FORMATS[fmt],
             config.artifact_destination.output_uri_prefix,
-            folder=lambda m, _fmt, stamp: f"model-export-{m.display_name}-{stamp}",
+            # "gs://OUTPUT_BUCKET/model-MODEL_ID/EXPORT_FORMAT/YYYY-MM-DDThh:mm:ss.sssZ"
+            folder=lambda m, _fmt, stamp: f"model-{m.id}/{fmt}/{stamp}",
+            files=export_file_name,
             fields=EXPORT_FIELDS,
             api=API,
             id_prefix=ID_PREFIX,
+            parent=model.name,  # Vertex AI names the operation under the model
         )
         return render_operation(op)

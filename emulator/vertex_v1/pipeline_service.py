@@ -19,9 +19,8 @@ from google.protobuf.message import Message
 
 from emulator.core.datasets import ClassificationType, Dataset
 from emulator.core.errors import InvalidArgument, Unimplemented
-from emulator.core.models.records import MODEL_DISPLAY_NAME
 from emulator.core.models.training import TrainingFields, TrainingRequest
-from emulator.core.names import LocationName, parse_location, parse_resource
+from emulator.core.names import LocationName, parse_location
 from emulator.core.paging import paginate
 from emulator.core.pipelines import PipelineStatus, TrainingPipeline
 from emulator.core.trainer import budget_limits
@@ -29,7 +28,7 @@ from emulator.vertex_v1.filters import Fields, parse_filter
 from emulator.vertex_v1.operations import API
 from emulator.vertex_v1.resources import ID_PREFIX, PIPELINE_STATES, pipeline_pb
 from emulator.vertex_v1.schemas import MODEL_TYPES, TRAINING_DEFINITION, Inputs, known_schema
-from emulator.vertex_v1.service import VertexService
+from emulator.vertex_v1.service import VertexService, validate_display_name
 from emulator.vertex_v1.splits import filter_split, fraction_split
 
 SERVICE = "google.cloud.aiplatform.v1.PipelineService"
@@ -78,12 +77,7 @@ def _model_name(pipeline: types.TrainingPipeline) -> str:
         if getattr(pipeline, field):
             raise Unimplemented(f"{_PREFIX}.{field}; Message: not emulated; leave it empty")
     model_name = pipeline.model_to_upload.display_name or pipeline.display_name
-    if MODEL_DISPLAY_NAME.fullmatch(model_name) is None:
-        raise InvalidArgument(
-            f"{_PREFIX}.model_to_upload.display_name; Message: {model_name!r}: the emulator "
-            "needs 1 to 32 ASCII letters, digits and underscores, starting with a letter "
-            "(Vertex AI itself allows up to 128 characters)"
-        )
+    validate_display_name(model_name, "training_pipeline.model_to_upload.display_name")
     return model_name
 
 
@@ -150,6 +144,7 @@ class PipelineService(VertexService):
             base_model_id=base_model_id,
             labels=dict(upload.labels),
             split=self._split(config),
+            check_display_name=validate_display_name,
         )
         created = self.backend.pipelines.create(
             location,
@@ -273,5 +268,4 @@ class PipelineService(VertexService):
     ) -> operations_pb2.Operation:
         self._pipeline(request.name)
         self.backend.pipelines.delete(request.name)
-        parent = str(parse_resource(request.name, "trainingPipelines", "TrainingPipeline").parent)
-        return self._record(parent, "delete_training_pipeline", request.name)
+        return self._record(request.name, "delete_training_pipeline", request.name)

@@ -23,17 +23,35 @@ from emulator.vertex_v1.schemas import (
 from emulator.vertex_v1.values import metrics_json, to_value
 
 ID_PREFIX = ""  # Vertex AI ids are numbers
+# Every trained model is version 1 of its model, with the alias `default` (service.py).
+VERSION_ID = "1"
+VERSION_ALIASES = ("default",)
 
-# Vertex AI export format ids → the engine's formats.
+# Vertex AI export format ids → the engine's formats ("Export AutoML Edge models": image
+# classification Edge models export as TF Lite, Edge TPU TF Lite, Container, Core ML, TF.js).
 EXPORT_FORMATS = {
     "tflite": "tflite",
     "edgetpu-tflite": "edgetpu_tflite",
     "tf-saved-model": "tf_saved_model",
 }
-UNEMULATED_EXPORT_FORMATS = ("tf-js", "core-ml")
+UNEMULATED_EXPORT_FORMATS = ("core-ml", "tf-js")  # listed as supported, refused on export
+# The engine's files as that page names them; the labels are inside the TF Lite file ("does
+# not produce a label file (dict.txt)"), so neither dict.txt nor tflite_metadata.json is kept.
+_VERTEX_FILE_NAMES = {"edgetpu_tflite": {"model.tflite": "edgetpu_model.tflite"}}
+_NOT_EXPORTED = ("dict.txt", "tflite_metadata.json")
+
+
+def export_file_name(engine_format: str, name: str) -> str | None:
+    """An engine export file's name in Vertex AI's export folder (None: not written)."""
+    if name in _NOT_EXPORTED:
+        return None
+    name = name.removeprefix("saved_model/")  # saved_model.pb and variables/ at the top
+    return _VERTEX_FILE_NAMES.get(engine_format, {}).get(name, name)
+
 
 PIPELINE_STATES = {
     PipelineState.QUEUED: types.PipelineState.PIPELINE_STATE_QUEUED,
+    PipelineState.PENDING: types.PipelineState.PIPELINE_STATE_PENDING,
     PipelineState.RUNNING: types.PipelineState.PIPELINE_STATE_RUNNING,
     PipelineState.CANCELLING: types.PipelineState.PIPELINE_STATE_CANCELLING,
     PipelineState.SUCCEEDED: types.PipelineState.PIPELINE_STATE_SUCCEEDED,
@@ -66,13 +84,14 @@ def model_pb(model: Model, training_pipeline: str) -> types.Model:
         create_time=model.create_time,
         update_time=model.update_time,
         etag=model.etag,
-        version_id="1",
+        version_id=VERSION_ID,
+        version_aliases=list(VERSION_ALIASES),
         version_create_time=model.create_time,
         version_update_time=model.update_time,
         training_pipeline=training_pipeline,
         supported_export_formats=[
             types.Model.ExportFormat(id=fmt, exportable_contents=[artifact])
-            for fmt in (EXPORT_FORMATS if exportable else ())
+            for fmt in ((*EXPORT_FORMATS, *UNEMULATED_EXPORT_FORMATS) if exportable else ())
         ],
     )
 
@@ -119,14 +138,18 @@ def pipeline_pb(pipeline: TrainingPipeline, status: PipelineStatus) -> Message:
         "input_data_config": types.InputDataConfig.from_json(json.dumps(spec["input_data_config"])),
         "training_task_definition": spec["training_task_definition"],
         "model_to_upload": types.Model(
-            name=status.model, display_name=upload["display_name"], labels=upload["labels"]
+            name=status.model,
+            # The trained model's version, as the SDK reads it (AutoMLImageTrainingJob.run).
+            version_id=VERSION_ID if status.model else "",
+            display_name=upload["display_name"],
+            labels=upload["labels"],
         ),
         "state": PIPELINE_STATES[status.state],
         "create_time": pipeline.create_time,
         "update_time": status.update_time,
         "labels": pipeline.labels,
     }
-    if status.state is not PipelineState.QUEUED:
+    if status.start_time is not None:  # "when the pipeline for the first time entered RUNNING"
         fields["start_time"] = status.start_time
     if status.end_time is not None:
         fields["end_time"] = status.end_time

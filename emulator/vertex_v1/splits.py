@@ -4,7 +4,7 @@ FractionSplit assigns every image by its content hash in the given proportions; 
 filters (emulator/vertex_v1/filters.py) on its data item labels. Either replaces the ML_USE
 an image was imported with, for that training only. Data items carry the system label
 `aiplatform.googleapis.com/ml_use` (`training` | `validation` | `test`) when they were
-imported with an ML_USE.
+imported with an ML_USE, and the data item labels they were imported with.
 """
 
 from collections.abc import Callable
@@ -14,17 +14,16 @@ from emulator.core.errors import InvalidArgument
 from emulator.core.import_csv import MlUse, split_position
 from emulator.core.models.training import SplitAssignment
 from emulator.vertex_v1.filters import Fields, parse_filter
+from emulator.vertex_v1.imports import ML_USE_LABEL, ML_USE_VALUES
 
-ML_USE_LABEL = "aiplatform.googleapis.com/ml_use"
-ML_USE_VALUES = {MlUse.TRAIN: "training", MlUse.VALIDATION: "validation", MlUse.TEST: "test"}
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 _ROLES = (MlUse.TRAIN, MlUse.VALIDATION, MlUse.TEST)
 
 
 def data_item_labels(example: Example) -> dict[str, str]:
-    """The system labels of an imported image (its ML_USE, when it was imported with one)."""
+    """An imported image's data item labels: its own, and its ML_USE when it has one."""
     value = ML_USE_VALUES.get(example.ml_use)
-    return {ML_USE_LABEL: value} if value else {}
+    return {**example.item_labels, **({ML_USE_LABEL: value} if value else {})}
 
 
 def fraction_split(

@@ -473,8 +473,13 @@ def test_export_errors_name_the_field_and_the_allowed_values(emulator, automl, t
         exceptions.InvalidArgument, match="allowed: tflite, edgetpu_tflite, tf_saved_model"
     ):
         export("onnx", good)
-    with pytest.raises(exceptions.MethodNotImplemented, match="tf_js exports are not emulated"):
-        export("tf_js", good)
+    for unmade in ("tf_js", "docker"):  # documented formats: never UNIMPLEMENTED
+        with pytest.raises(
+            exceptions.FailedPrecondition,
+            match=f"{unmade} exports cannot be made by the emulator .*; it exports tflite, "
+            "edgetpu_tflite, tf_saved_model",
+        ):
+            export(unmade, good)
     with pytest.raises(exceptions.InvalidArgument, match="output_uri_prefix; Message: required"):
         export("tflite", "")
     with pytest.raises(exceptions.InvalidArgument, match="not a Cloud Storage location"):

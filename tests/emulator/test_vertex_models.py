@@ -153,7 +153,9 @@ def trained(vertex, dataset_id) -> aiplatform_v1.TrainingPipeline:
             parent=PARENT,
             training_pipeline=pipeline(dataset_id, labels={"team": "vision", LABEL_SEED: "3"}),
         )
-    assert created.state == State.PIPELINE_STATE_QUEUED
+    # As the reference's create sample answers: PENDING, no start time until it runs.
+    assert created.state == State.PIPELINE_STATE_PENDING
+    assert not aiplatform_v1.TrainingPipeline.pb(created).HasField("start_time")
     return wait_ended(vertex, created.name)
 
 
@@ -193,8 +195,13 @@ def test_pipeline_succeeds_and_reports_cost_stop_reason_and_model(trained, model
     assert re.fullmatch(rf"{PARENT}/models/\d+", model.name)
     assert model.training_pipeline == trained.name
     assert model.display_name == "digits_model" and model.labels["team"] == "vision"
+    assert (model.version_id, list(model.version_aliases)) == ("1", ["default"])
+    assert trained.model_to_upload.version_id == "1"
+    # "Export AutoML Edge models": TF Lite, Edge TPU TF Lite, Container, Core ML, TF.js.
     assert [f.id for f in model.supported_export_formats] == [
-        ExportFormat(f).vertex_format for f in ("tflite", "edgetpu_tflite", "tf_saved_model")
+        *(ExportFormat(f).vertex_format for f in ("tflite", "edgetpu_tflite", "tf_saved_model")),
+        "core-ml",
+        "tf-js",
     ]
 
 
@@ -272,7 +279,7 @@ def test_pipeline_requests_are_checked_before_anything_trains(vertex, dataset_id
         (pipeline("9" * 19), exceptions.NotFound, "does not exist"),
         (pipeline(""), exceptions.InvalidArgument, "dataset_id; Message: required"),
         (
-            pipeline(dataset_id, model_name="digits model (v2)"),
+            pipeline(dataset_id, model_name="é" * 129),  # Vertex AI: up to 128 characters
             exceptions.InvalidArgument,
             "model_to_upload.display_name",
         ),
@@ -291,6 +298,16 @@ def test_cancel_and_delete_a_pipeline(vertex, dataset_id, trained):
         )
     with pytest.raises(exceptions.FailedPrecondition, match="cancel it first"):
         vertex.pipelines.delete_training_pipeline(name=running.name)
+    # RUNNING from its first epoch on, with the time it began ("first entered RUNNING").
+    deadline = time.monotonic() + HANG_GUARD_S
+    while (found := vertex.pipelines.get_training_pipeline(name=running.name)).state != (
+        State.PIPELINE_STATE_RUNNING
+    ):
+        assert found.state == State.PIPELINE_STATE_PENDING, found.state
+        assert not aiplatform_v1.TrainingPipeline.pb(found).HasField("start_time")
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert found.create_time <= found.start_time <= found.update_time
     vertex.pipelines.cancel_training_pipeline(name=running.name)
     cancelled = wait_ended(vertex, running.name)
     assert cancelled.state == State.PIPELINE_STATE_CANCELLED
@@ -300,6 +317,7 @@ def test_cancel_and_delete_a_pipeline(vertex, dataset_id, trained):
     operation = vertex.pipelines.delete_training_pipeline(name=running.name)
     wait_for(operation)
     assert isinstance(operation.metadata, aiplatform_v1.DeleteOperationMetadata)
+    assert re.fullmatch(rf"{running.name}/operations/\d+", operation.operation.name)
     with pytest.raises(exceptions.NotFound):
         vertex.pipelines.get_training_pipeline(name=running.name)
 
@@ -356,43 +374,112 @@ def test_evaluation_and_slices_in_the_classification_metrics_schema(vertex, emul
 
 
 def test_exports_in_vertex_layout(vertex, emulator, model):
+    """`model-<MODEL_ID>/<format>/<timestamp>/` and the files "Export AutoML Edge models" lists
+    (no dict.txt: the labels belong inside the TF Lite file)."""
     bucket = storage_client(emulator.env, PROJECT).bucket(BUCKET)
+    model_id = model.name.rsplit("/", 1)[-1]
     for fmt, expected in (
-        ("tflite", "model.tflite"),
-        ("edgetpu-tflite", "model.tflite"),
-        ("tf-saved-model", "saved_model.pb"),
+        ("tflite", {"model.tflite"}),
+        ("edgetpu-tflite", {"edgetpu_model.tflite"}),
+        ("tf-saved-model", {"saved_model.pb"}),
     ):
         config = aiplatform_v1.ExportModelRequest.OutputConfig(
             export_format_id=fmt,
             artifact_destination=aiplatform_v1.GcsDestination(
-                output_uri_prefix=f"gs://{BUCKET}/exports/{fmt}/"
+                output_uri_prefix=f"gs://{BUCKET}/exports/"
             ),
         )
         operation = vertex.models.export_model(name=model.name, output_config=config)
+        assert re.fullmatch(rf"{model.name}/operations/\d+", operation.operation.name)
         assert isinstance(wait_for(operation), aiplatform_v1.ExportModelResponse)
         folder = operation.metadata.output_info.artifact_output_uri
         assert re.fullmatch(
-            rf"gs://{BUCKET}/exports/{fmt}/model-export-digits_model-"
+            rf"gs://{BUCKET}/exports/model-{model_id}/{fmt}/"
             r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z",
             folder,
         )
         prefix = folder.removeprefix(f"gs://{BUCKET}/") + "/"
         names = {b.name.removeprefix(prefix) for b in bucket.list_blobs(prefix=prefix)}
-        assert expected in names
-        if expected == "model.tflite":
-            inspect_tflite(bucket.blob(prefix + expected).download_as_bytes())
+        # A SavedModel's own files (fingerprint.pb, variables/) come with saved_model.pb.
+        top = {name for name in names if "/" not in name} - {"fingerprint.pb"}
+        assert top == expected, fmt
+        if fmt == "tf-saved-model":
+            assert any(name.startswith("variables/") for name in names)
+        else:
+            inspect_tflite(bucket.blob(prefix + expected.pop()).download_as_bytes())
 
-    def export(**output_config: Any) -> Any:
+    def export(name: str = model.name, **output_config: Any) -> Any:
         config = aiplatform_v1.ExportModelRequest.OutputConfig(**output_config)
-        return vertex.models.export_model(name=model.name, output_config=config)
+        return vertex.models.export_model(name=name, output_config=config)
 
     destination = aiplatform_v1.GcsDestination(output_uri_prefix=f"gs://{BUCKET}/x/")
-    with pytest.raises(exceptions.MethodNotImplemented, match="tf-js exports are not emulated"):
-        export(export_format_id="tf-js", artifact_destination=destination)
+    for fmt in ("tf-js", "core-ml"):
+        with pytest.raises(
+            exceptions.FailedPrecondition,
+            match=f"{fmt} exports cannot be made by the emulator .*; it exports tflite, "
+            "edgetpu-tflite, tf-saved-model",
+        ):
+            export(export_format_id=fmt, artifact_destination=destination)
     with pytest.raises(exceptions.InvalidArgument, match="'onnx' is not a supported export"):
         export(export_format_id="onnx", artifact_destination=destination)
     with pytest.raises(exceptions.InvalidArgument, match=r"destination\.output_uri_prefix"):
         export(export_format_id="tflite")
+    with pytest.raises(exceptions.NotFound, match="has one version, 1"):
+        export(f"{model.name}@2", export_format_id="tflite", artifact_destination=destination)
+
+
+# ---- versions, ordering ---------------------------------------------------------------------
+
+
+def test_versioned_model_names_and_aliases(vertex, model):
+    """The reference's `models/{model}@2` / `@golden` forms: a model here has version 1, alias
+    `default`; the SDK sends `@1` for exports and evaluations."""
+    for version in ("1", "default"):
+        versioned = f"{model.name}@{version}"
+        assert vertex.models.get_model(name=versioned) == model
+        (evaluation,) = vertex.models.list_model_evaluations(parent=versioned)
+        assert evaluation.name.startswith(f"{model.name}/evaluations/")  # names stay plain
+        evaluation_id = evaluation.name.rsplit("/", 1)[-1]
+        got = vertex.models.get_model_evaluation(name=f"{versioned}/evaluations/{evaluation_id}")
+        assert got == evaluation
+        slices = list(
+            vertex.models.list_model_evaluation_slices(
+                parent=f"{versioned}/evaluations/{evaluation_id}"
+            )
+        )
+        assert slices and all(s.name.startswith(f"{evaluation.name}/slices/") for s in slices)
+        slice_id = slices[0].name.rsplit("/", 1)[-1]
+        assert (
+            vertex.models.get_model_evaluation_slice(
+                name=f"{versioned}/evaluations/{evaluation_id}/slices/{slice_id}"
+            )
+            == slices[0]
+        )
+    for missing in ("2", "golden"):
+        with pytest.raises(exceptions.NotFound, match="has one version"):
+            vertex.models.get_model(name=f"{model.name}@{missing}")
+        with pytest.raises(exceptions.NotFound):
+            list(vertex.models.list_model_evaluations(parent=f"{model.name}@{missing}"))
+    (version,) = vertex.models.list_model_versions(name=model.name)
+    assert version == model
+
+
+def test_list_models_order_by(vertex, model):
+    """The documented fields (display_name, create_time, update_time), each optionally desc;
+    the sorting itself is the one ListDatasets uses (test_vertex_datasets.py)."""
+
+    def ordered(order_by: str) -> list[str]:
+        request = aiplatform_v1.ListModelsRequest(parent=PARENT, order_by=order_by)
+        return [m.name for m in vertex.models.list_models(request=request)]
+
+    models = list(vertex.models.list_models(parent=PARENT))
+    assert model.name in [m.name for m in models]
+    expected = sorted(
+        sorted(models, key=lambda m: m.update_time, reverse=True), key=lambda m: m.display_name
+    )
+    assert ordered("displayName, update_time desc") == [m.name for m in expected]
+    with pytest.raises(exceptions.InvalidArgument, match="order_by; Message: 'labels'"):
+        ordered("labels")
 
 
 # ---- the adapter's requests ----------------------------------------------------------------
@@ -513,8 +600,11 @@ def test_a_pipeline_cut_by_an_emulator_restart_fails_and_survives(emulator_facto
 
 
 def test_delete_model_keeps_its_pipeline(vertex, trained, model):
+    with pytest.raises(exceptions.InvalidArgument, match="is not a valid Model name"):
+        vertex.models.delete_model(name=f"{model.name}@1")  # DeleteModelVersion's form
     operation = vertex.models.delete_model(name=model.name)
     wait_for(operation)
+    assert re.fullmatch(rf"{model.name}/operations/\d+", operation.operation.name)
     with pytest.raises(exceptions.NotFound):
         vertex.models.get_model(name=model.name)
     assert vertex.pipelines.get_training_pipeline(name=trained.name).model_to_upload.name == (

@@ -2,8 +2,10 @@
 
 The engine exports into a local staging folder (`model_exports/<operation id>/`, removed after
 the upload and on every start), then each file is uploaded under the folder the facade names
-(its API's layout) below the requested prefix. Checkpoint (fault injection, see faults.py):
-`ExportModel.upload`.
+below the requested prefix, with the names its API gives them (the facade's `folder` and
+`files`: AutoML v1 keeps the engine's `model.tflite`, `dict.txt`, `tflite_metadata.json`;
+Vertex AI names the Edge TPU model `edgetpu_model.tflite` and writes no label file).
+Checkpoint (fault injection, see faults.py): `ExportModel.upload`.
 """
 
 import logging
@@ -20,7 +22,6 @@ from emulator.core.errors import (
     Internal,
     InvalidArgument,
     NotFound,
-    Unimplemented,
 )
 from emulator.core.models.records import Model, ModelStore
 from emulator.core.names import parse_resource
@@ -36,6 +37,14 @@ EXPORT_UPLOAD_STEP = "ExportModel.upload"
 
 # Where an export goes under the requested prefix: (model, format, timestamp) → folder path.
 ExportFolder = Callable[[Model, str, str], str]
+# An exported file's object name in that folder: (format, the engine's file name, e.g.
+# `model.tflite` or `saved_model/saved_model.pb`) → its name, or None: not uploaded.
+ExportFiles = Callable[[str, str], str | None]
+
+
+def engine_files(model_format: str, name: str) -> str | None:
+    """The engine's files, SavedModel files at the folder's top (AutoML v1's layout)."""
+    return name.removeprefix(f"{exporter.SAVED_MODEL_DIR}/")
 
 
 @dataclass(frozen=True)
@@ -71,8 +80,15 @@ class ModelExports:
         fields: ExportFields,
         api: str,
         id_prefix: str = "",
+        files: ExportFiles = engine_files,
+        parent: str | None = None,
+        supported: tuple[str, ...] = EXPORT_FORMATS,
     ) -> Operation:
-        """Exports to `<prefix>/<folder(model, format, timestamp)>/` (the facade's layout)."""
+        """Exports to `<prefix>/<folder(model, format, timestamp)>/` (the facade's layout).
+
+        `parent`: where the operation is named (default: the model's location, AutoML's).
+        `supported`: the format names to list when one cannot be produced (the API's names).
+        """
         model = self._models.record(name).model
         model_format = model_format or DEFAULT_EXPORT_FORMAT
         if model.model_type not in MOBILE_MODEL_TYPES:
@@ -81,9 +97,10 @@ class ModelExports:
                 f"exportable model types: {', '.join(MOBILE_MODEL_TYPES)}"
             )
         if model_format in UNEMULATED_EXPORT_FORMATS:
-            raise Unimplemented(
-                f"Field: {fields.model_format}; Message: {model_format} exports are not "
-                f"emulated; the emulator exports {', '.join(EXPORT_FORMATS)}"
+            raise FailedPrecondition(
+                f"Field: {fields.model_format}; Message: {model_format} exports cannot be made "
+                f"by the emulator (it has no {model_format} converter); it exports "
+                f"{', '.join(supported)}"
             )
         if model_format not in EXPORT_FORMATS:
             raise InvalidArgument(
@@ -94,16 +111,23 @@ class ModelExports:
         subfolder = folder(model, model_format, folder_timestamp())
         directory = output_directory(output_uri_prefix, subfolder, fields.output_uri_prefix)
         return self._operations.start(
-            parent=str(parse_resource(name, "models", "Model").parent),
+            parent=parent or str(parse_resource(name, "models", "Model").parent),
             api=api,
             kind="export_model",
             resources=[name],
-            work=lambda ctx: self._export(ctx, name, model_format, directory),
+            work=lambda ctx: self._export(ctx, name, model_format, directory, files),
             details={"gcs_output_directory": directory, "model_format": model_format},
             id_prefix=id_prefix,
         )
 
-    def _export(self, ctx: OperationContext, name: str, model_format: str, directory: str) -> dict:
+    def _export(
+        self,
+        ctx: OperationContext,
+        name: str,
+        model_format: str,
+        directory: str,
+        files: ExportFiles,
+    ) -> dict:
         record = self._models.record(name)
         staging = self._staging / ctx.operation.id
         try:
@@ -114,11 +138,13 @@ class ModelExports:
             except exporter.ExportError as exc:
                 raise Internal(f"Export of {name} as {model_format} failed: {exc}") from None
             ctx.checkpoint(EXPORT_UPLOAD_STEP)
-            for n, exported in enumerate(result.files, start=1):
+            uploads = [
+                (exported, relative)
+                for exported in result.files
+                if (relative := files(model_format, exported.name)) is not None
+            ]
+            for n, (exported, relative) in enumerate(uploads, start=1):
                 ctx.raise_if_stopping()
-                # tf_saved_model: saved_model.pb and variables/ at the folder's top, as the
-                # service lays them out (and as TensorFlow Serving containers expect them).
-                relative = exported.name.removeprefix(f"{exporter.SAVED_MODEL_DIR}/")
                 try:
                     self._blobs.write(
                         f"{directory}/{relative}",
@@ -127,7 +153,7 @@ class ModelExports:
                     )
                 except NotFound as exc:
                     raise NotFound(f"Cannot export {name}: {exc.message}") from None
-                ctx.progress(100 * n // len(result.files))
+                ctx.progress(100 * n // len(uploads))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         log.info("model %s exported as %s to %s", name, model_format, directory)

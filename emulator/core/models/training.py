@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
 from emulator.core import evaluator, trainer
@@ -101,6 +102,8 @@ class TrainingRequest:
     # Each example's role for this training (e.g. Vertex AI's FilterSplit); by default the
     # ML_USE it was imported with (UNASSIGNED: split 80/10/10 by content hash).
     split: SplitAssignment | None = None
+    # The API's display name rule: (display name, request field) → InvalidArgument or None.
+    check_display_name: Callable[[str, str], None] = validate_display_name
 
 
 @dataclass(frozen=True)
@@ -188,9 +191,21 @@ class ModelTrainings:
     # ---- the request ------------------------------------------------------------------------
 
     def start(
-        self, location: LocationName, request: TrainingRequest, *, api: str, id_prefix: str = ""
+        self,
+        location: LocationName,
+        request: TrainingRequest,
+        *,
+        api: str,
+        id_prefix: str = "",
+        parent: str | None = None,
     ) -> Operation:
-        """Checks the request, then trains in a background `create_model` operation."""
+        """Checks the request, then trains in a background `create_model` operation.
+
+        `parent`: where the operation is named (default: the location, as AutoML names them).
+        Its details say how far it got: `stage` `preparing` (reading the images, waiting for
+        the engine), `running_since` once the first epoch reported (when training began),
+        `epoch` and the losses, `stage` `evaluating` after training.
+        """
         plan = self._plan(location, request, new_id(id_prefix))
         config = plan.config
         model = plan.model
@@ -199,12 +214,13 @@ class ModelTrainings:
             resources.append(str(location.child("models", request.base_model_id)))
         budget_seconds = config.budget_milli_node_hours / 1000 * config.seconds_per_node_hour
         op = self._operations.start(
-            parent=str(location),
+            parent=parent or str(location),
             api=api,
             kind="create_model",
             resources=resources,
             work=lambda ctx: self._train(ctx, plan),
             details={
+                "stage": "preparing",
                 "model_id": model.id,
                 "display_name": model.display_name,
                 "model_type": model.model_type,
@@ -230,7 +246,7 @@ class ModelTrainings:
     ) -> _TrainingPlan:
         """The checked request: InvalidArgument, NotFound, ... before anything starts."""
         fields = request.fields
-        validate_display_name(request.display_name, fields.display_name)
+        request.check_display_name(request.display_name, fields.display_name)
         labels = dict(request.labels)
         validate_resource_labels(labels)
         seed = labels.get(SEED_LABEL, "0")
@@ -469,6 +485,9 @@ def _reporter(ctx: OperationContext, model: Model) -> Callable[[trainer.Training
     """Reports each epoch into the operation: details, progress (the budget's fraction), log."""
 
     def report(progress: trainer.TrainingProgress) -> None:
+        if "running_since" not in ctx.operation.details:  # the first epoch: when training began
+            began = utcnow() - timedelta(seconds=progress.elapsed_seconds)
+            ctx.set_details(running_since=began.isoformat())
         ctx.set_details(
             epoch=progress.epoch,
             elapsed_seconds=round(progress.elapsed_seconds, 3),
