@@ -23,6 +23,7 @@ from google.cloud import automl_v1
 from components.cloud import retry
 from components.cloud.clients import CloudTarget, automl_client
 from components.cloud.errors import CloudError
+from components.cloud.exports import AUTOML_FILES, VERTEX_FILES
 from components.cloud.training import (
     CloudDataset,
     CloudModel,
@@ -44,6 +45,10 @@ CREATE_TIMEOUT_S = 120.0
 
 
 class AutoMlV1(TrainingApi):
+    # `model-export/icn/<format>-<display name>-<time>/`: model.tflite (both TF Lite formats) or
+    # saved_model.pb, with dict.txt and tflite_metadata.json.
+    export_layouts = (AUTOML_FILES, VERTEX_FILES)
+
     def __init__(self, target: CloudTarget):
         self.target = target
         self.client = automl_client(target)

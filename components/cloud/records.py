@@ -97,8 +97,8 @@ def now() -> str:
 @dataclass(frozen=True)
 class Artifact:
     format: str  # tflite | edgetpu_tflite | tf_saved_model
-    uri: str  # gs:// of model.tflite (or of the saved_model directory)
-    directory: str  # the export folder (model, dict.txt, tflite_metadata.json)
+    uri: str  # gs:// of the model file (model.tflite, edgetpu_model.tflite), or the folder
+    directory: str  # the export folder, in its API's layout (components/cloud/exports.py)
     sha256: str
     size_bytes: int
 

@@ -8,13 +8,16 @@ metrics are those of components/evaluation/metrics.py, which the gate reads.
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from components.cloud.clients import CloudTarget
 from components.cloud.errors import CloudError
+from components.cloud.exports import ExportedModel, read_export
+from components.cloud.storage import ObjectStore, split_uri
 from components.evaluation.metrics import Evaluations
 
 # Labels the tool sets on cloud resources (GCP label rules: lowercase, ≤ 63 characters).
@@ -95,6 +98,10 @@ class CloudModel:
 class TrainingApi(ABC):
     """Datasets, training operations, models, evaluations and exports of one stack."""
 
+    target: CloudTarget
+    # The export file names each API documents (exports.py): this API's first.
+    export_layouts: Sequence[Mapping[str, str]]
+
     @abstractmethod
     def create_dataset(
         self, display_name: str, multilabel: bool, labels: Mapping[str, str]
@@ -168,6 +175,21 @@ class TrainingApi(ABC):
     @abstractmethod
     def start_export(self, model: str, model_format: str, gcs_prefix: str) -> str:
         """Starts exporting in `model_format` (tflite | edgetpu_tflite | tf_saved_model)."""
+
+    def read_export(self, directory: str, model_format: str) -> ExportedModel:
+        """The model file and labels of an export folder (the operation's `detail`), read
+        through the documented layouts, this API's first. CloudError when it holds no model."""
+        bucket, prefix = split_uri(directory)
+        store = ObjectStore(self.target, bucket)
+        folder = prefix.rstrip("/") + "/"
+        names = {name.removeprefix(folder) for name in store.names(folder)}
+        return read_export(
+            directory,
+            model_format,
+            names,
+            lambda name: store.read(folder + name),
+            self.export_layouts,
+        )
 
     def wait(
         self,

@@ -18,7 +18,9 @@ high-level `aiplatform.init` layer, which calls more services than needed). How 
 - evaluations: the model's ModelEvaluation (overall) and one ModelEvaluationSlice per label
   (dimension `annotationSpec`), metrics in the classification metrics schema (a Struct).
 - export: ExportModel to `artifact_destination`; the output folder is the operation's
-  `output_info.artifact_output_uri`.
+  `output_info.artifact_output_uri` (`model-<MODEL_ID>/<format>/<timestamp>/`), read through
+  Vertex AI's documented file names (`model.tflite`, `edgetpu_model.tflite`,
+  `saved_model.pb`; labels inside the TF Lite file: components/cloud/exports.py).
 The port's vocabulary stays AutoML's (model types `mobile-low-latency-1`…, formats `tflite`,
 `edgetpu_tflite`, `tf_saved_model`); this adapter translates with the spec's
 `OptimizeFor.vertex_model_type` and `ExportFormat.vertex_format`.
@@ -57,6 +59,7 @@ from components.cloud.clients import (
     vertex_pipeline_client,
 )
 from components.cloud.errors import CloudError, CloudNotFound
+from components.cloud.exports import AUTOML_FILES, VERTEX_FILES
 from components.cloud.storage import ObjectStore, read_uri, split_uri
 from components.cloud.training import (
     CloudDataset,
@@ -112,6 +115,8 @@ _AUTOML_MODEL_TYPES = {v: k for k, v in _VERTEX_MODEL_TYPES.items()}
 
 
 class VertexAi(TrainingApi):
+    export_layouts = (VERTEX_FILES, AUTOML_FILES)
+
     def __init__(self, target: CloudTarget):
         self.target = target
         self.datasets = vertex_dataset_client(target)

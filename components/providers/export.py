@@ -15,6 +15,7 @@ import pulumi
 
 from components.cloud.adapters import training_api
 from components.cloud.clients import STORAGE, TRAINING, CloudInputs, CloudTarget
+from components.cloud.errors import CloudError
 from components.cloud.records import Artifact, RegistryRecord, directory_digest, write_record
 from components.cloud.storage import ObjectStore, split_uri
 from components.providers.base import DynamicResource, Outputs, Pending, Provider, UserError
@@ -151,13 +152,17 @@ class ModelExportProvider(Provider[ExportProps]):
         directory = (state.detail or "").rstrip("/") + "/"
         if not directory.startswith(f"gs://{store.bucket_name}/"):
             raise UserError(f"export {fmt} of {props['modelName']} reported no output folder")
+        try:  # the API's documented layout: which file is the model, where the labels are
+            exported = api.read_export(directory, fmt)
+        except CloudError as exc:
+            raise UserError(f"export {fmt} of {props['modelName']}: {exc}") from None
         if fmt == "tf_saved_model":
             digest, size, _ = directory_digest(store, directory)
             return Artifact(fmt, directory, directory, digest, size)
-        model_uri = directory + "model.tflite"
+        model_uri = exported.model_uri
         data = store.read(_split(model_uri))
         if data is None:
-            raise UserError(f"export {fmt} wrote no model.tflite in {directory}")
+            raise UserError(f"export {fmt} wrote no {exported.model_file} in {directory}")
         # Here, not at the top: the TF Lite runtime and numpy load in a second, and the graph
         # (so `edgectl review`) imports this module without exporting anything.
         from components.evaluation.tflite import inspect_tflite
@@ -170,7 +175,8 @@ class ModelExportProvider(Provider[ExportProps]):
         sha = hashlib.sha256(data).hexdigest()
         log(
             f"exported {fmt}: {model_uri} ({len(data):,} bytes, input {list(info.input_shape)} "
-            f"{info.input_type}, sha256 {sha[:12]}…)"
+            f"{info.input_type}, {info.outputs} scores, labels from "
+            f"{exported.labels_from or 'nowhere in the export'}, sha256 {sha[:12]}…)"
         )
         return Artifact(fmt, model_uri, directory, sha, len(data))
 

@@ -188,16 +188,34 @@ def test_evaluations_overall_and_per_label(trained: Trained):
 
 
 def test_export_writes_a_loadable_tflite_where_the_operation_says(trained: Trained):
+    """The emulator's exports, read through the adapter's documented layout (each API's file
+    names; the fixture folders of both layouts: test_export_layouts.py)."""
     api = trained.api
     store = ObjectStore(trained.target, trained.bucket)
-    operation = api.start_export(trained.model.name, "tflite", store.uri("exports/"))
-    state = api.wait(operation, what="export", poll_seconds=0.1)
-    folder = (state.detail or "").removeprefix(f"gs://{trained.bucket}/").rstrip("/")
-    assert folder.startswith("exports/")
-    data = store.read(f"{folder}/model.tflite")
-    assert data is not None
-    info = inspect_tflite(data)
-    assert info.input_shape[0] == 1 and info.input_shape[-1] == 3
+    expected = {
+        "automl_v1": {"tflite": "model.tflite", "edgetpu_tflite": "model.tflite"},
+        "vertex": {"tflite": "model.tflite", "edgetpu_tflite": "edgetpu_model.tflite"},
+    }[trained.target.api]
+    for fmt, model_file in expected.items():
+        operation = api.start_export(trained.model.name, fmt, store.uri("exports/"))
+        state = api.wait(operation, what="export", poll_seconds=0.1)
+        exported = api.read_export(state.detail or "", fmt)
+        assert exported.directory.startswith(store.uri("exports/"))
+        assert exported.model_file == model_file
+        data = store.read(exported.model_uri.removeprefix(store.uri()))
+        assert data is not None
+        info = inspect_tflite(data)
+        assert info.input_shape[0] == 1 and info.input_shape[-1] == 3
+        if trained.target.api == "automl_v1":  # dict.txt, in output order
+            assert (exported.labels_from, sorted(exported.labels or ())) == (
+                "dict.txt",
+                sorted(LABELS),
+            )
+        elif exported.labels_from:  # once the exporter writes TF Lite metadata ([6/8])
+            assert exported.labels_from == "tflite metadata"
+            assert sorted(exported.labels or ()) == sorted(LABELS)
+        else:  # until then a Vertex AI export carries no labels: no dict.txt, as documented
+            assert exported.labels is None
     with pytest.raises(CloudError, match="allowed: tflite, edgetpu_tflite, tf_saved_model"):
         api.start_export(trained.model.name, "core_ml", store.uri("exports/"))
 
@@ -247,6 +265,7 @@ def test_both_adapters_trained_the_same_model(emulator: EmulatorServer, source: 
         store = ObjectStore(trained.target, trained.bucket)
         operation = trained.api.start_export(trained.model.name, "tflite", store.uri("same/"))
         state = trained.api.wait(operation, what="export", poll_seconds=0.1)
-        folder = (state.detail or "").removeprefix(f"gs://{trained.bucket}/").rstrip("/")
-        digests.append(hashlib.sha256(store.read(f"{folder}/model.tflite") or b"").hexdigest())
+        exported = trained.api.read_export(state.detail or "", "tflite")
+        data = store.read(exported.model_uri.removeprefix(store.uri()))
+        digests.append(hashlib.sha256(data or b"").hexdigest())
     assert digests[0] == digests[1]
