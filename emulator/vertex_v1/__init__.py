@@ -7,23 +7,23 @@ module per service, as aiplatform_v1 names them:
                          DeleteDataset, ImportData
     pipeline_service.py  PipelineService: CreateTrainingPipeline, GetTrainingPipeline,
                          ListTrainingPipelines, CancelTrainingPipeline, DeleteTrainingPipeline
-    model_service.py     ModelService: GetModel, ListModels, DeleteModel, ListModelEvaluations,
-                         GetModelEvaluation, ListModelEvaluationSlices,
-                         GetModelEvaluationSlice, ExportModel
+    model_service.py     ModelService: GetModel, ListModels, ListModelVersions, DeleteModel,
+                         ListModelEvaluations, GetModelEvaluation,
+                         ListModelEvaluationSlices, GetModelEvaluationSlice, ExportModel
 and what they share:
     service.py           VertexService: Vertex AI's view of the core's names and lookups
     resources.py         core → wire: Dataset, Model, ModelEvaluation(Slice), TrainingPipeline
     values.py            Vertex JSON in google.protobuf.Value (the classification metrics)
     schemas.py           the aiplatform schema URIs and training task messages served
     operations.py        its operations as google.longrunning shows them
+    imports.py           its CSV and JSON Lines import files
+    splits.py            FractionSplit / FilterSplit
+    filters.py           list filters and order_by
 Long-running operations are served by the shared google.longrunning.Operations service
 (emulator/longrunning.py).
 
 Translation only, over the same core as the AutoML v1 facade (one training engine, two wire
-protocols). Emulator limits (beyond the core's): display names of datasets and models must
-also be valid AutoML names (`[A-Za-z][A-Za-z0-9_]{0,31}`); imports are CSV only;
-`disableEarlyStopping`, `model_id`, `parent_model`, annotation filters and list ordering are
-not emulated (refused).
+protocols). What differs from Vertex AI, method by method: emulator/FIDELITY.md.
 """
 
 from emulator.host import ServiceHost

@@ -5,7 +5,8 @@ GetModelEvaluationSlice, ExportModel.
 A Model's overall ModelEvaluation is the core's overall evaluation, and its
 ModelEvaluationSlices (dimension `annotationSpec`) are the core's per-label evaluations,
 rendered in the classification metrics schema (emulator/vertex_v1/values.py). ExportModel
-writes `<prefix>/model-export-<display name>-<timestamp>/` as the API documents.
+writes `<prefix>/model-<MODEL_ID>/<format>/<timestamp>/` as "Export AutoML Edge models"
+documents it (emulator/FIDELITY.md).
 """
 
 from collections.abc import Callable
