@@ -15,6 +15,7 @@ from pathlib import Path
 
 from emulator.core.blobs import Blobs
 from emulator.core.datasets import DatasetStore
+from emulator.core.endpoints import EndpointStore
 from emulator.core.faults import FaultInjector
 from emulator.core.image_store import ImageStore
 from emulator.core.models.exports import ModelExports
@@ -41,6 +42,7 @@ class Backend:
         self.models = ModelStore(state_dir, self.operations)
         self.trainings = ModelTrainings(self.models, self.datasets, self.operations)
         self.serving = ModelServing(self.models, blobs, self.operations)
+        self.endpoints = EndpointStore(state_dir / "endpoints", self.models, self.serving)
         self.model_exports = ModelExports(
             self.models, blobs, self.operations, state_dir / "model_exports"
         )
@@ -58,6 +60,7 @@ class Backend:
             log.warning("removed %d partial files left by an interrupted write", removed)
         self.datasets.load()
         self.models.load()
+        self.endpoints.load()
         self.model_exports.load()
         self.pipelines.load()
         self.operations.load()

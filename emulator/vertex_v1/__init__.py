@@ -10,6 +10,9 @@ module per service, as aiplatform_v1 names them:
     model_service.py     ModelService: GetModel, ListModels, ListModelVersions, DeleteModel,
                          ListModelEvaluations, GetModelEvaluation,
                          ListModelEvaluationSlices, GetModelEvaluationSlice, ExportModel
+    endpoint_service.py  EndpointService: CreateEndpoint, GetEndpoint, ListEndpoints,
+                         DeleteEndpoint, DeployModel, UndeployModel (CLOUD models)
+    prediction_service.py PredictionService: Predict (image classification)
 and what they share:
     service.py           VertexService: Vertex AI's view of the core's names and lookups
     resources.py         core → wire: Dataset, Model, ModelEvaluation(Slice), TrainingPipeline
@@ -27,11 +30,19 @@ protocols). What differs from Vertex AI, method by method: emulator/FIDELITY.md.
 """
 
 from emulator.host import ServiceHost
-from emulator.vertex_v1 import dataset_service, model_service, operations, pipeline_service
+from emulator.vertex_v1 import (
+    dataset_service,
+    endpoint_service,
+    model_service,
+    operations,
+    pipeline_service,
+    prediction_service,
+)
 
 
 def register(host: ServiceHost) -> None:
-    """Adds Vertex AI's Dataset, Pipeline and Model services (and operation rendering)."""
+    """Adds Vertex AI's Dataset, Pipeline, Model, Endpoint and Prediction services (and
+    operation rendering)."""
     backend = host.backend
     host.add_unary_service(
         dataset_service.SERVICE, dataset_service.DatasetService(backend).methods()
@@ -40,4 +51,10 @@ def register(host: ServiceHost) -> None:
         pipeline_service.SERVICE, pipeline_service.PipelineService(backend).methods()
     )
     host.add_unary_service(model_service.SERVICE, model_service.ModelService(backend).methods())
+    host.add_unary_service(
+        endpoint_service.SERVICE, endpoint_service.EndpointService(backend).methods()
+    )
+    host.add_unary_service(
+        prediction_service.SERVICE, prediction_service.PredictionService(backend).methods()
+    )
     host.add_operation_renderer(operations.API, operations.render_operation)

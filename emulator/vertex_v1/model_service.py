@@ -124,6 +124,12 @@ class ModelService(VertexService):
     def delete_model(self, request: types.DeleteModelRequest) -> operations_pb2.Operation:
         # The reference names the model without a version (DeleteModelVersion takes one).
         self._model(request.name, versioned=False)
+        holding = self.backend.endpoints.holding(request.name)
+        if holding:
+            raise FailedPrecondition(
+                f"Model {request.name} is deployed to {', '.join(e.name for e in holding)}; "
+                "undeploy it (UndeployModel) before deleting it"
+            )
         self.backend.models.delete(request.name)
         return self._record(request.name, "delete_model", request.name)
 

@@ -15,8 +15,9 @@ from google.rpc import status_pb2
 
 from emulator.core.backend import Backend
 from emulator.core.datasets import Dataset
+from emulator.core.endpoints import DeployedModel, Endpoint
 from emulator.core.operations import Operation, Outcome
-from emulator.vertex_v1.resources import ID_PREFIX, dataset_pb
+from emulator.vertex_v1.resources import ID_PREFIX, dataset_pb, deployed_model_pb, endpoint_pb
 
 API = "vertex_v1"  # Operation.api of the operations this API starts
 
@@ -52,11 +53,26 @@ OPERATION_METADATA: dict[str, Callable[[Operation], Any]] = {
         generic_metadata=_generic(op)
     ),
     "export_model": _export_metadata,
+    "create_endpoint": lambda op: types.CreateEndpointOperationMetadata(
+        generic_metadata=_generic(op)
+    ),
+    "delete_endpoint": lambda op: types.DeleteOperationMetadata(generic_metadata=_generic(op)),
+    "deploy_model": lambda op: types.DeployModelOperationMetadata(generic_metadata=_generic(op)),
+    "undeploy_model": lambda op: types.UndeployModelOperationMetadata(
+        generic_metadata=_generic(op)
+    ),
 }
 OPERATION_RESPONSES: dict[str, Callable[[Operation], Message]] = {
     "create_dataset": lambda op: types.Dataset.pb(dataset_pb(Dataset.from_json(op.response))),
     "import_data": lambda op: types.ImportDataResponse.pb(types.ImportDataResponse()),
     "export_model": lambda op: types.ExportModelResponse.pb(types.ExportModelResponse()),
+    "create_endpoint": lambda op: types.Endpoint.pb(endpoint_pb(Endpoint.from_json(op.response))),
+    "deploy_model": lambda op: types.DeployModelResponse.pb(
+        types.DeployModelResponse(
+            deployed_model=deployed_model_pb(DeployedModel.from_json(op.details["deployed_model"]))
+        )
+    ),
+    "undeploy_model": lambda op: types.UndeployModelResponse.pb(types.UndeployModelResponse()),
 }
 
 

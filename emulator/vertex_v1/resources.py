@@ -1,5 +1,6 @@
-"""Vertex AI's resources on the wire: the core's datasets, models, evaluations and training
-pipelines as aiplatform_v1 messages (Dataset, Model, ModelEvaluation(Slice), TrainingPipeline).
+"""Vertex AI's resources on the wire: the core's datasets, models, evaluations, training
+pipelines and endpoints as aiplatform_v1 messages (Dataset, Model, ModelEvaluation(Slice),
+TrainingPipeline, Endpoint, DeployedModel).
 """
 
 import json
@@ -12,6 +13,7 @@ from google.rpc import status_pb2
 
 from emulator.core.architectures import MOBILE_MODEL_TYPES
 from emulator.core.datasets import Dataset
+from emulator.core.endpoints import DeployedModel, Endpoint
 from emulator.core.models.records import Model, ModelEvaluation
 from emulator.core.pipelines import PipelineState, PipelineStatus, TrainingPipeline
 from emulator.vertex_v1.schemas import (
@@ -93,6 +95,35 @@ def model_pb(model: Model, training_pipeline: str) -> types.Model:
             types.Model.ExportFormat(id=fmt, exportable_contents=[artifact])
             for fmt in ((*EXPORT_FORMATS, *UNEMULATED_EXPORT_FORMATS) if exportable else ())
         ],
+        # Edge models are exported, CLOUD ones deployed to an endpoint ("You cannot use an
+        # Edge model in Vertex AI to serve predictions").
+        supported_deployment_resources_types=[]
+        if exportable
+        else [types.Model.DeploymentResourcesType.AUTOMATIC_RESOURCES],
+    )
+
+
+def deployed_model_pb(deployed: DeployedModel) -> types.DeployedModel:
+    return types.DeployedModel(
+        id=deployed.id,
+        model=deployed.model,
+        model_version_id=VERSION_ID,
+        display_name=deployed.display_name,
+        create_time=deployed.create_time,
+        automatic_resources=types.AutomaticResources(min_replica_count=1, max_replica_count=1),
+    )
+
+
+def endpoint_pb(endpoint: Endpoint) -> types.Endpoint:
+    return types.Endpoint(
+        name=endpoint.name,
+        display_name=endpoint.display_name,
+        description=endpoint.description,
+        labels=endpoint.labels,
+        create_time=endpoint.create_time,
+        update_time=endpoint.update_time,
+        deployed_models=[deployed_model_pb(d) for d in endpoint.deployed_models],
+        traffic_split=endpoint.traffic_split,
     )
 
 

@@ -7,6 +7,7 @@ copied literals. One real training (5 epochs) serves the module; two more are cu
 (cancel, emulator restart).
 """
 
+import base64
 import hashlib
 import re
 import time
@@ -19,7 +20,7 @@ from google.api_core import exceptions
 from google.cloud import aiplatform_v1
 from google.cloud.aiplatform import schema
 from google.cloud.aiplatform.v1.schema.trainingjob import definition_v1
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 
 from components.cloud.adapters import training_api
 from components.cloud.clients import CloudTarget
@@ -597,6 +598,121 @@ def test_a_pipeline_cut_by_an_emulator_restart_fails_and_survives(emulator_facto
     assert failed.error.code == 10 and "interrupted" in failed.error.message  # ABORTED
     assert not failed.model_to_upload.name
     assert list(vertex.models.list_models(parent=PARENT)) == []
+
+
+# ---- endpoints and online prediction (CLOUD models) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cloud_model(vertex, dataset_id) -> aiplatform_v1.Model:
+    """A CLOUD model (the default model type): served from an endpoint, not exported."""
+    with patched_environ({EPOCHS_PER_NODE_HOUR_ENV: "0.125"}):  # 8,000 milli node hours: 1 epoch
+        created = vertex.pipelines.create_training_pipeline(
+            parent=PARENT,
+            training_pipeline=pipeline(
+                dataset_id,
+                inputs=inputs_json(model_type=Inputs.ModelType.CLOUD, budget_milli_node_hours=8000),
+                display_name="digits_cloud",
+                model_name="Chiffres (modèle en ligne)",
+            ),
+        )
+    ended = wait_ended(vertex, created.name)
+    assert ended.state == State.PIPELINE_STATE_SUCCEEDED, ended.error.message
+    return vertex.models.get_model(name=ended.model_to_upload.name)
+
+
+def _instances(emulator, rows, count: int) -> list[struct_pb2.Value]:
+    bucket = storage_client(emulator.env, PROJECT).bucket(BUCKET)
+    found = []
+    for _, uri, _ in rows[:count]:
+        data = bucket.blob(uri.removeprefix(f"gs://{BUCKET}/")).download_as_bytes()
+        content = {"content": base64.b64encode(data).decode(), "mimeType": "image/jpeg"}
+        found.append(json_format.ParseDict(content, struct_pb2.Value()))
+    return found
+
+
+def test_a_cloud_model_is_deployed_to_an_endpoint_and_predicts(
+    emulator, vertex, cloud_model, model, rows
+):
+    """EndpointService and PredictionService, as the reference and the AutoML image
+    classification prediction schemas describe them; an Edge model is refused."""
+    automatic = aiplatform_v1.Model.DeploymentResourcesType.AUTOMATIC_RESOURCES
+    assert list(cloud_model.supported_deployment_resources_types) == [automatic]
+    assert not cloud_model.supported_export_formats
+    assert not model.supported_deployment_resources_types  # Edge: exported instead
+
+    created = vertex.endpoints.create_endpoint(
+        parent=PARENT, endpoint=aiplatform_v1.Endpoint(display_name="Point d'accès — chiffres")
+    )
+    endpoint = wait_for(created)
+    assert re.fullmatch(rf"{PARENT}/endpoints/\d+", endpoint.name)
+    assert re.fullmatch(rf"{endpoint.name}/operations/\d+", created.operation.name)
+    assert isinstance(created.metadata, aiplatform_v1.CreateEndpointOperationMetadata)
+    assert endpoint.name in [e.name for e in vertex.endpoints.list_endpoints(parent=PARENT)]
+    resources = aiplatform_v1.AutomaticResources(min_replica_count=1, max_replica_count=1)
+
+    def deploy(name: str) -> Any:
+        return vertex.endpoints.deploy_model(
+            endpoint=endpoint.name,
+            deployed_model=aiplatform_v1.DeployedModel(model=name, automatic_resources=resources),
+            traffic_split={"0": 100},
+        )
+
+    with pytest.raises(exceptions.FailedPrecondition, match="is an Edge model"):
+        deploy(model.name)
+    with pytest.raises(exceptions.FailedPrecondition, match="has no deployed model"):
+        vertex.predictions.predict(endpoint=endpoint.name, instances=_instances(emulator, rows, 1))
+
+    operation = deploy(f"{cloud_model.name}@1")  # the SDK's versioned name
+    assert re.fullmatch(rf"{endpoint.name}/operations/\d+", operation.operation.name)
+    deployed = wait_for(operation).deployed_model
+    assert (deployed.model, deployed.model_version_id) == (cloud_model.name, "1")
+    assert deployed.display_name == cloud_model.display_name
+    got = vertex.endpoints.get_endpoint(name=endpoint.name)
+    assert dict(got.traffic_split) == {deployed.id: 100}
+    assert [d.id for d in got.deployed_models] == [deployed.id]
+
+    response = vertex.predictions.predict(
+        endpoint=endpoint.name,
+        instances=_instances(emulator, rows, 3),
+        parameters=json_format.ParseDict({"maxPredictions": 2}, struct_pb2.Value()),
+    )
+    assert (response.deployed_model_id, response.model) == (deployed.id, cloud_model.name)
+    assert response.model_version_id == "1"
+    assert response.model_display_name == cloud_model.display_name
+    assert len(response.predictions) == 3
+    for prediction in response.predictions:
+        names, scores = list(prediction["displayNames"]), list(prediction["confidences"])
+        assert 1 <= len(names) <= 2 and set(names) <= set(LABELS)
+        assert scores == sorted(scores, reverse=True) and all(0 <= c <= 1 for c in scores)
+        assert all(str(i).isdigit() for i in prediction["ids"])
+    with pytest.raises(exceptions.InvalidArgument, match="parameters; Message: topK"):
+        vertex.predictions.predict(
+            endpoint=endpoint.name,
+            instances=_instances(emulator, rows, 1),
+            parameters=json_format.ParseDict({"topK": 1}, struct_pb2.Value()),
+        )
+    with pytest.raises(exceptions.InvalidArgument, match=r"instances\[0\].content; Message: not"):
+        vertex.predictions.predict(
+            endpoint=endpoint.name,
+            instances=[json_format.ParseDict({"content": "%%"}, struct_pb2.Value())],
+        )
+
+    with pytest.raises(exceptions.FailedPrecondition, match="undeploy it"):
+        vertex.models.delete_model(name=cloud_model.name)
+    with pytest.raises(exceptions.FailedPrecondition, match="undeploy them first"):
+        vertex.endpoints.delete_endpoint(name=endpoint.name)
+    undeployed = vertex.endpoints.undeploy_model(
+        endpoint=endpoint.name, deployed_model_id=deployed.id
+    )
+    assert isinstance(wait_for(undeployed), aiplatform_v1.UndeployModelResponse)
+    got = vertex.endpoints.get_endpoint(name=endpoint.name)
+    assert (list(got.deployed_models), dict(got.traffic_split)) == ([], {})
+    with pytest.raises(exceptions.FailedPrecondition, match="has no deployed model"):
+        vertex.predictions.predict(endpoint=endpoint.name, instances=_instances(emulator, rows, 1))
+    wait_for(vertex.endpoints.delete_endpoint(name=endpoint.name))
+    with pytest.raises(exceptions.NotFound):
+        vertex.endpoints.get_endpoint(name=endpoint.name)
 
 
 def test_delete_model_keeps_its_pipeline(vertex, trained, model):

@@ -75,22 +75,46 @@ class ModelServing:
         node_count_field: str,
         api: str,
         id_prefix: str = "",
+        parent: str | None = None,
+        details: dict | None = None,
     ) -> Operation:
-        """Deploys the model on `node_count` nodes (default 1), or changes its node count."""
+        """Deploys the model on `node_count` nodes (default 1), or changes its node count.
+
+        `parent`: whose operation it is (default: the model's location); `details`: more for
+        the operation's rendering (e.g. Vertex AI's deployed model)."""
         nodes = node_count or MIN_NODE_COUNT
         if not MIN_NODE_COUNT <= nodes <= MAX_NODE_COUNT:
             raise InvalidArgument(
                 f"Field: {node_count_field}; Message: "
                 f"{nodes} is out of range; allowed: {MIN_NODE_COUNT}–{MAX_NODE_COUNT}"
             )
-        return self._start_deployment_change(name, "deploy_model", nodes, api, id_prefix)
+        return self._start_deployment_change(
+            name, "deploy_model", nodes, api, id_prefix, parent, details
+        )
 
-    def start_undeployment(self, name: str, *, api: str, id_prefix: str = "") -> Operation:
+    def start_undeployment(
+        self,
+        name: str,
+        *,
+        api: str,
+        id_prefix: str = "",
+        parent: str | None = None,
+        details: dict | None = None,
+    ) -> Operation:
         """Stops serving online predictions (no effect when the model is not deployed)."""
-        return self._start_deployment_change(name, "undeploy_model", 0, api, id_prefix)
+        return self._start_deployment_change(
+            name, "undeploy_model", 0, api, id_prefix, parent, details
+        )
 
     def _start_deployment_change(
-        self, name: str, kind: str, nodes: int, api: str, id_prefix: str
+        self,
+        name: str,
+        kind: str,
+        nodes: int,
+        api: str,
+        id_prefix: str,
+        parent: str | None,
+        details: dict | None,
     ) -> Operation:
         with self._models.lock:
             self._models.record(name)
@@ -101,12 +125,12 @@ class ModelServing:
                         f"{op.kind}); wait for it first."
                     )
             return self._operations.start(
-                parent=str(parse_resource(name, "models", "Model").parent),
+                parent=parent or str(parse_resource(name, "models", "Model").parent),
                 api=api,
                 kind=kind,
                 resources=[name],
                 work=lambda ctx: self._change_deployment(ctx, name, nodes),
-                details={"node_count": nodes},
+                details={**(details or {}), "node_count": nodes},
                 id_prefix=id_prefix,
             )
 
