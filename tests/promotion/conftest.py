@@ -8,18 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from components.graph import Node
-from components.review.plan import Checker, plan_stack, scan_cache_in
-from components.review.rehearsal import Deployment, StepFailed, deploy
-from components.spec import load_specs, load_stack_config
-from emulator.core.trainer import SECONDS_PER_NODE_HOUR_ENV
+from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV
 from tests.fixtures.digits import digit_images, write_zip
 from tests.fixtures.emulator import patched_environ
-from tests.fixtures.provider_host import ProviderCallError, ProviderHost
+from tests.fixtures.provider_host import ProviderHost
 
 LABELS = ("zero", "one", "two")
 STACK_FILE = """\
@@ -84,42 +79,10 @@ spec:
 """
 
 
-class HostEngine:
-    """The rehearsal's runner, through the Pulumi SDK's provider host (as `pulumi up`)."""
-
-    def __init__(self, host: ProviderHost):
-        self.host = host
-
-    def _urn(self, node: Node) -> str:
-        return self.host.urn(f"edge-labeler:{node.type}", node.name)
-
-    def check(self, node: Node, props: dict[str, Any]) -> dict[str, Any]:
-        inputs, failures = self.host.check(
-            self._urn(node), self.host.inputs(node.provider(), props)
-        )
-        if failures:
-            raise StepFailed("; ".join(reason for _, reason in failures))
-        return inputs
-
-    def create(self, node: Node, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        try:
-            return self.host.create(self._urn(node), inputs)
-        except ProviderCallError as err:
-            raise StepFailed(err.details) from None
-
-
-def deploy_stack(host: ProviderHost, root: Path, stack: str) -> Deployment:
-    """`pulumi up` of one stack, resource by resource through the provider host."""
-    config = load_stack_config(stack, root)
-    with scan_cache_in(root.parent / "scan-cache"):  # not in the repository's .edge-labeler/
-        plan = plan_stack(load_specs(root / config.specs, stack), config, root, Checker())
-    assert plan.errors == () and plan.graph is not None
-    return deploy(plan.graph, HostEngine(host), root)
-
-
 @pytest.fixture(scope="module")
 def fast_training() -> Iterator[None]:
-    with patched_environ({SECONDS_PER_NODE_HOUR_ENV: "15"}):
+    # 1 node hour = 20 epochs: the same model on any machine, however busy.
+    with patched_environ({EPOCHS_PER_NODE_HOUR_ENV: "20"}):
         yield
 
 

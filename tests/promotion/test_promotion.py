@@ -23,7 +23,7 @@ from components.spec import load_specs
 from tests.fixtures.emulator import LOCATION
 from tests.fixtures.provider_host import ProviderCallError
 from tests.fixtures.trainings import training_operations
-from tests.promotion.conftest import deploy_stack
+from tests.fixtures.deployment import deploy_stack
 
 LOCAL = CloudTarget(stack="local", project="promo-local", region=LOCATION, emulator=True)
 STAGING = CloudTarget(stack="staging-emu", project="promo-staging", region=LOCATION, emulator=True)
