@@ -13,6 +13,6 @@ evaluation → spec; nothing here imports `emulator/`):
     graph.py     specs + stack config → the stack's resource nodes, read by every command
     resources.py the Pulumi program: the graph as Pulumi resources (`__main__.py` calls it)
     review/      `edgectl review` (plans compared), `edgectl rehearse` (a run on a fresh emulator)
-    promotion/   `edgectl promote` and `history`: registry records between stacks
+    promotion/   `edgectl promote`, `history`, `status`: records between stacks, what each serves
     cli.py       `edgectl`: one parser, a subcommand per command module
 """

@@ -252,6 +252,20 @@ def add_history(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=command.run_history)
 
 
+def add_status(subparsers: Subparsers) -> None:
+    from components.promotion import command
+
+    parser = subparsers.add_parser(
+        "status",
+        help="what each stack publishes and rolls out, and where bucket and registry drifted",
+        description=command.STATUS_DESCRIPTION,
+        epilog=command.STATUS_EPILOG,
+        formatter_class=_formatter,
+    )
+    command.configure_status(parser)
+    parser.set_defaults(handler=command.run_status)
+
+
 SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     add_validate,
     add_emulator,
@@ -259,6 +273,7 @@ SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     add_rehearse,
     add_promote,
     add_history,
+    add_status,
 ]
 
 

@@ -10,7 +10,9 @@ it holds afterwards are checked (not its time):
 - `review` (which checks every dataset's images through the Dataset provider's `check`): no
   cloud client library and no numeric or ML package;
 - `history` and `promote` (which read a stack's bucket): Cloud Storage's client, and none of
-  the training or publishing clients (AutoML, Vertex AI, Firebase), numpy or TensorFlow.
+  the training or publishing clients (AutoML, Vertex AI, Firebase), numpy or TensorFlow;
+- `status` (which reads a stack's bucket first, then its registries and Remote Config): the
+  same, as far as the bucket; never a training client, numpy, TensorFlow or the emulator.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ def _emulator_beyond_its_parser(modules: set[str]) -> set[str]:
         ["rehearse", "--help"],
         ["promote", "--help"],
         ["history", "--help"],
+        ["status", "--help"],
         ["emulator", "--help"],
     ],
     ids=" ".join,
@@ -183,10 +186,11 @@ config:
     [
         ["history", "--model", "digits", "--stack", "emu-a"],
         ["promote", "--model", "digits", "--from", "emu-a", "--to", "emu-b"],
+        ["status", "--stack", "emu-a", "--stack", "emu-b"],
     ],
     ids=lambda args: args[0],
 )
-def test_history_and_promote_load_the_storage_client_only(tmp_path, args):
+def test_history_promote_and_status_load_the_storage_client_only(tmp_path, args):
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(ROOT / "Pulumi.yaml", project)

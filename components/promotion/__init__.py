@@ -2,6 +2,7 @@
 
 promote(project_dir, model, from_stack, to_stack, fingerprint=None) -> Promotion
 history(project_dir, model, stack) -> History
+status(project_dir, stacks=()) -> list[StackStatus]   (what each stack serves, drift)
 with_pin(text, stack, model, from_stack, fingerprint) -> str   (the overlay edit)
 
 The names are loaded on first use (PEP 562), not with the package: `edgectl` imports
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from components.promotion.history import History, history
     from components.promotion.pin import PinError, pinned, with_pin
     from components.promotion.promote import Promotion, PromotionError, promote
+    from components.promotion.status import StackStatus, status
 
 _MODULES = {
     "History": "history",
@@ -25,6 +27,8 @@ _MODULES = {
     "Promotion": "promote",
     "PromotionError": "promote",
     "promote": "promote",
+    "StackStatus": "status",
+    "status": "status",
 }
 
 __all__ = [
@@ -32,9 +36,11 @@ __all__ = [
     "PinError",
     "Promotion",
     "PromotionError",
+    "StackStatus",
     "history",
     "pinned",
     "promote",
+    "status",
     "with_pin",
 ]
 

@@ -1,4 +1,5 @@
-"""The `edgectl promote` and `edgectl history` command lines (added by components/cli.py).
+"""The `edgectl promote`, `edgectl history` and `edgectl status` command lines (added by
+components/cli.py).
 
 Building the parser imports nothing but this module: each handler imports what it runs.
 """
@@ -91,3 +92,49 @@ def run_history(args: argparse.Namespace) -> int:
     else:
         print(render_text(found), end="")
     return 0
+
+
+STATUS_DESCRIPTION = """\
+What each stack serves to apps, read from the cloud: per Model, the fingerprint its bucket
+records as published, with its threshold, gated precision and recall, when, and whether it was
+trained there or promoted (from which stack); per Publication, what its registry (Firebase ML
+or the storage registry) serves under the display name; per Rollout, the share of users each
+publication gets from its Remote Config parameter as it is live. Where the bucket, the
+registry and the specs disagree, the difference is listed as drift. Without --stack, every
+stack with a Pulumi.<stack>.yaml. Emulator stacks need the emulator's environment
+(`edgectl emulator env`)."""
+
+STATUS_EPILOG = """\
+exit status: 0 every stack read and no drift, 1 a stack could not be read or drifted,
+2 bad command line."""
+
+
+def configure_status(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack",
+        dest="stacks",
+        action="append",
+        default=[],
+        metavar="STACK",
+        help="a stack to show (repeat for several; default: every stack)",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    parser.add_argument(
+        "--project-dir", default=".", metavar="DIR", help="the Pulumi project directory"
+    )
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from components.promotion.status import render_text, status, to_json
+
+    found = status(Path(args.project_dir), args.stacks)
+    if not found:
+        print(f"edgectl status: no Pulumi.<stack>.yaml in {args.project_dir}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(to_json(found), indent=2))
+    else:
+        print(render_text(found), end="")
+        for unread in (s for s in found if s.error is not None):
+            print(f"edgectl status: stack '{unread.stack}' {unread.error}", file=sys.stderr)
+    return 1 if any(s.error is not None or s.drift for s in found) else 0

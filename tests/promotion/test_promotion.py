@@ -20,10 +20,10 @@ from components.cloud.records import published_path, read_record
 from components.cloud.storage import ObjectStore
 from components.providers.promoted import PromotedModelProvider, promoted_inputs, promotion_source
 from components.spec import load_specs
+from tests.fixtures.deployment import deploy_stack
 from tests.fixtures.emulator import LOCATION
 from tests.fixtures.provider_host import ProviderCallError
 from tests.fixtures.trainings import training_operations
-from tests.fixtures.deployment import deploy_stack
 
 LOCAL = CloudTarget(stack="local", project="promo-local", region=LOCATION, emulator=True)
 STAGING = CloudTarget(stack="staging-emu", project="promo-staging", region=LOCATION, emulator=True)
@@ -150,6 +150,69 @@ def test_history_lists_what_each_stack_trained_promoted_and_published(
     assert record["promoted_from"] == "local" and record["fingerprint"] == fingerprint
     assert record["published"][0]["current"] is True
     assert report["publications"][-1]["fingerprint"] == fingerprint
+
+
+def _status(project: Path, *args: str) -> int:
+    stacks = [arg for stack in ("local", "staging-emu") for arg in ("--stack", stack)]
+    return main(["status", *stacks, "--project-dir", str(project), *args])
+
+
+def test_status_shows_what_each_stack_publishes_and_where_it_came_from(
+    project, local, staging, capsys
+):
+    # (runs after the target's deployment: module order)
+    fingerprint = local["digits-model"]["fingerprint"]
+    gate = local["digits-gate"]
+    assert _status(project, "--format", "json") == 0
+    report = {entry["stack"]: entry for entry in json.loads(capsys.readouterr().out)}
+    assert list(report) == ["local", "staging-emu"]
+    for stack, origin, source in [("local", "trained", None), ("staging-emu", "promoted", "local")]:
+        entry = report[stack]
+        assert entry["error"] is None and entry["drift"] == []
+        (model,) = entry["models"]
+        published = model["published"]
+        assert published["fingerprint"] == fingerprint
+        assert (published["origin"], published["promotedFrom"]) == (origin, source)
+        assert published["displayName"] == "promo_digits" and published["publishedAt"]
+        assert published["threshold"] == gate["threshold"]
+        assert published["precision"] == gate["precision"]
+        assert published["recall"] == gate["recall"]
+        (publication,) = model["publications"]
+        assert publication["live"]["published"] is True
+        assert publication["live"]["sha256"] == local["digits-export"]["modelSha256"]
+
+    assert _status(project) == 0
+    text = capsys.readouterr().out
+    assert "Stack local (project promo-local, emulator)" in text
+    assert "Stack staging-emu (project promo-staging, emulator)" in text
+    assert text.count("    published as promo_digits since ") == 2
+    assert text.count(f"      {fingerprint}\n") == 2
+    local_part, staging_part = text.split("Stack staging-emu")
+    assert ": trained on this stack\n" in local_part
+    assert ": promoted from local\n" in staging_part
+    assert text.count("drift: none") == 2
+
+
+def test_status_reports_a_registry_changed_outside_the_tool_as_drift(
+    project, local, staging, capsys
+):
+    from components.cloud.clients import firebase_app, firebase_ml_module
+
+    ml, app = firebase_ml_module(), firebase_app(STAGING)
+    model_id = staging[0].outputs["digits-publication"]["registryName"].rsplit("/", 1)[1]
+    ml.unpublish_model(model_id, app=app)  # by hand, in the console
+    try:
+        assert _status(project) == 1
+        out = capsys.readouterr().out
+        local_part, staging_part = out.split("Stack staging-emu")
+        assert "drift: none" in local_part
+        assert (
+            "Publication digits: the bucket records it as published, but firebase-ml "
+            "'promo_digits' is not published" in staging_part
+        )
+        assert "firebase-ml promo_digits: uploaded, not published" in staging_part
+    finally:
+        ml.publish_model(model_id, app=app)
 
 
 def _unmet(message: str) -> list[str]:
