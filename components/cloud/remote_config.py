@@ -23,11 +23,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from components.cloud import retry
 from components.cloud.clients import CloudTarget, remote_config_endpoint
 from components.cloud.errors import CloudError, CloudNotFound, cloud_errors
+
+if TYPE_CHECKING:
+    from components.spec import RolloutCondition
 
 CLIENT_NAMESPACE = "firebase"
 SERVER_NAMESPACE = "firebase-server"
@@ -518,6 +521,18 @@ def condition_expression(
     if not rules:
         raise ValueError("a condition needs at least one rule")
     return " && ".join(rules)
+
+
+def rollout_condition_expression(condition: "RolloutCondition") -> str:
+    """The expression of a Rollout spec's condition (its rules, as condition_expression)."""
+    return condition_expression(
+        percent=condition.percent,
+        seed=condition.seed,
+        app_id=condition.app_id,
+        app_versions=condition.app_versions,
+        min_app_version=condition.min_app_version,
+        countries=condition.countries,
+    )
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from components.cloud.clients import CloudTarget, cloud_target
 from components.cloud.errors import CloudError
 from components.cloud.records import RegistryRecord, published_path, read_record
 from components.cloud.registry import PublishedModel
-from components.cloud.remote_config import condition_expression, percent_rule
+from components.cloud.remote_config import percent_rule, rollout_condition_expression
 from components.cloud.storage import ObjectStore
 from components.spec import Rollout, SpecError, SpecSet, load_specs, load_stack_config
 from components.spec.stack import stack_names
@@ -262,14 +262,7 @@ def _rollout_status(rollout: Rollout, specs: SpecSet, template: Any) -> RolloutS
     wanted = [
         (
             c.name,
-            condition_expression(
-                percent=c.percent,
-                seed=c.seed,
-                app_id=c.app_id,
-                app_versions=c.app_versions,
-                min_app_version=c.min_app_version,
-                countries=c.countries,
-            ),
+            rollout_condition_expression(c),
             specs.publications[c.publication].display_name,
         )
         for c in rollout.conditions

@@ -17,7 +17,7 @@ from typing import Any, Generic, Never, NotRequired, TypedDict
 import pulumi
 
 from components.cloud.clients import REMOTE_CONFIG, CloudInputs, CloudTarget
-from components.cloud.remote_config import RemoteConfigClient, condition_expression
+from components.cloud.remote_config import RemoteConfigClient, rollout_condition_expression
 from components.cloud.remote_config_edit import (
     OwnedParameter,
     ServedCondition,
@@ -84,14 +84,7 @@ def rollout_inputs(
         "conditions": [
             {
                 "name": c.name,
-                "expression": condition_expression(
-                    percent=c.percent,
-                    seed=c.seed,
-                    app_id=c.app_id,
-                    app_versions=c.app_versions,
-                    min_app_version=c.min_app_version,
-                    countries=c.countries,
-                ),
+                "expression": rollout_condition_expression(c),
                 "publication": c.publication,
                 "value": values[c.publication],
             }

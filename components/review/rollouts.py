@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.cloud.remote_config import condition_expression
-from components.spec import Publication, Rollout, RolloutCondition, SpecSet
+from components.cloud.remote_config import rollout_condition_expression
+from components.spec import Publication, Rollout, SpecSet
 
 
 @dataclass(frozen=True)
@@ -61,17 +61,6 @@ def _whom(percent: float | None, rules: str | None) -> str:
     return f"users matching `{rules}`"
 
 
-def _rules(c: RolloutCondition) -> str:
-    return condition_expression(
-        percent=c.percent,
-        seed=c.seed,
-        app_id=c.app_id,
-        app_versions=c.app_versions,
-        min_app_version=c.min_app_version,
-        countries=c.countries,
-    )
-
-
 def _display(specs: SpecSet | None, publication: str) -> str:
     found = specs.publications.get(publication) if specs is not None else None
     return found.display_name if found is not None else publication
@@ -96,8 +85,8 @@ def rollout_changes(
             b.percent if b else None,
             _display(base, a.publication) if a else None,
             _display(head, b.publication) if b else None,
-            _rules(a) if a else None,
-            _rules(b) if b else None,
+            rollout_condition_expression(a) if a else None,
+            rollout_condition_expression(b) if b else None,
         )
         if (change.old_serves, change.old_rules) != (change.new_serves, change.new_rules):
             out.append(change)
@@ -108,7 +97,7 @@ def _who(rollout: Rollout, publication: str) -> str:
     """Which users of a Rollout get a publication: by default, or by which conditions."""
     whom = ["by default"] if rollout.publication == publication else []
     whom += [
-        f"to {_whom(c.percent, _rules(c))} (`{c.name}`)"
+        f"to {_whom(c.percent, rollout_condition_expression(c))} (`{c.name}`)"
         for c in rollout.conditions
         if c.publication == publication
     ]

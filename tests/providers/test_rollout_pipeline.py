@@ -40,6 +40,7 @@ from tests.fixtures.emulator import (
 )
 from tests.fixtures.provider_host import ProviderHost
 from tests.fixtures.trainings import training_operations
+from tests.providers.conftest import SPECS as DATASET_SPECS
 
 PROJECT = "rollout-e2e"
 TARGET = CloudTarget(stack="local", project=PROJECT, region=LOCATION, emulator=True)
@@ -74,19 +75,7 @@ spec:
   displayName: {display}
 """
 SPECS = (
-    """\
-apiVersion: edge-labeler/v1
-kind: Bucket
-metadata: {name: data}
-spec: {}
----
-apiVersion: edge-labeler/v1
-kind: Dataset
-metadata: {name: digits}
-spec:
-  bucket: data
-  source: {zip: data/digits.zip}
-"""
+    DATASET_SPECS.format(dataset="digits", zip="data/digits.zip")
     + MODEL.format(name="digits", seed=0, display="digits_v1")
     + MODEL.format(name="digits-next", seed=1, display="digits_v2")
     + """\
@@ -237,7 +226,7 @@ def test_a_stale_etag_is_read_again_and_the_concurrent_change_kept(stack, projec
     assert stack.reconcile() == {}
 
 
-def test_deleting_the_rollout_leaves_other_parameters_and_the_publications(stack):
+def test_deleting_the_rollout_leaves_other_parameters_and_the_publications(stack, capsys):
     client = RemoteConfigClient(TARGET)
     before = client.get()
     stack.delete("digits-rollout")
@@ -250,3 +239,9 @@ def test_deleting_the_rollout_leaves_other_parameters_and_the_publications(stack
     for display in ("digits_v1", "digits_v2"):
         live = registry.read(display)
         assert live is not None and live.published
+    # The spec still declares it: status calls the missing parameter drift.
+    assert main(["status", "--project-dir", str(stack.root)]) == 1
+    assert (
+        "Rollout digits: parameter digits_model is not in the Remote Config template"
+        in capsys.readouterr().out
+    )
