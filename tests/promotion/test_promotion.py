@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from components.cli import main
 from components.cloud.adapters import open_registry
@@ -25,6 +26,9 @@ from tests.fixtures.emulator import LOCATION
 from tests.fixtures.provider_host import ProviderCallError
 from tests.fixtures.trainings import training_operations
 
+STATUS_SCHEMA = json.loads(
+    (Path(__file__).parents[2] / "schemas" / "status.schema.json").read_text()
+)
 LOCAL = CloudTarget(stack="local", project="promo-local", region=LOCATION, emulator=True)
 STAGING = CloudTarget(stack="staging-emu", project="promo-staging", region=LOCATION, emulator=True)
 LOCAL_BUCKET, STAGING_BUCKET = "promo-local-data", "promo-staging-data"
@@ -164,7 +168,9 @@ def test_status_shows_what_each_stack_publishes_and_where_it_came_from(
     fingerprint = local["digits-model"]["fingerprint"]
     gate = local["digits-gate"]
     assert _status(project, "--format", "json") == 0
-    report = {entry["stack"]: entry for entry in json.loads(capsys.readouterr().out)}
+    entries = json.loads(capsys.readouterr().out)
+    Draft202012Validator(STATUS_SCHEMA).validate(entries)
+    report = {entry["stack"]: entry for entry in entries}
     assert list(report) == ["local", "staging-emu"]
     for stack, origin, source in [("local", "trained", None), ("staging-emu", "promoted", "local")]:
         entry = report[stack]

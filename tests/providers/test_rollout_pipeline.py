@@ -10,12 +10,14 @@ models on any machine); the two models differ by their seed.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from components.cli import main
 from components.cloud.adapters import open_registry
@@ -42,6 +44,9 @@ from tests.fixtures.provider_host import ProviderHost
 from tests.fixtures.trainings import training_operations
 from tests.providers.conftest import SPECS as DATASET_SPECS
 
+STATUS_SCHEMA = json.loads(
+    (Path(__file__).parents[2] / "schemas" / "status.schema.json").read_text()
+)
 PROJECT = "rollout-e2e"
 TARGET = CloudTarget(stack="local", project=PROJECT, region=LOCATION, emulator=True)
 BUCKET = f"{PROJECT}-data"
@@ -171,6 +176,16 @@ def test_two_models_published_and_10_percent_of_users_get_the_second(stack, caps
     assert "     10 % digits_v2: candidate\n" in text
     assert "     90 % digits_v1: default\n" in text
     assert text.count(": trained on this stack\n") == 2 and "drift: none" in text
+    assert main(["status", "--project-dir", str(stack.root), "--format", "json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    Draft202012Validator(STATUS_SCHEMA).validate([entry])
+    (rollout,) = entry["rollouts"]
+    assert [
+        (s["condition"], s["serves"], s["publication"], s["percent"]) for s in rollout["shares"]
+    ] == [
+        ("candidate", "digits_v2", "digits-next", 10),
+        (None, "digits_v1", "digits", 90),
+    ]
 
 
 def test_a_second_pass_changes_nothing(stack):
