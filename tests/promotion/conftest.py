@@ -81,8 +81,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def fast_training() -> Iterator[None]:
-    # 1 node hour = 20 epochs: the same model on any machine, however busy.
-    with patched_environ({EPOCHS_PER_NODE_HOUR_ENV: "20"}):
+    # 1 node hour = 40 epochs: the same model on any machine, however busy.
+    with patched_environ({EPOCHS_PER_NODE_HOUR_ENV: "40"}):
         yield
 
 

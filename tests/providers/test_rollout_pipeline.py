@@ -4,7 +4,7 @@ trained, gated, exported and published, then a Remote Config parameter serving t
 the next reconcile; a publish that meets a stale ETag reads again and keeps the concurrent
 change; deleting the Rollout leaves everything else of the template and both publications.
 
-Training is real and tiny: 1 node hour is 20 epochs of 48 images (the epoch budget, so the same
+Training is real and tiny: 1 node hour is 40 epochs of 48 images (the epoch budget, so the same
 models on any machine); the two models differ by their seed.
 """
 
@@ -116,7 +116,7 @@ def set_percent(root: Path, percent: float) -> None:
 
 @pytest.fixture(scope="module")
 def host(project: Path, emulator) -> Iterator[ProviderHost]:
-    environ = {EPOCHS_PER_NODE_HOUR_ENV: "20", RETRY_ENV: "initial=0.01,maximum=0.05,deadline=30"}
+    environ = {EPOCHS_PER_NODE_HOUR_ENV: "40", RETRY_ENV: "initial=0.01,maximum=0.05,deadline=30"}
     with patched_environ(environ), ProviderHost(cwd=project) as h:
         h.configure({})
         yield h
