@@ -27,7 +27,13 @@ from typing import Any
 from components.cloud.adapters import open_registry
 from components.cloud.clients import CloudTarget, cloud_target
 from components.cloud.errors import CloudError
-from components.cloud.records import RegistryRecord, published_path, read_record
+from components.cloud.records import (
+    RecordError,
+    RegistryRecord,
+    published_path,
+    read_published,
+    read_record,
+)
 from components.cloud.registry import PublishedModel
 from components.cloud.remote_config import percent_rule, rollout_condition_expression
 from components.cloud.storage import ObjectStore
@@ -173,16 +179,19 @@ def _model_status(name: str, specs: SpecSet, target: CloudTarget) -> ModelStatus
     spec = specs.models[name]
     bucket = specs.buckets[specs.datasets[spec.dataset].bucket].cloud_name(target.project)
     store = ObjectStore(target, bucket)
-    pointer = store.read_json(published_path(name))
-    record = None
+    pointer = record = None
     drift = []
-    if pointer is not None:
-        record = read_record(store, name, str(pointer.get("fingerprint")))
-        if record is None:
-            drift.append(
-                f"{store.uri(published_path(name))} names {pointer.get('fingerprint')}, which "
-                "has no record in the bucket"
-            )
+    try:
+        pointer = read_published(store, name)
+        if pointer is not None:
+            record = read_record(store, name, pointer["fingerprint"])
+            if record is None:
+                drift.append(
+                    f"{store.uri(published_path(name))} names {pointer['fingerprint']}, which "
+                    "has no record in the bucket"
+                )
+    except RecordError as err:  # damaged or edited by hand: this model's drift, not the stack's
+        drift.append(str(err))
     publications = tuple(
         _publication_status(p, specs, target, pointer, record)
         for p, publication in sorted(specs.publications.items())

@@ -221,6 +221,22 @@ def test_status_reports_a_registry_changed_outside_the_tool_as_drift(
         ml.publish_model(model_id, app=app)
 
 
+def test_status_reports_a_pointer_edited_by_hand_as_that_models_drift(project, staging, capsys):
+    store = ObjectStore(LOCAL, LOCAL_BUCKET)
+    pointer = store.read(published_path("digits"))
+    store.write(published_path("digits"), b"[]")
+    try:
+        assert _status(project) == 1
+        local_part, staging_part = capsys.readouterr().out.split("Stack staging-emu")
+        assert (
+            "Model digits: gs://promo-local-data/models/digits/published.json, a publication "
+            in local_part
+        )
+        assert "    published: nothing" in local_part and "drift: none" in staging_part
+    finally:
+        store.write(published_path("digits"), pointer)
+
+
 def _unmet(message: str) -> list[str]:
     return [line for line in message.splitlines() if line.startswith("  - ")]
 
