@@ -11,8 +11,9 @@ it holds afterwards are checked (not its time):
   cloud client library and no numeric or ML package;
 - `history` and `promote` (which read a stack's bucket): Cloud Storage's client, and none of
   the training or publishing clients (AutoML, Vertex AI, Firebase), numpy or TensorFlow;
-- `status` (which reads a stack's bucket first, then its registries and Remote Config): the
-  same, as far as the bucket; never a training client, numpy, TensorFlow or the emulator.
+- `status` (which reads a stack's bucket, then its registries and Remote Config): Cloud
+  Storage's client, firebase-admin for a `firebase-ml` publication and requests for a Rollout;
+  never a training client, numpy, TensorFlow or the emulator.
 """
 
 from __future__ import annotations
@@ -209,4 +210,32 @@ def test_history_promote_and_status_load_the_storage_client_only(tmp_path, args)
     assert "cannot reach the service" in stderr
     assert "google.cloud.storage" in modules
     assert _loaded(modules, HEAVY) == set()
+    assert _emulator_beyond_its_parser(modules) == set()
+
+
+ROLLOUT = """\
+---
+apiVersion: edge-labeler/v1
+kind: Rollout
+metadata: {name: digits}
+spec: {parameter: digits_model, publication: digits}
+"""
+
+
+def test_status_reads_registry_and_remote_config_without_ml_or_training_clients(tmp_path, emulator):
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", project)
+    shutil.copytree(ROOT / "specs", project / "specs")
+    with (project / "specs" / "digits.yaml").open("a") as specs:
+        specs.write(ROLLOUT)
+    (project / "Pulumi.emu-a.yaml").write_text(STACK.format(project="never-deployed", extra=""))
+    # A stack never deployed, on the running emulator: every read answers (nothing there).
+    status, modules, stderr = _edgectl(
+        ["status", "--stack", "emu-a", "--project-dir", str(project)], env=dict(emulator.env)
+    )
+    assert status == 1, stderr  # drift: the Rollout's parameter is not in the template
+    # What it reads: the bucket, Firebase ML (the publication's target), Remote Config.
+    assert {"google.cloud.storage", "firebase_admin", "requests"} <= modules
+    assert _loaded(modules, tuple(m for m in HEAVY if m != "firebase_admin")) == set()
     assert _emulator_beyond_its_parser(modules) == set()
