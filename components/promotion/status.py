@@ -135,6 +135,7 @@ def _publication_status(
     spec = specs.publications[spec_name]
     bucket = specs.buckets[spec.bucket].cloud_name(target.project)
     live = open_registry(spec.target.value, target, bucket).read(spec.display_name)
+    # The pointer is the model's: with several publications, the last one written names itself.
     ours = pointer if pointer and pointer.get("displayName") == spec.display_name else None
     drift: list[str] = []
     where = f"{spec.target.value} '{spec.display_name}'"
@@ -145,10 +146,11 @@ def _publication_status(
                 f"({ours.get('publishedAt') or 'no time'}), but {where} does not exist"
             )
     else:
-        expected = _sha(ours.get("sha256")) if ours else None
-        if expected is None and record is not None and record.artifact("tflite") is not None:
-            expected = _sha(record.artifact("tflite").sha256)  # type: ignore[union-attr]
-        if live.published and ours is None:
+        expected = _sha(pointer.get("sha256")) if pointer else None
+        artifact = record.artifact("tflite") if record is not None else None
+        if expected is None and artifact is not None:
+            expected = _sha(artifact.sha256)
+        if live.published and pointer is None:
             drift.append(f"{where} is published, but the bucket records no publication of it")
         if ours is not None and not live.published:
             drift.append(f"the bucket records it as published, but {where} is not published")
@@ -161,7 +163,7 @@ def _publication_status(
                 f"{where} serves sha256:{live.sha256[:12]}…, the bucket records "
                 f"sha256:{expected[:12]}…"
             )
-        threshold = ours.get("threshold") if ours else None
+        threshold = pointer.get("threshold") if pointer else None
         if (
             threshold is not None
             and live.threshold is not None
@@ -197,13 +199,13 @@ def _model_status(name: str, specs: SpecSet, target: CloudTarget) -> ModelStatus
         for p, publication in sorted(specs.publications.items())
         if publication.model == name
     )
-    pinned = spec.promoted.from_stack if spec.promoted is not None else None
-    if pinned and record is not None and record.promoted_from != pinned:
+    pin = spec.promoted
+    if pin is not None and pointer is not None and pointer["fingerprint"] != pin.fingerprint:
         drift.append(
-            f"pinned to be promoted from {pinned}, but the published record is "
-            + (f"promoted from {record.promoted_from}" if record.promoted_from else "trained")
-            + " (the stack was not deployed since the pin)"
+            f"pinned to {pin.fingerprint} from {pin.from_stack}, but the bucket records "
+            f"{pointer['fingerprint']} as published (the stack was not deployed since the pin)"
         )
+    pinned = pin.from_stack if pin is not None else None
     return ModelStatus(name, bucket, pinned, pointer, record, publications, tuple(drift))
 
 

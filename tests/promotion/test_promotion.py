@@ -237,6 +237,21 @@ def test_status_reports_a_pointer_edited_by_hand_as_that_models_drift(project, s
         store.write(published_path("digits"), pointer)
 
 
+def test_status_reports_a_pin_not_deployed_yet(project, local, pinned, staging, capsys):
+    overlay = project / "specs" / "envs" / "staging-emu.yaml"
+    fingerprint = local["digits-model"]["fingerprint"]
+    other = "sha256:" + "ab" * 32
+    overlay.write_text(pinned[1].replace(fingerprint, other))
+    try:
+        assert _status(project) == 1
+        assert (
+            f"Model digits: pinned to {other} from local, but the bucket records {fingerprint} "
+            "as published (the stack was not deployed since the pin)"
+        ) in capsys.readouterr().out.split("Stack staging-emu")[1]
+    finally:
+        overlay.write_text(pinned[1])
+
+
 def _unmet(message: str) -> list[str]:
     return [line for line in message.splitlines() if line.startswith("  - ")]
 
