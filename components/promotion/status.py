@@ -386,76 +386,86 @@ def render_text(found: Sequence[StackStatus]) -> str:
     return "\n".join(lines)
 
 
-def to_json(found: Sequence[StackStatus]) -> list[dict[str, Any]]:
-    def live(model: PublishedModel | None) -> dict[str, Any] | None:
-        if model is None:
-            return None
-        return {
-            "name": model.name,
-            "published": model.published,
-            "sha256": model.sha256,
-            "threshold": model.threshold,
-            "updateTime": model.update_time,
-        }
+def _live_json(model: PublishedModel | None) -> dict[str, Any] | None:
+    if model is None:
+        return None
+    return {
+        "name": model.name,
+        "published": model.published,
+        "sha256": model.sha256,
+        "threshold": model.threshold,
+        "updateTime": model.update_time,
+    }
 
-    out = []
-    for s in found:
-        entry: dict[str, Any] = {"stack": s.stack, "project": s.project, "error": s.error}
-        entry["models"] = [
+
+def _published_json(m: ModelStatus) -> dict[str, Any] | None:
+    if m.pointer is None:
+        return None
+    gate = m.record.gate if m.record is not None else {}
+    return {
+        "fingerprint": m.pointer.get("fingerprint"),
+        "displayName": m.pointer.get("displayName"),
+        "publishedAt": m.pointer.get("publishedAt"),
+        "origin": None if m.origin is None else m.origin.split(" ")[0],  # trained | promoted
+        "promotedFrom": m.record.promoted_from if m.record is not None else None,
+        "threshold": gate.get("threshold"),
+        "precision": gate.get("precision"),
+        "recall": gate.get("recall"),
+        "gatedAt": m.record.created if m.record is not None else None,
+    }
+
+
+def _model_json(m: ModelStatus) -> dict[str, Any]:
+    return {
+        "model": m.name,
+        "bucket": m.bucket,
+        "published": _published_json(m),
+        "publications": [
             {
-                "model": m.name,
-                "bucket": m.bucket,
-                "published": None
-                if m.pointer is None
-                else {
-                    "fingerprint": m.pointer.get("fingerprint"),
-                    "displayName": m.pointer.get("displayName"),
-                    "publishedAt": m.pointer.get("publishedAt"),
-                    "origin": "promoted"
-                    if m.record is not None and m.record.promoted_from
-                    else ("trained" if m.record is not None else None),
-                    "promotedFrom": m.record.promoted_from if m.record is not None else None,
-                    "threshold": m.record.gate.get("threshold") if m.record else None,
-                    "precision": m.record.gate.get("precision") if m.record else None,
-                    "recall": m.record.gate.get("recall") if m.record else None,
-                    "gatedAt": m.record.created if m.record else None,
-                },
-                "publications": [
-                    {
-                        "publication": p.name,
-                        "displayName": p.display_name,
-                        "target": p.target,
-                        "live": live(p.live),
-                        "drift": list(p.drift),
-                    }
-                    for p in m.publications
-                ],
-                "drift": list(m.drift),
+                "publication": p.name,
+                "displayName": p.display_name,
+                "target": p.target,
+                "live": _live_json(p.live),
+                "drift": list(p.drift),
             }
-            for m in s.models
-        ]
-        entry["rollouts"] = [
+            for p in m.publications
+        ],
+        "drift": list(m.drift),
+    }
+
+
+def _rollout_json(r: RolloutStatus) -> dict[str, Any]:
+    return {
+        "rollout": r.name,
+        "parameter": r.parameter,
+        "templateVersion": r.template_version,
+        "shares": [
             {
-                "rollout": r.name,
-                "parameter": r.parameter,
-                "templateVersion": r.template_version,
-                "shares": [
-                    {
-                        "condition": sh.condition,
-                        "serves": sh.serves,
-                        "publication": sh.publication,
-                        "percent": sh.percent,
-                        "rules": sh.rules,
-                    }
-                    for sh in r.shares
-                ],
-                "drift": list(r.drift),
+                "condition": share.condition,
+                "serves": share.serves,
+                "publication": share.publication,
+                "percent": share.percent,
+                "rules": share.rules,
             }
-            for r in s.rollouts
-        ]
-        entry["drift"] = s.drift
-        out.append(entry)
-    return out
+            for share in r.shares
+        ],
+        "drift": list(r.drift),
+    }
+
+
+def to_json(found: Sequence[StackStatus]) -> list[dict[str, Any]]:
+    """The documented JSON form (schemas/status.schema.json)."""
+    return [
+        {
+            "stack": s.stack,
+            "project": s.project,
+            "error": s.error,
+            "models": [_model_json(m) for m in s.models],
+            "rollouts": [_rollout_json(r) for r in s.rollouts],
+            "drift": s.drift,
+        }
+        for s in found
+    ]
 
 
 __all__ = ["StackStatus", "effective_shares", "render_text", "stack_status", "status", "to_json"]
