@@ -33,7 +33,7 @@ price per node hour, first match: --price-per-node-hour, the stack's
 exit status: 0 reviewed, 1 the head revision does not validate on some stack, 2 bad
 command line or unreadable revision.
 
---format json prints one object described by schemas/review.schema.json:
+--format json prints one object described by components/schemas/review.schema.json:
   {"schemaVersion": 1, "base": {rev, commit, label}, "head": {rev, commit, label},
    "valid": bool, "summary": {stacks, changes, retrains, costUsd, loosened,
    prodPublications, alerts, errors}, "stacks": [{stack, prod, emulator, price, errors,

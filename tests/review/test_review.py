@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 
 from tests.review.conftest import ROOT, change
 
-SCHEMA = json.loads((ROOT / "schemas" / "review.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "components" / "schemas" / "review.schema.json").read_text())
 VALIDATOR = Draft202012Validator(SCHEMA)
 STACKS = ["dev", "local", "prod", "staging"]
 
@@ -356,3 +356,14 @@ def test_a_stack_declaring_the_emulator_as_a_source_is_refused(repo, capsys):
     (error,) = prod["errors"]
     assert error["file"] == "Pulumi.prod.yaml" and error["field"] == "edge-labeler:promoteFrom[1]"
     assert "'local' is an emulator stack" in error["message"]
+
+
+def test_schema_modeline_changes_nothing(repo, capsys):
+    """The `yaml-language-server` comment is for editors: removing it reviews as no change."""
+    modeline = "# yaml-language-server: $schema=../components/schemas/spec.schema.json\n"
+    repo.edit("specs/digits.yaml", modeline, "")
+    repo.commit("drop the modeline")
+    code, report = repo.review(capsys)
+    assert code == 0
+    for stack in _valid(report)["stacks"]:
+        assert stack["changes"] == [], stack
