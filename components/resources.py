@@ -17,7 +17,7 @@ import pulumi_gcp as gcp
 from components.graph import NODE_KINDS, Component, Node, NodeKind, Ref, build_graph, substitute
 from components.providers.bucket import BucketInputs
 from components.spec import SpecError, SpecSet, StackConfig, load_specs, stack_config_from_mapping
-from components.spec.stack import KEYS, NAMESPACE, pin_issues
+from components.spec.stack import KEYS, NAMESPACE, SECRET, pin_issues
 
 # Service agents that read training data and write exports, per training API.
 SERVICE_AGENTS = {
@@ -27,9 +27,17 @@ SERVICE_AGENTS = {
 
 
 def stack_config() -> StackConfig:
-    """This stack's StackConfig from Pulumi config (`edge-labeler:*` keys)."""
+    """This stack's StackConfig from Pulumi config (`edge-labeler:*` keys).
+
+    A secret (`pulumi config set --secret`) is read as SECRET, never as its value: only the
+    providers read the access settings' values (from their configure request), so no
+    resource input, output or message of the program can hold one.
+    """
     config = pulumi.Config(NAMESPACE)
-    values = {key: config.get(key) for key in KEYS}
+    values = {
+        key: SECRET if pulumi.runtime.is_config_secret(f"{NAMESPACE}:{key}") else config.get(key)
+        for key in KEYS
+    }
     return stack_config_from_mapping(
         pulumi.get_stack(), values, source=f"stack {pulumi.get_stack()}"
     )

@@ -27,8 +27,10 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.cloud.clients import use_access
 from components.cloud.errors import CloudError
 from components.data.errors import DatasetError
+from components.spec.stack import ACCESS_KEYS, NAMESPACE
 
 # Properties as the Pulumi SDK carries them (JSON values by name): the wire and the state.
 Props = dict[str, Any]
@@ -143,7 +145,10 @@ class Provider(ResourceProvider, Generic[P]):
         return cls.output_sources.get(output, cls.replace_on)
 
     def configure(self, req: ConfigureRequest) -> None:
+        """The engine's stack configuration: how to authenticate (secrets decrypted)."""
         _install_clean_errors()
+        keys = (f"{NAMESPACE}:{key}" for key in ACCESS_KEYS)
+        use_access({key: req.config.get(key) for key in keys})
 
     @staticmethod
     def describe(props: Mapping[str, Any]) -> str:

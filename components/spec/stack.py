@@ -5,6 +5,13 @@ take a pinned model from (`promoted: {from: …}` in its overlay, written by `ed
 A stack that declares none accepts no promotion, and an emulator stack is never a source for
 a stack that is not one, whatever is declared. `promotion_refusal` and `pin_issues` are the
 one check that `edgectl promote`, `validate`, `review` and the Pulumi program apply.
+
+Two settings say how the providers authenticate to Google, not what they deploy
+(ACCESS_KEYS): `impersonateServiceAccount` and `credentials` (a service-account key, always
+a secret). They may be Pulumi secrets (`pulumi config set --secret`): a StackConfig records
+that they are set, never their value — the providers read the value from the stack's
+configuration themselves (components/cloud/clients.py), so it is in no resource's inputs,
+outputs or state, and nothing that renders a StackConfig can show it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,12 @@ REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 STACK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 PROMOTE_FROM = "promoteFrom"
 PROMOTE_FROM_KEY = f"{NAMESPACE}:{PROMOTE_FROM}"
+SERVICE_ACCOUNT = re.compile(
+    r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.iam\.gserviceaccount\.com$"
+)
+IMPERSONATE = "impersonateServiceAccount"
+CREDENTIALS = "credentials"
+ACCESS_KEYS = (IMPERSONATE, CREDENTIALS)  # may be secrets; never held as values here
 
 
 class TrainingApiKind(StrEnum):
@@ -55,6 +68,19 @@ class StackConfig:
     training_price_per_node_hour: float | None
     source: str
     promote_from: tuple[str, ...] = ()  # stacks it may take a pinned model from, as declared
+    # How the providers authenticate (ACCESS_KEYS): each set key and whether it is a secret.
+    access: tuple[tuple[str, bool], ...] = ()
+
+
+class Secret:
+    """A setting given as a Pulumi secret: `{secure: …}` in a stack file, or a key the Pulumi
+    runtime lists as secret. It holds no value — neither the plain text nor the ciphertext."""
+
+    def __repr__(self) -> str:
+        return "[secret]"
+
+
+SECRET = Secret()
 
 
 def _boolean(value: Any) -> bool:
@@ -132,8 +158,29 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "protect": _boolean,
     "trainingPricePerNodeHour": _price,
     PROMOTE_FROM: _stacks,
+    IMPERSONATE: _text(
+        SERVICE_ACCOUNT,
+        "a service account's email, e.g. deployer@my-project.iam.gserviceaccount.com",
+    ),
+    CREDENTIALS: lambda value: _plain_credentials(),
 }
 KEYS = tuple(_PARSERS)
+
+
+def _plain_credentials() -> str:
+    raise ValueError(
+        "a service-account key must be a secret: set it with "
+        f"`pulumi config set --secret {NAMESPACE}:{CREDENTIALS} < key.json` (or use "
+        f"{NAMESPACE}:{IMPERSONATE}, Workload Identity Federation or Application Default "
+        "Credentials, which need no key)"
+    )
+
+
+def _is_secret(value: Any) -> bool:
+    """`{secure: <ciphertext>}` as `pulumi config set --secret` writes it, or SECRET."""
+    if isinstance(value, Secret):
+        return True
+    return isinstance(value, Mapping) and list(value) == ["secure"]
 
 
 def stack_config_from_mapping(
@@ -189,8 +236,18 @@ def _parse_settings(
             continue
         if value is None:
             continue
+        if _is_secret(value) and key in ACCESS_KEYS:
+            parsed[key] = SECRET  # its value is the providers' to read, never ours
+            continue
+        if _is_secret(value):
+            report(
+                key,
+                "must be plain text, not a secret (only "
+                f"{' and '.join(f'{NAMESPACE}:{k}' for k in ACCESS_KEYS)} may be secrets)",
+            )
+            continue
         if isinstance(value, Mapping):
-            report(key, "must be plain text, not a mapping or a secret")
+            report(key, "must be plain text, not a mapping")
             continue
         try:
             parsed[key] = _PARSERS[key](value)
@@ -215,6 +272,7 @@ def _with_defaults(stack: str, parsed: Mapping[str, Any], source: str) -> StackC
         training_price_per_node_hour=parsed.get("trainingPricePerNodeHour"),
         source=source,
         promote_from=parsed.get(PROMOTE_FROM, ()),
+        access=tuple((k, parsed[k] is SECRET) for k in ACCESS_KEYS if k in parsed),
     )
 
 

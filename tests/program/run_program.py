@@ -3,7 +3,11 @@
 `python -m tests.program.run_program STACK [PROJECT_DIR [PROGRAM]]` (with the working directory
 the Pulumi project, ROOT by default; PROGRAM: another program file than `__main__.py`) prints
 one JSON object:
-{"resources": [{type, name, parent, protect, dependencies, inputs}], "error": str | null}.
+{"resources": [{type, name, parent, protect, dependencies, inputs}], "error": str | null,
+ "wire": str}: `wire` is every request the program sent the engine (registrations, their
+outputs, the stack's outputs, invokes), as text, for tests that grep it.
+EDGE_LABELER_TEST_SECRET_CONFIG (JSON, key → plain text) adds config values that the
+runtime marks secret, as `pulumi config set --secret` values reach a program.
 A fresh process per stack, because the Pulumi runtime's settings are process-global.
 """
 
@@ -24,6 +28,7 @@ from pulumi.runtime.sync_await import _sync_await
 from components.providers import dataset, export, gate, promoted, publication, trained_model
 
 ROOT = Path(__file__).resolve().parents[2]
+SECRET_CONFIG_ENV = "EDGE_LABELER_TEST_SECRET_CONFIG"
 NUMERIC = {
     "trainCostMilliNodeHours",
     "imageCount",
@@ -53,8 +58,18 @@ class RecordingMonitor(mocks.MockMonitor):
     def __init__(self, m: mocks.Mocks):
         super().__init__(m)
         self.registrations: list[dict[str, Any]] = []
+        self.wire: list[str] = []  # every request, as text
+
+    def RegisterResourceOutputs(self, request):
+        self.wire.append(str(request))
+        return super().RegisterResourceOutputs(request)
+
+    def Invoke(self, request):
+        self.wire.append(str(request))
+        return super().Invoke(request)
 
     def RegisterResource(self, request):
+        self.wire.append(str(request))
         response = super().RegisterResource(request)
         self.registrations.append(
             {
@@ -68,6 +83,7 @@ class RecordingMonitor(mocks.MockMonitor):
                     k: sorted(v.urns) for k, v in request.propertyDependencies.items()
                 },
                 "custom": request.custom,
+                "additionalSecretOutputs": list(request.additionalSecretOutputs),
             }
         )
         return response
@@ -104,12 +120,15 @@ def _jsonable(value: Any) -> Any:
 
 def run(stack: str, root: Path = ROOT, program: Path | None = None) -> dict[str, Any]:
     config = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text())["config"]
+    secrets = json.loads(os.environ.get(SECRET_CONFIG_ENV, "{}"))
+    config = {k: v for k, v in config.items() if k not in secrets}
     m = Mocks()
     monitor = RecordingMonitor(m)
     pulumi.runtime.set_mocks(m, project="edge-labeler", stack=stack, preview=False, monitor=monitor)
     # As the engine passes them: text as is, structured values (promoteFrom lists) as JSON.
     pulumi.runtime.set_all_config(
-        {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in {**config, **secrets}.items()},
+        list(secrets),
     )
     error = None
     try:
@@ -131,17 +150,23 @@ def run(stack: str, root: Path = ROOT, program: Path | None = None) -> dict[str,
                 "serialized_provider": "__provider" in inputs,
             }
         )
-    return {"resources": resources, "error": error}
+    return {"resources": resources, "error": error, "wire": "\n".join(monitor.wire)}
 
 
-def program_result(stack: str, root: Path = ROOT, program: Path | None = None) -> dict[str, Any]:
+def program_result(
+    stack: str,
+    root: Path = ROOT,
+    program: Path | None = None,
+    secrets: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """`run` in a fresh process (the Pulumi runtime's settings are process-global), in the
-    project directory `root` as the Pulumi CLI runs a program."""
+    project directory `root` as the Pulumi CLI runs a program; `secrets`: config values set
+    as secrets."""
     args = [stack, str(root), *([str(program)] if program is not None else [])]
     out = subprocess.run(
         [sys.executable, "-m", "tests.program.run_program", *args],
         cwd=root,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), SECRET_CONFIG_ENV: json.dumps(secrets or {})},
         capture_output=True,
         text=True,
         timeout=120,

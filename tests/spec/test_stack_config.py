@@ -79,13 +79,14 @@ def test_errors_name_the_file_line_and_key(tmp_path):
         "6–30 lowercase letters, digits or '-', starting with a letter)",
         f"{file}:3:24: edge-labeler:regoin: unknown setting (did you mean 'region'?); settings: "
         "project, region, api, registry, emulator, specs, protect, trainingPricePerNodeHour, "
-        "promoteFrom",
+        "promoteFrom, impersonateServiceAccount, credentials",
         f"{file}:4:21: edge-labeler:api: 'automl' is not one of automl_v1, vertex "
         "(did you mean 'automl_v1'?)",
         f"{file}:5:26: edge-labeler:emulator: expected true or false",
         f"{file}:6:42: edge-labeler:trainingPricePerNodeHour: -3 is not a positive number of "
         "dollars per node hour",
-        f"{file}:8:5: edge-labeler:protect: must be plain text, not a mapping or a secret",
+        f"{file}:8:5: edge-labeler:protect: must be plain text, not a secret (only "
+        "edge-labeler:impersonateServiceAccount and edge-labeler:credentials may be secrets)",
     ]
 
 
