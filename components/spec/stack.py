@@ -38,6 +38,8 @@ PROMOTE_FROM_KEY = f"{NAMESPACE}:{PROMOTE_FROM}"
 SERVICE_ACCOUNT = re.compile(
     r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.iam\.gserviceaccount\.com$"
 )
+ADOPT = "adopt"
+ADOPT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}-[a-z]+$")  # a resource: `<document>-<role>`
 IMPERSONATE = "impersonateServiceAccount"
 CREDENTIALS = "credentials"
 ACCESS_KEYS = (IMPERSONATE, CREDENTIALS)  # may be secrets; never held as values here
@@ -70,6 +72,9 @@ class StackConfig:
     promote_from: tuple[str, ...] = ()  # stacks it may take a pinned model from, as declared
     # How the providers authenticate (ACCESS_KEYS): each set key and whether it is a secret.
     access: tuple[tuple[str, bool], ...] = ()
+    # Existing cloud resources to bring under the specs: resource name → its id (`pulumi up`
+    # imports each with the `import_` resource option).
+    adopt: tuple[tuple[str, str], ...] = ()
 
 
 class Secret:
@@ -125,6 +130,26 @@ def _price(value: Any) -> float:
     return number
 
 
+ADOPT_RULE = "a mapping of resource names (`<document>-<role>`, e.g. digits-model) to cloud ids"
+
+
+def _adopt(value: Any) -> tuple[tuple[str, str], ...]:
+    """Resource name → cloud id: a YAML mapping, or the JSON text `pulumi.Config` hands over."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f"{show(value)} is not allowed ({ADOPT_RULE})") from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected {ADOPT_RULE}, got {show(value)}")
+    for name, id_ in value.items():
+        if not isinstance(name, str) or not ADOPT_NAME.match(name):
+            raise ValueError(f"{show(name)} is not a resource name ({ADOPT_RULE})")
+        if not isinstance(id_, str) or not id_ or len(id_) > 1024:
+            raise ValueError(f"{name}: {show(id_)} is not a cloud id ({ADOPT_RULE})")
+    return tuple(sorted(value.items()))
+
+
 STACK_LIST_RULE = "a list of stack names, e.g. [staging]"
 
 
@@ -163,6 +188,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
         "a service account's email, e.g. deployer@my-project.iam.gserviceaccount.com",
     ),
     CREDENTIALS: lambda value: _plain_credentials(),
+    ADOPT: _adopt,
 }
 KEYS = tuple(_PARSERS)
 
@@ -246,7 +272,7 @@ def _parse_settings(
                 f"{' and '.join(f'{NAMESPACE}:{k}' for k in ACCESS_KEYS)} may be secrets)",
             )
             continue
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and key != ADOPT:
             report(key, "must be plain text, not a mapping")
             continue
         try:
@@ -273,6 +299,7 @@ def _with_defaults(stack: str, parsed: Mapping[str, Any], source: str) -> StackC
         source=source,
         promote_from=parsed.get(PROMOTE_FROM, ()),
         access=tuple((k, parsed[k] is SECRET) for k in ACCESS_KEYS if k in parsed),
+        adopt=parsed.get(ADOPT, ()),
     )
 
 

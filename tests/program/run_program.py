@@ -7,7 +7,8 @@ one JSON object:
  "wire": str}: `wire` is every request the program sent the engine (registrations, their
 outputs, the stack's outputs, invokes), as text, for tests that grep it.
 EDGE_LABELER_TEST_SECRET_CONFIG (JSON, key → plain text) adds config values that the
-runtime marks secret, as `pulumi config set --secret` values reach a program.
+runtime marks secret, as `pulumi config set --secret` values reach a program;
+EDGE_LABELER_TEST_EXTRA_CONFIG (JSON) adds plain ones.
 A fresh process per stack, because the Pulumi runtime's settings are process-global.
 """
 
@@ -29,6 +30,7 @@ from components.providers import dataset, export, gate, promoted, publication, t
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_CONFIG_ENV = "EDGE_LABELER_TEST_SECRET_CONFIG"
+EXTRA_CONFIG_ENV = "EDGE_LABELER_TEST_EXTRA_CONFIG"  # plain values added to the stack file's
 NUMERIC = {
     "trainCostMilliNodeHours",
     "imageCount",
@@ -84,6 +86,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 },
                 "custom": request.custom,
                 "additionalSecretOutputs": list(request.additionalSecretOutputs),
+                "importId": request.importId,
             }
         )
         return response
@@ -122,6 +125,7 @@ def run(stack: str, root: Path = ROOT, program: Path | None = None) -> dict[str,
     config = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text())["config"]
     secrets = json.loads(os.environ.get(SECRET_CONFIG_ENV, "{}"))
     config = {k: v for k, v in config.items() if k not in secrets}
+    config.update(json.loads(os.environ.get(EXTRA_CONFIG_ENV, "{}")))
     m = Mocks()
     monitor = RecordingMonitor(m)
     pulumi.runtime.set_mocks(m, project="edge-labeler", stack=stack, preview=False, monitor=monitor)
@@ -158,15 +162,21 @@ def program_result(
     root: Path = ROOT,
     program: Path | None = None,
     secrets: dict[str, str] | None = None,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`run` in a fresh process (the Pulumi runtime's settings are process-global), in the
     project directory `root` as the Pulumi CLI runs a program; `secrets`: config values set
-    as secrets."""
+    as secrets, `config` more plain values (structured ones as JSON text, as Pulumi hands them)."""
     args = [stack, str(root), *([str(program)] if program is not None else [])]
     out = subprocess.run(
         [sys.executable, "-m", "tests.program.run_program", *args],
         cwd=root,
-        env={**os.environ, "PYTHONPATH": str(ROOT), SECRET_CONFIG_ENV: json.dumps(secrets or {})},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            SECRET_CONFIG_ENV: json.dumps(secrets or {}),
+            EXTRA_CONFIG_ENV: json.dumps(config or {}),
+        },
         capture_output=True,
         text=True,
         timeout=120,
