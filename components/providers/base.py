@@ -212,7 +212,10 @@ class Provider(ResourceProvider, Generic[P]):
         live = {**props, **outs}
         if any(key in props for key in outs if key in self.outputs):
             return ReadResult(id_, live)  # a refresh: the inputs stay as they are
-        return ReadResult(id_, live, {key: live[key] for key in props})
+        # An import (or the refresh of a resource whose read computes no output: its inputs,
+        # as they were, with what is live of them).
+        inputs = {key: live[key] for key in props if key not in self.outputs}
+        return ReadResult(id_, live, inputs)
 
     def update(self, id_: str, olds: Props, news: Props) -> UpdateResult:
         # Implemented always: the SDK's default update erases every output.

@@ -87,7 +87,8 @@ def test_a_dataset_made_in_the_console_is_imported_without_changes(host, project
     outputs, read, diff = host.import_(urn, made.name, checked)
     assert diff.changes is False
     assert outputs["datasetName"] == made.name
-    assert read["fingerprint"] == checked["fingerprint"]  # the spec's content, as checked
+    assert outputs["fingerprint"] == checked["fingerprint"]  # the spec's content, as checked
+    assert "fingerprint" not in read  # computed (by check), never an input
     with pytest.raises(AssertionError, match="does not exist"):
         host.import_(urn, made.name + "0", checked)
 

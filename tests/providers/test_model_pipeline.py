@@ -257,7 +257,8 @@ def test_a_trained_model_is_imported_by_its_id_without_changes(pipeline, trained
     before = len(training_operations(target))
     outputs, read, diff = pipeline.host.import_(urn, model_id, checked)
     assert diff.changes is False
-    assert outputs["modelName"] == model_id and read["fingerprint"] == model["fingerprint"]
+    assert outputs["modelName"] == model_id and outputs["fingerprint"] == model["fingerprint"]
+    assert "modelName" not in read  # an output, not an input
     assert outputs["stopReason"] == model["stopReason"]  # read from the cloud model
     assert len(training_operations(target)) == before
 
