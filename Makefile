@@ -52,7 +52,9 @@ example-data: venv
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info
 
-# Regenerates README.md's spec and command-line reference sections from schemas/ and the
-# edgectl parser (tests/spec/test_schemas_and_readme.py fails when they are out of date).
+# Regenerates README.md's spec and command-line reference sections from components/schemas/
+# and the edgectl parser (tests/spec/test_schemas_and_readme.py fails when they are out of
+# date), and the combined components/schemas/spec.schema.json (tests/test_packaging.py).
 docs: venv
 	$(BIN)/python -c 'import components.cli as cli; cli.update_readme("README.md")'
+	$(BIN)/python -c 'import components.spec.schema as s; s.write_combined_schema()'

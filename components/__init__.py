@@ -15,4 +15,6 @@ evaluation → spec; nothing here imports `emulator/`):
     review/      `edgectl review` (plans compared), `edgectl rehearse` (a run on a fresh emulator)
     promotion/   `edgectl promote`, `history`, `status`: records between stacks, what each serves
     cli.py       `edgectl`: one parser, a subcommand per command module
+    schemas/     the JSON Schemas (package data): one per kind, spec.schema.json combining
+                 them for editors, review.schema.json for `edgectl review --format json`
 """

@@ -17,7 +17,7 @@ import pulumi_gcp as gcp
 from components.graph import NODE_KINDS, Component, Node, NodeKind, Ref, build_graph, substitute
 from components.providers.bucket import BucketInputs
 from components.spec import SpecError, SpecSet, StackConfig, load_specs, stack_config_from_mapping
-from components.spec.stack import KEYS, NAMESPACE, pin_issues
+from components.spec.stack import KEYS, NAMESPACE, SECRET, pin_issues
 
 # Service agents that read training data and write exports, per training API.
 SERVICE_AGENTS = {
@@ -27,9 +27,17 @@ SERVICE_AGENTS = {
 
 
 def stack_config() -> StackConfig:
-    """This stack's StackConfig from Pulumi config (`edge-labeler:*` keys)."""
+    """This stack's StackConfig from Pulumi config (`edge-labeler:*` keys).
+
+    A secret (`pulumi config set --secret`) is read as SECRET, never as its value: only the
+    providers read the access settings' values (from their configure request), so no
+    resource input, output or message of the program can hold one.
+    """
     config = pulumi.Config(NAMESPACE)
-    values = {key: config.get(key) for key in KEYS}
+    values = {
+        key: SECRET if pulumi.runtime.is_config_secret(f"{NAMESPACE}:{key}") else config.get(key)
+        for key in KEYS
+    }
     return stack_config_from_mapping(
         pulumi.get_stack(), values, source=f"stack {pulumi.get_stack()}"
     )
@@ -59,7 +67,9 @@ class DocumentComponent(pulumi.ComponentResource):
         super().__init__(f"edge-labeler:index:{kind}", name)
 
 
-def _gcp_bucket(node: Node, config: StackConfig, inputs: BucketInputs, parent: Any) -> Any:
+def _gcp_bucket(
+    node: Node, config: StackConfig, inputs: BucketInputs, parent: Any, imported: str | None
+) -> Any:
     """A Bucket node on a Google Cloud stack: pulumi_gcp's bucket and the training service's
     access to it. Its `bucketName` output is the bucket's name."""
     rules = []
@@ -84,7 +94,7 @@ def _gcp_bucket(node: Node, config: StackConfig, inputs: BucketInputs, parent: A
         lifecycle_rules=rules,
         labels=inputs["labels"],
         force_destroy=inputs["forceDestroy"],
-        opts=pulumi.ResourceOptions(parent=parent, protect=node.protect),
+        opts=pulumi.ResourceOptions(parent=parent, protect=node.protect, import_=imported),
     )
     # The training service reads the CSV index and images and writes exports here.
     number = gcp.organizations.get_project_output(project_id=config.project).number
@@ -119,16 +129,26 @@ def build(
     graph = build_graph(specs, config, root, kinds)
     if graph.errors:
         raise pulumi.RunError("\n".join(issue.render() for issue in graph.errors))
+    adopt = dict(config.adopt)
+    unknown = sorted(set(adopt) - {node.name for node in graph.nodes})
+    if unknown:
+        names = ", ".join(node.name for node in graph.nodes)
+        raise pulumi.RunError(
+            f"stack {config.stack}: {NAMESPACE}:adopt names no resource of this stack: "
+            f"{', '.join(unknown)}; resources: {names}"
+        )
     resources: dict[str, Any] = {}
     out: dict[str, pulumi.ComponentResource] = {}
     for component in graph.components:
         parent = DocumentComponent(component)
         for node in component.nodes:
             inputs = substitute(node.inputs, lambda ref: _output(ref, resources))
+            # `import_`: adopt the existing cloud resource with this id (README, "Adoption").
+            imported = adopt.get(node.name)
             if node.role == "bucket" and not config.emulator:
-                resources[node.name] = _gcp_bucket(node, config, inputs, parent)
+                resources[node.name] = _gcp_bucket(node, config, inputs, parent, imported)
                 continue
-            opts = pulumi.ResourceOptions(parent=parent, protect=node.protect)
+            opts = pulumi.ResourceOptions(parent=parent, protect=node.protect, import_=imported)
             resources[node.name] = node.resource(node.name, inputs, opts)
         outputs = substitute(component.outputs, lambda ref: _output(ref, resources))
         parent.register_outputs(outputs)

@@ -90,9 +90,18 @@ class DurableStorage(Storage):
     # ---- names -------------------------------------------------------------------------------
 
     def create_bucket(self, bucket_name, bucket_obj):
-        """Creates (name checked) or updates a bucket; unlike the package's, makes no folder."""
+        """Creates (name checked) or updates a bucket; unlike the package's, makes no folder.
+
+        A label patched to null is removed, as Cloud Storage does ("To remove a label, set its
+        value to null": https://cloud.google.com/storage/docs/using-bucket-labels, JSON API);
+        the package's PATCH stores the null (the dict is changed in place: the response too).
+        """
         if bucket_name not in self.buckets:
             check_bucket_name(bucket_name)
+        labels = bucket_obj.get("labels")
+        if isinstance(labels, dict):
+            for key in [k for k, v in labels.items() if v is None]:
+                del labels[key]
         self.buckets[bucket_name] = bucket_obj
         self._write_config_to_file()
         return bucket_obj

@@ -1,19 +1,27 @@
 """The one place that builds Google clients, and the one place that knows emulator vs Google.
 
 A stack with `emulator: true` talks to the local emulator (`edgectl emulator start`) at the
-endpoints in its environment lines; every other stack talks to Google with Application
-Default Credentials. Clients hold channels and credentials, which cannot be pickled, so
-providers call these functions inside their methods, never at construction.
+endpoints in its environment lines (no credentials: the emulator ignores them); every other
+stack talks to Google with `google_credentials()`: Application Default Credentials, or what
+the stack's access settings say (`edge-labeler:credentials`, a service-account key, and/or
+`edge-labeler:impersonateServiceAccount`, impersonated with google-auth's
+impersonated_credentials on top of them). The providers read those settings from the
+stack's configuration in their `configure` call (`use_access`), so a secret reaches them as
+the Pulumi engine decrypts it and never passes through resource inputs, outputs or state.
+Clients hold channels and credentials, which cannot be pickled, so providers call these
+functions inside their methods, never at construction.
 """
 
 import datetime
+import hashlib
 import importlib
+import json
 import os
 import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, Required, TypedDict
@@ -101,6 +109,86 @@ def cloud_target(config: "StackConfig") -> CloudTarget:
     )
 
 
+# ---- credentials for Google (never for the emulator) -----------------------------------------
+
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+IMPERSONATION_SECONDS = 3600  # google-auth's default and maximum without an org policy
+
+
+@dataclass(frozen=True)
+class Access:
+    """How a provider process authenticates to Google. Empty: Application Default Credentials
+    (a developer's `gcloud auth application-default login`, a CI job's Workload Identity
+    Federation, a VM's service account). The values never show in a repr."""
+
+    impersonate: str | None = field(default=None, repr=False)  # a service account's email
+    credentials: str | None = field(default=None, repr=False)  # a service-account key (JSON)
+
+    def digest(self) -> str:
+        """Tells two Accesses apart without showing either (firebase_admin app names)."""
+        text = json.dumps([self.impersonate, self.credentials])
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+_access = Access()
+
+
+def use_access(config: Mapping[str, Any]) -> None:
+    """Sets this process's Access from the stack configuration a provider is configured with
+    (`edge-labeler:impersonateServiceAccount`, `edge-labeler:credentials`; secrets arrive
+    decrypted). One provider process serves one stack."""
+    global _access
+    impersonate = config.get("edge-labeler:impersonateServiceAccount")
+    credentials = config.get("edge-labeler:credentials")
+    _access = Access(
+        impersonate=impersonate if isinstance(impersonate, str) and impersonate else None,
+        credentials=credentials if isinstance(credentials, str) and credentials else None,
+    )
+
+
+def google_credentials() -> "Credentials | None":
+    """The credentials of Google clients; None: the client library's own ADC lookup."""
+    access = _access
+    if access.impersonate is None and access.credentials is None:
+        return None
+    import google.auth
+    from google.auth import impersonated_credentials
+
+    source: Credentials
+    if access.credentials is not None:
+        source = _key_credentials(access.credentials)
+    else:
+        with cloud_errors("loading Application Default Credentials"):
+            source, _ = google.auth.default(scopes=[CLOUD_PLATFORM])
+    if access.impersonate is None:
+        return source
+    # Impersonated credentials also sign (IAM signBlob): Firebase ML's signed model URLs work.
+    impersonated: Credentials = impersonated_credentials.Credentials(
+        source_credentials=source,
+        target_principal=access.impersonate,
+        target_scopes=[CLOUD_PLATFORM],
+        lifetime=IMPERSONATION_SECONDS,
+    )
+    return impersonated
+
+
+def _key_credentials(key: str) -> "Credentials":
+    """A service-account key's credentials; an error never repeats the key."""
+    from google.oauth2 import service_account
+
+    try:
+        info = json.loads(key)
+        credentials: Credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            info, scopes=[CLOUD_PLATFORM]
+        )
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise CloudError(
+            "edge-labeler:credentials is not a service-account key (the JSON file "
+            "`gcloud iam service-accounts keys create` writes); its value is not shown"
+        ) from None
+    return credentials
+
+
 def endpoint(target: CloudTarget, env: str) -> str | None:
     """The emulator endpoint for an emulator stack (required), None for Google."""
     if not target.emulator:
@@ -127,7 +215,7 @@ def storage_client(target: CloudTarget) -> "storage.Client":
         return _emulator_storage(url, target.project)
     import google.cloud.storage as storage
 
-    return storage.Client(project=target.project)
+    return storage.Client(project=target.project, credentials=google_credentials())
 
 
 @cache
@@ -152,7 +240,9 @@ def automl_client(target: CloudTarget) -> "automl_v1.AutoMlClient":
 
     # AutoML v1 serves from automl.googleapis.com, and eu-automl.googleapis.com for the EU.
     api = "eu-automl.googleapis.com" if target.region == "eu" else "automl.googleapis.com"
-    return automl_v1.AutoMlClient(client_options=ClientOptions(api_endpoint=api))
+    return automl_v1.AutoMlClient(
+        credentials=google_credentials(), client_options=ClientOptions(api_endpoint=api)
+    )
 
 
 @cache
@@ -203,7 +293,8 @@ def _vertex_client(target: CloudTarget, service: str) -> Any:
 
     # Vertex AI serves each region from its own endpoint.
     options = ClientOptions(api_endpoint=f"{target.region}-aiplatform.googleapis.com")
-    return getattr(aiplatform_v1, _VERTEX_SERVICES[service][0])(client_options=options)
+    client_type = getattr(aiplatform_v1, _VERTEX_SERVICES[service][0])
+    return client_type(credentials=google_credentials(), client_options=options)
 
 
 @cache
@@ -235,7 +326,7 @@ REMOTE_CONFIG_API = "https://firebaseremoteconfig.googleapis.com"
 def remote_config_endpoint(target: CloudTarget) -> "tuple[str, Credentials]":
     """Remote Config's REST root and credentials: the emulator's REST server, unauthenticated
     (REMOTE_CONFIG_ENV, else FIREBASE_ML_ENV: the emulator serves both APIs on one server), or
-    Google's with Application Default Credentials (cloud-platform scope)."""
+    Google's with `google_credentials()` (else ADC, cloud-platform scope)."""
     emulated = target.emulator and not os.environ.get(REMOTE_CONFIG_ENV)
     url = endpoint(target, FIREBASE_ML_ENV if emulated else REMOTE_CONFIG_ENV)
     if url is not None:
@@ -244,6 +335,9 @@ def remote_config_endpoint(target: CloudTarget) -> "tuple[str, Credentials]":
         return url.rstrip("/"), AnonymousCredentials()
     from firebase_admin import credentials as firebase_credentials
 
+    configured = google_credentials()
+    if configured is not None:
+        return REMOTE_CONFIG_API, configured
     with cloud_errors(f"connecting to Firebase Remote Config for stack '{target.stack}'"):
         credential: Credentials = firebase_credentials.ApplicationDefault().get_credential()
     return REMOTE_CONFIG_API, credential
@@ -291,8 +385,9 @@ def firebase_app(target: CloudTarget) -> "firebase_admin.App":
     every model file it sends (`TFLiteGCSModelSource`), so the credentials must sign:
     - emulator stacks: anonymous credentials (no token; the emulator has no authentication)
       with an RSA key made in memory for this process, which grants nothing anywhere;
-    - Google stacks: Application Default Credentials, unchanged — a service-account key (or
-      other credentials that can sign); user credentials cannot sign a URL.
+    - Google stacks: `google_credentials()` — impersonated credentials sign through IAM, a
+      service-account key signs itself — else Application Default Credentials, unchanged
+      (a service-account key or other credentials that can sign; user credentials cannot).
     """
     import firebase_admin
     from firebase_admin import credentials as firebase_credentials
@@ -301,8 +396,9 @@ def firebase_app(target: CloudTarget) -> "firebase_admin.App":
     storage_url = endpoint(target, STORAGE_ENV)
     ml = firebase_ml_module()
     service_type = _ml_service_type()
+    google = "google-" + _access.digest()  # another Access: another app
     name = "/".join(
-        ("edge-labeler", target.stack, target.project, ml_url or "google", storage_url or "google")
+        ("edge-labeler", target.stack, target.project, ml_url or google, storage_url or google)
     )
     with _firebase_apps_lock:
         try:
@@ -314,7 +410,12 @@ def firebase_app(target: CloudTarget) -> "firebase_admin.App":
                 f"edge-labeler-emulator@{target.project}.iam.gserviceaccount.com"
             )
         else:
-            credential = firebase_credentials.ApplicationDefault()
+            configured = google_credentials()
+            credential = (
+                firebase_credentials.ApplicationDefault()
+                if configured is None
+                else _firebase_credential_type()(configured)
+            )
         app = firebase_admin.initialize_app(credential, {"projectId": target.project}, name=name)
         try:
             # firebase_admin.ml finds its service on the app; registering ours first redirects
@@ -325,6 +426,21 @@ def firebase_app(target: CloudTarget) -> "firebase_admin.App":
             firebase_admin.delete_app(app)  # no half-made app for the next call to find
             raise
         return app
+
+
+@cache
+def _firebase_credential_type() -> type:
+    """firebase_admin's credential interface around google-auth credentials."""
+    from firebase_admin import credentials as firebase_credentials
+
+    class GoogleCredential(firebase_credentials.Base):  # type: ignore[misc]  # untyped base
+        def __init__(self, credentials: Credentials) -> None:
+            self._credentials = credentials
+
+        def get_credential(self) -> Credentials:
+            return self._credentials
+
+    return GoogleCredential
 
 
 @cache

@@ -221,8 +221,14 @@ def _label_table(report: ModelReport) -> list[str]:
     return rows
 
 
-def render_report(title: str, models: Sequence[ModelReport], notes: Sequence[str] = ()) -> str:
-    """The report's Markdown: a summary table, then a section per model with its plots."""
+def render_report(
+    title: str,
+    models: Sequence[ModelReport],
+    notes: Sequence[str] = (),
+    sections: Sequence[str] = (),
+) -> str:
+    """The report's Markdown: a summary table, `sections` (Markdown lines), then a section per
+    model with its plots."""
     lines = [f"# {title}", ""]
     lines += [f"> {note}" for note in notes]
     if notes:
@@ -247,6 +253,7 @@ def render_report(title: str, models: Sequence[ModelReport], notes: Sequence[str
             )
         lines.append(row)
     lines.append("")
+    lines += sections
     for m in models:
         lines += [f"## Model `{m.name}` — {_verdict(m)}", ""]
         if m.fingerprint:
@@ -284,10 +291,14 @@ def render_report(title: str, models: Sequence[ModelReport], notes: Sequence[str
 
 
 def write_report(
-    directory: Path, title: str, models: Sequence[ModelReport], notes: Sequence[str] = ()
+    directory: Path,
+    title: str,
+    models: Sequence[ModelReport],
+    notes: Sequence[str] = (),
+    sections: Sequence[str] = (),
 ) -> Path:
     """Writes `report.md` in `directory` (the plots are already there); returns its path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "report.md"
-    path.write_text(render_report(title, models, notes), encoding="utf-8")
+    path.write_text(render_report(title, models, notes, sections), encoding="utf-8")
     return path

@@ -108,7 +108,7 @@ STATUS_EPILOG = """\
 exit status: 0 every stack read and no drift, 1 a stack could not be read or drifted,
 2 bad command line.
 
---format json prints one array described by schemas/status.schema.json."""
+--format json prints one array described by components/schemas/status.schema.json."""
 
 
 def configure_status(parser: argparse.ArgumentParser) -> None:

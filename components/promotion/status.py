@@ -454,7 +454,7 @@ def _rollout_json(r: RolloutStatus) -> dict[str, Any]:
 
 
 def to_json(found: Sequence[StackStatus]) -> list[dict[str, Any]]:
-    """The documented JSON form (schemas/status.schema.json)."""
+    """The documented JSON form (components/schemas/status.schema.json)."""
     return [
         {
             "stack": s.stack,

@@ -27,8 +27,10 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.cloud.clients import use_access
 from components.cloud.errors import CloudError
 from components.data.errors import DatasetError
+from components.spec.stack import ACCESS_KEYS, NAMESPACE
 
 # Properties as the Pulumi SDK carries them (JSON values by name): the wire and the state.
 Props = dict[str, Any]
@@ -117,6 +119,8 @@ class Provider(ResourceProvider, Generic[P]):
     update_on: ClassVar[tuple[str, ...]] = ()
     # Outputs that can change without a replacement, and the inputs they change with.
     output_sources: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # What the provider computes (the Resource's `computed_outputs`): never inputs.
+    outputs: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Refuses a `replace_on` / `update_on` naming no property of the provider's P (a
@@ -143,7 +147,10 @@ class Provider(ResourceProvider, Generic[P]):
         return cls.output_sources.get(output, cls.replace_on)
 
     def configure(self, req: ConfigureRequest) -> None:
+        """The engine's stack configuration: how to authenticate (secrets decrypted)."""
         _install_clean_errors()
+        keys = (f"{NAMESPACE}:{key}" for key in ACCESS_KEYS)
+        use_access({key: req.config.get(key) for key in keys})
 
     @staticmethod
     def describe(props: Mapping[str, Any]) -> str:
@@ -192,11 +199,23 @@ class Provider(ResourceProvider, Generic[P]):
         return CreateResult(id_, {**props, **outs})
 
     def read(self, id_: str, props: Props) -> ReadResult:
+        """A refresh (`props`: the state's outputs) or an import (`props`: the program's
+        checked inputs, without the outputs only create and read compute; the `import_`
+        resource option): the live resource. An import also answers the inputs it read,
+        overlaid with the live values — the engine refuses an import without them — which the
+        engine diffs against the program's: no change, the resource is adopted as it is; a
+        change, it is adopted, then updated (pulumi/pulumi#16397; older engines refused)."""
         with expected_errors(self.label(props)):
             outs = self._read(id_, self.typed(props))
         if outs is None:  # gone: the engine drops it from state on refresh
             return ReadResult(None, {})
-        return ReadResult(id_, {**props, **outs})
+        live = {**props, **outs}
+        if any(key in props for key in outs if key in self.outputs):
+            return ReadResult(id_, live)  # a refresh: the inputs stay as they are
+        # An import (or the refresh of a resource whose read computes no output: its inputs,
+        # as they were, with what is live of them).
+        inputs = {key: live[key] for key in props if key not in self.outputs}
+        return ReadResult(id_, live, inputs)
 
     def update(self, id_: str, olds: Props, news: Props) -> UpdateResult:
         # Implemented always: the SDK's default update erases every output.

@@ -240,6 +240,7 @@ def _summary(summary: Summary) -> DatasetSummary:
 
 
 class DatasetProvider(Provider[DatasetProps]):
+    outputs = OUTPUTS
     kind = "Dataset"
     replace_on = ("fingerprint", "bucket", "classification", "displayName", "cloud")
 

@@ -133,6 +133,7 @@ def artifact_outputs(artifacts: Sequence[Artifact]) -> ModelFileOutputs:
 
 
 class ModelExportProvider(Provider[ExportProps]):
+    outputs = OUTPUTS
     kind = "Model"
     replace_on = ("modelName", "cloud", "bucket")
     update_on = ("formats", "gate")

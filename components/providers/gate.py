@@ -93,6 +93,7 @@ def published_baseline(store: ObjectStore, model: str, fingerprint: str | None) 
 
 
 class AcceptanceGateProvider(Provider[GateProps]):
+    outputs = OUTPUTS
     kind = "Model"
     replace_on = ("modelName", "cloud")
     update_on = ("criteria",)

@@ -185,6 +185,7 @@ def artifact_digest(store: ObjectStore, artifact: Artifact) -> str | None:
 
 
 class PromotedModelProvider(Provider[PromotedProps]):
+    outputs = OUTPUTS
     kind = "Model"
     replace_on = ("fingerprint", "source", "cloud", "bucket")
     update_on = ("formats", "criteria")

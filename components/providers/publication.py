@@ -65,6 +65,14 @@ class PublicationLive(PublicationOutputs):
     tags: list[str]
 
 
+class PublicationRead(PublicationLive):
+    """What a read finds: also the file served — its sha256 when this tool sent it, None when
+    it changed by hand (a model uploaded in the console and adopted: the next update sends the
+    gated file)."""
+
+    modelSha256: str | None
+
+
 class PublicationProps(PublicationInputs, PublicationLinks[Never], PublicationOutputs):
     pass
 
@@ -120,6 +128,7 @@ def _outputs(model: PublishedModel) -> PublicationLive:
 
 
 class PublicationProvider(Provider[PublicationProps]):
+    outputs = OUTPUTS
     kind = "Publication"
     replace_on = ("target", "displayName", "cloud", "registryBucket")
     update_on = ("tags", "published", "modelSha256", "threshold", "labels")
@@ -157,9 +166,11 @@ class PublicationProvider(Provider[PublicationProps]):
     def _update(self, id_: str, olds: PublicationProps, news: PublicationProps) -> PublicationLive:
         return self._apply(news)
 
-    def _read(self, id_: str, props: PublicationProps) -> PublicationLive | None:
+    def _read(self, id_: str, props: PublicationProps) -> PublicationRead | None:
         model = _registry(props).read(props["displayName"])
-        return None if model is None else _outputs(model)
+        if model is None:
+            return None
+        return {**_outputs(model), "modelSha256": model.sha256}
 
     def _delete(self, id_: str, props: PublicationProps) -> None:
         _registry(props).delete(props["displayName"])

@@ -116,6 +116,7 @@ def _version_note(props: RolloutProps, action: str) -> str:
 
 
 class RolloutProvider(Provider[RolloutProps]):
+    outputs = OUTPUTS
     kind = "Rollout"
     replace_on = ("cloud",)  # another project: another template
     update_on = ("parameter", "description", "group", "value", "conditions")

@@ -132,6 +132,7 @@ def _poll_seconds(target: CloudTarget) -> float:
 
 
 class TrainedModelProvider(Provider[TrainedModelProps]):
+    outputs = OUTPUTS
     kind = "Model"
     replace_on = ("fingerprint", "cloud")
     update_on = ("retainOnDelete", "displayName")

@@ -33,7 +33,7 @@ price per node hour, first match: --price-per-node-hour, the stack's
 exit status: 0 reviewed, 1 the head revision does not validate on some stack, 2 bad
 command line or unreadable revision.
 
---format json prints one object described by schemas/review.schema.json:
+--format json prints one object described by components/schemas/review.schema.json:
   {"schemaVersion": 1, "base": {rev, commit, label}, "head": {rev, commit, label},
    "valid": bool, "summary": {stacks, changes, retrains, costUsd, loosened,
    prodPublications, alerts, errors}, "stacks": [{stack, prod, emulator, price, errors,
@@ -107,12 +107,15 @@ dependency order, without Pulumi state. Reports per model the metrics at the cho
 and whether the gate passes; with --base, the base revision is read from git and rehearsed
 first, and the report shows every metric's change. Writes DIR/report.md with PNG plots
 (precision/recall vs threshold with the chosen point marked; confusion matrix). The stack's
-overlay applies; every stack is rehearsed on the emulator. Training time follows
-EDGE_LABELER_EMULATOR_SECONDS_PER_NODE_HOUR (default 60 s per node hour)."""
+overlay applies; every stack is rehearsed on the emulator. Each trained model is then judged
+against every stack's gate (Pulumi.<stack>.yaml and its overlay; a promotion pin keeps its
+source stack's threshold). Training time follows EDGE_LABELER_EMULATOR_SECONDS_PER_NODE_HOUR
+(default 60 s per node hour), or EDGE_LABELER_EMULATOR_EPOCHS_PER_NODE_HOUR epochs (results
+independent of the machine's speed)."""
 
 REHEARSE_EPILOG = """\
-exit status: 0 every model passes its gate, 1 a gate fails or a step fails (the report
-says which), 2 bad command line or unreadable revision."""
+exit status: 0 every model passes its gate and every stack's, 1 a gate fails (on any stack)
+or a step fails (the report says which), 2 bad command line or unreadable revision."""
 
 
 def configure_rehearse(parser: argparse.ArgumentParser) -> None:

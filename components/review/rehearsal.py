@@ -9,7 +9,8 @@ gives, per model, the metrics at the chosen threshold and the gate's verdict (a 
 reported, not raised); with a base revision (read from git into its own directory and
 rehearsed first, on the same emulator, so an unchanged model is adopted rather than trained
 twice) it gives the change of every metric. The stack's overlay applies, but every stack is
-rehearsed on the emulator (`emulator: true`, `api: automl_v1`).
+rehearsed on the emulator (`emulator: true`, `api: automl_v1`). Each trained model is then
+judged against every stack's gate (stack_gates.py): the rehearsal fails when any would fail.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from components.review.plan import (
     scan_cache_in,
 )
 from components.review.revisions import checkout
+from components.review.stack_gates import StackVerdict, judge_on_stacks, render_verdicts
 from components.spec import SpecError, SpecIssue, TrainingApiKind, load_specs, load_stack_config
 
 Log = Callable[[str], None]
@@ -260,11 +262,13 @@ class Rehearsal:
     report: Path
     head: RevisionOutcome
     base: RevisionOutcome | None
+    stacks: tuple[StackVerdict, ...] = ()  # the trained models against every stack's gate
 
     @property
     def passed(self) -> bool:
-        """Every model of the head revision passed its gate (and nothing failed before)."""
-        if self.head.errors:
+        """Every model of the head revision passed its gate (and nothing failed before), and
+        would pass every stack's gate."""
+        if self.head.errors or any(v.failed for v in self.stacks):
             return False
         return all(
             m.error is None and m.gate_error is None and (m.gate is None or m.gate.passed)
@@ -303,9 +307,16 @@ def rehearse(
     if base is not None:
         notes.append(f"Compared with {base.label}.")
         notes += [f"The base revision could not be rehearsed: {e}" for e in base.errors]
-    path = write_report(out_dir, f"Rehearsal of stack {stack}", reports, notes)
+    trained = {n: m.evaluations for n, m in head.models.items() if m.evaluations is not None}
+    stacks = judge_on_stacks(project_dir, trained)
+    for verdict in stacks:
+        if verdict.failed:
+            why = verdict.error or "; ".join(verdict.result.failures if verdict.result else ())
+            log(f"[rehearse] Model {verdict.model} would fail stack '{verdict.stack}': {why}")
+    sections = render_verdicts(stacks)
+    path = write_report(out_dir, f"Rehearsal of stack {stack}", reports, notes, sections)
     log(f"[rehearse] report: {path}")
-    return Rehearsal(path, head, base)
+    return Rehearsal(path, head, base, stacks)
 
 
 def _model_report(outcome: ModelOutcome, out_dir: Path, base: ModelOutcome | None) -> ModelReport:

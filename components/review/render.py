@@ -1,4 +1,5 @@
-"""A Review as a pull-request comment (Markdown) or as JSON (schemas/review.schema.json)."""
+"""A Review as a pull-request comment (Markdown) or as JSON (schemas/review.schema.json in
+components/)."""
 
 from __future__ import annotations
 
@@ -132,7 +133,7 @@ def _stack(s: StackReview) -> dict[str, Any]:
 
 
 def to_json(review: Review) -> dict[str, Any]:
-    """The documented JSON form (schemas/review.schema.json)."""
+    """The documented JSON form (components/schemas/review.schema.json)."""
     stacks = review.stacks
     return {
         "schemaVersion": SCHEMA_VERSION,

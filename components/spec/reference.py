@@ -1,4 +1,4 @@
-"""The README's spec reference, generated from schemas/*.schema.json."""
+"""The README's spec reference, generated from components/schemas/*.schema.json."""
 
 from __future__ import annotations
 
@@ -96,6 +96,9 @@ def _rows(
         yield from _rows(extra, root, f"{prefix}.{placeholder}", False)
 
 
+SCHEMAS = "components/schemas"  # where the schemas are, from the README
+
+
 def kind_reference(kind: str) -> str:
     """Markdown for one kind: its description and a table of every field."""
     root = load_schema(kind)
@@ -103,7 +106,7 @@ def kind_reference(kind: str) -> str:
         f"### {kind}",
         "",
         root["description"],
-        f"Schema: [`schemas/{kind.lower()}.schema.json`](schemas/{kind.lower()}.schema.json).",
+        f"Schema: [`{SCHEMAS}/{kind.lower()}.schema.json`]({SCHEMAS}/{kind.lower()}.schema.json).",
         "",
         "| Field | Type | Default | Description |",
         "|---|---|---|---|",

@@ -1,8 +1,10 @@
 """JSON Schema (draft 2020-12) validation with human messages, and schema defaults.
 
-The schemas live in `schemas/<kind>.schema.json` at the repository root (editors use
-them too). jsonschema's errors are translated into `file:line:col`-ready messages here;
-the custom annotation `x-hint` on a schema adds the "what is allowed" part.
+The schemas are package data, `components/schemas/<kind>.schema.json` (read through
+importlib.resources, so an installed edgectl finds them), and `spec.schema.json` combines them
+for editors: one schema for a multi-document spec file, keyed by `kind`. jsonschema's errors
+are translated into `file:line:col`-ready messages here; the custom annotation `x-hint` on a
+schema adds the "what is allowed" part.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
@@ -23,15 +26,52 @@ from components.spec.yaml_source import FieldPath, YamlDocument
 
 KINDS = ("Bucket", "Dataset", "Model", "Publication", "Rollout")
 API_VERSION = "edge-labeler/v1"
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+# `$id`s are URNs: absolute, and nothing an editor would try to download.
+SCHEMA_ID = "urn:edge-labeler:schemas:v1:{name}"
+COMBINED = "spec"  # spec.schema.json: every kind, chosen by the document's `kind`
 
 # One translated problem: field path, where to point, message.
 Problem = tuple[FieldPath, Location, str]
 
 
-def schema_path(kind: str) -> Path:
-    """schemas/<kind>.schema.json."""
-    return SCHEMA_DIR / f"{kind.lower()}.schema.json"
+def schema_path(kind: str) -> Traversable:
+    """components/schemas/<kind>.schema.json (`kind` a document kind, `review` or `spec`)."""
+    return resources.files("components").joinpath("schemas", f"{kind.lower()}.schema.json")
+
+
+def combined_schema() -> dict[str, Any]:
+    """spec.schema.json: a spec file's documents, each validated by its kind's schema.
+
+    Each kind's schema is embedded under `$defs` with its own `$id`, so its `#/$defs/…`
+    references resolve inside it and an editor needs no other file.
+    """
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID.format(name=COMBINED),
+        "title": "edge-labeler spec document",
+        "description": (
+            "One document of a spec file (specs/*.yaml), validated by the schema of its "
+            f"`kind`: {', '.join(KINDS)}."
+        ),
+        "type": "object",
+        "required": ["kind"],
+        "properties": {"kind": {"enum": list(KINDS)}},
+        "allOf": [
+            {
+                "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+                "then": {"$ref": SCHEMA_ID.format(name=kind.lower())},
+            }
+            for kind in KINDS
+        ],
+        "$defs": {kind: dict(load_schema(kind)) for kind in KINDS},
+    }
+
+
+def write_combined_schema() -> None:
+    """Regenerates spec.schema.json in a checkout (`make docs`)."""
+    text = json.dumps(combined_schema(), indent=2, ensure_ascii=False) + "\n"
+    with resources.as_file(schema_path(COMBINED)) as path:
+        path.write_text(text, encoding="utf-8")
 
 
 @functools.cache

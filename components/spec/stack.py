@@ -5,6 +5,13 @@ take a pinned model from (`promoted: {from: …}` in its overlay, written by `ed
 A stack that declares none accepts no promotion, and an emulator stack is never a source for
 a stack that is not one, whatever is declared. `promotion_refusal` and `pin_issues` are the
 one check that `edgectl promote`, `validate`, `review` and the Pulumi program apply.
+
+Two settings say how the providers authenticate to Google, not what they deploy
+(ACCESS_KEYS): `impersonateServiceAccount` and `credentials` (a service-account key, always
+a secret). They may be Pulumi secrets (`pulumi config set --secret`): a StackConfig records
+that they are set, never their value — the providers read the value from the stack's
+configuration themselves (components/cloud/clients.py), so it is in no resource's inputs,
+outputs or state, and nothing that renders a StackConfig can show it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,14 @@ REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 STACK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 PROMOTE_FROM = "promoteFrom"
 PROMOTE_FROM_KEY = f"{NAMESPACE}:{PROMOTE_FROM}"
+SERVICE_ACCOUNT = re.compile(
+    r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.iam\.gserviceaccount\.com$"
+)
+ADOPT = "adopt"
+ADOPT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}-[a-z]+$")  # a resource: `<document>-<role>`
+IMPERSONATE = "impersonateServiceAccount"
+CREDENTIALS = "credentials"
+ACCESS_KEYS = (IMPERSONATE, CREDENTIALS)  # may be secrets; never held as values here
 
 
 class TrainingApiKind(StrEnum):
@@ -55,6 +70,22 @@ class StackConfig:
     training_price_per_node_hour: float | None
     source: str
     promote_from: tuple[str, ...] = ()  # stacks it may take a pinned model from, as declared
+    # How the providers authenticate (ACCESS_KEYS): each set key and whether it is a secret.
+    access: tuple[tuple[str, bool], ...] = ()
+    # Existing cloud resources to bring under the specs: resource name → its id (`pulumi up`
+    # imports each with the `import_` resource option).
+    adopt: tuple[tuple[str, str], ...] = ()
+
+
+class Secret:
+    """A setting given as a Pulumi secret: `{secure: …}` in a stack file, or a key the Pulumi
+    runtime lists as secret. It holds no value — neither the plain text nor the ciphertext."""
+
+    def __repr__(self) -> str:
+        return "[secret]"
+
+
+SECRET = Secret()
 
 
 def _boolean(value: Any) -> bool:
@@ -99,6 +130,26 @@ def _price(value: Any) -> float:
     return number
 
 
+ADOPT_RULE = "a mapping of resource names (`<document>-<role>`, e.g. digits-model) to cloud ids"
+
+
+def _adopt(value: Any) -> tuple[tuple[str, str], ...]:
+    """Resource name → cloud id: a YAML mapping, or the JSON text `pulumi.Config` hands over."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f"{show(value)} is not allowed ({ADOPT_RULE})") from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected {ADOPT_RULE}, got {show(value)}")
+    for name, id_ in value.items():
+        if not isinstance(name, str) or not ADOPT_NAME.match(name):
+            raise ValueError(f"{show(name)} is not a resource name ({ADOPT_RULE})")
+        if not isinstance(id_, str) or not id_ or len(id_) > 1024:
+            raise ValueError(f"{name}: {show(id_)} is not a cloud id ({ADOPT_RULE})")
+    return tuple(sorted(value.items()))
+
+
 STACK_LIST_RULE = "a list of stack names, e.g. [staging]"
 
 
@@ -132,8 +183,30 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "protect": _boolean,
     "trainingPricePerNodeHour": _price,
     PROMOTE_FROM: _stacks,
+    IMPERSONATE: _text(
+        SERVICE_ACCOUNT,
+        "a service account's email, e.g. deployer@my-project.iam.gserviceaccount.com",
+    ),
+    CREDENTIALS: lambda value: _plain_credentials(),
+    ADOPT: _adopt,
 }
 KEYS = tuple(_PARSERS)
+
+
+def _plain_credentials() -> str:
+    raise ValueError(
+        "a service-account key must be a secret: set it with "
+        f"`pulumi config set --secret {NAMESPACE}:{CREDENTIALS} < key.json` (or use "
+        f"{NAMESPACE}:{IMPERSONATE}, Workload Identity Federation or Application Default "
+        "Credentials, which need no key)"
+    )
+
+
+def _is_secret(value: Any) -> bool:
+    """`{secure: <ciphertext>}` as `pulumi config set --secret` writes it, or SECRET."""
+    if isinstance(value, Secret):
+        return True
+    return isinstance(value, Mapping) and list(value) == ["secure"]
 
 
 def stack_config_from_mapping(
@@ -189,8 +262,18 @@ def _parse_settings(
             continue
         if value is None:
             continue
-        if isinstance(value, Mapping):
-            report(key, "must be plain text, not a mapping or a secret")
+        if _is_secret(value) and key in ACCESS_KEYS:
+            parsed[key] = SECRET  # its value is the providers' to read, never ours
+            continue
+        if _is_secret(value):
+            report(
+                key,
+                "must be plain text, not a secret (only "
+                f"{' and '.join(f'{NAMESPACE}:{k}' for k in ACCESS_KEYS)} may be secrets)",
+            )
+            continue
+        if isinstance(value, Mapping) and key != ADOPT:
+            report(key, "must be plain text, not a mapping")
             continue
         try:
             parsed[key] = _PARSERS[key](value)
@@ -215,6 +298,8 @@ def _with_defaults(stack: str, parsed: Mapping[str, Any], source: str) -> StackC
         training_price_per_node_hour=parsed.get("trainingPricePerNodeHour"),
         source=source,
         promote_from=parsed.get(PROMOTE_FROM, ()),
+        access=tuple((k, parsed[k] is SECRET) for k in ACCESS_KEYS if k in parsed),
+        adopt=parsed.get(ADOPT, ()),
     )
 
 

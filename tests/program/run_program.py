@@ -3,7 +3,12 @@
 `python -m tests.program.run_program STACK [PROJECT_DIR [PROGRAM]]` (with the working directory
 the Pulumi project, ROOT by default; PROGRAM: another program file than `__main__.py`) prints
 one JSON object:
-{"resources": [{type, name, parent, protect, dependencies, inputs}], "error": str | null}.
+{"resources": [{type, name, parent, protect, dependencies, inputs}], "error": str | null,
+ "wire": str}: `wire` is every request the program sent the engine (registrations, their
+outputs, the stack's outputs, invokes), as text, for tests that grep it.
+EDGE_LABELER_TEST_SECRET_CONFIG (JSON, key → plain text) adds config values that the
+runtime marks secret, as `pulumi config set --secret` values reach a program;
+EDGE_LABELER_TEST_EXTRA_CONFIG (JSON) adds plain ones.
 A fresh process per stack, because the Pulumi runtime's settings are process-global.
 """
 
@@ -24,6 +29,8 @@ from pulumi.runtime.sync_await import _sync_await
 from components.providers import dataset, export, gate, promoted, publication, trained_model
 
 ROOT = Path(__file__).resolve().parents[2]
+SECRET_CONFIG_ENV = "EDGE_LABELER_TEST_SECRET_CONFIG"
+EXTRA_CONFIG_ENV = "EDGE_LABELER_TEST_EXTRA_CONFIG"  # plain values added to the stack file's
 NUMERIC = {
     "trainCostMilliNodeHours",
     "imageCount",
@@ -53,8 +60,18 @@ class RecordingMonitor(mocks.MockMonitor):
     def __init__(self, m: mocks.Mocks):
         super().__init__(m)
         self.registrations: list[dict[str, Any]] = []
+        self.wire: list[str] = []  # every request, as text
+
+    def RegisterResourceOutputs(self, request):
+        self.wire.append(str(request))
+        return super().RegisterResourceOutputs(request)
+
+    def Invoke(self, request):
+        self.wire.append(str(request))
+        return super().Invoke(request)
 
     def RegisterResource(self, request):
+        self.wire.append(str(request))
         response = super().RegisterResource(request)
         self.registrations.append(
             {
@@ -68,6 +85,8 @@ class RecordingMonitor(mocks.MockMonitor):
                     k: sorted(v.urns) for k, v in request.propertyDependencies.items()
                 },
                 "custom": request.custom,
+                "additionalSecretOutputs": list(request.additionalSecretOutputs),
+                "importId": request.importId,
             }
         )
         return response
@@ -104,12 +123,16 @@ def _jsonable(value: Any) -> Any:
 
 def run(stack: str, root: Path = ROOT, program: Path | None = None) -> dict[str, Any]:
     config = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text())["config"]
+    secrets = json.loads(os.environ.get(SECRET_CONFIG_ENV, "{}"))
+    config = {k: v for k, v in config.items() if k not in secrets}
+    config.update(json.loads(os.environ.get(EXTRA_CONFIG_ENV, "{}")))
     m = Mocks()
     monitor = RecordingMonitor(m)
     pulumi.runtime.set_mocks(m, project="edge-labeler", stack=stack, preview=False, monitor=monitor)
     # As the engine passes them: text as is, structured values (promoteFrom lists) as JSON.
     pulumi.runtime.set_all_config(
-        {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in {**config, **secrets}.items()},
+        list(secrets),
     )
     error = None
     try:
@@ -131,17 +154,29 @@ def run(stack: str, root: Path = ROOT, program: Path | None = None) -> dict[str,
                 "serialized_provider": "__provider" in inputs,
             }
         )
-    return {"resources": resources, "error": error}
+    return {"resources": resources, "error": error, "wire": "\n".join(monitor.wire)}
 
 
-def program_result(stack: str, root: Path = ROOT, program: Path | None = None) -> dict[str, Any]:
+def program_result(
+    stack: str,
+    root: Path = ROOT,
+    program: Path | None = None,
+    secrets: dict[str, str] | None = None,
+    config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """`run` in a fresh process (the Pulumi runtime's settings are process-global), in the
-    project directory `root` as the Pulumi CLI runs a program."""
+    project directory `root` as the Pulumi CLI runs a program; `secrets`: config values set
+    as secrets, `config` more plain values (structured ones as JSON text, as Pulumi hands them)."""
     args = [stack, str(root), *([str(program)] if program is not None else [])]
     out = subprocess.run(
         [sys.executable, "-m", "tests.program.run_program", *args],
         cwd=root,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            SECRET_CONFIG_ENV: json.dumps(secrets or {}),
+            EXTRA_CONFIG_ENV: json.dumps(config or {}),
+        },
         capture_output=True,
         text=True,
         timeout=120,

@@ -27,7 +27,7 @@ from tests.fixtures.provider_host import ProviderCallError
 from tests.fixtures.trainings import training_operations
 
 STATUS_SCHEMA = json.loads(
-    (Path(__file__).parents[2] / "schemas" / "status.schema.json").read_text()
+    (Path(__file__).parents[2] / "components" / "schemas" / "status.schema.json").read_text()
 )
 LOCAL = CloudTarget(stack="local", project="promo-local", region=LOCATION, emulator=True)
 STAGING = CloudTarget(stack="staging-emu", project="promo-staging", region=LOCATION, emulator=True)

@@ -246,6 +246,23 @@ def test_same_inputs_no_changes_and_no_second_training(pipeline, trained, target
     assert len(training_operations(target)) == before
 
 
+def test_a_trained_model_is_imported_by_its_id_without_changes(pipeline, trained, target):
+    """`edge-labeler:adopt: {digits-model: <model name>}` (the `import_` option): Read by id
+    with only the program's inputs, no state; the next diff shows no change and nothing
+    trains. (Adoption by fingerprint label, with no import at all: the Create above.)"""
+    dataset, model_id, model = trained
+    specs = _write_specs(pipeline.project)
+    urn = pipeline.urn("TrainedModel", "digits-adopted")
+    checked, _ = pipeline.host.check(urn, pipeline.model_inputs(specs, dataset))
+    before = len(training_operations(target))
+    outputs, read, diff = pipeline.host.import_(urn, model_id, checked)
+    assert diff.changes is False
+    assert outputs["modelName"] == model_id and outputs["fingerprint"] == model["fingerprint"]
+    assert "modelName" not in read  # an output, not an input
+    assert outputs["stopReason"] == model["stopReason"]  # read from the cloud model
+    assert len(training_operations(target)) == before
+
+
 def test_changing_only_acceptance_updates_the_gate_not_the_model(pipeline, trained, target):
     dataset, model_id, model = trained
     host = pipeline.host

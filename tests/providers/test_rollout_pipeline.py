@@ -45,7 +45,7 @@ from tests.fixtures.trainings import training_operations
 from tests.providers.conftest import SPECS as DATASET_SPECS
 
 STATUS_SCHEMA = json.loads(
-    (Path(__file__).parents[2] / "schemas" / "status.schema.json").read_text()
+    (Path(__file__).parents[2] / "components" / "schemas" / "status.schema.json").read_text()
 )
 PROJECT = "rollout-e2e"
 TARGET = CloudTarget(stack="local", project=PROJECT, region=LOCATION, emulator=True)

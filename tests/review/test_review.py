@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 
 from tests.review.conftest import ROOT, change
 
-SCHEMA = json.loads((ROOT / "schemas" / "review.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "components" / "schemas" / "review.schema.json").read_text())
 VALIDATOR = Draft202012Validator(SCHEMA)
 STACKS = ["dev", "local", "prod", "staging"]
 
@@ -356,3 +356,34 @@ def test_a_stack_declaring_the_emulator_as_a_source_is_refused(repo, capsys):
     (error,) = prod["errors"]
     assert error["file"] == "Pulumi.prod.yaml" and error["field"] == "edge-labeler:promoteFrom[1]"
     assert "'local' is an emulator stack" in error["message"]
+
+
+def test_schema_modeline_changes_nothing(repo, capsys):
+    """The `yaml-language-server` comment is for editors: removing it reviews as no change."""
+    modeline = "# yaml-language-server: $schema=../components/schemas/spec.schema.json\n"
+    repo.edit("specs/digits.yaml", modeline, "")
+    repo.commit("drop the modeline")
+    code, report = repo.review(capsys)
+    assert code == 0
+    for stack in _valid(report)["stacks"]:
+        assert stack["changes"] == [], stack
+
+
+def test_secret_stack_settings_review_without_their_ciphertext(repo, capsys):
+    """`pulumi config set --secret` writes `{secure: <ciphertext>}` into Pulumi.<stack>.yaml:
+    the review reads the stack file and shows neither the value nor its ciphertext."""
+    ciphertext = "v1:c2VjcmV0LW5vbmNl:ZGVwbG95ZXItN2YzYUBzZWNyZXQtcHJvamVjdA=="
+    stack_file = repo.root / "Pulumi.dev.yaml"
+    stack_file.write_text(
+        stack_file.read_text()
+        + f"  edge-labeler:impersonateServiceAccount:\n    secure: {ciphertext}\n"
+        + f"  edge-labeler:credentials:\n    secure: {ciphertext}\n"
+    )
+    repo.edit("specs/digits.yaml", "nodeHours: 1\n", "nodeHours: 2\n")
+    repo.commit("dev deploys as a service account; more budget")
+    for fmt in ("json", "markdown"):
+        code, report = repo.review(capsys, fmt=fmt)
+        assert code == 0, report
+        text = json.dumps(report) if fmt == "json" else report
+        assert "retrains" in text or "replaced" in text
+        assert ciphertext not in text and "c2VjcmV0" not in text

@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.review.conftest import ROOT, change
 
-SCHEMA = json.loads((ROOT / "schemas" / "review.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "components" / "schemas" / "review.schema.json").read_text())
 STACKS = ["dev", "local", "prod", "staging"]
 ROLLOUT = """\
 ---

@@ -182,3 +182,17 @@ def test_a_refused_promotion_fails_the_promote_step_before_the_pull_request(tmp_
     assert done.returncode == 1, done.stderr
     assert "edgectl promote: not promoted from 'dev' to 'prod'" in done.stderr
     assert output == ""  # no pull-request body: the step stopped at the refusal
+
+
+def test_the_rehearsal_trains_by_epochs_and_fails_on_any_stacks_gate():
+    from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV
+
+    text = (ROOT / ".github" / "workflows" / "pull-request.yml").read_text()
+    job = yaml.safe_load(text)["jobs"]["rehearse"]
+    # One variable, set once: the budget in epochs (a speed-independent rehearsal).
+    assert text.count(EPOCHS_PER_NODE_HOUR_ENV) == 1
+    assert int(job["env"][EPOCHS_PER_NODE_HOUR_ENV]) > 0
+    rehearse = next(s for s in job["steps"] if s.get("id") == "rehearse")
+    assert "edgectl rehearse" in rehearse["run"] and "status=$?" in rehearse["run"]
+    fail = job["steps"][-1]
+    assert fail["if"] == "steps.rehearse.outputs.status != '0'" and "exit" in fail["run"]

@@ -153,7 +153,7 @@ def test_example_loads_into_typed_immutable_documents(in_repo):
     assert model.trained_here and model.cloud_display_name("dev") == "digits_dev"
     assert publication.target == Target.FIREBASE_ML
     assert publication.bucket == "ml-data"  # defaults to the dataset's bucket
-    assert model.location_of("spec.budget.nodeHours") == Location("specs/digits.yaml", 59, 16)
+    assert model.location_of("spec.budget.nodeHours") == Location("specs/digits.yaml", 61, 16)
     assert model.spec["export"] == ("tflite",)
 
     assert [(d.kind, d.name) for d in specs.dependency_order()] == [

@@ -79,13 +79,14 @@ def test_errors_name_the_file_line_and_key(tmp_path):
         "6–30 lowercase letters, digits or '-', starting with a letter)",
         f"{file}:3:24: edge-labeler:regoin: unknown setting (did you mean 'region'?); settings: "
         "project, region, api, registry, emulator, specs, protect, trainingPricePerNodeHour, "
-        "promoteFrom",
+        "promoteFrom, impersonateServiceAccount, credentials, adopt",
         f"{file}:4:21: edge-labeler:api: 'automl' is not one of automl_v1, vertex "
         "(did you mean 'automl_v1'?)",
         f"{file}:5:26: edge-labeler:emulator: expected true or false",
         f"{file}:6:42: edge-labeler:trainingPricePerNodeHour: -3 is not a positive number of "
         "dollars per node hour",
-        f"{file}:8:5: edge-labeler:protect: must be plain text, not a mapping or a secret",
+        f"{file}:8:5: edge-labeler:protect: must be plain text, not a secret (only "
+        "edge-labeler:impersonateServiceAccount and edge-labeler:credentials may be secrets)",
     ]
 
 
@@ -162,3 +163,23 @@ def test_an_emulator_stack_may_declare_another_emulator_stack(tmp_path):
     _stack(tmp_path, "local", emulator=True)
     _stack(tmp_path, "staging-emu", "  edge-labeler:promoteFrom: [local]", emulator=True)
     assert load_stack_config("staging-emu", tmp_path).promote_from == ("local",)
+
+
+def test_adopt_maps_resource_names_to_cloud_ids(tmp_path):
+    (tmp_path / "Pulumi.qa.yaml").write_text(
+        "config:\n"
+        "  edge-labeler:project: qa-project\n"
+        "  edge-labeler:adopt:\n"
+        "    digits-model: projects/qa-project/locations/us-central1/models/ICN1\n"
+    )
+    config = load_stack_config("qa", tmp_path)
+    assert config.adopt == (
+        ("digits-model", "projects/qa-project/locations/us-central1/models/ICN1"),
+    )
+    as_json = stack_config_from_mapping(
+        "qa", {"project": "qa-project", "adopt": '{"ml-data-bucket": "b"}'}
+    )
+    assert as_json.adopt == (("ml-data-bucket", "b"),)
+    with pytest.raises(SpecError) as raised:
+        stack_config_from_mapping("qa", {"project": "qa-project", "adopt": {"Digits": 1}})
+    assert "edge-labeler:adopt: 'Digits' is not a resource name" in raised.value.render()
