@@ -257,7 +257,7 @@ def add_status(subparsers: Subparsers) -> None:
 
     parser = subparsers.add_parser(
         "status",
-        help="what each stack publishes and rolls out, and where bucket and registry drifted",
+        help="what each stack publishes and rolls out; bucket vs registry drift",
         description=command.STATUS_DESCRIPTION,
         epilog=command.STATUS_EPILOG,
         formatter_class=_formatter,
