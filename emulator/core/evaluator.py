@@ -32,6 +32,7 @@ Definitions (documented here because the API's own text is brief):
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -161,21 +162,20 @@ def compute_evaluations(
         overall_loss = float(-np.mean(np.log(p_true))) if p_true.size else 0.0
     confusion = None
     if not multilabel and k <= CONFUSION_MATRIX_MAX_LABELS:
-        rows = np.zeros((k, k), np.int64)
-        for i, j in zip(
-            np.argmax(truth, axis=1)[truth.any(axis=1)], top[truth.any(axis=1)], strict=True
-        ):
-            rows[i, j] += 1
+        labelled = truth.any(axis=1)
+        cells = np.argmax(truth, axis=1)[labelled] * k + top[labelled]
+        rows = np.bincount(cells, minlength=k * k).reshape(k, k)
         confusion = ConfusionMatrix(ids, tuple(labels), tuple(tuple(map(int, r)) for r in rows))
+    ranked = _Ranked(scores.ravel(), truth.ravel(), top1.ravel())
     overall = ModelEvaluation(
         annotation_spec_id="",
         display_name="",
         evaluated_example_count=n,
         classification_evaluation_metrics=ClassificationEvaluationMetrics(
-            au_prc=_average_precision(scores.ravel(), truth.ravel()),
-            au_roc=_roc_auc(scores.ravel(), truth.ravel()),
+            au_prc=ranked.average_precision(),
+            au_roc=ranked.roc_auc(),
             log_loss=overall_loss,
-            confidence_metrics_entry=_entries(scores, truth, top1),
+            confidence_metrics_entry=ranked.entries(),
             confusion_matrix=confusion,
             annotation_spec_id=ids,
         ),
@@ -183,18 +183,17 @@ def compute_evaluations(
     per_label = []
     for c, (spec_id, label) in enumerate(zip(ids, labels, strict=True)):
         column, positive = scores[:, c], truth[:, c]
+        ranked = _Ranked(column, positive, top1[:, c])
         per_label.append(
             ModelEvaluation(
                 annotation_spec_id=spec_id,
                 display_name=label,
-                evaluated_example_count=int(positive.sum()),
+                evaluated_example_count=ranked.positives,
                 classification_evaluation_metrics=ClassificationEvaluationMetrics(
-                    au_prc=_average_precision(column, positive),
-                    au_roc=_roc_auc(column, positive),
+                    au_prc=ranked.average_precision(),
+                    au_roc=ranked.roc_auc(),
                     log_loss=_binary_log_loss(column, positive),
-                    confidence_metrics_entry=_entries(
-                        column[:, None], positive[:, None], top1[:, c : c + 1]
-                    ),
+                    confidence_metrics_entry=ranked.entries(),
                     confusion_matrix=None,
                     annotation_spec_id=(spec_id,),
                 ),
@@ -203,38 +202,90 @@ def compute_evaluations(
     return (overall, *per_label)
 
 
-def _entries(
-    scores: np.ndarray, truth: np.ndarray, top1: np.ndarray
-) -> tuple[ConfidenceMetricsEntry, ...]:
-    positives = int(truth.sum())
-    negatives = int(truth.size - positives)
-    entries = []
-    for t in CONFIDENCE_THRESHOLDS:
-        predicted = scores >= t
-        tp, fp = int((predicted & truth).sum()), int((predicted & ~truth).sum())
-        predicted1 = predicted & top1
-        tp1, fp1 = int((predicted1 & truth).sum()), int((predicted1 & ~truth).sum())
-        precision, recall, fpr = _rates(tp, fp, positives, negatives)
-        precision1, recall1, fpr1 = _rates(tp1, fp1, positives, negatives)
-        entries.append(
-            ConfidenceMetricsEntry(
-                confidence_threshold=t,
-                position_threshold=INT32_MAX,
-                recall=recall,
-                precision=precision,
-                false_positive_rate=fpr,
-                f1_score=_f1(precision, recall),
-                recall_at1=recall1,
-                precision_at1=precision1,
-                false_positive_rate_at1=fpr1,
-                f1_score_at1=_f1(precision1, recall1),
-                true_positive_count=tp,
-                false_positive_count=fp,
-                false_negative_count=positives - tp,
-                true_negative_count=negatives - fp,
-            )
+class _Ranked:
+    """The scores of one evaluation sorted once (and those of its positives, its top-1 pairs
+    and its top-1 positives): every count "pairs scoring ≥ t" is a binary search in them, for
+    the thresholds and for the PR and ROC curves alike, instead of a pass over the pairs."""
+
+    def __init__(self, scores: np.ndarray, truth: np.ndarray, top1: np.ndarray) -> None:
+        self.size = scores.size
+        self._scores = np.sort(scores)
+        self._positive = np.sort(scores[truth])
+        self._top1 = np.sort(scores[top1])
+        self._top1_positive = np.sort(scores[top1 & truth])
+        self.positives = self._positive.size
+        self.negatives = self.size - self.positives
+
+    @cached_property
+    def _curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs (TP, FP) scoring ≥ each distinct score, highest score first."""
+        ascending = self._scores
+        new_run = np.empty(self.size, bool)  # where a run of equal scores starts
+        new_run[:1] = True
+        np.not_equal(ascending[1:], ascending[:-1], out=new_run[1:])
+        run_of = np.cumsum(new_run, dtype=np.intp) - 1
+        run_starts = np.flatnonzero(new_run)
+        # Each positive falls in the run of its score: positives per run, then cumulated
+        # from the highest score down (a search per positive, not per distinct score).
+        in_run = run_of[np.searchsorted(ascending, self._positive, side="left")]
+        tp = np.cumsum(np.bincount(in_run, minlength=run_starts.size)[::-1])
+        fp = (self.size - run_starts)[::-1] - tp
+        return tp, fp
+
+    def entries(self) -> tuple[ConfidenceMetricsEntry, ...]:
+        thresholds = np.asarray(CONFIDENCE_THRESHOLDS)
+        counts = zip(
+            *(
+                _at_least(ranked, thresholds).tolist()
+                for ranked in (self._scores, self._positive, self._top1, self._top1_positive)
+            ),
+            strict=True,
         )
-    return tuple(entries)
+        entries = []
+        for t, (predicted, tp, predicted1, tp1) in zip(CONFIDENCE_THRESHOLDS, counts, strict=True):
+            fp, fp1 = predicted - tp, predicted1 - tp1
+            precision, recall, fpr = _rates(tp, fp, self.positives, self.negatives)
+            precision1, recall1, fpr1 = _rates(tp1, fp1, self.positives, self.negatives)
+            entries.append(
+                ConfidenceMetricsEntry(
+                    confidence_threshold=t,
+                    position_threshold=INT32_MAX,
+                    recall=recall,
+                    precision=precision,
+                    false_positive_rate=fpr,
+                    f1_score=_f1(precision, recall),
+                    recall_at1=recall1,
+                    precision_at1=precision1,
+                    false_positive_rate_at1=fpr1,
+                    f1_score_at1=_f1(precision1, recall1),
+                    true_positive_count=tp,
+                    false_positive_count=fp,
+                    false_negative_count=self.positives - tp,
+                    true_negative_count=self.negatives - fp,
+                )
+            )
+        return tuple(entries)
+
+    def average_precision(self) -> float:
+        if self.positives == 0:
+            return 0.0
+        tp, fp = self._curve
+        precision = tp / (tp + fp)
+        recall = tp / self.positives
+        return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+    def roc_auc(self) -> float:
+        if self.positives == 0 or self.negatives == 0:
+            return 0.0
+        tp, fp = self._curve
+        tpr = np.r_[0.0, tp / self.positives]
+        fpr = np.r_[0.0, fp / self.negatives]
+        return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
+def _at_least(ascending: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """How many of the sorted `ascending` are ≥ each of `values`."""
+    return ascending.size - np.searchsorted(ascending, values, side="left")
 
 
 def _rates(tp: int, fp: int, positives: int, negatives: int) -> tuple[float, float, float]:
@@ -246,37 +297,6 @@ def _rates(tp: int, fp: int, positives: int, negatives: int) -> tuple[float, flo
 
 def _f1(precision: float, recall: float) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-
-
-def _curve(scores: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative TP and FP counts at each distinct score, highest score first."""
-    order = np.argsort(-scores, kind="mergesort")
-    ranked, hits = scores[order], truth[order].astype(np.int64)
-    last_of_run = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]
-    tps = np.cumsum(hits)[last_of_run]
-    fps = (last_of_run + 1) - tps
-    return tps, fps
-
-
-def _average_precision(scores: np.ndarray, truth: np.ndarray) -> float:
-    positives = int(truth.sum())
-    if positives == 0 or scores.size == 0:
-        return 0.0
-    tps, fps = _curve(scores, truth)
-    precision = tps / (tps + fps)
-    recall = tps / positives
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-def _roc_auc(scores: np.ndarray, truth: np.ndarray) -> float:
-    positives = int(truth.sum())
-    negatives = int(truth.size - positives)
-    if positives == 0 or negatives == 0:
-        return 0.0
-    tps, fps = _curve(scores, truth)
-    tpr = np.r_[0.0, tps / positives]
-    fpr = np.r_[0.0, fps / negatives]
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 
 def _binary_log_loss(scores: np.ndarray, truth: np.ndarray) -> float:

@@ -1,5 +1,9 @@
 """Evaluation metrics, budget arithmetic and config validation of the training engine (no TF)."""
 
+import json
+from dataclasses import asdict
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
@@ -16,6 +20,8 @@ from emulator.core.trainer import (
     train_cost_milli_node_hours,
     validate_config,
 )
+from tests.emulator.metrics_cases import LABELS as METRICS_LABELS
+from tests.emulator.metrics_cases import metrics_cases
 
 LABELS = ("cat", "dog", "fox")
 
@@ -191,3 +197,16 @@ def test_augmentation_is_seeded_and_does_not_mirror_by_default():
     d, yd = augmented_epoch(rng_images, labels, flipped, np.random.default_rng(1))
     mirrored = [np.array_equal(d[i], rng_images[yd[i], :, ::-1]) for i in range(8)]
     assert any(mirrored) and not all(mirrored)
+
+
+def test_sorting_once_per_label_returns_what_a_pass_per_threshold_returned():
+    """Every field of every evaluation equals, to the bit, what the evaluator returned when it
+    compared all pairs with each threshold and sorted twice per curve (data/metrics_golden.json,
+    written by that implementation): ties, scores on the thresholds, a label without
+    positives, multilabel, one example."""
+    golden = json.loads((Path(__file__).parent / "data" / "metrics_golden.json").read_text())
+    cases = metrics_cases()
+    assert set(cases) == set(golden)
+    for name, (scores, truth, multilabel) in cases.items():
+        now = [asdict(e) for e in compute_evaluations(scores, truth, METRICS_LABELS, multilabel)]
+        assert json.loads(json.dumps(now)) == golden[name], name
