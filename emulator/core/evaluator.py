@@ -155,8 +155,12 @@ def compute_evaluations(
     top1 = np.zeros_like(truth)
     top1[np.arange(n), top] = True
 
+    # Binary cross-entropy terms of every pair, computed once for the overall and per-label
+    # losses (clipped to [ε, 1 − ε]).
+    clipped = np.clip(scores, _EPS, 1 - _EPS)
+    pair_loss = np.where(truth, np.log(clipped), np.log1p(-clipped))
     if multilabel:
-        overall_loss = _binary_log_loss(scores.ravel(), truth.ravel())
+        overall_loss = _mean_loss(pair_loss.ravel())
     else:
         p_true = np.clip(scores[truth], _EPS, 1.0)
         overall_loss = float(-np.mean(np.log(p_true))) if p_true.size else 0.0
@@ -192,7 +196,7 @@ def compute_evaluations(
                 classification_evaluation_metrics=ClassificationEvaluationMetrics(
                     au_prc=ranked.average_precision(),
                     au_roc=ranked.roc_auc(),
-                    log_loss=_binary_log_loss(column, positive),
+                    log_loss=_mean_loss(pair_loss[:, c]),
                     confidence_metrics_entry=ranked.entries(),
                     confusion_matrix=None,
                     annotation_spec_id=(spec_id,),
@@ -223,11 +227,11 @@ class _Ranked:
         new_run = np.empty(self.size, bool)  # where a run of equal scores starts
         new_run[:1] = True
         np.not_equal(ascending[1:], ascending[:-1], out=new_run[1:])
-        run_of = np.cumsum(new_run, dtype=np.intp) - 1
         run_starts = np.flatnonzero(new_run)
+        distinct = ascending[run_starts]
         # Each positive falls in the run of its score: positives per run, then cumulated
         # from the highest score down (a search per positive, not per distinct score).
-        in_run = run_of[np.searchsorted(ascending, self._positive, side="left")]
+        in_run = np.searchsorted(distinct, self._positive, side="left")
         tp = np.cumsum(np.bincount(in_run, minlength=run_starts.size)[::-1])
         fp = (self.size - run_starts)[::-1] - tp
         return tp, fp
@@ -299,8 +303,8 @@ def _f1(precision: float, recall: float) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
-def _binary_log_loss(scores: np.ndarray, truth: np.ndarray) -> float:
-    if scores.size == 0:
+def _mean_loss(pair_loss: np.ndarray) -> float:
+    """Mean binary cross-entropy of the pairs' terms (0.0 without pairs)."""
+    if pair_loss.size == 0:
         return 0.0
-    p = np.clip(scores, _EPS, 1 - _EPS)
-    return float(-np.mean(np.where(truth, np.log(p), np.log1p(-p))))
+    return float(-np.mean(np.ascontiguousarray(pair_loss)))
