@@ -9,7 +9,7 @@
                                                     running. {"removed": {"files", "bytes"}}
     GET    /emulator/v1/faults                      armed faults and held calls
     POST   /emulator/v1/faults                      arms one: {method, effect|code, count,
-                                                    message, after}
+                                                    message, after, delay ("40ms")}
     DELETE /emulator/v1/faults[?method=M]           clears them (or those of M)
     GET    /emulator/v1/faults:waitHeld?step=S[&timeoutSeconds=T]
                                                     long poll: once one of the steps is held
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from emulator.core.datasets import DatasetStore
 from emulator.core.errors import Code, InvalidArgument, ServiceError
-from emulator.core.faults import FaultInjector
+from emulator.core.faults import FaultInjector, parse_duration
 from emulator.host import ServiceHost
 from emulator.transport.rest import HttpRequest, HttpResponse, json_response
 
@@ -70,9 +70,10 @@ class AdminApi:
         fault = self._faults.arm(
             str(body.get("method", "")),
             str(body.get("effect") or body.get("code") or ""),
-            body.get("count", 1),
+            body.get("count"),
             str(body.get("message", "")),
             body.get("after", False),
+            parse_duration(body["delay"], "fault") if "delay" in body else 0.0,
         )
         return json_response(fault.to_json())
 

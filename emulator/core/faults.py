@@ -13,6 +13,10 @@ Effects:
   `count` calls (or checkpoints) fail with it;
 - HOLD: every matching checkpoint or call blocks until the fault is cleared (then goes on) or
   the emulator stops (a held call then fails with UNAVAILABLE).
+- DELAY:<duration> (`40ms`, `1.5s`): every matching call (the next `count` with a count) waits
+  that long and then goes on, as behind a link with that round-trip time (each waits on its
+  own: concurrent calls overlap, as requests in flight on a real link do).
+A method name ending in `.*` (`storage.*`) matches every call whose name starts with the rest.
 By default a call's fault applies before the call is processed: nothing was done. With
 `after` (gRPC methods and REST routes only; the storage emulator checks before), the call is
 processed first — its effect happens, e.g. CreateModel starts a training — and then its answer
@@ -23,10 +27,12 @@ of them is held (the admin API's long poll, so tests wait on the event instead o
 window) by the fault armed for it now: a hold left over from a fault since cleared or re-armed
 (a call whose client was killed, say) does not count.
 Armed from the environment (`EDGE_LABELER_EMULATOR_FAULTS=GetDataset=UNAVAILABLE:2,
-CreateModel=HOLD:1:after,...`) or through the admin REST API (`POST /emulator/v1/faults`
-with `{"method", "effect", "count", "after"}`).
+CreateModel=HOLD:1:after,storage.*=DELAY:40ms,...`) or through the admin REST API
+(`POST /emulator/v1/faults` with `{"method", "effect", "count", "after", "delay"}`, delay
+as `"40ms"`).
 """
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -36,17 +42,20 @@ from emulator.core.errors import Code, InvalidArgument, ServiceError
 
 FAULTS_ENV = "EDGE_LABELER_EMULATOR_FAULTS"
 HOLD = "HOLD"
+DELAY = "DELAY"
 AFTER = "after"
+_DURATION = re.compile(r"(?P<number>[0-9]+(\.[0-9]+)?)(?P<unit>ms|s)")
 
 
 @dataclass(frozen=True)
 class Fault:
     method: str
-    effect: str  # a Code name, or HOLD
-    remaining: int
+    effect: str  # a Code name, HOLD or DELAY
+    remaining: int  # 0: until cleared (HOLD, and DELAY armed without a count)
     message: str
     after: bool = False  # applies to a call's answer, once the call was processed
     serial: int = 0  # which arming: a hold waits for its own fault, not for one armed later
+    delay: float = 0.0  # DELAY: seconds
 
     def to_json(self) -> dict:
         return {
@@ -55,7 +64,19 @@ class Fault:
             "remaining": self.remaining,
             "message": self.message,
             "after": self.after,
+            **({"delay": f"{self.delay * 1000:g}ms"} if self.effect == DELAY else {}),
         }
+
+
+def parse_duration(text: object, where: str) -> float:
+    """Seconds of `40ms` / `1.5s`; InvalidArgument naming `where` otherwise."""
+    match = _DURATION.fullmatch(str(text).strip())
+    if match is None:
+        raise InvalidArgument(
+            f"{where}: delay {text!r} is not a duration; write it as 40ms or 1.5s"
+        )
+    number = float(match["number"])
+    return number / 1000 if match["unit"] == "ms" else number
 
 
 def _short(name: str) -> str:
@@ -73,24 +94,41 @@ class FaultInjector:
         self._changed = threading.Condition()
 
     def arm(
-        self, method: str, effect: str, count: int = 1, message: str = "", after: bool = False
+        self,
+        method: str,
+        effect: str,
+        count: int | None = None,
+        message: str = "",
+        after: bool = False,
+        delay: float = 0.0,
     ) -> Fault:
-        """Makes the next `count` calls of `method` fail with `effect` (HOLD: until cleared);
+        """Makes the next `count` (default 1) calls of `method` fail with `effect` (HOLD: until
+        cleared); DELAY: the next `count` calls (default: until cleared) wait `delay` seconds;
         `after`: once the call was processed, to its answer."""
         method = (method or "").strip()
         effect = (effect or "").strip().upper()
         if not method:
             raise InvalidArgument("fault: 'method' is required (e.g. GetDataset)")
-        if effect != HOLD and (effect not in Code.__members__ or effect == "OK"):
+        if effect not in (HOLD, DELAY) and (effect not in Code.__members__ or effect == "OK"):
             allowed = ", ".join(c.name for c in Code if c is not Code.OK)
             raise InvalidArgument(
                 f"fault for {method}: effect {effect!r} is not allowed; "
-                f"use HOLD or one of {allowed}"
+                f"use HOLD, DELAY or one of {allowed}"
             )
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        if count is not None and (
+            not isinstance(count, int) or isinstance(count, bool) or count < 1
+        ):
             raise InvalidArgument(
                 f"fault for {method}: count must be an integer ≥ 1, not {count!r}"
             )
+        if effect == DELAY and (
+            isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 < delay <= 3600
+        ):
+            raise InvalidArgument(
+                f"fault for {method}: DELAY needs a delay between 1ms and 3600s, not {delay!r}"
+            )
+        if count is None:
+            count = 0 if effect == DELAY else 1
         if not isinstance(after, bool):
             raise InvalidArgument(f"fault for {method}: after must be true or false")
         when = " after processing" if after else ""
@@ -103,30 +141,36 @@ class FaultInjector:
                 message or f"fault injected by the emulator: {effect}{when} for {method}",
                 after,
                 self._serial,
+                delay if effect == DELAY else 0.0,
             )
             self._faults[method] = fault
             self._changed.notify_all()
         return fault
 
     def arm_from_spec(self, spec: str) -> list[Fault]:
-        """Arms `Method=EFFECT[:N][:after]` items separated by commas (the environment form)."""
+        """Arms `Method=EFFECT[:N][:after]` and `Method=DELAY:<duration>[:N][:after]` items
+        separated by commas (the environment form)."""
         armed = []
         for item in filter(None, (part.strip() for part in spec.split(","))):
             method, sep, rest = item.partition("=")
             effect, _, options = rest.partition(":")
+            delay = 0.0
+            if effect.strip().upper() == DELAY:
+                duration, _, options = options.partition(":")
+                delay = parse_duration(duration, f"{FAULTS_ENV}: {item!r}")
             count, _, when = options.partition(":")
             if not sep or not effect or when not in ("", AFTER):
                 raise InvalidArgument(
                     f"{FAULTS_ENV}: {item!r} is not Method=EFFECT[:N][:after] "
-                    "(e.g. GetDataset=UNAVAILABLE:2)"
+                    "(e.g. GetDataset=UNAVAILABLE:2, storage.*=DELAY:40ms)"
                 )
             try:
-                n = int(count) if count else 1
+                n = int(count) if count else None
             except ValueError:
                 raise InvalidArgument(
                     f"{FAULTS_ENV}: count in {item!r} is not an integer"
                 ) from None
-            armed.append(self.arm(method, effect, n, after=when == AFTER))
+            armed.append(self.arm(method, effect, n, after=when == AFTER, delay=delay))
         return armed
 
     def clear(self, method: str | None = None) -> None:
@@ -168,10 +212,21 @@ class FaultInjector:
     def _find(self, name: str, after: bool = False) -> Fault | None:
         """The fault armed for `name` (full or short form) at that moment. Lock held."""
         fault = self._faults.get(name) or self._faults.get(_short(name))
+        if fault is None:
+            fault = next(
+                (
+                    f
+                    for method, f in self._faults.items()
+                    if method.endswith(".*") and name.startswith(method[:-1])
+                ),
+                None,
+            )
         return fault if fault is not None and fault.after == after else None
 
     def _take(self, fault: Fault) -> None:
         """Consumes one use of `fault`. Lock held."""
+        if fault.remaining == 0:  # until cleared
+            return
         if fault.remaining <= 1:
             del self._faults[fault.method]
         else:
@@ -205,14 +260,20 @@ class FaultInjector:
             fault = self._find(name, after)
             if fault is None:
                 return
-            if fault.effect == HOLD:
+            if fault.effect == DELAY:
+                self._take(fault)
+            elif fault.effect == HOLD:
                 if self._hold(fault.method, fault, lambda: self._closed):
                     done = " (the call was processed)" if after else ""
                     raise ServiceError(
                         f"The emulator stopped while {name} was held{done}.", Code.UNAVAILABLE
                     )
                 return
-            self._take(fault)
+            else:
+                self._take(fault)
+        if fault.effect == DELAY:  # outside the lock: calls wait side by side
+            time.sleep(fault.delay)
+            return
         raise ServiceError(fault.message, Code[fault.effect])
 
     def checkpoint(self, name: str, stopping: Callable[[], bool]) -> None:
@@ -222,7 +283,7 @@ class FaultInjector:
         """
         with self._changed:
             fault = self._find(name)
-            if fault is None:
+            if fault is None or fault.effect == DELAY:  # a delay is for calls
                 return
             if fault.effect != HOLD:
                 self._take(fault)
