@@ -5,11 +5,17 @@ What this adds to the package (read from its source, version pinned in requireme
   change, so n uploads cost O(n²). Here each object name has its own metadata record and a
   change writes only the records it touched (see `DurableStorage` in gcs_storage.py).
 - Durability: the package writes content and metadata with plain `write_bytes`; here every
-  write is atomic (tmp + fsync + rename). On start the records are reconciled with the content
-  files: an object whose content is missing is dropped; one whose content file changed after
-  its record was written (by its stat) gets its size and checksums recomputed.
+  write is atomic (tmp + rename, before the answer) and synced in a group (one `syncfs` within
+  a second, and at a clean stop; persistence.GroupSync). On start the records are reconciled
+  with the content files: an object whose content is missing is dropped; one whose content
+  file changed after its record was written (by its stat) gets its size and checksums
+  recomputed.
 - Thread safety: the package's Storage is not thread-safe; one lock serialises the HTTP
-  handler and the core's direct access (import reading CSVs and images, exports writing).
+  handlers and the core's direct access (import reading CSVs and images, exports writing),
+  except uploads (`storage.objects.insert`): they read the body and write the content without
+  it, and hold it for the rename and the record (DurableStorage.create_file).
+- Preconditions: an upload's `ifGenerationMatch` (0: only if the object does not exist) is
+  checked where the object is stored, under the lock: HTTP 412 `conditionNotMet` otherwise.
 - Stable download links: objects store `mediaLink` with the port they were uploaded on; on
   start the links are rewritten (in memory) to the current port, so a restart on random ports
   keeps `blob.download_*` working.
@@ -19,10 +25,15 @@ What this adds to the package (read from its source, version pinned in requireme
 - The package's unauthenticated `GET /wipe` is not served (it would delete everything).
 """
 
+import contextlib
 import http.server
 import json
+import logging
 import re
+import socket
+import sys
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -35,12 +46,16 @@ from gcp_storage_emulator.handlers.objects import _checksums, _make_object_resou
 from gcp_storage_emulator.settings import STORAGE_DIR
 
 from emulator.core.blobs import BlobInfo, parse_gs_prefix, parse_gs_uri
-from emulator.core.errors import InvalidArgument, NotFound, ServiceError
+from emulator.core.errors import Code, InvalidArgument, NotFound, ServiceError
 from emulator.core.faults import FaultInjector
-from emulator.core.persistence import CorruptStateError, remove_temp_files
+from emulator.core.persistence import CorruptStateError, GroupSync, remove_temp_files
 from emulator.gcs_names import InvalidName
-from emulator.gcs_storage import DurableStorage, media_link
+from emulator.gcs_storage import DurableStorage, PreconditionFailed, media_link
 from emulator.transport.calls import Calls
+
+INSERT = "storage.objects.insert"
+# The checkpoint between an upload's staged content and its commit (rename + record).
+COMMIT_STEP = "storage.objects.insert.commit"
 
 # JSON API method names (as in Google's discovery document) for fault injection.
 _ROUTES: tuple[tuple[str, str, str], ...] = (
@@ -94,7 +109,23 @@ def json_api_method(http_method: str, path: str) -> str:
     return f"storage.{http_method.lower()}"
 
 
+class _ExpectedRefusals(logging.Filter):
+    """Drops the package's error log of a refusal this emulator answers itself (an invalid
+    name: 400, a precondition: 412): the client is told, the emulator's log is not the place.
+    The package logs from inside its `except` block, so the refusal is the exception handled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not isinstance(sys.exc_info()[1], InvalidName | PreconditionFailed)
+
+
+logging.getLogger(gcs_server.__name__).addFilter(_ExpectedRefusals())
+
+
 class _Handler(gcs_server.RequestHandler):
+    # Connections are kept open between requests (every answer has a Content-Length; the
+    # package's and _send_error's): a client's pool of 32 does not open 32 per round.
+    protocol_version = "HTTP/1.1"
+
     # Set per server through functools.partial.
     def __init__(self, gcs: "GcsServer", faults: FaultInjector, calls: Calls, *args, **kwargs):
         self._gcs = gcs
@@ -114,11 +145,11 @@ class _Handler(gcs_server.RequestHandler):
         with self._calls.call("gcs", service, api_method, resource_of(url.path, url.query)) as call:
             self._status = None
             try:
-                self._handle(method, url.path, name)
+                self._handle(method, url.path, url.query, name)
             finally:
                 call.status = self._status or "UNKNOWN"
 
-    def _handle(self, method: str, path: str, name: str) -> None:
+    def _handle(self, method: str, path: str, query: str, name: str) -> None:
         if path == "/wipe":
             self._send_error(404, "NOT_FOUND", "/wipe is not served by the edge-labeler emulator")
             return
@@ -127,13 +158,29 @@ class _Handler(gcs_server.RequestHandler):
         except ServiceError as exc:
             self._send_error(exc.code.http_status, exc.code.name, exc.message)
             return
-        with self._gcs._lock:
-            self.storage = self._gcs._storage  # the store of now: a reset replaces it
-            try:
-                gcs_server.Router(self).handle(method)
-            except InvalidName as exc:  # raised before the package wrote its response
-                # https://cloud.google.com/storage/docs/json_api/v1/status-codes: 400 invalid
-                self._send_error(400, "invalid", exc.message, drain=False)
+        raw = parse_qs(query).get("ifGenerationMatch", [None])[0]
+        try:
+            if_generation_match = None if raw is None else int(raw)
+        except ValueError:
+            self._send_error(400, "invalid", f"ifGenerationMatch {raw!r} is not a generation")
+            return
+        # Uploads lock the storage themselves, for the rename and the in-memory update only.
+        lock: AbstractContextManager = nullcontext() if name == INSERT else self._gcs._lock
+        with lock:
+            storage = self.storage = self._gcs._storage  # the store of now: a reset replaces it
+            with storage.preconditions(if_generation_match):
+                try:
+                    gcs_server.Router(self).handle(method)
+                except InvalidName as exc:  # raised before the package wrote its response
+                    # https://cloud.google.com/storage/docs/json_api/v1/status-codes: 400
+                    self._send_error(400, "invalid", exc.message, drain=False)
+                except PreconditionFailed as exc:  # raised before the package wrote its answer
+                    # https://cloud.google.com/storage/docs/json_api/v1/status-codes: 412
+                    self._send_error(412, "conditionNotMet", exc.message, drain=False)
+                except ServiceError as exc:  # a fault at COMMIT_STEP, or the emulator stopping
+                    self._send_error(
+                        exc.code.http_status, exc.code.name, exc.message, drain=False
+                    )
 
     def _send_error(self, status: int, reason: str, message: str, drain: bool = True) -> None:
         body = json.dumps(
@@ -173,20 +220,54 @@ class _Handler(gcs_server.RequestHandler):
 
 
 class _HttpServer(http.server.ThreadingHTTPServer):
+    """Keeps track of its open connections: kept alive between requests, they would outlive
+    `shutdown()` and let a client's pool talk to a stopped emulator; `close_connections()`
+    ends them."""
+
     daemon_threads = True
+    request_queue_size = 128  # the listen backlog: 5 by default, and a pool of 32 connects at once
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request, client_address) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            open_now = list(self._connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):  # closed by the client meanwhile
+                connection.shutdown(socket.SHUT_RDWR)  # its handler reads EOF and ends
 
 
 class GcsServer:
     """The Cloud Storage JSON API on `host:port`, objects under `root`; also the core's Blobs."""
 
     def __init__(
-        self, root: Path, host: str, port: int, faults: FaultInjector, calls: Calls
+        self,
+        root: Path,
+        host: str,
+        port: int,
+        faults: FaultInjector,
+        calls: Calls,
+        group: GroupSync | None = None,
     ) -> None:
         self._root = root
         self._host = host
         self._port = port
         self._faults = faults
         self._calls = calls
+        self._group = group
         self._lock = threading.RLock()
         self._storage: DurableStorage | None = None
         self._httpd: _HttpServer | None = None
@@ -203,7 +284,9 @@ class GcsServer:
         self._root.mkdir(parents=True, exist_ok=True)
         remove_temp_files(self._root)
         try:
-            return DurableStorage(self._root.resolve())
+            return DurableStorage(
+                self._root.resolve(), self._lock, self._group, self._before_commit
+            )
         except ValueError as exc:  # the package's index is not JSON
             raise CorruptStateError(
                 f"{self._root / STORAGE_DIR / '.meta'} (the Cloud Storage bucket index) cannot be "
@@ -222,10 +305,19 @@ class GcsServer:
         self._thread.start()
         return self.url
 
+    def _before_commit(self) -> None:
+        """COMMIT_STEP: a fault there fails or holds an upload whose content is staged."""
+        self._faults.checkpoint(COMMIT_STEP, lambda: self._httpd is None)
+        if self._httpd is None:
+            raise ServiceError(
+                "The emulator stopped before the upload was stored.", Code.UNAVAILABLE
+            )
+
     def stop(self) -> None:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            self._httpd.close_connections()
             self._httpd = None
         if self._thread is not None:
             self._thread.join(5)
@@ -287,18 +379,17 @@ class GcsServer:
         self, uri: str, data: bytes, content_type: str = "application/octet-stream"
     ) -> BlobInfo:
         bucket, name = parse_gs_uri(uri)
-        with self._lock:
-            storage = self._storage
-            assert storage is not None
-            if storage.get_bucket(bucket) is None:
-                raise NotFound(f"{uri}: bucket {bucket} does not exist")
-            obj = _make_object_resource(self.url, bucket, name, content_type, str(len(data)))
-            obj = _checksums(data, obj)
-            try:
-                storage.create_file(bucket, name, data, obj)
-            except InvalidName as exc:
-                raise InvalidArgument(f"{uri}: {exc.message}") from None
-            return _info(uri, obj)
+        storage = self._storage
+        assert storage is not None
+        obj = _make_object_resource(self.url, bucket, name, content_type, str(len(data)))
+        obj = _checksums(data, obj)
+        try:  # takes the lock itself, for the rename and the record (as an upload)
+            storage.create_file(bucket, name, data, obj)
+        except GcsNotFound:
+            raise NotFound(f"{uri}: bucket {bucket} does not exist") from None
+        except InvalidName as exc:
+            raise InvalidArgument(f"{uri}: {exc.message}") from None
+        return _info(uri, obj)
 
     def list(self, uri_prefix: str) -> list[BlobInfo]:
         bucket, prefix = parse_gs_prefix(uri_prefix, "uri_prefix")

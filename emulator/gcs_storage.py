@@ -20,22 +20,29 @@ import json
 import logging
 import os
 import shutil
+import threading
+from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 import google_crc32c
 
 # Private helper of the pinned package: the checksums the HTTP upload computes.
+from gcp_storage_emulator.exceptions import NotFound as GcsNotFound
 from gcp_storage_emulator.handlers.objects import _checksums
 from gcp_storage_emulator.settings import STORAGE_DIR
 from gcp_storage_emulator.storage import RESUMABLE_DIR, Storage, _FileStore
 
 from emulator.core.persistence import (
     CorruptStateError,
+    GroupSync,
     atomic_write_bytes,
+    commit_staged,
     fsync_directory,
     read_json,
     remove_file,
+    stage_bytes,
 )
 from emulator.gcs_names import bucket_name_problem, check_bucket_name, check_object_name
 
@@ -43,10 +50,22 @@ log = logging.getLogger(__name__)
 
 
 class _AtomicFileStore(_FileStore):
-    """The package's disk store with crash-safe writes."""
+    """The package's disk store with crash-safe writes, synced in a group."""
+
+    def __init__(self, root: Path, group: GroupSync | None) -> None:
+        super().__init__(use_memory=False, root=root)
+        self._group = group
 
     def write_bytes(self, rel: str, content: bytes) -> None:
-        atomic_write_bytes(self._disk_path(rel), content)
+        atomic_write_bytes(self._disk_path(rel), content, self._group)
+
+
+class PreconditionFailed(Exception):
+    """An upload's `ifGenerationMatch` does not hold; nothing was written."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 # Records and content of every object live under this folder of the store. Bucket names cannot
@@ -74,15 +93,38 @@ class DurableStorage(Storage):
     a data directory in layout 1 is moved to layout 2 (`_adopt_previous_layout`).
 
     Names Cloud Storage refuses raise gcs_names.InvalidName before anything is stored.
+
+    Concurrency: `lock` guards the in-memory state. Uploads (`create_file` and the
+    resumable-session methods it follows) take it themselves: an object's content is written
+    to a temporary file before, its record after (records of one name in order, by serial
+    number), and the lock is held for the rename and the in-memory update only, so uploads of
+    many objects go side by side. Every other call is made with `lock` held by the caller
+    (GcsServer). Writes are grouped for durability (`group`,
+    see persistence.GroupSync): renamed into place before the answer, synced within a second.
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        lock: "threading.RLock | None" = None,
+        group: GroupSync | None = None,
+        before_commit: Callable[[], None] = lambda: None,
+    ) -> None:
         self._touched: set[tuple[str, str]] = set()
         self._touched_buckets: set[str] = set()
         self._meta_written: bytes | None = None
         self._layout = LAYOUT
+        self.lock = lock or threading.RLock()
+        self._group = group
+        self._request = threading.local()  # the preconditions of the request a thread serves
+        self._record_serial = 0  # orders the records of one name written without the lock
+        self._record_written: dict[tuple[str, str], int] = {}
+        self._record_locks = [threading.Lock() for _ in range(64)]
+        # Called with an upload's content staged, before the lock (fault injection's
+        # COMMIT_STEP: a test holds an upload there, or kills the emulator there).
+        self._before_commit = before_commit
         super().__init__(data_dir=str(data_dir))  # reads .meta
-        self._store = _AtomicFileStore(use_memory=False, root=data_dir / STORAGE_DIR)
+        self._store = _AtomicFileStore(data_dir / STORAGE_DIR, group)
         self._layout = self._stored_layout()
         self._check_bucket_names()
         self._load_records()
@@ -108,7 +150,45 @@ class DurableStorage(Storage):
 
     def create_resumable_upload(self, bucket_name, file_name, file_obj):
         check_object_name(file_name)
-        return super().create_resumable_upload(bucket_name, file_name, file_obj)
+        with self.lock:
+            self._check_precondition(bucket_name, file_name)
+            return super().create_resumable_upload(bucket_name, file_name, file_obj)
+
+    def get_resumable_byte_count(self, file_id):
+        with self.lock:
+            return super().get_resumable_byte_count(file_id)
+
+    def add_to_resumable_upload(self, file_id, content, total_size=None, expected_start=None):
+        with self.lock:
+            return super().add_to_resumable_upload(file_id, content, total_size, expected_start)
+
+    def get_resumable_file_obj(self, file_id):
+        with self.lock:
+            return super().get_resumable_file_obj(file_id)
+
+    # ---- preconditions -----------------------------------------------------------------------
+
+    @contextmanager
+    def preconditions(self, if_generation_match: int | None):
+        """The `ifGenerationMatch` of the request this thread serves, checked by the upload."""
+        self._request.if_generation_match = if_generation_match
+        try:
+            yield
+        finally:
+            self._request.if_generation_match = None
+
+    def _check_precondition(self, bucket_name: str, file_name: str) -> None:
+        """Raises PreconditionFailed when the request's ifGenerationMatch does not hold
+        (0: the object must not exist). Lock held."""
+        wanted = getattr(self._request, "if_generation_match", None)
+        if wanted is None:
+            return
+        live = self.objects.get(bucket_name, {}).get(file_name)
+        generation = int(live["generation"]) if live is not None else 0
+        if generation != wanted:
+            raise PreconditionFailed(
+                "At least one of the pre-conditions you specified did not hold."
+            )
 
     def _object_path(self, bucket_name, file_name):
         """The content file of an object: named by the hash of the name, never by the name."""
@@ -119,10 +199,33 @@ class DurableStorage(Storage):
     # ---- what a mutation touched -------------------------------------------------------------
 
     def create_file(self, bucket_name, file_name, content, file_obj, file_id=None):
+        """Stores an object: its content staged without the lock, then, holding it, the
+        precondition checked, the content renamed into place and the state updated; the
+        record is written once the lock is released (before the answer)."""
         check_object_name(file_name)
         _quote_links(bucket_name, file_name, file_obj)
-        self._touched.add((bucket_name, file_name))
-        super().create_file(bucket_name, file_name, content, file_obj, file_id)
+        if bucket_name not in self.buckets:
+            raise GcsNotFound
+        path = self.content_path(bucket_name, file_name)
+        staged: Path | None = stage_bytes(path, content, self._group)
+        try:
+            self._before_commit()
+            with self.lock:
+                if bucket_name not in self.buckets:  # deleted meanwhile
+                    raise GcsNotFound
+                self._check_precondition(bucket_name, file_name)
+                commit_staged(staged, path, self._group)
+                staged = None
+                self.objects.setdefault(bucket_name, {})[file_name] = file_obj
+                self._touched.add((bucket_name, file_name))
+                if file_id:
+                    self.delete_resumable_file_obj(file_id)
+                    self._delete_file(RESUMABLE_DIR, self.safe_id(file_id))
+                records = self._take_touched()
+            self._write_records(records)  # without the lock: it is the slow part
+        finally:
+            if staged is not None:  # not to be used
+                staged.unlink(missing_ok=True)
 
     def patch_object(self, bucket_name, file_name, file_obj):
         self._touched.add((bucket_name, file_name))
@@ -161,14 +264,30 @@ class DurableStorage(Storage):
         Idempotent: a name noted by a call that then failed is written as it is now (a name
         in a bucket that does not exist has no record to write).
         """
+        self._write_records(self._take_touched())
+
+    def _take_touched(self) -> list[tuple[tuple[str, str], int, str | None, bool]]:
+        """The records of what was touched, as text, each with its sequence number; removes
+        deleted buckets' records and writes `.meta` when it changed. Lock held."""
         touched, self._touched = self._touched, set()
         touched_buckets, self._touched_buckets = self._touched_buckets, set()
         for bucket in sorted(touched_buckets):
             if bucket not in self.buckets:
                 shutil.rmtree(self._records_dir(bucket), ignore_errors=True)
+        records = []
         for bucket, name in sorted(touched):
-            if bucket in self.buckets:
-                self._save_record(bucket, name)
+            if bucket not in self.buckets:
+                continue
+            live = self.objects.get(bucket, {}).get(name)
+            soft_deleted = self.soft_deleted.get(bucket, {}).get(name) or {}
+            self._record_serial += 1
+            text = None
+            if live is not None or soft_deleted:
+                text = json.dumps(
+                    {"bucket": bucket, "name": name, "object": live, "softDeleted": soft_deleted},
+                    separators=(",", ":"),
+                )
+            records.append(((bucket, name), self._record_serial, text, live is not None))
         meta = json.dumps(
             {
                 "buckets": self.buckets,
@@ -181,28 +300,31 @@ class DurableStorage(Storage):
         if meta != self._meta_written:
             self._store.write_bytes(".meta", meta)
             self._meta_written = meta
+        return records
+
+    def _write_records(self, records: list[tuple[tuple[str, str], int, str | None, bool]]) -> None:
+        """Writes records taken by `_take_touched`, with or without the lock: per name, in
+        order (a record older than the one written already is skipped), with the stat of the
+        content file as it is now (a newer content is repaired on start, see
+        `_reconcile_content`)."""
+        for key, serial, text, live in records:
+            with self._record_locks[hash(key) % len(self._record_locks)]:
+                if serial < self._record_written.get(key, 0):
+                    continue
+                self._record_written[key] = serial
+                path = self._record_path(*key)
+                if text is None:
+                    remove_file(path)
+                    continue
+                stamp = self._content_stamp(*key) if live else None
+                data = f'{text[:-1]},"content":{json.dumps(stamp)}}}'.encode()
+                atomic_write_bytes(path, data, self._group)
 
     def _records_dir(self, bucket: str) -> Path:
         return self._store._disk_path(f"{OBJECTS_DIR}/{bucket}")
 
     def _record_path(self, bucket: str, name: str) -> Path:
         return self._store._disk_path(_name_path(bucket, name, ".json"))
-
-    def _save_record(self, bucket: str, name: str) -> None:
-        path = self._record_path(bucket, name)
-        live = self.objects.get(bucket, {}).get(name)
-        soft_deleted = self.soft_deleted.get(bucket, {}).get(name) or {}
-        if live is None and not soft_deleted:
-            remove_file(path)
-            return
-        record = {
-            "bucket": bucket,
-            "name": name,
-            "object": live,
-            "softDeleted": soft_deleted,
-            "content": None if live is None else self._content_stamp(bucket, name),
-        }
-        atomic_write_bytes(path, json.dumps(record, separators=(",", ":")).encode())
 
     def _content_stamp(self, bucket: str, name: str) -> list[int] | None:
         """(size, mtime, inode) of the content file: every atomic write gives a new inode."""

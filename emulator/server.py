@@ -38,6 +38,7 @@ from emulator.core.backend import Backend
 from emulator.core.faults import FAULTS_ENV, FaultInjector
 from emulator.core.persistence import (
     CorruptStateError,
+    GroupSync,
     atomic_write_json,
     fsync_directory,
     read_json,
@@ -185,8 +186,15 @@ class EmulatorServer:
         self._stops_on_sigterm = stops_on_sigterm
         self.faults = FaultInjector()
         self.calls = Calls(request_log)
+        # Objects and imported images are synced together, within a second (persistence.py).
+        self.group_sync = GroupSync(self.data_dir)
         self.gcs = GcsServer(
-            self.data_dir / "gcs", host, self._port_for(GCS_PORT_OFFSET), self.faults, self.calls
+            self.data_dir / "gcs",
+            host,
+            self._port_for(GCS_PORT_OFFSET),
+            self.faults,
+            self.calls,
+            self.group_sync,
         )
         self.rest = RestServer(host, self._port_for(REST_PORT_OFFSET), self.faults, self.calls)
         self.grpc = GrpcServer(host, self._port_for(GRPC_PORT_OFFSET), self.faults, self.calls)
@@ -200,7 +208,7 @@ class EmulatorServer:
         return self._port + offset if self._port else 0
 
     def _new_services(self) -> Services:
-        backend = Backend(self.data_dir / "state", self.gcs, self.faults)
+        backend = Backend(self.data_dir / "state", self.gcs, self.faults, self.group_sync)
         return Services(backend, self._facades, admin.Hooks(env=lambda: self.env, reset=self.reset))
 
     @property
@@ -230,6 +238,7 @@ class EmulatorServer:
             spec = os.environ.get(FAULTS_ENV, "")
             if spec:
                 self.faults.arm_from_spec(spec)
+            self.group_sync.start()
             storage_url = self._bind("GCS", GCS_PORT_OFFSET, self.gcs.start)
             self.backend.open()
             grpc_port = self._bind(
@@ -295,6 +304,7 @@ class EmulatorServer:
         self.backend.close(grace)  # ... and waits for operations, so the gRPC calls end too
         self.grpc.stop(min(grace, 1.0))
         self.gcs.stop()
+        self.group_sync.close()  # what was written since the last sync is on disk
         self._release_lock()
 
     def reset(self) -> dict[str, int]:

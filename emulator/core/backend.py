@@ -23,7 +23,7 @@ from emulator.core.models.records import ModelStore
 from emulator.core.models.serving import ModelServing
 from emulator.core.models.training import ModelTrainings
 from emulator.core.operations import OperationStore
-from emulator.core.persistence import remove_temp_files
+from emulator.core.persistence import GroupSync, remove_temp_files
 from emulator.core.pipelines import PipelineStore
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,17 @@ log = logging.getLogger(__name__)
 class Backend:
     """The stores of one emulator instance: `open()` loads and recovers, `close()` stops work."""
 
-    def __init__(self, state_dir: Path, blobs: Blobs, faults: FaultInjector) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        blobs: Blobs,
+        faults: FaultInjector,
+        group: GroupSync | None = None,
+    ) -> None:
         self.state_dir = state_dir
         self.blobs = blobs
         self.faults = faults
-        self.images = ImageStore(state_dir / "images")
+        self.images = ImageStore(state_dir / "images", group)
         self.operations = OperationStore(state_dir / "operations", faults)
         self.datasets = DatasetStore(state_dir / "datasets", self.images, blobs, self.operations)
         self.models = ModelStore(state_dir, self.operations)

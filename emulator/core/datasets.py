@@ -663,6 +663,7 @@ class DatasetStore:
         with self._images.lock:
             for item in pending.values():
                 self._images.put(item.data)
+            self._images.sync()  # on disk before the examples that refer to them
             with self._lock:
                 state = self._state(name)
                 examples = dict(state.examples)

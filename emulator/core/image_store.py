@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from emulator.core.errors import Internal
-from emulator.core.persistence import atomic_write_bytes
+from emulator.core.persistence import GroupSync, atomic_write_bytes
 
 
 def sha256_hex(data: bytes) -> str:
@@ -17,8 +17,9 @@ def sha256_hex(data: bytes) -> str:
 
 
 class ImageStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, group: GroupSync | None = None) -> None:
         self._root = root
+        self._group = group  # images are synced in a group (the dataset's commit is not)
         # Held while an import writes its images and commits, and while unreferenced images
         # are removed, so a collection never deletes an image an import is about to reference.
         self.lock = threading.RLock()
@@ -31,8 +32,13 @@ class ImageStore:
         sha = sha256_hex(data)
         path = self._path(sha)
         if not path.exists():
-            atomic_write_bytes(path, data)
+            atomic_write_bytes(path, data, self._group)
         return sha
+
+    def sync(self) -> None:
+        """Makes the images put so far durable (one sync for all of them)."""
+        if self._group is not None:
+            self._group.sync()
 
     def read(self, sha256: str) -> bytes:
         try:

@@ -1,0 +1,190 @@
+"""Cloud Storage writes on the emulator: side by side, conditional, atomic across kill -9,
+and a round-trip delay to measure against (emulator/gcs.py, emulator/core/persistence.py)."""
+
+import base64
+import hashlib
+import signal
+import socket
+import threading
+import time
+import urllib.parse
+import uuid
+
+import pytest
+import requests
+from google.api_core import exceptions
+
+from emulator.core.errors import InvalidArgument
+from emulator.core.faults import FaultInjector
+from emulator.gcs import COMMIT_STEP
+from tests.fixtures.emulator import (
+    HANG_GUARD_S,
+    arm_fault,
+    clear_faults,
+    start_cli,
+    storage_client,
+    wait_until_held,
+)
+
+
+def _bucket(env):
+    return storage_client(env).create_bucket(f"gcs-{uuid.uuid4().hex[:12]}")
+
+
+def _stalled_upload(env, bucket: str, name: str, announced: int, sent: bytes) -> socket.socket:
+    """A media upload whose body stops after `sent` of `announced` bytes (a slow link)."""
+    url = urllib.parse.urlparse(env["STORAGE_EMULATOR_HOST"])
+    conn = socket.create_connection((url.hostname, url.port), timeout=HANG_GUARD_S)
+    query = urllib.parse.urlencode({"uploadType": "media", "name": name})
+    head = (
+        f"POST /upload/storage/v1/b/{bucket}/o?{query} HTTP/1.1\r\n"
+        f"Host: {url.netloc}\r\nContent-Type: application/octet-stream\r\n"
+        f"Content-Length: {announced}\r\n\r\n"
+    )
+    conn.sendall(head.encode() + sent)
+    return conn
+
+
+def test_an_upload_whose_body_is_still_arriving_does_not_hold_up_other_uploads(emulator):
+    """The storage lock used to be held from a request's first byte to its answer: one slow
+    upload stopped every other upload (and every other call) until its body arrived."""
+    env = emulator.env
+    bucket = _bucket(env)
+    body = b"slow" * 1000
+    slow = _stalled_upload(env, bucket.name, "slow.bin", len(body), body[:10])
+    try:
+        # Answered while the slow upload still waits for its body (the guard ends a hang).
+        bucket.blob("fast.bin").upload_from_string(b"fast", timeout=HANG_GUARD_S, retry=None)
+        assert bucket.blob("fast.bin").download_as_bytes() == b"fast"
+        slow.sendall(body[10:])
+        assert slow.recv(12).endswith(b" 200")
+    finally:
+        slow.close()
+    assert bucket.blob("slow.bin").download_as_bytes() == body
+
+
+def test_if_generation_match_zero_creates_only_what_does_not_exist(emulator):
+    """The package ignored ifGenerationMatch: a conditional create overwrote the object."""
+    bucket = _bucket(emulator.env)
+    blob = bucket.blob("images/abc.png")
+    blob.upload_from_string(b"first", if_generation_match=0)
+    with pytest.raises(exceptions.PreconditionFailed):
+        bucket.blob("images/abc.png").upload_from_string(b"second", if_generation_match=0)
+    generation = bucket.get_blob("images/abc.png").generation
+    assert bucket.blob("images/abc.png").download_as_bytes() == b"first"
+    # A matching generation replaces it; a stale one is refused.
+    bucket.blob("images/abc.png").upload_from_string(b"third", if_generation_match=generation)
+    with pytest.raises(exceptions.PreconditionFailed):
+        bucket.blob("images/abc.png").upload_from_string(b"fourth", if_generation_match=generation)
+    assert bucket.blob("images/abc.png").download_as_bytes() == b"third"
+    # Resumable uploads (large objects) check it too.
+    with pytest.raises(exceptions.PreconditionFailed):
+        bucket.blob("images/abc.png", chunk_size=256 * 1024).upload_from_string(
+            b"x" * (300 * 1024), if_generation_match=0
+        )
+    assert bucket.blob("images/abc.png").download_as_bytes() == b"third"
+
+
+def test_kill_9_leaves_each_object_old_or_new_never_torn(tmp_path):
+    """Writes are renamed into place before they are acknowledged and synced in a group (no
+    fsync per object): after kill -9 an acknowledged write is there, and a write that was
+    staged but not committed (held at COMMIT_STEP) or whose body was still arriving left the
+    old object, and no partial file."""
+    data_dir = tmp_path / "data"
+    process, env = start_cli(data_dir, tmp_path / "first.log")
+    try:
+        bucket = _bucket(env)
+        old = bytes(range(256)) * 64
+        bucket.blob("staged.bin").upload_from_string(old)
+        bucket.blob("arriving.bin").upload_from_string(old)
+        new = old[::-1] * 2
+        bucket.blob("acknowledged.bin").upload_from_string(old)
+        bucket.blob("acknowledged.bin").upload_from_string(new)  # answered: must survive
+
+        arm_fault(env, COMMIT_STEP, "HOLD")
+        staged_failure: list[BaseException] = []
+
+        def upload_held() -> None:
+            try:
+                bucket.blob("staged.bin").upload_from_string(new, retry=None)
+            except BaseException as exc:  # the connection dies with the emulator
+                staged_failure.append(exc)
+
+        held = threading.Thread(target=upload_held, daemon=True)
+        held.start()
+        wait_until_held(env, COMMIT_STEP)
+        assert list((data_dir / "gcs").rglob("*.emulator-partial")), "content staged"
+        arriving = _stalled_upload(env, bucket.name, "arriving.bin", len(new), new[:100])
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=HANG_GUARD_S)
+    arriving.close()
+    held.join(HANG_GUARD_S)
+
+    process, env = start_cli(data_dir, tmp_path / "second.log")
+    try:
+        client = storage_client(env)
+        again = client.bucket(bucket.name)
+        # Downloads verify the stored checksum of what they read: no torn content passes.
+        assert again.blob("acknowledged.bin").download_as_bytes() == new
+        assert again.blob("staged.bin").download_as_bytes() == old
+        assert again.blob("arriving.bin").download_as_bytes() == old
+        listed = {b.name: b for b in client.list_blobs(bucket.name)}
+        assert set(listed) == {"acknowledged.bin", "staged.bin", "arriving.bin"}
+        md5 = base64.b64encode(hashlib.md5(new).digest()).decode()
+        assert listed["acknowledged.bin"].md5_hash == md5
+        assert not list((data_dir / "gcs").rglob("*.emulator-partial"))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=HANG_GUARD_S)
+
+
+def test_a_delay_fault_makes_calls_wait_and_go_on_until_cleared(emulator_factory):
+    """`storage.*=DELAY:40ms` (environment form) puts a round trip in front of every storage
+    call, as a real link would; with a count only the next N calls wait."""
+    faults = FaultInjector()
+    (delay,) = faults.arm_from_spec("storage.*=DELAY:40ms")
+    assert (delay.method, delay.effect, delay.delay, delay.remaining) == (
+        "storage.*",
+        "DELAY",
+        0.04,
+        0,
+    )
+    assert faults.arm_from_spec("GetDataset=DELAY:1.5s:2:after")[0].to_json() == {
+        "method": "GetDataset",
+        "effect": "DELAY",
+        "remaining": 2,
+        "message": "fault injected by the emulator: DELAY after processing for GetDataset",
+        "after": True,
+        "delay": "1500ms",
+    }
+    for bad in ("storage.*=DELAY", "storage.*=DELAY:40", "storage.*=DELAY:fast:2"):
+        with pytest.raises(InvalidArgument, match=r"write it as 40ms or 1\.5s"):
+            faults.arm_from_spec(bad)
+
+    server = emulator_factory()
+    env = server.env
+    bucket = _bucket(env)
+    server.faults.arm_from_spec("storage.*=DELAY:40ms")
+    started = time.monotonic()
+    bucket.blob("a.txt").upload_from_string(b"a")
+    assert bucket.blob("a.txt").download_as_bytes() == b"a"
+    assert time.monotonic() - started >= 2 * 0.04  # a lower bound: sleeping is never faster
+    assert [f.method for f in server.faults.armed()] == ["storage.*"]  # until cleared
+    clear_faults(env)
+    server.faults.arm("storage.objects.get", "DELAY", count=1, delay=0.01)
+    assert bucket.blob("a.txt").download_as_bytes() == b"a"
+    assert server.faults.armed() == []  # the one delayed call used it up
+
+
+def test_a_stopped_emulator_answers_no_request_on_a_kept_alive_connection(emulator_factory):
+    """Connections are kept alive between requests: after stop() a client's pooled connection
+    must fail, not be served by the stopped instance (which may share a data dir with the
+    next)."""
+    server = emulator_factory()
+    url = server.env["STORAGE_EMULATOR_HOST"]
+    with requests.Session() as session:
+        assert session.get(f"{url}/storage/v1/b?project=p", timeout=HANG_GUARD_S).ok
+        server.stop()
+        with pytest.raises(requests.ConnectionError):
+            session.get(f"{url}/storage/v1/b?project=p", timeout=HANG_GUARD_S)
