@@ -38,10 +38,10 @@ def test_an_address_holding_other_bytes_is_uploaded_again(scratch: Scratch):
 
 
 def test_a_long_storage_outage_ends_in_one_clear_message(scratch: Scratch):
-    arm_fault(scratch.env, "storage.objects.list", "UNAVAILABLE", count=10**6)
+    arm_fault(scratch.env, "storage.objects.insert", "UNAVAILABLE", count=10**6)
     with pytest.raises(ProviderCallError) as info:
         scratch.create_dataset(scratch.host())
     message = info.value.details
     assert "Traceback" not in message and "RetryError" not in message, message
-    assert message.startswith(f"Dataset 'digits': listing gs://{scratch.bucket}/images/: "), message
+    assert message.startswith(f"Dataset 'digits': uploading gs://{scratch.bucket}/images/"), message
     assert "still failing after" in message and "the service is unavailable" in message, message
