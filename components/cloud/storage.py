@@ -82,14 +82,16 @@ class ObjectStore:
         )
         return exists
 
-    def listing(self, prefix: str) -> dict[str, storage.Blob]:
-        """The objects under `prefix` by name, with their metadata (size, md5, crc32c, ...)."""
+    def listing(self, prefix: str, max_results: int | None = None) -> dict[str, storage.Blob]:
+        """The objects under `prefix` by name, with their metadata (size, md5, crc32c, ...);
+        the first `max_results` of them (by name) when given."""
 
         def attempt() -> dict[str, storage.Blob]:
             client = self._bucket().client
-            return {
-                b.name: b for b in client.list_blobs(self.bucket_name, prefix=prefix, retry=None)
-            }
+            blobs = client.list_blobs(
+                self.bucket_name, prefix=prefix, max_results=max_results, retry=None
+            )
+            return {b.name: b for b in blobs}
 
         return retry.call(f"listing {self.uri(prefix)}", attempt)
 
@@ -142,22 +144,25 @@ class ObjectStore:
         replaced: Callable[[str], None] | None = None,
     ) -> int:
         """Uploads what the bucket does not hold yet, UPLOAD_WORKERS at a time; returns how
-        many were sent. `prefix` is where the names are (kept for the callers' messages).
+        many were sent.
 
-        Each object is created only if it does not exist (`ifGenerationMatch=0`): no listing
-        first, one request per new object, and a name written meanwhile by someone else is
-        not overwritten. Object names are content addresses, and an address must hold the
-        bytes it names: an object that exists is checked against the local bytes (the MD5,
-        or CRC32C, that the service computed of what it stores) and, holding other bytes, is
-        uploaded again (`replaced(name)` is told). Large objects go up resumably (the storage
-        library does so above its multipart limit, 8 MiB).
+        Object names are content addresses, and an address must hold the bytes it names: an
+        object that exists is checked against the local bytes (the MD5, or CRC32C, that the
+        service computed of what it stores) and, holding other bytes, is uploaded again
+        (`replaced(name)` is told). What exists is learnt from a listing of `prefix` only as
+        long as it is cheap: at most 2 objects per upload (a page lists 1,000), so a bucket
+        holding far more than this dataset is not listed whole. Every other upload is a
+        create only if the object does not exist (`ifGenerationMatch=0`): one request per
+        new object, and a name written meanwhile by someone else is not overwritten (it is
+        read and checked instead). Large objects go up resumably (the storage library does so
+        above its multipart limit, 8 MiB).
         """
-        del prefix  # the names carry it
         if not uploads:
             return 0
+        present = self.listing(prefix, max_results=2 * len(uploads))
         pool = ThreadPoolExecutor(max_workers=UPLOAD_WORKERS)
         try:
-            outcomes = pool.map(self._put_if_absent, uploads)
+            outcomes = pool.map(partial(self._put_if_absent, present), uploads)
             sent = 0
             for done, (name, outcome) in enumerate(
                 zip((u.name for u in uploads), outcomes, strict=True), start=1
@@ -171,12 +176,17 @@ class ObjectStore:
             pool.shutdown(wait=True, cancel_futures=True)
         return sent
 
-    def _put_if_absent(self, upload: Upload) -> str:
+    def _put_if_absent(self, listed: dict[str, storage.Blob], upload: Upload) -> str:
         """_CREATED, _PRESENT (the name holds these bytes) or _REPLACED (it held others)."""
         from google.api_core import exceptions as gexc
 
         data = upload.read()
         uri = self.uri(upload.name)
+        if upload.name in listed:
+            if holds(listed[upload.name], data):
+                return _PRESENT
+            self._replace(upload, data)
+            return _REPLACED
 
         def create() -> bool:
             try:
@@ -194,15 +204,18 @@ class ObjectStore:
         )
         if existing is not None and holds(existing, data):
             return _PRESENT
+        self._replace(upload, data)
+        return _REPLACED
+
+    def _replace(self, upload: Upload, data: bytes) -> None:
         retry.call(
-            f"uploading {uri}",
+            f"uploading {self.uri(upload.name)}",
             lambda: (
                 self._bucket()
                 .blob(upload.name)
                 .upload_from_string(data, content_type=upload.content_type, retry=None)
             ),
         )
-        return _REPLACED
 
 
 _CREATED, _PRESENT, _REPLACED = "created", "present", "replaced"
