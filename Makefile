@@ -43,8 +43,9 @@ up:
 	$(MAKE) venv
 	bash scripts/up.sh
 
+# One table of every figure (bench/table.py runs each bench/bench_*.py and collects its rows).
 bench: venv
-	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	$(BIN)/python bench/table.py
 
 example-data: venv
 	$(BIN)/python scripts/make_example_data.py
