@@ -178,9 +178,7 @@ class _Handler(gcs_server.RequestHandler):
                     # https://cloud.google.com/storage/docs/json_api/v1/status-codes: 412
                     self._send_error(412, "conditionNotMet", exc.message, drain=False)
                 except ServiceError as exc:  # a fault at COMMIT_STEP, or the emulator stopping
-                    self._send_error(
-                        exc.code.http_status, exc.code.name, exc.message, drain=False
-                    )
+                    self._send_error(exc.code.http_status, exc.code.name, exc.message, drain=False)
 
     def _send_error(self, status: int, reason: str, message: str, drain: bool = True) -> None:
         body = json.dumps(
