@@ -40,6 +40,9 @@ def _flip(key: str, config: StackConfig) -> StackConfig:
         "protect": {"protect": True},
         "trainingPricePerNodeHour": {"training_price_per_node_hour": 99.0},
         "specs": {"specs": ROOT / "specs"},  # the same directory, spelled absolute
+        "impersonateServiceAccount": {"access": (("impersonateServiceAccount", False),)},
+        "credentials": {"access": (("credentials", True),)},
+        "adopt": {"adopt": (("digits-model", "projects/p/locations/l/models/1"),)},
     }
     return replace(config, **flips[key])
 
@@ -54,6 +57,10 @@ EXPECTED = {
     "protect": set(),  # a resource option (pulumi refuses deletes), not an input
     "trainingPricePerNodeHour": set(),  # only the review's cost estimate reads it
     "specs": set(),
+    # How the providers authenticate: read from the providers' configure call, in no input.
+    "impersonateServiceAccount": set(),
+    "credentials": set(),
+    "adopt": set(),  # the `import_` option of the next `pulumi up`, not an input
 }
 
 
