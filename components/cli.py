@@ -266,6 +266,36 @@ def add_status(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=command.run_status)
 
 
+# -- predict, download (components/delivery) ------------------------------------------------
+
+
+def add_predict(subparsers: Subparsers) -> None:
+    from components.delivery import command
+
+    parser = subparsers.add_parser(
+        "predict",
+        help="label images with the model a stack gated (LiteRT, sha256 verified)",
+        description=command.PREDICT_DESCRIPTION,
+        epilog=command.PREDICT_EPILOG,
+        formatter_class=_formatter,
+    )
+    command.configure_predict(parser)
+    parser.set_defaults(handler=command.run_predict)
+
+
+def add_download(subparsers: Subparsers) -> None:
+    from components.delivery import command
+
+    parser = subparsers.add_parser(
+        "download",
+        help="the gated model, labels, threshold and ML Kit snippets, to bundle with an app",
+        description=command.DOWNLOAD_DESCRIPTION,
+        formatter_class=_formatter,
+    )
+    command.configure_download(parser)
+    parser.set_defaults(handler=command.run_download)
+
+
 SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     add_validate,
     add_emulator,
@@ -274,6 +304,8 @@ SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     add_promote,
     add_history,
     add_status,
+    add_predict,
+    add_download,
 ]
 
 

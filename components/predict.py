@@ -104,10 +104,7 @@ class Predictor:
 
     def pixels(self, image: bytes, name: str = "image") -> np.ndarray:
         """Checks and decodes an image to the model's input (uint8 [S, S, 3])."""
-        try:
-            check_image(image, name)
-        except ValueError as exc:
-            raise ImageRejected(f"{name}: {exc}") from None
+        checked_image(image, name)
         with Image.open(io.BytesIO(image)) as img:
             rgb = img.convert("RGB")
             if rgb.size != (self.input_size, self.input_size):
@@ -142,6 +139,17 @@ class Predictor:
         order = np.argsort(-scores, kind="stable")
         found = [(self.labels[i], float(scores[i])) for i in order if scores[i] >= threshold]
         return found[:top] if top is not None else found
+
+
+def checked_image(image: str | Path | bytes, name: str | None = None) -> bytes:
+    """The image's bytes, checked with the dataset rules (ImageRejected saying why not)."""
+    data, default = _read(image)
+    name = name or default
+    try:
+        check_image(data, name)
+    except ValueError as exc:
+        raise ImageRejected(f"{name}: {exc}") from None
+    return data
 
 
 def _read(image: str | Path | bytes) -> tuple[bytes, str]:

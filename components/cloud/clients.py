@@ -255,6 +255,32 @@ def _emulator_automl(host: str) -> "automl_v1.AutoMlClient":
     return automl_v1.AutoMlClient(transport=AutoMlGrpcTransport(channel=channel))
 
 
+def automl_prediction_client(target: CloudTarget) -> "automl_v1.PredictionServiceClient":
+    """AutoML v1's PredictionService (online prediction by a deployed model)."""
+    host = endpoint(target, AUTOML_ENV)
+    if host is not None:
+        return _emulator_automl_prediction(host)
+    from google.api_core.client_options import ClientOptions
+    from google.cloud import automl_v1
+
+    api = "eu-automl.googleapis.com" if target.region == "eu" else "automl.googleapis.com"
+    return automl_v1.PredictionServiceClient(client_options=ClientOptions(api_endpoint=api))
+
+
+@cache
+def _emulator_automl_prediction(host: str) -> "automl_v1.PredictionServiceClient":
+    import grpc
+    from google.cloud import automl_v1
+    from google.cloud.automl_v1.services.prediction_service.transports import (
+        PredictionServiceGrpcTransport,
+    )
+
+    channel = grpc.insecure_channel(host)
+    return automl_v1.PredictionServiceClient(
+        transport=PredictionServiceGrpcTransport(channel=channel)
+    )
+
+
 # ---- Vertex AI (google-cloud-aiplatform's GAPIC clients, aiplatform_v1) ---------------------
 # Imported on first use, as every client library here: aiplatform_v1 takes about a second to
 # import, and AutoML stacks never need it.
