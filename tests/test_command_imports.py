@@ -14,6 +14,9 @@ it holds afterwards are checked (not its time):
 - `status` (which reads a stack's bucket, then its registries and Remote Config): Cloud
   Storage's client, firebase-admin for a `firebase-ml` publication and requests for a Rollout;
   never a training client, numpy, TensorFlow or the emulator.
+- `predict` runs a model with LiteRT: with `--model-file`, no cloud client at all; with
+  `--stack` (and `download`), Cloud Storage's client for the record; never TensorFlow, and the
+  AutoML prediction client only with `--online`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ PARSER_MODULES = {
     "components.review.command",
     "components.promotion",
     "components.promotion.command",
+    "components.delivery",
+    "components.delivery.command",
     "emulator",
     "emulator.cli",
 }
@@ -117,6 +122,8 @@ def _emulator_beyond_its_parser(modules: set[str]) -> set[str]:
         ["promote", "--help"],
         ["history", "--help"],
         ["status", "--help"],
+        ["predict", "--help"],
+        ["download", "--help"],
         ["emulator", "--help"],
     ],
     ids=" ".join,
@@ -188,10 +195,12 @@ config:
         ["history", "--model", "digits", "--stack", "emu-a"],
         ["promote", "--model", "digits", "--from", "emu-a", "--to", "emu-b"],
         ["status", "--stack", "emu-a", "--stack", "emu-b"],
+        ["predict", "--model", "digits", "--stack", "emu-a", "image.png"],
+        ["download", "--model", "digits", "--stack", "emu-a", "--out", "bundle"],
     ],
     ids=lambda args: args[0],
 )
-def test_history_promote_and_status_load_the_storage_client_only(tmp_path, args):
+def test_commands_reading_a_bucket_load_the_storage_client_only(tmp_path, args):
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(ROOT / "Pulumi.yaml", project)
@@ -209,7 +218,9 @@ def test_history_promote_and_status_load_the_storage_client_only(tmp_path, args)
     assert status == 1
     assert "cannot reach the service" in stderr
     assert "google.cloud.storage" in modules
-    assert _loaded(modules, HEAVY) == set()
+    # predict runs the model it reads with LiteRT (numpy); nothing else loads the ML stack.
+    runtime = ("ai_edge_litert", "numpy") if args[0] == "predict" else ()
+    assert _loaded(modules, HEAVY) - _loaded(modules, runtime) == set()
     assert _emulator_beyond_its_parser(modules) == set()
 
 
@@ -239,3 +250,27 @@ def test_status_reads_registry_and_remote_config_without_ml_or_training_clients(
     assert {"google.cloud.storage", "firebase_admin", "requests"} <= modules
     assert _loaded(modules, tuple(m for m in HEAVY if m != "firebase_admin")) == set()
     assert _emulator_beyond_its_parser(modules) == set()
+
+
+def test_predict_of_a_model_file_loads_litert_and_no_cloud_client(tmp_path, tflite_files):
+    model = tmp_path / "model.tflite"
+    model.write_bytes(tflite_files[0].data)
+    (tmp_path / "dict.txt").write_text("".join(f"{label}\n" for label in tflite_files[0].labels))
+    image = tmp_path / "image.png"
+    image.write_bytes(_png())
+    status, modules, stderr = _edgectl(["predict", "--model-file", str(model), str(image)])
+    assert status == 0, stderr
+    assert {"ai_edge_litert.interpreter", "components.predict"} <= modules
+    assert _loaded(modules, CLIENTS) == set()
+    assert _loaded(modules, HEAVY) - _loaded(modules, ("ai_edge_litert", "numpy")) == set()
+    assert _emulator_beyond_its_parser(modules) == set()
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(buffer, "PNG")
+    return buffer.getvalue()

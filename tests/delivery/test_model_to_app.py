@@ -210,3 +210,50 @@ def test_a_changed_artifact_is_refused(rehearsed, project: Path, tmp_path, test_
         assert not (tmp_path / "x").exists()
     finally:
         store.write(name, original)
+
+
+def test_online_needs_deploy_in_the_spec(rehearsed, project: Path, test_images):
+    code, out, err = _edgectl(
+        "predict", "--stack", "local", "--model", "digits", "--project-dir", str(project),
+        "--online", str(test_images[0][0]),
+    )  # fmt: skip
+    assert code == 1 and out == ""
+    assert "Model 'digits' on stack 'local' has no spec.deploy, so it is not served online" in err
+
+
+def test_online_asks_the_deployed_model(rehearsed, project: Path, test_images, emulator):
+    """With `deploy` in the spec (not part of the training fingerprint: nothing retrains) and
+    the model deployed, `--online` gets AutoML PredictionService's answers: the local ones."""
+    from tests.fixtures.emulator import automl_client, wait_for
+
+    spec = project / "specs" / "digits.yaml"
+    original = spec.read_text()
+    spec.write_text(
+        original.replace("  export: [tflite]\n", "  export: [tflite]\n  deploy: {nodes: 1}\n")
+    )
+    model_name = rehearsed.models["digits"].facts[-1][1]  # ("cloud model", name)
+    automl = automl_client(emulator.env)
+    images = [str(p) for p, _ in test_images[:5]]
+    try:
+        wait_for(
+            automl.deploy_model(
+                request={
+                    "name": model_name,
+                    "image_classification_model_deployment_metadata": {"node_count": 1},
+                }
+            )
+        )
+        common = ("--stack", "local", "--model", "digits", "--project-dir", str(project))
+        code, online, err = _edgectl("predict", *common, "--online", "--format", "json", *images)
+        assert code == 0, err
+        code, local, err = _edgectl("predict", *common, "--format", "json", *images)
+        assert code == 0, err
+    finally:
+        spec.write_text(original)
+        wait_for(automl.undeploy_model(name=model_name))
+    online_report, local_report = json.loads(online), json.loads(local)
+    assert online_report["online"] is True
+    for asked, ran in zip(online_report["images"], local_report["images"], strict=True):
+        assert [a["label"] for a in asked["labels"]] == [r["label"] for r in ran["labels"]]
+        for a, r in zip(asked["labels"], ran["labels"], strict=True):
+            assert a["score"] == pytest.approx(r["score"], abs=1e-5)
