@@ -232,52 +232,55 @@ def _emulator_storage(url: str, project: str) -> "storage.Client":
 
 
 def automl_client(target: CloudTarget) -> "automl_v1.AutoMlClient":
-    host = endpoint(target, AUTOML_ENV)
-    if host is not None:
-        return _emulator_automl(host)
-    from google.api_core.client_options import ClientOptions
-    from google.cloud import automl_v1
+    client: automl_v1.AutoMlClient = _automl(target, "auto_ml")
+    return client
 
+
+def automl_prediction_client(target: CloudTarget) -> "automl_v1.PredictionServiceClient":
+    """AutoML v1's PredictionService (online prediction by a deployed model)."""
+    client: automl_v1.PredictionServiceClient = _automl(target, "prediction_service")
+    return client
+
+
+_AUTOML_SERVICES = {
+    "auto_ml": ("AutoMlClient", "AutoMlGrpcTransport"),
+    "prediction_service": ("PredictionServiceClient", "PredictionServiceGrpcTransport"),
+}
+
+
+def _automl(target: CloudTarget, service: str) -> Any:
+    """The client of an AutoML v1 `service`: the emulator's, or Google's endpoint."""
     # AutoML v1 serves from automl.googleapis.com, and eu-automl.googleapis.com for the EU.
     api = "eu-automl.googleapis.com" if target.region == "eu" else "automl.googleapis.com"
-    return automl_v1.AutoMlClient(
+    host = endpoint(target, AUTOML_ENV)
+    return _gapic_client("automl_v1", _AUTOML_SERVICES, service, host, api)
+
+
+def _gapic_client(
+    package: str, services: Mapping[str, tuple[str, str]], service: str, host: str | None, api: str
+) -> Any:
+    """A GAPIC client of `google.cloud.<package>`'s `service`: over an insecure channel to the
+    emulator at `host`, else to Google's `api` endpoint (Any: the class is looked up by name,
+    so that the package is imported only here, when a client is made)."""
+    client_name, transport_name = services[service]
+    if host is not None:
+        return _emulator_client(package, service, client_name, transport_name, host)
+    from google.api_core.client_options import ClientOptions
+
+    module = importlib.import_module(f"google.cloud.{package}")
+    return getattr(module, client_name)(
         credentials=google_credentials(), client_options=ClientOptions(api_endpoint=api)
     )
 
 
 @cache
-def _emulator_automl(host: str) -> "automl_v1.AutoMlClient":
-    import grpc
-    from google.cloud import automl_v1
-    from google.cloud.automl_v1.services.auto_ml.transports import AutoMlGrpcTransport
-
-    channel = grpc.insecure_channel(host)
-    return automl_v1.AutoMlClient(transport=AutoMlGrpcTransport(channel=channel))
-
-
-def automl_prediction_client(target: CloudTarget) -> "automl_v1.PredictionServiceClient":
-    """AutoML v1's PredictionService (online prediction by a deployed model)."""
-    host = endpoint(target, AUTOML_ENV)
-    if host is not None:
-        return _emulator_automl_prediction(host)
-    from google.api_core.client_options import ClientOptions
-    from google.cloud import automl_v1
-
-    api = "eu-automl.googleapis.com" if target.region == "eu" else "automl.googleapis.com"
-    return automl_v1.PredictionServiceClient(client_options=ClientOptions(api_endpoint=api))
-
-
-@cache
-def _emulator_automl_prediction(host: str) -> "automl_v1.PredictionServiceClient":
-    import grpc
-    from google.cloud import automl_v1
-    from google.cloud.automl_v1.services.prediction_service.transports import (
-        PredictionServiceGrpcTransport,
-    )
-
-    channel = grpc.insecure_channel(host)
-    return automl_v1.PredictionServiceClient(
-        transport=PredictionServiceGrpcTransport(channel=channel)
+def _emulator_client(
+    package: str, service: str, client_name: str, transport_name: str, host: str
+) -> Any:
+    transports = importlib.import_module(f"google.cloud.{package}.services.{service}.transports")
+    transport = getattr(transports, transport_name)(channel=_emulator_channel(host))
+    return getattr(importlib.import_module(f"google.cloud.{package}"), client_name)(
+        transport=transport
     )
 
 
@@ -309,36 +312,16 @@ _VERTEX_SERVICES = {
 
 
 def _vertex_client(target: CloudTarget, service: str) -> Any:
-    """The client of a Vertex AI `service`: the emulator's, or the region's endpoint (Any: the
-    class is looked up by name, so that aiplatform_v1 is imported only here)."""
+    """The client of a Vertex AI `service`: the emulator's, or the region's endpoint."""
     host = endpoint(target, VERTEX_ENV)
-    if host is not None:
-        return _emulator_vertex(host, service)
-    from google.api_core.client_options import ClientOptions
-    from google.cloud import aiplatform_v1
-
     # Vertex AI serves each region from its own endpoint.
-    options = ClientOptions(api_endpoint=f"{target.region}-aiplatform.googleapis.com")
-    client_type = getattr(aiplatform_v1, _VERTEX_SERVICES[service][0])
-    return client_type(credentials=google_credentials(), client_options=options)
-
-
-@cache
-def _emulator_vertex(host: str, service: str) -> Any:
-    """A Vertex AI client of `service` over an insecure channel to the emulator."""
-    from google.cloud import aiplatform_v1
-
-    client_name, transport_name = _VERTEX_SERVICES[service]
-    transports = importlib.import_module(
-        f"google.cloud.aiplatform_v1.services.{service}.transports"
-    )
-    transport = getattr(transports, transport_name)(channel=_emulator_channel(host))
-    return getattr(aiplatform_v1, client_name)(transport=transport)
+    api = f"{target.region}-aiplatform.googleapis.com"
+    return _gapic_client("aiplatform_v1", _VERTEX_SERVICES, service, host, api)
 
 
 @cache
 def _emulator_channel(host: str) -> "grpc.Channel":
-    """One channel per emulator endpoint, shared by the Vertex AI clients."""
+    """One channel per emulator endpoint, shared by its clients."""
     import grpc
 
     return grpc.insecure_channel(host)

@@ -15,7 +15,7 @@ from pathlib import Path
 from components.cloud.errors import CloudError, CloudNotFound
 from components.cloud.records import Artifact, RegistryRecord
 from components.cloud.storage import read_uri
-from components.promotion.promote import PromotionError, find_record, stack_model
+from components.promotion.promote import PromotionError, find_record, gate_refusal, stack_model
 
 # What an app downloads, by preference (ModelExport's PRIMARY, whose module loads Pulumi).
 TFLITE_FORMATS = ("tflite", "edgetpu_tflite")
@@ -57,12 +57,9 @@ def gated_model(
         raise DeliveryError(str(err)) from None
     except CloudError as err:
         raise DeliveryError(f"reading stack '{stack}': {err}") from None
-    if not record.gate.get("passed"):
-        raise DeliveryError(
-            f"{record.fingerprint[:19]}… did not pass its gate on stack '{stack}' "
-            f"({'; '.join(record.gate.get('failures') or []) or 'see its record'}): an app "
-            "never gets a model that failed its gate"
-        )
+    refusal = gate_refusal(record, stack)
+    if refusal is not None:
+        raise DeliveryError(f"{refusal}: an app never gets a model that failed its gate")
     artifact = next((a for f in TFLITE_FORMATS if (a := record.artifact(f)) is not None), None)
     if artifact is None:
         exported = ", ".join(a.format for a in record.artifacts) or "none"

@@ -131,6 +131,16 @@ class Promotion:
         )
 
 
+def gate_refusal(record: RegistryRecord, stack: str) -> str | None:
+    """Why a record is not used: it did not pass its gate on `stack` (None: it passed)."""
+    if record.gate.get("passed"):
+        return None
+    return (
+        f"{record.fingerprint[:19]}… did not pass its gate on stack '{stack}' "
+        f"({'; '.join(record.gate.get('failures') or []) or 'see its record'})"
+    )
+
+
 def _untampered_record(
     source: StackModel, model: str, from_stack: str, fingerprint: str | None
 ) -> tuple[RegistryRecord, str]:
@@ -145,11 +155,9 @@ def _untampered_record(
         ]
     except CloudError as err:
         raise PromotionError(f"reading stack '{from_stack}': {err}") from None
-    if not record.gate.get("passed"):
-        raise PromotionError(
-            f"{record.fingerprint[:19]}… did not pass its gate on stack '{from_stack}' "
-            f"({'; '.join(record.gate.get('failures') or []) or 'see its record'})"
-        )
+    refusal = gate_refusal(record, from_stack)
+    if refusal is not None:
+        raise PromotionError(refusal)
     for artifact, digest in tampered:
         raise PromotionError(
             f"{artifact.uri} has sha256 {digest or '(missing)'}, but the record says "

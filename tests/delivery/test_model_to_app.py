@@ -30,18 +30,14 @@ from components.review.rehearsal import RevisionOutcome, rehearse_revision
 from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV
 from tests.fixtures.emulator import patched_environ
 
-ROOT = Path(__file__).resolve().parents[2]
 HELD_OUT = 20
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(example_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example project (stack files and specs), as a new user has it."""
     root = tmp_path_factory.mktemp("example") / "project"
-    root.mkdir()
-    for stack_file in ROOT.glob("Pulumi*.yaml"):
-        shutil.copy(stack_file, root / stack_file.name)
-    shutil.copytree(ROOT / "specs", root / "specs")
+    shutil.copytree(example_repo, root)
     return root
 
 
