@@ -69,7 +69,7 @@ class Predictor:
         self.input_type = np.dtype(self._input["dtype"])
         outputs = int(self._output["shape"][-1])
         if labels is None:
-            from components.evaluation.model_metadata import read_metadata
+            from tflite_metadata import read_metadata
 
             embedded = read_metadata(model)
             labels = embedded.labels if embedded is not None else None
@@ -95,7 +95,7 @@ class Predictor:
         except OSError as exc:
             raise PredictError(f"{path}: cannot be read ({exc.strerror})") from None
         if labels is None and (path.parent / LABELS_FILE).is_file():
-            from components.evaluation.model_metadata import read_metadata
+            from tflite_metadata import read_metadata
 
             if (embedded := read_metadata(model)) is None or embedded.labels is None:
                 text = (path.parent / LABELS_FILE).read_text(encoding="utf-8")

@@ -101,7 +101,11 @@ def _edgectl(args: list[str], **kwargs: object) -> tuple[object, set[str], str]:
 def _third_party(modules: set[str]) -> set[str]:
     """Top-level packages that are neither the standard library nor this project."""
     tops = {m.split(".")[0] for m in modules}
-    return {t for t in tops if t not in sys.stdlib_module_names} - {"components", "emulator"}
+    return {t for t in tops if t not in sys.stdlib_module_names} - {
+        "components",
+        "emulator",
+        "tflite_metadata",
+    }
 
 
 def _loaded(modules: set[str], prefixes: tuple[str, ...]) -> set[str]:

@@ -175,7 +175,7 @@ def _model_source(args: argparse.Namespace) -> tuple[dict[str, Any], float | Non
     from components.predict import Predictor
 
     if args.model_file is not None:
-        from components.evaluation.model_metadata import read_metadata
+        from tflite_metadata import read_metadata
 
         path = Path(args.model_file)
         predictor = Predictor.from_file(path)

@@ -7,6 +7,8 @@ Formats (AutoML v1 `ModelExportOutputConfig.model_format` values):
   (score = value / 256). Compiling for an actual Edge TPU (`edgetpu_compiler`) is not done.
 - `tf_saved_model`: `saved_model/` with a `serving_default` signature taking float32 RGB 0–255
   `[batch, height, width, 3]` of any size (the model resizes).
+Both TF Lite formats carry TF Lite model metadata (tflite_metadata/): the labels, as an
+associated TENSOR_AXIS_LABELS file, and the input normalization, as the services' exports do.
 Every export directory also holds `dict.txt` (labels in output order, one per line) and
 `tflite_metadata.json` (see `metadata_for`). The facade names the directory
 (`<prefix>/model-export/icn/<format>-<display_name>-<timestamp>/`) and uploads the files.
@@ -30,6 +32,7 @@ from emulator.core.tf_setup import (
     tensorflow,
     tf_lock,
 )
+from tflite_metadata import with_metadata
 
 EXPORT_FORMATS = ("tflite", "edgetpu_tflite", "tf_saved_model")
 
@@ -238,6 +241,11 @@ def export_model(
                 content = convert_tflite(
                     model_dir / SAVED_MODEL_DIR, base["imageSize"], calibration
                 )
+            # As AutoML and Vertex AI exports carry them: the labels (a TENSOR_AXIS_LABELS
+            # file) and the input normalization in the file's TF Lite model metadata.
+            content = with_metadata(
+                content, name=f"{base['modelType']} image classifier", labels=base["labels"]
+            )
             (tmp / TFLITE_FILE).write_bytes(content)
             metadata = metadata_for(model_format, model_content=content, **facts)
         write_labels_and_metadata(tmp, base["labels"], metadata)

@@ -14,8 +14,8 @@ from PIL import Image
 
 from components.cli import main
 from components.data.images import check_image
-from components.evaluation.model_metadata import read_metadata, with_metadata
 from components.predict import ImageRejected, PredictError, Predictor
+from tflite_metadata import read_metadata, with_metadata
 
 
 def _edgectl(*args: str) -> tuple[int, str, str]:

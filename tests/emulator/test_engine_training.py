@@ -36,6 +36,7 @@ from emulator.core.trainer import (
 )
 from tests.fixtures.digits import digit_images
 from tests.fixtures.evaluations import assert_multiclass_counts_add_up
+from tflite_metadata import read_metadata
 
 LABELS = ("zero", "one", "two")
 MODEL_DIR_FILES = {
@@ -205,6 +206,10 @@ def test_exports_write_model_labels_and_metadata(trained, tmp_path):
             assert "saved_model/saved_model.pb" in names
         else:
             assert "model.tflite" in names
+            # The labels and the normalization travel inside the file, as the services' do.
+            embedded = read_metadata((exported.directory / "model.tflite").read_bytes())
+            assert embedded is not None and embedded.labels == LABELS
+            assert (embedded.mean, embedded.std) == ((0.0,), (1.0,))
         assert (exported.directory / "dict.txt").read_text() == "zero\none\ntwo\n"
         metadata = json.loads((exported.directory / "tflite_metadata.json").read_text())
         assert metadata["inputShape"] == shape and metadata["inputType"] == dtype

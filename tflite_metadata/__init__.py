@@ -1,5 +1,10 @@
 """TF Lite model metadata: what ML Kit's custom image labeler reads from a `.tflite` file.
 
+A standalone package (it imports neither `components` nor `emulator`): the emulator's exporter
+embeds labels and normalization as AutoML / Vertex AI exports carry them, and the project's
+export step writes the full metadata (name, version = training fingerprint, the gate's
+threshold) into the file it records; both use this one writer.
+
 A model carries a `ModelMetadata` flatbuffer (schema `metadata_schema.fbs` of TensorFlow Lite
 Support, file identifier `M001`) in one of its buffers, named `TFLITE_METADATA` in the model's
 `metadata` list, and its associated files (the labels) in a zip archive appended to the
