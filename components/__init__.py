@@ -14,6 +14,8 @@ evaluation → spec; nothing here imports `emulator/`):
     resources.py the Pulumi program: the graph as Pulumi resources (`__main__.py` calls it)
     review/      `edgectl review` (plans compared), `edgectl rehearse` (a run on a fresh emulator)
     promotion/   `edgectl promote`, `history`, `status`: records between stacks, what each serves
+    predict.py   the prediction core: a TF Lite model run with LiteRT on checked images
+    delivery/    `edgectl predict` and `download`: the gated file from a stack's record, verified
     cli.py       `edgectl`: one parser, a subcommand per command module
     schemas/     the JSON Schemas (package data): one per kind, spec.schema.json combining
                  them for editors, review.schema.json for `edgectl review --format json`

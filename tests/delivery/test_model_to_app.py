@@ -7,7 +7,8 @@ publish). Training follows an epoch budget, so the model is the same on any mach
   evaluation: the confusion matrix built from predict's answers is the evaluation's, and 20 of
   them get the evaluator's own scores;
 - `download` writes files whose sha256 match the registry record;
-- the exported model.tflite carries TF Lite metadata that a metadata reader reads back.
+- the exported model.tflite carries TF Lite metadata that a metadata reader reads back;
+- `--online` asks the deployed model (AutoML PredictionService) and gets the local answers.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import io
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -24,11 +26,13 @@ import pytest
 from components.cli import main
 from components.cloud.records import read_record
 from components.data.manifest import SplitSpec, scan_local
+from components.predict import Predictor
 from components.promotion.promote import stack_model
 from components.review.plan import scan_cache_in
 from components.review.rehearsal import RevisionOutcome, rehearse_revision
 from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV
 from tests.fixtures.emulator import patched_environ
+from tflite_metadata import read_metadata
 
 HELD_OUT = 20
 
@@ -253,3 +257,30 @@ def test_online_asks_the_deployed_model(rehearsed, project: Path, test_images, e
         assert [a["label"] for a in asked["labels"]] == [r["label"] for r in ran["labels"]]
         for a, r in zip(asked["labels"], ran["labels"], strict=True):
             assert a["score"] == pytest.approx(r["score"], abs=1e-5)
+
+
+def test_the_exported_file_carries_ml_kit_metadata(rehearsed, project: Path, tmp_path):
+    """The recorded model.tflite is ML Kit-ready: a metadata reader finds its labels (the
+    associated TENSOR_AXIS_LABELS file), the input normalization, name, version and threshold;
+    independently, the file reads as a zip holding that labels file, and LiteRT runs it."""
+    from ai_edge_litert import schema_py_generated as tfl
+
+    store, record = _record(project)
+    artifact = record.artifact("tflite")
+    data = store.read(artifact.uri.removeprefix(f"gs://{store.bucket_name}/"))
+    assert hashlib.sha256(data).hexdigest() == artifact.sha256
+    meta = read_metadata(data)
+    assert meta is not None
+    assert meta.labels == record.labels and meta.labels_file == "dict.txt"
+    assert (meta.mean, meta.std, meta.color_space) == ((0.0,), (1.0,), "RGB")
+    # Independent checks: the zip ML Kit reads, the TF Lite flatbuffer's own metadata list.
+    with zipfile.ZipFile(io.BytesIO(data)) as packed:
+        assert packed.read("dict.txt").decode().split() == list(record.labels)
+    model = tfl.Model.GetRootAs(data, 0)
+    names = [model.Metadata(i).Name() for i in range(model.MetadataLength())]
+    assert b"TFLITE_METADATA" in names
+    # The downloaded file is self-contained: predict needs no dict.txt beside it.
+    alone = tmp_path / "alone" / "model.tflite"
+    alone.parent.mkdir()
+    alone.write_bytes(data)
+    assert Predictor.from_file(alone).labels == record.labels
