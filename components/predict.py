@@ -20,12 +20,16 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
 from components.data.images import check_image
+
+if TYPE_CHECKING:
+    from tflite_metadata import ModelMetadata
 
 LABELS_FILE = "dict.txt"  # beside model.tflite in every export
 
@@ -51,7 +55,8 @@ class Labeled:
 
 
 class Predictor:
-    """A loaded TF Lite model and its labels; thread-safe (calls share one interpreter)."""
+    """A loaded TF Lite model, its labels and TF Lite metadata (`metadata`, None when it has
+    none); thread-safe (calls share one interpreter)."""
 
     def __init__(self, model: bytes, labels: Sequence[str] | None = None, name: str = "model"):
         self.name = name
@@ -68,11 +73,9 @@ class Predictor:
         self.input_size = shape[1]
         self.input_type = np.dtype(self._input["dtype"])
         outputs = int(self._output["shape"][-1])
-        if labels is None:
-            from tflite_metadata import read_metadata
-
-            embedded = read_metadata(model)
-            labels = embedded.labels if embedded is not None else None
+        self.metadata = _embedded_metadata(model, name)
+        if labels is None and self.metadata is not None:
+            labels = self.metadata.labels
         if labels is None:
             raise PredictError(
                 f"{name} embeds no labels (TF Lite metadata) and none were given: pass the "
@@ -95,9 +98,8 @@ class Predictor:
         except OSError as exc:
             raise PredictError(f"{path}: cannot be read ({exc.strerror})") from None
         if labels is None and (path.parent / LABELS_FILE).is_file():
-            from tflite_metadata import read_metadata
-
-            if (embedded := read_metadata(model)) is None or embedded.labels is None:
+            embedded = _embedded_metadata(model, str(path))
+            if embedded is None or embedded.labels is None:
                 text = (path.parent / LABELS_FILE).read_text(encoding="utf-8")
                 labels = [line.strip() for line in text.splitlines() if line.strip()]
         return cls(model, labels, str(path))
@@ -139,6 +141,16 @@ class Predictor:
         order = np.argsort(-scores, kind="stable")
         found = [(self.labels[i], float(scores[i])) for i in order if scores[i] >= threshold]
         return found[:top] if top is not None else found
+
+
+def _embedded_metadata(model: bytes, name: str) -> ModelMetadata | None:
+    """The model's TF Lite metadata (None: it has none); PredictError when it is unreadable."""
+    from tflite_metadata import MetadataError, read_metadata
+
+    try:
+        return read_metadata(model)
+    except MetadataError as exc:
+        raise PredictError(f"{name}: {exc}") from None
 
 
 def checked_image(image: str | Path | bytes, name: str | None = None) -> bytes:

@@ -28,7 +28,7 @@ stacks need the emulator's environment (`edgectl emulator env`)."""
 
 PREDICT_EPILOG = """\
 exit status: 0 every image labeled, 1 an image was refused (the others are still labeled) or
-no model could be used, 2 bad command line.
+no model could be used, 2 bad command line or no file among IMAGE|DIR.
 
 --format json prints one object:
   {"model": {"stack", "model", "fingerprint", "file", "sha256", "source"} ,
@@ -140,11 +140,15 @@ def run_predict(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from components.predict import ImageRejected
 
+    paths = image_paths(args.images)
+    if not paths:
+        print(f"edgectl predict: no file in {', '.join(args.images)}", file=sys.stderr)
+        return 2
     about, gated_threshold, ask = _model_source(args)
     threshold = args.threshold if args.threshold is not None else gated_threshold
     threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     results = []
-    for path in image_paths(args.images):
+    for path in paths:
         result = ImageResult(str(path))
         try:
             result.labels = ask(path, threshold)[: args.top]
@@ -175,18 +179,15 @@ def _model_source(args: argparse.Namespace) -> tuple[dict[str, Any], float | Non
     from components.predict import Predictor
 
     if args.model_file is not None:
-        from tflite_metadata import read_metadata
-
         path = Path(args.model_file)
         predictor = Predictor.from_file(path)
-        data = path.read_bytes()
-        embedded = read_metadata(data)
+        embedded = predictor.metadata
         about = {
             "stack": None,
             "model": embedded.name if embedded is not None else None,
             "fingerprint": embedded.version if embedded is not None else None,
             "file": str(path),
-            "sha256": hashlib.sha256(data).hexdigest(),
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "source": "--model-file",
         }
         return about, embedded.threshold if embedded is not None else None, predictor.label

@@ -122,6 +122,27 @@ def test_option_limits(model_dir: Path, args, message):
     assert (code, out) == (2, "") and message in err
 
 
+def test_an_empty_directory_names_no_image(model_dir: Path, tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    code, out, err = _edgectl(
+        "predict", "--model-file", str(model_dir / "model.tflite"), str(tmp_path / "empty")
+    )
+    assert (code, out) == (2, "") and f"no file in {tmp_path / 'empty'}" in err
+
+
+def test_unreadable_metadata_is_named(tmp_path: Path, tflite_files):
+    model = tflite_files[0]
+    good = with_metadata(model.data, name="x", labels=model.labels)
+    # The metadata's M001 file identifier overwritten: not a metadata flatbuffer any more.
+    assert good.count(b"M001") == 1
+    broken = good.replace(b"M001", b"XXXX")
+    path = tmp_path / "model.tflite"
+    path.write_bytes(bytes(broken))
+    code, out, err = _edgectl("predict", "--model-file", str(path), "x.png")
+    assert (code, out) == (1, "")
+    assert f"{path}: TFLITE_METADATA is not a metadata flatbuffer (no M001 identifier)" in err
+
+
 def test_stack_and_model_are_needed_without_a_model_file():
     code, _, err = _edgectl("predict", "x.png")
     assert code == 2 and "--stack and --model are required (or --model-file FILE)" in err
