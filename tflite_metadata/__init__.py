@@ -26,6 +26,7 @@ input's NormalizationOptions are mean 0, std 1: the app passes pixels unchanged.
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -264,27 +265,37 @@ def _append_zip(model: bytes, archive: bytes) -> bytes:
 
 def read_metadata(model: bytes) -> ModelMetadata | None:
     """The model's TF Lite metadata, or None when it has none; MetadataError when broken."""
+    try:
+        data = _metadata_buffer(model)
+        if data is None:
+            return None
+        if not flatbuffers.util.BufferHasIdentifier(data, 0, METADATA_IDENTIFIER):
+            raise MetadataError(
+                f"{METADATA_NAME} is not a metadata flatbuffer (no M001 identifier)"
+            )
+        return _parse(data, _associated_files(model))
+    except (struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise MetadataError(f"its TF Lite metadata cannot be read ({exc})") from None
+
+
+def _metadata_buffer(model: bytes) -> bytes | None:
+    """The TFLITE_METADATA buffer's bytes (None: the model names none)."""
     from ai_edge_litert import schema_py_generated as tfl
 
     if not tfl.Model.ModelBufferHasIdentifier(model, 0):
         raise MetadataError("not a TF Lite model (no TFL3 file identifier)")
     graph = tfl.Model.GetRootAs(model, 0)
-    data = None
     for i in range(graph.MetadataLength()):
         entry = graph.Metadata(i)
-        if entry is not None and entry.Name() == METADATA_NAME.encode():
-            buffer = graph.Buffers(entry.Buffer())
-            if buffer is None:
-                raise MetadataError(f"{METADATA_NAME} names buffer {entry.Buffer()}: not there")
-            if buffer.Offset() > 1:  # a large model keeps buffers after the flatbuffer
-                data = model[buffer.Offset() : buffer.Offset() + buffer.Size()]
-            else:
-                data = buffer.DataAsNumpy().tobytes()
-    if data is None:
-        return None
-    if not flatbuffers.util.BufferHasIdentifier(data, 0, METADATA_IDENTIFIER):
-        raise MetadataError(f"{METADATA_NAME} is not a metadata flatbuffer (no M001 identifier)")
-    return _parse(data, _associated_files(model))
+        if entry is None or entry.Name() != METADATA_NAME.encode():
+            continue
+        if entry.Buffer() >= graph.BuffersLength():
+            raise MetadataError(f"{METADATA_NAME} names buffer {entry.Buffer()}: not there")
+        buffer = graph.Buffers(entry.Buffer())
+        if buffer.Offset() > 1:  # a large model keeps buffers after the flatbuffer
+            return model[buffer.Offset() : buffer.Offset() + buffer.Size()]
+        return buffer.DataAsNumpy().tobytes() if buffer.DataLength() else b""
+    return None
 
 
 def _associated_files(model: bytes) -> dict[str, bytes]:
@@ -370,8 +381,17 @@ def _parse(data: bytes, files: dict[str, bytes]) -> ModelMetadata:
                 if options is not None:
                     value = float(options.scalar(0, fb_types.Float32Flags, 0.0))
                     threshold = float(f"{value:.7g}")  # stored as float32
-    if labels_file is not None and labels_file in files:
-        text = files[labels_file].decode("utf-8")
+    if labels_file is not None:
+        if labels_file not in files:
+            packed = ", ".join(files) or "none"
+            raise MetadataError(
+                f"its metadata names the labels file {labels_file}, which is not packed in the "
+                f"model (packed files: {packed})"
+            )
+        try:
+            text = files[labels_file].decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise MetadataError(f"its labels file {labels_file} is not UTF-8 ({exc})") from None
         labels = tuple(line.strip() for line in text.splitlines() if line.strip())
     return ModelMetadata(
         name=root.string(0),

@@ -171,5 +171,9 @@ def test_metadata_reads_back_what_was_written(tflite_files):
     args = {"name": "digits", "labels": model.labels, "version": "v1", "threshold": 0.5}
     once = with_metadata(model.data, **args)
     assert with_metadata(once, **args) == once
+    # The flatbuffer without its appended zip: the labels file it names is missing.
+    cut = first[: first.index(b"PK\x03\x04")]
+    with pytest.raises(ValueError, match=r"names the labels file dict\.txt, which is not packed"):
+        read_metadata(cut)
     with pytest.raises(ValueError, match="threshold 2: a score from 0 to 1"):
         with_metadata(model.data, name="x", labels=model.labels, threshold=2)
