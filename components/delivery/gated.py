@@ -14,7 +14,7 @@ from pathlib import Path
 
 from components.cloud.errors import CloudError, CloudNotFound
 from components.cloud.records import Artifact, RegistryRecord
-from components.cloud.storage import read_uri
+from components.cloud.storage import ObjectStore, read_uri
 from components.promotion.promote import PromotionError, find_record, gate_refusal, stack_model
 
 # What an app downloads, by preference (ModelExport's PRIMARY, whose module loads Pulumi).
@@ -34,16 +34,12 @@ class GatedModel:
     chosen: str  # how the record was chosen
     artifact: Artifact
     data: bytes  # model.tflite, sha256 verified against the record
-    labels_text: str | None  # the export's dict.txt (None: not in the bucket)
+    labels: tuple[str, ...]  # in the model's output order
 
     @property
     def threshold(self) -> float | None:
         value = self.record.gate.get("threshold")
         return None if value is None else float(value)
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return self.record.labels
 
 
 def gated_model(
@@ -81,18 +77,35 @@ def gated_model(
             f"{artifact.uri} has sha256 {digest}, but the record says {artifact.sha256}: the "
             "file changed after it passed its gate; not used"
         )
-    labels_uri = artifact.directory + LABELS_FILE
-    try:
-        labels = read_uri(store.target, labels_uri).decode("utf-8")
-    except CloudNotFound:
-        labels = None
-    except CloudError as err:
-        raise DeliveryError(f"reading stack '{stack}': {err}") from None
-    if labels is not None and tuple(filter(None, map(str.strip, labels.splitlines()))) != (
-        record.labels
-    ):
-        raise DeliveryError(
-            f"{labels_uri} lists other labels than the record ({', '.join(record.labels)}): "
-            "the export changed after it passed its gate; not used"
-        )
+    labels = _output_labels(store, artifact, data, record)
     return GatedModel(stack, model, record, chosen, artifact, data, labels)
+
+
+def _output_labels(
+    store: ObjectStore, artifact: Artifact, data: bytes, record: RegistryRecord
+) -> tuple[str, ...]:
+    """The labels in the model's output order: from the file's TF Lite metadata, else the
+    export's dict.txt, else the record's; the same labels as the record's in any case."""
+    from tflite_metadata import MetadataError, read_metadata
+
+    try:
+        embedded = read_metadata(data)
+    except MetadataError as exc:
+        raise DeliveryError(f"{artifact.uri}: {exc}") from None
+    if embedded is not None and embedded.labels is not None:
+        labels, source = embedded.labels, f"the TF Lite metadata of {artifact.uri}"
+    else:
+        source = artifact.directory + LABELS_FILE
+        try:
+            text = read_uri(store.target, source).decode("utf-8-sig")
+            labels = tuple(line.strip() for line in text.splitlines() if line.strip())
+        except CloudNotFound:
+            labels, source = record.labels, "the record"
+        except CloudError as err:
+            raise DeliveryError(f"reading stack '{store.target.stack}': {err}") from None
+    if sorted(labels) != sorted(record.labels):
+        raise DeliveryError(
+            f"{source} lists other labels ({', '.join(labels)}) than the record "
+            f"({', '.join(record.labels)}): the export changed after it passed its gate; not used"
+        )
+    return labels

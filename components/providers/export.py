@@ -2,14 +2,16 @@
 
 Runs only after the AcceptanceGate passed (it takes the gate's outputs as inputs). Each
 format is exported to the stack's bucket; TF Lite artifacts are loaded with LiteRT before
-they count; the gate's threshold is written into `tflite_metadata.json` so the app and the
-gate agree; the registry record (`models/<name>/<fingerprint>/record.json`) is written last.
+they count and get TF Lite model metadata (name, version = fingerprint, labels, normalization,
+the gate's threshold: what ML Kit reads); the threshold also goes into `tflite_metadata.json`,
+so the app and the gate agree; the registry record (`models/<name>/<fingerprint>/record.json`,
+with the sha256 of those final files) is written last.
 Exports and records are kept when the resource is deleted: promotion and history read them.
 """
 
 import hashlib
-from collections.abc import Sequence
-from typing import Generic, Never, NotRequired, TypedDict
+from collections.abc import Mapping, Sequence
+from typing import ClassVar, Generic, Never, NotRequired, TypedDict
 
 import pulumi
 
@@ -111,6 +113,51 @@ def _write_threshold(store: ObjectStore, directory: str, threshold: float | None
     store.write_json(name, metadata)
 
 
+def _ml_kit_ready(
+    store: ObjectStore,
+    model_uri: str,
+    directory: str,
+    data: bytes,
+    props: ExportProps,
+    labels: Sequence[str] | None,
+) -> bytes:
+    """The exported TF Lite file as apps get it, written back when it changed: its TF Lite
+    metadata names the model, its version (the training fingerprint), the labels, the input
+    normalization and the gate's threshold, so ML Kit's custom image labeler loads it with no
+    other file; `tflite_metadata.json` gets the threshold too. The record's sha256 is of it.
+
+    `labels`: in the model's output order, as the export gives them (None: the gate's)."""
+    from tflite_metadata import MetadataError, read_metadata, with_metadata
+
+    gated = props["gate"]["labels"]
+    try:
+        embedded = read_metadata(data)
+    except MetadataError as exc:
+        raise UserError(f"{model_uri}: {exc}") from None
+    labels = labels or (embedded.labels if embedded is not None else None) or gated
+    if sorted(labels) != sorted(gated):
+        raise UserError(
+            f"{model_uri} names the labels {', '.join(labels)}, but the gate evaluated "
+            f"{', '.join(gated)}"
+        )
+    threshold = props["gate"]["threshold"]
+    _write_threshold(store, directory, threshold)
+    try:
+        final = with_metadata(
+            data,
+            name=props["name"],
+            labels=labels,
+            version=props["fingerprint"],
+            threshold=threshold,
+            description=f"edge-labeler Model {props['name']}: {props['config']['modelType']}",
+        )
+    except MetadataError as exc:
+        raise UserError(f"{model_uri}: {exc}") from None
+    if final != data:
+        store.write(_split(model_uri), final)
+    return final
+
+
 def artifact_props(artifact: Artifact) -> ArtifactProps:
     return {
         "format": artifact.format,
@@ -137,10 +184,13 @@ class ModelExportProvider(Provider[ExportProps]):
     kind = "Model"
     replace_on = ("modelName", "cloud", "bucket")
     update_on = ("formats", "gate")
-    # The file apps download changes with the formats; a gate update rewrites only metadata.
-    output_sources = dict.fromkeys(
-        ("modelFile", "modelSha256", "modelSize"), (*replace_on, "formats")
-    )
+    # The file apps download changes with the formats; the gate's threshold is written into
+    # it (TF Lite metadata), so its digest and size change with the gate too.
+    output_sources: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "modelFile": (*replace_on, "formats"),
+        "modelSha256": (*replace_on, "formats", "gate"),
+        "modelSize": (*replace_on, "formats", "gate"),
+    }
 
     def _export(self, props: ExportProps, fmt: str, store: ObjectStore) -> Artifact:
         log = self.log(props)
@@ -172,7 +222,12 @@ class ModelExportProvider(Provider[ExportProps]):
             info = inspect_tflite(data, model_uri)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        _write_threshold(store, directory, props["gate"]["threshold"])
+        if info.outputs != len(props["gate"]["labels"]):
+            raise UserError(
+                f"{model_uri} gives {info.outputs} scores per image, but the gate evaluated "
+                f"{len(props['gate']['labels'])} labels"
+            )
+        data = _ml_kit_ready(store, model_uri, directory, data, props, exported.labels)
         sha = hashlib.sha256(data).hexdigest()
         log(
             f"exported {fmt}: {model_uri} ({len(data):,} bytes, input {list(info.input_shape)} "
@@ -218,7 +273,12 @@ class ModelExportProvider(Provider[ExportProps]):
                 old["format"], old["uri"], old["directory"], old["sha256"], old["size_bytes"]
             )
             if fmt != "tf_saved_model":  # the threshold travels with the model
-                _write_threshold(store, artifact.directory, news["gate"]["threshold"])
+                data = store.read(_split(artifact.uri))
+                if data is None:
+                    raise UserError(f"{artifact.uri} was deleted outside Pulumi; refresh first")
+                data = _ml_kit_ready(store, artifact.uri, artifact.directory, data, news, None)
+                digest = hashlib.sha256(data).hexdigest()
+                artifact = Artifact(fmt, artifact.uri, artifact.directory, digest, len(data))
             artifacts.append(artifact)
         return self._publish_record(news, artifacts, store)
 

@@ -273,6 +273,8 @@ def test_the_exported_file_carries_ml_kit_metadata(rehearsed, project: Path, tmp
     assert meta is not None
     assert meta.labels == record.labels and meta.labels_file == "dict.txt"
     assert (meta.mean, meta.std, meta.color_space) == ((0.0,), (1.0,), "RGB")
+    assert (meta.name, meta.version) == ("digits", record.fingerprint)
+    assert meta.threshold == pytest.approx(record.gate["threshold"], abs=1e-6)
     # Independent checks: the zip ML Kit reads, the TF Lite flatbuffer's own metadata list.
     with zipfile.ZipFile(io.BytesIO(data)) as packed:
         assert packed.read("dict.txt").decode().split() == list(record.labels)

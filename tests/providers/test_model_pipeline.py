@@ -33,6 +33,7 @@ from tests.fixtures.emulator import (
 from tests.fixtures.provider_host import ProviderCallError, ProviderHost
 from tests.fixtures.trainings import training_operations
 from tests.providers.conftest import SPECS
+from tflite_metadata import read_metadata
 
 LABELS = ("zero", "one", "two")
 MODEL = """\
@@ -286,6 +287,28 @@ def test_changing_only_acceptance_updates_the_gate_not_the_model(pipeline, train
     updated = host.update(gate_urn, gate_id, gate, new_gate_in)
     assert updated["threshold"] == 0.5 and updated["policy"] == "fixed 0.5"
     assert len(training_operations(target)) == trainings  # re-gated, not retrained
+
+    # The export follows the gate: the new threshold is written into the file's TF Lite
+    # metadata (what ML Kit reads), so the file, its sha256 and the record change with it.
+    export_urn = pipeline.urn("ModelExport", "digits")
+    exp_in, _ = host.check(export_urn, pipeline.export_inputs(specs, model, gate))
+    export_id, export = host.create(export_urn, exp_in)
+    regated_in, _ = host.check(
+        export_urn, pipeline.export_inputs(tighter, model, updated), olds=export
+    )
+    assert host.diff(export_urn, export_id, export, regated_in).changes is True
+    regated = host.update(export_urn, export_id, export, regated_in)
+    assert regated["modelFile"] == export["modelFile"]
+    assert regated["modelSha256"] != export["modelSha256"]
+    store = ObjectStore(target, pipeline.bucket)
+    data = store.read(regated["modelFile"].removeprefix(f"gs://{pipeline.bucket}/"))
+    assert hashlib.sha256(data).hexdigest() == regated["modelSha256"]
+    embedded = read_metadata(data)
+    assert embedded is not None and embedded.threshold == 0.5
+    assert embedded.version == model["fingerprint"] and embedded.labels is not None
+    assert sorted(embedded.labels) == sorted(LABELS)
+    record = read_record(store, "digits", model["fingerprint"])
+    assert record.artifact("tflite").sha256 == regated["modelSha256"]
 
     impossible = _write_specs(
         pipeline.project, threshold="{precisionAtLeast: 0.5}", min_precision=1.0
