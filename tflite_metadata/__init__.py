@@ -372,9 +372,12 @@ def _parse(data: bytes, files: dict[str, bytes]) -> ModelMetadata:
             color = {0: "UNKNOWN", 1: "RGB", 2: "GRAYSCALE"}.get(space, str(space))
     labels_file = threshold = labels = None
     if scores is not None:
-        for entry in scores.tables(6):
-            if entry.scalar(2, fb_types.Int8Flags, 0) == _TENSOR_AXIS_LABELS:
-                labels_file = entry.string(0)
+        axis_labels = [
+            entry.string(0)
+            for entry in scores.tables(6)
+            if entry.scalar(2, fb_types.Int8Flags, 0) == _TENSOR_AXIS_LABELS
+        ]
+        labels_file = axis_labels[0] if axis_labels else None
         for unit in scores.tables(4):
             if unit.scalar(0, fb_types.Uint8Flags, 0) == _SCORE_THRESHOLDING:
                 options = unit.table(1)

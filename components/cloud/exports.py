@@ -14,10 +14,7 @@ when the model carries it, else from `dict.txt`, else from `tflite_metadata.json
 (the emulator's AutoML layout); an export with none of them has no labels here (None).
 """
 
-import io
 import json
-import struct
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -99,110 +96,12 @@ def read_export(
 
 # ---- labels inside a TF Lite file (its model metadata) -----------------------------------------
 
-# TF Lite's schema (schema.fbs, file identifier TFL3): Model.buffers is field 4, Model.metadata
-# field 6; Metadata {name, buffer}; Buffer {data, offset, size}. The metadata schema
-# (metadata_schema.fbs, identifier M001): ModelMetadata.subgraph_metadata is field 3,
-# SubGraphMetadata.output_tensor_metadata field 3, TensorMetadata.associated_files field 6,
-# AssociatedFile {name, description, type, locale}, type TENSOR_AXIS_LABELS = 2. The files
-# themselves are a zip archive appended to the model.
-_METADATA_NAME = "TFLITE_METADATA"
-_TENSOR_AXIS_LABELS = 2
-
-
-class _Flatbuffer:
-    """Just enough of the flatbuffers wire format to read tables, vectors and strings."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def _u32(self, position: int) -> int:
-        value: int = struct.unpack_from("<I", self.data, position)[0]
-        return value
-
-    def root(self) -> int:
-        return self._u32(0)
-
-    def identifier(self) -> bytes:
-        return self.data[4:8]
-
-    def field(self, table: int, index: int) -> int | None:
-        """The position of a table's field (None when it is absent: its default)."""
-        vtable = table - struct.unpack_from("<i", self.data, table)[0]
-        slot = 4 + 2 * index
-        if slot >= struct.unpack_from("<H", self.data, vtable)[0]:
-            return None
-        offset: int = struct.unpack_from("<H", self.data, vtable + slot)[0]
-        return table + offset if offset else None
-
-    def indirect(self, position: int) -> int:
-        return position + self._u32(position)
-
-    def vector(self, table: int, index: int) -> tuple[int, int]:
-        """(start, length) of a vector field ((0, 0) when absent)."""
-        position = self.field(table, index)
-        if position is None:
-            return 0, 0
-        vector = self.indirect(position)
-        return vector + 4, self._u32(vector)
-
-    def tables(self, table: int, index: int) -> list[int]:
-        start, length = self.vector(table, index)
-        return [self.indirect(start + 4 * i) for i in range(length)]
-
-    def string(self, table: int, index: int) -> str:
-        start, length = self.vector(table, index)
-        return self.data[start : start + length].decode("utf-8")
-
-    def scalar(self, table: int, index: int, fmt: str) -> int:
-        position = self.field(table, index)
-        if position is None:
-            return 0
-        value: int = struct.unpack_from(fmt, self.data, position)[0]
-        return value
-
-
-def _metadata_buffer(data: bytes) -> bytes | None:
-    """The TFLITE_METADATA buffer of a TF Lite model (None: the model has no metadata)."""
-    model = _Flatbuffer(data)
-    if model.identifier() != b"TFL3":
-        raise ValueError("not a TF Lite flatbuffer (no TFL3 identifier)")
-    root = model.root()
-    buffers = model.tables(root, 4)
-    for entry in model.tables(root, 6):
-        if model.string(entry, 0) != _METADATA_NAME:
-            continue
-        buffer = buffers[model.scalar(entry, 1, "<I")]
-        start, length = model.vector(buffer, 0)
-        if length:
-            return data[start : start + length]
-        offset, size = model.scalar(buffer, 1, "<Q"), model.scalar(buffer, 2, "<Q")
-        return data[offset : offset + size] if size else None
-    return None
-
 
 def tflite_labels(data: bytes) -> tuple[str, ...] | None:
     """The labels a TF Lite model carries in its metadata (the first output's first
-    TENSOR_AXIS_LABELS file, one label per line); None when it carries none.
+    TENSOR_AXIS_LABELS file, one label per line, in the zip appended to the model); None when
+    it carries none. ValueError (tflite_metadata.MetadataError) when it cannot be read."""
+    from tflite_metadata import read_metadata  # LiteRT's schema: only when a file is read
 
-    ValueError when the model or its metadata cannot be read.
-    """
-    try:
-        metadata = _metadata_buffer(data)
-        if metadata is None:
-            return None
-        meta = _Flatbuffer(metadata)
-        if meta.identifier() != b"M001":
-            raise ValueError("its TFLITE_METADATA is not TF Lite model metadata (no M001)")
-        names = []
-        for subgraph in meta.tables(meta.root(), 3)[:1]:
-            for tensor in meta.tables(subgraph, 3)[:1]:
-                for associated in meta.tables(tensor, 6):
-                    if meta.scalar(associated, 2, "<b") == _TENSOR_AXIS_LABELS:
-                        names.append(meta.string(associated, 0))
-        if not names:
-            return None
-        with zipfile.ZipFile(io.BytesIO(data)) as packed:
-            text = packed.read(names[0]).decode("utf-8-sig")
-    except (struct.error, IndexError, UnicodeDecodeError, zipfile.BadZipFile, KeyError) as exc:
-        raise ValueError(f"its TF Lite metadata cannot be read ({exc})") from None
-    return tuple(line.strip() for line in text.splitlines() if line.strip())
+    metadata = read_metadata(data)
+    return None if metadata is None else metadata.labels

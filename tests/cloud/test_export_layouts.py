@@ -156,5 +156,5 @@ def test_a_folder_without_the_documented_model_file_is_an_error(emulator):
 def test_tflite_labels_reads_the_metadata_and_refuses_what_is_not_tflite(model):
     assert tflite_labels(model.data) is None  # converted without metadata
     assert tflite_labels(with_label_metadata(model.data, LABELS, "dict.txt")) == LABELS
-    with pytest.raises(ValueError, match="not a TF Lite flatbuffer"):
+    with pytest.raises(ValueError, match="not a TF Lite model"):
         tflite_labels(b"PK\x03\x04 a zip, not a model")
