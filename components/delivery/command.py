@@ -17,14 +17,15 @@ from typing import Any
 
 PREDICT_DESCRIPTION = """\
 Label local images with the exact model a stack gated, as an app would run it: the TF Lite
-file named by the stack's registry record (the record the stack publishes, else its newest
-that passed its gate, else --fingerprint), its sha256 checked against the record, run with
-LiteRT. Prints, per image, the labels scoring at or above the gate's threshold, highest first.
-Images are checked with the dataset rules (format by content, 30 MB, decodable); a directory
-stands for every file under it. --model-file runs a local .tflite instead (labels from its
-TF Lite metadata, else dict.txt beside it). --online asks the deployed model (AutoML
-PredictionService) instead of running the file; the Model spec must have `deploy`. Emulator
-stacks need the emulator's environment (`edgectl emulator env`)."""
+file named by the stack's registry record (the record --fingerprint names, else the one the
+stack publishes, else its newest that passed its gate), its sha256 checked against the record,
+run with LiteRT. Prints, per image, the labels scoring at or above the gate's threshold,
+highest first. Images are checked with the dataset rules (format by content, 30 MB,
+decodable); a directory stands for every file under it. --model-file runs a local .tflite
+instead (labels from its TF Lite metadata, else dict.txt beside it). --online asks the
+deployed model (AutoML PredictionService) instead of running the file; the Model spec must
+have `deploy` (Vertex AI serves no online predictions for Edge models). Emulator stacks need
+the emulator's environment (`edgectl emulator env`)."""
 
 PREDICT_EPILOG = """\
 exit status: 0 every image labeled, 1 an image was refused (the others are still labeled) or

@@ -1,9 +1,10 @@
 """`edgectl predict --online`: the images sent to the deployed model instead of run locally.
 
 Only a Model whose spec has `deploy` is served online. AutoML v1 (`api: automl_v1`) answers
-through its PredictionService (`predict` on the model, after DeployModel); Vertex AI answers
-from an Endpoint the model is deployed to, which this project does not create, and the local
-emulator serves no Vertex prediction service: such stacks are refused with that reason.
+through its PredictionService (`predict` on the model, after DeployModel). Vertex AI serves no
+online predictions for Edge models ("You cannot use an Edge model in Vertex AI to serve
+predictions": they are exported, not deployed to an endpoint; the emulator refuses the same),
+so `--online` on a Vertex AI stack is refused with that reason.
 """
 
 from __future__ import annotations
@@ -37,13 +38,9 @@ def refusal(target: CloudTarget, deploy_nodes: int | None, model: str) -> str | 
             "file locally"
         )
     if target.api == "vertex":
-        where = (
-            "the local emulator serves no Vertex AI prediction service"
-            if target.emulator
-            else ("edge-labeler does not create Vertex AI endpoints")
-        )
         return (
-            f"stack '{target.stack}' trains on Vertex AI, whose online predictions come from an "
-            f"endpoint, and {where}; drop --online to run the gated file locally"
+            f"stack '{target.stack}' trains on Vertex AI, which serves no online predictions "
+            "for Edge models (they are exported, not deployed to an endpoint); drop --online "
+            "to run the gated file locally, as the app does"
         )
     return None
