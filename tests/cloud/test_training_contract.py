@@ -206,16 +206,12 @@ def test_export_writes_a_loadable_tflite_where_the_operation_says(trained: Train
         assert data is not None
         info = inspect_tflite(data)
         assert info.input_shape[0] == 1 and info.input_shape[-1] == 3
-        if trained.target.api == "automl_v1":  # dict.txt, in output order
-            assert (exported.labels_from, sorted(exported.labels or ())) == (
-                "dict.txt",
-                sorted(LABELS),
-            )
-        elif exported.labels_from:  # once the exporter writes TF Lite metadata ([6/8])
-            assert exported.labels_from == "tflite metadata"
-            assert sorted(exported.labels or ()) == sorted(LABELS)
-        else:  # until then a Vertex AI export carries no labels: no dict.txt, as documented
-            assert exported.labels is None
+        # Both services put the labels into the file's TF Lite metadata (read first); AutoML
+        # also writes dict.txt beside it, Vertex AI does not.
+        assert exported.labels_from == "tflite metadata"
+        assert sorted(exported.labels or ()) == sorted(LABELS)
+        dict_txt = store.read(exported.directory.removeprefix(store.uri()) + "dict.txt")
+        assert (dict_txt is not None) == (trained.target.api == "automl_v1")
     with pytest.raises(CloudError, match="allowed: tflite, edgetpu_tflite, tf_saved_model"):
         api.start_export(trained.model.name, "core_ml", store.uri("exports/"))
 
