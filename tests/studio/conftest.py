@@ -81,6 +81,16 @@ def _new(more: int, than: int) -> list[DigitImage]:
     return [i for i in digit_images(more, LABELS) if i.index not in old]
 
 
+def scan_name(image: DigitImage) -> str:
+    """The file name of a digit in the `scans` folder."""
+    return f"scan{image.index:04d}.{image.extension}"
+
+
+def scan_truth() -> dict[str, str]:
+    """What each file of the `scans` folder shows (its digit's label), by name."""
+    return {scan_name(i): i.label for i in _new(PER_LABEL + 14, PER_LABEL)}
+
+
 def held_out() -> list[DigitImage]:
     """Digits in no dataset of the project (for "test your model")."""
     return _new(PER_LABEL + 16, PER_LABEL + 14)
@@ -101,10 +111,8 @@ def studio_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     unlabeled = [i for i in extra if i not in labeled][:UNLABELED]
     assert len(labeled) == 30 and len(unlabeled) == UNLABELED
     for image in [*labeled, *unlabeled]:
-        (scans / f"scan{image.index:04d}.{image.extension}").write_bytes(image.data)
-    rows += [
-        f"scan{i.index:04d}.{i.extension},{i.label}" for i in sorted(labeled, key=lambda i: i.index)
-    ]
+        (scans / scan_name(image)).write_bytes(image.data)
+    rows += [f"{scan_name(i)},{i.label}" for i in sorted(labeled, key=lambda i: i.index)]
     (data / "scans-labels.csv").write_text("\n".join(rows) + "\n")
     (root / "specs" / "all.yaml").write_text(SPECS)
     (root / "Pulumi.yaml").write_text("name: edge-labeler\nruntime: python\n")
@@ -125,7 +133,7 @@ def rehearsal(studio_project: Path, tmp_path_factory: pytest.TempPathFactory) ->
     with (
         patched_environ(
             {
-                EPOCHS_PER_NODE_HOUR_ENV: "40",
+                EPOCHS_PER_NODE_HOUR_ENV: "20",
                 "EDGE_LABELER_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
             }
         ),
@@ -252,7 +260,7 @@ def browser(request: pytest.FixtureRequest) -> Iterator[object]:
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                 "--window-size=1280,1000", "--disable-gpu"):  # fmt: skip
+                 "--window-size=1280,1600", "--disable-gpu"):  # fmt: skip
         options.add_argument(flag)
     service = webdriver.ChromeService(executable_path=driver)
     drv = webdriver.Chrome(options=options, service=service)

@@ -17,7 +17,7 @@ from components.cli import main
 from components.evaluation.metrics import evaluations_from_json
 from components.evaluation.threshold import point_at
 from components.predict import Predictor
-from tests.studio.conftest import PER_LABEL, UNLABELED, git, held_out
+from tests.studio.conftest import PER_LABEL, UNLABELED, git, held_out, scan_truth
 
 HANG_GUARD_S = 300
 
@@ -92,10 +92,11 @@ def test_label_twelve_images_by_keyboard(browser, studio, studio_project, screen
     # The legend: key → label, in the dataset's order (the labels file's).
     legend = dict(span.text.split(" ", 1) for span in _all(browser, "#label-keys span"))
     assert sorted(legend.values()) == ["one", "two", "zero"]
-    keys = sorted(legend)
+    key_of = {label: key for key, label in legend.items()}
+    truth = scan_truth()
     browser.execute_script("document.getElementById('label-grid').focus()")
-    # A number key sets the image's label and moves to the next image.
-    _keys(browser, *[keys[i % 3] for i in range(UNLABELED)])
+    # A number key sets the image's label (the digit it shows) and moves to the next image.
+    _keys(browser, *[key_of[truth[name]] for name in names])
     _wait(browser, lambda b: len(_all(b, "#label-grid .card.labeled")) == UNLABELED)
     _wait_for_images(browser, "#label-grid img")
     browser.save_screenshot(str(screenshots / "label.png"))
@@ -106,7 +107,7 @@ def test_label_twelve_images_by_keyboard(browser, studio, studio_project, screen
 
     after = labels_file.read_text().splitlines()
     added = [line for line in after if line not in before]
-    expected = {n: legend[keys[i % 3]] for i, n in enumerate(names)}
+    expected = {n: truth[n] for n in names}
     assert sorted(added) == sorted(f"{n},{label}" for n, label in expected.items())
     assert after[0] == "path,label" and after[1:] == sorted(after[1:])  # sorted by path
     diff = git(studio_project, "diff", "--numstat", "--", str(labels_file))
@@ -152,6 +153,15 @@ def test_the_slider_shows_the_evaluations_metrics_at_0_7(browser, studio, rehear
     cells = [c.text for c in _all(browser, "#confusion td")]
     assert sum(int(c) for c in cells if c != "·") == evaluations.overall.example_count
     browser.save_screenshot(str(screenshots / "evaluate.png"))
+
+    # At 0 every label reaches the threshold: false positives, each a thumbnail.
+    _move_slider_to(browser, 0.0)
+    low = point_at(evaluations.overall, 0.0)
+    assert low.false_positives > 0
+    assert len(_all(browser, "#false-positives .card")) == min(low.false_positives, 60)
+    assert len(_all(browser, "#false-negatives .card")) == min(low.false_negatives, 60)
+    _wait_for_images(browser, "#false-positives img")
+    browser.save_screenshot(str(screenshots / "evaluate-0.00.png"))
 
 
 def test_use_this_threshold_is_a_one_line_diff(browser, studio, studio_project, screenshots):

@@ -306,17 +306,24 @@ async function updateThreshold() {
   const name = encodeURIComponent(state.model);
   const [at, images] = await Promise.all([
     api(`models/${name}/at?threshold=${t}`),
-    api(`models/${name}/images?threshold=${t}`),
+    // Per-image views need the exported model (none when the gate failed: nothing exported).
+    state.summary.canPredict ? api(`models/${name}/images?threshold=${t}`) : null,
   ]);
   if (ticket !== pending) return;  // the slider has moved on
   renderMetrics(at);
-  renderImages(images);
+  if (images) renderImages(images);
+  else {
+    $("confusion-note").textContent = "No TF Lite export was kept (the model failed its gate, " +
+      "so nothing was exported): the confusion matrix and the images need the exported model.";
+  }
   drawCurve(t);
   // Set last: tests wait for this attribute to name the threshold they moved to.
   $("overall").dataset.threshold = t.toFixed(2);
 }
 
 function renderMetrics(at) {
+  $("overall-at").textContent = `at ${at.threshold.toFixed(2)}`;
+  $("per-label-at").textContent = `at ${at.threshold.toFixed(2)}, one-vs-rest`;
   $("overall-precision").textContent = fmt(at.precision);
   $("overall-recall").textContent = fmt(at.recall);
   $("overall-f1").textContent = fmt(at.f1);
@@ -404,7 +411,8 @@ async function useThreshold() {
     const result = await api(`models/${encodeURIComponent(state.model)}/threshold`,
       { method: "POST", body: JSON.stringify({ value: state.threshold }) });
     const box = $("threshold-diff");
-    box.textContent = `${result.file}\n${result.diff}`;
+    box.textContent = `Written to ${result.file} (the gate uses it from the next ` +
+      `rehearsal or pulumi up; review it as a pull request):\n${result.diff}`;
     box.hidden = false;
     box.dataset.written = state.threshold.toFixed(2);
   } catch (err) {
