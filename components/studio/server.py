@@ -5,7 +5,9 @@ no CDN, no font or script from the network. The JSON API under /api/ reads the p
 specs on every request (an edit in an editor shows on reload) and writes only two things,
 both files of the project: a dataset's labels file and a Model's threshold. A write must
 carry the `X-Edge-Studio` header, which a page of another site cannot send without a CORS
-preflight that this server never answers, and an Origin, when given, must be this server's.
+preflight that this server never answers, and an Origin, when given, must be this server's;
+every request must name this server in its Host header (127.0.0.1 or localhost and its port),
+so a site whose name was made to resolve to 127.0.0.1 (DNS rebinding) is refused.
 """
 
 from __future__ import annotations
@@ -261,10 +263,23 @@ def make_handler(api: Api, log: Callable[[str], None]) -> type[BaseHTTPRequestHa
             ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
             return HTTPStatus.OK, ctype, file.read_bytes()
 
+        def _own_host(self) -> bool:
+            """The request names this server (127.0.0.1 or localhost, its port): a page of
+            another site that made its name resolve to 127.0.0.1 (DNS rebinding) does not."""
+            address = self.server.server_address
+            port = address[1] if isinstance(address, tuple) else None
+            if self.headers.get("Host", "") in (f"127.0.0.1:{port}", f"localhost:{port}"):
+                return True
+            self._send(_json({"error": "the studio answers http://127.0.0.1 only"}, 403))
+            return False
+
         def do_GET(self) -> None:
-            self._route(api.get)
+            if self._own_host():
+                self._route(api.get)
 
         def do_POST(self) -> None:
+            if not self._own_host():
+                return
             origin = self.headers.get("Origin")
             host = self.headers.get("Host", "")
             if self.headers.get(WRITE_HEADER) != "1" or (

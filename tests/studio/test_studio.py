@@ -179,6 +179,13 @@ def test_writes_need_the_studios_page_and_ctrl_c_stops_the_server(
         # A form or fetch of another site: no studio header, or another origin.
         assert _post(url, body, {}) == 403
         assert _post(url, body, {"X-Edge-Studio": "1", "Origin": "http://evil.test"}) == 403
+        # A site whose name resolves to 127.0.0.1 (DNS rebinding): refused, reads too.
+        rebound = urllib.request.Request(
+            f"http://{address}/api/overview", headers={"Host": "evil.test"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(rebound)
+        assert refused.value.code == 403
         with urllib.request.urlopen(f"http://{address}/api/overview") as response:
             overview = json.load(response)
         assert [m["name"] for m in overview["models"] if m["evaluated"]] == ["digits"]
