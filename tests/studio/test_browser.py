@@ -8,6 +8,8 @@ guard only.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -16,7 +18,6 @@ import pytest
 from components.cli import main
 from components.evaluation.metrics import evaluations_from_json
 from components.evaluation.threshold import point_at
-from components.predict import Predictor
 from tests.studio.conftest import PER_LABEL, UNLABELED, git, held_out, scan_truth
 
 HANG_GUARD_S = 300
@@ -197,10 +198,20 @@ def test_test_your_model_labels_a_held_out_digit_as_predict_does(
         (li.get_attribute("data-label"), float(li.get_attribute("data-score")))
         for li in _all(browser, "#test-result li[data-score]")
     ]
-    expected = Predictor.from_file(rehearsal / "digits" / "model.tflite").label(image, 0.5)
+    # `edgectl predict` on the same file, with the model the rehearsal exported.
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main(
+            ["predict", "--model-file", str(rehearsal / "digits" / "model.tflite"),
+             "--threshold", "0.5", "--format", "json", str(image)]
+        )  # fmt: skip
+    assert status == 0, out.getvalue()
+    (predicted,) = json.loads(out.getvalue())["images"]
+    expected = [(x["label"], x["score"]) for x in predicted["labels"]]
     assert expected, "the model labels the held-out digit at 0.5"
     assert [label for label, _ in shown] == [label for label, _ in expected]
-    assert [score for _, score in shown] == pytest.approx([s for _, s in expected], abs=1e-9)
+    # The same scores, to the 6 decimals `edgectl predict --format json` prints.
+    assert [score for _, score in shown] == pytest.approx([s for _, s in expected], abs=5e-7)
     browser.save_screenshot(str(screenshots / "test.png"))
 
 
