@@ -296,6 +296,22 @@ def add_download(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=command.run_download)
 
 
+# -- studio (components/studio) -----------------------------------------------------------------
+
+
+def add_studio(subparsers: Subparsers) -> None:
+    from components.studio import command
+
+    parser = subparsers.add_parser(
+        "studio",
+        help="a local page: datasets, labeling, the threshold slider, test your model",
+        description=command.DESCRIPTION,
+        formatter_class=_formatter,
+    )
+    command.configure(parser)
+    parser.set_defaults(handler=command.run)
+
+
 SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     add_validate,
     add_emulator,
@@ -306,6 +322,7 @@ SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     add_status,
     add_predict,
     add_download,
+    add_studio,
 ]
 
 

@@ -17,6 +17,8 @@ it holds afterwards are checked (not its time):
 - `predict` runs a model with LiteRT: with `--model-file`, no cloud client at all; with
   `--stack` (and `download`), Cloud Storage's client for the record; never TensorFlow, and the
   AutoML prediction client only with `--online`.
+- `studio` serving its Datasets and Label pages: the data layer and Pillow, no cloud client,
+  no numeric or ML package (LiteRT and numpy load when a model is evaluated or tested).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ PARSER_MODULES = {
     "components.promotion.command",
     "components.delivery",
     "components.delivery.command",
+    "components.studio",
+    "components.studio.command",
     "emulator",
     "emulator.cli",
 }
@@ -129,6 +133,7 @@ def _emulator_beyond_its_parser(modules: set[str]) -> set[str]:
         ["predict", "--help"],
         ["download", "--help"],
         ["emulator", "--help"],
+        ["studio", "--help"],
     ],
     ids=" ".join,
 )
@@ -278,3 +283,28 @@ def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), (200, 10, 10)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+STUDIO_REQUESTS = """\
+from pathlib import Path
+from components.studio.server import Api, Studio
+root = Path({root!r})
+api = Api(Studio(root, root / "specs", None, None))
+api.get(["overview"], {{}})
+page = api.get(["datasets", "digits"], {{}})
+name = __import__("json").loads(page[2])["contactSheet"]["zero"][0]
+api.get(["image", "digits"], {{"name": [name]}})
+"""
+
+
+def test_studio_pages_load_no_cloud_client_and_no_ml_package(tmp_path):
+    project = _example_project(tmp_path / "project")
+    status, modules, stderr = _run(
+        "0",
+        setup=STUDIO_REQUESTS.format(root=str(project)),
+        env={"EDGE_LABELER_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert status == 0, stderr
+    assert {"components.studio.server", "components.data.manifest", "PIL.Image"} <= modules
+    assert _loaded(modules, HEAVY + CLIENTS) == set()
+    assert _emulator_beyond_its_parser(modules) == set()

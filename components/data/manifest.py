@@ -443,6 +443,28 @@ def local_items(
     raise ValueError(f"unknown local source kind {kind!r}")
 
 
+def source_label_order(
+    kind: str, path: Path, label: str, labels_file: Path | None = None
+) -> tuple[str, ...]:
+    """The labels in the order the dataset's source gives them: label folders as they first
+    appear in the zip or directory, a labels file's labels as they first appear in it.
+
+    Reports and the studio list labels in this order (`zero` … `nine`, not alphabetically);
+    it reads names only, no image. Sources that cannot be read give no order (an empty tuple).
+    """
+    try:
+        if kind == "images":
+            if labels_file is None:
+                return ()
+            mapping = read_labels_file(labels_file, str(labels_file))
+            return tuple(dict.fromkeys(lab for labels in mapping.values() for lab in labels))
+        files = read_source(path, label).files
+    except (DatasetError, OSError, ValueError):
+        return ()
+    folders = (folder for _, folder in iter_structured(files, label) if isinstance(folder, str))
+    return tuple(dict.fromkeys(folders))
+
+
 def scan_local(
     kind: str,
     path: Path,

@@ -6,7 +6,8 @@ evaluation code that reads them both depend on this module and not on each other
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -47,3 +48,51 @@ class Evaluations:
 
     overall: Evaluation
     per_label: Mapping[str, Evaluation]
+
+
+# `edgectl rehearse --out DIR` keeps, per trained model, DIR/<model>/evaluation.json (this
+# module's JSON form of its evaluations, with its criteria and label order) beside its TF Lite
+# export; `edgectl studio --rehearsal DIR` reads them.
+KEPT_EVALUATION_FILE = "evaluation.json"
+
+
+def evaluation_to_json(evaluation: Evaluation) -> dict[str, Any]:
+    """A plain-JSON form of one evaluation (`evaluation_from_json` reads it back)."""
+    return {
+        "label": evaluation.label,
+        "auPrc": evaluation.au_prc,
+        "auRoc": evaluation.au_roc,
+        "logLoss": evaluation.log_loss,
+        "exampleCount": evaluation.example_count,
+        "points": [asdict(p) for p in evaluation.points],
+        "confusionLabels": list(evaluation.confusion_labels),
+        "confusionRows": [list(r) for r in evaluation.confusion_rows],
+    }
+
+
+def evaluation_from_json(data: Mapping[str, Any]) -> Evaluation:
+    return Evaluation(
+        label=data["label"],
+        au_prc=float(data["auPrc"]),
+        au_roc=float(data["auRoc"]),
+        log_loss=float(data["logLoss"]),
+        example_count=int(data["exampleCount"]),
+        points=tuple(ConfidencePoint(**p) for p in data["points"]),
+        confusion_labels=tuple(data.get("confusionLabels") or ()),
+        confusion_rows=tuple(tuple(int(n) for n in r) for r in data.get("confusionRows") or ()),
+    )
+
+
+def evaluations_to_json(evaluations: Evaluations) -> dict[str, Any]:
+    """A model's evaluations as plain JSON (what a rehearsal keeps for the studio)."""
+    return {
+        "overall": evaluation_to_json(evaluations.overall),
+        "perLabel": {k: evaluation_to_json(v) for k, v in evaluations.per_label.items()},
+    }
+
+
+def evaluations_from_json(data: Mapping[str, Any]) -> Evaluations:
+    return Evaluations(
+        overall=evaluation_from_json(data["overall"]),
+        per_label={k: evaluation_from_json(v) for k, v in data["perLabel"].items()},
+    )

@@ -14,26 +14,16 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
+from components.spec.round_trip import document_of, round_trip_yaml
 from components.spec.schema import API_VERSION
 
 
 class PinError(ValueError):
     """The overlay cannot be edited (not YAML, or not overlay documents)."""
-
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    # The specs' style: 2-space mappings, block sequences indented under their key.
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 4096  # never re-wrap long lines or comments
-    yaml.explicit_start = False
-    return yaml
 
 
 def _pin(from_stack: str, fingerprint: str) -> CommentedMap:
@@ -65,7 +55,7 @@ def with_pin(text: str | None, stack: str, model: str, from_stack: str, fingerpr
     if text is None or not text.strip():
         header = f"# Stack `{stack}`: JSON merge patches by kind + metadata.name.\n\n"
         return (text or header) + _new_document(model, from_stack, fingerprint)
-    yaml = _yaml()
+    yaml = round_trip_yaml()
     try:
         documents = list(yaml.load_all(text))
     except YAMLError as err:
@@ -94,19 +84,11 @@ def with_pin(text: str | None, stack: str, model: str, from_stack: str, fingerpr
 
 def _model_document(documents: list[Any], model: str) -> Any:
     """The overlay document patching Model `model`, or None."""
-    for doc in documents:
-        if (
-            isinstance(doc, dict)
-            and doc.get("kind") == "Model"
-            and isinstance(doc.get("metadata"), dict)
-            and doc["metadata"].get("name") == model
-        ):
-            return doc
-    return None
+    return document_of(documents, "Model", model)
 
 
 def pinned(text: str, model: str) -> dict[str, str] | None:
     """The current pin of Model `model` in overlay text, or None."""
-    doc = _model_document(list(_yaml().load_all(text)), model)
+    doc = _model_document(list(round_trip_yaml().load_all(text)), model)
     promoted = (doc.get("spec") or {}).get("promoted") if doc is not None else None
     return dict(promoted) if isinstance(promoted, dict) else None

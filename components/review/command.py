@@ -106,12 +106,15 @@ temporary directory): the same provider code as `pulumi up`, resource by resourc
 dependency order, without Pulumi state. Reports per model the metrics at the chosen threshold
 and whether the gate passes; with --base, the base revision is read from git and rehearsed
 first, and the report shows every metric's change. Writes DIR/report.md with PNG plots
-(precision/recall vs threshold with the chosen point marked; confusion matrix). The stack's
-overlay applies; every stack is rehearsed on the emulator. Each trained model is then judged
-against every stack's gate (Pulumi.<stack>.yaml and its overlay; a promotion pin keeps its
-source stack's threshold). Training time follows EDGE_LABELER_EMULATOR_SECONDS_PER_NODE_HOUR
-(default 60 s per node hour), or EDGE_LABELER_EMULATOR_EPOCHS_PER_NODE_HOUR epochs (results
-independent of the machine's speed)."""
+(precision/recall vs threshold with the chosen point marked; the top-1 confusion matrix),
+saying at which threshold each figure is measured, labels in the dataset's order; and per
+model DIR/<model>/ (its evaluation and TF Lite model) for `edgectl studio --rehearsal DIR`.
+The stack's overlay applies; every stack is rehearsed on the emulator. Each trained model is
+then judged against every stack's gate (Pulumi.<stack>.yaml and its overlay; a promotion pin
+keeps its source stack's threshold). Training time follows
+EDGE_LABELER_EMULATOR_SECONDS_PER_NODE_HOUR (default 60 s per node hour), or
+EDGE_LABELER_EMULATOR_EPOCHS_PER_NODE_HOUR epochs (results independent of the machine's
+speed)."""
 
 REHEARSE_EPILOG = """\
 exit status: 0 every model passes its gate and every stack's, 1 a gate fails (on any stack)
@@ -134,6 +137,13 @@ def configure_rehearse(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--project-dir", default=".", metavar="DIR", help="the Pulumi project directory"
     )
+    parser.add_argument(
+        "--artifact-url",
+        metavar="URL",
+        help="where DIR is uploaded (e.g. a GitHub run's artifacts): also write DIR/summary.md, "
+        "the report with each plot a link there, for a job summary (which shows no relative "
+        "image)",
+    )
 
 
 def run_rehearse(args: argparse.Namespace) -> int:
@@ -141,7 +151,13 @@ def run_rehearse(args: argparse.Namespace) -> int:
     from components.review.revisions import RevisionError
 
     try:
-        result = rehearse(Path(args.project_dir), args.stack, Path(args.out), args.base)
+        result = rehearse(
+            Path(args.project_dir),
+            args.stack,
+            Path(args.out),
+            args.base,
+            artifact_url=args.artifact_url,
+        )
     except RevisionError as err:
         print(f"edgectl rehearse: {err}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ judged against every stack's gate (stack_gates.py): the rehearsal fails when any
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -24,13 +25,20 @@ from typing import Any, Protocol
 
 from components.cloud.adapters import training_api
 from components.cloud.clients import CloudTarget, cloud_target
+from components.cloud.storage import ObjectStore, split_uri
+from components.data.manifest import source_label_order
 from components.evaluation.gate import Criteria, GateResult, evaluate
-from components.evaluation.metrics import Evaluations
+from components.evaluation.metrics import (
+    KEPT_EVALUATION_FILE,
+    Evaluations,
+    evaluations_to_json,
+)
 from components.evaluation.report import (
     ModelMetrics,
     ModelReport,
     plot_confusion_matrix,
     plot_precision_recall,
+    top1_counts,
     write_report,
 )
 from components.graph import Graph, Node, resolve
@@ -148,6 +156,11 @@ class ModelOutcome:
     evaluations: Evaluations | None = None
     facts: tuple[tuple[str, str], ...] = ()
     metrics: ModelMetrics | None = None  # promoted models: from the source record
+    labels: tuple[str, ...] = ()  # the dataset's label order
+    dataset: str | None = None
+    dataset_fingerprint: str | None = None
+    criteria: Mapping[str, Any] | None = None  # the gate's criteria input
+    model_files: Mapping[str, bytes] = field(default_factory=dict)  # the TF Lite export
 
 
 @dataclass(frozen=True)
@@ -218,6 +231,14 @@ def _model_outcome(name: str, graph: Graph, run: Deployment, target: CloudTarget
     model_spec = trained_node.document
     dataset_node = graph.node(("Dataset", getattr(model_spec, "dataset", "")), "dataset")
     dataset = run.outputs.get(dataset_node.name, {}) if dataset_node is not None else {}
+    source = getattr(dataset_node.document, "source", None) if dataset_node else None
+    labels = (
+        source_label_order(source.kind.value, source.path, str(source.path), source.labels)
+        if source is not None and source.path is not None
+        else ()
+    )
+    export_node = graph.node(document, "export")
+    export = run.outputs.get(export_node.name) if export_node is not None else None
     evaluations = training_api(target).evaluations(trained["modelName"])
     # The gate provider's own decision is what counts; the same evaluate() gives the figures.
     result = evaluate(evaluations, Criteria.from_props(gate_node.inputs["criteria"]))
@@ -235,7 +256,28 @@ def _model_outcome(name: str, graph: Graph, run: Deployment, target: CloudTarget
         evaluations=evaluations,
         facts=tuple(facts),
         metrics=ModelMetrics.from_gate(result),
+        labels=labels,
+        dataset=dataset_node.document.name if dataset_node else None,
+        dataset_fingerprint=dataset.get("fingerprint"),
+        criteria=gate_node.inputs["criteria"],
+        model_files=_tflite_files(target, export),
     )
+
+
+def _tflite_files(target: CloudTarget, export: Mapping[str, Any] | None) -> dict[str, bytes]:
+    """The TF Lite export's files (model.tflite, dict.txt, tflite_metadata.json) by name,
+    read while the rehearsal's emulator runs; none when the model was not exported."""
+    artifact = ((export or {}).get("artifacts") or {}).get("tflite")
+    if not artifact:
+        return {}
+    bucket, prefix = split_uri(str(artifact["directory"]).rstrip("/") + "/")
+    store = ObjectStore(target, bucket)
+    files = {}
+    for name in sorted(store.names(prefix)):
+        data = store.read(name)
+        if data is not None and "/" not in name[len(prefix) :]:
+            files[name[len(prefix) :]] = data
+    return files
 
 
 def _failure(resource: str, run: Deployment) -> str:
@@ -282,8 +324,12 @@ def rehearse(
     out_dir: Path,
     base_rev: str | None = None,
     log: Log = print,
+    artifact_url: str | None = None,
 ) -> Rehearsal:
-    """Rehearses the working tree (and `base_rev` first) and writes the report to `out_dir`."""
+    """Rehearses the working tree (and `base_rev` first) and writes the report to `out_dir`
+    (with `artifact_url`, also summary.md: the plots linked to where `out_dir` is uploaded),
+    and per trained model `out_dir/<model>/`: its evaluation and TF Lite model, for
+    `edgectl studio --rehearsal`."""
     project_dir = Path(project_dir).resolve()
     with tempfile.TemporaryDirectory(prefix="edgectl-rehearse-") as scratch:
         tmp = Path(scratch)
@@ -299,7 +345,7 @@ def rehearse(
             log("[rehearse] this revision (working tree)")
             head = rehearse_revision(project_dir, stack, "working tree", True, log)
     reports = [
-        _model_report(outcome, out_dir, base.models.get(name) if base else None)
+        _model_report(outcome, out_dir, base.models.get(name) if base else None, stack)
         for name, outcome in head.models.items()
     ]
     notes = [f"Stack `{stack}` rehearsed on a fresh local emulator (nothing was spent)."]
@@ -314,12 +360,16 @@ def rehearse(
             why = verdict.error or "; ".join(verdict.result.failures if verdict.result else ())
             log(f"[rehearse] Model {verdict.model} would fail stack '{verdict.stack}': {why}")
     sections = render_verdicts(stacks)
-    path = write_report(out_dir, f"Rehearsal of stack {stack}", reports, notes, sections)
+    path = write_report(
+        out_dir, f"Rehearsal of stack {stack}", reports, notes, sections, artifact_url
+    )
     log(f"[rehearse] report: {path}")
     return Rehearsal(path, head, base, stacks)
 
 
-def _model_report(outcome: ModelOutcome, out_dir: Path, base: ModelOutcome | None) -> ModelReport:
+def _model_report(
+    outcome: ModelOutcome, out_dir: Path, base: ModelOutcome | None, stack: str
+) -> ModelReport:
     plots: list[tuple[str, str]] = []
     if outcome.evaluations is not None:
         chosen = outcome.gate.point.threshold if outcome.gate and outcome.gate.point else None
@@ -337,10 +387,12 @@ def _model_report(outcome: ModelOutcome, out_dir: Path, base: ModelOutcome | Non
         confusion = plot_confusion_matrix(
             outcome.evaluations.overall,
             out_dir / f"{outcome.name}-confusion-matrix.png",
-            f"Model {outcome.name}: confusion matrix (TEST split)",
+            f"Model {outcome.name}: top-1 confusion matrix (TEST split, no threshold)",
+            outcome.labels,
         )
         if confusion is not None:
             plots.append(("confusion matrix", confusion.name))
+        _keep_for_studio(outcome, out_dir / outcome.name, stack)
     failures = tuple(outcome.gate.failures) if outcome.gate else ()
     if outcome.gate_error and not failures:
         failures = (outcome.gate_error,)
@@ -355,6 +407,31 @@ def _model_report(outcome: ModelOutcome, out_dir: Path, base: ModelOutcome | Non
         facts=outcome.facts,
         plots=tuple(plots),
         base=None if base is None else _model_report_plain(base),
+        labels=outcome.labels,
+        top1=top1_counts(outcome.evaluations.overall) if outcome.evaluations else {},
+    )
+
+
+def _keep_for_studio(outcome: ModelOutcome, directory: Path, stack: str) -> None:
+    """What `edgectl studio --rehearsal DIR` reads: the evaluation, the gate's criteria, the
+    dataset's label order and fingerprint, and the exported TF Lite files."""
+    assert outcome.evaluations is not None
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data in outcome.model_files.items():
+        (directory / name).write_bytes(data)
+    kept = {
+        "model": outcome.name,
+        "stack": stack,
+        "fingerprint": outcome.fingerprint,
+        "dataset": outcome.dataset,
+        "datasetFingerprint": outcome.dataset_fingerprint,
+        "labels": list(outcome.labels),
+        "criteria": dict(outcome.criteria or {}),
+        "modelFiles": sorted(outcome.model_files),
+        "evaluations": evaluations_to_json(outcome.evaluations),
+    }
+    (directory / KEPT_EVALUATION_FILE).write_text(
+        json.dumps(kept, indent=2) + "\n", encoding="utf-8"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 from pathlib import Path
@@ -52,6 +53,9 @@ spec:
 """
 
 
+ARTIFACT_URL = "https://github.com/o/r/actions/runs/1#artifacts"
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A committed project; the working tree then asks for a label the model does not have."""
@@ -85,7 +89,17 @@ def rehearsed(project: Path, tmp_path_factory: pytest.TempPathFactory):
     console = io.StringIO()
     with patched_environ({SECONDS_PER_NODE_HOUR_ENV: "15"}), contextlib.redirect_stdout(console):
         code = main(
-            ["rehearse", "--project-dir", str(project), "--base", "HEAD", "--out", str(out)]
+            [
+                "rehearse",
+                "--project-dir",
+                str(project),
+                "--base",
+                "HEAD",
+                "--out",
+                str(out),
+                "--artifact-url",
+                ARTIFACT_URL,
+            ]
         )
     return code, out, console.getvalue(), before, {key: os.environ.get(key) for key in ENV_KEYS}
 
@@ -138,9 +152,66 @@ def test_with_base_the_metric_deltas_appear(rehearsed):
     row = re.search(r"^\| threshold \| 0\.050 \| (\d\.\d{3}) \| ([^|]+) \|$", report, re.M)
     assert row is not None, report
     assert row.group(2).strip() not in ("±0", "—")
-    assert re.search(r"^\| one \| [\d.]+ \| [\d.]+ \| [^|]+ \| [^|]+ \|$", report, re.M)
+    assert re.search(
+        r"^\| one \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+/\d+ \| [^|]+ \| [^|]+ \|$", report, re.M
+    )
 
 
 def test_the_emulator_environment_is_restored(rehearsed):
     *_, before, after = rehearsed
     assert after == before  # the rehearsal's own emulator left nothing behind
+
+
+def _label_rows(report: str) -> list[list[str]]:
+    """The per-label table's rows (cells), in order."""
+    lines = report.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("| label |"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_labels_are_listed_in_the_dataset_order(rehearsed):
+    """The zip's folders come zero, one, two: the table follows it, not the alphabet."""
+    report = (rehearsed[1] / "report.md").read_text()
+    assert [row[0] for row in _label_rows(report)] == ["zero", "one", "two"]
+
+
+def test_each_figure_says_at_which_threshold_it_is_measured(rehearsed):
+    report = (rehearsed[1] / "report.md").read_text()
+    assert "Overall, at threshold 0.05 (the gate's policy fixed 0.05)" in report
+    assert "Per label, at threshold 0.05 (one-vs-rest" in report
+    assert "| label | precision | recall | F1 | top-1 correct |" in report
+    # The top-1 column is the confusion matrix's diagonal over its row: n/20·0.1 TEST images.
+    for row in _label_rows(report):
+        correct, total = map(int, row[4].split("/"))
+        assert 0 <= correct <= total and total >= 1
+    assert "(top-1, no threshold)" in report
+
+
+def test_the_job_summary_links_each_plot_to_the_artifact(rehearsed):
+    out = rehearsed[1]
+    summary = (out / "summary.md").read_text()
+    assert not re.search(r"!\[[^]]*\]\((?!https?:)", summary)  # no relative image
+    assert "data:image" not in summary
+    for plot in ("digits-precision-recall.png", "digits-confusion-matrix.png"):
+        assert f"(`{plot}` in the rehearsal artifact)]({ARTIFACT_URL})" in summary
+    # Everything else is the report.
+    report = (out / "report.md").read_text()
+    assert [line for line in summary.splitlines() if ".png" not in line] == [
+        line for line in report.splitlines() if ".png" not in line
+    ]
+
+
+def test_the_studio_gets_the_evaluation_and_the_model(rehearsed):
+    kept = rehearsed[1] / "digits"
+    data = json.loads((kept / "evaluation.json").read_text())
+    assert data["labels"] == ["zero", "one", "two"]
+    assert data["criteria"]["policy"] == "fixed" and data["criteria"]["value"] == 0.05
+    assert data["datasetFingerprint"].startswith("sha256:")
+    # This revision fails its gate: nothing was exported, so no TF Lite file is kept (the
+    # studio evaluates it, and tests only exported models: tests/studio/).
+    assert data["modelFiles"] == [] and not (kept / "model.tflite").exists()
