@@ -288,7 +288,7 @@ def add_download(subparsers: Subparsers) -> None:
 
     parser = subparsers.add_parser(
         "download",
-        help="the gated model, labels, threshold and ML Kit snippets, to bundle with an app",
+        help="the gated model, labels, threshold and ML Kit snippets to bundle in an app",
         description=command.DOWNLOAD_DESCRIPTION,
         formatter_class=_formatter,
     )
