@@ -1,12 +1,21 @@
-"""One network per AutoML model type: MobileNet-style depthwise-separable stacks, small → large.
+"""One network per AutoML model type, small → large, built for a 2-core CPU and a one-minute budget.
 
 Every model takes RGB pixels 0–255 as float32 `[batch, H, W, 3]` of any size and carries its own
-preprocessing (a Resizing layer to the type's input size, then a Rescaling layer to [-1, 1]), so
-exported files need nothing from the app but pixels. The head is softmax (multiclass) or sigmoid
-(multilabel), one score per label in the order given.
+preprocessing: a Resizing layer (named `resize`) to its input side, then a Rescaling layer to
+[-1, 1]. Exported TF Lite files are converted from what follows the Resizing layer (`core_of`),
+with a fixed `[1, side, side, 3]` input: apps (and the predictor) resize, so the file does not.
+The head is softmax (multiclass) or sigmoid (multilabel), one score per label in the order given.
 
-Sizes were chosen for a 2-core CPU: on 32×32 digits, low-latency trains an epoch of 1,400 images
-in about 1.3 s; parameter counts (and so .tflite sizes) grow strictly with the type.
+Input side. Each type has a largest side; a model trained on smaller images uses their own
+(median shorter) side instead, rounded up to a multiple of 8 and at least 32 — enlarging adds
+no detail, only compute (the example digits are 32×32: every type then takes 32×32).
+
+The types differ where a CPU-trained model gains from it (figures: bench/bench_training.py):
+- low latency: plain 3×3 convolutions on a small input, few channels — the fastest to train and
+  to run; its int8 file stays far below the 0.6 MB of AutoML's published low-latency option;
+- versatile: a larger input and wider, deeper convolutions (≤ 3.2 MB as float32);
+- high accuracy: the largest input, residual inverted-bottleneck stages and a wide head
+  (≤ 6 MB as float32).
 """
 
 from dataclasses import dataclass
@@ -23,68 +32,106 @@ class ArchitectureError(ValueError):
 
 
 @dataclass(frozen=True)
+class Stage:
+    """Blocks of one kind: `conv` (3×3 conv), `separable` (depthwise 3×3 + 1×1) or `residual`
+    (MobileNetV2's inverted bottleneck: 1×1 expand, depthwise 3×3, 1×1 project, skip)."""
+
+    kind: str
+    filters: int
+    stride: int  # of the stage's first block
+    repeats: int = 1
+    expansion: int = 4  # residual blocks only
+
+
+@dataclass(frozen=True)
 class Architecture:
     """How one model type is built and trained."""
 
     model_type: str
-    input_size: int  # square input the model resizes to, in pixels
-    width: float  # MobileNet width multiplier applied to every block's filters
+    input_size: int  # largest square input side, in pixels (smaller images: their own side)
     stem_filters: int
-    # (filters before the width multiplier, stride) of each depthwise-separable block
-    blocks: tuple[tuple[int, int], ...]
+    stem_stride: int
+    stages: tuple[Stage, ...]
+    head_filters: int  # a 1×1 convolution before pooling; 0: none
     dropout: float
     batch_size: int
-    learning_rate: float
+    learning_rate: float  # peak of the schedule
+    weight_decay: float
 
 
 # Keras' default 0.99 needs hundreds of steps before inference statistics settle; small
 # datasets give a few steps per epoch, so validation loss (early stopping) would lag far behind.
 _BN_MOMENTUM = 0.9
 
-_MOBILENET_V1 = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2))
-
 ARCHITECTURES: dict[str, Architecture] = {
     "mobile-low-latency-1": Architecture(
         model_type="mobile-low-latency-1",
-        input_size=32,
-        width=0.5,
-        stem_filters=32,
-        blocks=((64, 1), (128, 2), (128, 1), (256, 2), (256, 1)),
+        input_size=48,
+        stem_filters=24,
+        stem_stride=2,
+        stages=(Stage("conv", 24, 1), Stage("conv", 48, 2, 2), Stage("conv", 96, 2, 2)),
+        head_filters=0,
         dropout=0.1,
         batch_size=32,
         learning_rate=3e-3,
+        weight_decay=5e-4,
     ),
     "mobile-versatile-1": Architecture(
         model_type="mobile-versatile-1",
-        input_size=48,
-        width=0.75,
+        input_size=64,
         stem_filters=32,
-        blocks=(*_MOBILENET_V1, (512, 1)),
+        stem_stride=2,
+        stages=(
+            Stage("conv", 32, 1),
+            Stage("conv", 64, 2, 2),
+            Stage("conv", 128, 2, 2),
+            Stage("conv", 256, 2, 2),
+        ),
+        head_filters=0,
         dropout=0.2,
         batch_size=32,
-        learning_rate=2e-3,
+        learning_rate=3e-3,
+        weight_decay=5e-4,
     ),
     "mobile-high-accuracy-1": Architecture(
         model_type="mobile-high-accuracy-1",
-        input_size=64,
-        width=1.0,
+        input_size=96,
         stem_filters=32,
-        blocks=(*_MOBILENET_V1, (512, 1), (512, 1)),
+        stem_stride=2,
+        stages=(
+            Stage("conv", 32, 1),
+            Stage("conv", 64, 2, 2),
+            Stage("conv", 128, 2, 2),
+            Stage("conv", 256, 2, 2),
+            Stage("conv", 384, 2, 1),
+        ),
+        head_filters=0,
         dropout=0.2,
         batch_size=32,
-        learning_rate=2e-3,
+        learning_rate=3e-3,
+        weight_decay=5e-4,
     ),
     "cloud": Architecture(
         model_type="cloud",
-        input_size=96,
-        width=1.0,
+        input_size=128,
         stem_filters=32,
-        blocks=(*_MOBILENET_V1, (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1)),
+        stem_stride=2,
+        stages=(
+            Stage("conv", 32, 1),
+            Stage("conv", 64, 2, 2),
+            Stage("conv", 128, 2, 2),
+            Stage("conv", 256, 2, 2),
+            Stage("conv", 512, 2, 2),
+        ),
+        head_filters=0,
         dropout=0.2,
         batch_size=32,
-        learning_rate=2e-3,
+        learning_rate=3e-3,
+        weight_decay=5e-4,
     ),
 }
+# The largest input side of any type: images are decoded once at (at most) this side.
+LARGEST_INPUT = max(a.input_size for a in ARCHITECTURES.values())
 
 
 def architecture(model_type: str) -> Architecture:
@@ -97,34 +144,74 @@ def architecture(model_type: str) -> Architecture:
         ) from None
 
 
-def _filters(arch: Architecture, base: int) -> int:
-    # MobileNet rounds channel counts to multiples of 8 (good for SIMD and int8 kernels).
-    return max(8, int(base * arch.width + 4) // 8 * 8)
+def _conv_bn_relu(x, filters: int, kernel: int, stride: int, name: str):
+    layers = keras().layers
+    x = layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, name=name)(x)
+    x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_bn")(x)
+    return layers.ReLU(6.0, name=f"{name}_relu")(x)
 
 
-def build_model(arch: Architecture, num_labels: int, multilabel: bool):
-    """A fresh, untrained Keras model for the architecture (weights from the global seed)."""
+def _depthwise_bn_relu(x, stride: int, name: str):
+    layers = keras().layers
+    x = layers.DepthwiseConv2D(3, stride, padding="same", use_bias=False, name=name)(x)
+    x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_bn")(x)
+    return layers.ReLU(6.0, name=f"{name}_relu")(x)
+
+
+def _block(x, stage: Stage, stride: int, name: str):
+    layers = keras().layers
+    if stage.kind == "conv":
+        return _conv_bn_relu(x, stage.filters, 3, stride, name)
+    if stage.kind == "separable":
+        x = _depthwise_bn_relu(x, stride, f"{name}_dw")
+        return _conv_bn_relu(x, stage.filters, 1, 1, f"{name}_pw")
+    inputs = x.shape[-1]
+    y = _conv_bn_relu(x, inputs * stage.expansion, 1, 1, f"{name}_expand")
+    y = _depthwise_bn_relu(y, stride, f"{name}_dw")
+    y = layers.Conv2D(stage.filters, 1, use_bias=False, name=f"{name}_project")(y)
+    y = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_project_bn")(y)
+    if stride == 1 and inputs == stage.filters:
+        y = layers.Add(name=f"{name}_add")([x, y])
+    return y
+
+
+def build_model(arch: Architecture, num_labels: int, multilabel: bool, input_side: int = 0):
+    """A fresh, untrained Keras model for the architecture (weights from the global seed).
+
+    `input_side` is the side it resizes to (default: the type's largest).
+    """
     k = keras()
     layers = k.layers
+    side = input_side or arch.input_size
     pixels = k.Input(shape=(None, None, 3), dtype="float32", name="pixels")
-    x = layers.Resizing(arch.input_size, arch.input_size, name="resize")(pixels)
+    x = layers.Resizing(side, side, name="resize")(pixels)
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="normalise")(x)
-    x = layers.Conv2D(
-        _filters(arch, arch.stem_filters), 3, strides=2, padding="same", use_bias=False, name="stem"
-    )(x)
-    x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name="stem_bn")(x)
-    x = layers.ReLU(6.0, name="stem_relu")(x)
-    for i, (base, stride) in enumerate(arch.blocks, start=1):
-        x = layers.DepthwiseConv2D(
-            3, strides=stride, padding="same", use_bias=False, name=f"block{i}_dw"
-        )(x)
-        x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"block{i}_dw_bn")(x)
-        x = layers.ReLU(6.0, name=f"block{i}_dw_relu")(x)
-        x = layers.Conv2D(_filters(arch, base), 1, use_bias=False, name=f"block{i}_pw")(x)
-        x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"block{i}_pw_bn")(x)
-        x = layers.ReLU(6.0, name=f"block{i}_pw_relu")(x)
+    x = _conv_bn_relu(x, arch.stem_filters, 3, arch.stem_stride, "stem")
+    for s, stage in enumerate(arch.stages, start=1):
+        for r in range(stage.repeats):
+            x = _block(x, stage, stage.stride if r == 0 else 1, f"stage{s}_{r + 1}")
+    if arch.head_filters:
+        x = _conv_bn_relu(x, arch.head_filters, 1, 1, "head")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     return _with_head(pixels, x, arch.dropout, num_labels, multilabel, arch.model_type)
+
+
+def core_of(model):
+    """The part of a model after its top-level `resize` layer (the model itself if none).
+
+    It shares the model's weights and takes `[batch, side, side, 3]` pixels 0–255.
+    """
+    k = keras()
+    try:
+        resize = model.get_layer("resize")
+    except ValueError:
+        return model
+    return k.Model(resize.output, model.output, name=f"{model.name}_core")
+
+
+def input_side_of(model) -> int | None:
+    """The side a model resizes its input to (its `resize` layer, or a fixed input)."""
+    return _resize_size(model) or _fixed_size(model.inputs[0].shape)
 
 
 def _with_head(pixels, features, dropout: float, num_labels: int, multilabel: bool, name: str):
@@ -137,14 +224,15 @@ def _with_head(pixels, features, dropout: float, num_labels: int, multilabel: bo
 
 
 def build_transfer_model(
-    base_model_path: Path, arch: Architecture, num_labels: int, multilabel: bool
+    base_model_path: Path, arch: Architecture, num_labels: int, multilabel: bool, side: int = 0
 ) -> tuple[object, int]:
     """A model that reuses a base model's features with a new head; returns (model, input size).
 
     `.keras` files (for instance the `model.keras` this engine writes) are fine-tuned whole:
-    everything up to the input of their last Dense layer becomes the trunk. A SavedModel
-    directory is used as a frozen feature extractor through its `serving_default` signature.
-    Either way the base must take RGB pixels 0–255 float32, like this engine's models.
+    everything up to the input of their last Dense layer becomes the trunk, at the base's own
+    input side. A SavedModel directory is used as a frozen feature extractor through its
+    `serving_default` signature, at `side` (default: the type's largest). Either way the base
+    must take RGB pixels 0–255 float32, like this engine's models.
     """
     k = keras()
     path = Path(base_model_path)
@@ -160,12 +248,12 @@ def build_transfer_model(
                 f"base model {path}: has no Dense layer to replace; a classifier model is needed"
             )
         trunk = k.Model(base.inputs, dense[-1].input, name="base")
-        size = _resize_size(base) or _fixed_size(base.inputs[0].shape) or arch.input_size
-        x = pixels if _resize_size(base) else k.layers.Resizing(size, size, name="resize")(pixels)
+        size = input_side_of(base) or arch.input_size
+        x = k.layers.Resizing(size, size, name="resize")(pixels)
         features = trunk(x)
     elif path.is_dir() and (path / "saved_model.pb").is_file():
         layer = k.layers.TFSMLayer(str(path), call_endpoint="serving_default", trainable=False)
-        size = arch.input_size
+        size = side or arch.input_size
         x = k.layers.Resizing(size, size, name="resize")(pixels)
         features = layer(x)
         if isinstance(features, dict):

@@ -1,17 +1,21 @@
 """Exports a trained model directory in AutoML's formats: files in a local directory, with digests.
 
 Formats (AutoML v1 `ModelExportOutputConfig.model_format` values):
-- `tflite`: float32 TF Lite, input float32 RGB 0–255 `[1, H, W, 3]`, output float32 scores.
+- `tflite`: float32 TF Lite, input float32 RGB 0–255 `[1, H, W, 3]`, output float32 scores
+  (the trained model directory's own `model.tflite`, converted at training time).
 - `edgetpu_tflite`: full-integer quantized TF Lite (int8 tensors inside), calibrated on TRAIN
   images; input uint8 RGB 0–255 (scale 1, zero point 0: raw pixels), output uint8 scores
   (score = value / 256). Compiling for an actual Edge TPU (`edgetpu_compiler`) is not done.
 - `tf_saved_model`: `saved_model/` with a `serving_default` signature taking float32 RGB 0–255
-  `[batch, height, width, 3]` of any size (the model resizes).
-Both TF Lite formats carry TF Lite model metadata (tflite_metadata/): the labels, as an
-associated TENSOR_AXIS_LABELS file, and the input normalization, as the services' exports do.
-Every export directory also holds `dict.txt` (labels in output order, one per line) and
-`tflite_metadata.json` (see `metadata_for`). The facade names the directory
-(`<prefix>/model-export/icn/<format>-<display_name>-<timestamp>/`) and uploads the files.
+  `[batch, height, width, 3]` of any size (the model resizes); written only when asked for.
+TF Lite files are converted straight from the Keras model (`tflite_from_keras`), without a
+SavedModel in between. Both TF Lite formats carry TF Lite model metadata (tflite_metadata/):
+the labels, as an associated TENSOR_AXIS_LABELS file, and the input normalization, as the
+services' exports do. Every export directory also holds `dict.txt` (labels in output order,
+one per line) and `tflite_metadata.json` (see `metadata_for`; it also carries the model
+directory's `training` summary: stop reason, epochs run, best epoch, cost). The facade names
+the directory (`<prefix>/model-export/icn/<format>-<display_name>-<timestamp>/`) and uploads
+the files.
 """
 
 import hashlib
@@ -25,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emulator.core.architectures import core_of
 from emulator.core.tf_setup import (
     keras,
     native_logs_filtered,
@@ -39,6 +44,7 @@ EXPORT_FORMATS = ("tflite", "edgetpu_tflite", "tf_saved_model")
 # Files of a trained model directory (emulator/core/trainer.py) that exports read or copy; an
 # export directory holds the same names, so the predictor loads either.
 TFLITE_FILE = "model.tflite"
+KERAS_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
 REPRESENTATIVE_FILE = "representative.npy"
 LABELS_FILE = "dict.txt"
@@ -98,21 +104,27 @@ def write_saved_model(model, path: Path) -> None:
     archive.write_out(str(path), verbose=False)
 
 
-def convert_tflite(
-    saved_model_dir: Path, input_size: int, representative: np.ndarray | None = None
-) -> bytes:
-    """TF Lite bytes of a SavedModel at batch 1 and a square input; int8 when calibration given.
+def tflite_from_keras(model, input_size: int, representative: np.ndarray | None = None) -> bytes:
+    """TF Lite bytes of a Keras model at batch 1 and a square input; int8 when calibration given.
 
-    `representative` (uint8 or float [N, H, W, 3], pixels 0–255) turns on full-integer
-    quantization with uint8 input/output. A black and a white image are added to the
-    calibration so the input range is exactly 0–255 (input scale 1, zero point 0).
+    Converted straight from the model in memory: its inference function (training=False) is
+    traced at `[1, input_size, input_size, 3]` and its variables frozen into constants — no
+    SavedModel is written. `model` is what follows the resizing (architectures.core_of), so
+    the file holds no resize op.
+
+    `representative` (uint8 or float [N, H, W, 3], pixels 0–255 at the input size) turns on
+    full-integer quantization with uint8 input/output. A black and a white image are added to
+    the calibration so the input range is exactly 0–255 (input scale 1, zero point 0).
     """
     tf = tensorflow()
     with tf_lock(), native_logs_filtered():
-        loaded = tf.saved_model.load(str(saved_model_dir))
         spec = tf.TensorSpec([1, input_size, input_size, 3], tf.float32, name="pixels")
-        function = tf.function(lambda pixels: loaded.serve(pixels)).get_concrete_function(spec)
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([function], loaded)
+        function = tf.function(lambda pixels: model(pixels, training=False))
+        # No trackable object: the converter then freezes the function's variables itself
+        # instead of saving the model as a SavedModel first.
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(
+            [function.get_concrete_function(spec)]
+        )
         if representative is not None:
             if len(representative) == 0:
                 raise ExportError("int8 export: no TRAIN images to calibrate with")
@@ -122,6 +134,11 @@ def convert_tflite(
             converter.inference_input_type = tf.uint8
             converter.inference_output_type = tf.uint8
         return converter.convert()
+
+
+def load_keras_model(model_dir: Path):
+    """The trained Keras model of a model directory (`model.keras`)."""
+    return keras().models.load_model(Path(model_dir) / KERAS_FILE, compile=False)
 
 
 def _calibration(images: np.ndarray, size: int) -> Iterator[list[np.ndarray]]:
@@ -231,16 +248,15 @@ def export_model(
             "threshold": threshold,
         }
         if model_format == "tf_saved_model":
-            shutil.copytree(model_dir / SAVED_MODEL_DIR, tmp / SAVED_MODEL_DIR)
+            write_saved_model(load_keras_model(model_dir), tmp / SAVED_MODEL_DIR)
             metadata = metadata_for(model_format, **facts)
         else:
             if model_format == "tflite":
                 content = (model_dir / TFLITE_FILE).read_bytes()
             else:
                 calibration = np.load(model_dir / REPRESENTATIVE_FILE)
-                content = convert_tflite(
-                    model_dir / SAVED_MODEL_DIR, base["imageSize"], calibration
-                )
+                core = core_of(load_keras_model(model_dir))
+                content = tflite_from_keras(core, base["imageSize"], calibration)
             # As AutoML and Vertex AI exports carry them: the labels (a TENSOR_AXIS_LABELS
             # file) and the input normalization in the file's TF Lite model metadata.
             content = with_metadata(
@@ -248,6 +264,8 @@ def export_model(
             )
             (tmp / TFLITE_FILE).write_bytes(content)
             metadata = metadata_for(model_format, model_content=content, **facts)
+        if "training" in base:  # how the model was trained travels with every export
+            metadata["training"] = base["training"]
         write_labels_and_metadata(tmp, base["labels"], metadata)
         if out_dir.exists():
             out_dir.rmdir()  # empty (checked above); rename needs the name free

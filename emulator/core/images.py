@@ -102,3 +102,20 @@ def decode_rgb(data: bytes, size: int | None = None) -> np.ndarray:
         if size is not None and img.size != (size, size):
             img = img.resize((size, size), Image.Resampling.BILINEAR)
         return np.asarray(img, dtype=np.uint8)
+
+
+def size_of(data: bytes) -> tuple[int, int]:
+    """(width, height) from the image's header, without decoding its pixels."""
+    with Image.open(io.BytesIO(data)) as img:
+        return img.size
+
+
+def resize_rgb(pixels: np.ndarray, size: int) -> np.ndarray:
+    """uint8 RGB images [N, H, W, 3] resized to size×size (bilinear, as `decode_rgb`)."""
+    if pixels.shape[1:3] == (size, size):
+        return pixels
+    out = np.empty((len(pixels), size, size, 3), np.uint8)
+    for i, image in enumerate(pixels):
+        resized = Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR)
+        out[i] = np.asarray(resized)
+    return out

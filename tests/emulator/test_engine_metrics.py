@@ -1,5 +1,7 @@
-"""Evaluation metrics, budget arithmetic and config validation of the training engine (no TF)."""
+"""Evaluation metrics, budget arithmetic, schedule, early stopping and config validation of the
+training engine (no TensorFlow graph is run here)."""
 
+import itertools
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -10,16 +12,19 @@ from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
 from emulator.core.evaluator import CONFIDENCE_THRESHOLDS, INT32_MAX, compute_evaluations
 from emulator.core.trainer import (
+    EPOCHS_PER_NODE_HOUR_ENV,
     SECONDS_PER_NODE_HOUR_ENV,
-    Augmentation,
+    BudgetTooSmall,
     TrainingConfig,
     TrainingError,
-    augmented_epoch,
     remove_partial_outputs,
     seconds_per_node_hour,
     train_cost_milli_node_hours,
     validate_config,
 )
+from emulator.core.training.augment import mirror_keeps_labels
+from emulator.core.training.budget import Budget, BudgetClock, epochs_per_node_hour
+from emulator.core.training.stopping import EarlyStopping, Schedule
 from tests.emulator.metrics_cases import LABELS as METRICS_LABELS
 from tests.emulator.metrics_cases import metrics_cases
 
@@ -183,20 +188,96 @@ def test_partial_outputs_of_a_killed_process_are_removed(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
 
 
-def test_augmentation_is_seeded_and_does_not_mirror_by_default():
-    rng_images = np.random.default_rng(0).integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
-    labels = np.arange(8)
-    a, ya = augmented_epoch(rng_images, labels, Augmentation(), np.random.default_rng(1))
-    b, yb = augmented_epoch(rng_images, labels, Augmentation(), np.random.default_rng(1))
-    assert np.array_equal(a, b) and np.array_equal(ya, yb)
-    # Without shift, brightness and contrast, the default leaves images as they are (no flip).
-    plain = Augmentation(max_shift=0.0, brightness=0.0, contrast=0.0)
-    c, yc = augmented_epoch(rng_images, labels, plain, np.random.default_rng(1))
-    assert np.array_equal(c, rng_images[yc].astype(np.float32))
-    flipped = Augmentation(horizontal_flip=True, max_shift=0.0, brightness=0.0, contrast=0.0)
-    d, yd = augmented_epoch(rng_images, labels, flipped, np.random.default_rng(1))
-    mirrored = [np.array_equal(d[i], rng_images[yd[i], :, ::-1]) for i in range(8)]
-    assert any(mirrored) and not all(mirrored)
+def test_an_epoch_budget_buys_whole_epochs_and_bills_their_share():
+    budget = Budget(1_500, 60.0, epochs_per_node_hour=3)
+    assert budget.counts_epochs and budget.epochs == 4  # 4.5 epochs: whole ones only
+    clock = BudgetClock(budget)
+    assert clock.cost_milli_node_hours() == 0 and not clock.exhausted()
+    clock.epochs_done = 1
+    assert clock.fraction() == 0.25 and clock.fraction(0.5) == 0.375
+    assert clock.cost_milli_node_hours() == 375
+    clock.epochs_done = 4
+    assert clock.exhausted() and clock.cost_milli_node_hours() == 1_500
+
+
+def test_a_wall_clock_budget_bills_only_the_time_inside_running():
+    budget = Budget(1_000, 3_600.0)  # 1 node hour = 1 hour: a few milliseconds bill 1 unit
+    assert not budget.counts_epochs and budget.epochs is None and budget.seconds == 3_600.0
+    clock = BudgetClock(budget)
+    assert clock.seconds == 0.0  # nothing runs: setup is not billed
+    with clock.running():
+        pass
+    spent = clock.seconds
+    assert 0.0 < spent == clock.seconds  # the clock stops when the block ends
+    assert clock.cost_milli_node_hours() == 1 and not clock.exhausted()
+
+
+def test_a_budget_that_buys_no_epoch_names_what_one_epoch_needs():
+    Budget(1_000, 60.0, epochs_per_node_hour=1).require_an_epoch()
+    Budget(1_000, 60.0).require_an_epoch()  # wall clock: known only once an epoch ran
+    with pytest.raises(BudgetTooSmall, match=r"1,000 milli node hours \(0 epochs at 0.4 epochs"):
+        Budget(1_000, 60.0, epochs_per_node_hour=0.4).require_an_epoch()
+    with pytest.raises(BudgetTooSmall, match="one epoch needs 2,500 milli node hours"):
+        Budget(1_000, 60.0, epochs_per_node_hour=0.4).require_an_epoch()
+    error = Budget(1_000, 2.0).too_small(epoch_seconds=5.0, train_count=1_438)
+    assert "the budget of 1,000 milli node hours (2 s of training at 2 s per node hour" in str(
+        error
+    )
+    assert "one epoch of 1,438 TRAIN images needs about 5 s" in str(error)
+    assert "≈ 2,500 milli node hours at this scale" in str(error)
+
+
+def test_epochs_per_node_hour_accepts_zero_but_not_negative_or_words(monkeypatch):
+    monkeypatch.delenv(EPOCHS_PER_NODE_HOUR_ENV, raising=False)
+    assert epochs_per_node_hour() is None
+    monkeypatch.setenv(EPOCHS_PER_NODE_HOUR_ENV, "0")
+    assert epochs_per_node_hour() == 0.0  # a setting that buys no epoch: refused per training
+    monkeypatch.setenv(EPOCHS_PER_NODE_HOUR_ENV, "-1")
+    with pytest.raises(TrainingError, match="zero or a positive number of epochs"):
+        epochs_per_node_hour()
+    monkeypatch.setenv(EPOCHS_PER_NODE_HOUR_ENV, "many")
+    with pytest.raises(TrainingError, match=EPOCHS_PER_NODE_HOUR_ENV):
+        epochs_per_node_hour()
+
+
+def test_schedule_warms_up_then_anneals_to_zero():
+    schedule = Schedule(peak=0.01, horizon=1_000, warmup=0.1)
+    rates = [schedule.rate(p / 100) for p in range(101)]
+    assert rates[0] < rates[5] < rates[10] == pytest.approx(0.01)
+    assert all(a >= b for a, b in itertools.pairwise(rates[10:]))
+    assert rates[100] == pytest.approx(0.0, abs=1e-12)
+    # Progress: the budget spent or the steps over the horizon, whichever is further.
+    assert schedule.progress(steps=100, budget_fraction=0.05) == 0.1
+    assert schedule.progress(steps=100, budget_fraction=0.5) == 0.5
+    assert schedule.progress(steps=5_000, budget_fraction=0.5) == 1.0
+
+
+def test_early_stopping_keeps_the_best_epoch_and_waits_out_the_warm_up():
+    stopping = EarlyStopping(patience=2, min_delta=0.01, warmup_steps=30)
+    losses = [1.0, 0.5, 0.6, 0.495]  # 0.495 is not better by min_delta
+    decisions = [
+        stopping.observe(epoch, loss, steps=10 * epoch, weights=lambda e=epoch: [e])
+        for epoch, loss in enumerate(losses, start=1)
+    ]
+    # Epoch 3 (30 steps) starts the count; epochs 3 and 4 without improvement: stop at 4.
+    assert decisions == [False, False, False, True]
+    assert stopping.best_epoch == 2 and stopping.best_weights == [2]
+
+
+def test_mirroring_is_kept_only_when_mirrored_images_keep_their_labels():
+    rng = np.random.default_rng(0)
+    # Left-heavy versus right-heavy images: a mirror swaps the labels.
+    sided = np.zeros((40, 16, 16, 3), np.uint8)
+    sided[:20, :, :8] = 200
+    sided[20:, :, 8:] = 200
+    labels = np.repeat([0, 1], 20)
+    assert not mirror_keeps_labels(sided + rng.integers(0, 20, sided.shape, np.uint8), labels)
+    # Colour tells the labels apart, whatever the side: a mirror changes nothing.
+    coloured = rng.integers(0, 60, (40, 16, 16, 3)).astype(np.uint8)
+    coloured[:20, ..., 0] += 150
+    coloured[20:, ..., 2] += 150
+    assert mirror_keeps_labels(coloured, labels)
+    assert not mirror_keeps_labels(coloured, np.zeros(40))  # one label: nothing to learn from
 
 
 def test_sorting_once_per_label_returns_what_a_pass_per_threshold_returned():

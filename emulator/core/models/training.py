@@ -323,8 +323,9 @@ class ModelTrainings:
         seed: int,
     ) -> trainer.TrainingConfig:
         """The engine's configuration, its defaults resolved (budget, seconds per node hour)."""
-        try:
-            trainer.seconds_per_node_hour()  # the emulator's own setting, not the request's
+        try:  # the emulator's own settings, not the request's
+            trainer.seconds_per_node_hour()
+            trainer.epochs_per_node_hour()
         except trainer.TrainingError as exc:
             raise FailedPrecondition(
                 f"The emulator's budget scale is misconfigured: {exc}"
@@ -340,6 +341,8 @@ class ModelTrainings:
                     seed=seed,
                 )
             )
+        except trainer.BudgetTooSmall as exc:  # the emulator's scale buys no epoch
+            raise FailedPrecondition(f"Field: {request.fields.metadata}; Message: {exc}") from None
         except trainer.TrainingError as exc:
             raise InvalidArgument(f"Field: {request.fields.metadata}; Message: {exc}") from None
 
@@ -402,6 +405,10 @@ class ModelTrainings:
                 f" after {stopped.elapsed_seconds:.0f} s ({stopped.epochs} epochs, "
                 f"{stopped.cost_milli_node_hours} milli node hours)",
             ) from None
+        except trainer.BudgetTooSmall as exc:  # no complete epoch: no model, nothing billed
+            raise FailedPrecondition(
+                f"Training of model {model.display_name!r} failed: {exc}"
+            ) from None
         except trainer.TrainingError as exc:
             raise InvalidArgument(
                 f"Training of model {model.display_name!r} failed: {exc}"
@@ -436,7 +443,8 @@ class ModelTrainings:
         evaluations = evaluator.evaluate_model(
             self._models.model_dir(model.id), examples, [spec for _, spec in plan.label_specs]
         )
-        seconds_per_image = (time.monotonic() - started) / max(1, test_count)
+        evaluation_seconds = time.monotonic() - started
+        seconds_per_image = evaluation_seconds / max(1, test_count)
         self._operations.faults.checkpoint(TRAINING_COMMIT_STEP, ctx.stopping)
         if ctx.stopping():
             raise _stopped(ctx, model.display_name, " after it had trained")
@@ -456,9 +464,12 @@ class ModelTrainings:
             create_operation=ctx.name,
             evaluations=tuple(_evaluation(model.name, e, now) for e in evaluations),
             training={
+                "stop_reason": result.stop_reason,
                 "epochs": result.epochs,
                 "best_epoch": result.best_epoch,
-                "elapsed_seconds": result.elapsed_seconds,
+                "train_cost_milli_node_hours": result.train_cost_milli_node_hours,
+                "elapsed_seconds": result.elapsed_seconds,  # billed training seconds
+                "timings": {**result.timings, "evaluation": round(evaluation_seconds, 3)},
                 "seconds_per_node_hour": result.seconds_per_node_hour,
                 "seed": plan.config.seed,
                 "input_size": result.input_size,

@@ -1,0 +1,1 @@
+"""The training engine's parts; `emulator.core.trainer` puts them together (`train`)."""

@@ -1,0 +1,250 @@
+"""The training loop: compiled steps traced before the budget starts, then epochs against it.
+
+One `tf.data` pipeline (shuffled each epoch with the training's seed) feeds a train step that
+augments the batch (augment.py), computes the loss — label-smoothed cross-entropy weighted per
+class for multiclass, binary cross-entropy for multilabel — and applies AdamW at the learning
+rate of the schedule (stopping.py). Both compiled functions are traced and run once on a batch
+before the clock starts (`warm_up`), and every variable is restored afterwards: tracing is
+setup, not training, and the weights start from their seeded initial values.
+"""
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from emulator.core.tf_setup import keras, tensorflow
+from emulator.core.training.augment import Augmentation, augment_batch
+from emulator.core.training.budget import BudgetClock
+from emulator.core.training.data import TrainingData
+from emulator.core.training.errors import TrainingCancelled
+from emulator.core.training.stopping import (
+    BUDGET_REACHED,
+    MODEL_CONVERGED,
+    EarlyStopping,
+    Schedule,
+)
+
+_EVAL_BATCH = 256
+_EPS = 1e-7
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one model is trained (everything but its data and budget)."""
+
+    input_side: int
+    num_labels: int
+    multilabel: bool
+    batch_size: int
+    augmentation: Augmentation
+    flip: bool  # horizontal mirrors (resolved from augmentation.horizontal_flip)
+    label_smoothing: float
+    weight_decay: float
+    class_weights: tuple[float, ...] | None  # multiclass: n / (k · n_class)
+    seed: int
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    elapsed_seconds: float  # billed training seconds so far
+    learning_rate: float
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+
+
+@dataclass(frozen=True)
+class LoopOutcome:
+    stop_reason: str
+    epochs: int
+    best_epoch: int
+    steps: int
+    history: tuple[EpochRecord, ...]
+
+
+class Steps:
+    """The compiled train and predict functions of one model and optimizer."""
+
+    def __init__(self, model, optimizer, recipe: Recipe) -> None:
+        tf, k = tensorflow(), keras()
+        self.model, self.optimizer, self.recipe = model, optimizer, recipe
+        target_spec = (
+            tf.TensorSpec([None, recipe.num_labels], tf.float32)
+            if recipe.multilabel
+            else tf.TensorSpec([None], tf.int64)
+        )
+        pixels_spec = tf.TensorSpec([None, None, None, 3], tf.uint8)
+        weights = tf.constant(recipe.class_weights or [1.0] * recipe.num_labels, tf.float32)
+
+        def loss_and_hits(y, scores):
+            if recipe.multilabel:
+                loss = k.losses.binary_crossentropy(y, scores)
+                hits = tf.reduce_mean(tf.cast((scores >= 0.5) == (y >= 0.5), tf.float32), -1)
+                return loss, hits
+            n = recipe.num_labels
+            smooth = tf.one_hot(y, n) * (1 - recipe.label_smoothing) + recipe.label_smoothing / n
+            loss = k.losses.categorical_crossentropy(smooth, scores) * tf.gather(weights, y)
+            hits = tf.cast(tf.argmax(scores, -1) == y, tf.float32)
+            return loss, hits
+
+        @tf.function(input_signature=[pixels_spec, target_spec, tf.TensorSpec([2], tf.int32)])
+        def train(pixels, y, seed):
+            x = augment_batch(pixels, seed, recipe.input_side, recipe.augmentation, recipe.flip)
+            with tf.GradientTape() as tape:
+                scores = model(x, training=True)
+                loss, hits = loss_and_hits(y, scores)
+                mean_loss = tf.reduce_mean(loss)
+            grads = tape.gradient(mean_loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            return tf.reduce_sum(loss), tf.reduce_sum(hits)
+
+        @tf.function(input_signature=[pixels_spec])
+        def predict(pixels):
+            x = tf.image.resize(tf.cast(pixels, tf.float32), [recipe.input_side] * 2)
+            return model(x, training=False)
+
+        self.train, self.predict = train, predict
+
+    def scores(self, pixels: np.ndarray) -> np.ndarray:
+        """Model scores for uint8 images of any side (resized to the input side)."""
+        out = [
+            self.predict(pixels[i : i + _EVAL_BATCH]).numpy()
+            for i in range(0, len(pixels), _EVAL_BATCH)
+        ]
+        return np.concatenate(out) if out else np.zeros((0, self.recipe.num_labels), np.float32)
+
+    def warm_up(self, pixels: np.ndarray, y: np.ndarray) -> None:
+        """Traces both functions on one batch, then restores every variable (nothing learnt)."""
+        tf = tensorflow()
+        self.optimizer.build(self.model.trainable_variables)
+        variables = [*self.model.variables, *self.optimizer.variables]
+        saved = [v.numpy() for v in variables]
+        batch = slice(0, self.recipe.batch_size)
+        self.train(pixels[batch], y[batch], tf.constant([0, 0], tf.int32))
+        self.predict(pixels[:1])
+        for variable, value in zip(variables, saved, strict=True):
+            variable.assign(value)
+
+
+def validation(steps: Steps, data: TrainingData) -> tuple[float, float]:
+    """(loss, accuracy) of the model on the VALIDATION images, without label smoothing."""
+    scores = np.clip(steps.scores(data.x_val).astype(np.float64), _EPS, 1 - _EPS)
+    if steps.recipe.multilabel:
+        y = data.y_val.astype(bool)
+        loss = -np.mean(np.where(y, np.log(scores), np.log1p(-scores)))
+        return float(loss), float(((scores >= 0.5) == y).mean())
+    picked = scores[np.arange(len(scores)), data.y_val]
+    return float(-np.mean(np.log(picked))), float((scores.argmax(1) == data.y_val).mean())
+
+
+@dataclass
+class EpochLoop:
+    """Runs epochs until the budget, the schedule's horizon or early stopping ends them."""
+
+    steps: Steps
+    data: TrainingData
+    clock: BudgetClock
+    schedule: Schedule
+    stopping: EarlyStopping
+    max_epochs: int | None
+    cancel: threading.Event
+    on_epoch: Callable[[EpochRecord], None]
+    step: int = 0
+
+    def run(self) -> LoopOutcome:
+        tf = tensorflow()
+        recipe = self.steps.recipe
+        dataset = (
+            tf.data.Dataset.from_tensor_slices((self.data.x_train, self.data.y_train))
+            .shuffle(len(self.data.x_train), seed=recipe.seed, reshuffle_each_iteration=True)
+            .batch(recipe.batch_size)
+            .prefetch(1)
+        )
+        history: list[EpochRecord] = []
+        epoch_seconds = 0.0
+        while True:
+            reason = self._stop_before_epoch(len(history), epoch_seconds)
+            if reason:
+                break
+            started = self.clock.seconds
+            record = self._epoch(dataset, len(history) + 1)
+            if record is None:  # the budget ran out inside the epoch
+                reason = BUDGET_REACHED
+                break
+            epoch_seconds = self.clock.seconds - started
+            history.append(record)
+            self.on_epoch(record)
+            weights = self.steps.model.get_weights
+            if self.stopping.observe(record.epoch, record.val_loss, self.step, weights):
+                reason = MODEL_CONVERGED
+                break
+        return LoopOutcome(
+            reason, len(history), self.stopping.best_epoch, self.step, tuple(history)
+        )
+
+    def _stop_before_epoch(self, done: int, last_epoch_seconds: float) -> str | None:
+        """Why no further epoch starts (None: it starts)."""
+        if self.cancel.is_set():
+            raise self._cancelled()
+        if self.max_epochs is not None and done >= self.max_epochs:
+            return BUDGET_REACHED
+        if self.clock.exhausted():
+            return BUDGET_REACHED
+        budget = self.clock.budget
+        if not budget.counts_epochs and self.clock.seconds + last_epoch_seconds > budget.seconds:
+            return BUDGET_REACHED  # another epoch would not fit: stop, and bill less
+        if done and self.schedule.progress(self.step, self.clock.fraction()) >= 1.0:
+            return MODEL_CONVERGED  # the schedule's horizon is reached within the budget
+        return None
+
+    def _epoch(self, dataset, epoch: int) -> EpochRecord | None:
+        """One epoch and its validation, timed by the clock; None when the budget ran out."""
+        tf = tensorflow()
+        recipe = self.steps.recipe
+        per_epoch = math.ceil(len(self.data.x_train) / recipe.batch_size)
+        losses, hits, rate = [], [], 0.0
+        with self.clock.running():
+            for batch, (pixels, y) in enumerate(dataset):
+                if self.cancel.is_set():
+                    raise self._cancelled()
+                progress = self.schedule.progress(self.step, self.clock.fraction(batch / per_epoch))
+                rate = self.schedule.rate(progress)
+                self.steps.optimizer.learning_rate.assign(rate)
+                seed = tf.constant([recipe.seed, self.step], tf.int32)
+                loss, hit = self.steps.train(pixels, y, seed)
+                losses.append(loss)
+                hits.append(hit)
+                self.step += 1
+                if not self.clock.budget.counts_epochs and self.clock.exhausted():
+                    if epoch == 1:
+                        raise self.clock.budget.too_small(
+                            self.clock.seconds / (batch + 1) * per_epoch, len(self.data.x_train)
+                        )
+                    return None
+            val_loss, val_accuracy = validation(self.steps, self.data)
+        self.clock.epochs_done += 1
+        count = len(self.data.x_train)
+        return EpochRecord(
+            epoch=epoch,
+            elapsed_seconds=round(self.clock.seconds, 3),
+            learning_rate=rate,
+            train_loss=float(np.sum([float(v) for v in losses]) / count),
+            train_accuracy=float(np.sum([float(v) for v in hits]) / count),
+            val_loss=val_loss,
+            val_accuracy=val_accuracy,
+        )
+
+    def _cancelled(self) -> TrainingCancelled:
+        return TrainingCancelled(
+            self.clock.seconds, self.clock.cost_milli_node_hours(), self.clock.epochs_done
+        )
+
+
+def seconds_since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
