@@ -33,6 +33,7 @@ class Augmentation:
     min_area: float = 0.6  # random resized crop: the smallest part of the image kept
     max_aspect: float = 4 / 3  # and its widest (and, inverted, tallest) aspect ratio
     jitter: float = 0.2  # ± fraction: brightness (of 0–255), contrast, saturation
+    mixup: float = 0.2  # α of mixup's Beta(α, α) blend of image pairs (0: off)
 
 
 def augment_batch(pixels, seed, size: int, aug: Augmentation, flip: bool):
@@ -64,6 +65,20 @@ def augment_batch(pixels, seed, size: int, aug: Augmentation, flip: bool):
         out = mean + (out - mean) * _factor(u[:, 6], aug.jitter)
         out = out + (2.0 * u[:, 7] - 1.0)[:, None, None, None] * (aug.jitter * 255.0)
     return tf.clip_by_value(out, 0.0, 255.0)
+
+
+def mix_batch(x, targets, weights, seed, alpha: float):
+    """Mixup: each image blended with its mirror-position partner in the batch, and so are
+    its targets and weight (one Beta(α, α) share per batch). A TensorFlow function."""
+    tf = tensorflow()
+    seed = seed + tf.constant([0, 1 << 20], tf.int32)  # apart from augment_batch's draws
+    a = tf.random.stateless_gamma([], seed, alpha)
+    b = tf.random.stateless_gamma([], seed + 1, alpha)
+    share = a / (a + b)
+    mixed = share * x + (1.0 - share) * tf.reverse(x, [0])
+    mixed_targets = share * targets + (1.0 - share) * tf.reverse(targets, [0])
+    mixed_weights = share * weights + (1.0 - share) * tf.reverse(weights, [0])
+    return mixed, mixed_targets, mixed_weights
 
 
 def _factor(uniform, jitter: float):

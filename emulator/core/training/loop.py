@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emulator.core.tf_setup import keras, tensorflow
-from emulator.core.training.augment import Augmentation, augment_batch
+from emulator.core.training.augment import Augmentation, augment_batch, mix_batch
 from emulator.core.training.budget import BudgetClock
 from emulator.core.training.data import TrainingData
 from emulator.core.training.errors import TrainingCancelled
@@ -82,27 +82,39 @@ class Steps:
         pixels_spec = tf.TensorSpec([None, None, None, 3], tf.uint8)
         weights = tf.constant(recipe.class_weights or [1.0] * recipe.num_labels, tf.float32)
 
-        def loss_and_hits(y, scores):
+        def targets_and_weights(y):
+            """Dense targets (label-smoothed one-hot for multiclass) and per-image weights."""
             if recipe.multilabel:
-                loss = k.losses.binary_crossentropy(y, scores)
-                hits = tf.reduce_mean(tf.cast((scores >= 0.5) == (y >= 0.5), tf.float32), -1)
-                return loss, hits
+                return y, tf.ones_like(y[:, 0])
             n = recipe.num_labels
             smooth = tf.one_hot(y, n) * (1 - recipe.label_smoothing) + recipe.label_smoothing / n
-            loss = k.losses.categorical_crossentropy(smooth, scores) * tf.gather(weights, y)
-            hits = tf.cast(tf.argmax(scores, -1) == y, tf.float32)
-            return loss, hits
+            return smooth, tf.gather(weights, y)
+
+        def hits_of(y, scores):
+            if recipe.multilabel:
+                return tf.reduce_mean(tf.cast((scores >= 0.5) == (y >= 0.5), tf.float32), -1)
+            return tf.cast(tf.argmax(scores, -1) == y, tf.float32)
+
+        def loss_of(targets, scores):
+            if recipe.multilabel:
+                return k.losses.binary_crossentropy(targets, scores)
+            return k.losses.categorical_crossentropy(targets, scores)
 
         @tf.function(input_signature=[pixels_spec, target_spec, tf.TensorSpec([2], tf.int32)])
         def train(pixels, y, seed):
             x = augment_batch(pixels, seed, recipe.input_side, recipe.augmentation, recipe.flip)
+            targets, sample_weights = targets_and_weights(y)
+            if recipe.augmentation.mixup:
+                x, targets, sample_weights = mix_batch(
+                    x, targets, sample_weights, seed, recipe.augmentation.mixup
+                )
             with tf.GradientTape() as tape:
                 scores = model(x, training=True)
-                loss, hits = loss_and_hits(y, scores)
+                loss = loss_of(targets, scores) * sample_weights
                 mean_loss = tf.reduce_mean(loss)
             grads = tape.gradient(mean_loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-            return tf.reduce_sum(loss), tf.reduce_sum(hits)
+            return tf.reduce_sum(loss), tf.reduce_sum(hits_of(y, scores))
 
         @tf.function(input_signature=[pixels_spec])
         def predict(pixels):
@@ -133,14 +145,22 @@ class Steps:
 
 
 def validation(steps: Steps, data: TrainingData) -> tuple[float, float]:
-    """(loss, accuracy) of the model on the VALIDATION images, without label smoothing."""
+    """(loss, accuracy) of the model on the VALIDATION images.
+
+    The loss is the training objective without augmentation: for multiclass, cross-entropy
+    against the label-smoothed targets the model learns (against hard labels, a model trained
+    on softened targets looks worse the better it fits them).
+    """
     scores = np.clip(steps.scores(data.x_val).astype(np.float64), _EPS, 1 - _EPS)
     if steps.recipe.multilabel:
         y = data.y_val.astype(bool)
         loss = -np.mean(np.where(y, np.log(scores), np.log1p(-scores)))
         return float(loss), float(((scores >= 0.5) == y).mean())
-    picked = scores[np.arange(len(scores)), data.y_val]
-    return float(-np.mean(np.log(picked))), float((scores.argmax(1) == data.y_val).mean())
+    n, smoothing = steps.recipe.num_labels, steps.recipe.label_smoothing
+    targets = np.full(scores.shape, smoothing / n)
+    targets[np.arange(len(scores)), data.y_val] += 1 - smoothing
+    loss = -np.mean(np.sum(targets * np.log(scores), axis=1))
+    return float(loss), float((scores.argmax(1) == data.y_val).mean())
 
 
 @dataclass
