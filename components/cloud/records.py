@@ -119,6 +119,10 @@ class RegistryRecord:
     created: str = field(default_factory=now)
     promoted_from: str | None = None
     version: int = RECORD_VERSION
+    # Epochs the training completed and the one whose weights were kept, from the export's
+    # tflite_metadata.json `training` (the emulator writes it; Google's exports do not: None).
+    epochs_run: int | None = None
+    best_epoch: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

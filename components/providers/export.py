@@ -105,9 +105,13 @@ def _split(uri: str) -> str:
     return split_uri(uri)[1]
 
 
+def _metadata_name(directory: str) -> str:
+    return _split(directory + "tflite_metadata.json")
+
+
 def _write_threshold(store: ObjectStore, directory: str, threshold: float | None) -> None:
     """The gate's threshold into the export's `tflite_metadata.json`: it travels with the model."""
-    name = _split(directory + "tflite_metadata.json")
+    name = _metadata_name(directory)
     metadata = store.read_json(name) or {}
     metadata["threshold"] = threshold
     store.write_json(name, metadata)
@@ -156,6 +160,22 @@ def _ml_kit_ready(
     if final != data:
         store.write(_split(model_uri), final)
     return final
+
+
+def _epochs(store: ObjectStore, artifacts: Sequence[Artifact]) -> tuple[int | None, int | None]:
+    """(epochs run, best epoch) from an export's `tflite_metadata.json` `training` section;
+    (None, None) when the service writes none (Google's exports do not)."""
+    if not artifacts:
+        return None, None
+    metadata = store.read_json(_metadata_name(artifacts[0].directory)) or {}
+    training = metadata.get("training")
+    if not isinstance(training, dict):
+        return None, None
+    run, best = training.get("epochsRun"), training.get("bestEpoch")
+    return (
+        run if isinstance(run, int) else None,
+        best if isinstance(best, int) else None,
+    )
 
 
 def artifact_props(artifact: Artifact) -> ArtifactProps:
@@ -240,6 +260,7 @@ class ModelExportProvider(Provider[ExportProps]):
         self, props: ExportProps, artifacts: list[Artifact], store: ObjectStore
     ) -> ExportOutputs:
         target = CloudTarget.from_inputs(props["cloud"])
+        epochs_run, best_epoch = _epochs(store, artifacts)
         record = RegistryRecord(
             model=props["name"],
             stack=target.stack,
@@ -252,6 +273,8 @@ class ModelExportProvider(Provider[ExportProps]):
             gate=dict(props["gate"]),
             labels=tuple(props["gate"]["labels"]),
             artifacts=tuple(artifacts),
+            epochs_run=epochs_run,
+            best_epoch=best_epoch,
         )
         return {**artifact_outputs(artifacts), "recordUri": write_record(store, record)}
 

@@ -202,6 +202,12 @@ def test_train_gate_export_and_record(pipeline, trained, target, bucket):
     assert record.gate["threshold"] == gate["threshold"]
     assert record.artifact("tflite").sha256 == export["modelSha256"]
     assert record.dataset_fingerprint == dataset["fingerprint"]
+    # How it was trained: from the model (stop reason, cost) and its export (epochs).
+    assert record.stop_reason == model["stopReason"]
+    assert record.train_cost_milli_node_hours == model["trainCostMilliNodeHours"]
+    assert record.epochs_run is not None and 1 <= record.epochs_run <= 40
+    assert record.best_epoch is not None and 1 <= record.best_epoch <= record.epochs_run
+    assert metadata["training"]["epochsRun"] == record.epochs_run
 
     # Publication (Firebase ML, through firebase-admin against the emulator).
     pub_urn = pipeline.urn("Publication", "digits")
