@@ -418,13 +418,17 @@ class ModelTrainings:
         except BaseException:
             shutil.rmtree(model_dir, ignore_errors=True)
             raise
+        timings = record.training["timings"]
         log.info(
-            "[model %s] trained: %s after %d epochs, %d of %d milli node hours",
+            "[model %s] trained: %s after %d epochs (best %d), %d of %d milli node hours; "
+            "wall time %s",
             model.display_name,
             result.stop_reason,
             result.epochs,
+            result.best_epoch,
             result.train_cost_milli_node_hours,
             result.budget_milli_node_hours,
+            ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in timings.items()),
         )
         return record.snapshot().to_json()
 
