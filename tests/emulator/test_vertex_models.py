@@ -4,14 +4,16 @@ Through the unmodified google-cloud-aiplatform clients, and through the `vertex`
 its requests recorded on the way out. Schema URIs, enum values and message types come from the
 package itself (`google.cloud.aiplatform.schema`, `definition_v1`, `aiplatform_v1`), never
 copied literals. One real training (5 epochs) serves the module; two more are cut short
-(cancel, emulator restart).
+(cancel, emulator restart) while held before their commit (a HOLD fault at `CreateModel.commit`),
+so nothing depends on how fast the machine trains.
 """
 
 import base64
+import contextlib
 import hashlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -31,14 +33,18 @@ from components.spec import ExportFormat, OptimizeFor
 from emulator.core.datasets import Example
 from emulator.core.errors import ServiceError
 from emulator.core.import_csv import MlUse, assign_split
-from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV, SECONDS_PER_NODE_HOUR_ENV
+from emulator.core.models.training import TRAINING_COMMIT_STEP
+from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV
 from emulator.vertex_v1.splits import filter_split, fraction_split
 from tests.fixtures.emulator import (
     HANG_GUARD_S,
     LOCATION,
+    arm_fault,
+    clear_faults,
     patched_environ,
     storage_client,
     wait_for,
+    wait_until_held,
 )
 from tests.fixtures.vertex import VertexClients, upload_digits, vertex_clients, write_csv
 
@@ -109,6 +115,19 @@ def wait_ended(
             return found
         assert time.monotonic() < deadline, f"{name} still {found.state.name}"
         time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def held_before_commit(env: Mapping[str, str]) -> Iterator[None]:
+    """Trainings started inside train one epoch and then wait before their commit (a HOLD at
+    `CreateModel.commit`) until the block ends: a cancel or a restart meanwhile always finds
+    them running, however fast the machine."""
+    arm_fault(env, TRAINING_COMMIT_STEP, "HOLD")
+    try:
+        with patched_environ({EPOCHS_PER_NODE_HOUR_ENV: "1"}):
+            yield
+    finally:
+        clear_faults(env, TRAINING_COMMIT_STEP)
 
 
 def create_image_dataset(vertex: VertexClients, env, csv_uri: str, lines: list[str]) -> str:
@@ -292,25 +311,25 @@ def test_pipeline_requests_are_checked_before_anything_trains(vertex, dataset_id
     assert len(list(vertex.pipelines.list_training_pipelines(parent=PARENT))) == before
 
 
-def test_cancel_and_delete_a_pipeline(vertex, dataset_id, trained):
-    with patched_environ({SECONDS_PER_NODE_HOUR_ENV: "3600"}):  # a long training
+def test_cancel_and_delete_a_pipeline(emulator, vertex, dataset_id, trained):
+    with held_before_commit(emulator.env):
         running = vertex.pipelines.create_training_pipeline(
             parent=PARENT, training_pipeline=pipeline(dataset_id, display_name="to_cancel")
         )
-    with pytest.raises(exceptions.FailedPrecondition, match="cancel it first"):
-        vertex.pipelines.delete_training_pipeline(name=running.name)
-    # RUNNING from its first epoch on, with the time it began ("first entered RUNNING").
-    deadline = time.monotonic() + HANG_GUARD_S
-    while (found := vertex.pipelines.get_training_pipeline(name=running.name)).state != (
-        State.PIPELINE_STATE_RUNNING
-    ):
-        assert found.state == State.PIPELINE_STATE_PENDING, found.state
-        assert not aiplatform_v1.TrainingPipeline.pb(found).HasField("start_time")
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    assert found.create_time <= found.start_time <= found.update_time
-    vertex.pipelines.cancel_training_pipeline(name=running.name)
-    cancelled = wait_ended(vertex, running.name)
+        with pytest.raises(exceptions.FailedPrecondition, match="cancel it first"):
+            vertex.pipelines.delete_training_pipeline(name=running.name)
+        # RUNNING from its first epoch on, with the time it began ("first entered RUNNING").
+        deadline = time.monotonic() + HANG_GUARD_S
+        while (found := vertex.pipelines.get_training_pipeline(name=running.name)).state != (
+            State.PIPELINE_STATE_RUNNING
+        ):
+            assert found.state == State.PIPELINE_STATE_PENDING, found.state
+            assert not aiplatform_v1.TrainingPipeline.pb(found).HasField("start_time")
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert found.create_time <= found.start_time <= found.update_time
+        vertex.pipelines.cancel_training_pipeline(name=running.name)
+        cancelled = wait_ended(vertex, running.name)
     assert cancelled.state == State.PIPELINE_STATE_CANCELLED
     assert cancelled.error.code == 1 and "cancelled" in cancelled.error.message
     assert not cancelled.model_to_upload.name
@@ -530,12 +549,12 @@ def test_the_adapter_sends_the_packages_schema_uris_enums_and_formats(
     assert {line.split(",")[0] for line in vertex_index.decode().splitlines()} == set(spelling)
     assert api.get_dataset(multi.name).example_count == len(rows)
 
-    with patched_environ({SECONDS_PER_NODE_HOUR_ENV: "3600"}):
+    with held_before_commit(emulator.env):
         operation = api.start_training(
             single.name, "wire_model", OptimizeFor.BALANCED.automl_model_type, 2000, {}
         )
-    api.cancel_operation(operation)
-    state = _until_done(api.get_operation, operation)
+        api.cancel_operation(operation)
+        state = _until_done(api.get_operation, operation)
     assert state.cancelled and state.result is None
     sent = pipelines[0]["training_pipeline"]
     assert (
@@ -587,10 +606,12 @@ def test_a_pipeline_cut_by_an_emulator_restart_fails_and_survives(emulator_facto
     dataset = create_image_dataset(
         vertex, env, f"gs://{BUCKET}/digits.csv", [",".join(row) for row in rows]
     )
-    with patched_environ({SECONDS_PER_NODE_HOUR_ENV: "3600"}):
+    arm_fault(env, TRAINING_COMMIT_STEP, "HOLD")  # trained, not committed when the server stops
+    with patched_environ({EPOCHS_PER_NODE_HOUR_ENV: "1"}):
         running = vertex.pipelines.create_training_pipeline(
             parent=PARENT, training_pipeline=pipeline(dataset.rsplit("/", 1)[-1])
         )
+    wait_until_held(env, TRAINING_COMMIT_STEP)
     server.stop()
     vertex = vertex_clients(emulator_factory(tmp_path / "data").env)
     failed = vertex.pipelines.get_training_pipeline(name=running.name)
