@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from components.cloud.clients import CloudTarget
-from emulator.core.trainer import SECONDS_PER_NODE_HOUR_ENV
+from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV
+from tests.fixtures.emulator import patched_environ
 from tests.fixtures.trainings import training_operations
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,14 @@ pytestmark = pytest.mark.skipif(
     reason="no `pulumi` CLI on PATH: the engine layer (pulumi up / up again / refresh / "
     "destroy on the local stack) runs only where the CLI is installed",
 )
+
+
+@pytest.fixture(autouse=True)
+def epoch_budget():
+    """1 node hour = 10 epochs: the example's gate passes on any machine. Set in this process,
+    where the session's emulator trains (not in the `pulumi` subprocess's environment)."""
+    with patched_environ({EPOCHS_PER_NODE_HOUR_ENV: "10"}):
+        yield
 
 
 def _project(tmp_path: Path) -> Path:
@@ -66,7 +75,6 @@ def test_up_again_refresh_destroy(tmp_path, emulator):
         "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}",
         "PULUMI_CONFIG_PASSPHRASE": "engine-test",
         "PULUMI_SKIP_UPDATE_CHECK": "true",
-        SECONDS_PER_NODE_HOUR_ENV: "20",
     }
     subprocess.run(
         [PULUMI, "stack", "init", "local", "--non-interactive"],
