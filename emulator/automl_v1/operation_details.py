@@ -1,11 +1,12 @@
 """Emulator-only (admin REST API, read-only): `GET /emulator/v1/{operation name}/details`.
 
-Returns an operation's details; for a training (`create_model`): model_id, budget_seconds,
-and after each epoch `epoch`, `elapsed_seconds`, `train_loss`, `val_loss`, `train_accuracy`,
-`val_accuracy` — what AutoML's empty CreateModelOperationMetadata has no field for. With
-`?minEpoch=N` and/or `?minProgressPercent=P` (and `timeoutSeconds=S`) it is a long poll: it
-answers once the training reported epoch N and P % of its budget, or ended, or S seconds
-(default 600) passed — tests wait on that event, not on a polling window.
+Returns an operation's details; for a training (`create_model`): model_id, budget_seconds
+(budget_epochs with an epoch budget), and after each epoch `epoch`, `elapsed_seconds`,
+`train_loss`, `val_loss`, `train_accuracy`, `val_accuracy` — what AutoML's empty
+CreateModelOperationMetadata has no field for. With `?minEpoch=N` and/or
+`?minProgressPercent=P` (and `timeoutSeconds=S`) it is a long poll: it answers once the
+training reported epoch N and P % of its budget, or ended, or S seconds (default 600)
+passed — tests wait on that event, not on a polling window.
 """
 
 from emulator.core.errors import InvalidArgument

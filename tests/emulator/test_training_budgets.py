@@ -119,3 +119,21 @@ def test_a_trained_model_reports_its_stop_reason_epochs_best_epoch_and_cost(
     assert 1 <= training["bestEpoch"] <= 2
     assert training["trainCostMilliNodeHours"] == training["budgetMilliNodeHours"] == 1_000
     assert training["trainingSeconds"] > 0
+
+
+def test_an_interrupted_training_names_the_epoch_and_what_its_budget_bought():
+    from datetime import UTC, datetime
+
+    from emulator.core.models.training import interrupted_training_status
+    from emulator.core.operations import Operation
+
+    def status(**details) -> str:
+        now = datetime.now(UTC)
+        op = Operation(
+            "p/operations/1", "automl_v1", "create_model", ("p/models/ICN1",), now, now,
+            details={"display_name": "m", "epoch": 3, "elapsed_seconds": 4.2, **details},
+        )  # fmt: skip
+        return interrupted_training_status(op).message
+
+    assert "after epoch 3 (of its 10-epoch budget)" in status(budget_epochs=10, budget_seconds=8)
+    assert "after epoch 3 (4 s of its 60 s budget)" in status(budget_epochs=None, budget_seconds=60)

@@ -134,6 +134,9 @@ def interrupted_training_status(op: Operation) -> Status:
     progress = ""
     if details.get("stage") == "evaluating":
         progress = " after training, while its model was evaluated and committed"
+    elif details.get("epoch") and details.get("budget_epochs"):
+        epochs = details["budget_epochs"]
+        progress = f" after epoch {details['epoch']} (of its {epochs}-epoch budget)"
     elif details.get("epoch"):
         progress = (
             f" after epoch {details['epoch']} ({details['elapsed_seconds']:.0f} s of its "
@@ -212,7 +215,7 @@ class ModelTrainings:
         resources = [model.name, plan.dataset]
         if request.base_model_id and not request.base_model_id.startswith(BASE_MODEL_FILE_PREFIX):
             resources.append(str(location.child("models", request.base_model_id)))
-        budget_seconds = config.budget_milli_node_hours / 1000 * config.seconds_per_node_hour
+        budget = trainer.budget_of(config)
         op = self._operations.start(
             parent=parent or str(location),
             api=api,
@@ -226,18 +229,19 @@ class ModelTrainings:
                 "model_type": model.model_type,
                 "train_budget_milli_node_hours": config.budget_milli_node_hours,
                 "seconds_per_node_hour": config.seconds_per_node_hour,
-                "budget_seconds": budget_seconds,
+                "budget_seconds": budget.seconds,
+                "epochs_per_node_hour": config.epochs_per_node_hour,
+                "budget_epochs": budget.epochs,  # None: the budget counts seconds
                 "seed": config.seed,
             },
             id_prefix=id_prefix,
         )
         log.info(
-            "[model %s] training %s on %s, budget %d milli node hours (%.0f s)",
+            "[model %s] training %s on %s, budget %s",
             model.display_name,
             model.model_type,
             plan.dataset,
-            config.budget_milli_node_hours,
-            budget_seconds,
+            budget.describe(),
         )
         return op
 
@@ -513,11 +517,11 @@ def _reporter(ctx: OperationContext, model: Model) -> Callable[[trainer.Training
         )
         ctx.progress(min(99, int(progress.budget_fraction * 100)))
         log.info(
-            "[model %s] epoch %d: %.0fs / budget %.0fs, val_loss %.3f",
+            "[model %s] epoch %d: %.0f s of training, %.0f%% of the budget, val_loss %.3f",
             model.display_name,
             progress.epoch,
             progress.elapsed_seconds,
-            progress.budget_seconds,
+            progress.budget_fraction * 100,
             progress.val_loss,
         )
 
