@@ -120,7 +120,8 @@ class RegistryRecord:
     promoted_from: str | None = None
     version: int = RECORD_VERSION
     # Epochs the training completed and the one whose weights were kept, from the export's
-    # tflite_metadata.json `training` (the emulator writes it; Google's exports do not: None).
+    # tflite_metadata.json `training` (the emulator's AutoML v1 exports have it; Vertex AI's
+    # layout and Google's exports do not: None).
     epochs_run: int | None = None
     best_epoch: int | None = None
 
