@@ -113,6 +113,7 @@ def _metadata_flatbuffer(
     normalization: tuple[tuple[float, ...], tuple[float, ...]],
     labels_file: str,
 ) -> bytes:
+    # Long: a flatbuffer is built bottom-up in one builder: every table's children before it.
     b = flatbuffers.Builder(1024)
     w = _Writer(b)
     # Input: an RGB image, normalized with mean/std (identity for pixels 0–255).

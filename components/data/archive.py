@@ -267,6 +267,7 @@ def walk_directory(root: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> D
 
 def _walk(folder: str, prefix: str, walk: DirectoryWalk, label: str, limits: Limits) -> None:
     """One folder: its sub-folders' checks, its files (sorted), then each sub-folder's walk."""
+    # Long: scandir's entries are classified (hidden, folder, file, link) in one loop.
     try:
         with os.scandir(folder) as listing:
             entries = sorted(listing, key=lambda e: e.name)

@@ -122,6 +122,8 @@ class _Ordered:
 
 def check_in_processes(images: Iterable[Read], workers: int) -> Iterator[Checked]:
     """`check_one` of every (name, bytes), in order, in `workers` worker processes."""
+    # Long: the reader thread, the workers' hand-off and the ordered results share this
+    # function's locks and counters; split up, they would be passed around as one object.
     batches = _batches(images)
     pulling = threading.Lock()  # `images` is read by one thread at a time
     pulled = [0]  # batches read so far

@@ -94,6 +94,7 @@ def download(gated: GatedModel, out: Path) -> dict[str, str]:
 
 def readme(gated: GatedModel) -> str:
     """How an app loads this bundle with ML Kit's custom image labeler, at the gate's threshold."""
+    # Long: mostly the README's text (Android and iOS snippets), one f-string per block.
     threshold = gated.threshold if gated.threshold is not None else 0.5
     t = f"{threshold:g}"
     gate = gated.record.gate

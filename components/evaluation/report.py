@@ -335,6 +335,7 @@ def render_report(
 
     `plot_link(caption, file)`: the Markdown standing for a plot (default: the image itself,
     a path relative to the report)."""
+    # Long: one section after another, in the order report.md shows them; each is a few lines.
     lines = [f"# {title}", ""]
     lines += [f"> {note}" for note in notes]
     if notes:

@@ -278,6 +278,8 @@ def _publications_of(specs: SpecSet | None, doc_key: tuple[str, str]) -> set[str
 
 def compare(base: Plan, head: Plan, price: Price, prod: bool) -> list[DocumentChange]:
     """Every document whose change does something on this stack, in dependency order."""
+    # Long: one pass over the documents gathering what each change row shows (resources,
+    # fields, cost, acceptance, notes, serving, data) from the same old/new documents.
     by_doc: dict[tuple[str, str], list[ResourceChange]] = {}
     keys = list(base.resources) + [k for k in head.resources if k not in base.resources]
     for key in keys:

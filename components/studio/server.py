@@ -223,6 +223,7 @@ class Api:
 
 
 def make_handler(api: Api, log: Callable[[str], None]) -> type[BaseHTTPRequestHandler]:
+    # Long: the body is the request handler class (each method short), closed over `api`.
     class Handler(BaseHTTPRequestHandler):
         server_version = "edge-labeler-studio"
 
