@@ -68,6 +68,12 @@ class Operation:
     def id(self) -> str:
         return self.name.rsplit("/", 1)[-1]
 
+    def result(self) -> dict:
+        """The response snapshot of an operation that finished without error."""
+        if self.response is None:
+            raise ValueError(f"operation {self.name} has no response (done: {self.done})")
+        return self.response
+
     def to_json(self) -> dict:
         return {
             "name": self.name,
