@@ -229,9 +229,9 @@ class ModelStore:
         with self.lock:
             owned = {record.model.id for record in self._records.values()}
             owned |= {
-                op.details.get("model_id")
+                model_id
                 for op in self._operations.running()
-                if op.kind == "create_model"
+                if op.kind == "create_model" and (model_id := op.details.get("model_id"))
             }
             orphans = [
                 path
