@@ -52,6 +52,7 @@ from emulator.core.persistence import CorruptStateError, GroupSync, remove_temp_
 from emulator.gcs_names import InvalidName
 from emulator.gcs_storage import DurableStorage, PreconditionFailed, media_link
 from emulator.transport.calls import Calls
+from emulator.transport.rest import server_url
 
 INSERT = "storage.objects.insert"
 # The checkpoint between an upload's staged content and its commit (rename + record).
@@ -97,7 +98,7 @@ def resource_of(path: str, query: str) -> str:
     if name is not None:
         name = unquote(re.split(r"/(?:copyTo|rewriteTo|compose)\b", name)[0])
     else:
-        name = (parse_qs(query).get("name") or [None])[0]  # uploads name the object here
+        name = parse_qs(query).get("name", [""])[0]  # uploads name the object here
     return f"gs://{match['bucket']}" + (f"/{name}" if name else "")
 
 
@@ -132,7 +133,7 @@ class _Handler(gcs_server.RequestHandler):
         self._faults = faults
         self._calls = calls
         self._status: int | None = None
-        super().__init__(gcs._storage, *args, **kwargs)
+        super().__init__(gcs.storage, *args, **kwargs)
 
     def send_response(self, code: int, message: str | None = None) -> None:
         self._status = code  # the call's status, for the request log
@@ -167,7 +168,7 @@ class _Handler(gcs_server.RequestHandler):
         # Uploads lock the storage themselves, for the rename and the in-memory update only.
         lock: AbstractContextManager = nullcontext() if name == INSERT else self._gcs._lock
         with lock:
-            storage = self.storage = self._gcs._storage  # the store of now: a reset replaces it
+            storage = self.storage = self._gcs.storage  # the store of now: a reset replaces it
             with storage.preconditions(if_generation_match):
                 try:
                     gcs_server.Router(self).handle(method)
@@ -275,8 +276,13 @@ class GcsServer:
     def url(self) -> str:
         """`http://127.0.0.1:P`, the value of STORAGE_EMULATOR_HOST."""
         assert self._httpd is not None, "start() first"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return server_url(self._httpd)
+
+    @property
+    def storage(self) -> DurableStorage:
+        """The store of now (a reset replaces it); open from start() on."""
+        assert self._storage is not None, "start() first"
+        return self._storage
 
     def _open(self) -> DurableStorage:
         self._root.mkdir(parents=True, exist_ok=True)
@@ -332,8 +338,7 @@ class GcsServer:
 
         In memory only: a record keeps the port it was written with, and is fixed on each start.
         """
-        storage = self._storage
-        assert storage is not None
+        storage = self.storage
         live = (obj for objects in storage.objects.values() for obj in objects.values())
         soft_deleted = (  # a restored generation keeps its link
             obj
@@ -351,8 +356,7 @@ class GcsServer:
 
     def _object(self, uri: str) -> tuple[str, str, dict]:
         bucket, name = parse_gs_uri(uri)
-        storage = self._storage
-        assert storage is not None
+        storage = self.storage
         if storage.get_bucket(bucket) is None:
             raise NotFound(f"{uri}: bucket {bucket} does not exist")
         obj = storage.objects.get(bucket, {}).get(name)
@@ -369,7 +373,7 @@ class GcsServer:
         with self._lock:
             bucket, name, _ = self._object(uri)
             try:
-                return self._storage.get_file(bucket, name, show_error=False)
+                return self.storage.get_file(bucket, name, show_error=False)
             except GcsNotFound:
                 raise NotFound(f"{uri} does not exist") from None
 
@@ -377,8 +381,7 @@ class GcsServer:
         self, uri: str, data: bytes, content_type: str = "application/octet-stream"
     ) -> BlobInfo:
         bucket, name = parse_gs_uri(uri)
-        storage = self._storage
-        assert storage is not None
+        storage = self.storage
         obj = _make_object_resource(self.url, bucket, name, content_type, str(len(data)))
         obj = _checksums(data, obj)
         try:  # takes the lock itself, for the rename and the record (as an upload)
@@ -393,7 +396,7 @@ class GcsServer:
         bucket, prefix = parse_gs_prefix(uri_prefix, "uri_prefix")
         with self._lock:
             try:
-                objs, _ = self._storage.get_file_list(bucket, prefix or None)
+                objs, _ = self.storage.get_file_list(bucket, prefix or None)
             except GcsNotFound:
                 raise NotFound(f"{uri_prefix}: bucket {bucket} does not exist") from None
             return [_info(f"gs://{bucket}/{o['name']}", o) for o in objs]
@@ -401,7 +404,7 @@ class GcsServer:
     def delete(self, uri: str) -> None:
         with self._lock:
             bucket, name, _ = self._object(uri)
-            self._storage.delete_file(bucket, name)
+            self.storage.delete_file(bucket, name)
 
 
 def _info(uri: str, obj: dict) -> BlobInfo:

@@ -198,7 +198,14 @@ class DurableStorage(Storage):
 
     # ---- what a mutation touched -------------------------------------------------------------
 
-    def create_file(self, bucket_name, file_name, content, file_obj, file_id=None):
+    def create_file(
+        self,
+        bucket_name: str,
+        file_name: str,
+        content: bytes,
+        file_obj: dict,
+        file_id: str | None = None,
+    ) -> None:
         """Stores an object: its content staged without the lock, then, holding it, the
         precondition checked, the content renamed into place and the state updated; the
         record is written once the lock is released (before the answer)."""
@@ -207,7 +214,8 @@ class DurableStorage(Storage):
         if bucket_name not in self.buckets:
             raise GcsNotFound
         path = self.content_path(bucket_name, file_name)
-        staged: Path | None = stage_bytes(path, content, self._group)
+        staged = stage_bytes(path, content, self._group)
+        committed = False
         try:
             self._before_commit()
             with self.lock:
@@ -215,7 +223,7 @@ class DurableStorage(Storage):
                     raise GcsNotFound
                 self._check_precondition(bucket_name, file_name)
                 commit_staged(staged, path, self._group)
-                staged = None
+                committed = True
                 self.objects.setdefault(bucket_name, {})[file_name] = file_obj
                 self._touched.add((bucket_name, file_name))
                 if file_id:
@@ -224,7 +232,7 @@ class DurableStorage(Storage):
                 records = self._take_touched()
             self._write_records(records)  # without the lock: it is the slow part
         finally:
-            if staged is not None:  # not to be used
+            if not committed:  # the staged content is not to be used
                 staged.unlink(missing_ok=True)
 
     def patch_object(self, bucket_name, file_name, file_obj):
@@ -391,6 +399,8 @@ class DurableStorage(Storage):
         for path in sorted(root.glob("*/*/*.json")):
             record = read_json(path)
             try:
+                if not isinstance(record, dict):  # gone since listed, or not a JSON object
+                    raise TypeError(f"a JSON {type(record).__name__}, not an object")
                 bucket, name = record["bucket"], record["name"]
                 live, soft_deleted = record["object"], record["softDeleted"]
                 stamps[(bucket, name)] = record["content"]

@@ -44,13 +44,17 @@ def parse_filter(text: str) -> Callable[[Operation], bool]:
             raise InvalidArgument(
                 f"Field: filter; Message: done must be true or false, not {value!r}"
             )
-        field: Callable[[Operation], bool] = {
-            "operation_id": lambda o, v=value: o.id == v,
-            "done": lambda o, v=value: o.done == (v == "true"),
-            "worksOn": lambda o, v=value: v in o.resources,
-        }[key]
-        checks.append(field if op == "=" else lambda o, f=field: not f(o))
+        checks.append(_operation_term(key, value, equal=op == "="))
     return lambda o: all(check(o) for check in checks)
+
+
+def _operation_term(key: str, value: str, *, equal: bool) -> Callable[[Operation], bool]:
+    """`key = value` (or, not `equal`, `key != value`) of ListOperations' filter."""
+    if key == "operation_id":
+        return lambda o: (o.id == value) == equal
+    if key == "done":
+        return lambda o: (o.done == (value == "true")) == equal
+    return lambda o: (value in o.resources) == equal  # worksOn
 
 
 class OperationsService:

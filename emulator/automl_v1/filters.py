@@ -50,6 +50,28 @@ def _unquote(value: str) -> str:
     return value
 
 
+# One predicate per term; each binds its own values (a lambda in the parser's loop would see
+# the loop's last ones).
+def _every_model(result: bool) -> ModelPredicate:
+    return lambda model: result
+
+
+def _dataset_id_is(dataset_id: str, *, equal: bool) -> ModelPredicate:
+    return lambda model: (model.dataset_id == dataset_id) == equal
+
+
+def _has_label(key: str) -> ModelPredicate:
+    return lambda model: key in model.labels
+
+
+def _label_is(key: str, value: str, *, equal: bool) -> ModelPredicate:
+    return lambda model: (model.labels.get(key) == value) == equal
+
+
+def _annotation_spec_id_is(spec_id: str, *, equal: bool) -> EvaluationPredicate:
+    return lambda evaluation: (evaluation.annotation_spec_id == spec_id) == equal
+
+
 def parse_model_filter(text: str) -> ModelPredicate:
     """ListModels' filter: what the API documents (`*_model_metadata:*`, `dataset_id=`/`!=`).
 
@@ -62,16 +84,13 @@ def parse_model_filter(text: str) -> ModelPredicate:
     for term in _terms(text or ""):
         compact = re.sub(r"\s+", "", term)
         if match := re.fullmatch(r"([a-z_]+)_model_metadata:\*", compact):
-            wanted = match[1] == "image_classification"
-            checks.append(lambda m, wanted=wanted: wanted)
+            checks.append(_every_model(match[1] == "image_classification"))
         elif match := re.fullmatch(r"dataset_id(!=|=)(.+)", compact):
-            op, value = match[1], _unquote(match[2])
-            checks.append(lambda m, op=op, v=value: (m.dataset_id == v) == (op == "="))
+            checks.append(_dataset_id_is(_unquote(match[2]), equal=match[1] == "="))
         elif match := re.fullmatch(r"labels\.([a-z][a-z0-9_-]*):\*", compact):
-            checks.append(lambda m, key=match[1]: key in m.labels)
+            checks.append(_has_label(match[1]))
         elif match := re.fullmatch(r"labels\.([a-z][a-z0-9_-]*)(!=|=)(.*)", compact):
-            key, op, value = match[1], match[2], _unquote(match[3])
-            checks.append(lambda m, k=key, op=op, v=value: (m.labels.get(k) == v) == (op == "="))
+            checks.append(_label_is(match[1], _unquote(match[3]), equal=match[2] == "="))
         else:
             raise InvalidArgument(
                 f"Field: filter; Message: {term!r} is not supported; use {_MODEL_TERMS}"
@@ -89,8 +108,7 @@ def parse_evaluation_filter(text: str) -> EvaluationPredicate:
         elif re.fullmatch(r"annotation_spec_id ?: ?\*", compact):
             checks.append(lambda e: e.annotation_spec_id != "")
         elif match := re.fullmatch(r"annotation_spec_id ?(!=|=) ?(\"?)([0-9]+)\2", compact):
-            op, value = match[1], match[3]
-            checks.append(lambda e, op=op, v=value: (e.annotation_spec_id == v) == (op == "="))
+            checks.append(_annotation_spec_id_is(match[3], equal=match[1] == "="))
         else:
             raise InvalidArgument(
                 f"Field: filter; Message: {term!r} is not supported; use {_EVALUATION_TERMS}"

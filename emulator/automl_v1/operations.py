@@ -49,8 +49,8 @@ OPERATION_DETAILS: dict[str, Callable[[Operation], dict]] = {
     },
 }
 OPERATION_RESPONSES: dict[str, Callable[[Operation], Message]] = {
-    "create_dataset": lambda op: types.Dataset.pb(dataset_pb(Dataset.from_json(op.response))),
-    "create_model": lambda op: types.Model.pb(model_pb(Model.from_json(op.response))),
+    "create_dataset": lambda op: types.Dataset.pb(dataset_pb(Dataset.from_json(op.result()))),
+    "create_model": lambda op: types.Model.pb(model_pb(Model.from_json(op.result()))),
     "batch_predict": lambda op: types.BatchPredictResult.pb(types.BatchPredictResult()),
 }
 

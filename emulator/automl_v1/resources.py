@@ -7,6 +7,7 @@ from google.cloud.automl_v1 import types
 
 from emulator.core.datasets import Dataset
 from emulator.core.models.records import Model, ModelEvaluation
+from emulator.proto_enums import member
 
 # Image classification resources are named ICN<digits> by the service.
 ID_PREFIX = "ICN"
@@ -22,7 +23,7 @@ def dataset_pb(dataset: Dataset) -> types.Dataset:
         etag=dataset.etag,
         labels=dataset.labels,
         image_classification_dataset_metadata=types.ImageClassificationDatasetMetadata(
-            classification_type=types.ClassificationType[dataset.classification_type.value]
+            classification_type=member(types.ClassificationType, dataset.classification_type.value)
         ),
     )
 
@@ -34,7 +35,7 @@ def model_pb(model: Model) -> types.Model:
         dataset_id=model.dataset_id,
         create_time=model.create_time,
         update_time=model.update_time,
-        deployment_state=types.Model.DeploymentState[model.deployment_state.value],
+        deployment_state=member(types.Model.DeploymentState, model.deployment_state.value),
         etag=model.etag,
         labels=model.labels,
         image_classification_model_metadata=types.ImageClassificationModelMetadata(

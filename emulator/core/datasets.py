@@ -45,7 +45,7 @@ from emulator.core.operations import (
     Outcome,
     utcnow,
 )
-from emulator.core.persistence import atomic_write_json, read_json, remove_file
+from emulator.core.persistence import atomic_write_json, read_record, remove_file
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +334,7 @@ class DatasetStore:
     def load(self) -> None:
         self._root.mkdir(parents=True, exist_ok=True)
         for path in sorted(self._root.glob("*.json")):
-            state = _State.from_json(read_json(path))
+            state = _State.from_json(read_record(path))
             self._states[state.name] = state
 
     def _path(self, name: str) -> Path:

@@ -20,7 +20,7 @@ from emulator.core.models.records import ModelStore
 from emulator.core.models.serving import ModelServing
 from emulator.core.names import LocationName, new_id, parse_resource
 from emulator.core.operations import Operation, utcnow
-from emulator.core.persistence import atomic_write_json, read_json, remove_file
+from emulator.core.persistence import atomic_write_json, read_record, remove_file
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ class EndpointStore:
     def load(self) -> None:
         self._root.mkdir(parents=True, exist_ok=True)
         for path in sorted(self._root.glob("*.json")):
-            endpoint = Endpoint.from_json(read_json(path))
+            endpoint = Endpoint.from_json(read_record(path))
             self._endpoints[endpoint.name] = endpoint
 
     def _path(self, endpoint: Endpoint) -> Path:

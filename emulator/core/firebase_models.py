@@ -60,7 +60,12 @@ from emulator.core.firebase_errors import (
 from emulator.core.model_filter import Filterable, parse_filter
 from emulator.core.names import new_id
 from emulator.core.operations import Operation, OperationContext, OperationStore, Outcome, utcnow
-from emulator.core.persistence import atomic_write_bytes, atomic_write_json, read_json, remove_file
+from emulator.core.persistence import (
+    atomic_write_bytes,
+    atomic_write_json,
+    read_record,
+    remove_file,
+)
 from emulator.core.tf_setup import native_logs_filtered, quiet_native_logs
 
 log = logging.getLogger(__name__)
@@ -352,7 +357,7 @@ class FirebaseModelStore:
                 self._root.mkdir(parents=True, exist_ok=True)
                 models = {}
                 for path in sorted(self._root.glob("*.json")):
-                    model = FirebaseModel.from_json(read_json(path))
+                    model = FirebaseModel.from_json(read_record(path))
                     models[model.name] = model
                 self._models = models
             return self._models

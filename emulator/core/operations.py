@@ -29,7 +29,7 @@ from emulator.core.errors import (
 )
 from emulator.core.faults import FaultInjector
 from emulator.core.names import new_id
-from emulator.core.persistence import atomic_write_json, read_json, remove_file
+from emulator.core.persistence import atomic_write_json, read_record, remove_file
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,12 @@ class Operation:
     @property
     def id(self) -> str:
         return self.name.rsplit("/", 1)[-1]
+
+    def result(self) -> dict:
+        """The response snapshot of an operation that finished without error."""
+        if self.response is None:
+            raise ValueError(f"operation {self.name} has no response (done: {self.done})")
+        return self.response
 
     def to_json(self) -> dict:
         return {
@@ -198,7 +204,7 @@ class OperationStore:
         self._root.mkdir(parents=True, exist_ok=True)
         finished = []
         for path in sorted(self._root.glob("*.json")):
-            op = Operation.from_json(read_json(path))
+            op = Operation.from_json(read_record(path))
             if not op.done:
                 recovery = self._recoveries.get(op.kind)
                 outcome = (recovery(op) if recovery else None) or Outcome(

@@ -169,6 +169,23 @@ def read_json(path: Path) -> Any | None:
         ) from None
 
 
+def read_record(path: Path) -> dict[str, Any]:
+    """The JSON object of a state file that must exist (one the emulator listed in its state
+    directory); CorruptStateError naming the file when it is gone or not an object."""
+    document = read_json(path)
+    if document is None:
+        raise CorruptStateError(
+            f"{path} disappeared while the emulator was reading its state: only the emulator "
+            "may change its data directory; start it again"
+        )
+    if not isinstance(document, dict):
+        raise CorruptStateError(
+            f"{path} holds a JSON {type(document).__name__} where the emulator writes an "
+            "object; restore it or remove it (and what refers to it)"
+        )
+    return document
+
+
 def remove_file(path: Path) -> None:
     """Deletes `path` (if present) and makes the deletion durable."""
     try:

@@ -27,7 +27,7 @@ from emulator.core.errors import Code, FailedPrecondition, InvalidArgument, NotF
 from emulator.core.models.training import ModelTrainings, TrainingRequest
 from emulator.core.names import LocationName, new_id, parse_resource
 from emulator.core.operations import Operation, OperationStore
-from emulator.core.persistence import atomic_write_json, read_json, remove_file
+from emulator.core.persistence import atomic_write_json, read_record, remove_file
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class PipelineStore:
     def load(self) -> None:
         self._root.mkdir(parents=True, exist_ok=True)
         for path in sorted(self._root.glob("*.json")):
-            pipeline = TrainingPipeline.from_json(read_json(path))
+            pipeline = TrainingPipeline.from_json(read_record(path))
             self._pipelines[pipeline.name] = pipeline
 
     def _path(self, name: str) -> Path:

@@ -15,7 +15,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -24,6 +24,15 @@ from emulator.core.faults import FaultInjector
 from emulator.transport.calls import Calls
 
 log = logging.getLogger(__name__)
+
+
+def server_url(server: HTTPServer) -> str:
+    """`http://host:port`, where a listening (TCP) HTTP server answers."""
+    host, port = server.server_address[:2]
+    # Bound, it is what getsockname() gives: a str host (typeshed also allows the bytes a
+    # constructor may take).
+    assert isinstance(host, str), host
+    return f"http://{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -139,8 +148,7 @@ class RestServer:
     @property
     def url(self) -> str:
         assert self._httpd is not None, "start() first"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return server_url(self._httpd)
 
     def start(self, routes: RestRoutes) -> str:
         """Listens on host:port (a free port for 0), serving `routes`; returns the base URL."""

@@ -103,8 +103,12 @@ def parse_filter(text: str, fields: Fields[T], what: str = "filter") -> Callable
         elif kind == "word" and value.startswith("-") and len(value) > 1:
             negate, tokens[i] = True, ("word", value[1:])
         check, i = _comparison(tokens, i, fields, error)
-        checks.append((lambda r, c=check: not c(r)) if negate else check)
+        checks.append(_negated(check) if negate else check)
     return lambda resource: all(check(resource) for check in checks)
+
+
+def _negated(check: Callable[[T], bool]) -> Callable[[T], bool]:
+    return lambda resource: not check(resource)
 
 
 def _comparison(

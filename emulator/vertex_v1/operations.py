@@ -63,10 +63,10 @@ OPERATION_METADATA: dict[str, Callable[[Operation], Any]] = {
     ),
 }
 OPERATION_RESPONSES: dict[str, Callable[[Operation], Message]] = {
-    "create_dataset": lambda op: types.Dataset.pb(dataset_pb(Dataset.from_json(op.response))),
+    "create_dataset": lambda op: types.Dataset.pb(dataset_pb(Dataset.from_json(op.result()))),
     "import_data": lambda op: types.ImportDataResponse.pb(types.ImportDataResponse()),
     "export_model": lambda op: types.ExportModelResponse.pb(types.ExportModelResponse()),
-    "create_endpoint": lambda op: types.Endpoint.pb(endpoint_pb(Endpoint.from_json(op.response))),
+    "create_endpoint": lambda op: types.Endpoint.pb(endpoint_pb(Endpoint.from_json(op.result()))),
     "deploy_model": lambda op: types.DeployModelResponse.pb(
         types.DeployModelResponse(
             deployed_model=deployed_model_pb(DeployedModel.from_json(op.details["deployed_model"]))

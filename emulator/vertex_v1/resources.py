@@ -16,6 +16,7 @@ from emulator.core.datasets import Dataset
 from emulator.core.endpoints import DeployedModel, Endpoint
 from emulator.core.models.records import Model, ModelEvaluation
 from emulator.core.pipelines import PipelineState, PipelineStatus, TrainingPipeline
+from emulator.proto_enums import member
 from emulator.vertex_v1.schemas import (
     IMAGE_METADATA_SCHEMA,
     METRICS_SCHEMA,
@@ -51,14 +52,9 @@ def export_file_name(engine_format: str, name: str) -> str | None:
     return _VERTEX_FILE_NAMES.get(engine_format, {}).get(name, name)
 
 
+# QUEUED → PIPELINE_STATE_QUEUED, … (every state of the core has its Vertex AI name).
 PIPELINE_STATES = {
-    PipelineState.QUEUED: types.PipelineState.PIPELINE_STATE_QUEUED,
-    PipelineState.PENDING: types.PipelineState.PIPELINE_STATE_PENDING,
-    PipelineState.RUNNING: types.PipelineState.PIPELINE_STATE_RUNNING,
-    PipelineState.CANCELLING: types.PipelineState.PIPELINE_STATE_CANCELLING,
-    PipelineState.SUCCEEDED: types.PipelineState.PIPELINE_STATE_SUCCEEDED,
-    PipelineState.FAILED: types.PipelineState.PIPELINE_STATE_FAILED,
-    PipelineState.CANCELLED: types.PipelineState.PIPELINE_STATE_CANCELLED,
+    state: member(types.PipelineState, f"PIPELINE_STATE_{state.value}") for state in PipelineState
 }
 
 
@@ -189,7 +185,7 @@ def pipeline_pb(pipeline: TrainingPipeline, status: PipelineStatus) -> Message:
     if status.state is PipelineState.SUCCEEDED:
         metadata = Metadata(
             cost_milli_node_hours=status.train_cost_milli_node_hours,
-            successful_stop_reason=Metadata.SuccessfulStopReason[status.stop_reason],
+            successful_stop_reason=member(Metadata.SuccessfulStopReason, status.stop_reason),
         )
         message.training_task_metadata.CopyFrom(
             to_value(json_format.MessageToDict(Metadata.pb(metadata)))

@@ -261,6 +261,9 @@ def test_a_damaged_state_file_is_named_and_nothing_starts(tmp_path, emulator_fac
     damaged.write_text('{"name": ')
     with pytest.raises(EmulatorError, match=rf"{damaged} is not valid JSON"):
         EmulatorServer(data_dir).start()
+    damaged.write_text("[]")  # valid JSON, but not a record
+    with pytest.raises(EmulatorError, match=rf"{damaged} holds a JSON list where .* an object"):
+        EmulatorServer(data_dir).start()
     with pytest.raises(EmulatorError, match=r"not running any more|no emulator is running"):
         running_env(data_dir)  # the failed start released the directory
     damaged.unlink()

@@ -31,7 +31,7 @@ from emulator.core.evaluator import (
 )
 from emulator.core.names import LocationName, parse_location, parse_resource
 from emulator.core.operations import OperationStore, utcnow
-from emulator.core.persistence import atomic_write_json, read_json, remove_file
+from emulator.core.persistence import atomic_write_json, read_record, remove_file
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class ModelStore:
                 "removed %d partial model directories of interrupted trainings", len(removed)
             )
         for path in sorted(self._root.glob("*.json")):
-            record = ModelRecord.from_json(read_json(path))
+            record = ModelRecord.from_json(read_record(path))
             self._records[record.model.name] = record
 
     def remove_orphans(self) -> list[Path]:
@@ -229,9 +229,9 @@ class ModelStore:
         with self.lock:
             owned = {record.model.id for record in self._records.values()}
             owned |= {
-                op.details.get("model_id")
+                model_id
                 for op in self._operations.running()
-                if op.kind == "create_model"
+                if op.kind == "create_model" and (model_id := op.details.get("model_id"))
             }
             orphans = [
                 path
