@@ -97,11 +97,11 @@ def inspect(data: bytes) -> ImageInfo:
 
 def decode_rgb(data: bytes, size: int | None = None) -> np.ndarray:
     """Decodes to an RGB uint8 array [H, W, 3], optionally resized to size×size (bilinear)."""
-    with Image.open(io.BytesIO(data)) as img:
-        img = img.convert("RGB")
-        if size is not None and img.size != (size, size):
-            img = img.resize((size, size), Image.Resampling.BILINEAR)
-        return np.asarray(img, dtype=np.uint8)
+    with Image.open(io.BytesIO(data)) as opened:
+        rgb: Image.Image = opened.convert("RGB")
+        if size is not None and rgb.size != (size, size):
+            rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
+        return np.asarray(rgb, dtype=np.uint8)
 
 
 def size_of(data: bytes) -> tuple[int, int]:

@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -330,7 +331,7 @@ class _Training:
         )
         return replace(result, timings=dict(self.timings))
 
-    def _setup(self) -> tuple[TrainingData, object, Steps]:
+    def _setup(self) -> tuple[TrainingData, Any, Steps]:  # Any: a keras.Model (untyped)
         """Images, model and compiled steps; nothing of this is billed."""
         config = self.config
         data = prepare(self.examples, config.labels, config.multilabel, LARGEST_INPUT, self.cancel)

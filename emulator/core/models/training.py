@@ -275,6 +275,7 @@ class ModelTrainings:
             if spec.example_count > 0
         )
         config = self._config(request, dataset, model_type, label_specs, base_path, int(seed))
+        assert config.budget_milli_node_hours is not None  # resolved by trainer.validate_config
         now = utcnow()
         model = Model(
             name=str(location.child("models", model_id)),

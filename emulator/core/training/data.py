@@ -105,6 +105,7 @@ def targets(
             raise TrainingError(
                 f"example {n}: label(s) {unknown} are not in the model's labels {list(labels)}"
             )
+        target: np.ndarray | int  # a multi-hot row, or the label's index
         if multilabel:
             target = np.zeros(len(labels), np.float32)
             target[[index[label] for label in example.labels]] = 1.0
