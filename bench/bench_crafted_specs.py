@@ -12,7 +12,7 @@ MAX_ALIAS_NODES nodes, nesting MAX_DEPTH deep.
 The run: each case is one fresh process that imports what every edgectl command imports
 today, then runs `edgectl validate specs` in the case's project (components.cli.main, this
 checkout's code). It reports the validate call's time and the process's peak RSS
-(ru_maxrss, imports included). Baseline, measured in the same run: the same process on the
+(VmHWM, imports included). Baseline, measured in the same run: the same process on the
 repository's example specs (median time of 3 runs, highest peak RSS of them). No assertions:
 this prints figures, the budget column only compares them with the issue's numbers.
 """
@@ -37,7 +37,7 @@ from components.spec.yaml_source import (  # noqa: E402
 from tests.reliability.test_crafted_specs import BUCKET, CASES, Case, _project  # noqa: E402
 
 CHILD = r"""
-import contextlib, io, json, resource, sys, time
+import contextlib, io, json, sys, time
 from components.cli import build_parser, main
 build_parser()  # the imports every edgectl command pays today
 out = io.StringIO()
@@ -45,7 +45,10 @@ start = time.perf_counter()
 with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
     code = main(["validate", "specs"])
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM: this process image's own peak. (ru_maxrss is not: Linux carries it over fork and exec,
+# so a child of a bench that just built a 50 MB string would report the bench's size.)
+status = open("/proc/self/status").read()
+peak = int(next(l for l in status.splitlines() if l.startswith("VmHWM:")).split()[1]) * 1024
 lines = out.getvalue().splitlines()
 print(json.dumps({"code": code, "seconds": seconds, "peak": peak, "lines": lines[:1]}))
 """
