@@ -151,12 +151,18 @@ def rehearsal(studio_project: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def start_studio(
     project: Path, rehearsal: Path, env: dict[str, str]
 ) -> tuple[subprocess.Popen, str]:
-    """`edgectl studio` in a subprocess on a free port; (process, its URL)."""
+    """`edgectl studio` in a subprocess on a free port; (process, its URL).
+
+    Started as from a terminal, where Ctrl-C is SIGINT at its default: a shell running the
+    suite as a background job (`make test &`) passes SIGINT on ignored, and a Python started
+    so never turns it into KeyboardInterrupt (the server then outlived its stop_studio).
+    """
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "components.cli",
+            "-c",
+            "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from components.cli import main; sys.exit(main(sys.argv[1:]))",
             "studio",
             "--project-dir",
             str(project),
