@@ -16,6 +16,7 @@ import pytest
 from components.cloud.records import Artifact, RegistryRecord, published_path, write_record
 from components.promotion.promote import PromotionError, promote, stack_model
 from tests.fixtures.emulator import storage_client
+from tests.promotion.conftest import SPECS, STACK_FILE
 
 FROM, TO = "rec-local", "rec-staging"
 FINGERPRINT = "sha256:" + "a" * 64
@@ -31,31 +32,6 @@ GATE: dict[str, Any] = {
     "perLabel": {},
     "failures": [],
 }
-STACK = 'config:\n  edge-labeler:project: {project}\n  edge-labeler:emulator: "true"\n'
-SPECS = """\
-apiVersion: edge-labeler/v1
-kind: Bucket
-metadata: {name: data}
-spec: {}
----
-apiVersion: edge-labeler/v1
-kind: Dataset
-metadata: {name: digits}
-spec:
-  bucket: data
-  source: {zip: data/digits.zip}
----
-apiVersion: edge-labeler/v1
-kind: Model
-metadata: {name: digits}
-spec:
-  dataset: digits
-  optimizeFor: latency
-  budget: {nodeHours: 1}
-  export: [tflite]
-  acceptance:
-    threshold: {maximize: f1}
-"""
 OVERLAY = """\
 apiVersion: edge-labeler/v1
 kind: Model
@@ -78,7 +54,7 @@ def project(tmp_path: Path, emulator: Any) -> Path:
     (root / "specs" / "envs" / f"{TO}.yaml").write_text(OVERLAY)
     suffix = tmp_path.name[-8:].lower().replace("_", "-")
     for stack in (FROM, TO):
-        text = STACK.format(project=f"{stack}-{suffix}")
+        text = STACK_FILE.format(project=f"{stack}-{suffix}")
         if stack == TO:
             text += f"  edge-labeler:promoteFrom: [{FROM}]\n"
         (root / f"Pulumi.{stack}.yaml").write_text(text)
