@@ -39,6 +39,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 from gcp_storage_emulator import server as gcs_server
+from gcp_storage_emulator import storage as gcs_storage_package
 from gcp_storage_emulator.exceptions import NotFound as GcsNotFound
 
 # Private helpers of the pinned package: the same object resource the HTTP upload creates.
@@ -120,6 +121,18 @@ class _ExpectedRefusals(logging.Filter):
 
 
 logging.getLogger(gcs_server.__name__).addFilter(_ExpectedRefusals())
+
+
+class _MissingContent(logging.Filter):
+    """Drops the package's two ERROR lines ("Resource not found:" and the path) of a download
+    of an object that does not exist: the client's answer is a 404, as Cloud Storage's; they
+    are logged while the FileNotFoundError is handled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not isinstance(sys.exc_info()[1], FileNotFoundError)
+
+
+logging.getLogger(gcs_storage_package.__name__).addFilter(_MissingContent())
 
 
 class _Handler(gcs_server.RequestHandler):

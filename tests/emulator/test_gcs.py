@@ -128,3 +128,15 @@ def test_the_packages_wipe_endpoint_is_not_served(emulator):
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(emulator.env["STORAGE_EMULATOR_HOST"] + "/wipe", timeout=5)
     assert info.value.code == 404
+
+
+def test_downloading_a_missing_object_is_a_404_and_not_an_error_in_the_emulators_log(
+    emulator, caplog
+):
+    """A missing object's download is the client's 404, as on Cloud Storage: the package's
+    "Resource not found:" ERROR lines (printed amid `edgectl rehearse`'s progress) are not
+    logged for it."""
+    bucket = _bucket(emulator.env)
+    with caplog.at_level("DEBUG"), pytest.raises(exceptions.NotFound):
+        bucket.blob("never-written.json").download_as_bytes()
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
