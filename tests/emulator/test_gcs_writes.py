@@ -188,3 +188,30 @@ def test_a_stopped_emulator_answers_no_request_on_a_kept_alive_connection(emulat
         server.stop()
         with pytest.raises(requests.ConnectionError):
             session.get(f"{url}/storage/v1/b?project=p", timeout=HANG_GUARD_S)
+
+
+def test_answers_are_not_held_back_by_nagles_algorithm(emulator):
+    """An answer is written as headers, then body: with Nagle's algorithm on the emulator's
+    socket, the body waited for the client's delayed ACK (up to 40 ms) on every request of a
+    kept-alive connection (2,000 uploads on 4 connections: 81 per second, then 300)."""
+    bucket = _bucket(emulator.env)
+    bucket.blob("a.txt").upload_from_string(b"a")  # a kept-alive connection is open now
+    connections = list(emulator.gcs._httpd._connections)
+    assert connections
+    for connection in connections:
+        assert connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_a_multipart_upload_whose_md5_is_not_its_bodys_is_refused_and_stores_nothing(emulator):
+    bucket = _bucket(emulator.env)
+    blob = bucket.blob("checked.txt")
+    blob.md5_hash = base64.b64encode(hashlib.md5(b"other bytes").digest()).decode()
+    with pytest.raises(exceptions.BadRequest, match="MD5"):
+        blob.upload_from_string(b"these bytes")
+    assert bucket.get_blob("checked.txt") is None
+    blob = bucket.blob("named.bin")
+    blob.metadata = {"origin": "test"}
+    blob.upload_from_string(b"\r\n--x--\r\n", content_type="application/x-thing")
+    stored = bucket.get_blob("named.bin")
+    assert (stored.content_type, stored.metadata) == ("application/x-thing", {"origin": "test"})
+    assert stored.download_as_bytes() == b"\r\n--x--\r\n"
