@@ -501,6 +501,14 @@ class GcsServer:
             except GcsNotFound:
                 raise NotFound(f"{uri} does not exist") from None
 
+    def content_file(self, uri: str) -> Path | None:
+        with self._lock:
+            try:
+                bucket, name, _ = self._object(uri)
+            except NotFound:
+                return None
+            return self.storage.content_path(bucket, name)
+
     def write(
         self, uri: str, data: bytes, content_type: str = "application/octet-stream"
     ) -> BlobInfo:

@@ -3,6 +3,7 @@
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
 from emulator.core.errors import InvalidArgument
@@ -41,6 +42,12 @@ class Blobs(Protocol):
 
     def delete(self, uri: str) -> None:
         """Removes an object; NotFound when it does not exist."""
+        ...
+
+    def content_file(self, uri: str) -> Path | None:
+        """The file holding the object's content now, to hard-link instead of copying; None
+        when there is none. The store never writes into a content file (a new content is a
+        new file renamed over it), so a link keeps the bytes it was made of."""
         ...
 
 

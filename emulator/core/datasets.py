@@ -662,7 +662,7 @@ class DatasetStore:
         """Stores the images, then adds (or relabels) the examples in one write."""
         with self._images.lock:
             for item in pending.values():
-                self._images.put(item.data)
+                self._images.put(item.data, self._blobs.content_file(item.uri))
             self._images.sync()  # on disk before the examples that refer to them
             with self._lock:
                 state = self._state(name)
