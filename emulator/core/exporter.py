@@ -119,7 +119,7 @@ def tflite_from_keras(model, input_size: int, representative: np.ndarray | None 
     tf = tensorflow()
     with tf_lock(), native_logs_filtered():
         spec = tf.TensorSpec([1, input_size, input_size, 3], tf.float32, name="pixels")
-        function = tf.function(lambda pixels: model(pixels, training=False), autograph=False)
+        function = tf.function(lambda pixels: model(pixels, training=False))
         # No trackable object: the converter then freezes the function's variables itself
         # instead of saving the model as a SavedModel first.
         converter = tf.lite.TFLiteConverter.from_concrete_functions(

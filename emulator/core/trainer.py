@@ -8,9 +8,8 @@ A training has four phases, timed apart (`TrainingResult.timings`, logged):
    trainings (training/data.py) —, build the model, trace and warm up its compiled steps;
 2. epochs (billed, the budget — training/budget.py): optimizer steps and validation, under a
    warm-up + cosine learning-rate schedule, until the budget, the schedule's horizon or early
-   stopping ends them (training/stopping.py, training/loop.py); what is validated after each
-   epoch, and kept, is an exponential moving average of the weights (training/loop.py), that
-   of the epoch with the lowest validation loss;
+   stopping ends them (training/stopping.py, training/loop.py); the weights of the epoch with
+   the lowest validation loss are kept;
 3. export (not billed): model.keras, model.tflite straight from the Keras model, metadata
    (training/model_dir.py);
 4. evaluation of the exported model on TEST (done by the caller: emulator/core/models/training.py).

@@ -45,7 +45,6 @@ from emulator.core.trainer import (
 )
 from emulator.core.training.augment import Augmentation, augment_batch
 from emulator.core.training.data import DECODED, prepare
-from emulator.core.training.loop import AVERAGE_DECAY, Recipe, Steps
 from tests.fixtures.digits import digit_images
 from tests.fixtures.evaluations import assert_multiclass_counts_add_up
 from tflite_metadata import read_metadata
@@ -605,48 +604,3 @@ def test_the_exported_core_takes_the_input_side(trained):
     result, _ = trained["mobile-low-latency-1"]
     core = core_of(keras().models.load_model(result.model_dir / "model.keras"))
     assert tuple(core.inputs[0].shape[1:]) == (result.input_size, result.input_size, 3)
-
-
-def test_the_weights_validated_and_kept_are_a_moving_average_of_the_steps():
-    # A tiny model, three optimizer steps: the average follows decay (t + 1) / (t + 10) at step t,
-    # over every float variable (BatchNorm statistics too); warm-up leaves it at the initial
-    # weights; `averaged_weights` lends it to the model and gives the live weights back.
-    tf, k = tensorflow(), keras()
-    k.utils.set_random_seed(0)
-    pixels = k.Input(shape=(8, 8, 3))
-    x = k.layers.Conv2D(4, 3, name="conv")(pixels)
-    x = k.layers.BatchNormalization(name="bn")(x)
-    x = k.layers.GlobalAveragePooling2D()(x)
-    model = k.Model(pixels, k.layers.Dense(2, activation="softmax")(x))
-    recipe = Recipe(
-        input_side=8,
-        num_labels=2,
-        multilabel=False,
-        batch_size=4,
-        augmentation=Augmentation(jitter=0.0, mixup=0.0),
-        flip=False,
-        label_smoothing=0.0,
-        weight_decay=0.0,
-        class_weights=None,
-        seed=0,
-    )
-    steps = Steps(model, k.optimizers.SGD(0.5), recipe)
-    images = np.random.default_rng(0).integers(0, 255, (4, 8, 8, 3)).astype(np.uint8)
-    labels = np.array([0, 1, 0, 1])
-    initial = [v.numpy() for v in steps.live]
-    steps.warm_up(images, labels)
-    assert all(np.array_equal(a.numpy(), w) for a, w in zip(steps.averaged, initial, strict=True))
-    expected = initial
-    for t in range(3):
-        steps.train(images, labels, tf.constant([0, t], tf.int32))
-        decay = min(AVERAGE_DECAY, (t + 1) / (t + 10))
-        live = [v.numpy() for v in steps.live]
-        expected = [decay * e + (1 - decay) * w for e, w in zip(expected, live, strict=True)]
-    assert any("moving" in v.path for v in steps.live)  # BatchNorm statistics are averaged
-    for mean, value in zip(steps.averaged, expected, strict=True):
-        assert np.allclose(mean.numpy(), value, atol=1e-6)
-    assert not np.allclose(expected[0], live[0])  # the average is not the last weights
-    with steps.averaged_weights():
-        lent = zip(steps.live, expected, strict=True)
-        assert all(np.allclose(v.numpy(), e, atol=1e-6) for v, e in lent)
-    assert all(np.array_equal(v.numpy(), w) for v, w in zip(steps.live, live, strict=True))

@@ -6,19 +6,12 @@ class for multiclass, binary cross-entropy for multilabel — and applies AdamW 
 rate of the schedule (stopping.py). Both compiled functions are traced and run once on a batch
 before the clock starts (`warm_up`), and every variable is restored afterwards: tracing is
 setup, not training, and the weights start from their seeded initial values.
-
-Weight averaging. Every step also updates an exponential moving average of the model's float
-variables (BatchNorm statistics included), its decay (t + 1) / (t + 10) at step t, at most
-AVERAGE_DECAY: it follows the weights closely at first and averages the last hundred or so steps
-later. Validation, early stopping and the kept weights use the average: on a few hundred images
-the weights of one step are noisy, and their average generalises better.
 """
 
-import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,8 +29,6 @@ from emulator.core.training.stopping import (
 )
 
 _EVAL_BATCH = 256
-# The weight average's longest memory: about 1 / (1 - decay) = 200 optimizer steps.
-AVERAGE_DECAY = 0.995
 _EPS = 1e-7
 
 
@@ -89,10 +80,6 @@ class Steps:
             else tf.TensorSpec([None], tf.int64)
         )
         pixels_spec = tf.TensorSpec([None, None, None, 3], tf.uint8)
-        # The weight average: every float variable of the model (BatchNorm statistics too).
-        self.live = [v for v in model.variables if "float" in str(v.dtype)]
-        self.averaged = [tf.Variable(v.numpy(), trainable=False) for v in self.live]
-        live, averaged = self.live, self.averaged
         weights = tf.constant(recipe.class_weights or [1.0] * recipe.num_labels, tf.float32)
 
         def targets_and_weights(y):
@@ -113,12 +100,7 @@ class Steps:
                 return k.losses.binary_crossentropy(targets, scores)
             return k.losses.categorical_crossentropy(targets, scores)
 
-        # autograph=False: nothing here branches on a tensor, and converting the Python of
-        # every Keras layer and the optimizer to graph code cost seconds of setup per training.
-        @tf.function(
-            input_signature=[pixels_spec, target_spec, tf.TensorSpec([2], tf.int32)],
-            autograph=False,
-        )
+        @tf.function(input_signature=[pixels_spec, target_spec, tf.TensorSpec([2], tf.int32)])
         def train(pixels, y, seed):
             x = augment_batch(pixels, seed, recipe.input_side, recipe.augmentation, recipe.flip)
             targets, sample_weights = targets_and_weights(y)
@@ -132,32 +114,14 @@ class Steps:
                 mean_loss = tf.reduce_mean(loss)
             grads = tape.gradient(mean_loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-            # Exponential moving average of the weights, its decay growing with the step
-            # (t + 1) / (t + 10) up to AVERAGE_DECAY: early on it follows the weights closely.
-            t = tf.cast(seed[1], tf.float32)
-            decay = tf.minimum(AVERAGE_DECAY, (t + 1.0) / (t + 10.0))
-            for mean, value in zip(averaged, live, strict=True):
-                mean.assign(decay * mean + (1.0 - decay) * tf.cast(value, tf.float32))
             return tf.reduce_sum(loss), tf.reduce_sum(hits_of(y, scores))
 
-        @tf.function(input_signature=[pixels_spec], autograph=False)
+        @tf.function(input_signature=[pixels_spec])
         def predict(pixels):
             x = tf.image.resize(tf.cast(pixels, tf.float32), [recipe.input_side] * 2)
             return model(x, training=False)
 
         self.train, self.predict = train, predict
-
-    @contextlib.contextmanager
-    def averaged_weights(self) -> Iterator[None]:
-        """Runs a block with the model holding the weight average (the live weights after)."""
-        saved = [v.numpy() for v in self.live]
-        for value, mean in zip(self.live, self.averaged, strict=True):
-            value.assign(mean)
-        try:
-            yield
-        finally:
-            for value, kept in zip(self.live, saved, strict=True):
-                value.assign(kept)
 
     def scores(self, pixels: np.ndarray) -> np.ndarray:
         """Model scores for uint8 images of any side (resized to the input side)."""
@@ -178,8 +142,6 @@ class Steps:
         self.predict(pixels[:1])
         for variable, value in zip(variables, saved, strict=True):
             variable.assign(value)
-        for mean, value in zip(self.averaged, self.live, strict=True):
-            mean.assign(value)
 
 
 def validation(steps: Steps, data: TrainingData) -> tuple[float, float]:
@@ -238,10 +200,8 @@ class EpochLoop:
             epoch_seconds = self.clock.seconds - started
             history.append(record)
             self.on_epoch(record)
-            with self.steps.averaged_weights():  # the average is what is validated and kept
-                weights = self.steps.model.get_weights
-                converged = self.stopping.observe(record.epoch, record.val_loss, self.step, weights)
-            if converged:
+            weights = self.steps.model.get_weights
+            if self.stopping.observe(record.epoch, record.val_loss, self.step, weights):
                 reason = MODEL_CONVERGED
                 break
         return LoopOutcome(
@@ -287,8 +247,7 @@ class EpochLoop:
                             self.clock.seconds / (batch + 1) * per_epoch, len(self.data.x_train)
                         )
                     return None
-            with self.steps.averaged_weights():
-                val_loss, val_accuracy = validation(self.steps, self.data)
+            val_loss, val_accuracy = validation(self.steps, self.data)
         self.clock.epochs_done += 1
         count = len(self.data.x_train)
         return EpochRecord(

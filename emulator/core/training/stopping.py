@@ -9,8 +9,7 @@ reaches its horizon before the budget ends `MODEL_CONVERGED` (and is billed only
 Early stopping. Validation loss that has not improved by `min_delta` for `patience` epochs ends
 the training `MODEL_CONVERGED` too — never before `warmup_steps` optimizer steps: on a small
 dataset an epoch is a few steps, and the validation loss of a fresh network first rises while
-BatchNorm statistics settle. The weights of the epoch with the lowest validation loss are kept
-(the loop validates, and hands over, the moving average of the weights: training/loop.py).
+BatchNorm statistics settle. The weights of the epoch with the lowest validation loss are kept.
 """
 
 import math
