@@ -154,28 +154,23 @@ def json_api_method(http_method: str, path: str) -> str:
     return f"storage.{http_method.lower()}"
 
 
-class _ExpectedRefusals(logging.Filter):
-    """Drops the package's error log of a refusal this emulator answers itself (an invalid
-    name: 400, a precondition: 412): the client is told, the emulator's log is not the place.
-    The package logs from inside its `except` block, so the refusal is the exception handled."""
+class _Handled(logging.Filter):
+    """Drops the package's error log records written while one of `kinds` is being handled
+    (it logs from inside its `except` blocks): answers the client gets, not the emulator's
+    errors."""
+
+    def __init__(self, *kinds: type[BaseException]) -> None:
+        super().__init__()
+        self._kinds = kinds
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not isinstance(sys.exc_info()[1], InvalidName | PreconditionFailed)
+        return not isinstance(sys.exc_info()[1], self._kinds)
 
 
-logging.getLogger(gcs_server.__name__).addFilter(_ExpectedRefusals())
-
-
-class _MissingContent(logging.Filter):
-    """Drops the package's two ERROR lines ("Resource not found:" and the path) of a download
-    of an object that does not exist: the client's answer is a 404, as Cloud Storage's; they
-    are logged while the FileNotFoundError is handled."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not isinstance(sys.exc_info()[1], FileNotFoundError)
-
-
-logging.getLogger(gcs_storage_package.__name__).addFilter(_MissingContent())
+# A refusal this emulator answers itself (an invalid name: 400, a precondition: 412).
+logging.getLogger(gcs_server.__name__).addFilter(_Handled(InvalidName, PreconditionFailed))
+# A download of an object that does not exist ("Resource not found:" and the path): a 404.
+logging.getLogger(gcs_storage_package.__name__).addFilter(_Handled(FileNotFoundError))
 
 
 class _RequestHeaders(http.client.HTTPMessage):
@@ -230,7 +225,8 @@ class _Handler(gcs_server.RequestHandler):
         except ServiceError as exc:
             self._send_error(exc.code.http_status, exc.code.name, exc.message)
             return
-        raw = parse_qs(query).get("ifGenerationMatch", [None])[0]
+        params = parse_qs(query)
+        raw = params.get("ifGenerationMatch", [None])[0]
         try:
             if_generation_match = None if raw is None else int(raw)
         except ValueError:
@@ -242,7 +238,7 @@ class _Handler(gcs_server.RequestHandler):
             storage = self.storage = self._gcs.storage  # the store of now: a reset replaces it
             with storage.preconditions(if_generation_match):
                 try:
-                    if not (method == "POST" and self._multipart_insert(path, query)):
+                    if not (method == "POST" and self._multipart_insert(path, params)):
                         gcs_server.Router(self).handle(method)
                 except InvalidName as exc:  # raised before the package wrote its response
                     # https://cloud.google.com/storage/docs/json_api/v1/status-codes: 400
@@ -253,7 +249,7 @@ class _Handler(gcs_server.RequestHandler):
                 except ServiceError as exc:  # a fault at COMMIT_STEP, or the emulator stopping
                     self._send_error(exc.code.http_status, exc.code.name, exc.message, drain=False)
 
-    def _multipart_insert(self, path: str, query: str) -> bool:
+    def _multipart_insert(self, path: str, params: dict[str, list[str]]) -> bool:
         """A multipart upload (`uploadType=multipart`: the client library's upload of an object
         below 8 MiB), answered here as the package would, without its router and its e-mail
         parser (half of the emulator's time per upload); False when the request is another
@@ -263,15 +259,13 @@ class _Handler(gcs_server.RequestHandler):
         uploading-objects#uploading-an-object): the object's JSON metadata, then its bytes.
         """
         match = _UPLOAD_PATH.fullmatch(path)
-        if match is None or "uploadType=multipart" not in query:
+        if match is None or params.get("uploadType") != ["multipart"]:
             return False
-        params = parse_qs(query)
         headers = self.headers
         content_type = headers.get("Content-Type", "")
         length = headers.get("Content-Length")
         if (
-            params.get("uploadType") != ["multipart"]
-            or not content_type.startswith("multipart/related")
+            not content_type.startswith("multipart/related")
             or length is None
             or headers.get("Content-Encoding")
         ):
