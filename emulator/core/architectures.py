@@ -22,6 +22,7 @@ of AutoML's published low-latency option and runs in a fraction of a millisecond
 stays under 3.2 MB and high accuracy under 6 MB as float32.
 """
 
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,31 +124,62 @@ def architecture(model_type: str) -> Architecture:
         ) from None
 
 
-def _conv_bn_relu(x, filters: int, kernel: int, stride: int, name: str):
+class _Seeds:
+    """Explicit seeds for every random initializer and layer of one model, drawn from the
+    model's own seed.
+
+    Keras gives an initializer or Dropout layer without a seed one from Python's *global*
+    `random` module, which every thread of the process shares (retry jitter, client libraries):
+    a draw elsewhere between seeding and building would change the initial weights.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._random = random.Random(seed)
+
+    def next(self) -> int:
+        return self._random.randrange(1, 2**31)
+
+    def glorot(self):
+        return keras().initializers.GlorotUniform(seed=self.next())
+
+
+def _conv_bn_relu(x, filters: int, kernel: int, stride: int, name: str, seeds: _Seeds):
     layers = keras().layers
-    x = layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, name=name)(x)
+    x = layers.Conv2D(
+        filters,
+        kernel,
+        stride,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=seeds.glorot(),
+        name=name,
+    )(x)
     x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.ReLU(6.0, name=f"{name}_relu")(x)
 
 
-def build_model(arch: Architecture, num_labels: int, multilabel: bool, input_side: int = 0):
-    """A fresh, untrained Keras model for the architecture (weights from the global seed).
+def build_model(
+    arch: Architecture, num_labels: int, multilabel: bool, input_side: int = 0, seed: int = 0
+):
+    """A fresh, untrained Keras model for the architecture, its initial weights and dropout
+    drawn from `seed` alone (not from any global random state).
 
     `input_side` is the side it resizes to (default: the type's largest).
     """
     k = keras()
+    seeds = _Seeds(seed)
     layers = k.layers
     side = input_side or arch.input_size
     pixels = k.Input(shape=(None, None, 3), dtype="float32", name="pixels")
     x = layers.Resizing(side, side, name="resize")(pixels)
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="normalise")(x)
-    x = _conv_bn_relu(x, arch.stem_filters, 3, arch.stem_stride, "stem")
+    x = _conv_bn_relu(x, arch.stem_filters, 3, arch.stem_stride, "stem", seeds)
     for s, stage in enumerate(arch.stages, start=1):
         for r in range(stage.repeats):
             stride = stage.stride if r == 0 else 1
-            x = _conv_bn_relu(x, stage.filters, 3, stride, f"stage{s}_{r + 1}")
+            x = _conv_bn_relu(x, stage.filters, 3, stride, f"stage{s}_{r + 1}", seeds)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    return _with_head(pixels, x, arch.dropout, num_labels, multilabel, arch.model_type)
+    return _with_head(pixels, x, arch, num_labels, multilabel, seeds)
 
 
 def core_of(model):
@@ -168,17 +200,25 @@ def input_side_of(model) -> int | None:
     return _resize_size(model) or _fixed_size(model.inputs[0].shape)
 
 
-def _with_head(pixels, features, dropout: float, num_labels: int, multilabel: bool, name: str):
+def _with_head(pixels, features, arch: Architecture, num_labels: int, multilabel: bool, seeds):
     k = keras()
-    x = k.layers.Dropout(dropout, name="head_dropout")(features)
+    x = k.layers.Dropout(arch.dropout, seed=seeds.next(), name="head_dropout")(features)
     scores = k.layers.Dense(
-        num_labels, activation="sigmoid" if multilabel else "softmax", name="scores"
+        num_labels,
+        activation="sigmoid" if multilabel else "softmax",
+        kernel_initializer=seeds.glorot(),
+        name="scores",
     )(x)
-    return k.Model(pixels, scores, name=name.replace("-", "_"))
+    return k.Model(pixels, scores, name=arch.model_type.replace("-", "_"))
 
 
 def build_transfer_model(
-    base_model_path: Path, arch: Architecture, num_labels: int, multilabel: bool, side: int = 0
+    base_model_path: Path,
+    arch: Architecture,
+    num_labels: int,
+    multilabel: bool,
+    side: int = 0,
+    seed: int = 0,
 ) -> tuple[object, int]:
     """A model that reuses a base model's features with a new head; returns (model, input size).
 
@@ -227,7 +267,8 @@ def build_transfer_model(
             f"base model {path}: features have shape {tuple(features.shape)}; "
             "a [batch, features] tensor is needed"
         )
-    return _with_head(pixels, features, arch.dropout, num_labels, multilabel, arch.model_type), size
+    head = _with_head(pixels, features, arch, num_labels, multilabel, _Seeds(seed))
+    return head, size
 
 
 def _resize_size(model) -> int | None:

@@ -353,11 +353,16 @@ class _Training:
         config, arch = self.config, self.arch
         side = fitting_side(data.native_side, arch.input_size)
         if config.base_model_path is None:
-            model = build_model(arch, len(config.labels), config.multilabel, side)
+            model = build_model(arch, len(config.labels), config.multilabel, side, config.seed)
             return model, side, arch.learning_rate
         try:
             model, side = build_transfer_model(
-                Path(config.base_model_path), arch, len(config.labels), config.multilabel, side
+                Path(config.base_model_path),
+                arch,
+                len(config.labels),
+                config.multilabel,
+                side,
+                config.seed,
             )
         except ArchitectureError as exc:
             raise TrainingError(str(exc)) from None

@@ -9,6 +9,7 @@ import hashlib
 import io
 import itertools
 import json
+import random
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
+from emulator.core import trainer as trainer_module
 from emulator.core.architectures import (
     MOBILE_MODEL_TYPES,
     MODEL_TYPES,
@@ -272,7 +274,24 @@ def test_tf_saved_model_export_serves_the_same_scores(trained, examples, tmp_pat
     assert np.allclose(scores, predictor.scores(image), atol=1e-4)
 
 
-def test_same_seed_same_data_same_model_and_early_stopping(examples, tmp_path):
+def test_initial_weights_come_from_the_seed_alone():
+    # Keras seeds an initializer or Dropout layer that has none from Python's global `random`,
+    # which other threads of the emulator's process draw from (retry jitter while a client
+    # polls the training): the same seed must build the same model whatever they drew.
+    arch = architecture("mobile-low-latency-1")
+
+    def weights(global_seed: int, seed: int) -> list[np.ndarray]:
+        random.seed(global_seed)
+        model = build_model(arch, 3, multilabel=False, input_side=32, seed=seed)
+        dropout = model.get_layer("head_dropout").seed_generator.state.numpy()
+        return [*model.get_weights(), dropout]
+
+    first, second, other = weights(1, 5), weights(2, 5), weights(1, 6)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+def test_same_seed_same_data_same_model_and_early_stopping(examples, tmp_path, monkeypatch):
     # min_delta is unreachable, so validation loss "stops improving" after epoch 1 and
     # patience 1 (with no warm-up) ends the run at epoch 2 — deterministically, long before
     # the budget.
@@ -287,6 +306,10 @@ def test_same_seed_same_data_same_model_and_early_stopping(examples, tmp_path):
         warmup_steps=0,
     )
     first = train(examples, config, tmp_path / "a")
+    # The second training as if another thread drew from Python's random between the trainer's
+    # seeding and its model's build (a client's retry jitter while it polls the operation).
+    build = trainer_module.build_model
+    monkeypatch.setattr(trainer_module, "build_model", lambda *a: (random.random(), build(*a))[1])
     second = train(examples, config, tmp_path / "b")
     assert first.stop_reason == second.stop_reason == MODEL_CONVERGED
     assert first.epochs == 2 and first.best_epoch == 1
