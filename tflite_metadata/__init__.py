@@ -38,6 +38,7 @@ from flatbuffers.table import Table
 
 METADATA_NAME = "TFLITE_METADATA"  # the TF Lite `Metadata.name` ML Kit looks for
 MODEL_IDENTIFIER = b"TFL3"
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # associated files' time stamp
 METADATA_IDENTIFIER = b"M001"
 MIN_PARSER_VERSION = "1.0.0"
 LABELS_FILE = "dict.txt"
@@ -100,8 +101,16 @@ def with_metadata(
     packed = _model_with_metadata_buffer(_flatbuffer_part(model), metadata)
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr(labels_file, "".join(f"{label}\n" for label in labels))
+        zf.writestr(_entry(labels_file), "".join(f"{label}\n" for label in labels))
     return _append_zip(packed, archive.getvalue())
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    """A zip entry stamped with a fixed time (the format's earliest), not the clock's: the
+    same model and metadata always give the same bytes, so the same sha256."""
+    info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+    info.external_attr = 0o644 << 16  # a regular file, rw-r--r--
+    return info
 
 
 def _metadata_flatbuffer(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,16 @@ def test_metadata_reads_back_what_was_written(tflite_files):
         read_metadata(cut)
     with pytest.raises(ValueError, match="threshold 2: a score from 0 to 1"):
         with_metadata(model.data, name="x", labels=model.labels, threshold=2)
+
+
+def test_metadata_bytes_do_not_depend_on_the_clock(tflite_files, monkeypatch):
+    # The same model and metadata written at two times: the same bytes. A zip entry stamped with
+    # the writing time made two exports of one model differ once a 2-second tick fell between
+    # them (tests/cloud/test_training_contract.py failed so on loaded machines).
+    model = tflite_files[0]
+    args = {"name": "digits", "labels": model.labels, "version": "v1", "threshold": 0.5}
+    written = []
+    for moment in (946_684_800.0, 1_900_000_000.0):  # 2000-01-01 and 2030-03-17
+        monkeypatch.setattr(time, "time", lambda moment=moment: moment)
+        written.append(with_metadata(model.data, **args))
+    assert written[0] == written[1]
