@@ -34,7 +34,9 @@ from tests.fixtures.emulator import (
     HANG_GUARD_S,
     PARENT,
     admin,
+    arm_fault,
     automl_client,
+    clear_faults,
     create_dataset,
     operations_client,
     patched_environ,
@@ -49,7 +51,6 @@ from tests.fixtures.evaluations import assert_multiclass_counts_add_up
 LABELS = ("zero", "one", "two")
 IMPORTED_PER_LABEL = 20  # digit_images(24) per label: the first 20 are imported, 4 held out
 SCALE = "8"  # seconds per node hour: the minimum budget (1,000) trains for 8 s
-FAST_SCALE = "2"
 TRAINED_EPOCHS = 2  # epochs per node hour of the module's three models (see `trained`)
 FINGERPRINT = "edge-labeler-fingerprint"
 STAMP = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
@@ -651,19 +652,26 @@ def test_transfer_learning_from_a_model_and_from_a_local_file_then_update_and_de
         labels=lambda image: [image.label, parity[image.label]],
         kind="MULTILABEL",
     )
-    with patched_environ({SECONDS_PER_NODE_HOUR_ENV: FAST_SCALE}):
-        from_model = create_model(
-            automl, digits.dataset_id, display_name="tuned", base_model_id=base_id
-        )
+    # Both trainings run their epoch budget (1 epoch), whatever the machine's speed; the first
+    # is held before its commit, so the base is in use by a running training for certain.
+    with patched_environ({EPOCHS_PER_NODE_HOUR_ENV: "1"}):
+        arm_fault(emulator.env, "CreateModel.commit", "HOLD")
+        try:
+            from_model = create_model(
+                automl, digits.dataset_id, display_name="tuned", base_model_id=base_id
+            )
+            wait_until_held(emulator.env, "CreateModel.commit")
+            # The base is in use by a running training: it cannot be deleted meanwhile.
+            with pytest.raises(exceptions.FailedPrecondition, match="is running on it"):
+                automl.delete_model(name=base.name)
+        finally:
+            clear_faults(emulator.env, "CreateModel.commit")
         from_file = create_model(
             automl,
             multilabel.rsplit("/", 1)[1],
             display_name="from_file",
             base_model_id=f"file://{local}",
         )
-        # The base is in use by a running training: it cannot be deleted meanwhile.
-        with pytest.raises(exceptions.FailedPrecondition, match="is running on it"):
-            automl.delete_model(name=base.name)
         tuned, local_tuned = wait_for(from_model), wait_for(from_file)
     assert tuned.image_classification_model_metadata.base_model_id == base_id
     assert local_tuned.image_classification_model_metadata.base_model_id == f"file://{local}"
@@ -822,6 +830,7 @@ INTERRUPTED = (
     r"emulator stopped while it was training\. No model was created; run CreateModel again\."
 )
 MID_EPOCH = r" after epoch \d+ \(\d+ s of its \d+ s budget\)"
+MID_EPOCH_BUDGET = r" after epoch \d+ \(of its \d+-epoch budget\)"
 AT_COMMIT = r" after training, while its model was evaluated and committed"
 
 
@@ -852,7 +861,9 @@ def test_clean_stop_mid_training_fails_the_operation_and_leaves_nothing(tmp_path
 def test_kill_9_keeps_models_and_fails_the_interrupted_training(tmp_path, emulator_factory):
     data_dir = tmp_path / "data"
     images = digit_images(12, LABELS)
-    with patched_environ({SECONDS_PER_NODE_HOUR_ENV: FAST_SCALE}):  # the process's scale
+    # The process's budgets count epochs (1 per node hour): "kept" trains 1 epoch however busy
+    # the machine is, "killed" (100 node hours) is still training when it is killed.
+    with patched_environ({EPOCHS_PER_NODE_HOUR_ENV: "1"}):
         process, env = start_cli(data_dir, tmp_path / "stderr.log")
     try:
         client = automl_client(env)
@@ -887,7 +898,7 @@ def test_kill_9_keeps_models_and_fails_the_interrupted_training(tmp_path, emulat
     assert len(answer.payload) == len(LABELS)  # served again after the restart
     # Trainings in flight end as failed operations, and leave no model and no files.
     for op, display_name, when in (
-        (running, "killed", MID_EPOCH),
+        (running, "killed", MID_EPOCH_BUDGET),
         (trained, "uncommitted", AT_COMMIT),
     ):
         crashed = operations_client(server.env).get_operation(op.operation.name)
