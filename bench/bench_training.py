@@ -11,7 +11,8 @@ mean follows its per-seed rows: a single seed's top-1 on the photos swings by se
 The budget's scale is the default one (60 s of training steps per node hour unless
 EDGE_LABELER_EMULATOR_SECONDS_PER_NODE_HOUR says otherwise), or, with
 `--epochs-per-node-hour N`, N epochs (accuracy then does not depend on the machine's load;
-the timings still do).
+the timings still do). `N1,N2,N3` gives each of `--types` its own: the epochs each type
+completes in 60 s on a quiet machine make an epoch budget that resembles the default scale.
 
 Baselines, measured in the same run: an SVC (RBF) and a LogisticRegression on the same pixels
 (and, for the digits, the SVC on scikit-learn's own 8×8 digits), and an untrained Keras
@@ -320,12 +321,20 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=None, help="one seed (instead of --seeds)")
     parser.add_argument(
         "--epochs-per-node-hour",
-        type=float,
         default=None,
-        help="budget in epochs (load-independent accuracy) instead of seconds",
+        help="budget in epochs (load-independent accuracy) instead of seconds: N, or one per "
+        "--types (N1,N2,N3)",
     )
     args = parser.parse_args()
     seeds = [args.seed] if args.seed is not None else [int(s) for s in args.seeds.split(",")]
+    types = args.types.split(",")
+    epochs: list[float | None] = [None] * len(types)
+    if args.epochs_per_node_hour is not None:
+        epochs = [float(n) for n in args.epochs_per_node_hour.split(",")]
+        if len(epochs) == 1:
+            epochs *= len(types)
+        if len(epochs) != len(types):
+            parser.error("--epochs-per-node-hour: one number, or one per --types")
 
     from emulator.core.tf_setup import tensorflow
     from emulator.core.trainer import seconds_per_node_hour
@@ -335,7 +344,8 @@ def main() -> int:
     if args.epochs_per_node_hour is None:
         print(f"1 node hour = {seconds_per_node_hour():g} s of training steps")
     else:
-        print(f"1 node hour = {args.epochs_per_node_hour:g} epochs")
+        scale = ", ".join(f"{t}: {n:g}" for t, n in zip(types, epochs, strict=True))
+        print(f"1 node hour = epochs ({scale})")
     print(f"seeds: {', '.join(map(str, seeds))}\n")
     rows = [mobilenet_row()]
     with tempfile.TemporaryDirectory() as tmp:
@@ -344,12 +354,10 @@ def main() -> int:
             counts = {s: int((labeled.splits == s).sum()) for s in ("TRAIN", "VALIDATION", "TEST")}
             print(f"{name}: {len(labeled.data)} images, {len(labeled.labels)} labels, {counts}")
             rows += baselines(labeled)
-            for model_type in args.types.split(","):
+            for model_type, per_node_hour in zip(types, epochs, strict=True):
                 runs = []
                 for seed in seeds:
-                    runs.append(
-                        train_row(labeled, model_type, seed, Path(tmp), args.epochs_per_node_hour)
-                    )
+                    runs.append(train_row(labeled, model_type, seed, Path(tmp), per_node_hour))
                     print(
                         f"  trained {model_type} seed {seed}: top-1 {runs[-1].top1:.2%} "
                         f"({runs[-1].epochs}, load {os.getloadavg()[0]:.2f})",
