@@ -58,6 +58,10 @@ class Architecture:
     batch_size: int
     learning_rate: float  # peak of the schedule
     weight_decay: float
+    # Random resized crops keep this much of an image at least (augment.py): larger networks
+    # get smaller crops, i.e. stronger augmentation, since they have the capacity to fit the
+    # training images' particulars (here: the part of a scene they were cut from).
+    min_crop_area: float
 
 
 # Keras' default 0.99 needs hundreds of steps before inference statistics settle; small
@@ -75,6 +79,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         batch_size=32,
         learning_rate=3e-3,
         weight_decay=5e-4,
+        min_crop_area=0.6,
     ),
     "mobile-versatile-1": Architecture(
         model_type="mobile-versatile-1",
@@ -86,6 +91,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         batch_size=32,
         learning_rate=3e-3,
         weight_decay=5e-4,
+        min_crop_area=0.35,
     ),
     "mobile-high-accuracy-1": Architecture(
         model_type="mobile-high-accuracy-1",
@@ -97,6 +103,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         batch_size=32,
         learning_rate=3e-3,
         weight_decay=5e-4,
+        min_crop_area=0.25,
     ),
     "cloud": Architecture(
         model_type="cloud",
@@ -108,6 +115,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         batch_size=32,
         learning_rate=3e-3,
         weight_decay=5e-4,
+        min_crop_area=0.6,
     ),
 }
 # The largest input side of any type: images are decoded once at (at most) this side.

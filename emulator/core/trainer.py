@@ -378,7 +378,7 @@ class _Training:
             num_labels=len(config.labels),
             multilabel=config.multilabel,
             batch_size=self.arch.batch_size,
-            augmentation=config.augmentation,
+            augmentation=config.augmentation.resolved(self.arch.min_crop_area),
             flip=flip,
             label_smoothing=0.0 if config.multilabel else LABEL_SMOOTHING,
             weight_decay=self.arch.weight_decay,
