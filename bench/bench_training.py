@@ -199,7 +199,7 @@ def mean_row(runs: list[Row]) -> Row:
         size_int8=max(r.size_int8 for r in runs),
         ms=float(np.median([r.ms for r in runs])),
         ms_int8=float(np.median([r.ms_int8 for r in runs])),
-        epochs=f"mean of {len(runs)} seeds: {np.mean([int(r.epochs.split()[0]) for r in runs]):g}",
+        epochs=f"mean of {len(runs)}: {np.mean([int(r.epochs.split()[0]) for r in runs]):.1f}",
         times={k: float(np.mean([r.times[k] for r in runs])) for k in first.times},
     )
 
@@ -210,7 +210,9 @@ def _top1(evaluations) -> float:
 
 
 def _cell(value, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
+    if value is None:  # as wide as the column's numbers
+        return "-".rjust(int("".join(c for c in fmt.split(".")[0] if c.isdigit()) or 1))
+    return format(value, fmt)
 
 
 def print_table(rows: list[Row]) -> None:
