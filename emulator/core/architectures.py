@@ -24,10 +24,11 @@ stays under 3.2 MB and high accuracy under 6 MB as float32.
 Augmentation per type. Versatile and high accuracy train on random crops down to a quarter of
 an image (`min_crop_area`), low latency down to 0.6 of it: the larger networks otherwise fit
 the particulars of the scenes' parts they were trained on. On the bench's photos (epoch
-budgets of 150 / 50 / 42 epochs, about what each type completes in one minute here; mean
-float top-1 of seeds 7, 8, 9 on 600 TEST crops) versatile went from 93.6 % with 0.6 to 95.2 %
-with 0.35 and 96.9 % with 0.25, high accuracy from 96.3 % to 97.1 % with 0.25; low latency,
-95.9 % with 0.6, did no better with 0.35 (95.2 %). Cloud keeps 0.6 (not measured).
+budgets of 150 / 50 / 42 epochs, a guess at a quiet machine's minute; mean float top-1 of
+seeds 7, 8, 9 on 600 TEST crops) versatile went from 93.6 % with 0.6 to 95.2 % with 0.35 and
+96.9 % with 0.25, high accuracy from 96.3 % to 97.1 % with 0.25; low latency, 95.9 % with 0.6,
+did no better with 0.35 (95.2 %). Smaller crops need epochs: at the default scale on a loaded
+machine (18–19 epochs) high accuracy made 91.6 % with 0.25. Cloud keeps 0.6 (not measured).
 """
 
 import random
