@@ -19,6 +19,7 @@ carries the cost so far (Google bills cancelled training time).
 
 Recipe. Label smoothing 0.1 (multiclass), class weights n / (k · n_class) so that rare labels
 count as much as common ones, AdamW, augmentation suited to photos (training/augment.py) with
+random resized crops as small as the model type's `min_crop_area` (architectures.py) and
 horizontal mirrors only where the data shows that they keep labels.
 
 Determinism. One seed drives weight initialisation, shuffling and augmentation; TensorFlow runs
@@ -378,7 +379,7 @@ class _Training:
             num_labels=len(config.labels),
             multilabel=config.multilabel,
             batch_size=self.arch.batch_size,
-            augmentation=config.augmentation,
+            augmentation=config.augmentation.resolved(self.arch.min_crop_area),
             flip=flip,
             label_smoothing=0.0 if config.multilabel else LABEL_SMOOTHING,
             weight_decay=self.arch.weight_decay,

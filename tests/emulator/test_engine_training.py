@@ -137,6 +137,21 @@ def test_architectures_grow_from_low_latency_to_high_accuracy():
     assert inputs[0] < inputs[1] < inputs[2], inputs
 
 
+def test_larger_mobile_types_train_on_smaller_crops_unless_the_config_says():
+    areas = [architecture(t).min_crop_area for t in MOBILE_MODEL_TYPES]
+    assert areas[0] > areas[1] >= areas[2], areas
+    assert Augmentation().resolved(0.35) == Augmentation(min_area=0.35)
+    assert Augmentation(min_area=0.9).resolved(0.35).min_area == 0.9
+    with pytest.raises(ValueError, match="unresolved"):
+        augment_batch(
+            np.zeros((1, 8, 8, 3), np.uint8),
+            tensorflow().constant([0, 0]),
+            8,
+            Augmentation(),
+            False,
+        )
+
+
 def test_cloud_is_at_least_as_large_as_high_accuracy():
     counts = {
         t: build_model(architecture(t), 3, multilabel=False).count_params() for t in MODEL_TYPES
@@ -602,7 +617,7 @@ def test_decoded_images_are_cached_per_dataset_and_shared_by_trainings(examples)
 def test_augmentation_is_seeded_and_mirrors_only_when_asked():
     tf = tensorflow()
     pixels = np.random.default_rng(0).integers(0, 256, (6, 40, 40, 3), dtype=np.uint8)
-    aug = Augmentation()
+    aug = Augmentation(min_area=0.6)
 
     def run(seed: tuple[int, int], flip: bool, augmentation: Augmentation = aug) -> np.ndarray:
         return augment_batch(pixels, tf.constant(seed, tf.int32), 32, augmentation, flip).numpy()

@@ -2,7 +2,8 @@
 
 Suited to photos: a random resized crop (a random part of the image — `min_area` to all of it,
 aspect ratio 3:4 to 4:3 — resized to the model's input, so objects appear at several scales and
-positions), colour jitter (brightness, contrast, saturation ±`jitter`) and, where the labels
+positions; by default `min_area` is the model type's, smaller for larger networks:
+architectures.py), colour jitter (brightness, contrast, saturation ±`jitter`) and, where the labels
 allow it, a horizontal mirror. Mirroring changes the meaning of digits, letters, arrows and
 signs, so by default (`horizontal_flip=None`) it is decided from the data: `mirror_keeps_labels`
 classifies mirrored TRAIN thumbnails by the per-label mean thumbnails of the unmirrored ones,
@@ -13,7 +14,7 @@ All randomness is stateless, from (seed, step): the same seed gives the same bat
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,10 +31,16 @@ class Augmentation:
     """Random changes applied to training batches only."""
 
     horizontal_flip: bool | None = None  # None: decided from the data (mirror_keeps_labels)
-    min_area: float = 0.6  # random resized crop: the smallest part of the image kept
+    # Random resized crop: the smallest part of the image kept (None: the model type's own,
+    # `Architecture.min_crop_area`; the trainer resolves it before the batches are augmented).
+    min_area: float | None = None
     max_aspect: float = 4 / 3  # and its widest (and, inverted, tallest) aspect ratio
     jitter: float = 0.2  # ± fraction: brightness (of 0–255), contrast, saturation
     mixup: float = 0.2  # α of mixup's Beta(α, α) blend of image pairs (0: off)
+
+    def resolved(self, min_crop_area: float) -> "Augmentation":
+        """This augmentation, with the model type's `min_crop_area` where `min_area` is open."""
+        return self if self.min_area is not None else replace(self, min_area=min_crop_area)
 
 
 def augment_batch(pixels, seed, size: int, aug: Augmentation, flip: bool):
@@ -42,6 +49,8 @@ def augment_batch(pixels, seed, size: int, aug: Augmentation, flip: bool):
     `pixels` is [N, H, W, 3] uint8 of any H×W; `seed` a shape-[2] int32 tensor; the result is
     [N, size, size, 3] float32 in 0–255. A TensorFlow function (runs inside the train step).
     """
+    if aug.min_area is None:
+        raise ValueError("Augmentation.min_area is unresolved: the model type's is needed")
     tf = tensorflow()
     n = tf.shape(pixels)[0]
     u = tf.random.stateless_uniform([n, 8], seed)
