@@ -57,6 +57,7 @@ class Row:
     ms: float | None = None
     ms_int8: float | None = None
     epochs: str = ""
+    epochs_run: int | None = None  # of a training (epochs says it with best epoch and stop)
     times: dict[str, float] = field(default_factory=dict)  # setup, epochs, export, evaluation
 
 
@@ -182,6 +183,7 @@ def train_row(
         ms=latency_ms(content),
         ms_int8=latency_ms(content_int8),
         epochs=f"{result.epochs} (best {result.best_epoch}) {result.stop_reason}",
+        epochs_run=result.epochs,
         times={**result.timings, "evaluation": evaluation},
     )
 
@@ -199,7 +201,7 @@ def mean_row(runs: list[Row]) -> Row:
         size_int8=max(r.size_int8 for r in runs),
         ms=float(np.median([r.ms for r in runs])),
         ms_int8=float(np.median([r.ms_int8 for r in runs])),
-        epochs=f"mean of {len(runs)}: {np.mean([int(r.epochs.split()[0]) for r in runs]):.1f}",
+        epochs=f"mean of {len(runs)}: {np.mean([r.epochs_run for r in runs]):.1f}",
         times={k: float(np.mean([r.times[k] for r in runs])) for k in first.times},
     )
 
@@ -211,7 +213,7 @@ def _top1(evaluations) -> float:
 
 def _cell(value, fmt: str) -> str:
     if value is None:  # as wide as the column's numbers
-        return "-".rjust(int("".join(c for c in fmt.split(".")[0] if c.isdigit()) or 1))
+        return "-".rjust(len(format(0, fmt)))
     return format(value, fmt)
 
 

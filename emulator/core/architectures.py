@@ -221,7 +221,9 @@ def input_side_of(model) -> int | None:
     return _resize_size(model) or _fixed_size(model.inputs[0].shape)
 
 
-def _with_head(pixels, features, arch: Architecture, num_labels: int, multilabel: bool, seeds):
+def _with_head(
+    pixels, features, arch: Architecture, num_labels: int, multilabel: bool, seeds: _Seeds
+):
     k = keras()
     x = k.layers.Dropout(arch.dropout, seed=seeds.next(), name="head_dropout")(features)
     scores = k.layers.Dense(
