@@ -1,12 +1,15 @@
 """Manifest: content fingerprint, deterministic stratified split, label rules, stat cache."""
 
+import io
 import os
 
 import pytest
+from PIL import Image
 
 import components.data.manifest as manifest_module
 from components.data.csv_index import parse_index, write_index
 from components.data.errors import DatasetError
+from components.data.images import check_image, format_by_signature
 from components.data.manifest import SplitSpec, scan_local
 from tests.fixtures.digits import digit_images
 
@@ -175,3 +178,39 @@ def test_csv_index_roundtrip_and_errors(tree):
         "gs://bkt/index.csv:3: label 'bad-label' is not allowed; labels are 1–32 characters of "
         "A–Z, a–z, 0–9 and _",
     ]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "save_as", "mode"),
+    [
+        ("JPEG", "JPEG", "RGB"),
+        ("PNG", "PNG", "RGB"),
+        ("GIF", "GIF", "P"),
+        ("BMP", "BMP", "RGB"),
+        ("ICO", "ICO", "RGBA"),
+        ("WEBP", "WEBP", "RGB"),
+        ("TIFF", "TIFF", "RGB"),
+        ("TIFF", "TIFF", "I;16B"),  # Pillow writes this mode big-endian (MM)
+        ("JPEG", "MPO", "RGB"),
+    ],
+)
+def test_the_format_by_signature_is_the_one_pillow_decodes(fmt, save_as, mode):
+    """A cold check of vouched-for content names each image's format by its signature
+    (images.format_by_signature), without Pillow: it must name the format Pillow's full
+    check does, for every allowed format."""
+    buf = io.BytesIO()
+    image = Image.new(mode, (16, 16))
+    if save_as == "MPO":
+        image.save(buf, "MPO", save_all=True, append_images=[Image.new(mode, (16, 16))])
+    else:
+        image.save(buf, save_as)
+    data = buf.getvalue()
+    assert check_image(data, "x").format == fmt
+    assert format_by_signature(data) == fmt
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"GIF8", b"RIFF\0\0\0\0WAVE", b"\0\0\2\0cursor", b"%PDF-1.7", b"hello"]
+)
+def test_no_format_by_signature_for_what_is_not_an_allowed_image(data):
+    assert format_by_signature(data) is None

@@ -6,6 +6,7 @@ saved. Checked by what it calls, not by time.
 """
 
 import io
+import shutil
 
 import pytest
 from PIL import Image
@@ -188,3 +189,64 @@ def test_many_images_are_checked_in_worker_processes_alike(tree, monkeypatch, ca
     in_processes, _ = scan_local("directory", tree, classification="multiclass", use_cache=False)
     assert in_processes == in_threads
     assert calls["checked"] == []  # this process checked nothing: its workers did
+
+
+# A cold check (no stat cache: a new clone, a CI runner, a removed cache) of content that an
+# earlier check passed: the state's fingerprint vouches for it, so the images are read and
+# hashed, not decoded (as `git status` re-hashes what its index no longer vouches for).
+
+
+def _cold(cache):
+    shutil.rmtree(cache, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", ["directory", "zip"])
+def test_a_cold_check_of_content_the_state_vouches_for_decodes_nothing(
+    tree, tmp_path, cache, calls, kind
+):
+    zipped = kind == "zip"
+    source = write_zip(tmp_path / "d.zip", digit_images(12, LABELS)) if zipped else tree
+    first = _summary(source, kind)
+    _cold(cache)
+    _reset(calls)
+    second = _summary(source, kind, trusted=first.fingerprint)
+    assert calls["checked"] == []  # read and hashed only
+    assert second == first
+    _reset(calls)
+    assert _summary(source, kind) == first  # and the stat cache is warm again
+    assert calls == {"checked": [], "manifests": []}
+
+
+def test_a_cold_check_of_changed_content_decodes_every_image(tree, cache, calls):
+    first = _summary(tree)
+    victim = sorted((tree / "one").iterdir())[0]
+    buf = io.BytesIO()
+    fmt = "JPEG" if victim.suffix == ".jpg" else "PNG"
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(buf, fmt)
+    victim.write_bytes(buf.getvalue())
+    _cold(cache)
+    _reset(calls)
+    second = _summary(tree, trusted=first.fingerprint)
+    assert len(calls["checked"]) == 36  # not the content vouched for: every image decoded
+    assert second.fingerprint != first.fingerprint
+
+
+def test_a_vouched_content_under_a_wrong_extension_is_refused(tree, cache, calls):
+    """The fingerprint covers contents, labels and splits, not names: a PNG renamed .jpg keeps
+    it, and must still fail the check."""
+    first = _summary(tree)
+    victim = next(p for p in sorted((tree / "two").iterdir()) if p.suffix == ".png")
+    victim.rename(victim.with_suffix(".jpg"))
+    _cold(cache)
+    with pytest.raises(DatasetError, match=r"is a PNG image but its name ends in \.jpg"):
+        _summary(tree, trusted=first.fingerprint)
+
+
+def test_a_corrupt_image_is_never_vouched_for(tree, cache):
+    """A fingerprint names the contents it was made of: another fingerprint (or a forged one)
+    never lets unchecked bytes through."""
+    first = _summary(tree)
+    (tree / "zero" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    _cold(cache)
+    with pytest.raises(DatasetError, match=r"broken\.png"):
+        _summary(tree, trusted=first.fingerprint)

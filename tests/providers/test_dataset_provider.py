@@ -2,12 +2,14 @@
 
 import hashlib
 import io
+import shutil
 import stat
 import zipfile
 
 import pytest
 from PIL import Image
 
+import components.data.manifest as manifest_module
 from components.cloud.adapters import training_api
 from components.cloud.storage import BucketAdmin, ObjectStore
 from components.providers.bucket import BucketProvider, bucket_inputs
@@ -106,6 +108,31 @@ def test_renaming_files_changes_nothing(host, project, target, bucket):
     first, _ = host.check(urn, _dataset_props(host, project, target, bucket, "digits-r", "r1.zip"))
     second, _ = host.check(urn, _dataset_props(host, project, target, bucket, "digits-r", "r2.zip"))
     assert first["fingerprint"] == second["fingerprint"]
+
+
+def test_a_cold_check_decodes_nothing_the_deployed_fingerprint_vouches_for(
+    project, target, bucket, monkeypatch, tmp_path
+):
+    """With no stat cache (a new clone, a CI runner), the check of an unchanged source only
+    hashes its images: the deployed dataset's fingerprint (the check's `olds`) vouches for
+    their content. (In this process, to see what it decodes; the host runs the same code.)"""
+    write_zip(project / "data" / "v.zip", digit_images(12, LABELS))
+    spec = _specs(project, "digits-v", "v.zip").datasets["digits-v"]
+    news = dataset_inputs(spec, target, bucket, root=project)
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("EDGE_LABELER_CACHE_DIR", str(tmp_path / "cache"))
+    deployed = DatasetProvider().check({}, news).inputs
+    decoded: list[str] = []
+    real = manifest_module.check_image
+    monkeypatch.setattr(
+        manifest_module, "check_image", lambda data, name: decoded.append(name) or real(data, name)
+    )
+    shutil.rmtree(tmp_path / "cache")
+    assert DatasetProvider().check(deployed, news).inputs == deployed
+    assert decoded == []
+    shutil.rmtree(tmp_path / "cache")
+    assert DatasetProvider().check({}, news).inputs == deployed  # nothing deployed yet
+    assert len(decoded) == 36
 
 
 def _write_hostile(path, kind, images):
