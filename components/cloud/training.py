@@ -8,7 +8,7 @@ metrics are those of components/evaluation/metrics.py, which the gate reads.
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -29,6 +29,22 @@ LABEL_FINGERPRINT = "edge-labeler-fingerprint"
 LABEL_SEED = "edge-labeler-seed"
 
 Progress = Callable[[str], None]
+
+# Polling a long-running operation: the first look after FIRST_POLL_S, each wait 1.5× the last,
+# up to the caller's cap. google-api-core's `Operation.result()` backs off the same way
+# (`DEFAULT_POLLING`: 1 s × 1.5 up to 20 s, each wait drawn at random below the bound); ours
+# starts lower, since an import or export of a few thousand images often ends in well under a
+# second, and waits the bound itself (one poller per operation: no herd to spread out).
+FIRST_POLL_S = 0.1
+POLL_GROWTH = 1.5
+
+
+def poll_delays(cap: float, first: float = FIRST_POLL_S) -> Iterator[float]:
+    """The waits between polls: `first`, growing by POLL_GROWTH, never above `cap`."""
+    delay = min(first, cap)
+    while True:
+        yield delay
+        delay = min(delay * POLL_GROWTH, cap)
 
 
 def fingerprint_label(fingerprint: str) -> str:
@@ -200,9 +216,11 @@ class TrainingApi(ABC):
         poll_seconds: float = 2.0,
         timeout_seconds: float | None = None,
     ) -> OperationState:
-        """Polls until done; raises CloudError naming `what` when the operation failed."""
+        """Polls until done (waits growing from FIRST_POLL_S to `poll_seconds`); raises
+        CloudError naming `what` when the operation failed."""
         start = time.monotonic()
         last = None
+        delays = poll_delays(poll_seconds)
         while True:
             state = self.get_operation(operation)
             if state.done:
@@ -216,7 +234,7 @@ class TrainingApi(ABC):
                 raise CloudError(
                     f"{what}: still running after {timeout_seconds:.0f}s (operation {operation})"
                 )
-            time.sleep(poll_seconds)
+            time.sleep(next(delays))
         if state.cancelled:
             raise CloudError(f"{what}: cancelled (operation {operation})")
         if state.error:

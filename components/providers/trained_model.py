@@ -37,6 +37,7 @@ from components.cloud.training import (
     OperationState,
     TrainingApi,
     fingerprint_label,
+    poll_delays,
 )
 from components.providers.base import (
     DynamicResource,
@@ -309,6 +310,7 @@ class TrainedModelProvider(Provider[TrainedModelProps]):
         budget_h = int(props["budgetMilliNodeHours"]) / 1000
         start = time.monotonic()
         last_report = -1e9
+        delays = poll_delays(_poll_seconds(target))
         while True:
             state = api.get_operation(operation)
             if state.done:
@@ -319,7 +321,7 @@ class TrainedModelProvider(Provider[TrainedModelProps]):
                 pct = state.progress_percent
                 used = f", {pct}% of the budget used" if pct is not None else ""
                 log(f"training {_duration(elapsed)} (budget {budget_h:g} node hours{used})")
-            time.sleep(_poll_seconds(target))
+            time.sleep(next(delays))
         if state.cancelled:
             raise UserError(f"training {operation} was cancelled; no model was produced")
         if state.error:
