@@ -31,15 +31,20 @@ class FakeClock:
 
 @dataclass
 class FakeOperations:
-    """get_operation of an operation that is done `takes` seconds after it was started."""
+    """get_operation of an operation that is done `takes` seconds after it was started; with
+    `reports`, its progress grows in proportion to the time, up to `stalls_at` percent."""
 
     clock: FakeClock
     takes: float
+    reports: bool = False
+    stalls_at: int = 100
     polls: int = 0
 
     def get_operation(self, name: str) -> OperationState:
         self.polls += 1
-        return OperationState(name, done=self.clock.now >= self.takes)
+        done = self.clock.now >= self.takes
+        percent = min(int(100 * self.clock.now / self.takes), self.stalls_at, 99)
+        return OperationState(name, done=done, progress_percent=percent if self.reports else None)
 
     wait = TrainingApi.wait  # the port's own polling loop, on this fake
 
@@ -86,3 +91,20 @@ def test_a_training_wait_backs_off_to_its_cap(monkeypatch, emulator, cap):
     assert state.done
     assert clock.sleeps[0] == pytest.approx(0.1)
     assert clock.now - 1.0 < cap * 0.75 and max(clock.sleeps) <= cap, clock.sleeps
+
+
+def test_an_operation_reporting_progress_is_polled_when_it_should_end(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(training, "time", clock)
+    ops = FakeOperations(clock, takes=2.3, reports=True)  # an import of 10,000 images
+    ops.wait("operations/import", what="import", poll_seconds=2.0)
+    assert clock.now - 2.3 < 0.25, clock.sleeps  # the backoff alone polls again at 3.22 s
+    assert min(clock.sleeps) >= 0.1
+
+
+def test_a_progress_stuck_near_the_end_is_not_polled_ever_faster(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(training, "time", clock)
+    ops = FakeOperations(clock, takes=100.0, reports=True, stalls_at=99)
+    ops.wait("operations/import", what="import", poll_seconds=2.0)
+    assert ops.polls < 130, ops.polls  # a 20th of the time waited at least: ~90 polls
