@@ -340,6 +340,7 @@ class _Training:
             raise TrainingCancelled(0.0, 0, 0)
         keras().backend.clear_session()
         seed_everything(config.seed)
+        self._flip = self._mirrors(data)
         model, side, learning_rate = self._model(data)
         data = replace(data, x_val=images.resize_rgb(data.x_val, side))
         recipe = self._recipe(data, side)
@@ -354,7 +355,14 @@ class _Training:
         config, arch = self.config, self.arch
         side = fitting_side(data.native_side, arch.input_size)
         if config.base_model_path is None:
-            model = build_model(arch, len(config.labels), config.multilabel, side, config.seed)
+            model = build_model(
+                arch,
+                len(config.labels),
+                config.multilabel,
+                side,
+                config.seed,
+                mirror_average=arch.mirror_average and self._flip,
+            )
             return model, side, arch.learning_rate
         try:
             model, side = build_transfer_model(
@@ -369,18 +377,23 @@ class _Training:
             raise TrainingError(str(exc)) from None
         return model, side, arch.learning_rate / 10  # fine-tuning: small steps
 
+    def _mirrors(self, data: TrainingData) -> bool:
+        """Whether mirrored images keep their labels: mirrors in training (and, for the types
+        that average over them, at inference)."""
+        flip = self.config.augmentation.horizontal_flip
+        if flip is None:
+            flip = not self.config.multilabel and mirror_keeps_labels(data.x_train, data.y_train)
+        return flip
+
     def _recipe(self, data: TrainingData, side: int) -> Recipe:
         config = self.config
-        flip = config.augmentation.horizontal_flip
-        if flip is None:
-            flip = not config.multilabel and mirror_keeps_labels(data.x_train, data.y_train)
         return Recipe(
             input_side=side,
             num_labels=len(config.labels),
             multilabel=config.multilabel,
             batch_size=self.arch.batch_size,
             augmentation=config.augmentation.resolved(self.arch.min_crop_area),
-            flip=flip,
+            flip=self._flip,
             label_smoothing=0.0 if config.multilabel else LABEL_SMOOTHING,
             weight_decay=self.arch.weight_decay,
             class_weights=None
