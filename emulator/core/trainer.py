@@ -20,7 +20,8 @@ carries the cost so far (Google bills cancelled training time).
 Recipe. Label smoothing 0.1 (multiclass), class weights n / (k · n_class) so that rare labels
 count as much as common ones, AdamW, augmentation suited to photos (training/augment.py) with
 random resized crops as small as the model type's `min_crop_area` (architectures.py) and
-horizontal mirrors only where the data shows that they keep labels.
+horizontal mirrors only where the data shows that they keep labels — and there, versatile and
+high accuracy also average each image with its mirror at inference (architectures.py).
 
 Determinism. One seed drives weight initialisation, shuffling and augmentation; TensorFlow runs
 with op determinism and oneDNN off (tf_setup). With an epoch budget
