@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emulator.core.architectures import core_of
+from emulator.core.architectures import core_of, load_model
 from emulator.core.tf_setup import (
     keras,
     native_logs_filtered,
@@ -138,7 +138,7 @@ def tflite_from_keras(model, input_size: int, representative: np.ndarray | None 
 
 def load_keras_model(model_dir: Path):
     """The trained Keras model of a model directory (`model.keras`)."""
-    return keras().models.load_model(Path(model_dir) / KERAS_FILE, compile=False)
+    return load_model(Path(model_dir) / KERAS_FILE)
 
 
 def _calibration(images: np.ndarray, size: int) -> Iterator[list[np.ndarray]]:

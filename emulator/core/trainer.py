@@ -20,7 +20,8 @@ carries the cost so far (Google bills cancelled training time).
 Recipe. Label smoothing 0.1 (multiclass), class weights n / (k · n_class) so that rare labels
 count as much as common ones, AdamW, augmentation suited to photos (training/augment.py) with
 random resized crops as small as the model type's `min_crop_area` (architectures.py) and
-horizontal mirrors only where the data shows that they keep labels.
+horizontal mirrors only where the data shows that they keep labels — and there, versatile and
+high accuracy also average each image with its mirror at inference (architectures.py).
 
 Determinism. One seed drives weight initialisation, shuffling and augmentation; TensorFlow runs
 with op determinism and oneDNN off (tf_setup). With an epoch budget
@@ -340,6 +341,7 @@ class _Training:
             raise TrainingCancelled(0.0, 0, 0)
         keras().backend.clear_session()
         seed_everything(config.seed)
+        self._flip = self._mirrors(data)
         model, side, learning_rate = self._model(data)
         data = replace(data, x_val=images.resize_rgb(data.x_val, side))
         recipe = self._recipe(data, side)
@@ -354,7 +356,14 @@ class _Training:
         config, arch = self.config, self.arch
         side = fitting_side(data.native_side, arch.input_size)
         if config.base_model_path is None:
-            model = build_model(arch, len(config.labels), config.multilabel, side, config.seed)
+            model = build_model(
+                arch,
+                len(config.labels),
+                config.multilabel,
+                side,
+                config.seed,
+                mirror_average=arch.mirror_average and self._flip,
+            )
             return model, side, arch.learning_rate
         try:
             model, side = build_transfer_model(
@@ -369,18 +378,23 @@ class _Training:
             raise TrainingError(str(exc)) from None
         return model, side, arch.learning_rate / 10  # fine-tuning: small steps
 
+    def _mirrors(self, data: TrainingData) -> bool:
+        """Whether mirrored images keep their labels: mirrors in training (and, for the types
+        that average over them, at inference)."""
+        flip = self.config.augmentation.horizontal_flip
+        if flip is None:
+            flip = not self.config.multilabel and mirror_keeps_labels(data.x_train, data.y_train)
+        return flip
+
     def _recipe(self, data: TrainingData, side: int) -> Recipe:
         config = self.config
-        flip = config.augmentation.horizontal_flip
-        if flip is None:
-            flip = not config.multilabel and mirror_keeps_labels(data.x_train, data.y_train)
         return Recipe(
             input_side=side,
             num_labels=len(config.labels),
             multilabel=config.multilabel,
             batch_size=self.arch.batch_size,
             augmentation=config.augmentation.resolved(self.arch.min_crop_area),
-            flip=flip,
+            flip=self._flip,
             label_smoothing=0.0 if config.multilabel else LABEL_SMOOTHING,
             weight_decay=self.arch.weight_decay,
             class_weights=None

@@ -26,6 +26,7 @@ from emulator.core.architectures import (
     architecture,
     build_model,
     core_of,
+    load_model,
 )
 from emulator.core.evaluator import CONFIDENCE_THRESHOLDS, evaluate_model
 from emulator.core.exporter import ExportError, export_model, set_threshold
@@ -324,7 +325,9 @@ def test_same_seed_same_data_same_model_and_early_stopping(examples, tmp_path, m
     # The second training as if another thread drew from Python's random between the trainer's
     # seeding and its model's build (a client's retry jitter while it polls the operation).
     build = trainer_module.build_model
-    monkeypatch.setattr(trainer_module, "build_model", lambda *a: (random.random(), build(*a))[1])
+    monkeypatch.setattr(
+        trainer_module, "build_model", lambda *a, **kw: (random.random(), build(*a, **kw))[1]
+    )
     second = train(examples, config, tmp_path / "b")
     assert first.stop_reason == second.stop_reason == MODEL_CONVERGED
     assert first.epochs == 2 and first.best_epoch == 1
@@ -642,3 +645,72 @@ def test_the_exported_core_takes_the_input_side(trained):
     result, _ = trained["mobile-low-latency-1"]
     core = core_of(keras().models.load_model(result.model_dir / "model.keras"))
     assert tuple(core.inputs[0].shape[1:]) == (result.input_size, result.input_size, 3)
+
+
+# ---- mirror averaging ------------------------------------------------------------------------
+
+
+def test_larger_types_average_image_and_mirror_where_mirrors_keep_labels(examples, tmp_path):
+    # One epoch each; mirrors forced on or off (the digits' own data says off).
+    def trained_model(model_type: str, flip: bool) -> Path:
+        config = TrainingConfig(
+            labels=LABELS,
+            model_type=model_type,
+            epochs_per_node_hour=1,
+            max_epochs=1,
+            augmentation=Augmentation(horizontal_flip=flip),
+        )
+        return train(examples, config, tmp_path / f"{model_type}-{flip}").model_dir
+
+    image = next(e for e in examples if e.split == Split.TEST).data
+
+    def mirror_gap(model_dir: Path) -> float:
+        predictor = Predictor(model_dir)  # the exported TF Lite file
+        pixels = predictor.pixels(image)
+        mirrored = predictor.scores_for_pixels(np.ascontiguousarray(pixels[:, ::-1]))
+        return float(np.abs(predictor.scores_for_pixels(pixels) - mirrored).max())
+
+    averaged = trained_model("mobile-versatile-1", flip=True)
+    assert mirror_gap(averaged) < 1e-5
+    assert mirror_gap(trained_model("mobile-versatile-1", flip=False)) > 1e-4
+    # Low latency keeps one pass per image (its 1 ms target), mirrors or not.
+    assert not architecture("mobile-low-latency-1").mirror_average
+    assert mirror_gap(trained_model("mobile-low-latency-1", flip=True)) > 1e-4
+    # The averaging travels with model.keras: reloaded, served as a SavedModel, fine-tuned.
+    keras_model = load_model(averaged / "model.keras")
+    pixels = Predictor(averaged).pixels(image)[None].astype(np.float32)
+    assert np.allclose(
+        keras_model(pixels, training=False).numpy(),
+        keras_model(pixels[:, :, ::-1], training=False).numpy(),
+        atol=1e-6,
+    )
+    exported = export_model(averaged, "tf_saved_model", tmp_path / "sm")
+    loaded = tensorflow().saved_model.load(str(exported.directory / "saved_model"))
+    served = next(
+        iter(loaded.signatures["serving_default"](tensorflow().constant(pixels)).values())
+    )
+    assert np.allclose(served.numpy(), keras_model(pixels, training=False).numpy(), atol=1e-4)
+
+
+def test_mirror_averaging_costs_training_nothing_and_keeps_initial_weights():
+    arch = architecture("mobile-high-accuracy-1")
+    plain = build_model(arch, 3, multilabel=False, input_side=32, seed=5)
+    averaged = build_model(arch, 3, multilabel=False, input_side=32, seed=5, mirror_average=True)
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(plain.get_weights(), averaged.get_weights(), strict=True)
+    )
+    pixels = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    # Training: one pass per image (the same as the plain model); inference: the mean of two.
+    assert np.allclose(
+        plain(pixels, training=True).numpy(), averaged(pixels, training=True).numpy(), atol=1e-5
+    )
+    plain_scores = plain(pixels, training=False).numpy()
+    mirror_scores = plain(pixels[:, :, ::-1], training=False).numpy()
+    assert np.allclose(
+        averaged(pixels, training=False).numpy(),
+        averaged(pixels[:, :, ::-1], training=False).numpy(),
+        atol=1e-6,
+    )
+    assert not np.allclose(averaged(pixels, training=False).numpy(), plain_scores, atol=1e-4)
+    assert not np.allclose(plain_scores, mirror_scores, atol=1e-4)
