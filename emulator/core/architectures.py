@@ -53,6 +53,7 @@ re-estimating BatchNorm statistics on whole (uncropped) TRAIN images made high a
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from emulator.core.tf_setup import keras
 
@@ -253,16 +254,17 @@ def custom_layers() -> dict[str, type]:
         return _CUSTOM_LAYERS
     k = keras()
     ops = k.ops
+    layer: Any = k.layers.Layer  # Keras is untyped: its base class is Any to mypy
 
     @k.saving.register_keras_serializable(package="edge_labeler")
-    class MirrorPair(k.layers.Layer):
+    class MirrorPair(layer):
         def call(self, x, training=None):
             if training:
                 return x
             return ops.concatenate([x, ops.flip(x, axis=2)], axis=0)
 
     @k.saving.register_keras_serializable(package="edge_labeler")
-    class PairMean(k.layers.Layer):
+    class PairMean(layer):
         def call(self, x, training=None):
             if training:
                 return x
