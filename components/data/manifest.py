@@ -313,16 +313,19 @@ def build_manifest(
 def _entries(by_sha: Mapping[str, _Content], split: SplitSpec) -> tuple[Entry, ...]:
     """The manifest's entries by sha256, each in its split (fixed, or assigned here)."""
     groups: dict[tuple[str, ...], list[str]] = {}
+    labels = {
+        sha: c.labels if len(c.labels) < 2 else tuple(sorted(c.labels)) for sha, c in by_sha.items()
+    }
     for sha, c in by_sha.items():
         if c.split is None:
-            groups.setdefault(tuple(sorted(c.labels)), []).append(sha)
+            groups.setdefault(labels[sha], []).append(sha)
     assigned = assign_splits(groups, split)
     return tuple(
         Entry(
             sha256=sha,
             format=c.format,
             size=c.size,
-            labels=tuple(sorted(c.labels)),
+            labels=labels[sha],
             split=c.split or assigned[sha],
             source=c.source,
         )
@@ -338,10 +341,12 @@ def _contents(
     by_sha: dict[str, _Content] = {}
     conflicted: set[str] = set()
     duplicates = 0
+    verdicts: dict[str, str | None] = {}  # a dataset has few labels and many images
     for item, sha, fmt, size in scanned:
         for lab in item.labels:
-            reason = label_problem(lab)
-            if reason:
+            if lab not in verdicts:
+                verdicts[lab] = label_problem(lab)
+            if reason := verdicts[lab]:
                 problems.append(Problem(item.where, "label-pattern", reason))
         seen = by_sha.get(sha)
         if seen is None:

@@ -132,3 +132,91 @@ def test_files_outside_label_folders_are_reported(tmp_path):
         "l.zip:readme.png: is not inside a label folder; the structured layout is <label>/<image>"
         in _errors(path)
     )
+
+
+# --- members whose bytes cannot be read as the central directory describes them ---------
+# zipfile's own errors for these (BadZipFile, RuntimeError, NotImplementedError) are not
+# ValueErrors: they escaped the scan as tracebacks instead of naming the member.
+
+
+def _patched(path, member, *, data_xor_at=None, flag=0, method=None, file_size=None):
+    """`path` with `member` altered in place: a data byte flipped, a general purpose flag
+    set, the compression method or the declared size changed (local and central header)."""
+    raw = bytearray(path.read_bytes())
+    info = zipfile.ZipFile(path).getinfo(member)
+    local = info.header_offset
+    central = raw.find(b"PK\x01\x02")
+    while central >= 0:
+        name_length = int.from_bytes(raw[central + 28 : central + 30], "little")
+        if raw[central + 46 : central + 46 + name_length] == member.encode():
+            break
+        central = raw.find(b"PK\x01\x02", central + 4)
+    assert central >= 0
+    if data_xor_at is not None:
+        start = local + 30 + int.from_bytes(raw[local + 26 : local + 28], "little")
+        start += int.from_bytes(raw[local + 28 : local + 30], "little")
+        raw[start + data_xor_at] ^= 0xFF
+    for flags_at, method_at, size_at in (
+        (local + 6, local + 8, local + 22),
+        (central + 8, central + 10, central + 24),
+    ):
+        raw[flags_at] |= flag
+        if method is not None:
+            raw[method_at : method_at + 2] = method.to_bytes(2, "little")
+        if file_size is not None:
+            raw[size_at : size_at + 4] = file_size.to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def _one_member(tmp_path, name, compression=zipfile.ZIP_DEFLATED):
+    entries = _good_entries()
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        for member, data in entries:
+            zf.writestr(member, data)
+    return path, entries[3][0]
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
+def test_a_member_whose_bytes_fail_the_crc_is_refused_by_name(tmp_path, compression):
+    path, member = _one_member(tmp_path, "crc.zip", compression)
+    message = _errors(_patched(path, member, data_xor_at=5))
+    assert f"crc.zip:{member}: cannot be read (its bytes do not match the archive's size and " in (
+        message
+    )
+    assert "the archive is corrupt" in message
+
+
+def test_an_encrypted_member_is_refused_before_it_is_read(tmp_path):
+    path, member = _one_member(tmp_path, "enc.zip")
+    message = _errors(_patched(path, member, flag=0x1))
+    assert f"enc.zip:{member}: is encrypted; encrypted archives are not read" in message
+
+
+def test_a_member_compressed_with_an_unknown_method_is_refused(tmp_path):
+    path, member = _one_member(tmp_path, "m.zip")
+    message = _errors(_patched(path, member, method=9))  # deflate64: zipfile cannot read it
+    assert f"m.zip:{member}: is compressed with method 9, which is not read; allowed: " in message
+    assert "store, deflate, bzip2, lzma" in message
+
+
+def test_a_member_that_inflates_past_its_declared_size_is_refused(tmp_path):
+    path, member = _one_member(tmp_path, "lie.zip")
+    message = _errors(_patched(path, member, file_size=100))
+    assert f"lie.zip:{member}: cannot be read (its bytes do not match the archive's size" in (
+        message
+    )
+
+
+@pytest.mark.parametrize(
+    "compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]
+)
+def test_members_of_every_read_method_are_read_byte_for_byte(tmp_path, compression):
+    path, _ = _one_member(tmp_path, "ok.zip", compression)
+    manifest, items = scan_local(
+        "zip", path, classification="multiclass", label="ok.zip", use_cache=False
+    )
+    assert len(manifest.entries) == 20
+    by_name = dict(_good_entries())
+    assert {name: items[name].read() for name in items} == by_name

@@ -152,6 +152,7 @@ def _write_hostile(path, kind, images):
         "empty-files": [(f"one/{n:05d}.png", b"") for n in range(10_000)],
         "hyphen-label": [(f"not-a-label/{n}.{i.extension}", i.data) for n, i in enumerate(images)],
         "bomb": [],
+        "corrupt-member": [],
     }[kind]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in [*good, *extra]:
@@ -160,6 +161,11 @@ def _write_hostile(path, kind, images):
             with zf.open("zero/bomb.png", "w", force_zip64=True) as fh:
                 for _ in range(64):
                     fh.write(b"\0" * (16 * 1024 * 1024))
+    if kind == "corrupt-member":  # one byte of a member's data flipped: its CRC-32 fails
+        info = zipfile.ZipFile(path).getinfo(good[3][0])
+        raw = bytearray(path.read_bytes())
+        raw[info.header_offset + 30 + len(info.filename) + len(info.extra) + 5] ^= 0xFF
+        path.write_bytes(bytes(raw))
 
 
 @pytest.mark.parametrize(
@@ -173,6 +179,8 @@ def _write_hostile(path, kind, images):
         ("corrupt-jpeg", "h.zip:zero/broken.jpg: cannot be decoded"),
         ("gif-named-png", "h.zip:one/red.png: is a GIF image but its name ends in .png"),
         ("hyphen-label", "label 'not-a-label' is not allowed; labels are 1–32 characters"),
+        # zipfile's zlib.error escaped the check on 77422e0 (not a ValueError): a traceback
+        ("corrupt-member", "h.zip:zero/0010.jpg: cannot be read (its data does not inflate"),
     ],
 )
 def test_bad_sources_fail_check_and_create_nothing(host, project, target, bucket, kind, expected):
