@@ -15,7 +15,6 @@ in `Listing.skipped` so that the check can say so in one note.
 import os
 import stat
 import struct
-import weakref
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -179,7 +178,7 @@ def read_zip(path: Path, label: str, limits: Limits = DEFAULT_LIMITS) -> Listing
     if problems:
         zf.close()
         raise DatasetError(problems)
-    members = _Members(zf, path)
+    members = _Members(zf)
     files = [
         SourceFile(
             name=info.filename,
@@ -273,10 +272,13 @@ class _Members:
     it as unreadable, naming the member); zipfile's own (BadZipFile, RuntimeError,
     NotImplementedError, EOFError) are not ValueErrors and would escape the scan."""
 
-    def __init__(self, zf: zipfile.ZipFile, path: Path) -> None:
+    def __init__(self, zf: zipfile.ZipFile) -> None:
+        # The archive zipfile opened and read the central directory of: the same file even if
+        # the path is replaced meanwhile, open as long as a reader holds `zf`. `pread` leaves
+        # the file position, which zipfile's own reads use, alone.
+        assert zf.fp is not None  # an open ZipFile made from a path
         self._zf = zf
-        self._fd = os.open(path, os.O_RDONLY)
-        weakref.finalize(self, os.close, self._fd)  # closed with the last reader
+        self._fd = zf.fp.fileno()
 
     def reader(self, info: zipfile.ZipInfo) -> Callable[[], bytes]:
         return partial(self.read, info)
