@@ -209,17 +209,33 @@ def endpoint(target: CloudTarget, env: str) -> str | None:
     return value
 
 
-# Connections kept open to the emulator's Cloud Storage (see _emulator_storage).
-EMULATOR_CONNECTIONS = 32
+# Google's refresh timeout of a client's credentials (google-cloud-core's, for its own sessions).
+CREDENTIALS_REFRESH_SECONDS = 300
 
 
 def storage_client(target: CloudTarget) -> "storage.Client":
+    """A Cloud Storage client over `sessions.StorageSession` (32 connections kept per host,
+    requests' per-origin settings prepared once): the emulator's, or Google's with
+    `google_credentials()` (else Application Default Credentials, scoped as the library
+    scopes them)."""
     url = endpoint(target, STORAGE_ENV)
     if url is not None:
         return _emulator_storage(url, target.project)
+    import google.auth
     import google.cloud.storage as storage
+    from google.auth.credentials import with_scopes_if_required
 
-    return storage.Client(project=target.project, credentials=google_credentials())
+    from components.cloud.sessions import StorageSession
+
+    credentials = google_credentials()
+    if credentials is None:
+        with cloud_errors("loading Application Default Credentials"):
+            credentials, _ = google.auth.default(scopes=storage.Client.SCOPE)
+    credentials = with_scopes_if_required(credentials, storage.Client.SCOPE)
+    session = StorageSession(credentials, refresh_timeout=CREDENTIALS_REFRESH_SECONDS)
+    # What the library does to a session it makes: mutual TLS when the environment asks.
+    session.configure_mtls_channel()  # type: ignore[no-untyped-call]
+    return storage.Client(project=target.project, credentials=credentials, _http=session)
 
 
 @cache
@@ -227,17 +243,13 @@ def _emulator_storage(url: str, project: str) -> "storage.Client":
     import google.cloud.storage as storage
     from google.api_core.client_options import ClientOptions
     from google.auth.credentials import AnonymousCredentials
-    from google.auth.transport.requests import AuthorizedSession
-    from requests.adapters import HTTPAdapter
 
-    # One client (and connection pool) for every thread of this process: as many connections
-    # kept as the busiest caller runs threads (uploads: 32; the default pool keeps 10 and
-    # opens, then drops, a connection for each request beyond). No proxy from the
-    # environment: the emulator is on this machine's loopback, and requests' lookup of the
-    # proxy settings took a tenth of an upload's time.
-    session = AuthorizedSession(AnonymousCredentials())
+    from components.cloud.sessions import StorageSession
+
+    # One client (and connection pool) for every thread of this process. No proxy from the
+    # environment: the emulator is on this machine's loopback.
+    session = StorageSession(AnonymousCredentials())
     session.trust_env = False
-    session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=EMULATOR_CONNECTIONS))
     return storage.Client(
         project=project,
         credentials=AnonymousCredentials(),
