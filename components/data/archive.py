@@ -447,11 +447,13 @@ def _lstat(fd: int, name: str) -> os.stat_result | None:
 def _only_images(names: list[str], stats: list[os.stat_result], limits: Limits) -> bool:
     """Whether every entry is a regular file within the size limit and neither hidden nor
     system litter: what `_classify` would take, all of it, as it is."""
+    joined = f"/{'/'.join(names)}/"  # no name holds a "/": each is "/<name>/" in it
+    lowered = joined.lower()
     return (
         all(map(stat.S_ISREG, map(_MODE, stats)))
         and max(map(_SIZE, stats), default=0) <= limits.max_file_bytes
-        and "/." not in "/" + "/".join(names)
-        and _SYSTEM_FILES.isdisjoint(map(str.lower, names))
+        and "/." not in joined
+        and not any(f"/{system}/" in lowered for system in _SYSTEM_FILES)
     )
 
 

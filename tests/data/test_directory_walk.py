@@ -85,6 +85,39 @@ def test_a_folder_of_plain_files_alone_is_listed_alike(tmp_path):
     assert walk.skipped == [] and walk.problems == []
 
 
+def _sparse(path, size=31 * 1024 * 1024):
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "skipped", "problem", "listed"),
+    [
+        (".DS_Store", _file, ["one/.DS_Store"], None, []),
+        ("Desktop.INI", _file, ["one/Desktop.INI"], None, []),
+        ("big.png", _sparse, [], ("digits/one/big.png", "size"), []),
+        ("fifo.png", os.mkfifo, [], None, []),
+        (
+            "link.png",
+            lambda p: os.symlink("0000.png", p),
+            [],
+            ("digits/one/link.png", "symlink"),
+            [],
+        ),
+        ("sub", lambda p: _file(p / "0000.png"), [], None, ["one/sub/0000.png"]),
+    ],
+)
+def test_one_other_entry_among_plain_files(tmp_path, name, make, skipped, problem, listed):
+    root = tmp_path / "digits"
+    for n in range(3):
+        _file(root / "one" / f"{n:04d}.png")
+    make(root / "one" / name)
+    walk = walk_directory(root, "digits")
+    assert walk.names == ["one/0000.png", "one/0001.png", "one/0002.png", *listed]
+    assert walk.skipped == skipped
+    assert [(p.where, p.rule) for p in walk.problems] == ([problem] if problem else [])
+
+
 def test_more_files_than_the_limit_are_refused(tree):
     with pytest.raises(DatasetError, match="has over 4 files; at most 4 are allowed"):
         walk_directory(tree, "digits", Limits(max_files=4))
