@@ -29,8 +29,10 @@ Baselines, measured in the same run: `cp -r` of the image directory (median of 3
 `sync`) for the first import; `git status` of the directory committed to a git repository for
 the no-ops (issue [4/8]: ≤ 3×), median of 3, warm (index stat data fresh) and cold
 (`git read-tree HEAD` first, so every file is read and hashed again, as our cold no-op reads
-every image). Page caches are warm for all. No assertions on time: this prints figures, and
-BENCH_ROW lines for bench/table.py.
+every image). Each `git status` runs right after the no-op it is compared to (turn by turn),
+so that both run under the same load of a shared machine; its git directory lies outside
+the tree, which the Dataset reads unchanged. Page caches are warm for all. No assertions on
+time: this prints figures, and BENCH_ROW lines for bench/table.py.
 """
 
 import argparse
@@ -154,6 +156,8 @@ class SourceRun:
     cold_s: float
     warm_changes: bool | None
     cold_changes: bool | None
+    git_warm_s: float  # git status of the directory, in turns with the no-ops (medians)
+    git_cold_s: float
 
 
 NOOP_RUNS = 3
@@ -167,9 +171,10 @@ def run_source(
     bucket: str,
     kind: str,
     cache: Path,
-    noop: bool = True,
+    git: "GitStatus | None" = None,
 ) -> SourceRun:
-    """First import, then the no-op Check + Diff with the stat cache warm and cold."""
+    """First import, then (with `git`) the no-op Check + Diff with the stat cache warm and
+    cold, each followed by the same `git status`."""
     spec = load_specs(project / "specs").datasets[f"digits-{kind}"]
     props = host.inputs(DatasetProvider(), dataset_inputs(spec, target, bucket, root=project))
     urn = host.urn("edge-labeler:Dataset", spec.name)
@@ -185,11 +190,17 @@ def run_source(
 
     warm: list[tuple[bool | None, float]] = []
     cold: list[tuple[bool | None, float]] = []
-    for _ in range(NOOP_RUNS if noop else 0):
+    git_warm: list[float] = []
+    git_cold: list[float] = []
+    for _ in range(NOOP_RUNS if git else 0):
+        assert git is not None
         warm.append(timed(check_and_diff))
-    for _ in range(NOOP_RUNS if noop else 0):
+        git_warm.append(git.warm())
+    for _ in range(NOOP_RUNS if git else 0):
+        assert git is not None
         shutil.rmtree(cache, ignore_errors=True)
         cold.append(timed(check_and_diff))
+        git_cold.append(git.cold())
     return SourceRun(
         kind,
         check_s,
@@ -200,33 +211,47 @@ def run_source(
         statistics.median(t for _, t in cold) if cold else 0.0,
         any(c for c, _ in warm) if warm else None,
         any(c for c, _ in cold) if cold else None,
+        statistics.median(git_warm) if git_warm else 0.0,
+        statistics.median(git_cold) if git_cold else 0.0,
     )
 
 
-def git_status_seconds(tree: Path) -> tuple[float, float]:
-    """Medians of `git status` on `tree` once committed: warm (index stat data fresh) and
-    cold (`git read-tree HEAD` first: no stat data, every file is read and hashed again)."""
+class GitStatus:
+    """`git status` of `tree` once committed, its git directory outside the tree (the tree
+    the Dataset reads stays as it is)."""
 
-    def git(*args: str) -> None:
-        subprocess.run(["git", *args], cwd=tree, check=True, capture_output=True)
+    def __init__(self, tree: Path, git_dir: Path) -> None:
+        self._git = ["git", f"--git-dir={git_dir}", f"--work-tree={tree}"]
+        self._run("init", "-q")
+        self._run("add", "-A")
+        self._run("-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "x")
+        self._run("status", "--porcelain")  # the index's stat data refreshed
 
-    git("init", "-q")
-    git("add", "-A")
-    git("-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "images")
-    git("status", "--porcelain")  # the index's stat data refreshed
-    warm = [timed(lambda: git("status", "--porcelain"))[1] for _ in range(NOOP_RUNS)]
-    cold = []
-    for _ in range(NOOP_RUNS):
-        git("read-tree", "HEAD")
-        cold.append(timed(lambda: git("status", "--porcelain"))[1])
-    shutil.rmtree(tree / ".git")
-    return statistics.median(warm), statistics.median(cold)
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self._git, *args], check=True, capture_output=True)
+
+    def warm(self) -> float:
+        """Seconds of `git status` with the index's stat data fresh."""
+        return timed(lambda: self._run("status", "--porcelain"))[1]
+
+    def cold(self) -> float:
+        """Seconds of `git status` after `git read-tree HEAD`: no stat data, every file is
+        read and hashed again."""
+        self._run("read-tree", "HEAD")
+        return timed(lambda: self._run("status", "--porcelain"))[1]
 
 
 def import_with_emulator(
-    tmp: Path, project: Path, cache: Path, name: str, kinds: tuple[str, ...], faults: str = ""
+    tmp: Path,
+    project: Path,
+    cache: Path,
+    name: str,
+    kinds: tuple[str, ...],
+    faults: str = "",
+    git: GitStatus | None = None,
 ) -> tuple[list[SourceRun], int]:
-    """A fresh emulator (with `faults` armed), a Bucket, then each source's runs."""
+    """A fresh emulator (with `faults` armed), a Bucket, then each source's runs (with `git`,
+    its no-ops)."""
     server = EmulatorServer(tmp / name)
     os.environ.update(server.start())
     if faults:
@@ -242,7 +267,7 @@ def import_with_emulator(
             runs = []
             for kind in kinds:
                 shutil.rmtree(cache, ignore_errors=True)  # a first import checks every image
-                runs.append(run_source(host, project, target, bucket, kind, cache, not faults))
+                runs.append(run_source(host, project, target, bucket, kind, cache, git))
         server.faults.clear()
         in_bucket = len(ObjectStore(target, bucket).names("images/"))
     finally:
@@ -269,12 +294,14 @@ def main(argv: list[str] | None = None) -> int:
             f"zip {archive.stat().st_size / 1e6:.1f} MB"
         )
         cp_s = cp_r_seconds(directory, tmp)
-        git_warm, git_cold = git_status_seconds(directory)
+        git = GitStatus(directory, tmp / "git")
         load = os.getloadavg()  # the machine may be shared: a figure to read the others by
 
         cache = tmp / "scan-cache"
         os.environ["EDGE_LABELER_CACHE_DIR"] = str(cache)  # inherited by the provider host
-        runs, in_bucket = import_with_emulator(tmp, project, cache, "plain", ("directory", "zip"))
+        runs, in_bucket = import_with_emulator(
+            tmp, project, cache, "plain", ("directory", "zip"), git=git
+        )
         (delayed,), _ = import_with_emulator(
             tmp, project, cache, "delayed", ("directory",), faults=DELAY
         )
@@ -282,12 +309,16 @@ def main(argv: list[str] | None = None) -> int:
     n = len(images)
     print(f"load average before/after: {load[0]:.2f} / {os.getloadavg()[0]:.2f} (2 cores)")
     print(f"cp -r of the image directory (with sync before): {cp_s:.2f} s")
-    print(f"git status: warm {git_warm:.3f} s, cold {git_cold:.3f} s (median of {NOOP_RUNS})")
     for r in (*runs, delayed):
         print(
             f"{r.source}: check {r.check_s:.1f} s, create {r.create_s:.1f} s; uploaded "
-            f"{r.uploaded}, dataset holds {r.example_count}; no-op warm {r.warm_s:.3f} s "
-            f"(changes={r.warm_changes}), cold {r.cold_s:.3f} s (changes={r.cold_changes})"
+            f"{r.uploaded}, dataset holds {r.example_count}"
+        )
+    for r in runs:
+        print(
+            f"{r.source} no-op: warm {r.warm_s:.3f} s (changes={r.warm_changes}), cold "
+            f"{r.cold_s:.3f} s (changes={r.cold_changes}); git status in turns: warm "
+            f"{r.git_warm_s:.3f} s, cold {r.git_cold_s:.3f} s (medians of {NOOP_RUNS})"
         )
     print(f"objects under images/: {in_bucket}")
 
@@ -312,8 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for r in runs:
         for cache_state, ours, git_s in (
-            ("warm", r.warm_s, git_warm),
-            ("cold", r.cold_s, git_cold),
+            ("warm", r.warm_s, r.git_warm_s),
+            ("cold", r.cold_s, r.git_cold_s),
         ):
             row(
                 f"no-op check+diff, {n:,} images ({r.source}), cache {cache_state}",
