@@ -18,7 +18,7 @@ Check and Diff do not reach the cloud: the state's outputs are the Check's with 
 Create adds (a dataset name, an index URI, counts), so no emulator runs. Inputs: the images of
 bench_dataset_import.py (same renders, same directory layout). Prints medians and minimums
 of ROUNDS turns (the minimum is what the work costs when nothing else runs), and the load
-average; no assertions on time.
+average, and a BENCH_ROW of the whole against git status; no assertions on time.
 """
 
 import argparse
@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pulumi.runtime import proto
 
 from bench.bench_dataset_import import SPECS, distinct_images, write_sources
+from bench.table import row
 from components.cloud.clients import CloudTarget
 from components.data.archive import walk_directory
 from components.data.manifest import SplitSpec, _LocalSource
@@ -133,6 +134,17 @@ def run(project: Path, directory: Path, git: list[str], rounds: int) -> None:
             f"{name:38s} median {median * 1000:6.2f} ms, min {min(values) * 1000:6.2f} ms"
             f"  ({median / git_median:.2f}× git status)"
         )
+    ours = statistics.median(times["Check + Diff as bench_dataset_import"])
+    row(
+        f"no-op check+diff, {len(walk.names):,} images (directory), cache warm, "
+        f"{rounds} turns with git status",
+        ours,
+        "s",
+        baseline=git_median,
+        baseline_of="git status, warm, in turns",
+        target="≤ 3× baseline",
+        met=ours <= 3 * git_median,
+    )
 
 
 def _turns(parts: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
