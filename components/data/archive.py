@@ -407,8 +407,8 @@ def _walk(fd: int, prefix: str, walk: DirectoryWalk, label: str, limits: Limits)
         folders = _classify(fd, prefix, names, [_lstat(fd, n) for n in names], walk, label, limits)
     else:
         if _only_images(names, stats, limits):
-            # A label's folder, the usual case: taken in bulk (the per-entry rules cost a
-            # no-op check of 10,000 images ~6 ms here: bench/bench_dataset_import.py).
+            # A label's folder, the usual case: taken in bulk (entry by entry, the walk of
+            # 10,000 images took ~2 ms more here, of ~18 ms).
             walk.names += map(prefix.__add__, names)
             walk.stamps += file_stamps(stats)
             folders = []
