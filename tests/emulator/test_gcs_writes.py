@@ -215,3 +215,86 @@ def test_a_multipart_upload_whose_md5_is_not_its_bodys_is_refused_and_stores_not
     stored = bucket.get_blob("named.bin")
     assert (stored.content_type, stored.metadata) == ("application/x-thing", {"origin": "test"})
     assert stored.download_as_bytes() == b"\r\n--x--\r\n"
+
+
+def _raw_exchange(env, request: bytes, answers: int = 1) -> list[tuple[str, bytes]]:
+    """Sends `request` bytes on a new connection; the status line and body of each answer."""
+    url = urllib.parse.urlparse(env["STORAGE_EMULATOR_HOST"])
+    with socket.create_connection((url.hostname, url.port), timeout=HANG_GUARD_S) as conn:
+        conn.sendall(request)
+        reader = conn.makefile("rb")
+        out = []
+        for _ in range(answers):
+            status = reader.readline().decode().rstrip("\r\n")
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            out.append((status, reader.read(length)))
+        return out
+
+
+def test_an_upload_that_expects_100_continue_gets_it_before_it_sends_its_body(emulator):
+    """curl and others send `Expect: 100-continue` and wait for the interim answer before
+    the body: answers are buffered and sent when complete, and this one must not wait."""
+    env = emulator.env
+    bucket = _bucket(env)
+    url = urllib.parse.urlparse(env["STORAGE_EMULATOR_HOST"])
+    body = b"after the interim answer"
+    query = urllib.parse.urlencode({"uploadType": "media", "name": "continued.bin"})
+    with socket.create_connection((url.hostname, url.port), timeout=HANG_GUARD_S) as conn:
+        conn.sendall(
+            f"POST /upload/storage/v1/b/{bucket.name}/o?{query} HTTP/1.1\r\n"
+            f"Host: {url.netloc}\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode()
+        )
+        reader = conn.makefile("rb")
+        assert reader.readline() == b"HTTP/1.1 100 Continue\r\n"  # a hang guard, not a timing
+        conn.sendall(body)
+        while reader.readline() not in (b"\r\n", b""):  # the interim answer's end
+            pass
+        assert reader.readline().startswith(b"HTTP/1.1 200")
+    assert bucket.blob("continued.bin").download_as_bytes() == body
+
+
+def test_requests_on_one_connection_are_each_answered_and_headers_are_read_as_http_says(
+    emulator,
+):
+    """Headers are read line by line (not by the e-mail parser): a folded line joins its
+    header with a space, and each of several requests sent at once gets its whole answer."""
+    env = emulator.env
+    bucket = _bucket(env)
+    host = urllib.parse.urlparse(env["STORAGE_EMULATOR_HOST"]).netloc
+    body = b"folded"
+    query = urllib.parse.urlencode({"uploadType": "media", "name": "f.txt"})
+    upload = (
+        f"POST /upload/storage/v1/b/{bucket.name}/o?{query} HTTP/1.1\r\nHost: {host}\r\n"
+        f"Content-Type: text/plain;\r\n charset=utf-8\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    get = f"GET /storage/v1/b/{bucket.name}/o/f.txt HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    (up_status, _), (get_status, answer) = _raw_exchange(env, upload + get, answers=2)
+    assert up_status.startswith("HTTP/1.1 200") and get_status.startswith("HTTP/1.1 200")
+    assert b'"contentType": "text/plain; charset=utf-8"' in answer
+    assert bucket.blob("f.txt").download_as_bytes() == body
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status"),
+    [
+        ("GET /storage/v1/b?project=p HTTP/1.1\r\nNo colon here\r\n", "400"),
+        ("GET /storage/v1/b?project=p HTTP/1.1\r\nHost : x\r\n", "400"),
+        ("GET /storage/v1/b?project=p HTTP/2.0\r\n", "505"),
+        ("GET /storage/v1/b?project=p HTTX/1.1\r\n", "400"),
+        ("GET /storage/v1/b?project=p\r\n", "400"),
+        ("GET /storage/v1/b?project=p HTTP/1.1\r\n" + "X-A: b\r\n" * 101, "431"),
+    ],
+)
+def test_a_malformed_request_head_is_refused_with_its_status(emulator, request_head, status):
+    """As http.server answers them: the error page, after a status line where the request's
+    version was read; then the connection is closed."""
+    url = urllib.parse.urlparse(emulator.env["STORAGE_EMULATOR_HOST"])
+    with socket.create_connection((url.hostname, url.port), timeout=HANG_GUARD_S) as conn:
+        conn.sendall((request_head + "\r\n").encode())
+        answer = b"".join(iter(lambda: conn.recv(65536), b""))  # until the emulator closes
+    assert f"Error code: {status}".encode() in answer
