@@ -614,6 +614,7 @@ class DatasetStore:
         """The images the rows name, by content (sha256); rows that cannot be used → errors."""
         fetched: dict[str, tuple] = {}
         pending: dict[str, _Pending] = {}
+        percent = 0
         for index, row in enumerate(rows):
             ctx.raise_if_stopping()
             if row.uri not in fetched:
@@ -633,7 +634,9 @@ class DatasetStore:
                 item.rows.append(row)
                 item.labels += [label for label in row.labels if label not in item.labels]
                 item.item_labels = {**dict(row.item_labels), **item.item_labels}
-            ctx.progress(90 * (index + 1) // len(rows))
+            if 90 * (index + 1) // len(rows) != percent:  # an operation update per percent
+                percent = 90 * (index + 1) // len(rows)
+                ctx.progress(percent)
         return pending
 
     def _refuse_several_labels(
