@@ -26,6 +26,7 @@ What this adds to the package (read from its source, version pinned in requireme
 """
 
 import contextlib
+import http.client
 import http.server
 import io
 import json
@@ -34,6 +35,7 @@ import re
 import socket
 import sys
 import threading
+import time
 from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from pathlib import Path
@@ -131,9 +133,10 @@ _BUCKET_PATH = re.compile(
 )
 
 
-def resource_of(path: str, query: str) -> str:
+def resource_of(path: str, params: dict[str, list[str]]) -> str:
     """What a JSON API request is about, for the request log: `gs://bucket[/object]` (only the
-    bucket for an upload that names its object in the body: multipart, resumable)."""
+    bucket for an upload that names its object in the body: multipart, resumable). `params`:
+    the request's query string, parsed."""
     match = _BUCKET_PATH.match(path)
     if match is None:
         return path
@@ -141,7 +144,7 @@ def resource_of(path: str, query: str) -> str:
     if name is not None:
         name = unquote(re.split(r"/(?:copyTo|rewriteTo|compose)\b", name)[0])
     else:
-        name = parse_qs(query).get("name", [""])[0]  # uploads name the object here
+        name = params.get("name", [""])[0]  # uploads name the object here
     return f"gs://{match['bucket']}" + (f"/{name}" if name else "")
 
 
@@ -175,8 +178,31 @@ logging.getLogger(gcs_storage_package.__name__).addFilter(_Handled(FileNotFoundE
 # Limits on a request's header block, as http.client applies them.
 _MAX_HEADER_LINE = 65536
 _MAX_HEADERS = 100
+_date = (0, "")  # a second, and the `Date` header's value in it
 _HTTP_VERSION = re.compile(r"HTTP/(\d{1,10})\.(\d{1,10})")
 _package_log = logging.getLogger(gcs_server.__name__)
+
+
+class _RequestHeaders(http.client.HTTPMessage):
+    """A request's headers, looked up by a dict of lowercase names: `Message.get` compares
+    every header's lowercased name, and a request is asked for about ten of them."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._first: dict[str, str] = {}
+
+    def __setitem__(self, name: str, value: str) -> None:
+        super().__setitem__(name, value)
+        self._first.setdefault(name.lower(), value)
+
+    def __delitem__(self, name: str) -> None:
+        super().__delitem__(name)
+        self._first = {}
+        for key, value in self.items():
+            self._first.setdefault(key.lower(), value)
+
+    def get(self, name, failobj=None):  # the first value of that name, as Message.get
+        return self._first.get(name.lower(), failobj)
 
 
 class _Handler(gcs_server.RequestHandler):
@@ -190,6 +216,7 @@ class _Handler(gcs_server.RequestHandler):
     # Nagle's algorithm would hold a second segment of an answer until the client's ACK of
     # the first, which a kept-alive client delays up to 40 ms (delayed ACK).
     disable_nagle_algorithm = True
+    MessageClass = _RequestHeaders
 
     # Set per server through functools.partial.
     def __init__(self, gcs: "GcsServer", faults: FaultInjector, calls: Calls, *args, **kwargs):
@@ -272,6 +299,18 @@ class _Handler(gcs_server.RequestHandler):
         self.wfile.flush()  # the client waits for it before it sends the body
         return accepted
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header's value, formatted once a second."""
+        global _date
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        now = int(time.time())
+        second, text = _date
+        if second != now:
+            text = super().date_time_string(now)
+            _date = (now, text)
+        return text
+
     def log_message(self, format: str, *args) -> None:
         if _package_log.isEnabledFor(logging.INFO):  # formatted only when it is written
             super().log_message(format, *args)
@@ -280,14 +319,15 @@ class _Handler(gcs_server.RequestHandler):
         url = urlparse(self.path)
         name = json_api_method(method, url.path)
         service, _, api_method = name.partition(".")
-        with self._calls.call("gcs", service, api_method, resource_of(url.path, url.query)) as call:
+        params = parse_qs(url.query)
+        with self._calls.call("gcs", service, api_method, resource_of(url.path, params)) as call:
             self._status = None
             try:
-                self._handle(method, url.path, url.query, name)
+                self._handle(method, url.path, params, name)
             finally:
                 call.status = self._status or "UNKNOWN"
 
-    def _handle(self, method: str, path: str, query: str, name: str) -> None:
+    def _handle(self, method: str, path: str, params: dict[str, list[str]], name: str) -> None:
         if path == "/wipe":
             self._send_error(404, "NOT_FOUND", "/wipe is not served by the edge-labeler emulator")
             return
@@ -296,7 +336,6 @@ class _Handler(gcs_server.RequestHandler):
         except ServiceError as exc:
             self._send_error(exc.code.http_status, exc.code.name, exc.message)
             return
-        params = parse_qs(query)
         raw = params.get("ifGenerationMatch", [None])[0]
         try:
             if_generation_match = None if raw is None else int(raw)
@@ -358,11 +397,10 @@ class _Handler(gcs_server.RequestHandler):
             self._send_error(400, "invalid", str(exc), drain=False)
             return True
         try:
-            self.storage.create_file(bucket, name, content, obj)
+            answer = self.storage.create_file(bucket, name, content, obj).encode()
         except GcsNotFound:
             self._send_error(404, "notFound", f"bucket {bucket} does not exist", drain=False)
             return True
-        answer = json.dumps(obj).encode()
         self.send_response(200)
         self.send_header("Content-type", "application/json")
         self.send_header("Content-Length", str(len(answer)))

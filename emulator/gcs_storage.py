@@ -15,6 +15,7 @@ or digit (https://cloud.google.com/storage/docs/buckets#naming), checked on crea
 """
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -125,6 +126,7 @@ class DurableStorage(Storage):
         self._before_commit = before_commit
         super().__init__(data_dir=str(data_dir))  # reads .meta
         self._store = _AtomicFileStore(data_dir / STORAGE_DIR, group)
+        self._objects_root = self._store._disk_path(OBJECTS_DIR)
         self._layout = self._stored_layout()
         self._check_bucket_names()
         self._load_records()
@@ -205,16 +207,20 @@ class DurableStorage(Storage):
         content: bytes,
         file_obj: dict,
         file_id: str | None = None,
-    ) -> None:
+    ) -> str:
         """Stores an object: its content staged without the lock, then, holding it, the
         precondition checked, the content renamed into place and the state updated; the
-        record is written once the lock is released (before the answer)."""
+        record is written once the lock is released (before the answer). Returns the object
+        resource as JSON (the upload's answer)."""
         check_object_name(file_name)
         _quote_links(bucket_name, file_name, file_obj)
         if bucket_name not in self.buckets:
             raise GcsNotFound
+        key = (bucket_name, file_name)
+        # Encoded before the lock is taken: the resource is this upload's until it is stored.
+        encoded = json.dumps(file_obj, separators=(",", ":"))
         path = self.content_path(bucket_name, file_name)
-        staged = stage_bytes(path, content, self._group)
+        staged, stat = stage_bytes(path, content, self._group)
         committed = False
         try:
             self._before_commit()
@@ -225,15 +231,21 @@ class DurableStorage(Storage):
                 commit_staged(staged, path, self._group)
                 committed = True
                 self.objects.setdefault(bucket_name, {})[file_name] = file_obj
-                self._touched.add((bucket_name, file_name))
+                self._touched.add(key)
                 if file_id:
                     self.delete_resumable_file_obj(file_id)
                     self._delete_file(RESUMABLE_DIR, self.safe_id(file_id))
-                records = self._take_touched()
-            self._write_records(records)  # without the lock: it is the slow part
+                # `.meta` changes only when a resumable session ends here.
+                records = self._take_touched({key: encoded}, write_meta=bool(file_id))
+            # Without the lock (it is the slow part). The record vouches for the content this
+            # upload stored, not for the file as it is when the record is written: a newer
+            # upload of the name may have replaced it since (its record then repairs it, or,
+            # after a crash, the start does).
+            self._write_records(records, {key: [stat.st_size, stat.st_mtime_ns, stat.st_ino]})
         finally:
             if not committed:  # the staged content is not to be used
                 staged.unlink(missing_ok=True)
+        return encoded
 
     def patch_object(self, bucket_name, file_name, file_obj):
         self._touched.add((bucket_name, file_name))
@@ -274,9 +286,13 @@ class DurableStorage(Storage):
         """
         self._write_records(self._take_touched())
 
-    def _take_touched(self) -> list[tuple[tuple[str, str], int, str | None, bool]]:
+    def _take_touched(
+        self, encoded: dict[tuple[str, str], str] | None = None, write_meta: bool = True
+    ) -> list[tuple[tuple[str, str], int, str | None, bool]]:
         """The records of what was touched, as text, each with its sequence number; removes
-        deleted buckets' records and writes `.meta` when it changed. Lock held."""
+        deleted buckets' records and writes `.meta` when it changed (unless the caller knows
+        it did not: `write_meta`). `encoded`: live objects' JSON, made by the caller. Lock
+        held."""
         touched, self._touched = self._touched, set()
         touched_buckets, self._touched_buckets = self._touched_buckets, set()
         for bucket in sorted(touched_buckets):
@@ -291,11 +307,15 @@ class DurableStorage(Storage):
             self._record_serial += 1
             text = None
             if live is not None or soft_deleted:
-                text = json.dumps(
-                    {"bucket": bucket, "name": name, "object": live, "softDeleted": soft_deleted},
-                    separators=(",", ":"),
+                known = encoded.get((bucket, name)) if encoded else None
+                text = (
+                    f'{{"bucket":{json.dumps(bucket)},"name":{json.dumps(name)},"object":'
+                    f"{known or json.dumps(live, separators=(',', ':'))},"
+                    f'"softDeleted":{json.dumps(soft_deleted, separators=(",", ":"))}}}'
                 )
             records.append(((bucket, name), self._record_serial, text, live is not None))
+        if not write_meta:
+            return records
         meta = json.dumps(
             {
                 "buckets": self.buckets,
@@ -310,11 +330,16 @@ class DurableStorage(Storage):
             self._meta_written = meta
         return records
 
-    def _write_records(self, records: list[tuple[tuple[str, str], int, str | None, bool]]) -> None:
+    def _write_records(
+        self,
+        records: list[tuple[tuple[str, str], int, str | None, bool]],
+        stamps: dict[tuple[str, str], list[int]] | None = None,
+    ) -> None:
         """Writes records taken by `_take_touched`, with or without the lock: per name, in
         order (a record older than the one written already is skipped), with the stat of the
-        content file as it is now (a newer content is repaired on start, see
-        `_reconcile_content`)."""
+        content they describe: `stamps`' (an upload's own content), else the content file as
+        it is now (the lock held since the record was taken). A newer content is repaired on
+        start, see `_reconcile_content`."""
         for key, serial, text, live in records:
             with self._record_locks[hash(key) % len(self._record_locks)]:
                 if serial < self._record_written.get(key, 0):
@@ -324,7 +349,9 @@ class DurableStorage(Storage):
                 if text is None:
                     remove_file(path)
                     continue
-                stamp = self._content_stamp(*key) if live else None
+                stamp = None
+                if live:
+                    stamp = stamps[key] if stamps and key in stamps else self._content_stamp(*key)
                 data = f'{text[:-1]},"content":{json.dumps(stamp)}}}'.encode()
                 atomic_write_bytes(path, data, self._group)
 
@@ -332,7 +359,13 @@ class DurableStorage(Storage):
         return self._store._disk_path(f"{OBJECTS_DIR}/{bucket}")
 
     def _record_path(self, bucket: str, name: str) -> Path:
-        return self._store._disk_path(_name_path(bucket, name, ".json"))
+        return self._name_file(bucket, name, ".json")
+
+    def _name_file(self, bucket: str, name: str, suffix: str) -> Path:
+        """`_name_path`'s file, joined without the package's normalisation (no part of it is
+        empty, `.` or `..`: bucket names are checked, the rest is a hash)."""
+        digest = _name_digest(name)
+        return self._objects_root.joinpath(bucket, digest[:2], digest + suffix)
 
     def _content_stamp(self, bucket: str, name: str) -> list[int] | None:
         """(size, mtime, inode) of the content file: every atomic write gives a new inode."""
@@ -485,9 +518,10 @@ class DurableStorage(Storage):
                 shutil.rmtree(folder)
 
     def content_path(self, bucket: str, name: str) -> Path:
-        return self._store._disk_path(self._object_path(bucket, name))
+        return self._name_file(bucket, name, ".data")
 
 
+@functools.lru_cache(maxsize=4096)  # an upload names its content file, then its record
 def _name_digest(name: str) -> str:
     # surrogatepass: never fails, and equals strict UTF-8 for every name that can be stored.
     return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()

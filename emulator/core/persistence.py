@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -94,37 +94,55 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
-def stage_bytes(path: Path, data: bytes, group: GroupSync | None = None) -> Path:
+class Staged(NamedTuple):
+    """A temporary file written beside its destination, and its stat: a rename keeps the
+    inode, size and modification time, so this is also the stat of the file it becomes."""
+
+    path: Path
+    stat: os.stat_result
+
+
+def stage_bytes(path: Path, data: bytes, group: GroupSync | None = None) -> Staged:
     """Writes `data` to a new temporary file beside `path` (fsynced unless grouped); the caller
     renames it into place with `commit_staged`, or deletes it. No lock is needed to stage:
     the name is this process's and thread's own (a leftover of a crash is removed on start)."""
     tmp = path.with_name(f".{path.name}.{_unique()}{TEMP_SUFFIX}")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(tmp, flags, 0o600)
+        fd = os.open(tmp, _STAGE_FLAGS, 0o600)
     except FileNotFoundError:  # the first file of its folder
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, flags, 0o600)
+        fd = os.open(tmp, _STAGE_FLAGS, 0o600)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
         if group is None:
             os.fsync(fd)
+        stat = os.fstat(fd)
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
         raise
     os.close(fd)
-    return tmp
+    return Staged(tmp, stat)
 
 
+_STAGE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _serial = itertools.count()
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def _unique() -> str:
     """A temporary file's tag, unique among this process's writes (pid, thread, serial)."""
-    return f"{os.getpid()}-{threading.get_ident()}-{next(_serial)}"
+    return f"{_pid}-{threading.get_ident()}-{next(_serial)}"
 
 
 def commit_staged(staged: Path, path: Path, group: GroupSync | None = None) -> None:
@@ -143,7 +161,7 @@ def commit_staged(staged: Path, path: Path, group: GroupSync | None = None) -> N
 def atomic_write_bytes(path: Path, data: bytes, group: GroupSync | None = None) -> None:
     """Replaces `path` with `data` atomically (tmp + os.replace); durable on return (fsync of
     file and directory), or with the next sync of `group`."""
-    commit_staged(stage_bytes(path, data, group), path, group)
+    commit_staged(stage_bytes(path, data, group).path, path, group)
 
 
 def atomic_write_json(path: Path, document: Any) -> None:

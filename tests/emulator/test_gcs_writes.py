@@ -12,11 +12,13 @@ import uuid
 
 import pytest
 import requests
+from gcp_storage_emulator.handlers.objects import _checksums, _make_object_resource
 from google.api_core import exceptions
 
 from emulator.core.errors import InvalidArgument
 from emulator.core.faults import FaultInjector
 from emulator.gcs import COMMIT_STEP
+from emulator.gcs_storage import DurableStorage
 from tests.fixtures.emulator import (
     HANG_GUARD_S,
     arm_fault,
@@ -298,3 +300,50 @@ def test_a_malformed_request_head_is_refused_with_its_status(emulator, request_h
         conn.sendall((request_head + "\r\n").encode())
         answer = b"".join(iter(lambda: conn.recv(65536), b""))  # until the emulator closes
     assert f"Error code: {status}".encode() in answer
+
+
+def test_a_record_written_after_a_newer_upload_of_its_name_does_not_vouch_for_that_content(
+    tmp_path,
+):
+    """Uploads A then B of one name, side by side: A's record is written (without the lock)
+    after B's content was renamed into place, and the emulator dies before B's record. The
+    record stamped the content file as it was when written (B's): a restart took B's bytes
+    for A's, with A's size and checksums. It stamps the content its own upload staged now, so
+    the restart sees the newer content and recomputes them."""
+    storage = DurableStorage(tmp_path)
+    storage.create_bucket("race-bucket", {"name": "race-bucket"})
+    a_committed, b_committed, a_written = threading.Event(), threading.Event(), threading.Event()
+    write_records = storage._write_records
+
+    def interleaved(records, *args, **kwargs):
+        if threading.current_thread().name == "upload-a":
+            a_committed.set()
+            assert b_committed.wait(HANG_GUARD_S)
+            write_records(records, *args, **kwargs)
+            a_written.set()
+        else:  # upload B: its record is never written (the emulator died here)
+            b_committed.set()
+            assert a_written.wait(HANG_GUARD_S)
+
+    storage._write_records = interleaved
+
+    def upload(content: bytes) -> None:
+        obj = _make_object_resource("http://127.0.0.1:1", "race-bucket", "o", "text/plain", "0")
+        obj["size"] = str(len(content))
+        storage.create_file("race-bucket", "o", content, _checksums(content, obj))
+
+    a = threading.Thread(target=upload, args=(b"content of upload A",), name="upload-a")
+    a.start()
+    assert a_committed.wait(HANG_GUARD_S)
+    upload(b"B's bytes")  # commits while A waits to write its record
+    a.join(HANG_GUARD_S)
+
+    restarted = DurableStorage(tmp_path)
+    obj = restarted.objects["race-bucket"]["o"]
+    assert restarted.get_file("race-bucket", "o") == b"B's bytes"
+    expected = _checksums(b"B's bytes", {"crc32c": None, "md5Hash": None, "etag": None})
+    assert (obj["size"], obj["md5Hash"], obj["crc32c"]) == (
+        "9",
+        expected["md5Hash"],
+        expected["crc32c"],
+    )
