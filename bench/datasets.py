@@ -20,9 +20,13 @@
   box is the whole picture; the rule replaced 56 coffee TEST crops and nothing else: the right
   40 % of that picture is mostly table top and the left 60 % mostly cup and saucer, so those
   crops showed wood grain with at most a sliver of the saucer's rim, no TRAIN crop looked like
-  them, and models called them "chelsea" (wood resembles the cat's fur): ~95 % of every type's
-  errors, the type's order decided by which of ~40 of them a seed got right. The cat's box
-  reaches her ear, so some chelsea TEST crops are mostly the blurred room beside her head.
+  them, and models called them "chelsea" (wood resembles the cat's fur): of the errors of nine
+  trainings (each type, seeds 10–12, epoch budgets 120 / 50 / 28) 153 of 161 were among them.
+  The cat's box reaches her ear, so some chelsea TEST crops are mostly the blurred room beside
+  her head (no model got one wrong). The same trainings on this set score 97.3–100 % each
+  (seeds 7–15; the errors left: grass called gravel, coffee crops of the cup's rim and spoon
+  on much table), means of the nine seeds 99.63 / 99.54 / 99.43 % for low latency /
+  versatile / high accuracy: the types differ by a few images, less than a seed swings them.
 """
 
 import io
