@@ -6,7 +6,7 @@ and the precision/recall curve, overall (every example × label pair) and per la
 the same seeded softmax scores; each run once untimed, then the median of 5 (steady state).
 The first call in a process is printed apart: it pays the first touch of the pages of its
 large arrays (the allocator hands freed large blocks back to the system until its threshold
-adapts) — 0.57–0.72 s for ours against ~0.12 s after, on this VM on 2026-12-03, when the
+adapts) — 0.30–0.72 s for ours against ~0.12 s after, on this VM on 2026-12-03, when the
 median of 3 that included it read 0.13–0.18 s (3.9–5.6×). Prints BENCH_ROW lines
 (bench/table.py).
 """
