@@ -225,20 +225,24 @@ class GitStatus:
         self._run("init", "-q")
         self._run("add", "-A")
         self._run("-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "x")
-        self._run("status", "--porcelain")  # the index's stat data refreshed
+        self.status()  # the index's stat data refreshed
 
     def _run(self, *args: str) -> None:
         subprocess.run([*self._git, *args], check=True, capture_output=True)
 
+    def status(self) -> None:
+        """`git status --porcelain` of the tree."""
+        self._run("status", "--porcelain")
+
     def warm(self) -> float:
         """Seconds of `git status` with the index's stat data fresh."""
-        return timed(lambda: self._run("status", "--porcelain"))[1]
+        return timed(self.status)[1]
 
     def cold(self) -> float:
         """Seconds of `git status` after `git read-tree HEAD`: no stat data, every file is
         read and hashed again."""
         self._run("read-tree", "HEAD")
-        return timed(lambda: self._run("status", "--porcelain"))[1]
+        return timed(self.status)[1]
 
 
 def import_with_emulator(
@@ -275,6 +279,14 @@ def import_with_emulator(
     return runs, in_bucket
 
 
+def scratch_project(tmp: Path) -> Path:
+    """A project folder under `tmp` holding the bench's specs (`specs/all.yaml`)."""
+    project = tmp / "project"
+    (project / "specs").mkdir(parents=True)
+    (project / "specs" / "all.yaml").write_text(SPECS)
+    return project
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10_000, help="how many images (10000)")
@@ -282,9 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-dataset-") as tmp_name:
         tmp = Path(tmp_name)
-        project = tmp / "project"
-        (project / "specs").mkdir(parents=True)
-        (project / "specs" / "all.yaml").write_text(SPECS)
+        project = scratch_project(tmp)
         images, gen_s = timed(lambda: distinct_images(args.images))
         (directory, archive), _ = timed(lambda: write_sources(project / "data", images))
         total_bytes = sum(len(i.data) for i in images)

@@ -24,7 +24,6 @@ average, and a BENCH_ROW of the whole against git status; no assertions on time.
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi.runtime import proto
 
-from bench.bench_dataset_import import SPECS, distinct_images, write_sources
+from bench.bench_dataset_import import GitStatus, distinct_images, scratch_project, write_sources
 from bench.table import row
 from components.cloud.clients import CloudTarget
 from components.data.archive import walk_directory
@@ -61,30 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-noop-") as tmp_name:
         tmp = Path(tmp_name)
-        project = tmp / "project"
-        (project / "specs").mkdir(parents=True)
-        (project / "specs" / "all.yaml").write_text(SPECS)
+        project = scratch_project(tmp)
         directory, _ = write_sources(project / "data", distinct_images(args.images))
         os.environ["EDGE_LABELER_CACHE_DIR"] = str(tmp / "cache")  # the host inherits it
-        git = _git(directory, tmp / "git")
+        git = GitStatus(directory, tmp / "git")
         run(project, directory, git, args.rounds)
     return 0
 
 
-def _git(tree: Path, git_dir: Path) -> list[str]:
-    """`git status` of `tree` committed, its index fresh, the git directory outside the tree."""
-    command = ["git", f"--git-dir={git_dir}", f"--work-tree={tree}"]
-    for step in (
-        ["init", "-q"],
-        ["add", "-A"],
-        ["-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "images"],
-        ["status", "--porcelain"],
-    ):
-        subprocess.run([*command, *step], check=True, capture_output=True)
-    return [*command, "status", "--porcelain"]
-
-
-def run(project: Path, directory: Path, git: list[str], rounds: int) -> None:
+def run(project: Path, directory: Path, git: GitStatus, rounds: int) -> None:
     spec = load_specs(project / "specs").datasets["digits-directory"]
     target = CloudTarget(stack="local", project="bench", emulator=True)
     props = dataset_inputs(spec, target, "bench", root=project)
@@ -112,7 +96,7 @@ def run(project: Path, directory: Path, git: list[str], rounds: int) -> None:
             assert host.diff(urn, "d", olds, again).changes is False
 
         parts: dict[str, Callable[[], Any]] = {
-            "git status (baseline)": lambda: subprocess.run(git, check=True, capture_output=True),
+            "git status (baseline)": git.status,
             "walk_directory": lambda: walk_directory(source.path, "d"),
             "key of the walk": lambda: source.key(walk),
             "summarize (the whole check)": lambda: summarize(props),

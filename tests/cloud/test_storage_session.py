@@ -14,8 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from google.auth.credentials import AnonymousCredentials
 from google.cloud.storage.retry import DEFAULT_RETRY
 
@@ -23,6 +21,7 @@ from components.cloud import clients
 from components.cloud.clients import CloudTarget
 from components.cloud.retry import is_transient
 from components.cloud.sessions import CONNECTIONS, StorageSession
+from tests.fixtures.credentials import service_account_key
 
 UPLOAD_THREADS = 32  # components/cloud/storage.py's upload pool
 
@@ -118,27 +117,14 @@ def server() -> Iterator[_Server]:
     httpd.server_close()
 
 
-def _service_account_key(token_uri: str) -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
-    return json.dumps(
-        {
-            "type": "service_account",
-            "project_id": "p-7c1e",
-            "private_key_id": "0",
-            "private_key": pem,
-            "client_email": "ci@p-7c1e.iam.gserviceaccount.com",
-            "token_uri": token_uri,
-        }
-    )
-
-
 @pytest.fixture
 def google_client_session(server, monkeypatch):
     """The session of a Google stack's storage client, its key's token endpoint the server."""
     for name in clients.EMULATOR_ENV:
         monkeypatch.delenv(name, raising=False)
-    clients.use_access({"edge-labeler:credentials": _service_account_key(server.url + "/token")})
+    clients.use_access(
+        {"edge-labeler:credentials": service_account_key("p-7c1e", server.url + "/token")}
+    )
     try:
         client = clients.storage_client(CloudTarget(stack="prod", project="p-7c1e"))
         yield client._http

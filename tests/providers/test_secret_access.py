@@ -6,13 +6,12 @@ import json
 from dataclasses import replace
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from google.auth import impersonated_credentials
 from pulumi.runtime import rpc
 
 from components.cloud import clients
 from components.providers.bucket import BucketProvider
+from tests.fixtures.credentials import service_account_key
 from tests.fixtures.emulator import PROJECT
 from tests.fixtures.provider_host import ProviderCallError, ProviderHost
 
@@ -36,21 +35,6 @@ def _bucket_inputs(target, name: str) -> dict:
         "labels": {},
         "forceDestroy": True,
     }
-
-
-def _service_account_key() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
-    return json.dumps(
-        {
-            "type": "service_account",
-            "project_id": "secret-project",
-            "private_key_id": "0",
-            "private_key": pem,
-            "client_email": "ci@secret-project.iam.gserviceaccount.com",
-            "token_uri": "https://oauth2.googleapis.com/token",
-        }
-    )
 
 
 def test_secrets_reach_the_providers_and_no_output_or_log(project, target, emulator):
@@ -81,7 +65,7 @@ def test_the_emulator_ignores_access_and_outputs_hold_no_secret(project, target,
     config = {
         "edge-labeler:project": PROJECT,
         "edge-labeler:impersonateServiceAccount": _secret(SERVICE_ACCOUNT),
-        "edge-labeler:credentials": _secret(_service_account_key()),
+        "edge-labeler:credentials": _secret(service_account_key("secret-project")),
     }
     with ProviderHost(cwd=project) as host:
         host.configure(config)
@@ -100,7 +84,7 @@ def test_the_emulator_ignores_access_and_outputs_hold_no_secret(project, target,
 
 def test_impersonation_on_top_of_a_key_for_google_clients(monkeypatch):
     monkeypatch.delenv(clients.STORAGE_ENV, raising=False)  # a Google stack's client
-    key = _service_account_key()
+    key = service_account_key("secret-project")
     clients.use_access(
         {
             "edge-labeler:impersonateServiceAccount": SERVICE_ACCOUNT,
