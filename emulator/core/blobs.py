@@ -1,5 +1,6 @@
 """The core's view of Cloud Storage: read and write `gs://` objects (served by emulator/gcs.py)."""
 
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,32 @@ class BlobInfo:
     uri: str
     size: int
     content_type: str
+
+
+@dataclass(frozen=True)
+class ContentFile:
+    """The file an object's content was read from, as it was when read: a link to `path`
+    holds those bytes as long as it is this file (same device, inode, size and mtime). The
+    store never writes into a content file (a new content is a new file renamed over it)."""
+
+    path: Path
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path, st: os.stat_result) -> "ContentFile":
+        return cls(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def is_file(self, st: os.stat_result) -> bool:
+        """Whether `st` (of a link, say) is this file as it was read."""
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) == (
+            self.device,
+            self.inode,
+            self.size,
+            self.mtime_ns,
+        )
 
 
 class Blobs(Protocol):
@@ -44,10 +71,10 @@ class Blobs(Protocol):
         """Removes an object; NotFound when it does not exist."""
         ...
 
-    def content_file(self, uri: str) -> Path | None:
-        """The file holding the object's content now, to hard-link instead of copying; None
-        when there is none. The store never writes into a content file (a new content is a
-        new file renamed over it), so a link keeps the bytes it was made of."""
+    def read_content(self, uri: str) -> tuple[bytes, ContentFile | None]:
+        """The object's content and the file it was read from (to hard-link instead of
+        copying; None when there is none); NotFound when the bucket or object does not
+        exist."""
         ...
 
 

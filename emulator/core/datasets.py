@@ -17,7 +17,13 @@ from datetime import datetime
 from pathlib import Path
 
 from emulator.core import images
-from emulator.core.blobs import Blobs, folder_timestamp, output_directory, parse_gs_uri
+from emulator.core.blobs import (
+    Blobs,
+    ContentFile,
+    folder_timestamp,
+    output_directory,
+    parse_gs_uri,
+)
 from emulator.core.errors import (
     Aborted,
     Code,
@@ -313,6 +319,7 @@ class _Pending:
     info: images.ImageInfo
     data: bytes
     item_labels: dict[str, str]
+    content: ContentFile | None  # the file `data` was read from
 
 
 class DatasetStore:
@@ -554,8 +561,11 @@ class DatasetStore:
             what = "CSV" if uri.lower().endswith(".csv") else "file"
             raise NotFound(f"Import {what} {uri} does not exist; nothing was imported.") from None
 
-    def _fetch(self, uri: str) -> tuple[images.ImageInfo, bytes] | tuple[Code, str]:
-        """Reads and checks one image: (info, data), or (code, reason) when it cannot be used."""
+    def _fetch(
+        self, uri: str
+    ) -> tuple[images.ImageInfo, bytes, ContentFile | None] | tuple[Code, str]:
+        """Reads and checks one image: (info, data, the file it was read from), or (code,
+        reason) when it cannot be used."""
         try:
             parse_gs_uri(uri)
             blob = self._blobs.stat(uri)
@@ -565,8 +575,8 @@ class DatasetStore:
             return Code.INVALID_ARGUMENT, exc.message
         try:
             images.check_size(blob.size)  # before reading a huge object
-            data = self._blobs.read(uri)
-            return images.inspect(data), data
+            data, content = self._blobs.read_content(uri)
+            return images.inspect(data), data, content
         except NotFound:
             return Code.NOT_FOUND, "file does not exist"
         except images.ImageError as exc:
@@ -623,12 +633,19 @@ class DatasetStore:
             if isinstance(result[0], Code):
                 errors.append(row_error(row, *result))
                 continue
-            info, data = result
+            info, data, content = result
             sha = sha256_hex(data)
             item = pending.get(sha)
             if item is None:
                 pending[sha] = _Pending(
-                    [row], row.ml_use, row.uri, list(row.labels), info, data, dict(row.item_labels)
+                    [row],
+                    row.ml_use,
+                    row.uri,
+                    list(row.labels),
+                    info,
+                    data,
+                    dict(row.item_labels),
+                    content,
                 )
             else:  # same content again: labels are appended, the first ML_USE (and label) wins
                 item.rows.append(row)
@@ -665,7 +682,7 @@ class DatasetStore:
         """Stores the images, then adds (or relabels) the examples in one write."""
         with self._images.lock:
             for item in pending.values():
-                self._images.put(item.data, self._blobs.content_file(item.uri))
+                self._images.put(item.data, item.content)
             self._images.sync()  # on disk before the examples that refer to them
             with self._lock:
                 state = self._state(name)

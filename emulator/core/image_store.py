@@ -9,6 +9,7 @@ import os
 import threading
 from pathlib import Path
 
+from emulator.core.blobs import ContentFile
 from emulator.core.errors import Internal
 from emulator.core.persistence import GroupSync, atomic_write_bytes
 
@@ -28,32 +29,39 @@ class ImageStore:
     def _path(self, sha256: str) -> Path:
         return self._root / sha256[:2] / sha256
 
-    def put(self, data: bytes, linked_from: Path | None = None) -> str:
+    def put(self, data: bytes, linked_from: ContentFile | None = None) -> str:
         """Stores `data` (once per content) and returns its sha256.
 
-        `linked_from`: a file that held `data` when it was read (a Cloud Storage object's
-        content file). It is hard-linked rather than copied: a new file costs ~15 times a
-        link here (the disk blocks are allocated and written). The link is read back, and
-        replaced by a copy of `data` when the file held other bytes by then, or when it
-        cannot be linked (another file system, no hard links).
+        `linked_from`: the file `data` was read from (a Cloud Storage object's content file).
+        It is hard-linked rather than copied: a new file costs ~15 times a link here (the disk
+        blocks are allocated and written). The link is kept only if it is that very file as
+        it was read (device, inode, size, mtime: the object store never writes into a content
+        file, a new content is a new file renamed over the name), and replaced by a copy of
+        `data` otherwise, or when it cannot be linked (another file system, no hard links).
         """
         sha = sha256_hex(data)
         path = self._path(sha)
-        if path.exists():
+        if linked_from is not None and self._link(linked_from, path):
             return sha
-        if linked_from is None or not self._link(linked_from, path, sha):
+        if not path.exists():
             atomic_write_bytes(path, data, self._group)
         return sha
 
-    def _link(self, source: Path, path: Path, sha: str) -> bool:
-        """Whether `path` is now a link to `source` holding the content `sha`."""
+    def _link(self, source: ContentFile, path: Path) -> bool:
+        """Whether `path` holds the image now: linked to `source`, or there already (the
+        same content, by its name)."""
         try:
             try:
-                os.link(source, path)
+                os.link(source.path, path)
             except FileNotFoundError:  # the first image of its folder (or `source` is gone)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                os.link(source, path)
-            if sha256_hex(path.read_bytes()) != sha:  # replaced since it was read
+                os.link(source.path, path)
+        except FileExistsError:
+            return True
+        except OSError:
+            return False
+        try:
+            if not source.is_file(os.lstat(path)):  # replaced since it was read
                 path.unlink()
                 return False
         except OSError:

@@ -16,7 +16,7 @@ import enum
 import io
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from emulator.core.errors import Code, InvalidArgument, Status
 
@@ -130,10 +130,11 @@ def parse_csv(
             values = [value.strip() for value in fields]
             if not any(values):
                 continue
-            parsed = _parse_row(source, line, values, ml_uses, label_rule)
+            parsed = _parse_row(
+                source, line, values, ml_uses, label_rule, default_ml_use, item_labels
+            )
             if isinstance(parsed, ImportRow):
-                ml_use = default_ml_use if parsed.ml_use is MlUse.UNASSIGNED else parsed.ml_use
-                rows.append(replace(parsed, ml_use=ml_use, item_labels=item_labels))
+                rows.append(parsed)
             else:
                 errors.append(parsed)
     except csv.Error as exc:
@@ -149,7 +150,10 @@ def _parse_row(
     values: list[str],
     ml_uses: MlUseSpellings | None,
     label_rule: LabelRule,
+    default_ml_use: MlUse,
+    item_labels: tuple[tuple[str, str], ...],
 ) -> ImportRow | RowError:
+    """One row (its ML_USE `default_ml_use` where it names none), or what is wrong with it."""
     spellings = _ML_USE_SPELLINGS if ml_uses is None else ml_uses
     allowed = "TRAIN, VALIDATION, TEST, UNASSIGNED" if ml_uses is None else ", ".join(ml_uses)
     first = values[0]
@@ -187,7 +191,9 @@ def _parse_row(
             )
         if label not in labels:
             labels.append(label)
-    return ImportRow(source, line, ml_use, uri, tuple(labels))
+    if ml_use is MlUse.UNASSIGNED:
+        ml_use = default_ml_use
+    return ImportRow(source, line, ml_use, uri, tuple(labels), item_labels)
 
 
 def split_position(sha256_hex: str) -> float:

@@ -3,8 +3,10 @@ each image to its Cloud Storage object's content file instead of writing a copy,
 keeps is always the bytes the import read and checked."""
 
 import hashlib
+import os
 import uuid
 
+from emulator.core.blobs import ContentFile
 from emulator.core.image_store import ImageStore
 from tests.fixtures.digits import digit_images
 from tests.fixtures.emulator import (
@@ -50,13 +52,55 @@ def test_an_import_links_each_image_to_its_objects_content_and_keeps_it_after_a_
         assert store.read(hashlib.sha256(image.data).hexdigest()) == image.data
 
 
-def test_a_file_that_holds_other_bytes_by_the_time_it_is_linked_is_not_kept(tmp_path):
+def _read(path):
+    """The bytes of `path` and the file they were read from, as an import reads an object."""
+    return path.read_bytes(), ContentFile.of(path, os.stat(path))
+
+
+def test_the_file_an_image_was_read_from_is_linked(tmp_path):
     store = ImageStore(tmp_path / "images")
-    changed = tmp_path / "content"
-    changed.write_bytes(b"written after the import read the object")
-    data = b"the bytes the import read"
-    sha = store.put(data, linked_from=changed)
+    content = tmp_path / "content"
+    content.write_bytes(b"the bytes the import read")
+    data, read_from = _read(content)
+    sha = store.put(data, linked_from=read_from)
+    assert store._path(sha).stat().st_ino == content.stat().st_ino
     assert store.read(sha) == data
-    assert store._path(sha).stat().st_ino != changed.stat().st_ino
-    gone = store.put(b"another image", linked_from=tmp_path / "deleted-meanwhile")
-    assert store.read(gone) == b"another image"
+
+
+def test_a_file_replaced_by_the_time_it_is_linked_is_not_kept(tmp_path):
+    """A new upload of the object renames a new file over its content file."""
+    store = ImageStore(tmp_path / "images")
+    content = tmp_path / "content"
+    content.write_bytes(b"the bytes the import read")
+    data, read_from = _read(content)
+    newer = tmp_path / "newer"
+    newer.write_bytes(b"written after the import read the object")
+    os.replace(newer, content)
+    sha = store.put(data, linked_from=read_from)
+    assert store.read(sha) == data
+    assert store._path(sha).stat().st_ino != content.stat().st_ino
+
+
+def test_a_file_written_into_after_it_was_read_is_not_kept(tmp_path):
+    """The store never does so; should anything else, the link would not vouch for it."""
+    store = ImageStore(tmp_path / "images")
+    content = tmp_path / "content"
+    content.write_bytes(b"the bytes the import read")
+    data, read_from = _read(content)
+    with open(content, "r+b") as f:
+        f.write(b"THE")
+    os.utime(content, ns=(1, 1))
+    sha = store.put(data, linked_from=read_from)
+    assert store.read(sha) == data
+    assert store._path(sha).stat().st_ino != content.stat().st_ino
+
+
+def test_an_image_stored_already_is_neither_linked_nor_written_again(tmp_path):
+    store = ImageStore(tmp_path / "images")
+    first = tmp_path / "first"
+    first.write_bytes(b"the same bytes")
+    sha = store.put(*_read(first))
+    second = tmp_path / "second"
+    second.write_bytes(b"the same bytes")
+    assert store.put(*_read(second)) == sha
+    assert store._path(sha).stat().st_ino == first.stat().st_ino
