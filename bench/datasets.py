@@ -1,4 +1,4 @@
-"""The benchmark's two labeled image sets, built from what packages ship (nothing downloaded).
+"""The benchmark's labeled image sets, built from what packages ship (nothing downloaded).
 
 - digits: scikit-learn's 1,797 handwritten digits rendered as 32×32 RGB photos exactly as the
   example project's `specs/data/digits.zip` (scripts/make_example_data.py), PNG, split
@@ -63,6 +63,29 @@ SUBJECTS = {
     # dusk sky); the rocket alone, 40 px wide, is never half of a 128–213 px crop.
     "rocket": _WHOLE,
 }
+# photos12 (see the module docstring): the six above and six more, crops of 96–144 source px.
+PICTURES12 = (
+    *PICTURES,
+    "coins",
+    "moon",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "motorcycle",
+)
+PHOTO12_COUNTS = {"TRAIN": 20, "VALIDATION": 5, "TEST": 50}
+CROP_PIXELS = (96, 144)  # photos12: crop sides in source pixels (inclusive)
+SUBJECTS.update(
+    {
+        "coins": (0.0, 0.03, 1.0, 0.9),  # "Greek coins from Pompeii.": the grid of 24 coins
+        "moon": _WHOLE,  # "Surface of the moon."
+        "hubble_deep_field": _WHOLE,  # "Hubble eXtreme Deep Field."
+        "immunohistochemistry": _WHOLE,  # stained tissue, edge to edge
+        "retina": (0.15, 0.15, 0.85, 0.85),  # "Human retina.": the fundus disc's inscribed square
+        # "Rectified stereo image pair …" (left picture): the motorbike, mirrors to wheels
+        "motorcycle": (0.1, 0.23, 0.92, 0.9),
+    }
+)
 MIN_SUBJECT_SHARE = 0.5  # of a crop's area inside its picture's subject box
 _MAX_DRAWS = 10_000
 
@@ -119,7 +142,10 @@ def digits() -> LabeledSet:
 def _picture(name: str) -> np.ndarray:
     import skimage.data
 
-    pixels = getattr(skimage.data, name)()
+    if name == "motorcycle":
+        pixels = skimage.data.stereo_motorcycle()[0]  # the left picture of the pair
+    else:
+        pixels = getattr(skimage.data, name)()
     if pixels.ndim == 2:
         pixels = np.stack([pixels] * 3, axis=-1)
     return pixels[..., :3]
@@ -131,17 +157,22 @@ def _crop(
     subject: tuple[float, float, float, float],
     rng: np.random.Generator,
     redraw: np.random.Generator,
+    pixel_sides: tuple[int, int] | None = None,
 ) -> bytes:
     """A random square crop inside `region` (of the width) with at least MIN_SUBJECT_SHARE of
     its area in the `subject` box: one draw from `rng`, then draws from `redraw` until one fits
     (`rng` is consumed alike whatever the boxes: the crops that fit are the ones drawn before
-    the boxes existed)."""
+    the boxes existed). Its side is CROP_SIDES of the picture's shorter side, or, given
+    `pixel_sides`, that many source pixels (inclusive range)."""
     height, width = picture.shape[:2]
     left, right = int(region[0] * width), int(region[1] * width)
     box = (subject[0] * width, subject[1] * height, subject[2] * width, subject[3] * height)
     source = rng
     for _ in range(_MAX_DRAWS):
-        side = int(source.uniform(*CROP_SIDES) * min(height, width))
+        if pixel_sides is None:
+            side = int(source.uniform(*CROP_SIDES) * min(height, width))
+        else:
+            side = int(source.integers(pixel_sides[0], pixel_sides[1] + 1))
         side = min(side, right - left, height)
         x = int(source.integers(left, right - side + 1))
         y = int(source.integers(0, height - side + 1))
@@ -181,6 +212,31 @@ def photos() -> LabeledSet:
     return LabeledSet(
         name="photos",
         labels=PICTURES,
+        data=tuple(data),
+        targets=np.array(targets),
+        splits=np.array(splits, dtype=object),
+        pixels=pixels,
+    )
+
+
+def photos12() -> LabeledSet:
+    """Smaller crops of twelve sample photographs, 20 TRAIN per label (see the module
+    docstring)."""
+    data, targets, splits = [], [], []
+    for label, name in enumerate(PICTURES12):
+        picture, subject = _picture(name), SUBJECTS[name]
+        rng = np.random.default_rng([SEED, 12, label])
+        redraw = np.random.default_rng([SEED, 12, label, 1])  # for the crops that miss
+        for split, count in PHOTO12_COUNTS.items():
+            region = TEST_REGION if split == "TEST" else TRAIN_REGION
+            for _ in range(count):
+                data.append(_crop(picture, region, subject, rng, redraw, CROP_PIXELS))
+                targets.append(label)
+                splits.append(split)
+    pixels = np.stack([np.asarray(Image.open(io.BytesIO(d)).convert("RGB")) for d in data])
+    return LabeledSet(
+        name="photos12",
+        labels=PICTURES12,
         data=tuple(data),
         targets=np.array(targets),
         splits=np.array(splits, dtype=object),
