@@ -51,6 +51,7 @@ from emulator.core.architectures import (
     LARGEST_INPUT,
     MOBILE_MODEL_TYPES,
     ArchitectureError,
+    any_side_core,
     architecture,
     build_model,
     build_transfer_model,
@@ -342,29 +343,33 @@ class _Training:
         keras().backend.clear_session()
         seed_everything(config.seed)
         self._flip = self._mirrors(data)
-        model, side, learning_rate = self._model(data)
-        data = replace(data, x_val=images.resize_rgb(data.x_val, side))
-        recipe = self._recipe(data, side)
+        model, side, eval_side, learning_rate = self._model(data)
+        data = replace(data, x_val=images.resize_rgb(data.x_val, eval_side))
+        recipe = self._recipe(data, side, eval_side)
         optimizer = keras().optimizers.AdamW(learning_rate, weight_decay=self.arch.weight_decay)
-        steps = Steps(core_of(model), optimizer, recipe)
+        core = core_of(model) if eval_side == side else any_side_core(model)
+        steps = Steps(core, optimizer, recipe)
         steps.warm_up(data.x_train, data.y_train)
         self._peak_rate = learning_rate
         return data, model, steps
 
-    def _model(self, data: TrainingData) -> tuple[object, int, float]:
-        """(model, input side, peak learning rate): a fresh model or one on a base model."""
+    def _model(self, data: TrainingData) -> tuple[object, int, int, float]:
+        """(model, training side, inference side, peak learning rate): a fresh model or one on
+        a base model. A fresh model of a type with an `inference_size` resizes to a larger side
+        than its training crops, as far as the images hold detail (architectures.py)."""
         config, arch = self.config, self.arch
         side = fitting_side(data.native_side, arch.input_size)
         if config.base_model_path is None:
+            eval_side = max(side, fitting_side(data.native_side, arch.largest_side))
             model = build_model(
                 arch,
                 len(config.labels),
                 config.multilabel,
-                side,
+                eval_side,
                 config.seed,
                 mirror_average=arch.mirror_average and self._flip,
             )
-            return model, side, arch.learning_rate
+            return model, side, eval_side, arch.learning_rate
         try:
             model, side = build_transfer_model(
                 Path(config.base_model_path),
@@ -376,7 +381,7 @@ class _Training:
             )
         except ArchitectureError as exc:
             raise TrainingError(str(exc)) from None
-        return model, side, arch.learning_rate / 10  # fine-tuning: small steps
+        return model, side, side, arch.learning_rate / 10  # fine-tuning: small steps
 
     def _mirrors(self, data: TrainingData) -> bool:
         """Whether mirrored images keep their labels: mirrors in training (and, for the types
@@ -386,10 +391,11 @@ class _Training:
             flip = not self.config.multilabel and mirror_keeps_labels(data.x_train, data.y_train)
         return flip
 
-    def _recipe(self, data: TrainingData, side: int) -> Recipe:
+    def _recipe(self, data: TrainingData, side: int, eval_side: int) -> Recipe:
         config = self.config
         return Recipe(
             input_side=side,
+            eval_side=eval_side,
             num_labels=len(config.labels),
             multilabel=config.multilabel,
             batch_size=self.arch.batch_size,
@@ -444,7 +450,7 @@ class _Training:
             model_type=config.model_type,
             labels=tuple(config.labels),
             multilabel=config.multilabel,
-            input_size=recipe.input_side,
+            input_size=recipe.eval_side,
             stop_reason=outcome.stop_reason,
             budget_milli_node_hours=self.budget.milli_node_hours,
             train_cost_milli_node_hours=clock.cost_milli_node_hours(),
@@ -462,7 +468,7 @@ class _Training:
     def _export(self, model, data, recipe: Recipe, result: TrainingResult, started: float) -> None:
         rng = np.random.default_rng(self.config.seed)
         pick = np.sort(rng.permutation(len(data.x_train))[:REPRESENTATIVE_COUNT])
-        representative = images.resize_rgb(data.x_train[pick], recipe.input_side)
+        representative = images.resize_rgb(data.x_train[pick], recipe.eval_side)
 
         def record() -> dict:
             timings = {**self.timings, "export": round(time.monotonic() - started, 3)}

@@ -23,6 +23,7 @@ from emulator.core import trainer as trainer_module
 from emulator.core.architectures import (
     MOBILE_MODEL_TYPES,
     MODEL_TYPES,
+    any_side_core,
     architecture,
     build_model,
     core_of,
@@ -714,3 +715,50 @@ def test_mirror_averaging_costs_training_nothing_and_keeps_initial_weights():
     )
     assert not np.allclose(averaged(pixels, training=False).numpy(), plain_scores, atol=1e-4)
     assert not np.allclose(plain_scores, mirror_scores, atol=1e-4)
+
+
+# ---- inference at a larger side than training ----------------------------------------------
+
+
+def test_larger_types_infer_at_a_larger_side_than_their_training_crops():
+    sides = [(architecture(t).input_size, architecture(t).largest_side) for t in MOBILE_MODEL_TYPES]
+    assert all(largest >= trained for trained, largest in sides), sides
+    assert sides[2][1] > sides[2][0], sides  # high accuracy: trains at 72, infers at 96
+    assert [largest for _, largest in sides] == sorted(largest for _, largest in sides)
+    arch = architecture("mobile-high-accuracy-1")
+    model = build_model(arch, 3, multilabel=False, seed=3, mirror_average=True)
+    core = any_side_core(model)  # the same layers and weights, any side
+    assert all(
+        np.array_equal(a, b) for a, b in zip(core.get_weights(), model.get_weights(), strict=True)
+    )
+    rng = np.random.default_rng(0)
+    crops = rng.uniform(0, 255, (2, arch.input_size, arch.input_size, 3)).astype(np.float32)
+    assert core(crops, training=True).shape == (2, 3)
+    whole = rng.uniform(0, 255, (2, arch.largest_side, arch.largest_side, 3)).astype(np.float32)
+    assert np.allclose(
+        core(whole, training=False).numpy(), core_of(model)(whole, training=False).numpy()
+    )
+
+
+def test_a_type_with_an_inference_side_exports_it_where_the_images_hold_it(examples, tmp_path):
+    # The digits enlarged to 96 px (the detail is not there, but the trainer sees the side).
+    def enlarged(example: Example) -> Example:
+        image = Image.open(io.BytesIO(example.data)).convert("RGB").resize((96, 96))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return replace(example, data=buffer.getvalue())
+
+    config = TrainingConfig(
+        labels=LABELS,
+        model_type="mobile-versatile-1",
+        epochs_per_node_hour=1,
+        max_epochs=1,
+    )
+    arch = architecture("mobile-versatile-1")
+    result = train([enlarged(e) for e in examples], config, tmp_path / "large")
+    assert result.input_size == arch.largest_side > arch.input_size
+    interpreter = Interpreter(model_path=str(result.model_dir / "model.tflite"))
+    assert list(interpreter.get_input_details()[0]["shape"]) == [1, 88, 88, 3]
+    # On images of 32 px, training and inference sides are theirs (enlarging adds no detail).
+    small = train(examples, config, tmp_path / "small")
+    assert small.input_size == 32

@@ -36,7 +36,8 @@ _EPS = 1e-7
 class Recipe:
     """How one model is trained (everything but its data and budget)."""
 
-    input_side: int
+    input_side: int  # of the training crops
+    eval_side: int  # of validation (and of the model at inference): ≥ input_side
     num_labels: int
     multilabel: bool
     batch_size: int
@@ -118,7 +119,7 @@ class Steps:
 
         @tf.function(input_signature=[pixels_spec])
         def predict(pixels):
-            x = tf.image.resize(tf.cast(pixels, tf.float32), [recipe.input_side] * 2)
+            x = tf.image.resize(tf.cast(pixels, tf.float32), [recipe.eval_side] * 2)
             return model(x, training=False)
 
         self.train, self.predict = train, predict
