@@ -135,8 +135,12 @@ def test_architectures_grow_from_low_latency_to_high_accuracy():
         build_model(architecture(t), 3, multilabel=False).count_params() for t in MOBILE_MODEL_TYPES
     ]
     inputs = [architecture(t).input_size for t in MOBILE_MODEL_TYPES]
+    sides = [architecture(t).largest_side for t in MOBILE_MODEL_TYPES]
     assert params[0] < params[1] < params[2], params
-    assert inputs[0] < inputs[1] < inputs[2], inputs
+    # High accuracy trains and infers at versatile's sides (a step costs about the same; its
+    # extra parameters are in the last stage, where they are cheap): architectures.py.
+    assert inputs[0] < inputs[1] <= inputs[2], inputs
+    assert sides[0] < sides[1] <= sides[2], sides
 
 
 def test_larger_mobile_types_train_on_smaller_crops_unless_the_config_says():
@@ -723,7 +727,7 @@ def test_mirror_averaging_costs_training_nothing_and_keeps_initial_weights():
 def test_larger_types_infer_at_a_larger_side_than_their_training_crops():
     sides = [(architecture(t).input_size, architecture(t).largest_side) for t in MOBILE_MODEL_TYPES]
     assert all(largest >= trained for trained, largest in sides), sides
-    assert sides[2][1] > sides[2][0], sides  # high accuracy: trains at 72, infers at 96
+    assert sides[2][1] > sides[2][0], sides  # high accuracy: trains at 64, infers at 88
     assert [largest for _, largest in sides] == sorted(largest for _, largest in sides)
     arch = architecture("mobile-high-accuracy-1")
     model = build_model(arch, 3, multilabel=False, seed=3, mirror_average=True)
@@ -762,3 +766,4 @@ def test_a_type_with_an_inference_side_exports_it_where_the_images_hold_it(examp
     # On images of 32 px, training and inference sides are theirs (enlarging adds no detail).
     small = train(examples, config, tmp_path / "small")
     assert small.input_size == 32
+
