@@ -14,7 +14,11 @@ The budget's scale is the default one (60 s of training steps per node hour unle
 EDGE_LABELER_EMULATOR_SECONDS_PER_NODE_HOUR says otherwise), or, with
 `--epochs-per-node-hour N`, N epochs (accuracy then does not depend on the machine's load;
 the timings still do). `N1,N2,N3` gives each of `--types` its own: the epochs each type
-completes in 60 s on a quiet machine make an epoch budget that resembles the default scale.
+completes in 60 s on a quiet machine make an epoch budget that resembles the default scale —
+on the photos (240 TRAIN crops at 96 px), `120,50,45` for low latency, versatile and high
+accuracy as they are now (high accuracy made 44 epochs in two quiet minutes, versatile 48–51;
+the earlier high accuracy at 72 px made 28–30, hence the `120,50,28` of older figures). In the
+bench's runs at load 1.5–2, 50 and 45 epochs took versatile and high accuracy 60–66 s each.
 
 Baselines, measured in the same run: an SVC (RBF) and a LogisticRegression on the same pixels
 (and, for the digits, the SVC on scikit-learn's own 8×8 digits), and an untrained Keras
