@@ -42,9 +42,10 @@ On one minute of a 2-core CPU, epochs decide more than capacity: the earlier hig
 the stride-1 stage at the stem's resolution and with a 256 last stage (a step as cheap as
 versatile's, 46 epochs) 95.78 % (97.67 / 95.33 / 94.33); versatile's network with the 256 last
 stage (45 epochs) 97.33 % (98.50 / 96.00 / 97.50) against versatile's 97.28 % (99.00 / 97.17 /
-95.67) — no better than versatile beyond what a seed swings. Over nine seeds (7–15,
-bench/datasets.py) low latency, versatile and high accuracy make 96.30 / 97.04 / 97.17 %: the
-order holds in the means, each step within the seeds' standard error (0.6 points). An extra
+95.67) — no better than versatile beyond what a seed swings. Over twelve seeds (7–18,
+bench/datasets.py) low latency, versatile and high accuracy make 96.14 / 97.18 / 97.36 %: the
+order holds in the means; high accuracy's lead over versatile (+0.18 points per seed, standard
+error 0.47) is not beyond the seeds' swing. An extra
 inference view of each image's centre (0.79 of the side, enlarged) made high accuracy worse
 (98.50 → 97.50 % on seed 7, same weights): on textures the grain's size is a feature. An
 earlier 96 px network (up to 384 channels) made fewer epochs of the one-minute budget and, on
