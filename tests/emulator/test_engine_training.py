@@ -766,4 +766,3 @@ def test_a_type_with_an_inference_side_exports_it_where_the_images_hold_it(examp
     # On images of 32 px, training and inference sides are theirs (enlarging adds no detail).
     small = train(examples, config, tmp_path / "small")
     assert small.input_size == 32
-
