@@ -270,15 +270,7 @@ def photos() -> LabeledSet:
             data.append(_crop(picture, TEST_REGION, subject, extra, redraw))
             targets.append(label)
             splits.append("TEST")
-    pixels = np.stack([np.asarray(Image.open(io.BytesIO(d)).convert("RGB")) for d in data])
-    return LabeledSet(
-        name="photos",
-        labels=PICTURES,
-        data=tuple(data),
-        targets=np.array(targets),
-        splits=np.array(splits, dtype=object),
-        pixels=pixels,
-    )
+    return _photo_set("photos", PICTURES, data, targets, splits)
 
 
 def photos12() -> LabeledSet:
@@ -295,10 +287,17 @@ def photos12() -> LabeledSet:
                 data.append(_crop(picture, region, subject, rng, redraw, CROP_PIXELS))
                 targets.append(label)
                 splits.append(split)
+    return _photo_set("photos12", PICTURES12, data, targets, splits)
+
+
+def _photo_set(
+    name: str, labels: tuple[str, ...], data: list[bytes], targets: list[int], splits: list[str]
+) -> LabeledSet:
+    """The set, with each JPEG crop's decoded pixels for the baselines."""
     pixels = np.stack([np.asarray(Image.open(io.BytesIO(d)).convert("RGB")) for d in data])
     return LabeledSet(
-        name="photos12",
-        labels=PICTURES12,
+        name=name,
+        labels=labels,
         data=tuple(data),
         targets=np.array(targets),
         splits=np.array(splits, dtype=object),

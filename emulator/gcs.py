@@ -622,15 +622,6 @@ class GcsServer:
                 os.close(fd)
         return b"".join(chunks), ContentFile.of(path, st)
 
-    def content_file(self, uri: str) -> Path | None:
-        """The file holding the object's content now; None when there is none."""
-        with self._lock:
-            try:
-                bucket, name, _ = self._object(uri)
-            except NotFound:
-                return None
-            return self.storage.content_path(bucket, name)
-
     def write(
         self, uri: str, data: bytes, content_type: str = "application/octet-stream"
     ) -> BlobInfo:
