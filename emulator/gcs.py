@@ -10,10 +10,16 @@ What this adds to the package (read from its source, version pinned in requireme
   with the content files: an object whose content is missing is dropped; one whose content
   file changed after its record was written (by its stat) gets its size and checksums
   recomputed.
-- Thread safety: the package's Storage is not thread-safe; one lock serialises the HTTP
-  handlers and the core's direct access (import reading CSVs and images, exports writing),
-  except uploads (`storage.objects.insert`): they read the body and write the content without
-  it, and hold it for the rename and the record (DurableStorage.create_file).
+- One listener thread: requests are read from every connection and answered by one event-loop
+  thread (transport/loop_http.py; a thread per connection spent more on passing the GIL
+  around than on the requests); a request that may wait (a fault armed for it, the call gate
+  closed) is answered on a worker thread while the others go on. The package's handlers run
+  unchanged over the request's bytes (`_Handler.answer`). A handler's exception is answered
+  500 (the package's server dropped the connection).
+- Thread safety: the package's Storage is not thread-safe; one lock serialises the requests
+  and the core's direct access (import reading CSVs and images, exports writing), except
+  uploads (`storage.objects.insert`): they write the content without it, and hold it for the
+  rename and the record (DurableStorage.create_file).
 - Preconditions: an upload's `ifGenerationMatch` (0: only if the object does not exist) is
   checked where the object is stored, under the lock: HTTP 412 `conditionNotMet` otherwise.
 - Stable download links: objects store `mediaLink` with the port they were uploaded on; on
@@ -25,7 +31,6 @@ What this adds to the package (read from its source, version pinned in requireme
 - The package's unauthenticated `GET /wipe` is not served (it would delete everything).
 """
 
-import contextlib
 import http.client
 import http.server
 import io
@@ -33,13 +38,12 @@ import json
 import logging
 import os
 import re
-import socket
 import sys
 import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
-from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import parse_qs, unquote, urlparse
 
 from gcp_storage_emulator import server as gcs_server
@@ -58,6 +62,7 @@ from emulator.core.persistence import CorruptStateError, GroupSync, remove_temp_
 from emulator.gcs_names import InvalidName
 from emulator.gcs_storage import DurableStorage, PreconditionFailed, media_link
 from emulator.transport.calls import Calls
+from emulator.transport.loop_http import LoopHttpServer
 from emulator.transport.rest import server_url
 
 INSERT = "storage.objects.insert"
@@ -207,25 +212,32 @@ class _RequestHeaders(http.client.HTTPMessage):
 
 
 class _Handler(gcs_server.RequestHandler):
+    """One request, answered from its bytes (`answer`): the listener (transport/loop_http.py)
+    frames requests and writes answers; this reads the request from a buffer and writes the
+    whole answer into one, so the package's handlers run unchanged, without a socket."""
+
     # Connections are kept open between requests (every answer has a Content-Length; the
     # package's and _send_error's): a client's pool of 32 does not open 32 per round.
     protocol_version = "HTTP/1.1"
-    # An answer goes out as one write: status line, headers and body are buffered and sent
-    # when the request is answered (handle_one_request flushes). Unbuffered, they were two
-    # sends, each a pass through the loopback's TCP stack and a wake-up of the client.
-    wbufsize = 64 * 1024
-    # Nagle's algorithm would hold a second segment of an answer until the client's ACK of
-    # the first, which a kept-alive client delays up to 40 ms (delayed ACK).
-    disable_nagle_algorithm = True
     MessageClass = _RequestHeaders
 
-    # Set per server through functools.partial.
-    def __init__(self, gcs: "GcsServer", faults: FaultInjector, calls: Calls, *args, **kwargs):
+    def __init__(self, gcs: "GcsServer", peer: tuple, server: SimpleNamespace) -> None:
+        # Not BaseRequestHandler.__init__: that serves a socket; `answer` serves bytes.
         self._gcs = gcs
-        self._faults = faults
-        self._calls = calls
+        self._faults = gcs._faults
+        self._calls = gcs._calls
         self._status: int | None = None
-        super().__init__(gcs.storage, *args, **kwargs)
+        self.storage = gcs.storage  # the package's handlers read it
+        self.client_address = peer
+        self.server = server  # read for its server_address only
+        self.close_connection = True
+
+    def answer(self, request: bytes) -> tuple[bytes, bool]:
+        """The answer to one whole request, and whether to close the connection after it."""
+        self.rfile = io.BytesIO(request)
+        self.wfile = io.BytesIO()
+        self.handle_one_request()
+        return self.wfile.getvalue(), self.close_connection
 
     def send_response(self, code: int, message: str | None = None) -> None:
         self._status = code  # the call's status, for the request log
@@ -296,9 +308,7 @@ class _Handler(gcs_server.RequestHandler):
         return True
 
     def handle_expect_100(self) -> bool:
-        accepted = super().handle_expect_100()
-        self.wfile.flush()  # the client waits for it before it sends the body
-        return accepted
+        return True  # the listener sent `100 Continue` when the head came without the body
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         """The `Date` header's value, formatted once a second."""
@@ -385,7 +395,7 @@ class _Handler(gcs_server.RequestHandler):
         parts = _related_parts(body, content_type)
         name = params["name"][0] if "name" in params else parts and parts[0].get("name")
         if parts is None or not isinstance(name, str):
-            self.rfile: io.BufferedIOBase = io.BytesIO(body)  # the package reads it as it came
+            self.rfile = io.BytesIO(body)  # the package reads it as it came
             return False
         meta, content, part_type = parts
         bucket = unquote(match["bucket"])
@@ -446,37 +456,6 @@ class _Handler(gcs_server.RequestHandler):
         self._route("DELETE")
 
 
-class _HttpServer(http.server.ThreadingHTTPServer):
-    """Keeps track of its open connections: kept alive between requests, they would outlive
-    `shutdown()` and let a client's pool talk to a stopped emulator; `close_connections()`
-    ends them."""
-
-    daemon_threads = True
-    request_queue_size = 128  # the listen backlog: 5 by default, and a pool of 32 connects at once
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-
-    def process_request(self, request, client_address) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            open_now = list(self._connections)
-        for connection in open_now:
-            with contextlib.suppress(OSError):  # closed by the client meanwhile
-                connection.shutdown(socket.SHUT_RDWR)  # its handler reads EOF and ends
-
-
 class GcsServer:
     """The Cloud Storage JSON API on `host:port`, objects under `root`; also the core's Blobs."""
 
@@ -497,8 +476,8 @@ class GcsServer:
         self._group = group
         self._lock = threading.RLock()
         self._storage: DurableStorage | None = None
-        self._httpd: _HttpServer | None = None
-        self._thread: threading.Thread | None = None
+        self._httpd: LoopHttpServer | None = None
+        self._listening = SimpleNamespace(server_address=(host, port))
 
     @property
     def url(self) -> str:
@@ -527,15 +506,26 @@ class GcsServer:
 
     def start(self) -> str:
         self._storage = self._open()
-        self._httpd = _HttpServer(
-            (self._host, self._port), partial(_Handler, self, self._faults, self._calls)
+        self._httpd = LoopHttpServer(
+            self._host, self._port, self._answer, self._may_wait, name="gcs-http"
         )
+        # What the package's handlers read of their server (its address, for links).
+        self._listening = SimpleNamespace(server_address=self._httpd.server_address)
         self._rewrite_links()
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="gcs-http", daemon=True
-        )
-        self._thread.start()
         return self.url
+
+    def _answer(self, request: bytes, peer: tuple) -> tuple[bytes, bool]:
+        return _Handler(self, peer, self._listening).answer(request)
+
+    def _may_wait(self, method: str, target: str) -> bool:
+        """Whether a request may wait (a fault armed for it, the call gate closed): it is then
+        answered on a thread of its own, not on the listener's (see transport/loop_http.py)."""
+        if self._calls.gate.is_closed:
+            return True
+        if not self._faults.any_armed():
+            return False
+        name = json_api_method(method, urlparse(target).path)
+        return self._faults.affects(name) or (name == INSERT and self._faults.affects(COMMIT_STEP))
 
     def _before_commit(self) -> None:
         """COMMIT_STEP: a fault there fails or holds an upload whose content is staged."""
@@ -547,13 +537,8 @@ class GcsServer:
 
     def stop(self) -> None:
         if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd.close_connections()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+            httpd, self._httpd = self._httpd, None  # held commits see it stopped and fail
+            httpd.stop()
 
     def empty(self, aside: Path) -> None:
         """Moves every bucket and object to `aside` (one rename) and serves an empty store."""

@@ -186,6 +186,15 @@ class FaultInjector:
         with self._changed:
             return list(self._faults.values())
 
+    def any_armed(self) -> bool:
+        """Whether any fault is armed now (without the lock: a hint that may be stale)."""
+        return bool(self._faults)
+
+    def affects(self, name: str) -> bool:
+        """Whether a fault is armed now for `name`, before or after its call."""
+        with self._changed:
+            return self._find(name) is not None or self._find(name, after=True) is not None
+
     def held(self) -> list[str]:
         """Checkpoints and calls currently blocked by a HOLD or HOLD_RESPONSE fault."""
         with self._changed:

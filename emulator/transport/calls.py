@@ -62,6 +62,11 @@ class CallGate:
                 self._closed = False
                 self._changed.notify_all()
 
+    @property
+    def is_closed(self) -> bool:
+        """Whether new calls wait now (without the lock: a hint that may be stale)."""
+        return self._closed
+
     def drain(self, timeout: float) -> int:
         """Waits for the calls in flight to end (the gate closed); how many are left after
         `timeout` seconds."""

@@ -22,11 +22,12 @@ from urllib.parse import parse_qs, urlparse
 from emulator.core.errors import InvalidArgument, NotFound, ServiceError
 from emulator.core.faults import FaultInjector
 from emulator.transport.calls import Calls
+from emulator.transport.loop_http import LoopHttpServer
 
 log = logging.getLogger(__name__)
 
 
-def server_url(server: HTTPServer) -> str:
+def server_url(server: HTTPServer | LoopHttpServer) -> str:
     """`http://host:port`, where a listening (TCP) HTTP server answers."""
     host, port = server.server_address[:2]
     # Bound, it is what getsockname() gives: a str host (typeshed also allows the bytes a
