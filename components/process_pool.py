@@ -1,7 +1,7 @@
 """Work on every core: batches handed to worker subprocesses, results back in input order.
 
-Image checks (components/data/check_pool.py) spend most of their time in Python code, so
-threads of one process run them one at a time.
+Image checks (components/data/check_pool.py) and uploads (components/cloud/upload_pool.py)
+spend most of their time in Python code, so threads of one process run them one at a time.
 `run_in_processes` starts `workers` plain subprocesses (`python -m <module>`), sends each
 batch pickled over a worker's stdin and hands the results back in the order of the batches,
 with a bounded number of batches read ahead (memory stays flat however many there are). The
