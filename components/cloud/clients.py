@@ -146,6 +146,18 @@ def use_access(config: Mapping[str, Any]) -> None:
     )
 
 
+def current_access() -> Access:
+    """This process's Access, for a worker process that must build the same clients
+    (components/cloud/upload_pool.py hands it to its workers with `set_access`)."""
+    return _access
+
+
+def set_access(access: Access) -> None:
+    """Sets this process's Access to one `current_access` gave in another process."""
+    global _access
+    _access = access
+
+
 def google_credentials() -> "Credentials | None":
     """The credentials of Google clients; None: the client library's own ADC lookup."""
     access = _access

@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -24,13 +24,22 @@ from typing import TYPE_CHECKING, Any
 from components.cloud import retry
 from components.cloud.clients import CloudTarget, storage_client
 from components.cloud.errors import CloudError, missing_ok
+from components.process_pool import cores
 
 if TYPE_CHECKING:
     import google.cloud.storage as storage  # untyped: mypy misreads the from-import
 
+Listing = dict[str, "storage.Blob"]  # objects by name, with their metadata
+
 # Requests in flight: sized for a link with a round trip of ~40 ms (real Cloud Storage), where
 # each request mostly waits; 10,000 small images take ≈ 10,000 × 40 ms / 32 ≈ 13 s of waiting.
 UPLOAD_WORKERS = 32
+# From this many uploads on, they are spread over worker processes, one per core
+# (upload_pool.py): the storage client spends 0.75-1.0 ms of CPU per small upload when 32
+# threads share one process's GIL, so they send at most ~1,200 a second whatever their
+# number. Below it, starting the workers (~0.25 s of imports each) costs more than their
+# cores save.
+MIN_PROCESS_UPLOADS = 2_000
 # The cycle collector's first threshold while uploads run (Python's default: 700 allocations).
 # Each upload allocates a few thousand short-lived objects that reference counting frees, so
 # at 700 the collector ran ~470 times for 10,000 uploads (0.4-0.75 s of a first import here,
@@ -90,7 +99,7 @@ class ObjectStore:
         )
         return exists
 
-    def listing(self, prefix: str, max_results: int | None = None) -> dict[str, storage.Blob]:
+    def listing(self, prefix: str, max_results: int | None = None) -> Listing:
         """The objects under `prefix` by name, with their metadata (size, md5, crc32c, ...);
         the first `max_results` of them (by name) when given."""
 
@@ -152,7 +161,8 @@ class ObjectStore:
         replaced: Callable[[str], None] | None = None,
     ) -> int:
         """Uploads what the bucket does not hold yet, UPLOAD_WORKERS at a time; returns how
-        many were sent.
+        many were sent. From MIN_PROCESS_UPLOADS uploads on, they are made by one worker
+        process per core (upload_pool.py), with the same promises.
 
         Object names are content addresses, and an address must hold the bytes it names: an
         object that exists is checked against the local bytes (the MD5, or CRC32C, that the
@@ -168,79 +178,102 @@ class ObjectStore:
         if not uploads:
             return 0
         present = self.listing(prefix, max_results=2 * len(uploads))
-        with _fewer_collections():
+        with fewer_collections():
             return self._upload_absent(uploads, present, progress, replaced)
 
     def _upload_absent(
         self,
         uploads: Sequence[Upload],
-        present: dict[str, storage.Blob],
+        present: Listing,
         progress: Callable[[int, int], None] | None,
         replaced: Callable[[str], None] | None,
     ) -> int:
+        workers = cores()
+        if len(uploads) >= MIN_PROCESS_UPLOADS and workers >= 2:
+            from components.cloud.upload_pool import upload_in_processes
+
+            # On an error here, closing stops the workers: nothing new starts.
+            with closing(upload_in_processes(self, present, uploads, workers)) as made:
+                return _count(uploads, made, progress, replaced)
         pool = ThreadPoolExecutor(max_workers=UPLOAD_WORKERS)
         try:
             outcomes = pool.map(partial(self._put_if_absent, present), uploads)
-            sent = 0
-            for done, (name, outcome) in enumerate(
-                zip((u.name for u in uploads), outcomes, strict=True), start=1
-            ):
-                if outcome == _REPLACED and replaced is not None:
-                    replaced(name)
-                sent += outcome != _PRESENT
-                if progress and (done % 500 == 0 or done == len(uploads)):
-                    progress(done, len(uploads))
+            return _count(uploads, outcomes, progress, replaced)
         finally:  # on an error, what has not started is not started
             pool.shutdown(wait=True, cancel_futures=True)
-        return sent
 
-    def _put_if_absent(self, listed: dict[str, storage.Blob], upload: Upload) -> str:
-        """_CREATED, _PRESENT (the name holds these bytes) or _REPLACED (it held others)."""
-        from google.api_core import exceptions as gexc
-
+    def _put_if_absent(self, listed: Listing, upload: Upload) -> str:
+        """CREATED, PRESENT (the name holds these bytes) or REPLACED (it held others)."""
         data = upload.read()
-        uri = self.uri(upload.name)
         if upload.name in listed:
             if holds(listed[upload.name], data):
-                return _PRESENT
-            self._replace(upload, data)
-            return _REPLACED
+                return PRESENT
+            self.replace(upload.name, data, upload.content_type)
+            return REPLACED
+        return self.create(upload.name, data, upload.content_type)
 
-        def create() -> bool:
+    def create(self, name: str, data: bytes, content_type: str) -> str:
+        """Creates the object if no object has its name (`ifGenerationMatch=0`): CREATED;
+        else PRESENT when it holds `data`, or REPLACED (it held others: uploaded again)."""
+        from google.api_core import exceptions as gexc
+
+        uri = self.uri(name)
+
+        def attempt() -> bool:
             try:
-                self._bucket().blob(upload.name).upload_from_string(
-                    data, content_type=upload.content_type, if_generation_match=0, retry=None
+                self._bucket().blob(name).upload_from_string(
+                    data, content_type=content_type, if_generation_match=0, retry=None
                 )
             except gexc.PreconditionFailed:  # it exists (a retry may find its own upload)
                 return False
             return True
 
-        if retry.call(f"uploading {uri}", create):
-            return _CREATED
-        existing = retry.call(
-            f"reading {uri}", lambda: self._bucket().get_blob(upload.name, retry=None)
-        )
+        if retry.call(f"uploading {uri}", attempt):
+            return CREATED
+        existing = retry.call(f"reading {uri}", lambda: self._bucket().get_blob(name, retry=None))
         if existing is not None and holds(existing, data):
-            return _PRESENT
-        self._replace(upload, data)
-        return _REPLACED
+            return PRESENT
+        self.replace(name, data, content_type)
+        return REPLACED
 
-    def _replace(self, upload: Upload, data: bytes) -> None:
+    def replace(self, name: str, data: bytes, content_type: str) -> None:
+        """Uploads the object whatever it holds (an address that held other bytes)."""
         retry.call(
-            f"uploading {self.uri(upload.name)}",
+            f"uploading {self.uri(name)}",
             lambda: (
                 self._bucket()
-                .blob(upload.name)
-                .upload_from_string(data, content_type=upload.content_type, retry=None)
+                .blob(name)
+                .upload_from_string(data, content_type=content_type, retry=None)
             ),
         )
 
 
-_CREATED, _PRESENT, _REPLACED = "created", "present", "replaced"
+def _count(
+    uploads: Sequence[Upload],
+    outcomes: Iterable[str],
+    progress: Callable[[int, int], None] | None,
+    replaced: Callable[[str], None] | None,
+) -> int:
+    """How many of `outcomes` (one per upload, in order) sent bytes; tells `replaced` and
+    `progress` (every 500 uploads, and at the end) on the way."""
+    sent = 0
+    for done, (name, outcome) in enumerate(
+        zip((u.name for u in uploads), outcomes, strict=True), start=1
+    ):
+        if outcome == REPLACED and replaced is not None:
+            replaced(name)
+        sent += outcome != PRESENT
+        if progress and (done % 500 == 0 or done == len(uploads)):
+            progress(done, len(uploads))
+    return sent
+
+
+# What an upload did: created the object, found it holding its bytes, or replaced it.
+CREATED, PRESENT, REPLACED = "created", "present", "replaced"
 
 
 @contextmanager
-def _fewer_collections() -> Iterator[None]:
+def fewer_collections() -> Iterator[None]:
     """The cycle collector's first threshold raised to UPLOAD_GC_THRESHOLD (never lowered),
     and restored after, as found (by the last of concurrent callers to end, the first's)."""
     with _GC_LOCK:
