@@ -14,17 +14,18 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from components.cloud import retry
-from components.cloud.clients import CloudTarget, storage_client
+from components.cloud.clients import Access, CloudTarget, current_access, storage_client
 from components.cloud.errors import CloudError, missing_ok
-from components.process_pool import cores
+from components.process_pool import batched, cores, run_in_processes
 
 if TYPE_CHECKING:
     import google.cloud.storage as storage  # untyped: mypy misreads the from-import
@@ -40,6 +41,16 @@ UPLOAD_WORKERS = 32
 # number. Below it, starting the workers (~0.25 s of imports each) costs more than their
 # cores save.
 MIN_PROCESS_UPLOADS = 2_000
+# The worker processes' module (run as `python -m`; not imported here: it imports this one).
+WORKER_MODULE = "components.cloud.upload_pool"
+BATCH_UPLOADS = 256  # a worker's threads stay busy to the end of a batch of small images
+BATCH_BYTES = 16 * 1024 * 1024
+# One upload for a worker: object name, content type, what to do, bytes ("present": none).
+Action = Literal["create", "replace", "present"]
+Job = tuple[str, str, Action, bytes]
+# What every worker is told first: where to upload, with what access, how many at a time.
+Setup = tuple[CloudTarget, Access, str, int]
+
 # The cycle collector's first threshold while uploads run (Python's default: 700 allocations).
 # Each upload allocates a few thousand short-lived objects that reference counting frees, so
 # at 700 the collector ran ~470 times for 10,000 uploads (0.4-0.75 s of a first import here,
@@ -190,10 +201,8 @@ class ObjectStore:
     ) -> int:
         workers = cores()
         if len(uploads) >= MIN_PROCESS_UPLOADS and workers >= 2:
-            from components.cloud.upload_pool import upload_in_processes
-
             # On an error here, closing stops the workers: nothing new starts.
-            with closing(upload_in_processes(self, present, uploads, workers)) as made:
+            with closing(_upload_in_processes(self, present, uploads, workers)) as made:
                 return _count(uploads, made, progress, replaced)
         pool = ThreadPoolExecutor(max_workers=UPLOAD_WORKERS)
         try:
@@ -246,6 +255,49 @@ class ObjectStore:
                 .upload_from_string(data, content_type=content_type, retry=None)
             ),
         )
+
+
+def _upload_in_processes(
+    store: ObjectStore, listed: Listing, uploads: Sequence[Upload], workers: int
+) -> Generator[str, None, None]:
+    """The outcome of each upload (CREATED, PRESENT, REPLACED), in order, the uploads made
+    by `workers` worker processes; `listed`: what a listing found, by name."""
+    threads = -(-UPLOAD_WORKERS // workers)  # UPLOAD_WORKERS in flight, as the threads have
+    setup: Setup = (store.target, current_access(), store.bucket_name, threads)
+    batches = batched(_jobs(listed, uploads), lambda job: len(job[3]), BATCH_UPLOADS, BATCH_BYTES)
+    with closing(run_in_processes(WORKER_MODULE, batches, workers, first=setup)) as results:
+        for outcomes in results:
+            assert isinstance(outcomes, list)
+            yield from outcomes
+
+
+def _jobs(listed: Listing, uploads: Sequence[Upload]) -> Iterator[Job]:
+    for upload, data in _read_ahead(uploads):
+        if upload.name not in listed:
+            yield (upload.name, upload.content_type, "create", data)
+        elif holds(listed[upload.name], data):
+            yield (upload.name, upload.content_type, "present", b"")
+        else:
+            yield (upload.name, upload.content_type, "replace", data)
+
+
+def _read_ahead(uploads: Sequence[Upload]) -> Iterator[tuple[Upload, bytes]]:
+    """Each upload with its bytes (verified: those the check hashed, or DatasetError), in
+    order, read by UPLOAD_WORKERS threads a bounded number ahead; after an error, or when the
+    consumer stops, no further read starts."""
+    pool = ThreadPoolExecutor(max_workers=UPLOAD_WORKERS)
+    ahead: deque[tuple[Upload, Future[bytes]]] = deque()
+    try:
+        for upload in uploads:
+            ahead.append((upload, pool.submit(upload.read)))
+            if len(ahead) >= 4 * UPLOAD_WORKERS:
+                first, read = ahead.popleft()
+                yield first, read.result()
+        while ahead:
+            first, read = ahead.popleft()
+            yield first, read.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _count(

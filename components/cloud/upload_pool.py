@@ -1,8 +1,11 @@
-"""Uploads on every core: `ObjectStore.upload_missing`'s creates in worker processes.
+"""Uploads on every core: the worker process of `ObjectStore.upload_missing` (storage.py).
+
+The parent's side is storage.py's `_upload_in_processes`, which starts this module as
+`python -m` (WORKER_MODULE) without importing it (this module imports storage.py).
 
 The storage client spends 0.75-1.0 ms of CPU per small upload when 32 threads of one process
 share its GIL, most of it in Python (requests, urllib3, http.client), so they send at most
-~1,200 small objects a second. Here this process reads each image (the caller's `Upload.read`:
+~1,200 small objects a second. The parent reads each image (the caller's `Upload.read`:
 the verified re-read, so an edited file is refused before anything is sent; UPLOAD_WORKERS
 reads at a time, as the threads read, since a CSV index's images are network reads), checks
 the bytes of objects the listing found, and hands batches of (name, content type, what to do,
@@ -27,75 +30,19 @@ they have in flight is cut off, which an emulator may log).
 """
 
 import sys
-from collections import deque
-from collections.abc import Generator, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
-from typing import Literal, cast
+from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
-from components.cloud.clients import Access, CloudTarget, current_access, set_access
+from components.cloud.clients import CloudTarget, set_access
 from components.cloud.storage import (
     PRESENT,
     REPLACED,
-    UPLOAD_WORKERS,
-    Listing,
+    Action,
     ObjectStore,
-    Upload,
+    Setup,
     fewer_collections,
-    holds,
 )
-from components.process_pool import batched, receive, run_in_processes, serve
-
-BATCH_UPLOADS = 256  # a worker's threads stay busy to the end of a batch of small images
-BATCH_BYTES = 16 * 1024 * 1024
-# One upload for a worker: object name, content type, what to do, bytes ("present": none).
-Action = Literal["create", "replace", "present"]
-Job = tuple[str, str, Action, bytes]
-# What every worker is told first: where to upload, with what access, how many at a time.
-Setup = tuple[CloudTarget, Access, str, int]
-
-
-def upload_in_processes(
-    store: ObjectStore, listed: Listing, uploads: Sequence[Upload], workers: int
-) -> Generator[str, None, None]:
-    """The outcome of each upload (CREATED, PRESENT, REPLACED), in order, the uploads made
-    by `workers` worker processes; `listed`: what a listing found, by name."""
-    threads = -(-UPLOAD_WORKERS // workers)  # UPLOAD_WORKERS in flight, as the threads have
-    setup: Setup = (store.target, current_access(), store.bucket_name, threads)
-    batches = batched(_jobs(listed, uploads), lambda job: len(job[3]), BATCH_UPLOADS, BATCH_BYTES)
-    with closing(run_in_processes(__name__, batches, workers, first=setup)) as results:
-        for outcomes in results:
-            assert isinstance(outcomes, list)
-            yield from outcomes
-
-
-def _jobs(listed: Listing, uploads: Sequence[Upload]) -> Iterator[Job]:
-    for upload, data in _read_ahead(uploads):
-        if upload.name not in listed:
-            yield (upload.name, upload.content_type, "create", data)
-        elif holds(listed[upload.name], data):
-            yield (upload.name, upload.content_type, "present", b"")
-        else:
-            yield (upload.name, upload.content_type, "replace", data)
-
-
-def _read_ahead(uploads: Sequence[Upload]) -> Iterator[tuple[Upload, bytes]]:
-    """Each upload with its bytes (verified: those the check hashed, or DatasetError), in
-    order, read by UPLOAD_WORKERS threads a bounded number ahead; after an error, or when the
-    consumer stops, no further read starts."""
-    pool = ThreadPoolExecutor(max_workers=UPLOAD_WORKERS)
-    ahead: deque[tuple[Upload, Future[bytes]]] = deque()
-    try:
-        for upload in uploads:
-            ahead.append((upload, pool.submit(upload.read)))
-            if len(ahead) >= 4 * UPLOAD_WORKERS:
-                first, read = ahead.popleft()
-                yield first, read.result()
-        while ahead:
-            first, read = ahead.popleft()
-            yield first, read.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+from components.process_pool import receive, serve
 
 
 class _Worker:
