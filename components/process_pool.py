@@ -21,12 +21,14 @@ killed, so nothing new starts.
 import contextlib
 import os
 import pickle
+import queue
 import struct
 import subprocess
 import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import IO, TypeVar
 
@@ -241,6 +243,38 @@ def serve(work: Callable[[object], object]) -> None:
         except Exception as exc:  # the caller raises it
             result = _picklable(exc)
         send(sink, result)
+
+
+def serve_overlapped(start: Callable[[object], Callable[[], object]]) -> None:
+    """As `serve`, but each batch's work starts as soon as the batch arrives: `start(batch)`
+    begins it and returns what waits for its result, while earlier batches are still worked
+    on; results go out in the order of the batches. For work spread over a thread pool, whose
+    threads would otherwise idle while a batch drains and the next one is read."""
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not end up in the results
+    started: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
+
+    def read() -> None:
+        try:
+            while (batch := receive(source)) is not None:
+                try:
+                    started.put(start(batch))
+                except Exception as exc:
+                    started.put(partial(_raise, exc))
+        finally:
+            started.put(None)
+
+    threading.Thread(target=read, name="batches", daemon=True).start()
+    while (finish := started.get()) is not None:
+        try:
+            result = finish()
+        except Exception as exc:  # the caller raises it
+            result = _picklable(exc)
+        send(sink, result)
+
+
+def _raise(exc: Exception) -> object:
+    raise exc
 
 
 def _picklable(exc: Exception) -> Exception:

@@ -78,3 +78,16 @@ def test_batches_close_at_a_count_or_a_size():
         [1, 1, 1],
         [1],
     ]
+
+
+def test_an_overlapped_worker_starts_a_batch_while_the_one_before_still_runs(tmp_path):
+    """`serve_overlapped` (the upload workers: their threads go from one batch to the next
+    without draining): the second batch releases the first, which waits for it; results and
+    errors still come in batch order."""
+    flag = str(tmp_path / "released")
+    batches = [["hold", flag], ["release", flag], ["fail"], ["release", flag]]
+    got = []
+    with pytest.raises(ValueError, match="batch refused"):
+        for result in run_in_processes("tests.fixtures.overlap_worker", batches, workers=1):
+            got.append(result)
+    assert got == ["held", "released"]
