@@ -1,8 +1,10 @@
 """Benchmark: what one 5 KB upload costs the client, over the storage clients' session.
 
-A first import of 10,000 images sends 10,000 uploads from one provider process, whose CPU (one
-core: the GIL) bounds the rate. This measures the client's CPU per upload (os.times of this
-process: user + system) and the uploads per second, 32 threads (the upload pool) through the
+A first import of 10,000 images sends 10,000 uploads (from one worker process per core since
+0142757: storage.py's `_upload_in_processes`; below 2,000 uploads from the provider's threads),
+and each process's CPU (one core: the GIL) bounds its rate. This measures one process's
+client CPU per upload (os.times of this process: user + system) and the uploads per second,
+32 threads (the threaded upload path) through the
 storage library's `upload_from_string` with `ifGenerationMatch=0`, against the local emulator
 in a process of its own:
 - `StorageSession` (components/cloud/sessions.py), what the storage clients use;
