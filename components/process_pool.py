@@ -28,11 +28,13 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import IO, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 _LENGTH = struct.Struct(">Q")
 _PROJECT = Path(__file__).resolve().parents[1]  # where `components` is importable from
 
@@ -59,6 +61,23 @@ def receive(pipe: IO[bytes]) -> object | None:
     (length,) = _LENGTH.unpack(header)
     value: object = pickle.loads(pipe.read(length))
     return value
+
+
+def map_ahead(work: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:
+    """`work(item)` of each item, in order, run by `threads` threads at most 4 × `threads`
+    items ahead of the consumer (reads of files, or of a network); when the consumer stops
+    (or `work` raised), no further item starts."""
+    pool = ThreadPoolExecutor(max_workers=threads)
+    ahead: deque[Future[R]] = deque()
+    try:
+        for item in items:
+            ahead.append(pool.submit(work, item))
+            if len(ahead) >= 4 * threads:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def batched(

@@ -32,7 +32,6 @@ What this adds to the package (read from its source, version pinned in requireme
 """
 
 import http.client
-import http.server
 import io
 import json
 import logging

@@ -14,9 +14,8 @@ import hashlib
 import json
 import os
 import threading
-from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from components.cloud import retry
 from components.cloud.clients import Access, CloudTarget, current_access, storage_client
 from components.cloud.errors import CloudError, missing_ok
-from components.process_pool import batched, cores, run_in_processes
+from components.process_pool import batched, cores, map_ahead, run_in_processes
 
 if TYPE_CHECKING:
     import google.cloud.storage as storage  # untyped: mypy misreads the from-import
@@ -285,19 +284,11 @@ def _read_ahead(uploads: Sequence[Upload]) -> Iterator[tuple[Upload, bytes]]:
     """Each upload with its bytes (verified: those the check hashed, or DatasetError), in
     order, read by UPLOAD_WORKERS threads a bounded number ahead; after an error, or when the
     consumer stops, no further read starts."""
-    pool = ThreadPoolExecutor(max_workers=UPLOAD_WORKERS)
-    ahead: deque[tuple[Upload, Future[bytes]]] = deque()
-    try:
-        for upload in uploads:
-            ahead.append((upload, pool.submit(upload.read)))
-            if len(ahead) >= 4 * UPLOAD_WORKERS:
-                first, read = ahead.popleft()
-                yield first, read.result()
-        while ahead:
-            first, read = ahead.popleft()
-            yield first, read.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    return zip(uploads, map_ahead(_read, uploads, UPLOAD_WORKERS), strict=True)
+
+
+def _read(upload: Upload) -> bytes:
+    return upload.read()
 
 
 def _count(

@@ -15,9 +15,8 @@ images are read and hashed, and decoded only if they make another manifest (scan
 import gc
 import hashlib
 import marshal
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cache, partial
@@ -48,6 +47,7 @@ from components.data.images import (
     suffix_problem,
 )
 from components.data.labels import label_problem, read_labels_file
+from components.process_pool import map_ahead
 
 SPLITS = ("TRAIN", "VALIDATION", "TEST")
 MIN_IMAGES_PER_LABEL = 10
@@ -206,14 +206,7 @@ def _read_ahead(items: Iterable[Item], threads: int = 8) -> Iterator[bytes | str
         except (OSError, ValueError) as exc:  # zipfile raises BadZipFile (a ValueError)
             return f"cannot be read ({exc})"
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        ahead: deque[Future[bytes | str]] = deque()
-        for item in items:
-            ahead.append(pool.submit(read, item))
-            if len(ahead) >= 4 * threads:
-                yield ahead.popleft().result()
-        while ahead:
-            yield ahead.popleft().result()
+    return map_ahead(read, items, threads)
 
 
 def _rank(seed: int, sha: str) -> str:

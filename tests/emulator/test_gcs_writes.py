@@ -34,17 +34,26 @@ def _bucket(env):
     return storage_client(env).create_bucket(f"gcs-{uuid.uuid4().hex[:12]}")
 
 
+def _media_upload_head(bucket: str, name: str, netloc: str, headers: str) -> bytes:
+    """The head of a media upload (`uploadType=media`) of `name`, with `headers` (CRLF-ended
+    lines) after Host."""
+    query = urllib.parse.urlencode({"uploadType": "media", "name": name})
+    return (
+        f"POST /upload/storage/v1/b/{bucket}/o?{query} HTTP/1.1\r\nHost: {netloc}\r\n{headers}\r\n"
+    ).encode()
+
+
 def _stalled_upload(env, bucket: str, name: str, announced: int, sent: bytes) -> socket.socket:
     """A media upload whose body stops after `sent` of `announced` bytes (a slow link)."""
     url = urllib.parse.urlparse(env["STORAGE_EMULATOR_HOST"])
     conn = socket.create_connection((url.hostname, url.port), timeout=HANG_GUARD_S)
-    query = urllib.parse.urlencode({"uploadType": "media", "name": name})
-    head = (
-        f"POST /upload/storage/v1/b/{bucket}/o?{query} HTTP/1.1\r\n"
-        f"Host: {url.netloc}\r\nContent-Type: application/octet-stream\r\n"
-        f"Content-Length: {announced}\r\n\r\n"
+    head = _media_upload_head(
+        bucket,
+        name,
+        url.netloc,
+        f"Content-Type: application/octet-stream\r\nContent-Length: {announced}\r\n",
     )
-    conn.sendall(head.encode() + sent)
+    conn.sendall(head + sent)
     return conn
 
 
@@ -245,12 +254,15 @@ def test_an_upload_that_expects_100_continue_gets_it_before_it_sends_its_body(em
     bucket = _bucket(env)
     url = urllib.parse.urlparse(env["STORAGE_EMULATOR_HOST"])
     body = b"after the interim answer"
-    query = urllib.parse.urlencode({"uploadType": "media", "name": "continued.bin"})
     with socket.create_connection((url.hostname, url.port), timeout=HANG_GUARD_S) as conn:
         conn.sendall(
-            f"POST /upload/storage/v1/b/{bucket.name}/o?{query} HTTP/1.1\r\n"
-            f"Host: {url.netloc}\r\nContent-Type: application/octet-stream\r\n"
-            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode()
+            _media_upload_head(
+                bucket.name,
+                "continued.bin",
+                url.netloc,
+                "Content-Type: application/octet-stream\r\n"
+                f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n",
+            )
         )
         reader = conn.makefile("rb")
         assert reader.readline() == b"HTTP/1.1 100 Continue\r\n"  # a hang guard, not a timing
@@ -270,11 +282,15 @@ def test_requests_on_one_connection_are_each_answered_and_headers_are_read_as_ht
     bucket = _bucket(env)
     host = urllib.parse.urlparse(env["STORAGE_EMULATOR_HOST"]).netloc
     body = b"folded"
-    query = urllib.parse.urlencode({"uploadType": "media", "name": "f.txt"})
     upload = (
-        f"POST /upload/storage/v1/b/{bucket.name}/o?{query} HTTP/1.1\r\nHost: {host}\r\n"
-        f"Content-Type: text/plain;\r\n charset=utf-8\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
+        _media_upload_head(
+            bucket.name,
+            "f.txt",
+            host,
+            f"Content-Type: text/plain;\r\n charset=utf-8\r\nContent-Length: {len(body)}\r\n",
+        )
+        + body
+    )
     get = f"GET /storage/v1/b/{bucket.name}/o/f.txt HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
     (up_status, _), (get_status, answer) = _raw_exchange(env, upload + get, answers=2)
     assert up_status.startswith("HTTP/1.1 200") and get_status.startswith("HTTP/1.1 200")
@@ -420,11 +436,10 @@ def test_a_body_without_one_length_is_refused_and_the_connection_closed(emulator
     a transfer coding or lengths that disagree are refused, not guessed at."""
     bucket = _bucket(emulator.env)
     url = urllib.parse.urlparse(emulator.env["STORAGE_EMULATOR_HOST"])
-    query = urllib.parse.urlencode({"uploadType": "media", "name": "framed.bin"})
     with socket.create_connection((url.hostname, url.port), timeout=HANG_GUARD_S) as conn:
         conn.sendall(
-            f"POST /upload/storage/v1/b/{bucket.name}/o?{query} HTTP/1.1\r\nHost: {url.netloc}"
-            f"\r\n{head}\r\n4\r\nbody\r\n0\r\n\r\n".encode()
+            _media_upload_head(bucket.name, "framed.bin", url.netloc, head)
+            + b"4\r\nbody\r\n0\r\n\r\n"
         )
         answer = b"".join(iter(lambda: conn.recv(65536), b""))  # until the emulator closes
     assert answer.startswith(f"HTTP/1.1 {status} ".encode())
@@ -449,11 +464,15 @@ def test_a_request_that_arrives_in_pieces_is_answered_once_whole(emulator):
     bucket = _bucket(emulator.env)
     url = urllib.parse.urlparse(emulator.env["STORAGE_EMULATOR_HOST"])
     body = b"in pieces"
-    query = urllib.parse.urlencode({"uploadType": "media", "name": "pieces.bin"})
     request = (
-        f"POST /upload/storage/v1/b/{bucket.name}/o?{query} HTTP/1.1\r\nHost: {url.netloc}\r\n"
-        f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
+        _media_upload_head(
+            bucket.name,
+            "pieces.bin",
+            url.netloc,
+            f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n",
+        )
+        + body
+    )
     with socket.create_connection((url.hostname, url.port), timeout=HANG_GUARD_S) as conn:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for start in range(0, len(request), 7):
