@@ -35,7 +35,6 @@ import http.client
 import io
 import json
 import logging
-import os
 import re
 import sys
 import threading
@@ -54,7 +53,7 @@ from gcp_storage_emulator.exceptions import NotFound as GcsNotFound
 from gcp_storage_emulator.handlers.objects import _checksums, _make_object_resource
 from gcp_storage_emulator.settings import STORAGE_DIR
 
-from emulator.core.blobs import BlobInfo, ContentFile, parse_gs_prefix, parse_gs_uri
+from emulator.core.blobs import BlobInfo, parse_gs_prefix, parse_gs_uri
 from emulator.core.errors import Code, InvalidArgument, NotFound, ServiceError
 from emulator.core.faults import FaultInjector
 from emulator.core.persistence import CorruptStateError, GroupSync, remove_temp_files
@@ -589,22 +588,10 @@ class GcsServer:
             except GcsNotFound:
                 raise NotFound(f"{uri} does not exist") from None
 
-    def read_content(self, uri: str) -> tuple[bytes, ContentFile | None]:
+    def content_path(self, uri: str) -> str:
         with self._lock:
             bucket, name, _ = self._object(uri)
-            path = self.storage.content_path(bucket, name)
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except (FileNotFoundError, IsADirectoryError, PermissionError):
-                raise NotFound(f"{uri} does not exist") from None
-            try:
-                st = os.fstat(fd)
-                chunks = []
-                while chunk := os.read(fd, max(st.st_size, 65536)):
-                    chunks.append(chunk)
-            finally:
-                os.close(fd)
-        return b"".join(chunks), ContentFile.of(path, st)
+            return self.storage.content_file(bucket, name)
 
     def write(
         self, uri: str, data: bytes, content_type: str = "application/octet-stream"

@@ -43,7 +43,7 @@ class Backend:
         self.blobs = blobs
         self.faults = faults
         self.images = ImageStore(state_dir / "images", group)
-        self.operations = OperationStore(state_dir / "operations", faults)
+        self.operations = OperationStore(state_dir / "operations", faults, group)
         self.datasets = DatasetStore(state_dir / "datasets", self.images, blobs, self.operations)
         self.models = ModelStore(state_dir, self.operations)
         self.trainings = ModelTrainings(self.models, self.datasets, self.operations)
@@ -74,4 +74,6 @@ class Backend:
 
     def close(self, timeout: float = 10.0) -> list[str]:
         """Stops background work (see OperationStore.shutdown); the operations still running."""
-        return self.operations.shutdown(timeout)
+        running = self.operations.shutdown(timeout)
+        self.datasets.close()
+        return running

@@ -4,7 +4,6 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Protocol
 
 from emulator.core.errors import InvalidArgument
@@ -26,15 +25,15 @@ class ContentFile:
     holds those bytes as long as it is this file (same device, inode, size and mtime). The
     store never writes into a content file (a new content is a new file renamed over it)."""
 
-    path: Path
+    path: str
     device: int
     inode: int
     size: int
     mtime_ns: int
 
     @classmethod
-    def of(cls, path: Path, st: os.stat_result) -> "ContentFile":
-        return cls(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    def of(cls, path: str | os.PathLike[str], st: os.stat_result) -> "ContentFile":
+        return cls(os.fspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
     def is_file(self, st: os.stat_result) -> bool:
         """Whether `st` (of a link, say) is this file as it was read."""
@@ -71,10 +70,10 @@ class Blobs(Protocol):
         """Removes an object; NotFound when it does not exist."""
         ...
 
-    def read_content(self, uri: str) -> tuple[bytes, ContentFile | None]:
-        """The object's content and the file it was read from (to hard-link instead of
-        copying; None when there is none); NotFound when the bucket or object does not
-        exist."""
+    def content_path(self, uri: str) -> str:
+        """The file that holds the object's content now (read it to read the object: a new
+        content is a new file renamed over it, never written into); NotFound when the bucket
+        or object does not exist."""
         ...
 
 

@@ -16,10 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from emulator.core import images
 from emulator.core.blobs import (
     Blobs,
-    ContentFile,
     folder_timestamp,
     output_directory,
     parse_gs_uri,
@@ -32,7 +30,8 @@ from emulator.core.errors import (
     NotFound,
     ServiceError,
 )
-from emulator.core.image_store import ImageStore, sha256_hex
+from emulator.core.image_reader import ImageReader, ReadImage
+from emulator.core.image_store import ImageStore
 from emulator.core.import_csv import (
     ImportRow,
     MlUse,
@@ -316,10 +315,8 @@ class _Pending:
     ml_use: MlUse
     uri: str
     labels: list[str]
-    info: images.ImageInfo
-    data: bytes
+    image: ReadImage
     item_labels: dict[str, str]
-    content: ContentFile | None  # the file `data` was read from
 
 
 class DatasetStore:
@@ -334,7 +331,12 @@ class DatasetStore:
         self._operations = operations
         self._states: dict[str, _State] = {}
         self._lock = threading.RLock()
+        self._reader = ImageReader()
         operations.register_recovery("import_data", self._recover_import)
+
+    def close(self) -> None:
+        """Stops the import's helper processes (after the operations stopped)."""
+        self._reader.close()
 
     # ---- persistence ----------------------------------------------------------------------
 
@@ -561,26 +563,15 @@ class DatasetStore:
             what = "CSV" if uri.lower().endswith(".csv") else "file"
             raise NotFound(f"Import {what} {uri} does not exist; nothing was imported.") from None
 
-    def _fetch(
-        self, uri: str
-    ) -> tuple[images.ImageInfo, bytes, ContentFile | None] | tuple[Code, str]:
-        """Reads and checks one image: (info, data, the file it was read from), or (code,
-        reason) when it cannot be used."""
+    def _locate(self, uri: str) -> str | tuple[Code, str]:
+        """The content file of the object `uri` names, or (code, reason) when there is none."""
         try:
             parse_gs_uri(uri)
-            blob = self._blobs.stat(uri)
+            return self._blobs.content_path(uri)
         except NotFound:
             return Code.NOT_FOUND, "file does not exist"
         except InvalidArgument as exc:
             return Code.INVALID_ARGUMENT, exc.message
-        try:
-            images.check_size(blob.size)  # before reading a huge object
-            data, content = self._blobs.read_content(uri)
-            return images.inspect(data), data, content
-        except NotFound:
-            return Code.NOT_FOUND, "file does not exist"
-        except images.ImageError as exc:
-            return Code.INVALID_ARGUMENT, str(exc)
 
     def _run_import(
         self, ctx: OperationContext, name: str, files: list[ImportSource], relabel: bool
@@ -621,39 +612,45 @@ class DatasetStore:
     def _fetch_rows(
         self, ctx: OperationContext, rows: list[ImportRow], errors: list[RowError]
     ) -> dict[str, _Pending]:
-        """The images the rows name, by content (sha256); rows that cannot be used → errors."""
-        fetched: dict[str, tuple] = {}
+        """The images the rows name, by content (sha256); rows that cannot be used → errors.
+        Each object is read once, however many rows name it (image_reader.py: on every core)."""
+        self._reader.prepare(len(rows))
+        located: dict[str, str | tuple[Code, str]] = {}
+        for row in rows:
+            if row.uri not in located:
+                located[row.uri] = self._locate(row.uri)
+        paths = [found for found in located.values() if isinstance(found, str)]
+        percent = [0]
+
+        def progress(done: int) -> None:  # an operation update per percent, up to 90
+            if 90 * done // max(len(paths), 1) != percent[0]:
+                percent[0] = 90 * done // max(len(paths), 1)
+                ctx.progress(percent[0])
+
+        read = dict(zip(paths, self._reader.read(paths, ctx.stopping, progress), strict=True))
+        ctx.raise_if_stopping()
         pending: dict[str, _Pending] = {}
-        percent = 0
-        for index, row in enumerate(rows):
-            ctx.raise_if_stopping()
-            if row.uri not in fetched:
-                fetched[row.uri] = self._fetch(row.uri)
-            result = fetched[row.uri]
-            if isinstance(result[0], Code):
+        for row in rows:
+            found = located[row.uri]
+            result = read[found] if isinstance(found, str) else found
+            if not isinstance(result, ReadImage):
+                assert result is not None  # every path was read: the import did not stop
                 errors.append(row_error(row, *result))
                 continue
-            info, data, content = result
-            sha = sha256_hex(data)
-            item = pending.get(sha)
+            item = pending.get(result.sha256)
             if item is None:
-                pending[sha] = _Pending(
+                pending[result.sha256] = _Pending(
                     [row],
                     row.ml_use,
                     row.uri,
                     list(row.labels),
-                    info,
-                    data,
+                    result,
                     dict(row.item_labels),
-                    content,
                 )
             else:  # same content again: labels are appended, the first ML_USE (and label) wins
                 item.rows.append(row)
                 item.labels += [label for label in row.labels if label not in item.labels]
                 item.item_labels = {**dict(row.item_labels), **item.item_labels}
-            if 90 * (index + 1) // len(rows) != percent:  # an operation update per percent
-                percent = 90 * (index + 1) // len(rows)
-                ctx.progress(percent)
         return pending
 
     def _refuse_several_labels(
@@ -682,7 +679,7 @@ class DatasetStore:
         """Stores the images, then adds (or relabels) the examples in one write."""
         with self._images.lock:
             for item in pending.values():
-                self._images.put(item.data, item.content)
+                self._images.put(item.image.data, item.image.content, item.image.sha256)
             self._images.sync()  # on disk before the examples that refer to them
             with self._lock:
                 state = self._state(name)
@@ -700,10 +697,10 @@ class DatasetStore:
                         source_uri=old.source_uri if old else item.uri,
                         ml_use=ml_use,
                         labels=tuple(labels),
-                        format=item.info.format,
-                        width=item.info.width,
-                        height=item.info.height,
-                        size_bytes=item.info.size_bytes,
+                        format=item.image.format,
+                        width=item.image.width,
+                        height=item.image.height,
+                        size_bytes=len(item.image.data),
                         item_labels={**(old.item_labels if old else {}), **item.item_labels},
                     )
                     for label in labels:

@@ -21,40 +21,47 @@ def sha256_hex(data: bytes) -> str:
 class ImageStore:
     def __init__(self, root: Path, group: GroupSync | None = None) -> None:
         self._root = root
+        self._root_str = str(root)
         self._group = group  # images are synced in a group (the dataset's commit is not)
         # Held while an import writes its images and commits, and while unreferenced images
         # are removed, so a collection never deletes an image an import is about to reference.
         self.lock = threading.RLock()
 
     def _path(self, sha256: str) -> Path:
-        return self._root / sha256[:2] / sha256
+        return Path(self._file(sha256))
 
-    def put(self, data: bytes, linked_from: ContentFile | None = None) -> str:
+    def _file(self, sha256: str) -> str:
+        return os.path.join(self._root_str, sha256[:2], sha256)
+
+    def put(
+        self, data: bytes, linked_from: ContentFile | None = None, sha256: str | None = None
+    ) -> str:
         """Stores `data` (once per content) and returns its sha256.
 
-        `linked_from`: the file `data` was read from (a Cloud Storage object's content file).
-        It is hard-linked rather than copied: a new file costs ~15 times a link here (the disk
-        blocks are allocated and written). The link is kept only if it is that very file as
+        `sha256`: `data`'s, when the caller has it already. `linked_from`: the file `data` was
+        read from (a Cloud Storage object's content file). It is hard-linked rather than
+        copied: a new file costs ~15 times a link here (the disk blocks are allocated and
+        written). The link is kept only if it is that very file as
         it was read (device, inode, size, mtime: the object store never writes into a content
         file, a new content is a new file renamed over the name), and replaced by a copy of
         `data` otherwise, or when it cannot be linked (another file system, no hard links).
         """
-        sha = sha256_hex(data)
-        path = self._path(sha)
+        sha = sha256 or sha256_hex(data)
+        path = self._file(sha)
         if linked_from is not None and self._link(linked_from, path):
             return sha
-        if not path.exists():
-            atomic_write_bytes(path, data, self._group)
+        if not os.path.exists(path):
+            atomic_write_bytes(Path(path), data, self._group)
         return sha
 
-    def _link(self, source: ContentFile, path: Path) -> bool:
+    def _link(self, source: ContentFile, path: str) -> bool:
         """Whether `path` holds the image now: linked to `source`, or there already (the
         same content, by its name)."""
         try:
             try:
                 os.link(source.path, path)
             except FileNotFoundError:  # the first image of its folder (or `source` is gone)
-                path.parent.mkdir(parents=True, exist_ok=True)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
                 os.link(source.path, path)
         except FileExistsError:
             return True
@@ -62,7 +69,7 @@ class ImageStore:
             return False
         try:
             if not source.is_file(os.lstat(path)):  # replaced since it was read
-                path.unlink()
+                os.unlink(path)
                 return False
         except OSError:
             return False

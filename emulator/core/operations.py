@@ -29,7 +29,7 @@ from emulator.core.errors import (
 )
 from emulator.core.faults import FaultInjector
 from emulator.core.names import new_id
-from emulator.core.persistence import atomic_write_json, read_record, remove_file
+from emulator.core.persistence import GroupSync, atomic_write_json, read_record, remove_file
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +166,12 @@ class OperationContext:
         self.raise_if_stopping()
 
     def progress(self, percent: int) -> None:
+        """Sets the progress: durable with the store's next grouped sync (an import's or a
+        training's hundred updates cost no fsync each; a restart may show an older one)."""
         percent = max(0, min(100, int(percent)))
-        self._store._update(self.name, lambda op: replace(op, progress_percent=percent))
+        self._store._update(
+            self.name, lambda op: replace(op, progress_percent=percent), durable=False
+        )
 
     def set_details(self, **values: object) -> None:
         self._store._update(self.name, lambda op: replace(op, details={**op.details, **values}))
@@ -186,9 +190,10 @@ class OperationContext:
 class OperationStore:
     """All operations of one emulator; thread-safe, persisted one JSON file per operation."""
 
-    def __init__(self, root: Path, faults: FaultInjector) -> None:
+    def __init__(self, root: Path, faults: FaultInjector, group: GroupSync | None = None) -> None:
         self._root = root
         self.faults = faults
+        self._group = group  # progress is synced with it (within a second), not on each write
         self._ops: dict[str, Operation] = {}
         self._changed = threading.Condition()
         self._threads: dict[str, threading.Thread] = {}
@@ -330,7 +335,9 @@ class OperationStore:
             update_time=utcnow(),
         )
 
-    def _update(self, name: str, change: Callable[[Operation], Operation]) -> None:
+    def _update(
+        self, name: str, change: Callable[[Operation], Operation], durable: bool = True
+    ) -> None:
         with self._changed:
             op = self._ops.get(name)
             if op is None or op.done:  # a finished operation never changes again
@@ -340,7 +347,7 @@ class OperationStore:
                 return
             new = replace(new, update_time=utcnow())
             self._ops[name] = new
-            atomic_write_json(self._path(new), new.to_json())
+            atomic_write_json(self._path(new), new.to_json(), None if durable else self._group)
             self._changed.notify_all()
 
     def get(self, name: str) -> Operation:

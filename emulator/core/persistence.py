@@ -11,7 +11,8 @@ Durability against a machine crash (power loss, kernel panic) comes in two stren
 - `atomic_write_bytes(path, data, group)` with a `GroupSync`: no fsync per file; the group
   syncs the data directory's file system (one `syncfs`) at most `interval` seconds after a
   write, and on close. For what is written per object or image (Cloud Storage objects, the
-  imported images): thousands of writes cost one sync a second instead of four each.
+  imported images) or per percent (an operation's progress): thousands of writes cost one
+  sync a second instead of four each.
 """
 
 import ctypes
@@ -164,8 +165,10 @@ def atomic_write_bytes(path: Path, data: bytes, group: GroupSync | None = None) 
     commit_staged(stage_bytes(path, data, group).path, path, group)
 
 
-def atomic_write_json(path: Path, document: Any) -> None:
-    atomic_write_bytes(path, json.dumps(document, separators=(",", ":")).encode("utf-8"))
+def atomic_write_json(path: Path, document: Any, group: GroupSync | None = None) -> None:
+    """`atomic_write_bytes` of `document` as compact JSON."""
+    data = json.dumps(document, separators=(",", ":")).encode("utf-8")
+    atomic_write_bytes(path, data, group)
 
 
 class CorruptStateError(Exception):
