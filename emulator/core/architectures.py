@@ -82,19 +82,20 @@ weights of the last 10–50 % of the epochs instead (SWA) did no better than the
 re-estimating BatchNorm statistics on whole (uncropped) TRAIN images made high accuracy worse
 (96.8 → 89.0 % on seed 7). Low latency keeps one pass (its 1 ms target).
 
-Tried for high accuracy on `photos12` and left out (seeds 7–9, float top-1 of the Keras model
-at 88 px on the 600 TEST crops; versatile at 50 epochs 98.17 / 96.33 / 95.50 %, high accuracy
-as above at 45 epochs 98.33 / 95.33 / 96.17 %). More inference views of the same weights
-(seed 7): 96 px instead of 88, five 88-px crops of the 96-px image, or the mean over 80, 88 and
-96 px — within one TEST image of the 88-px score for both types. Ensembles inside one file
-(k networks on the same normalised pixels, each with its own head and loss, scores averaged at
-inference): two independently trained full models, averaged after the fact, score 1.4 points
-above their mean (six pairs of seeds 7–9), but at an honest epoch budget the branches are short
-of epochs: two branches at ¾ of versatile's widths with 192-channel last stages (5.3 MB, an
-epoch ≈ 1.6–1.8 × versatile's, 30 epochs) 96.33 / 97.67 / 94.83 %; two branches sharing the
-stem and the first two stages (≈ 1.2 ×, 40 epochs) 97.67 / 97.67 / 95.17 % (+0.17 points per
-seed against versatile, standard error 0.59); two full versatile networks each trained on half
-of every batch (≈ 1.3 ×, 37 epochs) 92.33 / 89.00 %.
+Tried for high accuracy on `photos12` and left out (seeds 7–9, float top-1 of the Keras model at
+88 px on the 600 TEST crops; versatile at 50 epochs 98.17 / 96.33 / 95.50 %, high accuracy as
+above at 45 epochs 98.33 / 95.33 / 96.17 %). More inference views of the same weights (seed 7):
+96 px instead of 88, five 88-px crops of the 96-px image, or the mean over 80, 88 and 96 px —
+within one TEST image of the 88-px score for both types. Ensembles inside one file (k networks
+on the same normalised pixels, each with its own head and loss, scores averaged at inference):
+two independently trained full models, averaged after the fact, score 1.4 points above their
+mean (six pairs of seeds 7–9), but at an honest epoch budget the branches are short of epochs:
+two branches at ¾ of versatile's widths with 192-channel last stages (5.3 MB, an epoch 1.6–2.0 ×
+versatile's in paired timings, 30 epochs) 96.33 / 97.67 / 94.83 %; two branches sharing the stem
+and the first two stages (1.2 × in one uncontended timing, 40 epochs) 97.67 / 97.67 / 95.17 %
+(+0.17 points per seed against versatile, standard error 0.59), then on seed 19 94.67 against
+versatile's 97.50 %; two full versatile networks each trained on half of every batch (1.2–1.5 ×,
+37 epochs) 92.33 / 89.00 % (seeds 7, 8).
 """
 
 import random
