@@ -57,10 +57,6 @@ class ReadImage(NamedTuple):
     mtime_ns: int
 
     @property
-    def info(self) -> images.ImageInfo:
-        return images.ImageInfo(self.format, self.width, self.height, len(self.data))
-
-    @property
     def content(self) -> ContentFile:
         return ContentFile(self.path, self.device, self.inode, len(self.data), self.mtime_ns)
 
@@ -167,6 +163,12 @@ class _Shared:
     def chunk(self, start: int) -> list[str]:
         return self.paths[start : start + CHUNK]
 
+    def read_here(self, progress: Callable[[int], None]) -> None:
+        """Reads the chunks left, on the calling thread, one at a time."""
+        while (start := self.take()) is not None:
+            self.finish(start, _read_chunk(self.chunk(start)))
+            progress(self.done)
+
     def finish(self, start: int, results: list[Result]) -> None:
         with self._lock:
             self.results[start : start + len(results)] = results
@@ -209,14 +211,10 @@ class ImageReader:
             ]
             for thread in threads:
                 thread.start()
-            while (start := shared.take()) is not None:
-                shared.finish(start, _read_chunk(shared.chunk(start)))
-                progress(shared.done)
+            shared.read_here(progress)
             for thread in threads:
                 thread.join()
-            # A helper that failed gave its chunks back, maybe after the loop above ended.
-            while (start := shared.take()) is not None:
-                shared.finish(start, _read_chunk(shared.chunk(start)))
+            shared.read_here(progress)  # what a helper that failed gave back after that
             progress(shared.done)
         finally:
             if sharing:
