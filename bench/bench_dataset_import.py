@@ -33,6 +33,18 @@ every image). Each `git status` runs right after the no-op it is compared to (tu
 so that both run under the same load of a shared machine; its git directory lies outside
 the tree, which the Dataset reads unchanged. Page caches are warm for all. No assertions on
 time: this prints figures, and BENCH_ROW lines for bench/table.py.
+
+What bounds the first import on the 2-core machine of wave 2 (2026-12-03, measured, recorded so
+that the next attempt starts from it): creating files. The emulator's HTTP thread spent ~50 % of
+its samples in `os.open(O_CREAT)` of the staged content and record files (py-spy), 22 s of wall
+for 40,681 creates in one bench run against 7.9 s of that thread's CPU; the same 10,000 empty-file
+creates took 0.2 s in one folder and 4.5 s in another of the same ext4 disk, and `cp -r` of the
+images 0.32-8.8 s in runs minutes apart. A prototype writing the object records to one
+append-only file per bucket (one create per upload instead of two) did not show a gain beside it
+(create 17.0 s mean of 5 vs 17.6 s, alternated runs); with the group sync also off, 13.2 / 13.9 s
+vs 15.7 / 16.8 s. Not kept: it would change the records' crash rules for ~15 %, while `cp -r`
+alone took 7-8 s in those runs. The lever left is to create fewer files: small objects' content
+appended to pack files (their readers take offset and length), not built.
 """
 
 import argparse
