@@ -177,4 +177,7 @@ class BudgetClock:
         epochs = self.budget.epochs
         if epochs is not None:
             return min(budget, math.ceil(self.epochs_done / max(1, epochs) * budget - 1e-9))
-        return train_cost_milli_node_hours(self.seconds, self.budget.seconds_per_node_hour, budget)
+        # Billed from the seconds as reported (to the millisecond), so that the record's
+        # training seconds and its cost always agree.
+        seconds = round(self.seconds, 3)
+        return train_cost_milli_node_hours(seconds, self.budget.seconds_per_node_hour, budget)
