@@ -455,7 +455,7 @@ class _Training:
             budget_milli_node_hours=self.budget.milli_node_hours,
             train_cost_milli_node_hours=clock.cost_milli_node_hours(),
             seconds_per_node_hour=self.budget.seconds_per_node_hour,
-            elapsed_seconds=round(clock.seconds, 3),
+            elapsed_seconds=clock.billed_seconds,
             epochs=outcome.epochs,
             best_epoch=outcome.best_epoch,
             train_example_count=len(data.x_train),

@@ -157,6 +157,12 @@ class BudgetClock:
         running = 0.0 if self._since is None else time.monotonic() - self._since
         return self._seconds + running
 
+    @property
+    def billed_seconds(self) -> float:
+        """`seconds` as reported and billed: rounded up to the millisecond (never understated,
+        so a training that ran is billed at least one unit)."""
+        return math.ceil(self.seconds * 1000 - 1e-9) / 1000
+
     def exhausted(self) -> bool:
         """True once the budget is spent: its seconds, or its whole epochs."""
         epochs = self.budget.epochs
@@ -177,7 +183,5 @@ class BudgetClock:
         epochs = self.budget.epochs
         if epochs is not None:
             return min(budget, math.ceil(self.epochs_done / max(1, epochs) * budget - 1e-9))
-        # Billed from the seconds as reported (to the millisecond), so that the record's
-        # training seconds and its cost always agree.
-        seconds = round(self.seconds, 3)
+        seconds = self.billed_seconds  # as reported: the record's seconds and cost agree
         return train_cost_milli_node_hours(seconds, self.budget.seconds_per_node_hour, budget)

@@ -253,7 +253,7 @@ class EpochLoop:
         count = len(self.data.x_train)
         return EpochRecord(
             epoch=epoch,
-            elapsed_seconds=round(self.clock.seconds, 3),
+            elapsed_seconds=self.clock.billed_seconds,
             learning_rate=rate,
             train_loss=float(np.sum([float(v) for v in losses]) / count),
             train_accuracy=float(np.sum([float(v) for v in hits]) / count),
