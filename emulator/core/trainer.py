@@ -310,7 +310,9 @@ class _Training:
         outcome = self._loop(data, steps, clock).run()
         self.timings["epochs"] = round(time.monotonic() - started, 3)
         if self.cancel.is_set():
-            raise TrainingCancelled(clock.seconds, clock.cost_milli_node_hours(), outcome.epochs)
+            raise TrainingCancelled(
+                clock.billed_seconds, clock.cost_milli_node_hours(), outcome.epochs
+            )
         if self._stopping.best_weights is not None:
             model.set_weights(self._stopping.best_weights)
         result = self._result(data, steps.recipe, clock, outcome)

@@ -263,7 +263,7 @@ class EpochLoop:
 
     def _cancelled(self) -> TrainingCancelled:
         return TrainingCancelled(
-            self.clock.seconds, self.clock.cost_milli_node_hours(), self.clock.epochs_done
+            self.clock.billed_seconds, self.clock.cost_milli_node_hours(), self.clock.epochs_done
         )
 
 
