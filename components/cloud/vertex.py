@@ -2,7 +2,7 @@
 
 `aiplatform_v1`'s DatasetServiceClient, PipelineServiceClient and ModelServiceClient (not the
 high-level `aiplatform.init` layer, which calls more services than needed). How the port maps:
-- dataset: an image dataset (metadata schema `schema.dataset.metadata.image`). Vertex AI
+- dataset: an image dataset (metadata schema `…/dataset/metadata/image_1.0.0.yaml`). Vertex AI
   chooses single- or multi-label per import (by the import schema), so the classification the
   port asks for at creation is kept on the dataset as the label `edge-labeler-classification`.
 - import: the tool's CSV index `[ML_USE,]gs://…,label…`, with the import schema matching the
@@ -33,10 +33,17 @@ QUEUED, PENDING, RUNNING or SUCCEEDED). ImportData is retried as it is: Vertex A
 item per content (ImportDataConfig: "If an identical DataItem as one being imported already
 exists in the Dataset, then these labels will be appended"), so an import made twice adds
 nothing; while the first still runs the service may refuse the second, and says so.
+
+The schema URIs and the training definition's inputs and metadata (a Struct each on the
+pipeline) are written here as Vertex AI documents them, not taken from the high-level SDK's
+`google.cloud.aiplatform.schema` and `…v1.schema.trainingjob.definition_v1`: importing either
+loads that whole SDK (`aiplatform_v1beta1` and a thousand more modules, ~1.2 s of CPU in every
+provider host). tests/cloud/test_vertex_wire.py checks them against the SDK's.
 """
 
 import csv
 import io
+import math
 import re
 import struct
 from collections.abc import Callable, Mapping
@@ -45,8 +52,6 @@ from types import MappingProxyType
 from typing import Any
 
 from google.cloud import aiplatform_v1
-from google.cloud.aiplatform import schema
-from google.cloud.aiplatform.v1.schema.trainingjob import definition_v1
 from google.longrunning import operations_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -73,14 +78,16 @@ from components.cloud.training import (
 from components.evaluation.metrics import ConfidencePoint, Evaluation, Evaluations
 from components.spec import ExportFormat, OptimizeFor
 
-IMAGE_DATASET_SCHEMA = schema.dataset.metadata.image
+_SCHEMA = "gs://google-cloud-aiplatform/schema"
+IMAGE_DATASET_SCHEMA = f"{_SCHEMA}/dataset/metadata/image_1.0.0.yaml"
 IMPORT_SCHEMAS = {
-    False: schema.dataset.ioformat.image.single_label_classification,
-    True: schema.dataset.ioformat.image.multi_label_classification,
+    False: f"{_SCHEMA}/dataset/ioformat/image_classification_single_label_io_format_1.0.0.yaml",
+    True: f"{_SCHEMA}/dataset/ioformat/image_classification_multi_label_io_format_1.0.0.yaml",
 }
-TRAINING_DEFINITION = schema.training_job.definition.automl_image_classification
-Inputs = definition_v1.AutoMlImageClassificationInputs
-Metadata = definition_v1.AutoMlImageClassificationMetadata
+TRAINING_DEFINITION = f"{_SCHEMA}/trainingjob/definition/automl_image_classification_1.0.0.yaml"
+# The enum values that mean "not set" in the definition's messages (AutoMlImageClassification
+# Inputs.ModelType, AutoMlImageClassificationMetadata.SuccessfulStopReason).
+_UNSET = ("", "MODEL_TYPE_UNSPECIFIED", "SUCCESSFUL_STOP_REASON_UNSPECIFIED")
 PipelineState = aiplatform_v1.PipelineState
 
 # The classification asked for at creation (Vertex AI datasets have none of their own).
@@ -106,11 +113,7 @@ _MAY_PRODUCE = (
 )
 CREATE_TIMEOUT_S = 120.0  # the library's 5 s would make a slow answer an ambiguous one
 _PIPELINE_NAME = re.compile(r"projects/[^/]+/locations/[^/]+/trainingPipelines/[^/]+")
-_VERTEX_MODEL_TYPES: dict[str, Inputs.ModelType] = {
-    # proto-plus enums are indexed by name at run time; mypy does not take them for Enums
-    o.automl_model_type: Inputs.ModelType[o.vertex_model_type]  # type: ignore[misc]
-    for o in OptimizeFor
-}
+_VERTEX_MODEL_TYPES = {o.automl_model_type: o.vertex_model_type for o in OptimizeFor}
 _AUTOML_MODEL_TYPES = {v: k for k, v in _VERTEX_MODEL_TYPES.items()}
 
 
@@ -236,12 +239,8 @@ class VertexAi(TrainingApi):
         base_model: str | None = None,
         recover: Callable[[], str | None] | None = None,
     ) -> str:
-        inputs = Inputs(
-            model_type=vertex_model_type(model_type),
-            budget_milli_node_hours=budget_milli_node_hours,
-            multi_label=self._multilabel(dataset),
-            disable_early_stopping=False,
-            base_model_id=base_model_id(base_model),
+        inputs = training_task_inputs(
+            model_type, budget_milli_node_hours, self._multilabel(dataset), base_model
         )
         split = aiplatform_v1.FilterSplit(
             training_filter=f"labels.{ML_USE_LABEL}=training",
@@ -258,10 +257,7 @@ class VertexAi(TrainingApi):
             labels=dict(labels),
         )
         message = aiplatform_v1.TrainingPipeline.pb(pipeline)
-        json_format.ParseDict(
-            json_format.MessageToDict(Inputs.pb(inputs), always_print_fields_with_no_presence=True),
-            message.training_task_inputs,
-        )
+        json_format.ParseDict(inputs, message.training_task_inputs)
         pipeline = aiplatform_v1.TrainingPipeline.wrap(message)
         return retry.create(
             f"starting training of {display_name}",
@@ -351,22 +347,23 @@ class VertexAi(TrainingApi):
 
     def _model(self, m: aiplatform_v1.Model) -> CloudModel:
         pipeline = self._training_pipeline(m.training_pipeline)
-        inputs, metadata, dataset = Inputs(), Metadata(), ""
+        inputs: dict[str, Any] = {}
+        metadata: dict[str, Any] = {}
+        dataset = ""
         if pipeline is not None:
             message = aiplatform_v1.TrainingPipeline.pb(pipeline)
-            inputs = _struct_as(message.training_task_inputs, Inputs)
-            metadata = _struct_as(message.training_task_metadata, Metadata)
+            inputs = _struct_fields(message.training_task_inputs)
+            metadata = _struct_fields(message.training_task_metadata)
             dataset = f"{self.parent}/datasets/{pipeline.input_data_config.dataset_id}"
-        stop = metadata.successful_stop_reason
         return CloudModel(
             name=m.name,
             display_name=m.display_name,
             dataset=dataset,
-            model_type=_automl_model_type(inputs.model_type),
+            model_type=_automl_model_type(_enum_name(inputs.get("modelType"))),
             labels=MappingProxyType(dict(m.labels)),
-            train_budget_milli_node_hours=inputs.budget_milli_node_hours,
-            train_cost_milli_node_hours=metadata.cost_milli_node_hours,
-            stop_reason="" if stop == stop.SUCCESSFUL_STOP_REASON_UNSPECIFIED else stop.name,
+            train_budget_milli_node_hours=_int64(inputs.get("budgetMilliNodeHours")),
+            train_cost_milli_node_hours=_int64(metadata.get("costMilliNodeHours")),
+            stop_reason=_enum_name(metadata.get("successfulStopReason")),
             create_time=proto_time(m.create_time),
             deployed=bool(m.deployed_models),
         )
@@ -437,8 +434,9 @@ class VertexAi(TrainingApi):
         return operation
 
 
-def vertex_model_type(model_type: str) -> Inputs.ModelType:
-    """The port's (AutoML's) model type name → Vertex AI's `AutoMlImageClassificationInputs`."""
+def vertex_model_type(model_type: str) -> str:
+    """The port's (AutoML's) model type name → Vertex AI's `AutoMlImageClassificationInputs`
+    ModelType name."""
     try:
         return _VERTEX_MODEL_TYPES[model_type]
     except KeyError:
@@ -448,12 +446,24 @@ def vertex_model_type(model_type: str) -> Inputs.ModelType:
         ) from None
 
 
-def _automl_model_type(model_type: Inputs.ModelType) -> str:
-    """Vertex AI's model type → the port's (AutoML's) name; "" when unknown (no pipeline)."""
-    if model_type == Inputs.ModelType.MODEL_TYPE_UNSPECIFIED:
-        return ""
-    name: str = model_type.name
-    return _AUTOML_MODEL_TYPES.get(model_type, name.lower())
+def _automl_model_type(model_type: str) -> str:
+    """Vertex AI's model type name → the port's (AutoML's); "" when unset (no pipeline), a
+    type with no AutoML name (`CLOUD`) in lower case."""
+    return _AUTOML_MODEL_TYPES.get(model_type, model_type.lower())
+
+
+def training_task_inputs(
+    model_type: str, budget_milli_node_hours: int, multilabel: bool, base_model: str | None
+) -> dict[str, Any]:
+    """A pipeline's `trainingTaskInputs`: AutoMlImageClassificationInputs in its JSON form
+    (int64 as a string), every field written, as the SDK's message prints it."""
+    return {
+        "modelType": vertex_model_type(model_type),
+        "baseModelId": base_model_id(base_model),
+        "budgetMilliNodeHours": str(budget_milli_node_hours),
+        "disableEarlyStopping": False,
+        "multiLabel": multilabel,
+    }
 
 
 def label_filter(labels: Mapping[str, str]) -> str:
@@ -466,13 +476,31 @@ def _is(any_message: Any, message_type: Any) -> bool:
     return type_url.endswith("/" + message_type.pb().DESCRIPTOR.full_name)
 
 
-def _struct_as(value: Message, message_type: Any) -> Any:
-    """A Struct-valued field (Value) read as a proto-plus type; unknown fields are ignored."""
+def _struct_fields(value: Message) -> dict[str, Any]:
+    """A Struct-valued field (Value) as a dict; {} when unset or not a Struct."""
     if not value.ListFields():
-        return message_type()
-    message = message_type.pb()()
-    json_format.ParseDict(json_format.MessageToDict(value), message, ignore_unknown_fields=True)
-    return message_type.wrap(message)
+        return {}
+    document = json_format.MessageToDict(value)
+    return document if isinstance(document, dict) else {}
+
+
+def _enum_name(value: Any) -> str:
+    """An enum field of a Struct (its name); "" when unset."""
+    return "" if not isinstance(value, str) or value in _UNSET else value
+
+
+def _int64(value: Any) -> int:
+    """An int64 field of a Struct: a string in proto JSON, a number where a writer put one;
+    0 when unset or not a whole number."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)  # exact, beyond a float's 53 bits
+    try:
+        number = float(value) if isinstance(value, (int, float, str)) else math.nan
+    except ValueError:
+        return 0
+    return int(number) if number.is_integer() else 0
 
 
 def _metrics(evaluation: Any) -> dict[str, Any]:
