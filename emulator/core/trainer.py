@@ -5,7 +5,10 @@ Facade-neutral: inputs are plain examples and a config, the output is a model di
 
 A training has four phases, timed apart (`TrainingResult.timings`, logged):
 1. setup (not billed): decode the TRAIN/VALIDATION images — once per dataset, cached for later
-   trainings (training/data.py) —, build the model, trace and warm up its compiled steps;
+   trainings (training/data.py) —, build the model, trace and warm up its compiled steps — or,
+   for a fresh model of the same graph as the last training's (type, labels, sides, recipe but
+   seed and class weights), reuse that model and its traced steps with every variable set to
+   this training's initial values (`_Compiled`: the same model as traced anew, ~0.8 s less);
 2. epochs (billed, the budget — training/budget.py): optimizer steps and validation, under a
    warm-up + cosine learning-rate schedule, until the budget, the schedule's horizon or early
    stopping ends them (training/stopping.py, training/loop.py); the weights of the epoch with
@@ -207,6 +210,27 @@ ProgressCallback = Callable[[TrainingProgress], None]
 _training_lock = threading.Lock()
 
 
+@dataclass
+class _Compiled:
+    """The last fresh model trained in this process and its traced steps, kept for the next
+    training of the same graph (tracing is most of a small training's setup: ~1 s of ~1.3 s
+    for the low-latency type on 32-px digits). At most one is kept; with `_training_lock`."""
+
+    key: tuple[Any, ...]
+    model: Any  # keras.Model
+    steps: Steps
+
+
+_compiled: _Compiled | None = None
+
+
+def forget_compiled_steps() -> None:
+    """Drops the kept model and traced steps: the next training traces its own."""
+    global _compiled
+    with _training_lock:
+        _compiled = None
+
+
 def _budget_family(model_type: str) -> str:
     return "mobile" if model_type in MOBILE_MODEL_TYPES else "cloud"
 
@@ -300,6 +324,7 @@ class _Training:
         self.arch = architecture(config.model_type)
         self.budget = budget_of(config)
         self.timings: dict[str, float] = {}
+        self.steps_reused = False  # the last training's traced steps served this one
 
     def run(self) -> TrainingResult:
         started = time.monotonic()
@@ -320,11 +345,12 @@ class _Training:
         self._export(model, data, steps.recipe, result, started)
         self.timings["export"] = round(time.monotonic() - started, 3)
         log.info(
-            "[training %s] setup %.1f s (images %s), epochs %.1f s (%.1f s billed: %d of %d "
-            "milli node hours, %s after %d epochs, best %d), export %.1f s",
+            "[training %s] setup %.1f s (images %s, steps %s), epochs %.1f s (%.1f s billed: "
+            "%d of %d milli node hours, %s after %d epochs, best %d), export %.1f s",
             self.config.model_type,
             self.timings["setup"],
             "cached" if data.cached else "decoded",
+            "reused" if self.steps_reused else "traced",
             self.timings["epochs"],
             result.elapsed_seconds,
             result.train_cost_milli_node_hours,
@@ -342,9 +368,17 @@ class _Training:
         data = prepare(self.examples, config.labels, config.multilabel, LARGEST_INPUT, self.cancel)
         if data is None or self.cancel.is_set():
             raise TrainingCancelled(0.0, 0, 0)
-        keras().backend.clear_session()
         seed_everything(config.seed)
         self._flip = self._mirrors(data)
+        kept = self._kept_steps(data)
+        if kept is not None:
+            model, steps, data = kept
+            self._peak_rate = self.arch.learning_rate
+            return data, model, steps
+        global _compiled
+        _compiled = None  # its graph is not this training's: freed before a new one is built
+        keras().backend.clear_session()
+        seed_everything(config.seed)
         model, side, eval_side, learning_rate = self._model(data)
         data = replace(data, x_val=images.resize_rgb(data.x_val, eval_side))
         recipe = self._recipe(data, side, eval_side)
@@ -352,26 +386,62 @@ class _Training:
         core = core_of(model) if eval_side == side else any_side_core(model)
         steps = Steps(core, optimizer, recipe)
         steps.warm_up(data.x_train, data.y_train)
+        if config.base_model_path is None:
+            _compiled = _Compiled(self._graph_key(recipe), model, steps)
         self._peak_rate = learning_rate
         return data, model, steps
+
+    def _graph_key(self, recipe: Recipe) -> tuple[Any, ...]:
+        """What decides a fresh model's graph and its traced steps: the type, the mirror
+        averaging, and the recipe but for its seed and class weights (inputs of the steps)."""
+        mirror_average = self.arch.mirror_average and self._flip
+        return (self.config.model_type, mirror_average, replace(recipe, seed=0, class_weights=None))
+
+    def _kept_steps(self, data: TrainingData) -> tuple[Any, Steps, TrainingData] | None:
+        """The last training's model and traced steps, reset for this one, when this is a fresh
+        model of the same graph: its variables take a freshly built model's initial values (the
+        seed's), the optimizer starts anew — the same training as with steps traced anew."""
+        config = self.config
+        if _compiled is None or config.base_model_path is not None:
+            return None
+        side, eval_side = self._sides(data)
+        data = replace(data, x_val=images.resize_rgb(data.x_val, eval_side))
+        recipe = self._recipe(data, side, eval_side)
+        if self._graph_key(recipe) != _compiled.key:
+            return None
+        initial = self._fresh_model(eval_side)
+        model = _compiled.model
+        for variable, value in zip(model.variables, initial.variables, strict=True):
+            variable.assign(value)
+        _compiled.steps.restart(recipe)
+        _compiled.steps.warm_up(data.x_train, data.y_train)
+        self.steps_reused = True
+        return model, _compiled.steps, data
+
+    def _sides(self, data: TrainingData) -> tuple[int, int]:
+        """(training side, inference side) of a fresh model of this type on these images."""
+        side = fitting_side(data.native_side, self.arch.input_size)
+        return side, max(side, fitting_side(data.native_side, self.arch.largest_side))
+
+    def _fresh_model(self, eval_side: int):  # a keras.Model (untyped)
+        config, arch = self.config, self.arch
+        return build_model(
+            arch,
+            len(config.labels),
+            config.multilabel,
+            eval_side,
+            config.seed,
+            mirror_average=arch.mirror_average and self._flip,
+        )
 
     def _model(self, data: TrainingData) -> tuple[object, int, int, float]:
         """(model, training side, inference side, peak learning rate): a fresh model or one on
         a base model. A fresh model of a type with an `inference_size` resizes to a larger side
         than its training crops, as far as the images hold detail (architectures.py)."""
         config, arch = self.config, self.arch
-        side = fitting_side(data.native_side, arch.input_size)
+        side, eval_side = self._sides(data)
         if config.base_model_path is None:
-            eval_side = max(side, fitting_side(data.native_side, arch.largest_side))
-            model = build_model(
-                arch,
-                len(config.labels),
-                config.multilabel,
-                eval_side,
-                config.seed,
-                mirror_average=arch.mirror_average and self._flip,
-            )
-            return model, side, eval_side, arch.learning_rate
+            return self._fresh_model(eval_side), side, eval_side, arch.learning_rate
         try:
             model, side = build_transfer_model(
                 Path(config.base_model_path),

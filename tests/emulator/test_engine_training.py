@@ -766,3 +766,75 @@ def test_a_type_with_an_inference_side_exports_it_where_the_images_hold_it(examp
     # On images of 32 px, training and inference sides are theirs (enlarging adds no detail).
     small = train(examples, config, tmp_path / "small")
     assert small.input_size == 32
+
+
+def test_a_training_of_the_last_ones_graph_reuses_its_traced_steps_and_trains_the_same_model(
+    examples, tmp_path, monkeypatch
+):
+    """Tracing the compiled steps is most of a small training's setup; a training whose graph
+    is the last one's (type, labels, sides, recipe but seed and class weights) reuses them with
+    every variable reset, and trains exactly the model that steps traced anew would."""
+    config = TrainingConfig(
+        labels=LABELS,
+        model_type="mobile-low-latency-1",
+        budget_milli_node_hours=BUDGET,
+        epochs_per_node_hour=EPOCHS,
+        max_epochs=2,
+        seed=5,
+    )
+    # Other class weights, same graph: a third of the "zero" TRAIN images left out.
+    zeros = [e for e in examples if e.labels == ("zero",) and e.split == Split.TRAIN]
+    fewer_zeros = [e for e in examples if e not in zeros[::3]]
+    other = replace(config, seed=6)
+    traced = []
+    warm_up = trainer_module.Steps.warm_up
+
+    def counting_warm_up(steps, *args):
+        traced.append(steps.train.experimental_get_tracing_count())
+        warm_up(steps, *args)
+
+    monkeypatch.setattr(trainer_module.Steps, "warm_up", counting_warm_up)
+    trainer_module.forget_compiled_steps()
+    first = train(examples, config, tmp_path / "first")
+    between = train(fewer_zeros, other, tmp_path / "between")  # reuses, another seed
+    again = train(examples, config, tmp_path / "again")  # reuses, back to the first seed
+    assert traced == [0, 1, 1], "each warm-up after the first ran on steps traced already"
+    trainer_module.forget_compiled_steps()
+    alone = train(fewer_zeros, other, tmp_path / "alone")  # traced anew
+    assert traced[-1] == 0
+
+    def tflite(result):
+        return (result.model_dir / "model.tflite").read_bytes()
+
+    assert tflite(again) == tflite(first)
+    assert [h.val_loss for h in again.history] == [h.val_loss for h in first.history]
+    assert tflite(between) == tflite(alone)
+    assert [h.val_loss for h in between.history] == [h.val_loss for h in alone.history]
+    assert tflite(between) != tflite(first)
+
+
+def test_a_training_of_another_graph_traces_its_own_steps(examples, tmp_path, monkeypatch):
+    """Another label count after a training: a graph of its own, traced anew, and a model
+    with its own head."""
+    config = TrainingConfig(
+        labels=LABELS,
+        model_type="mobile-low-latency-1",
+        budget_milli_node_hours=BUDGET,
+        epochs_per_node_hour=EPOCHS,
+        max_epochs=1,
+    )
+    traced = []
+    warm_up = trainer_module.Steps.warm_up
+
+    def counting_warm_up(steps, *args):
+        traced.append(steps.train.experimental_get_tracing_count())
+        warm_up(steps, *args)
+
+    monkeypatch.setattr(trainer_module.Steps, "warm_up", counting_warm_up)
+    trainer_module.forget_compiled_steps()
+    train(examples, config, tmp_path / "three")
+    two = [replace(e, labels=("zero",) if e.labels == ("zero",) else ("one",)) for e in examples]
+    result = train(two, replace(config, labels=("zero", "one")), tmp_path / "two")
+    assert traced == [0, 0]
+    interpreter = Interpreter(model_path=str(result.model_dir / "model.tflite"))
+    assert [int(d["shape"][-1]) for d in interpreter.get_output_details()] == [2]

@@ -5,14 +5,17 @@ augments the batch (augment.py), computes the loss — label-smoothed cross-entr
 class for multiclass, binary cross-entropy for multilabel — and applies AdamW at the learning
 rate of the schedule (stopping.py). Both compiled functions are traced and run once on a batch
 before the clock starts (`warm_up`), and every variable is restored afterwards: tracing is
-setup, not training, and the weights start from their seeded initial values.
+setup, not training, and the weights start from their seeded initial values. The traced steps
+serve later trainings of the same graph too (`restart`: the recipe's seed and class weights are
+inputs of the graph, not constants in it; trainer.py keeps the last training's).
 """
 
 import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +84,12 @@ class Steps:
             else tf.TensorSpec([None], tf.int64)
         )
         pixels_spec = tf.TensorSpec([None, None, None, 3], tf.uint8)
-        weights = tf.constant(recipe.class_weights or [1.0] * recipe.num_labels, tf.float32)
+        # A variable, not a constant: a later training of the same graph sets its own.
+        weights = tf.Variable(
+            recipe.class_weights or [1.0] * recipe.num_labels, trainable=False, dtype=tf.float32
+        )
+        self._class_weights = weights
+        self._optimizer_start: list[Any] = []
 
         def targets_and_weights(y):
             """Dense targets (label-smoothed one-hot for multiclass) and per-image weights."""
@@ -133,15 +141,37 @@ class Steps:
         return np.concatenate(out) if out else np.zeros((0, self.recipe.num_labels), np.float32)
 
     def warm_up(self, pixels: np.ndarray, y: np.ndarray) -> None:
-        """Traces both functions on one batch, then restores every variable (nothing learnt)."""
+        """Runs both functions once on one batch — tracing them the first time, and again after
+        `tf.random.set_seed`, which drops TensorFlow's kernel caches (the first step after it
+        costs ~0.4 s, which belongs to setup, not to the budget) — then restores every
+        variable (nothing learnt)."""
         tf = tensorflow()
-        self.optimizer.build(self.model.trainable_variables)
+        if not self.optimizer.built:
+            self.optimizer.build(self.model.trainable_variables)
         variables = [*self.model.variables, *self.optimizer.variables]
         saved = [v.numpy() for v in variables]
+        if not self._optimizer_start:
+            self._optimizer_start = saved[len(self.model.variables) :]
         batch = slice(0, self.recipe.batch_size)
         self.train(pixels[batch], y[batch], tf.constant([0, 0], tf.int32))
         self.predict(pixels[:1])
         for variable, value in zip(variables, saved, strict=True):
+            variable.assign(value)
+
+    def restart(self, recipe: Recipe) -> None:
+        """Readies the traced steps (`warm_up` done) for another training of the same graph:
+        its recipe (the same but for the seed and the class weights) and the optimizer's
+        variables as they were before any step. The caller resets the model's variables, then
+        runs `warm_up` (after seeding)."""
+        if replace(recipe, seed=0, class_weights=None) != replace(
+            self.recipe, seed=0, class_weights=None
+        ):
+            raise ValueError("restart needs a recipe of the same graph")
+        if not self._optimizer_start:
+            raise ValueError("restart needs traced steps (warm_up first)")
+        self.recipe = recipe
+        self._class_weights.assign(recipe.class_weights or [1.0] * recipe.num_labels)
+        for variable, value in zip(self.optimizer.variables, self._optimizer_start, strict=True):
             variable.assign(value)
 
 
