@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import pulumi_gcp as gcp
+from pulumi_gcp import organizations, storage
 
 from components.graph import NODE_KINDS, Component, Node, NodeKind, Ref, build_graph, substitute
 from components.providers.bucket import BucketInputs
@@ -75,14 +75,12 @@ def _gcp_bucket(
     rules = []
     if inputs["deleteAfterDays"]:
         rules.append(
-            gcp.storage.BucketLifecycleRuleArgs(
-                action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
-                condition=gcp.storage.BucketLifecycleRuleConditionArgs(
-                    age=inputs["deleteAfterDays"]
-                ),
+            storage.BucketLifecycleRuleArgs(
+                action=storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                condition=storage.BucketLifecycleRuleConditionArgs(age=inputs["deleteAfterDays"]),
             )
         )
-    bucket = gcp.storage.Bucket(
+    bucket = storage.Bucket(
         node.name,
         name=inputs["bucketName"],
         project=config.project,
@@ -90,15 +88,15 @@ def _gcp_bucket(
         storage_class=inputs["storageClass"],
         uniform_bucket_level_access=True,
         public_access_prevention="enforced",
-        versioning=gcp.storage.BucketVersioningArgs(enabled=inputs["versioning"]),
+        versioning=storage.BucketVersioningArgs(enabled=inputs["versioning"]),
         lifecycle_rules=rules,
         labels=inputs["labels"],
         force_destroy=inputs["forceDestroy"],
         opts=pulumi.ResourceOptions(parent=parent, protect=node.protect, import_=imported),
     )
     # The training service reads the CSV index and images and writes exports here.
-    number = gcp.organizations.get_project_output(project_id=config.project).number
-    gcp.storage.BucketIAMMember(
+    number = organizations.get_project_output(project_id=config.project).number
+    storage.BucketIAMMember(
         f"{node.document.name}-training-access",
         bucket=bucket.name,
         role="roles/storage.objectAdmin",
