@@ -28,8 +28,8 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The README's test command: the lint, then the suite; mypy (the slow part of the lint, a
-# minute without its cache) runs beside the suite and its report is printed after it. Prints
+# The README's test command: the lint, then the suite; mypy (the slow part of the lint, ~25 s
+# of CPU without its cache) runs beside the suite and its report is printed after it. Prints
 # the suite's wall time at the end. The suite waits on processes and sockets more than it
 # computes (one worker keeps a 2-core machine at 0.73 cores), so it runs in PYTEST_WORKERS
 # processes, a test file per worker at a time (module fixtures, such as a trained model, are
