@@ -394,8 +394,7 @@ class _Training:
     def _graph_key(self, recipe: Recipe) -> tuple[Any, ...]:
         """What decides a fresh model's graph and its traced steps: the type, the mirror
         averaging, and the recipe but for its seed and class weights (inputs of the steps)."""
-        mirror_average = self.arch.mirror_average and self._flip
-        return (self.config.model_type, mirror_average, replace(recipe, seed=0, class_weights=None))
+        return (self.config.model_type, self._mirror_average, recipe.graph())
 
     def _kept_steps(self, data: TrainingData) -> tuple[Any, Steps, TrainingData] | None:
         """The last training's model and traced steps, reset for this one, when this is a fresh
@@ -431,8 +430,13 @@ class _Training:
             config.multilabel,
             eval_side,
             config.seed,
-            mirror_average=arch.mirror_average and self._flip,
+            mirror_average=self._mirror_average,
         )
+
+    @property
+    def _mirror_average(self) -> bool:
+        """Whether a fresh model averages each image with its mirror (architectures.py)."""
+        return self.arch.mirror_average and self._flip
 
     def _model(self, data: TrainingData) -> tuple[object, int, int, float]:
         """(model, training side, inference side, peak learning rate): a fresh model or one on

@@ -768,8 +768,24 @@ def test_a_type_with_an_inference_side_exports_it_where_the_images_hold_it(examp
     assert small.input_size == 32
 
 
+@pytest.fixture
+def traced(monkeypatch) -> list[int]:
+    """For every warm-up of the training steps, how often they had been traced before it
+    (0: traced anew); no steps kept from an earlier test."""
+    counts: list[int] = []
+    warm_up = trainer_module.Steps.warm_up
+
+    def counting_warm_up(steps, *args):
+        counts.append(steps.train.experimental_get_tracing_count())
+        warm_up(steps, *args)
+
+    monkeypatch.setattr(trainer_module.Steps, "warm_up", counting_warm_up)
+    trainer_module.forget_compiled_steps()
+    return counts
+
+
 def test_a_training_of_the_last_ones_graph_reuses_its_traced_steps_and_trains_the_same_model(
-    examples, tmp_path, monkeypatch
+    examples, tmp_path, traced
 ):
     """Tracing the compiled steps is most of a small training's setup; a training whose graph
     is the last one's (type, labels, sides, recipe but seed and class weights) reuses them with
@@ -786,15 +802,6 @@ def test_a_training_of_the_last_ones_graph_reuses_its_traced_steps_and_trains_th
     zeros = [e for e in examples if e.labels == ("zero",) and e.split == Split.TRAIN]
     fewer_zeros = [e for e in examples if e not in zeros[::3]]
     other = replace(config, seed=6)
-    traced = []
-    warm_up = trainer_module.Steps.warm_up
-
-    def counting_warm_up(steps, *args):
-        traced.append(steps.train.experimental_get_tracing_count())
-        warm_up(steps, *args)
-
-    monkeypatch.setattr(trainer_module.Steps, "warm_up", counting_warm_up)
-    trainer_module.forget_compiled_steps()
     first = train(examples, config, tmp_path / "first")
     between = train(fewer_zeros, other, tmp_path / "between")  # reuses, another seed
     again = train(examples, config, tmp_path / "again")  # reuses, back to the first seed
@@ -813,7 +820,7 @@ def test_a_training_of_the_last_ones_graph_reuses_its_traced_steps_and_trains_th
     assert tflite(between) != tflite(first)
 
 
-def test_a_training_of_another_graph_traces_its_own_steps(examples, tmp_path, monkeypatch):
+def test_a_training_of_another_graph_traces_its_own_steps(examples, tmp_path, traced):
     """Another label count after a training: a graph of its own, traced anew, and a model
     with its own head."""
     config = TrainingConfig(
@@ -823,15 +830,6 @@ def test_a_training_of_another_graph_traces_its_own_steps(examples, tmp_path, mo
         epochs_per_node_hour=EPOCHS,
         max_epochs=1,
     )
-    traced = []
-    warm_up = trainer_module.Steps.warm_up
-
-    def counting_warm_up(steps, *args):
-        traced.append(steps.train.experimental_get_tracing_count())
-        warm_up(steps, *args)
-
-    monkeypatch.setattr(trainer_module.Steps, "warm_up", counting_warm_up)
-    trainer_module.forget_compiled_steps()
     train(examples, config, tmp_path / "three")
     two = [replace(e, labels=("zero",) if e.labels == ("zero",) else ("one",)) for e in examples]
     result = train(two, replace(config, labels=("zero", "one")), tmp_path / "two")

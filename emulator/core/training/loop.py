@@ -51,6 +51,11 @@ class Recipe:
     class_weights: tuple[float, ...] | None  # multiclass: n / (k · n_class)
     seed: int
 
+    def graph(self) -> "Recipe":
+        """What the traced steps are made of: all but the seed and the class weights, which
+        are inputs of the steps (a recipe differing only in those reuses them)."""
+        return replace(self, seed=0, class_weights=None)
+
 
 @dataclass(frozen=True)
 class EpochRecord:
@@ -163,9 +168,7 @@ class Steps:
         its recipe (the same but for the seed and the class weights) and the optimizer's
         variables as they were before any step. The caller resets the model's variables, then
         runs `warm_up` (after seeding)."""
-        if replace(recipe, seed=0, class_weights=None) != replace(
-            self.recipe, seed=0, class_weights=None
-        ):
+        if recipe.graph() != self.recipe.graph():
             raise ValueError("restart needs a recipe of the same graph")
         if not self._optimizer_start:
             raise ValueError("restart needs traced steps (warm_up first)")
