@@ -219,9 +219,13 @@ class _Handler(gcs_server.RequestHandler):
     protocol_version = "HTTP/1.1"
     MessageClass = _RequestHeaders
 
-    def __init__(self, gcs: "GcsServer", peer: tuple, server: SimpleNamespace) -> None:
+    def __init__(
+        self, gcs: "GcsServer", peer: tuple, server: SimpleNamespace, delayed: bool = False
+    ) -> None:
         # Not BaseRequestHandler.__init__: that serves a socket; `answer` serves bytes.
+        # `delayed`: the request waited its DELAY fault before it was answered.
         self._gcs = gcs
+        self._delayed = delayed
         self._faults = gcs._faults
         self._calls = gcs._calls
         self._status: int | None = None
@@ -341,7 +345,7 @@ class _Handler(gcs_server.RequestHandler):
             self._send_error(404, "NOT_FOUND", "/wipe is not served by the edge-labeler emulator")
             return
         try:
-            self._faults.check(name)
+            self._faults.check(name, delayed=self._delayed)
         except ServiceError as exc:
             self._send_error(exc.code.http_status, exc.code.name, exc.message)
             return
@@ -505,25 +509,31 @@ class GcsServer:
     def start(self) -> str:
         self._storage = self._open()
         self._httpd = LoopHttpServer(
-            self._host, self._port, self._answer, self._may_wait, name="gcs-http"
+            self._host, self._port, self._answer, self._waits, name="gcs-http"
         )
         # What the package's handlers read of their server (its address, for links).
         self._listening = SimpleNamespace(server_address=self._httpd.server_address)
         self._rewrite_links()
         return self.url
 
-    def _answer(self, request: bytes, peer: tuple) -> tuple[bytes, bool]:
-        return _Handler(self, peer, self._listening).answer(request)
+    def _answer(self, request: bytes, peer: tuple, waited: float) -> tuple[bytes, bool]:
+        return _Handler(self, peer, self._listening, delayed=waited > 0).answer(request)
 
-    def _may_wait(self, method: str, target: str) -> bool:
-        """Whether a request may wait (a fault armed for it, the call gate closed): it is then
-        answered on a thread of its own, not on the listener's (see transport/loop_http.py)."""
+    def _waits(self, method: str, target: str) -> float | None:
+        """When a request is answered (see transport/loop_http.py): now (0) unless a fault is
+        armed for it or the call gate is closed; after its DELAY (taken now, waited on the
+        listener's thread); on a thread of its own (None) when it may block."""
         if self._calls.gate.is_closed:
-            return True
+            return None
         if not self._faults.any_armed():
-            return False
+            return 0.0
         name = json_api_method(method, urlparse(target).path)
-        return self._faults.affects(name) or (name == INSERT and self._faults.affects(COMMIT_STEP))
+        if name == INSERT and self._faults.affects(COMMIT_STEP, delays=False):
+            return None
+        delay = self._faults.take_delay(name)
+        if delay is not None:
+            return delay
+        return None if self._faults.affects(name) else 0.0
 
     def _before_commit(self) -> None:
         """COMMIT_STEP: a fault there fails or holds an upload whose content is staged."""

@@ -190,10 +190,12 @@ class FaultInjector:
         """Whether any fault is armed now (without the lock: a hint that may be stale)."""
         return bool(self._faults)
 
-    def affects(self, name: str) -> bool:
-        """Whether a fault is armed now for `name`, before or after its call."""
+    def affects(self, name: str, delays: bool = True) -> bool:
+        """Whether a fault is armed now for `name`, before or after its call (with `delays`
+        False: one that is not a DELAY, which checkpoints ignore)."""
         with self._changed:
-            return self._find(name) is not None or self._find(name, after=True) is not None
+            found = (self._find(name), self._find(name, after=True))
+            return any(f is not None and (delays or f.effect != DELAY) for f in found)
 
     def held(self) -> list[str]:
         """Checkpoints and calls currently blocked by a HOLD or HOLD_RESPONSE fault."""
@@ -256,18 +258,30 @@ class FaultInjector:
             self._held.remove(entry)
             self._changed.notify_all()
 
-    def check(self, name: str) -> None:
-        """Before a call of `name`: raises the armed error, or blocks while HOLD is armed."""
-        self._apply(name, after=False)
+    def take_delay(self, name: str) -> float | None:
+        """The seconds a DELAY armed for `name` (before its call) puts in front of this call,
+        taken now (one of its count), for a caller that waits them without blocking a thread
+        and then calls `check(name, delayed=True)`; None when no such delay is armed."""
+        with self._changed:
+            fault = self._find(name)
+            if fault is None or fault.effect != DELAY or fault.delay <= 0:
+                return None
+            self._take(fault)
+            return fault.delay
+
+    def check(self, name: str, delayed: bool = False) -> None:
+        """Before a call of `name`: raises the armed error, blocks while HOLD is armed, or
+        sleeps an armed DELAY (unless `delayed`: the call waited it already, `take_delay`)."""
+        self._apply(name, after=False, delayed=delayed)
 
     def respond(self, name: str) -> None:
         """After a call of `name` was processed: the same, for faults armed with `after`."""
         self._apply(name, after=True)
 
-    def _apply(self, name: str, after: bool) -> None:
+    def _apply(self, name: str, after: bool, delayed: bool = False) -> None:
         with self._changed:
             fault = self._find(name, after)
-            if fault is None:
+            if fault is None or (delayed and fault.effect == DELAY):
                 return
             if fault.effect == DELAY:
                 self._take(fault)
