@@ -34,17 +34,20 @@ so that both run under the same load of a shared machine; its git directory lies
 the tree, which the Dataset reads unchanged. Page caches are warm for all. No assertions on
 time: this prints figures, and BENCH_ROW lines for bench/table.py.
 
-What bounds the first import on the 2-core machine of wave 2 (2026-12-03, measured, recorded so
-that the next attempt starts from it): creating files. The emulator's HTTP thread spent ~50 % of
-its samples in `os.open(O_CREAT)` of the staged content and record files (py-spy), 22 s of wall
-for 40,681 creates in one bench run against 7.9 s of that thread's CPU; the same 10,000 empty-file
-creates took 0.2 s in one folder and 4.5 s in another of the same ext4 disk, and `cp -r` of the
-images 0.32-8.8 s in runs minutes apart. A prototype writing the object records to one
-append-only file per bucket (one create per upload instead of two) did not show a gain beside it
-(create 17.0 s mean of 5 vs 17.6 s, alternated runs); with the group sync also off, 13.2 / 13.9 s
-vs 15.7 / 16.8 s. Not kept: it would change the records' crash rules for ~15 %, while `cp -r`
-alone took 7-8 s in those runs. The lever left is to create fewer files: small objects' content
-appended to pack files (their readers take offset and length), not built.
+What bounds the first import on the 2-core machine of wave 2, measured (recorded so that the
+next attempt starts from it). Until 2026-12-04 this bench removed its three `cp -r` copies
+(30,000 files) right before the import, and ext4 then charged the import's creates (two per
+object: content and record) ~220 µs of CPU each instead of 25-35 µs (cp_r_seconds); the
+figure was 440-610 images/s, with 30-50 % of the emulator's HTTP thread in `os.open(O_CREAT)`.
+With the copies kept: 775-870 images/s (check 0.9-1.5 s, create 10.1-11.4 s). What is left
+is CPU on 2 cores: per upload ~0.8 ms in the client (google-cloud-storage, requests, urllib3,
+http.client; spread over the stack, no hot spot) and ~0.5 ms in the emulator's HTTP thread,
+i.e. 13-14 s of CPU for 10,000 uploads, ~7 s of wall at best, plus the upload pool's start,
+the listing, the index and the import (~1.3 s); 1,000 images/s would need that CPU cut by a
+quarter on both sides. A prototype writing the object records to one append-only file per
+bucket (one create per upload instead of two; measured while creates were penalized) gained
+~15 % and was not kept (it changes the records' crash rules); small objects' content in pack
+files (their readers take offset and length) is not built.
 """
 
 import argparse
@@ -139,7 +142,13 @@ def write_sources(data_dir: Path, images: list[Image]) -> tuple[Path, Path]:
 
 
 def cp_r_seconds(source: Path, scratch: Path, runs: int = 3) -> float:
-    """Median wall time of `cp -r source <scratch>/copy-i`."""
+    """Median wall time of `cp -r source <scratch>/copy-i`.
+
+    The copies are kept until the bench ends: on ext4, the first files created after many
+    were removed cost several times the CPU (measured here: 10,000 creates at 219 µs each right
+    after 20,000 removals, 25-34 µs otherwise; the inode allocator passes over inodes freed
+    moments ago), so removing them here charged the import that follows (two creates per
+    object) for the baseline's cleanup."""
     times = []
     for i in range(runs):
         target = scratch / f"copy-{i}"
@@ -147,7 +156,6 @@ def cp_r_seconds(source: Path, scratch: Path, runs: int = 3) -> float:
         started = time.perf_counter()
         subprocess.run(["cp", "-r", str(source), str(target)], check=True)
         times.append(time.perf_counter() - started)
-        shutil.rmtree(target)
     return statistics.median(times)
 
 
