@@ -12,7 +12,6 @@ item labels are kept for FilterSplit. Operations are named under the dataset
 from collections.abc import Callable
 from typing import Any
 
-from google.cloud.aiplatform import schema
 from google.cloud.aiplatform_v1 import types
 from google.longrunning import operations_pb2
 
@@ -54,7 +53,7 @@ def _import_kind(config: types.ImportDataConfig, where: str) -> ClassificationTy
                 f"Field: {where}.import_schema_uri; Message: required; for image "
                 f"classification: {', '.join(IMPORT_SCHEMAS)}"
             )
-        known = known_schema(uri, schema.dataset.ioformat)
+        known = known_schema(uri, "dataset.ioformat")
         raise (Unimplemented if known else InvalidArgument)(
             f"Field: {where}.import_schema_uri; Message: {uri} is not emulated; the "
             f"emulator imports image classification: {', '.join(IMPORT_SCHEMAS)}"
@@ -89,7 +88,7 @@ class DatasetService(VertexService):
                 f"{IMAGE_METADATA_SCHEMA}"
             )
         if uri != IMAGE_METADATA_SCHEMA:
-            error = Unimplemented if known_schema(uri, schema.dataset.metadata) else InvalidArgument
+            error = Unimplemented if known_schema(uri, "dataset.metadata") else InvalidArgument
             raise error(
                 f"Field: dataset.metadata_schema_uri; Message: {uri} is not emulated; the "
                 f"emulator holds image datasets ({IMAGE_METADATA_SCHEMA})"

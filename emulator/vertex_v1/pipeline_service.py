@@ -9,9 +9,8 @@ an operation in Vertex AI: clients read the TrainingPipeline.
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from google.cloud.aiplatform import schema
 from google.cloud.aiplatform_v1 import types
 from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2, json_format
@@ -27,9 +26,17 @@ from emulator.core.trainer import budget_limits
 from emulator.vertex_v1.filters import Fields, parse_filter
 from emulator.vertex_v1.operations import API
 from emulator.vertex_v1.resources import ID_PREFIX, PIPELINE_STATES, pipeline_pb
-from emulator.vertex_v1.schemas import MODEL_TYPES, TRAINING_DEFINITION, Inputs, known_schema
+from emulator.vertex_v1.schemas import (
+    TRAINING_DEFINITION,
+    known_schema,
+    model_types,
+    training_messages,
+)
 from emulator.vertex_v1.service import VertexService, validate_display_name
 from emulator.vertex_v1.splits import filter_split, fraction_split
+
+if TYPE_CHECKING:
+    from emulator.vertex_v1.schemas import Inputs
 
 SERVICE = "google.cloud.aiplatform.v1.PipelineService"
 
@@ -63,7 +70,7 @@ def _definition(definition: str) -> str:
                 f"{_PREFIX}.training_task_definition; Message: required; for image "
                 f"classification: {TRAINING_DEFINITION}"
             )
-        known = known_schema(definition, schema.training_job.definition)
+        known = known_schema(definition, "training_job.definition")
         raise (Unimplemented if known else InvalidArgument)(
             f"{_PREFIX}.training_task_definition; Message: {definition} is not emulated; "
             f"the emulator trains {TRAINING_DEFINITION}"
@@ -122,7 +129,7 @@ class PipelineService(VertexService):
                 f"not match dataset {dataset.name}, which holds "
                 f"{'multi-label' if multilabel else 'single-label'} classification annotations"
             )
-        model_type = MODEL_TYPES.get(inputs.model_type, "cloud")  # unset: CLOUD, the default
+        model_type = model_types().get(inputs.model_type, "cloud")  # unset: CLOUD, the default
         budget = self._budget(inputs, model_type)
         model_name = _model_name(pipeline)
         base_model_id = inputs.base_model_id
@@ -159,19 +166,20 @@ class PipelineService(VertexService):
         return pipeline_pb(created, self.backend.pipelines.status(created))
 
     @staticmethod
-    def _inputs(raw: Any) -> Inputs:
+    def _inputs(raw: Any) -> "Inputs":
         where = "Field: training_pipeline.training_task_inputs"
         if not isinstance(raw, dict):
             raise InvalidArgument(
                 f"{where}; Message: required; an object with modelType, budgetMilliNodeHours, "
                 "multiLabel (AutoMlImageClassificationInputs)"
             )
-        message = Inputs.pb()()
+        inputs_type = training_messages()[0]
+        message = inputs_type.pb()()
         try:
             json_format.ParseDict(raw, message)
         except json_format.ParseError as exc:
             raise InvalidArgument(f"{where}; Message: {exc}") from None
-        inputs = Inputs.wrap(message)
+        inputs = inputs_type.wrap(message)
         if inputs.disable_early_stopping:
             raise Unimplemented(
                 f"{where}.disableEarlyStopping; Message: not emulated: the emulator always "
@@ -180,16 +188,17 @@ class PipelineService(VertexService):
         return inputs
 
     @staticmethod
-    def _budget(inputs: Inputs, model_type: str) -> int | None:
+    def _budget(inputs: "Inputs", model_type: str) -> int | None:
         budget = inputs.budget_milli_node_hours
         if not budget:
             return None  # the service's default for the model type
         low, high = budget_limits(model_type)
         if not low <= budget <= high:
+            model_type_name = training_messages()[0].ModelType(inputs.model_type).name
             raise InvalidArgument(
                 "Field: training_pipeline.training_task_inputs.budgetMilliNodeHours; Message: "
-                f"{budget} is out of range for modelType "
-                f"{Inputs.ModelType(inputs.model_type).name}; allowed: {low:,}–{high:,}"
+                f"{budget} is out of range for modelType {model_type_name}; "
+                f"allowed: {low:,}–{high:,}"
             )
         return budget
 

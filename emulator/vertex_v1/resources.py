@@ -21,7 +21,7 @@ from emulator.vertex_v1.schemas import (
     IMAGE_METADATA_SCHEMA,
     METRICS_SCHEMA,
     SLICE_DIMENSION,
-    Metadata,
+    training_messages,
 )
 from emulator.vertex_v1.values import metrics_json, to_value
 
@@ -183,12 +183,13 @@ def pipeline_pb(pipeline: TrainingPipeline, status: PipelineStatus) -> Message:
     message = types.TrainingPipeline.pb(types.TrainingPipeline(**fields))
     message.training_task_inputs.CopyFrom(to_value(spec["training_task_inputs"]))
     if status.state is PipelineState.SUCCEEDED:
-        metadata = Metadata(
+        metadata_type = training_messages()[1]
+        metadata = metadata_type(
             cost_milli_node_hours=status.train_cost_milli_node_hours,
-            successful_stop_reason=member(Metadata.SuccessfulStopReason, status.stop_reason),
+            successful_stop_reason=member(metadata_type.SuccessfulStopReason, status.stop_reason),
         )
         message.training_task_metadata.CopyFrom(
-            to_value(json_format.MessageToDict(Metadata.pb(metadata)))
+            to_value(json_format.MessageToDict(metadata_type.pb(metadata)))
         )
     if status.error is not None:
         message.error.CopyFrom(

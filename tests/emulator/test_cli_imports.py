@@ -78,3 +78,19 @@ def test_the_commands_that_drive_a_running_emulator_load_no_server(tmp_path):
         assert process.wait(timeout=HANG_GUARD_S) == 0  # `stop` ended it
     finally:
         process.kill()
+
+
+def test_a_started_emulator_has_not_loaded_the_vertex_ai_sdk(tmp_path):
+    """The Vertex AI facade imported the whole high-level SDK (`google.cloud.aiplatform`:
+    1.0-1.5 s of CPU of the ~2.7 s the server's import took) for four schema URIs and the
+    training task's messages, so every emulator start paid for it. The first request that
+    needs them loads them (vertex_v1/schemas.py); the facade's wire types are loaded."""
+    start = (
+        "from pathlib import Path\nfrom emulator.server import EmulatorServer\n"
+        f"server = EmulatorServer(Path({str(tmp_path / 'data')!r}))\n"
+        "server.start()\nserver.stop()"
+    )
+    loaded = _new_modules("", start)
+    assert "google.cloud.aiplatform_v1" in loaded
+    sdk = [m for m in loaded if m.split(".")[:3] == ["google", "cloud", "aiplatform"]]
+    assert sorted(sdk)[:3] == []

@@ -148,3 +148,26 @@ def test_the_export_operation_is_named_under_the_model_and_read_by_its_location_
     by_location = f"{PARENT}/operations/{name.rsplit('/', 1)[-1]}"
     request = operations_pb2.GetOperationRequest(name=by_location)
     assert vertex.models.get_operation(request).name == name
+
+
+def test_the_schema_uris_the_emulator_writes_out_are_the_sdks():
+    """vertex_v1/schemas.py spells the URIs out so that a start need not import the SDK."""
+    from emulator.core.datasets import ClassificationType
+    from emulator.vertex_v1 import schemas
+
+    image = schema.dataset.ioformat.image
+    written_out = (
+        schemas.IMAGE_METADATA_SCHEMA,
+        schemas.IMPORT_SCHEMAS,
+        schemas.TRAINING_DEFINITION,
+    )
+    assert written_out == (
+        schema.dataset.metadata.image,
+        {
+            image.single_label_classification: ClassificationType.MULTICLASS,
+            image.multi_label_classification: ClassificationType.MULTILABEL,
+        },
+        schema.training_job.definition.automl_image_classification,
+    )
+    assert schemas.known_schema(image.bounding_box, "dataset.ioformat")
+    assert not schemas.known_schema(f"{image.bounding_box}x", "dataset.ioformat")
