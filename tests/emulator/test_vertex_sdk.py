@@ -17,7 +17,9 @@ from google.cloud.aiplatform import schema
 from google.longrunning import operations_pb2
 
 from components.evaluation.tflite import inspect_tflite
+from emulator.core.datasets import ClassificationType
 from emulator.core.trainer import EPOCHS_PER_NODE_HOUR_ENV
+from emulator.vertex_v1 import schemas
 from tests.fixtures.emulator import LOCATION, patched_environ, storage_client
 from tests.fixtures.vertex import upload_digits, vertex_clients, vertex_sdk, write_csv
 
@@ -152,9 +154,6 @@ def test_the_export_operation_is_named_under_the_model_and_read_by_its_location_
 
 def test_the_schema_uris_the_emulator_writes_out_are_the_sdks():
     """vertex_v1/schemas.py spells the URIs out so that a start need not import the SDK."""
-    from emulator.core.datasets import ClassificationType
-    from emulator.vertex_v1 import schemas
-
     image = schema.dataset.ioformat.image
     written_out = (
         schemas.IMAGE_METADATA_SCHEMA,
