@@ -44,12 +44,13 @@ is CPU on 2 cores: per upload ~0.8 ms in the client (google-cloud-storage, reque
 http.client; spread over the stack, no hot spot) and ~0.5 ms in the emulator's HTTP thread,
 of which the file system takes most (the handler alone, 5,000 uploads called in a loop without
 sockets: 0.51-0.83 ms of CPU each with the data directory on this ext4, 0.21-0.22 ms on tmpfs;
-two creates and two renames per upload), i.e. 13-14 s of CPU for 10,000 uploads, ~7 s of wall at best, plus the upload pool's start,
-the listing, the index and the import (~1.3 s); 1,000 images/s would need that CPU cut by a
-quarter on both sides. A prototype writing the object records to one append-only file per
-bucket (one create per upload instead of two; measured while creates were penalized) gained
-~15 % and was not kept (it changes the records' crash rules); small objects' content in pack
-files (their readers take offset and length) is not built.
+two creates and two renames per upload), i.e. 13-14 s of CPU for 10,000 uploads, ~7 s of
+wall at best, plus the upload pool's start, the listing, the index and the import (~1.3 s);
+1,000 images/s would need that CPU cut by a quarter on both sides. A prototype writing the
+object records to one append-only file per bucket (one create per upload instead of two;
+measured while creates were penalized) gained ~15 % and was not kept (it changes the records'
+crash rules); small objects' content in pack files (their readers take offset and length) is
+not built.
 """
 
 import argparse
