@@ -19,10 +19,13 @@ on the photos (240 TRAIN crops at 96 px), `120,50,45` for low latency, versatile
 accuracy as they are now (high accuracy made 44 epochs in two quiet minutes, versatile 48–51;
 the earlier high accuracy at 72 px made 28–30, hence the `120,50,28` of older figures). In the
 bench's runs at load 1.5–2, 50 and 45 epochs took versatile and high accuracy 60–66 s each.
-Measured again on 2026-12-04 with nothing else running (the load of 2 is the training's own):
-at the default scale, seed 7, low latency made 174 epochs (best 111), versatile 48, high
-accuracy 43 — low latency's 120 above is short of its minute now; figures made with
-`120,50,45` stay as they were measured.
+Measured again on 2026-12-04 with nothing else running (the load of 2 is the training's own),
+at the default scale: low latency made 174 epochs (seed 7) in one run and 129 / 127 (seeds 8,
+9) in the next, minutes later; versatile 48 / 47 / 47, high accuracy 43 / 45 / 42. An epoch
+budget of `120,50,45` is still near a minute's for versatile and high accuracy; low latency's
+minute moves by a third between runs. Top-1 in those runs: 97.17 / 99.00 / 97.67 % (seed 7),
+94.33 / 96.67 / 96.50 % (seed 8), 95.00 / 96.83 / 96.67 % (seed 9) for low latency /
+versatile / high accuracy.
 
 Baselines, measured in the same run: an SVC (RBF) and a LogisticRegression on the same pixels
 (and, for the digits, the SVC on scikit-learn's own 8×8 digits), and an untrained Keras
