@@ -516,8 +516,8 @@ class GcsServer:
         self._rewrite_links()
         return self.url
 
-    def _answer(self, request: bytes, peer: tuple, waited: float) -> tuple[bytes, bool]:
-        return _Handler(self, peer, self._listening, delayed=waited > 0).answer(request)
+    def _answer(self, request: bytes, peer: tuple, delayed: bool) -> tuple[bytes, bool]:
+        return _Handler(self, peer, self._listening, delayed).answer(request)
 
     def _waits(self, method: str, target: str) -> float | None:
         """When a request is answered (see transport/loop_http.py): now (0) unless a fault is

@@ -44,9 +44,9 @@ MAX_HEAD_BYTES = 101 * (65536 + 2) + 2
 # Worker threads for the requests that may wait (each waits on its own).
 WAITING_WORKERS = 128
 
-# (request bytes, peer address, seconds it waited its `waits`) → (response bytes, close the
-# connection after it)
-Answer = Callable[[bytes, tuple, float], tuple[bytes, bool]]
+# (request bytes, peer address, whether it waited the seconds `waits` gave) → (response bytes,
+# close the connection after it)
+Answer = Callable[[bytes, tuple, bool], tuple[bytes, bool]]
 # (method, request target) → 0: answer now; seconds: answer on the loop once they passed; None:
 # answer on a worker thread (see the module's docstring)
 Waits = Callable[[str, str], float | None]
@@ -165,25 +165,25 @@ class _Connection(asyncio.Protocol):
             self._continued = False
             wait = self._server._waits(head.method, head.target)
             if wait == 0:
-                self._write(*self._server._answer_safely(request, self._peer, 0.0))
+                self._write(*self._server._answer_safely(request, self._peer, False))
                 continue
             self._waiting = True
             self._transport.pause_reading()
             if wait is None:
                 answered = self._server._loop.run_in_executor(
-                    self._server._workers, self._server._answer_safely, request, self._peer, 0.0
+                    self._server._workers, self._server._answer_safely, request, self._peer, False
                 )
                 answered.add_done_callback(self._answered)
             else:
-                self._server._loop.call_later(wait, self._answer_waited, request, wait)
+                self._server._loop.call_later(wait, self._answer_waited, request)
             return
 
     def _answered(self, answered: "asyncio.Future[tuple[bytes, bool]]") -> None:
         self._resume(None if answered.cancelled() else answered.result())
 
-    def _answer_waited(self, request: bytes, waited: float) -> None:
+    def _answer_waited(self, request: bytes) -> None:
         if self._transport is not None:  # not closed meanwhile
-            self._resume(self._server._answer_safely(request, self._peer, waited))
+            self._resume(self._server._answer_safely(request, self._peer, True))
 
     def _resume(self, answer: tuple[bytes, bool] | None) -> None:
         """Writes the answer of the request that waited, then serves what came after it."""
@@ -227,7 +227,7 @@ class LoopHttpServer:
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._thread.start()
 
-    def _answer_safely(self, request: bytes, peer: tuple, waited: float) -> tuple[bytes, bool]:
+    def _answer_safely(self, request: bytes, peer: tuple, waited: bool) -> tuple[bytes, bool]:
         try:
             return self._answer(request, peer, waited)
         except Exception:  # a bug in a handler: answered 500, not a dropped connection

@@ -28,9 +28,9 @@ from emulator.vertex_v1.operations import API
 from emulator.vertex_v1.resources import ID_PREFIX, PIPELINE_STATES, pipeline_pb
 from emulator.vertex_v1.schemas import (
     TRAINING_DEFINITION,
+    inputs_message,
     known_schema,
     model_types,
-    training_messages,
 )
 from emulator.vertex_v1.service import VertexService, validate_display_name
 from emulator.vertex_v1.splits import filter_split, fraction_split
@@ -173,7 +173,7 @@ class PipelineService(VertexService):
                 f"{where}; Message: required; an object with modelType, budgetMilliNodeHours, "
                 "multiLabel (AutoMlImageClassificationInputs)"
             )
-        inputs_type = training_messages()[0]
+        inputs_type = inputs_message()
         message = inputs_type.pb()()
         try:
             json_format.ParseDict(raw, message)
@@ -194,7 +194,7 @@ class PipelineService(VertexService):
             return None  # the service's default for the model type
         low, high = budget_limits(model_type)
         if not low <= budget <= high:
-            model_type_name = training_messages()[0].ModelType(inputs.model_type).name
+            model_type_name = inputs_message().ModelType(inputs.model_type).name
             raise InvalidArgument(
                 "Field: training_pipeline.training_task_inputs.budgetMilliNodeHours; Message: "
                 f"{budget} is out of range for modelType {model_type_name}; "

@@ -21,7 +21,7 @@ from emulator.vertex_v1.schemas import (
     IMAGE_METADATA_SCHEMA,
     METRICS_SCHEMA,
     SLICE_DIMENSION,
-    training_messages,
+    metadata_message,
 )
 from emulator.vertex_v1.values import metrics_json, to_value
 
@@ -183,7 +183,7 @@ def pipeline_pb(pipeline: TrainingPipeline, status: PipelineStatus) -> Message:
     message = types.TrainingPipeline.pb(types.TrainingPipeline(**fields))
     message.training_task_inputs.CopyFrom(to_value(spec["training_task_inputs"]))
     if status.state is PipelineState.SUCCEEDED:
-        metadata_type = training_messages()[1]
+        metadata_type = metadata_message()
         metadata = metadata_type(
             cost_milli_node_hours=status.train_cost_milli_node_hours,
             successful_stop_reason=member(metadata_type.SuccessfulStopReason, status.stop_reason),

@@ -2,7 +2,8 @@
 
 Image datasets (metadata schema `image`) imported with the single- or multi-label
 classification schema, trained by the AutoML image classification definition; its
-training task inputs and metadata are definition_v1's messages (`training_messages()`).
+training task inputs and metadata are definition_v1's messages (`inputs_message()`,
+`metadata_message()`).
 
 The URIs are written out here (tests/emulator/test_vertex_sdk.py checks them against the
 package's constants): the package's `schema` constants and definition_v1 come only with the
@@ -41,21 +42,24 @@ METRICS_SCHEMA = f"{_SCHEMAS}/modelevaluation/classification_metrics_1.0.0.yaml"
 SLICE_DIMENSION = "annotationSpec"
 
 
-@functools.cache
-def training_messages() -> "tuple[type[Inputs], type[Metadata]]":
-    """definition_v1's AutoMlImageClassificationInputs and AutoMlImageClassificationMetadata."""
+def inputs_message() -> "type[Inputs]":
+    """definition_v1's AutoMlImageClassificationInputs."""
     from google.cloud.aiplatform.v1.schema.trainingjob import definition_v1
 
-    return (
-        definition_v1.AutoMlImageClassificationInputs,
-        definition_v1.AutoMlImageClassificationMetadata,
-    )
+    return definition_v1.AutoMlImageClassificationInputs
+
+
+def metadata_message() -> "type[Metadata]":
+    """definition_v1's AutoMlImageClassificationMetadata."""
+    from google.cloud.aiplatform.v1.schema.trainingjob import definition_v1
+
+    return definition_v1.AutoMlImageClassificationMetadata
 
 
 @functools.cache
 def model_types() -> dict[int, str]:
     """Vertex AI model types → the engine's (AutoML's names)."""
-    model_type = training_messages()[0].ModelType
+    model_type = inputs_message().ModelType
     return {
         model_type.CLOUD: "cloud",
         model_type.MOBILE_TF_LOW_LATENCY_1: "mobile-low-latency-1",
