@@ -27,7 +27,7 @@ horizontal mirrors only where the data shows that they keep labels — and there
 high accuracy also average each image with its mirror at inference (architectures.py).
 
 Determinism. One seed drives weight initialisation, shuffling and augmentation; TensorFlow runs
-with op determinism and oneDNN off (tf_setup). With an epoch budget
+with op determinism (tf_setup). With an epoch budget
 (`EDGE_LABELER_EMULATOR_EPOCHS_PER_NODE_HOUR`) or `max_epochs`, two runs with the same seed,
 data and config produce the same weights and the same .tflite bytes; a wall-clock budget stops
 after however many steps the machine managed, and its schedule follows the clock, so it is
