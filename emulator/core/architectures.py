@@ -112,6 +112,13 @@ per cycle), versatile's network at 48 epochs, seed 7 (2026-12-04, before oneDNN'
 tf_setup): one cycle 98.00 %; two cycles of 24 epochs: their weights 90.83 / 97.17 %, averaged
 96.00 %; three of 16: 81.83 / 94.67 / 97.83 %, averaged 97.00 % (the last two 98.00 %). At a
 minute's epochs the earlier cycles' networks are too weak to add to the last.
+
+With oneDNN's kernels (tf_setup, 2026-12-04) a minute pays for 60-87 epochs of versatile and
+58-76 of high accuracy on `photos12` instead of 47-51 and 42-45, and the order of the types'
+means held on the bench's seeds 7-9 in two runs (versatile 97.11 / 97.39 %, high accuracy
+97.33 / 98.06 %) but not on seeds 10-12 (98.33 against 98.06 %): high accuracy's lead over
+versatile, +0.20 points per seed over the nine (standard error 0.42), is still within what a
+seed swings (bench/bench_training.py).
 """
 
 import random
