@@ -6,9 +6,10 @@ Facade-neutral: inputs are plain examples and a config, the output is a model di
 A training has four phases, timed apart (`TrainingResult.timings`, logged):
 1. setup (not billed): decode the TRAIN/VALIDATION images — once per dataset, cached for later
    trainings (training/data.py) —, build the model, trace and warm up its compiled steps — or,
-   for a fresh model of the same graph as the last training's (type, labels, sides, recipe but
-   seed and class weights), reuse that model and its traced steps with every variable set to
-   this training's initial values (`_Compiled`: the same model as traced anew, ~0.8 s less);
+   for a fresh model of the same graph as one of the last few graphs trained in this process
+   (type, labels, sides, recipe but seed and class weights), reuse that model and its traced
+   steps with every variable set to this training's initial values (`_Compiled`: the same
+   model as traced anew, ~0.8 s less on the digits, 2-3 s on the photos);
 2. epochs (billed, the budget — training/budget.py): optimizer steps and validation, under a
    warm-up + cosine learning-rate schedule, until the budget, the schedule's horizon or early
    stopping ends them (training/stopping.py, training/loop.py); the weights of the epoch with
@@ -41,6 +42,7 @@ import logging
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
@@ -212,23 +214,25 @@ _training_lock = threading.Lock()
 
 @dataclass
 class _Compiled:
-    """The last fresh model trained in this process and its traced steps, kept for the next
-    training of the same graph (tracing is most of a small training's setup: ~1 s of ~1.3 s
-    for the low-latency type on 32-px digits). At most one is kept; with `_training_lock`."""
+    """A fresh model trained in this process and its traced steps, kept for a later training of
+    the same graph (tracing is most of a small training's setup: ~1 s of ~1.3 s for the
+    low-latency type on 32-px digits; 2.3-3.2 s for the larger types on 64-px photos)."""
 
-    key: tuple[Any, ...]
     model: Any  # keras.Model
     steps: Steps
 
 
-_compiled: _Compiled | None = None
+# The kept graphs by graph key (`_Training._graph_key`), least recently used first: a process
+# that alternates between a few graphs (model types, label counts) traces each once. With
+# `_training_lock`.
+KEPT_GRAPHS = 4
+_compiled: OrderedDict[tuple[Any, ...], _Compiled] = OrderedDict()
 
 
 def forget_compiled_steps() -> None:
-    """Drops the kept model and traced steps: the next training traces its own."""
-    global _compiled
+    """Drops every kept model and its traced steps: the next training traces its own."""
     with _training_lock:
-        _compiled = None
+        _compiled.clear()
 
 
 def _budget_family(model_type: str) -> str:
@@ -375,9 +379,9 @@ class _Training:
             model, steps, data = kept
             self._peak_rate = self.arch.learning_rate
             return data, model, steps
-        global _compiled
-        _compiled = None  # its graph is not this training's: freed before a new one is built
-        keras().backend.clear_session()
+        while len(_compiled) >= KEPT_GRAPHS:  # freed before a new one is built
+            _compiled.popitem(last=False)
+        keras().backend.clear_session()  # auto-named objects count from 0, as in a new process
         seed_everything(config.seed)
         model, side, eval_side, learning_rate = self._model(data)
         data = replace(data, x_val=images.resize_rgb(data.x_val, eval_side))
@@ -387,7 +391,7 @@ class _Training:
         steps = Steps(core, optimizer, recipe)
         steps.warm_up(data.x_train, data.y_train)
         if config.base_model_path is None:
-            _compiled = _Compiled(self._graph_key(recipe), model, steps)
+            _compiled[self._graph_key(recipe)] = _Compiled(model, steps)
         self._peak_rate = learning_rate
         return data, model, steps
 
@@ -397,25 +401,27 @@ class _Training:
         return (self.config.model_type, self._mirror_average, recipe.graph())
 
     def _kept_steps(self, data: TrainingData) -> tuple[Any, Steps, TrainingData] | None:
-        """The last training's model and traced steps, reset for this one, when this is a fresh
-        model of the same graph: its variables take a freshly built model's initial values (the
-        seed's), the optimizer starts anew — the same training as with steps traced anew."""
+        """A kept model of this graph and its traced steps, reset for this training, when this
+        is a fresh model: its variables take a freshly built model's initial values (the seed's),
+        the optimizer starts anew — the same training as with steps traced anew."""
         config = self.config
-        if _compiled is None or config.base_model_path is not None:
+        if not _compiled or config.base_model_path is not None:
             return None
         side, eval_side = self._sides(data)
         data = replace(data, x_val=images.resize_rgb(data.x_val, eval_side))
         recipe = self._recipe(data, side, eval_side)
-        if self._graph_key(recipe) != _compiled.key:
+        key = self._graph_key(recipe)
+        kept = _compiled.get(key)
+        if kept is None:
             return None
+        _compiled.move_to_end(key)
         initial = self._fresh_model(eval_side)
-        model = _compiled.model
-        for variable, value in zip(model.variables, initial.variables, strict=True):
+        for variable, value in zip(kept.model.variables, initial.variables, strict=True):
             variable.assign(value)
-        _compiled.steps.restart(recipe)
-        _compiled.steps.warm_up(data.x_train, data.y_train)
+        kept.steps.restart(recipe)
+        kept.steps.warm_up(data.x_train, data.y_train)
         self.steps_reused = True
-        return model, _compiled.steps, data
+        return kept.model, kept.steps, data
 
     def _sides(self, data: TrainingData) -> tuple[int, int]:
         """(training side, inference side) of a fresh model of this type on these images."""

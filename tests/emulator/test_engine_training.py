@@ -836,3 +836,32 @@ def test_a_training_of_another_graph_traces_its_own_steps(examples, tmp_path, tr
     assert traced == [0, 0]
     interpreter = Interpreter(model_path=str(result.model_dir / "model.tflite"))
     assert [int(d["shape"][-1]) for d in interpreter.get_output_details()] == [2]
+
+
+def test_a_graph_traced_before_another_one_is_reused_after_it(examples, tmp_path, traced):
+    """A process alternates between graphs (a test file per model type, the rehearsal's types):
+    the traced steps of the last few graphs are kept, not only the last one's, and a model
+    trained on kept steps, or traced while another graph is kept, is the same bytes as one
+    traced alone."""
+    config = TrainingConfig(
+        labels=LABELS,
+        model_type="mobile-low-latency-1",
+        budget_milli_node_hours=BUDGET,
+        epochs_per_node_hour=EPOCHS,
+        max_epochs=1,
+    )
+    two = [replace(e, labels=("zero",) if e.labels == ("zero",) else ("one",)) for e in examples]
+    two_config = replace(config, labels=("zero", "one"))
+    first = train(examples, config, tmp_path / "first")
+    other = train(two, two_config, tmp_path / "other")  # another graph, traced anew
+    again = train(examples, config, tmp_path / "again")  # the first graph's kept steps
+    assert traced == [0, 0, 1]
+    trainer_module.forget_compiled_steps()
+    alone = train(two, two_config, tmp_path / "alone")
+    assert traced[-1] == 0
+
+    def tflite(result):
+        return (result.model_dir / "model.tflite").read_bytes()
+
+    assert tflite(again) == tflite(first)
+    assert tflite(other) == tflite(alone)
