@@ -9,14 +9,18 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
+# The pinned packages are installed with uv (pinned in requirements-dev.txt, itself installed
+# with pip): it fetches, unpacks and compiles to bytecode on every core — this venv in 38 s
+# instead of pip's 95 s on a 2-core machine, both from an empty cache (2026-12-04).
+UV = $(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode
 $(STAMP): requirements.txt requirements-dev.txt policy/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check "$$(grep '^uv==' requirements-dev.txt)"
+	$(UV) -r requirements.txt -r requirements-dev.txt
 # pulumi-policy for tests/policy/, at the policy pack's pin, without the protobuf 5 it declares
 # (policy/requirements.txt says why).
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps \
-		"$$(grep '^pulumi-policy==' policy/requirements.txt)"
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(UV) --no-deps "$$(grep '^pulumi-policy==' policy/requirements.txt)"
+	$(UV) --no-deps -e .
 	touch $(STAMP)
 
 lint: venv
