@@ -7,8 +7,13 @@ the same seeded softmax scores; each run once untimed, then the median of 5 (ste
 The first call in a process is printed apart: it pays the first touch of the pages of its
 large arrays (the allocator hands freed large blocks back to the system until its threshold
 adapts) — 0.30–0.72 s for ours against ~0.12 s after, on this VM on 2026-12-03, when the
-median of 3 that included it read 0.13–0.18 s (3.9–5.6×). Prints BENCH_ROW lines
-(bench/table.py).
+median of 3 that included it read 0.13–0.18 s (3.9–5.6×). On another 2-core VM (AMD EPYC,
+2026-12-04), where NumPy sorts 1,000,000 float64 in 53 ms (as slowly as its heapsort) and the
+same code took 0.21 s (3.6×), the evaluator now sorts each label's column once and merges the
+sorted columns for the overall evaluation (a stable sort of sorted runs: 20 ms instead of
+53), on both cores (the columns' sorts, then the merge beside the labels' metrics): 0.113-0.155
+s against scikit-learn's 0.73-0.94 s (6.1-6.5×); on one core alone it was 0.16 s (4.4×).
+Prints BENCH_ROW lines (bench/table.py).
 """
 
 import statistics

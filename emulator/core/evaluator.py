@@ -30,7 +30,9 @@ Definitions (documented here because the API's own text is brief):
   the label.
 """
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -155,12 +157,8 @@ def compute_evaluations(
     top1 = np.zeros_like(truth)
     top1[np.arange(n), top] = True
 
-    # Binary cross-entropy terms of every pair, computed once for the overall and per-label
-    # losses (clipped to [ε, 1 − ε]).
-    clipped = np.clip(scores, _EPS, 1 - _EPS)
-    pair_loss = np.where(truth, np.log(clipped), np.log1p(-clipped))
     if multilabel:
-        overall_loss = _mean_loss(pair_loss.ravel())
+        overall_loss = _mean_loss(_pair_loss(scores, truth).ravel())
     else:
         p_true = np.clip(scores[truth], _EPS, 1.0)
         overall_loss = float(-np.mean(np.log(p_true))) if p_true.size else 0.0
@@ -170,39 +168,30 @@ def compute_evaluations(
         cells = np.argmax(truth, axis=1)[labelled] * k + top[labelled]
         rows = np.bincount(cells, minlength=k * k).reshape(k, k)
         confusion = ConfusionMatrix(ids, tuple(labels), tuple(tuple(map(int, r)) for r in rows))
-    ranked = _Ranked(scores.ravel(), truth.ravel(), top1.ravel())
+
+    def label_evaluation(c: int, ranked: _Ranked) -> ModelEvaluation:
+        loss = _mean_loss(_pair_loss(scores[:, c], truth[:, c]))
+        return ModelEvaluation(
+            annotation_spec_id=ids[c],
+            display_name=labels[c],
+            evaluated_example_count=ranked.positives,
+            classification_evaluation_metrics=ranked.metrics(loss, None, (ids[c],)),
+        )
+
+    # On every core (NumPy's sorts and searches release the GIL): the labels' columns sorted,
+    # then their sorted scores merged for the overall evaluation while the labels' metrics are
+    # computed. The same results whatever the threads.
+    with ThreadPoolExecutor(max_workers=max(1, min(k, os.cpu_count() or 1))) as pool:
+        columns = list(pool.map(_Ranked.of, scores.T, truth.T, top1.T))
+        merging = pool.submit(_Ranked.merged, columns)
+        per_label = list(pool.map(label_evaluation, range(k), columns))
+        ranked = merging.result()
     overall = ModelEvaluation(
         annotation_spec_id="",
         display_name="",
         evaluated_example_count=n,
-        classification_evaluation_metrics=ClassificationEvaluationMetrics(
-            au_prc=ranked.average_precision(),
-            au_roc=ranked.roc_auc(),
-            log_loss=overall_loss,
-            confidence_metrics_entry=ranked.entries(),
-            confusion_matrix=confusion,
-            annotation_spec_id=ids,
-        ),
+        classification_evaluation_metrics=ranked.metrics(overall_loss, confusion, ids),
     )
-    per_label = []
-    for c, (spec_id, label) in enumerate(zip(ids, labels, strict=True)):
-        column, positive = scores[:, c], truth[:, c]
-        ranked = _Ranked(column, positive, top1[:, c])
-        per_label.append(
-            ModelEvaluation(
-                annotation_spec_id=spec_id,
-                display_name=label,
-                evaluated_example_count=ranked.positives,
-                classification_evaluation_metrics=ClassificationEvaluationMetrics(
-                    au_prc=ranked.average_precision(),
-                    au_roc=ranked.roc_auc(),
-                    log_loss=_mean_loss(pair_loss[:, c]),
-                    confidence_metrics_entry=ranked.entries(),
-                    confusion_matrix=None,
-                    annotation_spec_id=(spec_id,),
-                ),
-            )
-        )
     return (overall, *per_label)
 
 
@@ -211,14 +200,52 @@ class _Ranked:
     and its top-1 positives): every count "pairs scoring ≥ t" is a binary search in them, for
     the thresholds and for the PR and ROC curves alike, instead of a pass over the pairs."""
 
-    def __init__(self, scores: np.ndarray, truth: np.ndarray, top1: np.ndarray) -> None:
+    def __init__(
+        self, scores: np.ndarray, positive: np.ndarray, top1: np.ndarray, top1_positive: np.ndarray
+    ) -> None:
+        """Each array sorted ascending: all scores, and those of the positives, of the top-1
+        pairs and of the top-1 positives."""
         self.size = scores.size
-        self._scores = np.sort(scores)
-        self._positive = np.sort(scores[truth])
-        self._top1 = np.sort(scores[top1])
-        self._top1_positive = np.sort(scores[top1 & truth])
+        self._scores, self._positive = scores, positive
+        self._top1, self._top1_positive = top1, top1_positive
         self.positives = self._positive.size
         self.negatives = self.size - self.positives
+
+    @classmethod
+    def of(cls, scores: np.ndarray, truth: np.ndarray, top1: np.ndarray) -> "_Ranked":
+        """The pairs of one column (scores, whether each is in the truth, whether top-1)."""
+        return cls(
+            np.sort(scores),
+            np.sort(scores[truth]),
+            np.sort(scores[top1]),
+            np.sort(scores[top1 & truth]),
+        )
+
+    @classmethod
+    def merged(cls, parts: Sequence["_Ranked"]) -> "_Ranked":
+        """Every pair of several columns: their sorted arrays merged — a stable sort (timsort)
+        of sorted runs merges them (2.5-3× faster than sorting the pairs again), with the same
+        result."""
+
+        def merge(arrays: list[np.ndarray]) -> np.ndarray:
+            if not arrays:
+                return np.zeros(0)
+            return np.sort(np.concatenate(arrays), kind="stable")
+
+        kinds = ("_scores", "_positive", "_top1", "_top1_positive")
+        return cls(*(merge([getattr(p, kind) for p in parts]) for kind in kinds))
+
+    def metrics(
+        self, log_loss: float, confusion: ConfusionMatrix | None, ids: tuple[str, ...]
+    ) -> "ClassificationEvaluationMetrics":
+        return ClassificationEvaluationMetrics(
+            au_prc=self.average_precision(),
+            au_roc=self.roc_auc(),
+            log_loss=log_loss,
+            confidence_metrics_entry=self.entries(),
+            confusion_matrix=confusion,
+            annotation_spec_id=ids,
+        )
 
     @cached_property
     def _curve(self) -> tuple[np.ndarray, np.ndarray]:
@@ -301,6 +328,15 @@ def _rates(tp: int, fp: int, positives: int, negatives: int) -> tuple[float, flo
 
 def _f1(precision: float, recall: float) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def _pair_loss(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Binary cross-entropy terms of pairs (probabilities clipped to [ε, 1 − ε]): ln p where
+    the pair is in the truth, ln(1 − p) where not."""
+    clipped = np.clip(scores, _EPS, 1 - _EPS)
+    terms = np.log1p(-clipped)
+    terms[truth] = np.log(clipped[truth])
+    return terms
 
 
 def _mean_loss(pair_loss: np.ndarray) -> float:
