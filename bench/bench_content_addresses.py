@@ -13,9 +13,12 @@ Both against an in-process emulator, in the same run, median of 3. No assertions
 import argparse
 import hashlib
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.cloud.clients import CloudTarget
 from components.cloud.storage import ObjectStore, Upload

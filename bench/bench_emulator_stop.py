@@ -29,6 +29,8 @@ from pathlib import Path
 
 from google.cloud import automl_v1
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from emulator.core.trainer import SECONDS_PER_NODE_HOUR_ENV
 from tests.fixtures.digits import digit_images
 from tests.fixtures.emulator import (
