@@ -784,20 +784,34 @@ def traced(monkeypatch) -> list[int]:
     return counts
 
 
+def _low_latency(max_epochs: int, **changes) -> TrainingConfig:
+    """The low-latency type at the tests' budget, ended after `max_epochs`."""
+    return TrainingConfig(
+        labels=LABELS,
+        model_type="mobile-low-latency-1",
+        budget_milli_node_hours=BUDGET,
+        epochs_per_node_hour=EPOCHS,
+        max_epochs=max_epochs,
+        **changes,
+    )
+
+
+def _zero_or_one(examples: list[Example]) -> list[Example]:
+    """The examples with two labels instead of three: another label count, another graph."""
+    return [replace(e, labels=("zero",) if e.labels == ("zero",) else ("one",)) for e in examples]
+
+
+def _tflite(result) -> bytes:
+    return (result.model_dir / "model.tflite").read_bytes()
+
+
 def test_a_training_of_the_last_ones_graph_reuses_its_traced_steps_and_trains_the_same_model(
     examples, tmp_path, traced
 ):
     """Tracing the compiled steps is most of a small training's setup; a training whose graph
     is the last one's (type, labels, sides, recipe but seed and class weights) reuses them with
     every variable reset, and trains exactly the model that steps traced anew would."""
-    config = TrainingConfig(
-        labels=LABELS,
-        model_type="mobile-low-latency-1",
-        budget_milli_node_hours=BUDGET,
-        epochs_per_node_hour=EPOCHS,
-        max_epochs=2,
-        seed=5,
-    )
+    config = _low_latency(max_epochs=2, seed=5)
     # Other class weights, same graph: a third of the "zero" TRAIN images left out.
     zeros = [e for e in examples if e.labels == ("zero",) and e.split == Split.TRAIN]
     fewer_zeros = [e for e in examples if e not in zeros[::3]]
@@ -810,28 +824,19 @@ def test_a_training_of_the_last_ones_graph_reuses_its_traced_steps_and_trains_th
     alone = train(fewer_zeros, other, tmp_path / "alone")  # traced anew
     assert traced[-1] == 0
 
-    def tflite(result):
-        return (result.model_dir / "model.tflite").read_bytes()
-
-    assert tflite(again) == tflite(first)
+    assert _tflite(again) == _tflite(first)
     assert [h.val_loss for h in again.history] == [h.val_loss for h in first.history]
-    assert tflite(between) == tflite(alone)
+    assert _tflite(between) == _tflite(alone)
     assert [h.val_loss for h in between.history] == [h.val_loss for h in alone.history]
-    assert tflite(between) != tflite(first)
+    assert _tflite(between) != _tflite(first)
 
 
 def test_a_training_of_another_graph_traces_its_own_steps(examples, tmp_path, traced):
     """Another label count after a training: a graph of its own, traced anew, and a model
     with its own head."""
-    config = TrainingConfig(
-        labels=LABELS,
-        model_type="mobile-low-latency-1",
-        budget_milli_node_hours=BUDGET,
-        epochs_per_node_hour=EPOCHS,
-        max_epochs=1,
-    )
+    config = _low_latency(max_epochs=1)
     train(examples, config, tmp_path / "three")
-    two = [replace(e, labels=("zero",) if e.labels == ("zero",) else ("one",)) for e in examples]
+    two = _zero_or_one(examples)
     result = train(two, replace(config, labels=("zero", "one")), tmp_path / "two")
     assert traced == [0, 0]
     interpreter = Interpreter(model_path=str(result.model_dir / "model.tflite"))
@@ -843,14 +848,8 @@ def test_a_graph_traced_before_another_one_is_reused_after_it(examples, tmp_path
     the traced steps of the last few graphs are kept, not only the last one's, and a model
     trained on kept steps, or traced while another graph is kept, is the same bytes as one
     traced alone."""
-    config = TrainingConfig(
-        labels=LABELS,
-        model_type="mobile-low-latency-1",
-        budget_milli_node_hours=BUDGET,
-        epochs_per_node_hour=EPOCHS,
-        max_epochs=1,
-    )
-    two = [replace(e, labels=("zero",) if e.labels == ("zero",) else ("one",)) for e in examples]
+    config = _low_latency(max_epochs=1)
+    two = _zero_or_one(examples)
     two_config = replace(config, labels=("zero", "one"))
     first = train(examples, config, tmp_path / "first")
     other = train(two, two_config, tmp_path / "other")  # another graph, traced anew
@@ -860,8 +859,5 @@ def test_a_graph_traced_before_another_one_is_reused_after_it(examples, tmp_path
     alone = train(two, two_config, tmp_path / "alone")
     assert traced[-1] == 0
 
-    def tflite(result):
-        return (result.model_dir / "model.tflite").read_bytes()
-
-    assert tflite(again) == tflite(first)
-    assert tflite(other) == tflite(alone)
+    assert _tflite(again) == _tflite(first)
+    assert _tflite(other) == _tflite(alone)
