@@ -58,6 +58,19 @@ packed objects on both cores during the import's check (1.8 s instead of 0.9-1.2
 baseline's repository now has `gc.auto` 0. Runs straight after another leave ext4 freeing the
 last run's 50,000 files: the next run's creates cost several times more for seconds (613 and
 631 images/s measured that way; after a pause 874, and 917 with `gc.auto` 0).
+On 2026-12-04 (session 21) the figure was 771-965 images/s on ext4 and 1,065-1,078 with the
+scratch folder in /dev/shm (check 1.2 s, uploads 6.5 s at 1.75 busy cores, system CPU 1.5 s
+instead of 5-6 s). This VM's root file system is ext4 without a journal; in that mode the inode
+allocator passes over inodes freed in the last minutes, and a file create cost 10-20 µs in
+some block groups and 250-550 µs in others (the same folder fast, then slow after two rounds of
+5,000 creates and removals; a new folder at the root of the disk stayed fast), so the
+emulator's two creates per upload were 4-5 s of the loop thread's time. The bench now prints
+that cost, measured beside the emulator's data just before the import, with the same in
+/dev/shm as its baseline. Measured and not kept: answering uploads on 1, 2 or 4 threads
+beside the loop (750-806 images/s: the creates' system time is CPU the client needs too); no
+record write at all (an upper bound for one create per upload: 862-872, each remaining create
+then cost ~400 µs instead of ~240); 4 or 8 uploads in flight instead of 32 (client CPU 3.4
+instead of 4.4 s per worker, the same wall time: the emulator's loop was the bound).
 """
 
 import argparse
@@ -167,6 +180,27 @@ def cp_r_seconds(source: Path, scratch: Path, runs: int = 3) -> float:
         subprocess.run(["cp", "-r", str(source), str(target)], check=True)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+PROBE_FILES = 2_000
+
+
+def create_microseconds(folder: Path, count: int = PROBE_FILES) -> float:
+    """Mean wall µs of creating one small file (`open(O_CREAT | O_EXCL)`, write, close) in a
+    new `folder`: what each of the emulator's two creates per upload costs right now there.
+
+    On this VM's ext4 (mounted without a journal) that cost is 10-20 µs in some block groups
+    and 250-550 µs in others, for minutes after many files were removed in them (measured on
+    2026-12-04); the first import's figure follows it. The files are kept until the bench ends
+    (removing them would slow the creates that follow, see cp_r_seconds)."""
+    folder.mkdir(parents=True)
+    data = b"x" * 1700  # an object record's size
+    started = time.perf_counter()
+    for i in range(count):
+        fd = os.open(folder / f"{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, data)
+        os.close(fd)
+    return (time.perf_counter() - started) / count * 1e6
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -286,9 +320,10 @@ def import_with_emulator(
     kinds: tuple[str, ...],
     faults: str = "",
     git: GitStatus | None = None,
-) -> tuple[list[SourceRun], int]:
+) -> tuple[list[SourceRun], int, float]:
     """A fresh emulator (with `faults` armed), a Bucket, then each source's runs (with `git`,
-    its no-ops)."""
+    its no-ops); also the µs of a file create beside the emulator's data, just before."""
+    create_us = create_microseconds(tmp / f"{name}-create-probe")
     server = EmulatorServer(tmp / name)
     os.environ.update(server.start())
     if faults:
@@ -309,7 +344,16 @@ def import_with_emulator(
         in_bucket = len(ObjectStore(target, bucket).names("images/"))
     finally:
         server.stop()
-    return runs, in_bucket
+    return runs, in_bucket, create_us
+
+
+def tmpfs_create_microseconds() -> float | None:
+    """`create_microseconds` in a folder of /dev/shm (a file system in memory), None without
+    one: what a create costs where the disk costs nothing."""
+    if not os.access("/dev/shm", os.W_OK):
+        return None
+    with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="bench-create-") as folder:
+        return create_microseconds(Path(folder) / "probe")
 
 
 def scratch_project(tmp: Path) -> Path:
@@ -342,12 +386,13 @@ def main(argv: list[str] | None = None) -> int:
 
         cache = tmp / "scan-cache"
         os.environ["EDGE_LABELER_CACHE_DIR"] = str(cache)  # inherited by the provider host
-        runs, in_bucket = import_with_emulator(
+        runs, in_bucket, create_us = import_with_emulator(
             tmp, project, cache, "plain", ("directory", "zip"), git=git
         )
-        (delayed,), _ = import_with_emulator(
+        (delayed,), _, _ = import_with_emulator(
             tmp, project, cache, "delayed", ("directory",), faults=DELAY
         )
+        tmpfs_us = tmpfs_create_microseconds()
 
     n = len(images)
     print(f"load average before/after: {load[0]:.2f} / {os.getloadavg()[0]:.2f} (2 cores)")
@@ -364,6 +409,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{r.git_warm_s:.3f} s, cold {r.git_cold_s:.3f} s (medians of {NOOP_RUNS})"
         )
     print(f"objects under images/: {in_bucket}")
+    print(
+        f"file create beside the emulator's data just before the first import: {create_us:.0f} "
+        f"µs (the emulator makes two per upload); in /dev/shm: "
+        + ("none" if tmpfs_us is None else f"{tmpfs_us:.0f} µs")
+    )
 
     first = runs[0]
     seconds = first.check_s + first.create_s
@@ -375,6 +425,13 @@ def main(argv: list[str] | None = None) -> int:
         baseline_of="cp -r of the files",
         target="≥ 1,000 images/s",
         met=n / seconds >= 1000,
+    )
+    row(
+        "file create beside the emulator's data (2 per upload), before the first import",
+        create_us,
+        "µs",
+        baseline=tmpfs_us,
+        baseline_of="the same in /dev/shm (tmpfs)",
     )
     delayed_s = delayed.check_s + delayed.create_s
     row(
