@@ -61,10 +61,13 @@ last run's 50,000 files: the next run's creates cost several times more for seco
 On 2026-12-04 (session 21) the figure was 771-965 images/s on ext4 and 1,065-1,078 with the
 scratch folder in /dev/shm (check 1.2 s, uploads 6.5 s at 1.75 busy cores, system CPU 1.5 s
 instead of 5-6 s). This VM's root file system is ext4 without a journal; in that mode the inode
-allocator passes over inodes freed in the last minutes, and a file create cost 10-20 µs in
-some block groups and 250-550 µs in others (the same folder fast, then slow after two rounds of
-5,000 creates and removals; a new folder at the root of the disk stayed fast), so the
-emulator's two creates per upload were 4-5 s of the loop thread's time. The bench now prints
+allocator skips inodes deleted recently and checks every free one of the block group in turn
+(`perf`: 70 % of a create in `find_inode_bit` → `recently_deleted` → `find_get_block_common`),
+and a file create cost 10-20 µs in some block groups and 250-780 µs in others (the same folder
+fast, then slow after two rounds of 5,000 creates and removals, still slow 150 s after the
+last removal; a new folder at the root of the disk stayed fast), so the emulator's two creates
+per upload were 4-5 s of the loop thread's time; each bench run removes its ~60,000 files at
+the end. Journaled ext4 (the default elsewhere) makes no such check. The bench now prints
 that cost, measured beside the emulator's data just before the import, with the same in
 /dev/shm as its baseline. Measured and not kept: answering uploads on 1, 2 or 4 threads
 beside the loop (750-806 images/s: the creates' system time is CPU the client needs too); no
