@@ -192,15 +192,16 @@ def create_microseconds(folder: Path, count: int = PROBE_FILES) -> float:
     """Mean wall µs of creating one small file (`open(O_CREAT | O_EXCL)`, write, close) in a
     new `folder`: what each of the emulator's two creates per upload costs right now there.
 
-    On this VM's ext4 (mounted without a journal) that cost is 10-20 µs in some block groups
-    and 250-550 µs in others, for minutes after many files were removed in them (measured on
-    2026-12-04); the first import's figure follows it. The files are kept until the bench ends
-    (removing them would slow the creates that follow, see cp_r_seconds)."""
+    On this VM's ext4 (mounted without a journal) that cost was 10-20 µs in some block groups
+    and 250-780 µs in others, for minutes after many files were removed in them (see the
+    module's docstring); the first import's figure follows it. The files are kept until the
+    bench ends (removing them would slow the creates that follow, see cp_r_seconds)."""
     folder.mkdir(parents=True)
+    names = [os.path.join(folder, str(i)) for i in range(count)]  # made before the clock starts
     data = b"x" * 1700  # an object record's size
     started = time.perf_counter()
-    for i in range(count):
-        fd = os.open(folder / f"{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    for name in names:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.write(fd, data)
         os.close(fd)
     return (time.perf_counter() - started) / count * 1e6
