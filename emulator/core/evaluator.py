@@ -157,8 +157,12 @@ def compute_evaluations(
     top1 = np.zeros_like(truth)
     top1[np.arange(n), top] = True
 
-    if multilabel:
-        overall_loss = _mean_loss(_pair_loss(scores, truth).ravel())
+    # Binary cross-entropy terms of the pairs: a multilabel evaluation's overall loss is their
+    # mean, and its labels' losses take their columns of it; a multiclass one's labels compute
+    # their own (on the pool below).
+    pair_loss = _pair_loss(scores, truth) if multilabel else None
+    if pair_loss is not None:
+        overall_loss = _mean_loss(pair_loss.ravel())
     else:
         p_true = np.clip(scores[truth], _EPS, 1.0)
         overall_loss = float(-np.mean(np.log(p_true))) if p_true.size else 0.0
@@ -170,7 +174,8 @@ def compute_evaluations(
         confusion = ConfusionMatrix(ids, tuple(labels), tuple(tuple(map(int, r)) for r in rows))
 
     def label_evaluation(c: int, ranked: _Ranked) -> ModelEvaluation:
-        loss = _mean_loss(_pair_loss(scores[:, c], truth[:, c]))
+        terms = pair_loss[:, c] if pair_loss is not None else _pair_loss(scores[:, c], truth[:, c])
+        loss = _mean_loss(terms)
         return ModelEvaluation(
             annotation_spec_id=ids[c],
             display_name=labels[c],
