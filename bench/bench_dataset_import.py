@@ -327,10 +327,9 @@ def import_with_emulator(
     kinds: tuple[str, ...],
     faults: str = "",
     git: GitStatus | None = None,
-) -> tuple[list[SourceRun], int, float]:
+) -> tuple[list[SourceRun], int]:
     """A fresh emulator (with `faults` armed), a Bucket, then each source's runs (with `git`,
-    its no-ops); also the µs of a file create beside the emulator's data, just before."""
-    create_us = create_microseconds(tmp / f"{name}-create-probe")
+    its no-ops)."""
     server = EmulatorServer(tmp / name)
     os.environ.update(server.start())
     if faults:
@@ -351,7 +350,7 @@ def import_with_emulator(
         in_bucket = len(ObjectStore(target, bucket).names("images/"))
     finally:
         server.stop()
-    return runs, in_bucket, create_us
+    return runs, in_bucket
 
 
 def tmpfs_create_microseconds() -> float | None:
@@ -393,10 +392,12 @@ def main(argv: list[str] | None = None) -> int:
 
         cache = tmp / "scan-cache"
         os.environ["EDGE_LABELER_CACHE_DIR"] = str(cache)  # inherited by the provider host
-        runs, in_bucket, create_us = import_with_emulator(
+        # Beside the emulator's data (`tmp / "plain"`), just before its first import.
+        create_us = create_microseconds(tmp / "create-probe")
+        runs, in_bucket = import_with_emulator(
             tmp, project, cache, "plain", ("directory", "zip"), git=git
         )
-        (delayed,), _, _ = import_with_emulator(
+        (delayed,), _ = import_with_emulator(
             tmp, project, cache, "delayed", ("directory",), faults=DELAY
         )
         tmpfs_us = tmpfs_create_microseconds()
