@@ -259,10 +259,12 @@ def test_schedule_warms_up_then_anneals_to_zero():
     assert rates[0] < rates[5] < rates[10] == pytest.approx(0.01)
     assert all(a >= b for a, b in itertools.pairwise(rates[10:]))
     assert rates[100] == pytest.approx(0.0, abs=1e-12)
-    # Progress: the budget spent or the steps over the horizon, whichever is further.
-    assert schedule.progress(steps=100, budget_fraction=0.05) == 0.1
-    assert schedule.progress(steps=100, budget_fraction=0.5) == 0.5
-    assert schedule.progress(steps=5_000, budget_fraction=0.5) == 1.0
+    # Progress: the steps over the horizon, or over the steps the budget pays for when those
+    # are fewer (unknown yet: the horizon alone).
+    assert schedule.progress(steps=100) == 0.1
+    assert schedule.progress(steps=100, reachable=2_000) == 0.1
+    assert schedule.progress(steps=100, reachable=200) == 0.5
+    assert schedule.progress(steps=5_000) == schedule.progress(steps=300, reachable=200) == 1.0
 
 
 def test_early_stopping_keeps_the_best_epoch_and_waits_out_the_warm_up():

@@ -11,8 +11,10 @@ import itertools
 import json
 import random
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -47,6 +49,7 @@ from emulator.core.trainer import (
     train_cost_milli_node_hours,
     validate_config,
 )
+from emulator.core.training import budget as budget_module
 from emulator.core.training.augment import Augmentation, augment_batch
 from emulator.core.training.data import DECODED, prepare
 from tests.fixtures.digits import digit_images
@@ -377,6 +380,39 @@ def test_an_epoch_budget_makes_training_independent_of_machine_speed(examples, t
     result = train(examples, config, tmp_path / "model")
     assert (result.stop_reason, result.epochs) == (BUDGET_REACHED, 6)
     assert result.train_cost_milli_node_hours == 2_000
+
+
+def test_a_wall_clock_budget_that_does_not_bind_leaves_the_model_to_the_seed(
+    examples, tmp_path, monkeypatch
+):
+    # A wall-clock budget far beyond what 3 epochs need (100,000 s): the learning rates must
+    # follow the steps alone, so the same seed gives the same model on a slower machine. The
+    # second training reads a clock that runs 3 times as fast, as a machine 3 times slower
+    # would (every step and the wait for the first batch take 3 times as long), and no real
+    # time enters the comparison.
+    config = TrainingConfig(
+        labels=LABELS,
+        model_type="mobile-low-latency-1",
+        budget_milli_node_hours=1_000,
+        seconds_per_node_hour=100_000,
+        max_epochs=3,
+        seed=13,
+    )
+    first = train(examples, config, tmp_path / "a")
+    start, reads = time.monotonic(), []
+
+    def slower() -> float:
+        reads.append(1)
+        return start + 3 * (time.monotonic() - start)
+
+    monkeypatch.setattr(budget_module, "time", SimpleNamespace(monotonic=slower))
+    second = train(examples, config, tmp_path / "b")
+    assert reads  # the training read the slower clock
+    assert first.epochs == second.epochs == 3
+    assert [h.learning_rate for h in first.history] == [h.learning_rate for h in second.history]
+    assert (first.model_dir / "model.tflite").read_bytes() == (
+        second.model_dir / "model.tflite"
+    ).read_bytes()
 
 
 def test_cancel_stops_training_and_writes_nothing(examples, tmp_path):

@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -210,10 +210,14 @@ class EpochLoop:
     cancel: threading.Event
     on_epoch: Callable[[EpochRecord], None]
     step: int = 0
+    # Optimizer steps the budget is expected to pay for (None: not known yet), see `_reach`.
+    reachable: float | None = field(default=None, init=False)
+    _progress: float = field(default=0.0, init=False)  # the schedule's; never goes back
 
     def run(self) -> LoopOutcome:
         tf = tensorflow()
         recipe = self.steps.recipe
+        self.reachable = self._reach()
         dataset = (
             tf.data.Dataset.from_tensor_slices((self.data.x_train, self.data.y_train))
             .shuffle(len(self.data.x_train), seed=recipe.seed, reshuffle_each_iteration=True)
@@ -232,6 +236,7 @@ class EpochLoop:
                 reason = BUDGET_REACHED
                 break
             epoch_seconds = self.clock.seconds - started
+            self.reachable = self._reach()
             history.append(record)
             self.on_epoch(record)
             weights = self.steps.model.get_weights
@@ -253,9 +258,30 @@ class EpochLoop:
         budget = self.clock.budget
         if not budget.counts_epochs and self.clock.seconds + last_epoch_seconds > budget.seconds:
             return BUDGET_REACHED  # another epoch would not fit: stop, and bill less
-        if done and self.schedule.progress(self.step, self.clock.fraction()) >= 1.0:
+        if done and self.step >= self.schedule.horizon:
             return MODEL_CONVERGED  # the schedule's horizon is reached within the budget
+        if done and self._advance() >= 1.0:
+            # The rate has annealed to zero where the budget was expected to end: another
+            # epoch would change no weight; stop, and bill less.
+            return BUDGET_REACHED
         return None
+
+    def _reach(self) -> float | None:
+        """The optimizer steps the budget is expected to pay for: an epoch budget's epochs
+        (known from the start), or a wall-clock budget's seconds at the pace of the epochs run
+        so far (None before the first: the steps alone lead the schedule until one epoch has
+        measured the pace, so the wait for the first batch plays no part in it)."""
+        per_epoch = math.ceil(len(self.data.x_train) / self.steps.recipe.batch_size)
+        epochs = self.clock.budget.epochs
+        if epochs is not None:
+            return max(1.0, epochs) * per_epoch  # as BudgetClock.fraction counts them
+        spent = self.clock.fraction()
+        return self.step / spent if self.step and spent > 0 else None
+
+    def _advance(self) -> float:
+        """The schedule's progress at this step (never less than it was)."""
+        self._progress = max(self._progress, self.schedule.progress(self.step, self.reachable))
+        return self._progress
 
     def _epoch(self, dataset, epoch: int) -> EpochRecord | None:
         """One epoch and its validation, timed by the clock; None when the budget ran out."""
@@ -267,8 +293,7 @@ class EpochLoop:
             for batch, (pixels, y) in enumerate(dataset):
                 if self.cancel.is_set():
                     raise self._cancelled()
-                progress = self.schedule.progress(self.step, self.clock.fraction(batch / per_epoch))
-                rate = self.schedule.rate(progress)
+                rate = self.schedule.rate(self._advance())
                 self.steps.optimizer.learning_rate.assign(rate)
                 seed = tf.constant([recipe.seed, self.step], tf.int32)
                 loss, hit = self.steps.train(pixels, y, seed)

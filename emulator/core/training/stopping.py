@@ -2,9 +2,13 @@
 
 Schedule. The learning rate follows the training's progress p (0–1): a linear warm-up over the
 first `warmup` of it, then a cosine decay to zero at p = 1, so the last steps anneal whatever
-the budget. p is the larger of the budget spent (seconds or epochs, see budget.py) and the
-optimizer steps taken over the `horizon` steps a model needs to converge; a training that
-reaches its horizon before the budget ends `MODEL_CONVERGED` (and is billed only that far).
+the budget. p is the optimizer steps taken over the `horizon` steps a model needs to converge,
+or over the steps the budget pays for when that is fewer (`reachable`: an epoch budget's
+epochs; a wall-clock budget's seconds at the pace of the epochs run so far, see loop.py); a
+training that reaches its horizon before the budget ends `MODEL_CONVERGED` (and is billed only
+that far). The rates depend on the clock only where the budget is expected to end the
+training first: a training that converges within its budget takes the same steps at the same
+rates on any machine fast enough for it, so its seed decides its model.
 
 Early stopping. Validation loss that has not improved by `min_delta` for `patience` epochs ends
 the training `MODEL_CONVERGED` too — never before `warmup_steps` optimizer steps: on a small
@@ -28,9 +32,11 @@ class Schedule:
     horizon: int  # optimizer steps after which the model counts as converged
     warmup: float = 0.05  # fraction of the progress spent warming up
 
-    def progress(self, steps: int, budget_fraction: float) -> float:
-        """How far the training is (0–1): budget spent or steps over the horizon."""
-        return min(1.0, max(budget_fraction, steps / self.horizon))
+    def progress(self, steps: int, reachable: float | None = None) -> float:
+        """How far the training is (0–1): its steps over the horizon, or over the steps the
+        budget is expected to pay for (`reachable`; None: not known yet) when those are fewer."""
+        horizon = self.horizon if reachable is None else min(self.horizon, max(1.0, reachable))
+        return min(1.0, steps / horizon)
 
     def rate(self, progress: float) -> float:
         """The learning rate at a progress of 0–1."""
