@@ -77,6 +77,13 @@ beside the loop (750-806 images/s: the creates' system time is CPU the client ne
 record write at all (an upper bound for one create per upload: 862-872, each remaining create
 then cost ~400 µs instead of ~240); 4 or 8 uploads in flight instead of 32 (client CPU 3.4
 instead of 4.4 s per worker, the same wall time: the emulator's loop was the bound).
+Session 22 (2026-12-04): `make bench` 24 µs → 1,010 images/s (check 1.1 s, create 8.8 s); with
+the scratch folder in /dev/shm 1,137-1,201 images/s; after a series of runs 710 µs → 749
+(check 1.0 s; in the create: scan 0.14 s, the upload pool's start 0.40 s, uploads 10.6 s,
+index, client and dataset 0.09 s, the emulator's import 1.03 s). The records appended to one
+file instead of a file each (the prototype above again), alternating runs in /dev/shm: 1,198
+and 1,177 images/s against 1,201 and 1,137 — where a create is cheap, the record's file costs
+nothing measurable.
 """
 
 import argparse

@@ -35,6 +35,26 @@ runs, every target met in both); seeds 10-12: 97.22 / 98.33 / 98.06 %. High accu
 versatile per seed over those nine trainings: +0.20 points, standard error 0.42 — the default
 seeds met the order twice, but the lead is within one seed's swing.
 
+Digits, low latency (2026-12-04): every training at 1 node hour ends at the schedule's horizon
+(40 epochs, MODEL_CONVERGED, ~41 s of the 60 s: at that pace a minute pays for ~2,700 steps,
+1.5 times the horizon's 1,800), and the schedule follows the steps alone until a budget is
+expected to end a training (emulator/core/training/stopping.py), so the default scale trains
+the same models as an epoch budget (best epochs 28 / 33 / 37 for seeds 7-9 in two runs at the
+default scale and with `--epochs-per-node-hour 60`): seeds 7-12 made 99.44 / 99.44 / 99.44 /
+99.44 / 100 / 100 %. Every miss is the same TEST image, #421 (a "five" with a faint
+left stroke, called "nine"), which the SVC on scikit-learn's 8×8 digits of the same split
+calls "nine" too (its other miss: #129, "eight" called "one"). One TEST image is 0.56 points,
+so the target (≥ 99.4 %, the mean of seeds 7-9) holds with that one miss per seed and no
+other. Before the schedule changed, its first rates followed the clock (the wait for the first
+batch counted as budget spent) and seeds 7-9 made 100 / 99.44 / 100 % in one `make bench`,
+99.44 / 99.44 / 98.89 % in another. Tried with an epoch budget, seeds 7-10, misses per seed:
+random crops down to 0.8 of an image instead of 0.6, 1 / 1 / 0 / 1 (#1729, "three" called
+"five", once); no crops, 2 / 2 / 3 / 1; a horizon of 55 epochs instead of 40, 1 / 0 / 1 / 1 —
+none gets #421 right reliably. Low latency on `photos12` reaches its horizon (1,500 steps) with
+less to spare: in a quiet run its pace paid for 1,822-2,228 steps at the epochs' ends, so on a
+busier moment its rates may follow the clock; seed 7 made 96.67 % (best epoch 156) in three
+runs of its own and 97.33 % (158) within a whole run of this script.
+
 Baselines, measured in the same run: an SVC (RBF) and a LogisticRegression on the same pixels
 (and, for the digits, the SVC on scikit-learn's own 8×8 digits), and an untrained Keras
 MobileNetV2 (α 0.35, 96 px) converted to TF Lite (size, latency).

@@ -31,12 +31,13 @@ Determinism. One seed drives weight initialisation, shuffling and augmentation; 
 with op determinism (tf_setup). With an epoch budget
 (`EDGE_LABELER_EMULATOR_EPOCHS_PER_NODE_HOUR`) or `max_epochs`, two runs with the same seed,
 data and config produce the same weights and the same .tflite bytes. So do two runs under a
-wall-clock budget that their schedule's horizon ends first (MODEL_CONVERGED, on any machine
-fast enough for it): the schedule follows the steps alone until the pace of the epochs says
-the budget will end the training first (training/stopping.py), so neither the machine's speed
-nor the wait for the first batch changes a rate. A training that its wall-clock budget ends
-stops after however many steps the machine managed, at rates that follow its pace, so it is
-only as reproducible as the machine's speed.
+wall-clock budget whose pace, at the end of every epoch, had the budget pay for the schedule's
+whole horizon: the schedule follows the steps alone until the pace of the epochs run so far
+says the budget will end the training first (training/stopping.py), so neither the machine's
+speed nor the wait for the first batch changes a rate. A training nearer its budget's end
+(whose pace says the budget ends it first) learns at rates that follow its pace and stops
+after however many steps the machine managed, so it is only as reproducible as the machine's
+speed.
 
 Trainings run one at a time per process (a lock; waiting for it is neither billed nor counted
 against the budget, and a cancel while waiting is honoured).
