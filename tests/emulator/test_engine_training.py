@@ -415,6 +415,30 @@ def test_a_wall_clock_budget_that_does_not_bind_leaves_the_model_to_the_seed(
     ).read_bytes()
 
 
+def test_a_wall_clock_budget_that_binds_anneals_the_rate_before_it_ends(
+    examples, tmp_path, monkeypatch
+):
+    # The training reads a clock of its own that moves 10 ms a reading, so the budget ends it
+    # after the same number of readings, epochs and steps on any machine: far before the
+    # schedule's horizon (1,500 steps, 2 a epoch). The pace of its epochs says so, and the
+    # rate decays over the epochs the budget pays for, down to nothing at its end.
+    ticks = itertools.count()
+    monkeypatch.setattr(
+        budget_module, "time", SimpleNamespace(monotonic=lambda: next(ticks) * 0.01)
+    )
+    config = TrainingConfig(
+        labels=LABELS, model_type="mobile-low-latency-1", budget_milli_node_hours=1_000, seed=13
+    )
+    result = train(examples, replace(config, seconds_per_node_hour=1.0), tmp_path / "model")
+    rates = [h.learning_rate for h in result.history]
+    peak = architecture("mobile-low-latency-1").learning_rate
+    assert result.stop_reason == BUDGET_REACHED
+    assert 5 <= result.epochs < 100  # the budget ended it, far before the horizon (750 epochs)
+    assert max(rates) > peak / 2  # it warmed up and learnt
+    assert all(a >= b for a, b in itertools.pairwise(rates[rates.index(max(rates)) :]))
+    assert rates[-1] < peak / 10  # annealed by the budget's end
+
+
 def test_cancel_stops_training_and_writes_nothing(examples, tmp_path):
     config = TrainingConfig(
         labels=LABELS,
