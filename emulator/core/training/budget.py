@@ -170,11 +170,11 @@ class BudgetClock:
             return self.epochs_done >= epochs
         return self.seconds >= self.budget.seconds
 
-    def fraction(self, epoch_fraction: float = 0.0) -> float:
-        """The part of the budget spent (0–1); `epoch_fraction` of the current epoch counts too."""
+    def fraction(self) -> float:
+        """The part of the budget spent (0–1): its seconds, or its epochs done."""
         epochs = self.budget.epochs
         if epochs is not None:
-            return min(1.0, (self.epochs_done + epoch_fraction) / max(1, epochs))
+            return min(1.0, self.epochs_done / max(1, epochs))
         return min(1.0, self.seconds / self.budget.seconds)
 
     def cost_milli_node_hours(self) -> int:
