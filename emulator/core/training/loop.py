@@ -271,12 +271,16 @@ class EpochLoop:
         (known from the start), or a wall-clock budget's seconds at the pace of the epochs run
         so far (None before the first: the steps alone lead the schedule until one epoch has
         measured the pace, so the wait for the first batch plays no part in it)."""
-        per_epoch = math.ceil(len(self.data.x_train) / self.steps.recipe.batch_size)
         epochs = self.clock.budget.epochs
         if epochs is not None:
-            return max(1.0, epochs) * per_epoch  # as BudgetClock.fraction counts them
+            return max(1.0, epochs) * self._per_epoch  # as BudgetClock.fraction counts them
         spent = self.clock.fraction()
         return self.step / spent if self.step and spent > 0 else None
+
+    @property
+    def _per_epoch(self) -> int:
+        """Optimizer steps in one epoch (the last batch may be short)."""
+        return math.ceil(len(self.data.x_train) / self.steps.recipe.batch_size)
 
     def _advance(self) -> float:
         """The schedule's progress at this step (never less than it was)."""
@@ -287,7 +291,6 @@ class EpochLoop:
         """One epoch and its validation, timed by the clock; None when the budget ran out."""
         tf = tensorflow()
         recipe = self.steps.recipe
-        per_epoch = math.ceil(len(self.data.x_train) / recipe.batch_size)
         losses, hits, rate = [], [], 0.0
         with self.clock.running():
             for batch, (pixels, y) in enumerate(dataset):
@@ -303,7 +306,8 @@ class EpochLoop:
                 if not self.clock.budget.counts_epochs and self.clock.exhausted():
                     if epoch == 1:
                         raise self.clock.budget.too_small(
-                            self.clock.seconds / (batch + 1) * per_epoch, len(self.data.x_train)
+                            self.clock.seconds / (batch + 1) * self._per_epoch,
+                            len(self.data.x_train),
                         )
                     return None
             val_loss, val_accuracy = validation(self.steps, self.data)
