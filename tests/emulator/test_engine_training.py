@@ -439,6 +439,32 @@ def test_a_wall_clock_budget_that_binds_anneals_the_rate_before_it_ends(
     assert rates[-1] < peak / 10  # annealed by the budget's end
 
 
+def test_a_training_that_reaches_its_horizon_converged_whatever_budget_is_left(
+    examples, tmp_path, monkeypatch
+):
+    # A horizon of 3 epochs (6 steps), and a clock of the test's own (10 ms a reading). The
+    # first training's budget is far from binding; the second's ends half an epoch after the
+    # third: its steps, rates and model are the first's, and so must be its stop reason — the
+    # schedule's horizon is reached, whether or not a fourth epoch would have fitted.
+    monkeypatch.setattr(trainer_module, "HORIZON_EPOCHS", 3)
+    monkeypatch.setattr(trainer_module, "MIN_HORIZON_STEPS", 6)
+    ticks = itertools.count()
+    monkeypatch.setattr(
+        budget_module, "time", SimpleNamespace(monotonic=lambda: next(ticks) * 0.01)
+    )
+    config = TrainingConfig(
+        labels=LABELS, model_type="mobile-low-latency-1", budget_milli_node_hours=1_000, seed=13
+    )
+    ample = train(examples, replace(config, seconds_per_node_hour=1_000.0), tmp_path / "a")
+    assert (ample.stop_reason, ample.epochs) == (MODEL_CONVERGED, 3)
+    second, third = (h.elapsed_seconds for h in ample.history[1:3])
+    tight = replace(config, seconds_per_node_hour=third + (third - second) / 2)
+    result = train(examples, tight, tmp_path / "b")
+    assert [h.learning_rate for h in result.history] == [h.learning_rate for h in ample.history]
+    assert (result.stop_reason, result.epochs) == (MODEL_CONVERGED, 3)
+    assert result.train_cost_milli_node_hours < config.budget_milli_node_hours
+
+
 def test_cancel_stops_training_and_writes_nothing(examples, tmp_path):
     config = TrainingConfig(
         labels=LABELS,

@@ -251,6 +251,10 @@ class EpochLoop:
         """Why no further epoch starts (None: it starts)."""
         if self.cancel.is_set():
             raise self._cancelled()
+        if done and self.step >= self.schedule.horizon:
+            # The schedule's horizon is reached within the budget: checked first, so that the
+            # label is the same whether or not the budget had room for another epoch.
+            return MODEL_CONVERGED
         if self.max_epochs is not None and done >= self.max_epochs:
             return BUDGET_REACHED
         if self.clock.exhausted():
@@ -258,8 +262,6 @@ class EpochLoop:
         budget = self.clock.budget
         if not budget.counts_epochs and self.clock.seconds + last_epoch_seconds > budget.seconds:
             return BUDGET_REACHED  # another epoch would not fit: stop, and bill less
-        if done and self.step >= self.schedule.horizon:
-            return MODEL_CONVERGED  # the schedule's horizon is reached within the budget
         if done and self._advance() >= 1.0:
             # The rate has annealed to zero where the budget was expected to end: another
             # epoch would change no weight; stop, and bill less.
