@@ -37,8 +37,9 @@ seeds met the order twice, but the lead is within one seed's swing.
 Six seeds (7-12) by default since 2026-12-05 (three before): on `photos12` the types' means lie
 within half a point of each other and one seed swings a type's top-1 by 1-3 points, so a mean
 of three ranked them by chance. Low latency, which reaches its horizon within the minute,
-made 97.33 / 98.00 / 96.67 / 97.67 / 97.17 / 97.50 % (seeds 7-12, mean 97.39 %; the same in
-every run: its rates follow its steps); versatile 97.83 / 97.00 / 98.50 / 99.00 / 97.33 / 95.67
+made 97.33 / 98.00 / 96.67 / 97.67 / 97.17 / 97.50 % (seeds 7-12, mean 97.39 %; its rates
+follow its steps while its pace pays for the horizon, with little to spare here: seed 7 made
+96.67 % in runs of its own, above); versatile 97.83 / 97.00 / 98.50 / 99.00 / 97.33 / 95.67
 (97.56 %) in one hour and 97.11 % for seeds 7-9 in another; high accuracy at its present sides
 (emulator/core/architectures.py) 98.00 / 97.33 / 97.83 / 98.17 / 97.67 / 97.83 (97.81 %).
 
