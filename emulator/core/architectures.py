@@ -130,6 +130,8 @@ Trained on 72-px crops and inferring at 96 px (a `photos12` crop's own side), it
 54-61 epochs of the minute instead of 72-87 (best epochs 47-57), and made
 98.00 / 97.33 / 97.83 / 98.17 / 97.67 / 97.83 % (mean 97.81 %, every seed within 0.85 points):
 +0.58 points per seed over the same network at 64 / 88 px, five seeds of six as good or better.
+That spread did not hold: in `make bench` an hour later (fresh clone, load 1.7-1.8) it made
+96.67 / 97.50 / 96.17 / 97.67 / 97.33 / 98.83 % (97.36 %), so the gain is one hour's measure.
 At 80-px crops (96 at inference) it completed 48-56 epochs and made 96.17 % (93.00 on seed 8),
 short of epochs again. Versatile at 72 / 96 px made 97.72 % (97.17-98.83 per seed): as good as
 high accuracy at those sides, so versatile keeps 64 / 88 px, the cheaper step of the two.
