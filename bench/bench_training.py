@@ -42,6 +42,12 @@ follow its steps while its pace pays for the horizon, with little to spare here:
 96.67 % in runs of its own, above); versatile 97.83 / 97.00 / 98.50 / 99.00 / 97.33 / 95.67
 (97.56 %) in one hour and 97.11 % for seeds 7-9 in another; high accuracy at its present sides
 (emulator/core/architectures.py) 98.00 / 97.33 / 97.83 / 98.17 / 97.67 / 97.83 (97.81 %).
+Two `make bench` runs on fresh clones an hour apart (2026-12-05, load 1.5-2.5), low latency /
+versatile / high accuracy, means of seeds 7-12: 97.14 / 97.28 / 97.36 % and 96.72 / 97.22 /
+97.39 % — the order held in both, by +0.14 / +0.08 and +0.50 / +0.17 points, with standard
+errors of the per-seed differences of 0.6-0.8: a third run may still reverse a step. Low
+latency's seeds 11-12 made 97.50 / 93.67 % and 96.00 / 94.00 % there against 97.17 / 97.50 %
+in a trial (its pace pays for its horizon with little to spare).
 
 Digits, low latency (2026-12-04): every training at 1 node hour ends at the schedule's horizon
 (40 epochs, MODEL_CONVERGED, ~41 s of the 60 s: at that pace a minute pays for ~2,700 steps,
