@@ -415,20 +415,30 @@ def test_a_wall_clock_budget_that_does_not_bind_leaves_the_model_to_the_seed(
     ).read_bytes()
 
 
+# One node hour of low latency, for the tests that run it on `ten_ms_readings`.
+_TICKED = TrainingConfig(
+    labels=LABELS, model_type="mobile-low-latency-1", budget_milli_node_hours=1_000, seed=13
+)
+
+
+@pytest.fixture
+def ten_ms_readings(monkeypatch):
+    """The budget's clock moves 10 ms a reading: a training sees the same times on any
+    machine (as many readings, so as many epochs and steps, whatever its speed or load)."""
+    ticks = itertools.count()
+    monkeypatch.setattr(
+        budget_module, "time", SimpleNamespace(monotonic=lambda: next(ticks) * 0.01)
+    )
+
+
 def test_a_wall_clock_budget_that_binds_anneals_the_rate_before_it_ends(
-    examples, tmp_path, monkeypatch
+    examples, tmp_path, ten_ms_readings
 ):
     # The training reads a clock of its own that moves 10 ms a reading, so the budget ends it
     # after the same number of readings, epochs and steps on any machine: far before the
     # schedule's horizon (1,500 steps, 2 a epoch). The pace of its epochs says so, and the
     # rate decays over the epochs the budget pays for, down to nothing at its end.
-    ticks = itertools.count()
-    monkeypatch.setattr(
-        budget_module, "time", SimpleNamespace(monotonic=lambda: next(ticks) * 0.01)
-    )
-    config = TrainingConfig(
-        labels=LABELS, model_type="mobile-low-latency-1", budget_milli_node_hours=1_000, seed=13
-    )
+    config = _TICKED
     result = train(examples, replace(config, seconds_per_node_hour=1.0), tmp_path / "model")
     rates = [h.learning_rate for h in result.history]
     peak = architecture("mobile-low-latency-1").learning_rate
@@ -440,7 +450,7 @@ def test_a_wall_clock_budget_that_binds_anneals_the_rate_before_it_ends(
 
 
 def test_a_training_that_reaches_its_horizon_converged_whatever_budget_is_left(
-    examples, tmp_path, monkeypatch
+    examples, tmp_path, monkeypatch, ten_ms_readings
 ):
     # A horizon of 3 epochs (6 steps), and a clock of the test's own (10 ms a reading). The
     # first training's budget is far from binding; the second's ends half an epoch after the
@@ -448,13 +458,7 @@ def test_a_training_that_reaches_its_horizon_converged_whatever_budget_is_left(
     # schedule's horizon is reached, whether or not a fourth epoch would have fitted.
     monkeypatch.setattr(trainer_module, "HORIZON_EPOCHS", 3)
     monkeypatch.setattr(trainer_module, "MIN_HORIZON_STEPS", 6)
-    ticks = itertools.count()
-    monkeypatch.setattr(
-        budget_module, "time", SimpleNamespace(monotonic=lambda: next(ticks) * 0.01)
-    )
-    config = TrainingConfig(
-        labels=LABELS, model_type="mobile-low-latency-1", budget_milli_node_hours=1_000, seed=13
-    )
+    config = _TICKED
     ample = train(examples, replace(config, seconds_per_node_hour=1_000.0), tmp_path / "a")
     assert (ample.stop_reason, ample.epochs) == (MODEL_CONVERGED, 3)
     second, third = (h.elapsed_seconds for h in ample.history[1:3])
