@@ -84,6 +84,11 @@ index, client and dataset 0.09 s, the emulator's import 1.03 s). The records app
 file instead of a file each (the prototype above again), alternating runs in /dev/shm: 1,198
 and 1,177 images/s against 1,201 and 1,137 — where a create is cheap, the record's file costs
 nothing measurable.
+Session 24 (2026-12-05): `make bench` ran this script third, right after two scripts that
+remove their scratch files (bench_content_addresses.py, bench_crafted_specs.py); measured with
+this script's probe: 24 µs per create before them, 189 µs after the first, 297 µs after the
+second and 262 µs a minute later — the 155 µs and 932 images/s of one `make bench` that day.
+bench/table.py now runs this script first (`FIRST`); after `make venv` a create cost 23 µs.
 """
 
 import argparse
