@@ -48,6 +48,14 @@ versatile / high accuracy, means of seeds 7-12: 97.14 / 97.28 / 97.36 % and 96.7
 errors of the per-seed differences of 0.6-0.8: a third run may still reverse a step. Low
 latency's seeds 11-12 made 97.50 / 93.67 % and 96.00 / 94.00 % there against 97.17 / 97.50 %
 in a trial (its pace pays for its horizon with little to spare).
+On `photos12` with two subjects drawn closer (2026-12-05, bench/datasets.py "Subjects
+corrected": a third of the errors had been TEST crops that showed no subject), seeds 7-12, low
+latency / versatile / high accuracy: 98.00 / 98.25 / 97.47 % in a run of this script and 97.89
+/ 98.33 / 97.11 % in `make bench` on a fresh clone an hour later (per seed, high accuracy
+99.00 / 95.00 / 98.00 / 97.67 / 97.50 / 97.67 and 97.67 / 95.33 / 97.33 / 96.50 / 97.67 /
+98.17 %; versatile 96.83-99.17 and 97.83-98.67 %). The seeds swing less than on the set before,
+versatile stays ahead of low latency (+0.25, +0.44 points) and high accuracy fell behind
+versatile in both (−0.78, −1.22 points): the order is not met there.
 
 Digits, low latency (2026-12-04): every training at 1 node hour ends at the schedule's horizon
 (40 epochs, MODEL_CONVERGED, ~41 s of the 60 s: at that pace a minute pays for ~2,700 steps,

@@ -135,6 +135,14 @@ That spread did not hold: in `make bench` an hour later (fresh clone, load 1.7-1
 At 80-px crops (96 at inference) it completed 48-56 epochs and made 96.17 % (93.00 on seed 8),
 short of epochs again. Versatile at 72 / 96 px made 97.72 % (97.17-98.83 per seed): as good as
 high accuracy at those sides, so versatile keeps 64 / 88 px, the cheaper step of the two.
+
+On `photos12` with two subjects drawn closer (2026-12-05, bench/datasets.py "Subjects
+corrected": a third of the errors above were TEST crops that showed no subject), seeds 7-12 at
+the default scale: versatile 98.25 and 98.33 %, high accuracy at 72 / 96 px 97.47 and 97.11 %
+(two runs, an hour apart; seed 8 at 95 % in both, its best epoch the last); trials of high
+accuracy at 64 / 96 px 97.61 % and at 64 / 88 px 97.78 % (98.00 / 97.33 / 98.17 / 98.17 / 98.17
+/ 96.83). None is ahead of versatile: on that set high accuracy's wider last stage does not pay
+for its slower epochs within a minute.
 """
 
 import random
