@@ -133,16 +133,18 @@ PHOTO_COUNTS = {"TRAIN": 40, "VALIDATION": 10, "TEST": 30}
 PHOTO_EXTRA_TEST = 70
 TRAIN_REGION, TEST_REGION = (0.0, 0.6), (0.6, 1.0)  # of each picture's width
 CROP_SIDES = (0.3, 0.5)  # of each picture's shorter side
-_WHOLE = (0.0, 0.0, 1.0, 1.0)
 # Each picture's subject: what the title of scikit-image's docstring names, boxed by eye on the
-# picture as (left, top, right, bottom) in fractions of its width and height; a tuple of boxes
-# is their union (a subject that no one box covers without much of what surrounds it).
+# picture as (left, top, right, bottom) in fractions of its width and height: one box, or
+# several that do not overlap (their union: a subject that no one box covers without much of
+# what surrounds it).
 Box = tuple[float, float, float, float]
-SUBJECTS: dict[str, Box | tuple[Box, ...]] = {
+_WHOLE: tuple[Box, ...] = ((0.0, 0.0, 1.0, 1.0),)
+SUBJECTS: dict[str, tuple[Box, ...]] = {
     "brick": _WHOLE,  # "Brick wall."
     "grass": _WHOLE,  # "Grass."
     "gravel": _WHOLE,  # "Gravel"
-    "coffee": (0.125, 0.04, 0.8, 0.975),  # "Coffee cup.": cup, saucer, spoon (px 75–480 × 15–390)
+    # "Coffee cup.": cup, saucer, spoon (px 75–480 × 15–390)
+    "coffee": ((0.125, 0.04, 0.8, 0.975),),
     # "Chelsea the cat.": her head (px 0–360 × 0–200 and 0–340 × 200–300 of 451 × 300). Until
     # 2026-12-05 one box to her ear's tip (px 0–400 × 0–300), with the blurred room right of
     # her head inside it (see the module docstring).
@@ -165,11 +167,12 @@ PHOTO12_COUNTS = {"TRAIN": 20, "VALIDATION": 5, "TEST": 50}
 CROP_PIXELS = (96, 144)  # photos12: crop sides in source pixels (inclusive)
 SUBJECTS.update(
     {
-        "coins": (0.0, 0.03, 1.0, 0.9),  # "Greek coins from Pompeii.": the grid of 24 coins
+        "coins": ((0.0, 0.03, 1.0, 0.9),),  # "Greek coins from Pompeii.": the grid of 24 coins
         "moon": _WHOLE,  # "Surface of the moon."
         "hubble_deep_field": _WHOLE,  # "Hubble eXtreme Deep Field."
         "immunohistochemistry": _WHOLE,  # stained tissue, edge to edge
-        "retina": (0.15, 0.15, 0.85, 0.85),  # "Human retina.": the fundus disc's inscribed square
+        # "Human retina.": the fundus disc's inscribed square
+        "retina": ((0.15, 0.15, 0.85, 0.85),),
         # "Rectified stereo image pair …" (left picture): the motorbike. Left of the TEST
         # region's edge (px 445 of 741) mirrors to wheels, as until 2026-12-05; right of it,
         # where the shelves stand behind the bike, its headlight and fork (px 445–585 ×
@@ -248,12 +251,11 @@ def _picture(name: str) -> np.ndarray:
     return pixels[..., :3]
 
 
-def _subject_boxes(shape: tuple[int, ...], subject: Box | tuple[Box, ...]) -> list[Box]:
+def _subject_boxes(shape: tuple[int, ...], subject: tuple[Box, ...]) -> list[Box]:
     """The subject's boxes in source pixels (left, top, right, bottom). They may touch, not
     overlap: a crop's area inside the subject is the sum of its areas inside each box."""
     height, width = shape[:2]
-    boxes = [subject] if isinstance(subject[0], float) else list(subject)
-    scaled = [(b[0] * width, b[1] * height, b[2] * width, b[3] * height) for b in boxes]
+    scaled = [(b[0] * width, b[1] * height, b[2] * width, b[3] * height) for b in subject]
     for i, one in enumerate(scaled):
         for other in scaled[i + 1 :]:
             if _common_area(one, other) > 0:
@@ -271,19 +273,18 @@ def _common_area(one: Box, other: Box) -> float:
 def _crop(
     picture: np.ndarray,
     region: tuple[float, float],
-    subject: Box | tuple[Box, ...],
+    boxes: list[Box],
     rng: np.random.Generator,
     redraw: np.random.Generator,
     pixel_sides: tuple[int, int] | None = None,
 ) -> bytes:
     """A random square crop inside `region` (of the width) with at least MIN_SUBJECT_SHARE of
-    its area in the `subject`: one draw from `rng`, then draws from `redraw` until one fits
-    (`rng` is consumed alike whatever the boxes: the crops that fit are the ones drawn before
-    the boxes existed). Its side is CROP_SIDES of the picture's shorter side, or, given
-    `pixel_sides`, that many source pixels (inclusive range)."""
+    its area in the subject's `boxes` (`_subject_boxes`): one draw from `rng`, then draws from
+    `redraw` until one fits (`rng` is consumed alike whatever the boxes: the crops that fit are
+    the ones drawn before the boxes existed). Its side is CROP_SIDES of the picture's shorter
+    side, or, given `pixel_sides`, that many source pixels (inclusive range)."""
     height, width = picture.shape[:2]
     left, right = int(region[0] * width), int(region[1] * width)
-    boxes = _subject_boxes(picture.shape, subject)
     source = rng
     for _ in range(_MAX_DRAWS):
         if pixel_sides is None:
@@ -298,7 +299,7 @@ def _crop(
             break
         source = redraw
     else:
-        raise ValueError(f"no crop of {region} is {MIN_SUBJECT_SHARE:.0%} inside {subject}")
+        raise ValueError(f"no crop of {region} is {MIN_SUBJECT_SHARE:.0%} inside {boxes}")
     crop = Image.fromarray(picture[y : y + side, x : x + side])
     crop = crop.resize((PHOTO_SIDE, PHOTO_SIDE), Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
@@ -311,7 +312,8 @@ def photos() -> LabeledSet:
     rng = np.random.default_rng(SEED)
     data, targets, splits = [], [], []
     for label, name in enumerate(PICTURES):
-        picture, subject = _picture(name), SUBJECTS[name]
+        picture = _picture(name)
+        subject = _subject_boxes(picture.shape, SUBJECTS[name])
         redraw = np.random.default_rng([SEED, label, 1])  # for the crops that miss the subject
         for split, count in PHOTO_COUNTS.items():
             region = TEST_REGION if split == "TEST" else TRAIN_REGION
@@ -332,7 +334,8 @@ def photos12() -> LabeledSet:
     docstring)."""
     data, targets, splits = [], [], []
     for label, name in enumerate(PICTURES12):
-        picture, subject = _picture(name), SUBJECTS[name]
+        picture = _picture(name)
+        subject = _subject_boxes(picture.shape, SUBJECTS[name])
         rng = np.random.default_rng([SEED, 12, label])
         redraw = np.random.default_rng([SEED, 12, label, 1])  # for the crops that miss
         for split, count in PHOTO12_COUNTS.items():
