@@ -2,10 +2,11 @@
 
 What this adds to the package (read from its source, version pinned in requirements.txt):
 - Writes in O(1): the package rewrites one JSON index of every object (`.meta`) after each
-  change, so n uploads cost O(n²). Here each object name has its own metadata record and a
-  change writes only the records it touched (see `DurableStorage` in gcs_storage.py).
-- Durability: the package writes content and metadata with plain `write_bytes`; here every
-  write is atomic (tmp + rename, before the answer) and synced in a group (one `syncfs` within
+  change, so n uploads cost O(n²). Here a change appends the records of the names it touched
+  to their bucket's log (see `DurableStorage` in gcs_storage.py).
+- Durability: the package writes content and metadata with plain `write_bytes`; here content
+  is written atomically (tmp + rename) and its record appended as one line, both before the
+  answer, and synced in a group (one `syncfs` within
   a second, and at a clean stop; persistence.GroupSync). On start the records are reconciled
   with the content files: an object whose content is missing is dropped; one whose content
   file changed after its record was written (by its stat) gets its size and checksums
@@ -547,11 +548,15 @@ class GcsServer:
         if self._httpd is not None:
             httpd, self._httpd = self._httpd, None  # held commits see it stopped and fail
             httpd.stop()
+        if self._storage is not None:
+            self._storage.close()
 
     def empty(self, aside: Path) -> None:
         """Moves every bucket and object to `aside` (one rename) and serves an empty store."""
         with self._lock:
             self._root.rename(aside)
+            if self._storage is not None:
+                self._storage.close(moved=True)
             self._storage = self._open()
 
     def _rewrite_links(self) -> None:

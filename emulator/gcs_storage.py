@@ -4,8 +4,9 @@ Used by emulator/gcs.py only (its HTTP handlers and the core's Blobs go through 
 
 Layout of the store (`<data dir>/gcs/.cloudstorage/`):
 - `.meta`: buckets, IAM policies, resumable upload sessions and `layout` (see LAYOUT);
-- `_objects/<bucket>/<hh>/<sha256(name)>.json`: one record per object name,
-  `….data` beside it: the live content of that name;
+- `_objects/<bucket>/records.jsonl`: the bucket's record log, one JSON record of an object
+  name per line, appended; a name's last line is its state (see DurableStorage);
+- `_objects/<bucket>/<hh>/<sha256(name)>.data`: the live content of that name;
 - `_softdelete/<bucket>/…`, `_resumable/…`: the package's own, already named by hashes.
 No file or folder is named after an object, so no two names can meet on disk: `a/b`, `./a/b`,
 `a//b`, `/a/b`, `a\\b` and `a/b/` are six objects, and `p` and `p/q` both exist, as in Cloud
@@ -25,6 +26,7 @@ import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import google_crc32c
@@ -42,7 +44,6 @@ from emulator.core.persistence import (
     commit_staged,
     fsync_directory,
     read_json,
-    remove_file,
     stage_bytes,
 )
 from emulator.gcs_names import bucket_name_problem, check_bucket_name, check_object_name
@@ -72,10 +73,16 @@ class PreconditionFailed(Exception):
 # Records and content of every object live under this folder of the store. Bucket names cannot
 # start with "_" (gcs_names.py), so no bucket is ever one of the store's own folders.
 OBJECTS_DIR = "_objects"
+# A bucket's record log, in its folder (beside the two-hex-digit folders of content files).
+RECORD_LOG = "records.jsonl"
 # The on-disk layout, stored in `.meta`. 1 (no "layout" key, the package's layout and this
 # emulator's before it): content files at paths made of object names, where distinct names
-# shared one file and `p` / `p/q` could not both exist. 2: content files named by name hashes.
-LAYOUT = 2
+# shared one file and `p` / `p/q` could not both exist. 2: content files named by name hashes,
+# each beside its name's record file (`<sha256(name)>.json`). 3: the records of a bucket in one
+# log (RECORD_LOG): an upload creates one file (its content) instead of two — on a disk where a
+# file create is slow (ext4 without a journal passes over inodes freed in the last minutes),
+# the second create was a third of an upload's time in the emulator.
+LAYOUT = 3
 
 
 class DurableStorage(Storage):
@@ -84,14 +91,21 @@ class DurableStorage(Storage):
     The package keeps all state in one JSON index (`.meta`) and rewrites it whole, with every
     object's metadata, after each change: O(n) per upload, O(n²) for a dataset. Here `.meta`
     holds only the small global state (buckets, IAM policies, resumable upload sessions) and
-    every object name has one record, `_objects/<bucket>/<hh>/<sha256(name)>.json`, with its
-    live resource, its soft-deleted generations and the stat of the content it describes
-    (the content file `<sha256(name)>.data` beside it).
-    The package's mutating methods are wrapped to note the names they touch; the package
-    calls `_write_config_to_file()` at the end of every mutation, which here writes only
-    those records (and `.meta` when it changed). On start the records are read back, and a
-    record whose content file changed after it (a crash between the two writes) is repaired;
-    a data directory in layout 1 is moved to layout 2 (`_adopt_previous_layout`).
+    every change of an object name appends one record to its bucket's log
+    (`_objects/<bucket>/records.jsonl`): the name's live resource, its soft-deleted
+    generations and the stat of the content it describes (the content file
+    `<hh>/<sha256(name)>.data`); a name with neither is gone. The package's mutating methods
+    are wrapped to note the names they touch; the package calls `_write_config_to_file()` at
+    the end of every mutation, which here appends only those records (and writes `.meta` when
+    it changed).
+    On start the logs are read back (a name's last line wins) and a record whose content file
+    changed after it (a crash between the two writes) is repaired. A log is rewritten, one line
+    per name, atomically, when it holds lines of names written since or repaired, and an
+    unfinished last line (the process died within its append, or the machine within a second
+    of it: its upload was not answered, or the group sync's promise covers it) is dropped then
+    with a warning; a finished line that is no record is refused (CorruptStateError).
+    A data directory in layout 1 or 2 is moved to layout 3 (`_adopt_previous_layout`, then
+    the record files of layout 2 read into the logs and removed).
 
     Names Cloud Storage refuses raise gcs_names.InvalidName before anything is stored.
 
@@ -120,7 +134,10 @@ class DurableStorage(Storage):
         self._request = threading.local()  # the preconditions of the request a thread serves
         self._record_serial = 0  # orders the records of one name written without the lock
         self._record_written: dict[tuple[str, str], int] = {}
-        self._record_locks = [threading.Lock() for _ in range(64)]
+        # Appends to the logs (and their open descriptors, per bucket): one at a time.
+        self._log_lock = threading.Lock()
+        self._log_fds: dict[str, int] = {}
+        self._moved = False
         # Called with an upload's content staged, before the lock (fault injection's
         # COMMIT_STEP: a test holds an upload there, or kills the emulator there).
         self._before_commit = before_commit
@@ -273,6 +290,7 @@ class DurableStorage(Storage):
     def wipe(self, keep_buckets=False):
         # Removes .meta and every directory (_objects included), then may re-create buckets:
         # .meta must be written again even where its content did not change.
+        self.close()
         self._meta_written = None
         super().wipe(keep_buckets)
         self._meta_written = None
@@ -298,6 +316,7 @@ class DurableStorage(Storage):
         touched_buckets, self._touched_buckets = self._touched_buckets, set()
         for bucket in sorted(touched_buckets):
             if bucket not in self.buckets:
+                self._close_log(bucket)
                 shutil.rmtree(self._records_dir(bucket), ignore_errors=True)
         records = []
         for bucket, name in sorted(touched):
@@ -309,11 +328,7 @@ class DurableStorage(Storage):
             text = None
             if live is not None or soft_deleted:
                 known = encoded.get((bucket, name)) if encoded else None
-                text = (
-                    f'{{"bucket":{json.dumps(bucket)},"name":{json.dumps(name)},"object":'
-                    f"{known or json.dumps(live, separators=(',', ':'))},"
-                    f'"softDeleted":{json.dumps(soft_deleted, separators=(",", ":"))}}}'
-                )
+                text = _record_text(bucket, name, known or _compact(live), soft_deleted)
             records.append(((bucket, name), self._record_serial, text, live is not None))
         if not write_meta:
             return records
@@ -336,31 +351,68 @@ class DurableStorage(Storage):
         records: list[tuple[tuple[str, str], int, str | None, bool]],
         stamps: dict[tuple[str, str], list[int]] | None = None,
     ) -> None:
-        """Writes records taken by `_take_touched`, with or without the lock: per name, in
-        order (a record older than the one written already is skipped), with the stat of the
-        content they describe: `stamps`' (an upload's own content), else the content file as
-        it is now (the lock held since the record was taken). A newer content is repaired on
-        start, see `_reconcile_content`."""
+        """Appends records taken by `_take_touched` to their buckets' logs, with or without the
+        lock: per name, in order (a record older than the one written already is skipped),
+        with the stat of the content they describe: `stamps`' (an upload's own content), else
+        the content file as it is now (the lock held since the record was taken). A newer
+        content is repaired on start, see `_reconcile_content`."""
         for key, serial, text, live in records:
-            with self._record_locks[hash(key) % len(self._record_locks)]:
+            bucket, name = key
+            with self._log_lock:
                 if serial < self._record_written.get(key, 0):
                     continue
                 self._record_written[key] = serial
-                path = self._record_path(*key)
-                if text is None:
-                    remove_file(path)
-                    continue
-                stamp = None
-                if live:
-                    stamp = stamps[key] if stamps and key in stamps else self._content_stamp(*key)
-                data = f'{text[:-1]},"content":{json.dumps(stamp)}}}'.encode()
-                atomic_write_bytes(path, data, self._group)
+                if text is None:  # neither live nor soft-deleted: the name is gone
+                    line = _log_line(_record_text(bucket, name, "null", {}), None)
+                else:
+                    stamp = None
+                    if live:
+                        stamp = (
+                            stamps[key] if stamps and key in stamps else self._content_stamp(*key)
+                        )
+                    line = _log_line(text, stamp)
+                fd = self._log_fds.get(bucket)
+                if fd is None:
+                    # Deleted meanwhile (its folder is gone), or the store was moved aside.
+                    if bucket not in self.buckets or self._moved:
+                        continue
+                    fd = self._open_log(bucket)
+                _append(fd, line)
+                if self._group is None:
+                    os.fsync(fd)
+            if self._group is not None:
+                self._group.written()
+
+    def _open_log(self, bucket: str) -> int:
+        """The bucket's log, open for appends (created, with its folder, if new). Log lock held."""
+        path = os.path.join(self._objects_root_str, bucket, RECORD_LOG)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileNotFoundError:  # the bucket's first record
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, flags, 0o600)
+            if self._group is None:
+                fsync_directory(Path(path).parent)
+        self._log_fds[bucket] = fd
+        return fd
+
+    def _close_log(self, bucket: str) -> None:
+        with self._log_lock:
+            fd = self._log_fds.pop(bucket, None)
+            if fd is not None:
+                os.close(fd)
+
+    def close(self, *, moved: bool = False) -> None:
+        """Closes the logs' descriptors. A record written later opens its log again, unless
+        the store was `moved` aside (a reset): a late upload's record is then not written into
+        what is at this path now."""
+        self._moved = self._moved or moved
+        for bucket in list(self._log_fds):
+            self._close_log(bucket)
 
     def _records_dir(self, bucket: str) -> Path:
         return self._store._disk_path(f"{OBJECTS_DIR}/{bucket}")
-
-    def _record_path(self, bucket: str, name: str) -> Path:
-        return self._name_file(bucket, name, ".json")
 
     def _name_file(self, bucket: str, name: str, suffix: str) -> Path:
         return Path(self._name_file_str(bucket, name, suffix))
@@ -387,7 +439,7 @@ class DurableStorage(Storage):
         except FileNotFoundError:
             return LAYOUT
         layout = meta.get("layout", 1)
-        if layout not in (1, LAYOUT):
+        if layout not in (1, 2, LAYOUT):
             raise CorruptStateError(
                 f"{self._store._disk_path('.meta')} has Cloud Storage layout {layout!r}, which "
                 f"this emulator does not know (it writes layout {LAYOUT}): it was written by "
@@ -412,52 +464,108 @@ class DurableStorage(Storage):
                 )
 
     def _load_records(self) -> None:
-        """Reads every record into memory and repairs what a crash left inconsistent.
+        """Reads every record into memory, repairs what a crash left inconsistent and rewrites
+        the logs that hold more than one line per name, or repaired names (see the class).
 
-        Objects still in `.meta` (written by the package's own format) are moved to records;
-        content files still in layout 1 are moved to layout 2.
+        Objects still in `.meta` (written by the package's own format) are moved to the logs;
+        content files still in layout 1 are moved to their names' own files, and the record
+        files of layout 2 into the logs.
         """
-        to_save = {(b, n) for b, objs in self.objects.items() for n in objs}
-        to_save |= {(b, n) for b, names in self.soft_deleted.items() for n in names}
-        stamps = self._read_records()
-        if self._layout < LAYOUT:
-            to_save |= self._adopt_previous_layout()
-        to_save |= self._reconcile_content(stamps)
-        self._touched |= to_save
-        self._write_config_to_file()
+        in_meta = {(b, n) for b, objs in self.objects.items() for n in objs}
+        in_meta |= {(b, n) for b, names in self.soft_deleted.items() for n in names}
+        stamps, rewrite = self._read_logs()
+        if self._layout < 3:
+            rewrite |= self._read_record_files(stamps)
+        changed: set[tuple[str, str]] = set()
+        if self._layout < 2:
+            changed |= self._adopt_previous_layout()
+        changed |= self._reconcile_content(stamps)
+        rewrite |= {bucket for bucket, _ in changed | in_meta}
+        for bucket in sorted(rewrite):
+            self._rewrite_log(bucket, stamps)
+        self._write_config_to_file()  # `.meta` (none written yet)
         if self._layout < LAYOUT:  # every record and content file is in place: mark it so
-            self._remove_previous_layout()
+            if self._layout < 2:
+                self._remove_previous_layout()
+            self._remove_record_files()
             self._layout = LAYOUT
             self._write_config_to_file()
 
-    def _read_records(self) -> dict[tuple[str, str], list[int] | None]:
-        """Loads every record into memory; returns the content stamp each one holds."""
+    def _read_logs(self) -> tuple[dict[tuple[str, str], list[int] | None], set[str]]:
+        """Loads every bucket's log into memory; returns the content stamp each name's last
+        record holds, and the buckets whose log must be rewritten (superseded lines, or an
+        unfinished last line)."""
         stamps: dict[tuple[str, str], list[int] | None] = {}
-        root = self._store._disk_path(OBJECTS_DIR)
-        for path in sorted(root.glob("*/*/*.json")):
-            record = read_json(path)
-            try:
-                if not isinstance(record, dict):  # gone since listed, or not a JSON object
-                    raise TypeError(f"a JSON {type(record).__name__}, not an object")
-                bucket, name = record["bucket"], record["name"]
-                live, soft_deleted = record["object"], record["softDeleted"]
-                stamps[(bucket, name)] = record["content"]
-            except (KeyError, TypeError):
-                raise CorruptStateError(
-                    f"{path} is not an object record of the Cloud Storage emulator; "
-                    "restore it or remove it"
-                ) from None
+        rewrite: set[str] = set()
+        if not self._objects_root.is_dir():
+            return stamps, rewrite
+        for folder in sorted(p for p in self._objects_root.iterdir() if p.is_dir()):
+            bucket = folder.name
             if bucket not in self.buckets:  # a crash while its bucket was being deleted
-                remove_file(path)
+                shutil.rmtree(folder)
                 continue
-            if live is not None:
-                self.objects.setdefault(bucket, {})[name] = live
-            if soft_deleted:
-                self.soft_deleted.setdefault(bucket, {})[name] = soft_deleted
-        return stamps
+            path = folder / RECORD_LOG
+            lines, finished = _read_log_lines(path)
+            if not finished:
+                log.warning(
+                    "gs://%s: the last record of %s was not finished (the emulator stopped "
+                    "within its write, before its answer); dropped",
+                    bucket,
+                    path,
+                )
+                rewrite.add(bucket)
+            names = set()
+            for number, line in enumerate(lines, 1):
+                where = f"{path}, line {number},"
+                key = self._apply_record(_parse_record(line, where), where, bucket, stamps)
+                names.add(key)
+            if len(names) != len(lines):
+                rewrite.add(bucket)
+        return stamps, rewrite
+
+    def _read_record_files(self, stamps: dict) -> set[str]:
+        """Loads layout 2's record files (over the logs: a move to layout 3 interrupted after
+        the logs were written leaves both, with the same records); returns their buckets."""
+        buckets = set()
+        for path in sorted(self._objects_root.glob("*/*/*.json")):
+            record = read_json(path)
+            if record is None:  # gone since listed
+                continue
+            self._apply_record(record, str(path), path.parent.parent.name, stamps)
+            buckets.add(path.parent.parent.name)
+        return buckets
+
+    def _apply_record(
+        self, record: Any, where: str, bucket_folder: str, stamps: dict
+    ) -> tuple[str, str]:
+        """Makes `record` (read from `where`, in `bucket_folder`) the state of its name."""
+        try:
+            if not isinstance(record, dict):
+                raise TypeError(f"a JSON {type(record).__name__}, not an object")
+            bucket, name = record["bucket"], record["name"]
+            live, soft_deleted, content = record["object"], record["softDeleted"], record["content"]
+            if bucket != bucket_folder or not isinstance(name, str):
+                raise TypeError("not in its bucket's folder")
+        except (KeyError, TypeError):
+            raise CorruptStateError(
+                f"{where} is not an object record of the Cloud Storage emulator; "
+                "restore it or remove it"
+            ) from None
+        key = (bucket, name)
+        if live is not None:
+            self.objects.setdefault(bucket, {})[name] = live
+        else:
+            self.objects.get(bucket, {}).pop(name, None)
+        if soft_deleted:
+            self.soft_deleted.setdefault(bucket, {})[name] = soft_deleted
+        else:
+            self.soft_deleted.get(bucket, {}).pop(name, None)
+        stamps[key] = content
+        return key
 
     def _reconcile_content(self, stamps: dict) -> set[tuple[str, str]]:
-        """Drops objects whose content is missing, repairs those whose content is newer."""
+        """Drops objects whose content is missing, repairs those whose content is newer;
+        `stamps` becomes the stat of every live object's content file."""
         changed = set()
         for bucket, objects in self.objects.items():
             for name, obj in list(objects.items()):
@@ -471,7 +579,31 @@ class DurableStorage(Storage):
                     # the content the record describes.
                     _repair_checksums(bucket, name, obj, self.content_path(bucket, name))
                     changed.add((bucket, name))
+                stamps[(bucket, name)] = stamp
         return changed
+
+    def _rewrite_log(self, bucket: str, stamps: dict) -> None:
+        """Replaces the bucket's log with one line per name held (atomically, synced)."""
+        live = self.objects.get(bucket, {})
+        soft = self.soft_deleted.get(bucket, {})
+        lines = []
+        for name in sorted(set(live) | set(soft)):
+            obj = live.get(name)
+            text = _record_text(bucket, name, _compact(obj), soft.get(name) or {})
+            lines.append(_log_line(text, stamps.get((bucket, name)) if obj is not None else None))
+        self._close_log(bucket)
+        path = self._records_dir(bucket) / RECORD_LOG
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, b"".join(lines))
+
+    def _remove_record_files(self) -> None:
+        """Removes layout 2's record files (every one is in a log now), durably."""
+        for path in self._objects_root.glob("*/*/*.json"):
+            path.unlink(missing_ok=True)
+        if self._group is not None:
+            self._group.sync()
+        else:
+            os.sync()
 
     def _adopt_previous_layout(self) -> set[tuple[str, str]]:
         """Moves layout 1's content files (at paths made of names) to their names' own files.
@@ -530,10 +662,55 @@ class DurableStorage(Storage):
         return self._name_file_str(bucket, name, ".data")
 
 
+def _compact(document: Any) -> str:
+    return json.dumps(document, separators=(",", ":"))
+
+
+def _record_text(bucket: str, name: str, object_json: str, soft_deleted: dict) -> str:
+    """A name's record without its content stamp (`object_json`: its live resource, or null)."""
+    return (
+        f'{{"bucket":{json.dumps(bucket)},"name":{json.dumps(name)},"object":{object_json},'
+        f'"softDeleted":{_compact(soft_deleted)}}}'
+    )
+
+
+def _log_line(text: str, stamp: list[int] | None) -> bytes:
+    """A log line: the record `text` with the stat of the content it describes."""
+    return f'{text[:-1]},"content":{json.dumps(stamp)}}}\n'.encode()
+
+
+def _read_log_lines(path: Path) -> tuple[list[bytes], bool]:
+    """The finished lines of a log (none if there is no log), and whether its last line was
+    finished (no bytes after the last newline)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return [], True
+    lines = raw.split(b"\n")
+    return lines[:-1], not lines[-1]
+
+
+def _parse_record(line: bytes, where: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError as exc:
+        raise CorruptStateError(
+            f"{where} is not valid JSON ({exc}); the emulator only appends whole lines to its "
+            "record logs, so it was changed by something else: restore the file or remove it"
+        ) from None
+
+
 @functools.lru_cache(maxsize=4096)  # an upload names its content file, then its record
 def _name_digest(name: str) -> str:
     # surrogatepass: never fails, and equals strict UTF-8 for every name that can be stored.
     return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _append(fd: int, data: bytes) -> None:
+    """Writes all of `data` at the end of the file (O_APPEND)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _name_path(bucket: str, name: str, suffix: str) -> str:

@@ -18,6 +18,7 @@ from gcp_storage_emulator.storage import Storage
 from google.api_core import exceptions
 
 from emulator.core.errors import InvalidArgument
+from emulator.gcs_storage import LAYOUT
 from emulator.server import EmulatorError
 from tests.fixtures.emulator import PROJECT, json_call, storage_client
 
@@ -343,6 +344,6 @@ def test_a_data_directory_in_a_newer_layout_is_refused_at_start(tmp_path, emulat
     storage_client(server.env).create_bucket("newer")
     server.stop()
     meta = data_dir / "gcs" / STORAGE_DIR / ".meta"
-    meta.write_text(json.dumps({**json.loads(meta.read_text()), "layout": 3}))
-    with pytest.raises(EmulatorError, match=rf"{meta} has Cloud Storage layout 3"):
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "layout": LAYOUT + 1}))
+    with pytest.raises(EmulatorError, match=rf"{meta} has Cloud Storage layout {LAYOUT + 1}"):
         emulator_factory(data_dir)
