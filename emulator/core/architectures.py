@@ -16,8 +16,9 @@ Inference at a larger side ("FixRes", Touvron et al. 2019). Random resized crops
 quarter of an image show objects larger than the whole image does at the same side, by
 E[1/√area] = 1.33 for areas uniform in [0.25, 1]; versatile therefore trains on 64-px crops
 and infers at 88 px (64 × 1.33 to a multiple of 8; the exported file takes 88), high accuracy
-on 72-px crops at 96 px (below): the objects appear at the size the network learnt them, and a
-larger image holds more detail.
+on 88-px crops at 120 px (after 48-px crops early on: "Progressive sizing", the last
+paragraph): the objects appear at the size the network learnt them, and a larger image holds
+more detail.
 A training step costs the same (steps run on `any_side_core`). Measured on the bench's
 `photos12` (bench/datasets.py: twelve pictures, crops at their native resolution; epoch
 budgets 120 / 50 / 28, seeds 7–9, float top-1 on 600 TEST crops): versatile 94.61 → 97.28 %,
@@ -34,10 +35,10 @@ the bench's photos as they were before every crop had to show its subject (bench
 56 of the 100 coffee TEST crops were then table top, and most errors were those crops called
 "chelsea"; on the corrected set every type scores 97–100 % per seed and the types differ by a
 few images, less than a seed swings them. High accuracy is versatile's network (at larger
-sides since 2026-12-05: the last paragraph) with a last stage of 256 channels instead of 160:
-its extra parameters (4.7 MB float against 2.8) sit where a step pays least for them (at 1/16
-of the side), so it completed 44 epochs in a quiet minute on `photos12` against versatile's
-48–51 (two paired runs, load ≈ 0.1; at versatile's sides).
+sides, reached by progressive sizing: the last paragraphs) with a last stage of 256 channels
+instead of 160: its extra parameters (4.7 MB float against 2.8) sit where a step pays least
+for them (at 1/16 of the side), so it completed 44 epochs in a quiet minute on `photos12`
+against versatile's 48–51 (two paired runs, load ≈ 0.1; at versatile's sides).
 On one minute of a 2-core CPU, epochs decide more than capacity: the earlier high accuracy
 (versatile's network at 72 px, last stage 192) made 28–30 epochs a minute and 90.28 % on
 `photos12` (seeds 7–9; 90.83 % inferring at 96 px), its best epoch the last; the same without
@@ -143,6 +144,23 @@ the default scale: versatile 98.25 and 98.33 %, high accuracy at 72 / 96 px 97.4
 accuracy at 64 / 96 px 97.61 % and at 64 / 88 px 97.78 % (98.00 / 97.33 / 98.17 / 98.17 / 98.17
 / 96.83). None is ahead of versatile: on that set high accuracy's wider last stage does not pay
 for its slower epochs within a minute.
+
+Progressive sizing (2026-12-05, session 25). High accuracy trains on crops of 48 px for the first
+60 % of its learning-rate schedule, then of its own side (`early_input_size`, `early_fraction`;
+both steps traced before the budget starts): an early step costs about a third of a late one, so
+the minute pays for more epochs at a larger final side. On `photos12` (seeds 7-12, default scale,
+float top-1 of the exported model, one hour, load 1.3-2.3; its crops are 96 px, so every inference
+side above is 96 there): 56 → 72 px for the first half 98.06 % (67-73 epochs); 48 → 72 px for
+60 % 98.25 % (77-84); 48 → 80 98.61 % (99.00 / 98.17 / 98.83 / 98.50 / 98.50 / 98.67, 72-78
+epochs); 48 → 88 98.83 % (99.33 / 97.83 / 99.00 / 98.50 / 99.50 / 98.83, 75-78 epochs); 48 → 96
+98.86 % (99.17 / 98.00 / 99.00 / 98.83 / 99.83 / 98.33, 72-74 epochs). Versatile in the same
+hour: 98.17 / 98.17 / 99.17 / 98.67 / 98.83 / 96.67 % (98.28 %, 82-89 epochs); high accuracy
+without it (72 / 96 px) had made 97.47 and 97.11 % in the two runs above. High accuracy keeps 48 →
+88 px (inferring at 88 × 1.33 where images hold it, 96 on `photos12`): +0.55 points per seed over
+versatile (+1.16 / −0.34 / −0.17 / −0.17 / +0.67 / +2.16). Versatile with progressive sizing was
+not measured; versatile keeps its one side (its step is the cheaper one already, and low latency's
+and versatile's sides are those of their size and latency targets). Images of 48 px or less (the
+example digits) train at one side: there is nothing smaller to start from.
 """
 
 import random
@@ -197,6 +215,12 @@ class Architecture:
     # training side shows them at the size the network learnt, and reads the detail a larger
     # side holds, at no cost per training step ("FixRes", Touvron et al. 2019).
     inference_size: int = 0
+    # Progressive sizing: crops of this side (smaller than `input_size`; 0: none) for the first
+    # `early_fraction` of the learning-rate schedule, then of `input_size`. Early steps cost a
+    # fraction of late ones, so a minute pays for more epochs at a larger final side; the first
+    # epochs learn coarse features, which small crops teach as well (see the module's end).
+    early_input_size: int = 0
+    early_fraction: float = 0.0
 
     @property
     def largest_side(self) -> int:
@@ -237,7 +261,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     ),
     "mobile-high-accuracy-1": Architecture(
         model_type="mobile-high-accuracy-1",
-        input_size=72,
+        input_size=88,
         stem_filters=32,
         stem_stride=2,
         stages=(Stage(32, 1), Stage(64, 2, 2), Stage(128, 2, 2), Stage(256, 2, 2)),
@@ -247,7 +271,9 @@ ARCHITECTURES: dict[str, Architecture] = {
         weight_decay=5e-4,
         min_crop_area=0.25,
         mirror_average=True,
-        inference_size=96,  # 72 × 1.33
+        inference_size=120,  # 88 × 1.33, to a multiple of 8
+        early_input_size=48,
+        early_fraction=0.6,
     ),
     "cloud": Architecture(
         model_type="cloud",

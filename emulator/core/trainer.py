@@ -392,7 +392,8 @@ class _Training:
         data = replace(data, x_val=images.resize_rgb(data.x_val, eval_side))
         recipe = self._recipe(data, side, eval_side)
         optimizer = keras().optimizers.AdamW(learning_rate, weight_decay=self.arch.weight_decay)
-        core = core_of(model) if eval_side == side else any_side_core(model)
+        one_side = eval_side == side and not recipe.early_side
+        core = core_of(model) if one_side else any_side_core(model)
         steps = Steps(core, optimizer, recipe)
         steps.warm_up(data.x_train, data.y_train)
         if config.base_model_path is None:
@@ -494,6 +495,8 @@ class _Training:
             if config.multilabel
             else _class_weights(data.y_train, len(config.labels)),
             seed=config.seed,
+            early_side=early if (early := min(self.arch.early_input_size, side)) < side else 0,
+            early_until=self.arch.early_fraction,
         )
 
     def _loop(self, data: TrainingData, steps: Steps, clock: BudgetClock) -> EpochLoop:

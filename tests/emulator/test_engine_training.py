@@ -817,7 +817,7 @@ def test_mirror_averaging_costs_training_nothing_and_keeps_initial_weights():
 def test_larger_types_infer_at_a_larger_side_than_their_training_crops():
     sides = [(architecture(t).input_size, architecture(t).largest_side) for t in MOBILE_MODEL_TYPES]
     assert all(largest >= trained for trained, largest in sides), sides
-    assert sides[2][1] > sides[2][0], sides  # high accuracy: trains at 72, infers at 96
+    assert sides[2][1] > sides[2][0], sides  # high accuracy: trains at 88, infers at 120
     assert [largest for _, largest in sides] == sorted(largest for _, largest in sides)
     arch = architecture("mobile-high-accuracy-1")
     model = build_model(arch, 3, multilabel=False, seed=3, mirror_average=True)
@@ -835,13 +835,6 @@ def test_larger_types_infer_at_a_larger_side_than_their_training_crops():
 
 
 def test_a_type_with_an_inference_side_exports_it_where_the_images_hold_it(examples, tmp_path):
-    # The digits enlarged to 96 px (the detail is not there, but the trainer sees the side).
-    def enlarged(example: Example) -> Example:
-        image = Image.open(io.BytesIO(example.data)).convert("RGB").resize((96, 96))
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        return replace(example, data=buffer.getvalue())
-
     config = TrainingConfig(
         labels=LABELS,
         model_type="mobile-versatile-1",
@@ -849,13 +842,61 @@ def test_a_type_with_an_inference_side_exports_it_where_the_images_hold_it(examp
         max_epochs=1,
     )
     arch = architecture("mobile-versatile-1")
-    result = train([enlarged(e) for e in examples], config, tmp_path / "large")
+    result = train([_enlarged(e, 96) for e in examples], config, tmp_path / "large")
     assert result.input_size == arch.largest_side > arch.input_size
     interpreter = Interpreter(model_path=str(result.model_dir / "model.tflite"))
     assert list(interpreter.get_input_details()[0]["shape"]) == [1, 88, 88, 3]
     # On images of 32 px, training and inference sides are theirs (enlarging adds no detail).
     small = train(examples, config, tmp_path / "small")
     assert small.input_size == 32
+
+
+def test_high_accuracy_trains_on_small_crops_first_then_on_its_own_side(
+    examples, tmp_path, monkeypatch
+):
+    """Progressive sizing (architectures.py): the first `early_fraction` of the schedule's
+    steps run on crops of `early_input_size`, the rest on the type's side; both steps are
+    traced before the budget starts. Images no larger than the early side train at one side."""
+    arch = architecture("mobile-high-accuracy-1")
+    assert 0 < arch.early_input_size < arch.input_size and 0 < arch.early_fraction < 1
+    sides: list[int] = []
+    warm_up = trainer_module.Steps.warm_up
+
+    def recorded(step, side: int):
+        def run(*args):
+            sides.append(side)
+            return step(*args)
+
+        return run
+
+    def recording_warm_up(steps, *args):
+        warm_up(steps, *args)
+        monkeypatch.setattr(steps, "train", recorded(steps.train, steps.recipe.input_side))
+        if steps.train_early is not None:
+            early = recorded(steps.train_early, steps.recipe.early_side)
+            monkeypatch.setattr(steps, "train_early", early)
+
+    monkeypatch.setattr(trainer_module.Steps, "warm_up", recording_warm_up)
+    trainer_module.forget_compiled_steps()
+    config = TrainingConfig(
+        labels=LABELS, model_type="mobile-high-accuracy-1", epochs_per_node_hour=1, max_epochs=1
+    )
+    train([_enlarged(e, 96) for e in examples], config, tmp_path / "large")
+    early = sum(side == 48 for side in sides)
+    assert sides == [48] * early + [88] * (len(sides) - early), sides
+    assert abs(early / len(sides) - arch.early_fraction) <= 1 / len(sides) + 1e-9, sides
+    sides.clear()
+    train(examples, config, tmp_path / "small")  # 32 px: nothing smaller to start from
+    assert set(sides) == {32}, sides
+
+
+def _enlarged(example: Example, side: int) -> Example:
+    """The example's image enlarged to `side` px (the detail is not there; the trainer sees
+    the side)."""
+    image = Image.open(io.BytesIO(example.data)).convert("RGB").resize((side, side))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return replace(example, data=buffer.getvalue())
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
 One `tf.data` pipeline (shuffled each epoch with the training's seed) feeds a train step that
 augments the batch (augment.py), computes the loss — label-smoothed cross-entropy weighted per
 class for multiclass, binary cross-entropy for multilabel — and applies AdamW at the learning
-rate of the schedule (stopping.py). Both compiled functions are traced and run once on a batch
+rate of the schedule (stopping.py); a recipe with an early side (progressive sizing,
+architectures.py) has a second train step on crops of that side, used while the schedule's
+progress is below `early_until`. The compiled functions are traced and run once on a batch
 before the clock starts (`warm_up`), and every variable is restored afterwards: tracing is
 setup, not training, and the weights start from their seeded initial values. The traced steps
 serve later trainings of the same graph too (`restart`: the recipe's seed and class weights are
@@ -50,6 +52,10 @@ class Recipe:
     weight_decay: float
     class_weights: tuple[float, ...] | None  # multiclass: n / (k · n_class)
     seed: int
+    # Progressive sizing: the schedule's first `early_until` of its progress trains on crops of
+    # `early_side` (< input_side; 0: none), cheaper steps, then on `input_side`.
+    early_side: int = 0
+    early_until: float = 0.0
 
     def graph(self) -> "Recipe":
         """What the traced steps are made of: all but the seed and the class weights, which
@@ -114,9 +120,15 @@ class Steps:
                 return k.losses.binary_crossentropy(targets, scores)
             return k.losses.categorical_crossentropy(targets, scores)
 
-        @tf.function(input_signature=[pixels_spec, target_spec, tf.TensorSpec([2], tf.int32)])
-        def train(pixels, y, seed):
-            x = augment_batch(pixels, seed, recipe.input_side, recipe.augmentation, recipe.flip)
+        def train_at(side: int):
+            @tf.function(input_signature=[pixels_spec, target_spec, tf.TensorSpec([2], tf.int32)])
+            def train(pixels, y, seed):
+                return train_step(pixels, y, seed, side)
+
+            return train
+
+        def train_step(pixels, y, seed, side):
+            x = augment_batch(pixels, seed, side, recipe.augmentation, recipe.flip)
             targets, sample_weights = targets_and_weights(y)
             if recipe.augmentation.mixup:
                 x, targets, sample_weights = mix_batch(
@@ -135,7 +147,8 @@ class Steps:
             x = tf.image.resize(tf.cast(pixels, tf.float32), [recipe.eval_side] * 2)
             return model(x, training=False)
 
-        self.train, self.predict = train, predict
+        self.train, self.predict = train_at(recipe.input_side), predict
+        self.train_early = train_at(recipe.early_side) if recipe.early_side else None
 
     def scores(self, pixels: np.ndarray) -> np.ndarray:
         """Model scores for uint8 images of any side (resized to the input side)."""
@@ -159,6 +172,8 @@ class Steps:
             self._optimizer_start = saved[len(self.model.variables) :]
         batch = slice(0, self.recipe.batch_size)
         self.train(pixels[batch], y[batch], tf.constant([0, 0], tf.int32))
+        if self.train_early is not None:
+            self.train_early(pixels[batch], y[batch], tf.constant([0, 0], tf.int32))
         self.predict(pixels[:1])
         for variable, value in zip(variables, saved, strict=True):
             variable.assign(value)
@@ -298,10 +313,14 @@ class EpochLoop:
             for batch, (pixels, y) in enumerate(dataset):
                 if self.cancel.is_set():
                     raise self._cancelled()
-                rate = self.schedule.rate(self._advance())
+                progress = self._advance()
+                rate = self.schedule.rate(progress)
                 self.steps.optimizer.learning_rate.assign(rate)
                 seed = tf.constant([recipe.seed, self.step], tf.int32)
-                loss, hit = self.steps.train(pixels, y, seed)
+                train = self.steps.train
+                if self.steps.train_early is not None and progress < recipe.early_until:
+                    train = self.steps.train_early
+                loss, hit = train(pixels, y, seed)
                 losses.append(loss)
                 hits.append(hit)
                 self.step += 1
