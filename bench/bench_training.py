@@ -56,6 +56,14 @@ latency / versatile / high accuracy: 98.00 / 98.25 / 97.47 % in a run of this sc
 98.17 %; versatile 96.83-99.17 and 97.83-98.67 %). The seeds swing less than on the set before,
 versatile stays ahead of low latency (+0.25, +0.44 points) and high accuracy fell behind
 versatile in both (−0.78, −1.22 points): the order is not met there.
+With high accuracy's progressive sizing (2026-12-05, session 25: 48-px crops for the first 60 %
+of its schedule, then 88 px; emulator/core/architectures.py), seeds 7-12, low latency / versatile
+/ high accuracy: 97.67 / 98.08 / 98.78 % in `make bench` on a fresh clone (high accuracy 98.83 /
+98.83 / 98.67 / 99.17 / 98.83 / 98.33, at or above versatile on every seed, 70-77 epochs) and
+97.53 / 98.58 / 98.86 % in a run of this script twenty minutes later (98.83 / 98.33 / 98.83 /
+99.00 / 99.33 / 98.83); versatile − low latency +0.42 / +1.06 points, high accuracy − versatile
++0.69 / +0.28: the order met in both, and in a trial an hour before (high accuracy 98.83 %,
+versatile 98.28 %).
 
 Digits, low latency (2026-12-04): every training at 1 node hour ends at the schedule's horizon
 (40 epochs, MODEL_CONVERGED, ~41 s of the 60 s: at that pace a minute pays for ~2,700 steps,
