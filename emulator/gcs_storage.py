@@ -45,6 +45,7 @@ from emulator.core.persistence import (
     fsync_directory,
     read_json,
     stage_bytes,
+    write_all,
 )
 from emulator.gcs_names import bucket_name_problem, check_bucket_name, check_object_name
 
@@ -377,7 +378,7 @@ class DurableStorage(Storage):
                     if bucket not in self.buckets or self._moved:
                         continue
                     fd = self._open_log(bucket)
-                _append(fd, line)
+                write_all(fd, line)
                 if self._group is None:
                     os.fsync(fd)
             if self._group is not None:
@@ -385,7 +386,7 @@ class DurableStorage(Storage):
 
     def _open_log(self, bucket: str) -> int:
         """The bucket's log, open for appends (created, with its folder, if new). Log lock held."""
-        path = os.path.join(self._objects_root_str, bucket, RECORD_LOG)
+        path = self._log_file(bucket)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
         try:
             fd = os.open(path, flags, 0o600)
@@ -410,6 +411,10 @@ class DurableStorage(Storage):
         self._moved = self._moved or moved
         for bucket in list(self._log_fds):
             self._close_log(bucket)
+
+    def _log_file(self, bucket: str) -> str:
+        """The bucket's record log (RECORD_LOG in its folder)."""
+        return os.path.join(self._objects_root_str, bucket, RECORD_LOG)
 
     def _records_dir(self, bucket: str) -> Path:
         return self._store._disk_path(f"{OBJECTS_DIR}/{bucket}")
@@ -474,8 +479,8 @@ class DurableStorage(Storage):
         in_meta = {(b, n) for b, objs in self.objects.items() for n in objs}
         in_meta |= {(b, n) for b, names in self.soft_deleted.items() for n in names}
         stamps, rewrite = self._read_logs()
-        if self._layout < 3:
-            rewrite |= self._read_record_files(stamps)
+        record_files = self._read_record_files(stamps) if self._layout < 3 else []
+        rewrite |= {path.parent.parent.name for path in record_files}
         changed: set[tuple[str, str]] = set()
         if self._layout < 2:
             changed |= self._adopt_previous_layout()
@@ -487,7 +492,7 @@ class DurableStorage(Storage):
         if self._layout < LAYOUT:  # every record and content file is in place: mark it so
             if self._layout < 2:
                 self._remove_previous_layout()
-            self._remove_record_files()
+            self._remove_record_files(record_files)
             self._layout = LAYOUT
             self._write_config_to_file()
 
@@ -504,7 +509,7 @@ class DurableStorage(Storage):
             if bucket not in self.buckets:  # a crash while its bucket was being deleted
                 shutil.rmtree(folder)
                 continue
-            path = folder / RECORD_LOG
+            path = Path(self._log_file(bucket))
             lines, finished = _read_log_lines(path)
             if not finished:
                 log.warning(
@@ -523,17 +528,15 @@ class DurableStorage(Storage):
                 rewrite.add(bucket)
         return stamps, rewrite
 
-    def _read_record_files(self, stamps: dict) -> set[str]:
+    def _read_record_files(self, stamps: dict) -> list[Path]:
         """Loads layout 2's record files (over the logs: a move to layout 3 interrupted after
-        the logs were written leaves both, with the same records); returns their buckets."""
-        buckets = set()
-        for path in sorted(self._objects_root.glob("*/*/*.json")):
+        the logs were written leaves both, with the same records); returns them."""
+        paths = sorted(self._objects_root.glob("*/*/*.json"))
+        for path in paths:
             record = read_json(path)
-            if record is None:  # gone since listed
-                continue
-            self._apply_record(record, str(path), path.parent.parent.name, stamps)
-            buckets.add(path.parent.parent.name)
-        return buckets
+            if record is not None:  # else gone since listed
+                self._apply_record(record, str(path), path.parent.parent.name, stamps)
+        return paths
 
     def _apply_record(
         self, record: Any, where: str, bucket_folder: str, stamps: dict
@@ -592,13 +595,13 @@ class DurableStorage(Storage):
             text = _record_text(bucket, name, _compact(obj), soft.get(name) or {})
             lines.append(_log_line(text, stamps.get((bucket, name)) if obj is not None else None))
         self._close_log(bucket)
-        path = self._records_dir(bucket) / RECORD_LOG
+        path = Path(self._log_file(bucket))
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, b"".join(lines))
 
-    def _remove_record_files(self) -> None:
+    def _remove_record_files(self, paths: list[Path]) -> None:
         """Removes layout 2's record files (every one is in a log now), durably."""
-        for path in self._objects_root.glob("*/*/*.json"):
+        for path in paths:
             path.unlink(missing_ok=True)
         if self._group is not None:
             self._group.sync()
@@ -704,13 +707,6 @@ def _parse_record(line: bytes, where: str) -> Any:
 def _name_digest(name: str) -> str:
     # surrogatepass: never fails, and equals strict UTF-8 for every name that can be stored.
     return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _append(fd: int, data: bytes) -> None:
-    """Writes all of `data` at the end of the file (O_APPEND)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _name_path(bucket: str, name: str, suffix: str) -> str:

@@ -114,9 +114,7 @@ def stage_bytes(path: Path, data: bytes, group: GroupSync | None = None) -> Stag
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, _STAGE_FLAGS, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(fd, data)
         if group is None:
             os.fsync(fd)
         stat = os.fstat(fd)
@@ -126,6 +124,13 @@ def stage_bytes(path: Path, data: bytes, group: GroupSync | None = None) -> Stag
         raise
     os.close(fd)
     return Staged(tmp, stat)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Writes all of `data` to `fd` (at its offset, or at the end with O_APPEND)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 _STAGE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
