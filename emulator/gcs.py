@@ -54,7 +54,7 @@ from gcp_storage_emulator.exceptions import NotFound as GcsNotFound
 from gcp_storage_emulator.handlers.objects import _checksums, _make_object_resource
 from gcp_storage_emulator.settings import STORAGE_DIR
 
-from emulator.core.blobs import BlobInfo, parse_gs_prefix, parse_gs_uri
+from emulator.core.blobs import BlobInfo, ContentLocation, parse_gs_prefix, parse_gs_uri
 from emulator.core.errors import Code, InvalidArgument, NotFound, ServiceError
 from emulator.core.faults import FaultInjector
 from emulator.core.persistence import CorruptStateError, GroupSync, remove_temp_files
@@ -603,10 +603,10 @@ class GcsServer:
             except GcsNotFound:
                 raise NotFound(f"{uri} does not exist") from None
 
-    def content_path(self, uri: str) -> str:
+    def content_location(self, uri: str) -> ContentLocation:
         with self._lock:
             bucket, name, _ = self._object(uri)
-            return self.storage.content_file(bucket, name)
+            return self.storage.content_location(bucket, name)
 
     def write(
         self, uri: str, data: bytes, content_type: str = "application/octet-stream"

@@ -6,7 +6,10 @@ Layout of the store (`<data dir>/gcs/.cloudstorage/`):
 - `.meta`: buckets, IAM policies, resumable upload sessions and `layout` (see LAYOUT);
 - `_objects/<bucket>/records.jsonl`: the bucket's record log, one JSON record of an object
   name per line, appended; a name's last line is its state (see DurableStorage);
-- `_objects/<bucket>/<hh>/<sha256(name)>.data`: the live content of that name;
+- `_objects/<bucket>/content-<k>.pack`: the live content of names whose content is small
+  (PACK_LIMIT), appended one after another (persistence.PackFile); the record says where;
+- `_objects/<bucket>/<hh>/<sha256(name)>.data`: the live content of a name whose content is
+  larger (or was written by an earlier layout);
 - `_softdelete/<bucket>/…`, `_resumable/…`: the package's own, already named by hashes.
 No file or folder is named after an object, so no two names can meet on disk: `a/b`, `./a/b`,
 `a//b`, `/a/b`, `a\\b` and `a/b/` are six objects, and `p` and `p/q` both exist, as in Cloud
@@ -37,13 +40,16 @@ from gcp_storage_emulator.handlers.objects import _checksums
 from gcp_storage_emulator.settings import STORAGE_DIR
 from gcp_storage_emulator.storage import RESUMABLE_DIR, Storage, _FileStore
 
+from emulator.core.blobs import ContentLocation
 from emulator.core.persistence import (
     CorruptStateError,
     GroupSync,
+    PackFile,
     atomic_write_bytes,
     commit_staged,
     fsync_directory,
     read_json,
+    read_range,
     stage_bytes,
     write_all,
 )
@@ -82,8 +88,20 @@ RECORD_LOG = "records.jsonl"
 # each beside its name's record file (`<sha256(name)>.json`). 3: the records of a bucket in one
 # log (RECORD_LOG): an upload creates one file (its content) instead of two — on a disk where a
 # file create is slow (ext4 without a journal passes over inodes freed in the last minutes),
-# the second create was a third of an upload's time in the emulator.
-LAYOUT = 3
+# the second create was a third of an upload's time in the emulator. 4: the content of a small
+# object appended to its bucket's pack (PACK_SUFFIX) instead of a file of its own, the record
+# saying where ({"pack", "offset", "size"}): an upload creates no file at all (the first, and a
+# data directory's files of layout 3, are read as they are).
+LAYOUT = 4
+# Contents up to this size are appended to their bucket's pack; larger ones get a file each
+# (copied only when their pack is compacted: the bigger a content, the less a create costs
+# next to writing it).
+PACK_LIMIT = 1 << 20
+# A bucket's packs: `content-<k>.pack`, appends going to the highest k.
+PACK_PREFIX, PACK_SUFFIX = "content-", ".pack"
+# On start, a bucket's live packed contents are copied into a new pack when the bytes no live
+# object refers to (overwritten, deleted) exceed both the live bytes and this.
+COMPACT_MIN_BYTES = 1 << 20
 
 
 class DurableStorage(Storage):
@@ -94,29 +112,39 @@ class DurableStorage(Storage):
     holds only the small global state (buckets, IAM policies, resumable upload sessions) and
     every change of an object name appends one record to its bucket's log
     (`_objects/<bucket>/records.jsonl`): the name's live resource, its soft-deleted
-    generations and the stat of the content it describes (the content file
-    `<hh>/<sha256(name)>.data`); a name with neither is gone. The package's mutating methods
-    are wrapped to note the names they touch; the package calls `_write_config_to_file()` at
-    the end of every mutation, which here appends only those records (and writes `.meta` when
-    it changed).
+    generations and where its content is: a place in one of the bucket's packs
+    (`{"pack": k, "offset", "size"}`, a content of at most PACK_LIMIT bytes) or the stat of
+    its content file `<hh>/<sha256(name)>.data` (a larger one); a name with neither is gone.
+    The package's mutating methods are wrapped to note the names they touch; the package
+    calls `_write_config_to_file()` at the end of every mutation, which here appends only
+    those records (and writes `.meta` when it changed).
     On start the logs are read back (a name's last line wins) and a record whose content file
-    changed after it (a crash between the two writes) is repaired. A log is rewritten, one line
-    per name, atomically, when it holds lines of names written since or repaired, and an
-    unfinished last line (the process died within its append, or the machine within a second
-    of it: its upload was not answered, or the group sync's promise covers it) is dropped then
-    with a warning; a finished line that is no record is refused (CorruptStateError).
+    changed after it (a crash between the two writes) is repaired; a record whose packed
+    content is not all in its pack (a machine crash before the group's sync) is dropped with
+    a warning, and a content file beside a packed record is removed (an upload of a larger
+    content to the name that was not answered: the crash came before its record). A bucket's
+    packs are compacted on start when most of their bytes are no longer referred to: the live
+    contents copied into a new pack (synced), the log rewritten to point there, then the old
+    packs removed (a crash between leaves a pack no record refers to, removed at the next
+    start). A log is rewritten, one line per name, atomically, when it holds lines of names
+    written since or repaired, and an unfinished last line (the process died within its
+    append, or the machine within a second of it: its upload was not answered, or the group
+    sync's promise covers it) is dropped then with a warning; a finished line that is no
+    record is refused (CorruptStateError).
     A data directory in layout 1 or 2 is moved to layout 3 (`_adopt_previous_layout`, then
-    the record files of layout 2 read into the logs and removed).
+    the record files of layout 2 read into the logs and removed); layout 3's content files
+    are read where they are (layout 4 adds the packs).
 
     Names Cloud Storage refuses raise gcs_names.InvalidName before anything is stored.
 
     Concurrency: `lock` guards the in-memory state. Uploads (`create_file` and the
-    resumable-session methods it follows) take it themselves: an object's content is written
-    to a temporary file before, its record after (records of one name in order, by serial
-    number), and the lock is held for the rename and the in-memory update only, so uploads of
-    many objects go side by side. Every other call is made with `lock` held by the caller
-    (GcsServer). Writes are grouped for durability (`group`,
-    see persistence.GroupSync): renamed into place before the answer, synced within a second.
+    resumable-session methods it follows) take it themselves: an object's content is appended
+    to its bucket's pack (or written to a temporary file) before, its record after (records
+    of one name in order, by serial number), and the lock is held for the precondition, the
+    rename and the in-memory update only, so uploads of many objects go side by side. Every
+    other call is made with `lock` held by the caller (GcsServer). Writes are grouped for
+    durability (`group`, see persistence.GroupSync): appended or renamed into place before
+    the answer, synced within a second.
     """
 
     def __init__(
@@ -138,6 +166,12 @@ class DurableStorage(Storage):
         # Appends to the logs (and their open descriptors, per bucket): one at a time.
         self._log_lock = threading.Lock()
         self._log_fds: dict[str, int] = {}
+        # Packs: each bucket's (number, open pack) appended to, and where each live packed
+        # content is (pack number, offset, size). `_packs` under `_pack_lock`; `_packed` with
+        # `lock` held.
+        self._pack_lock = threading.Lock()
+        self._packs: dict[str, tuple[int, PackFile]] = {}
+        self._packed: dict[tuple[str, str], tuple[int, int, int]] = {}
         self._moved = False
         # Called with an upload's content staged, before the lock (fault injection's
         # COMMIT_STEP: a test holds an upload there, or kills the emulator there).
@@ -227,10 +261,12 @@ class DurableStorage(Storage):
         file_obj: dict,
         file_id: str | None = None,
     ) -> str:
-        """Stores an object: its content staged without the lock, then, holding it, the
-        precondition checked, the content renamed into place and the state updated; the
-        record is written once the lock is released (before the answer). Returns the object
-        resource as JSON (the upload's answer)."""
+        """Stores an object: its content appended to the bucket's pack (at most PACK_LIMIT
+        bytes) or staged in a file, without the lock; then, holding it, the precondition
+        checked, a staged file renamed into place and the state updated; the record is written
+        once the lock is released (before the answer). Returns the object resource as JSON
+        (the upload's answer). Bytes appended for an upload that then fails (a precondition)
+        are never referred to; the pack's next compaction drops them."""
         check_object_name(file_name)
         _quote_links(bucket_name, file_name, file_obj)
         if bucket_name not in self.buckets:
@@ -238,18 +274,36 @@ class DurableStorage(Storage):
         key = (bucket_name, file_name)
         # Encoded before the lock is taken: the resource is this upload's until it is stored.
         encoded = json.dumps(file_obj, separators=(",", ":"))
-        path = self.content_path(bucket_name, file_name)
-        staged, stat = stage_bytes(path, content, self._group)
-        committed = False
+        packed = len(content) <= PACK_LIMIT
+        staged = None
+        if packed:
+            where, appended_to = self._pack_append(bucket_name, content)
+            stamp: Any = {"pack": where[0], "offset": where[1], "size": where[2]}
+        else:
+            path = self.content_path(bucket_name, file_name)
+            staged, stat = stage_bytes(path, content, self._group)
+            stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        committed = replaced_file = False
         try:
             self._before_commit()
             with self.lock:
                 if bucket_name not in self.buckets:  # deleted meanwhile
                     raise GcsNotFound
                 self._check_precondition(bucket_name, file_name)
-                commit_staged(staged, path, self._group)
+                live = self.objects.setdefault(bucket_name, {})
+                if staged is None:
+                    if self._packs.get(bucket_name) is not appended_to:
+                        # Its pack was closed since (the bucket deleted and made again, the
+                        # store reset): the place is not in the pack there now.
+                        raise GcsNotFound
+                    # The name's content was a file: removed once the record says otherwise.
+                    replaced_file = file_name in live and key not in self._packed
+                    self._packed[key] = where
+                else:
+                    commit_staged(staged, path, self._group)
+                    self._packed.pop(key, None)
                 committed = True
-                self.objects.setdefault(bucket_name, {})[file_name] = file_obj
+                live[file_name] = file_obj
                 self._touched.add(key)
                 if file_id:
                     self.delete_resumable_file_obj(file_id)
@@ -260,11 +314,73 @@ class DurableStorage(Storage):
             # upload stored, not for the file as it is when the record is written: a newer
             # upload of the name may have replaced it since (its record then repairs it, or,
             # after a crash, the start does).
-            self._write_records(records, {key: [stat.st_size, stat.st_mtime_ns, stat.st_ino]})
+            self._write_records(records, {key: stamp})
+            if replaced_file:
+                self._remove_replaced_file(key, where)
         finally:
-            if not committed:  # the staged content is not to be used
+            if staged is not None and not committed:  # the staged content is not to be used
                 staged.unlink(missing_ok=True)
         return encoded
+
+    def _pack_append(
+        self, bucket: str, content: bytes
+    ) -> tuple[tuple[int, int, int], tuple[int, PackFile]]:
+        """Appends `content` to the bucket's pack; returns (pack number, offset, size) and
+        the pack (still the bucket's when the upload is stored, or it is refused)."""
+        with self._pack_lock:
+            if self._moved:  # a reset moved the store aside: nothing more is written there
+                raise GcsNotFound
+            opened = self._packs.get(bucket)
+            if opened is None:
+                numbers = self._pack_numbers(bucket)
+                number = max(numbers, default=1)
+                pack = PackFile(self._pack_file(bucket, number), self._group)
+                opened = self._packs[bucket] = (number, pack)
+        number, pack = opened
+        try:
+            return (number, pack.append(content), len(content)), opened
+        except ValueError:  # closed meanwhile: the bucket was deleted, or the store reset
+            raise GcsNotFound from None
+
+    def _remove_replaced_file(self, key: tuple[str, str], where: tuple[int, int, int]) -> None:
+        """Removes the content file a packed content replaced, unless a newer upload of the
+        name has been stored since (its content is then elsewhere, or this file again)."""
+        with self.lock:
+            if self._packed.get(key) == where:
+                Path(self.content_file(*key)).unlink(missing_ok=True)
+
+    def _pack_numbers(self, bucket: str) -> list[int]:
+        """The numbers of the bucket's packs on disk."""
+        try:
+            names = os.listdir(os.path.join(self._objects_root_str, bucket))
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in map(_pack_number, names) if n is not None)
+
+    def _pack_file(self, bucket: str, number: int) -> str:
+        return os.path.join(self._objects_root_str, bucket, f"{PACK_PREFIX}{number}{PACK_SUFFIX}")
+
+    def _close_pack(self, bucket: str) -> None:
+        with self._pack_lock:
+            opened = self._packs.pop(bucket, None)
+        if opened is not None:
+            opened[1].close()
+
+    def get_file(self, bucket_name, file_name, show_error=True):
+        """The object's content: from its pack, or (a large one) its file."""
+        where = self._packed.get((bucket_name, file_name))
+        if where is None:
+            return super().get_file(bucket_name, file_name, show_error)
+        try:
+            return read_range(self._pack_file(bucket_name, where[0]), where[1], where[2])
+        except FileNotFoundError:
+            raise GcsNotFound from None
+
+    def _delete_file(self, bucket_name, file_name):
+        """Removes a live object's content: its file, or its place in a pack (the bytes stay
+        until the pack is compacted)."""
+        if self._packed.pop((bucket_name, file_name), None) is None:
+            super()._delete_file(bucket_name, file_name)
 
     def patch_object(self, bucket_name, file_name, file_obj):
         self._touched.add((bucket_name, file_name))
@@ -292,6 +408,7 @@ class DurableStorage(Storage):
         # Removes .meta and every directory (_objects included), then may re-create buckets:
         # .meta must be written again even where its content did not change.
         self.close()
+        self._packed.clear()
         self._meta_written = None
         super().wipe(keep_buckets)
         self._meta_written = None
@@ -318,6 +435,9 @@ class DurableStorage(Storage):
         for bucket in sorted(touched_buckets):
             if bucket not in self.buckets:
                 self._close_log(bucket)
+                self._close_pack(bucket)
+                for key in [k for k in self._packed if k[0] == bucket]:
+                    del self._packed[key]
                 shutil.rmtree(self._records_dir(bucket), ignore_errors=True)
         records = []
         for bucket, name in sorted(touched):
@@ -405,12 +525,14 @@ class DurableStorage(Storage):
                 os.close(fd)
 
     def close(self, *, moved: bool = False) -> None:
-        """Closes the logs' descriptors. A record written later opens its log again, unless
-        the store was `moved` aside (a reset): a late upload's record is then not written into
-        what is at this path now."""
+        """Closes the logs' and packs' descriptors. A record or content written later opens
+        its file again, unless the store was `moved` aside (a reset): a late upload's record
+        is then not written into what is at this path now (nor its content: refused)."""
         self._moved = self._moved or moved
         for bucket in list(self._log_fds):
             self._close_log(bucket)
+        for bucket in list(self._packs):
+            self._close_pack(bucket)
 
     def _log_file(self, bucket: str) -> str:
         """The bucket's record log (RECORD_LOG in its folder)."""
@@ -429,8 +551,12 @@ class DurableStorage(Storage):
         digest = _name_digest(name)
         return os.path.join(self._objects_root_str, bucket, digest[:2], digest + suffix)
 
-    def _content_stamp(self, bucket: str, name: str) -> list[int] | None:
-        """(size, mtime, inode) of the content file: every atomic write gives a new inode."""
+    def _content_stamp(self, bucket: str, name: str) -> Any:
+        """Where the content is in its pack, or (size, mtime, inode) of the content file:
+        every atomic write gives a new inode."""
+        where = self._packed.get((bucket, name))
+        if where is not None:
+            return {"pack": where[0], "offset": where[1], "size": where[2]}
         try:
             st = self.content_path(bucket, name).stat()
         except FileNotFoundError:
@@ -444,7 +570,7 @@ class DurableStorage(Storage):
         except FileNotFoundError:
             return LAYOUT
         layout = meta.get("layout", 1)
-        if layout not in (1, 2, LAYOUT):
+        if layout not in (1, 2, 3, LAYOUT):
             raise CorruptStateError(
                 f"{self._store._disk_path('.meta')} has Cloud Storage layout {layout!r}, which "
                 f"this emulator does not know (it writes layout {LAYOUT}): it was written by "
@@ -486,8 +612,16 @@ class DurableStorage(Storage):
             changed |= self._adopt_previous_layout()
         changed |= self._reconcile_content(stamps)
         rewrite |= {bucket for bucket, _ in changed | in_meta}
+        old_packs = []
+        for bucket in sorted(self.buckets):
+            compacted = self._tidy_packs(bucket, stamps)
+            if compacted:
+                rewrite.add(bucket)
+                old_packs += compacted
         for bucket in sorted(rewrite):
             self._rewrite_log(bucket, stamps)
+        for path in old_packs:  # no record refers to them any more
+            os.unlink(path)
         self._write_config_to_file()  # `.meta` (none written yet)
         if self._layout < LAYOUT:  # every record and content file is in place: mark it so
             if self._layout < 2:
@@ -549,6 +683,8 @@ class DurableStorage(Storage):
             live, soft_deleted, content = record["object"], record["softDeleted"], record["content"]
             if bucket != bucket_folder or not isinstance(name, str):
                 raise TypeError("not in its bucket's folder")
+            if isinstance(content, dict) and _pack_place(content) is None:
+                raise TypeError("not a place in a pack")
         except (KeyError, TypeError):
             raise CorruptStateError(
                 f"{where} is not an object record of the Cloud Storage emulator; "
@@ -568,10 +704,34 @@ class DurableStorage(Storage):
 
     def _reconcile_content(self, stamps: dict) -> set[tuple[str, str]]:
         """Drops objects whose content is missing, repairs those whose content is newer;
-        `stamps` becomes the stat of every live object's content file."""
+        `stamps` becomes where every live object's content is (its pack's place, or the
+        stat of its file)."""
         changed = set()
+        pack_sizes: dict[str, int | None] = {}
         for bucket, objects in self.objects.items():
+            files = self._has_content_files(bucket)
             for name, obj in list(objects.items()):
+                place = _pack_place(stamps.get((bucket, name)))
+                if place is not None:
+                    path = self._pack_file(bucket, place[0])
+                    if path not in pack_sizes:
+                        pack_sizes[path] = _file_size(path)
+                    if (pack_sizes[path] or 0) < place[1] + place[2]:
+                        log.warning(
+                            "gs://%s/%s: content missing after a crash (%s is shorter than its "
+                            "record says); dropped",
+                            bucket,
+                            name,
+                            path,
+                        )
+                        del objects[name]
+                        changed.add((bucket, name))
+                        continue
+                    self._packed[(bucket, name)] = place
+                    if files:  # a larger content's upload to the name that was not answered
+                        # (the crash came before its record), or the file a packed one replaced
+                        Path(self.content_file(bucket, name)).unlink(missing_ok=True)
+                    continue
                 stamp = self._content_stamp(bucket, name)
                 if stamp is None:
                     log.warning("gs://%s/%s: content missing after a crash; dropped", bucket, name)
@@ -584,6 +744,49 @@ class DurableStorage(Storage):
                     changed.add((bucket, name))
                 stamps[(bucket, name)] = stamp
         return changed
+
+    def _has_content_files(self, bucket: str) -> bool:
+        """Whether the bucket's folder holds content files (in two-hex-digit folders)."""
+        try:
+            names = os.listdir(self._records_dir(bucket))
+        except FileNotFoundError:
+            return False
+        return any(len(name) == 2 for name in names)
+
+    def _tidy_packs(self, bucket: str, stamps: dict) -> list[str]:
+        """Removes the bucket's packs no record refers to (but the last, which appends go
+        to), and compacts the rest when most of their bytes are no longer referred to: the
+        live contents copied into a new pack, synced, `stamps` pointed there. Returns the
+        packs to remove once the log is rewritten."""
+        numbers = self._pack_numbers(bucket)
+        if not numbers:
+            return []
+        places = {k: v for k, v in self._packed.items() if k[0] == bucket}
+        used = {place[0] for place in places.values()}
+        for number in numbers[:-1]:
+            if number not in used:
+                os.unlink(self._pack_file(bucket, number))
+        numbers = [n for n in numbers[:-1] if n in used] + numbers[-1:]
+        live = sum(place[2] for place in places.values())
+        total = sum(_file_size(self._pack_file(bucket, n)) or 0 for n in numbers)
+        if total - live <= max(live, COMPACT_MIN_BYTES):
+            return []
+        number = numbers[-1] + 1
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(self._pack_file(bucket, number), flags, 0o600)
+        try:
+            offset = 0
+            for key, (old, at, size) in sorted(places.items(), key=lambda kv: kv[1]):
+                write_all(fd, read_range(self._pack_file(bucket, old), at, size))
+                self._packed[key] = (number, offset, size)
+                stamps[key] = {"pack": number, "offset": offset, "size": size}
+                offset += size
+            os.fsync(fd)  # before the log that points here
+        finally:
+            os.close(fd)
+        fsync_directory(self._records_dir(bucket))
+        log.info("gs://%s: packs compacted (%d of %d bytes still referred to)", bucket, live, total)
+        return [self._pack_file(bucket, n) for n in numbers]
 
     def _rewrite_log(self, bucket: str, stamps: dict) -> None:
         """Replaces the bucket's log with one line per name held (atomically, synced)."""
@@ -664,6 +867,39 @@ class DurableStorage(Storage):
         """`content_path` as a str."""
         return self._name_file_str(bucket, name, ".data")
 
+    def content_location(self, bucket: str, name: str) -> ContentLocation:
+        """Where a live object's content is: a range of its bucket's pack, or its file.
+        Lock held."""
+        where = self._packed.get((bucket, name))
+        if where is None:
+            return ContentLocation(self.content_file(bucket, name))
+        return ContentLocation(self._pack_file(bucket, where[0]), where[1], where[2])
+
+
+def _pack_place(content: Any) -> tuple[int, int, int] | None:
+    """(pack number, offset, size) of a record's packed content; None if it is not one."""
+    if not isinstance(content, dict) or set(content) != {"pack", "offset", "size"}:
+        return None
+    place = (content["pack"], content["offset"], content["size"])
+    if not all(type(v) is int and v >= 0 for v in place):
+        return None
+    return place
+
+
+def _pack_number(file_name: str) -> int | None:
+    """k of a pack's file name `content-<k>.pack`; None for any other file."""
+    if not (file_name.startswith(PACK_PREFIX) and file_name.endswith(PACK_SUFFIX)):
+        return None
+    digits = file_name[len(PACK_PREFIX) : -len(PACK_SUFFIX)]
+    return int(digits) if digits.isdigit() else None
+
+
+def _file_size(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return None
+
 
 def _compact(document: Any) -> str:
     return json.dumps(document, separators=(",", ":"))
@@ -679,7 +915,7 @@ def _record_text(bucket: str, name: str, object_json: str, soft_deleted: dict) -
 
 def _log_line(text: str, stamp: list[int] | None) -> bytes:
     """A log line: the record `text` with the stat of the content it describes."""
-    return f'{text[:-1]},"content":{json.dumps(stamp)}}}\n'.encode()
+    return f'{text[:-1]},"content":{_compact(stamp)}}}\n'.encode()
 
 
 def _read_log_lines(path: Path) -> tuple[list[bytes], bool]:

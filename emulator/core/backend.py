@@ -3,7 +3,7 @@
 Layout under the state directory:
     operations/<id>.json        one file per long-running operation
     datasets/<id>.json          one file per dataset (metadata, examples, annotation specs)
-    images/<sha[:2]>/<sha256>   imported images, content-addressed
+    images/                     imported images, content-addressed (see image_store.py)
     models/<id>.json            one file per model (metadata, evaluations, deployment)
     trained_models/<id>/        trained model directories (see emulator/core/models/)
     model_exports/<op id>/      a model export staged before its upload
@@ -64,6 +64,7 @@ class Backend:
         removed = remove_temp_files(self.state_dir)
         if removed:
             log.warning("removed %d partial files left by an interrupted write", removed)
+        self.images.load()
         self.datasets.load()
         self.models.load()
         self.endpoints.load()
@@ -76,4 +77,5 @@ class Backend:
         """Stops background work (see OperationStore.shutdown); the operations still running."""
         running = self.operations.shutdown(timeout)
         self.datasets.close()
+        self.images.close()
         return running

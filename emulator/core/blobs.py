@@ -1,10 +1,9 @@
 """The core's view of Cloud Storage: read and write `gs://` objects (served by emulator/gcs.py)."""
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from emulator.core.errors import InvalidArgument
 
@@ -19,30 +18,15 @@ class BlobInfo:
     content_type: str
 
 
-@dataclass(frozen=True)
-class ContentFile:
-    """The file an object's content was read from, as it was when read: a link to `path`
-    holds those bytes as long as it is this file (same device, inode, size and mtime). The
-    store never writes into a content file (a new content is a new file renamed over it)."""
+class ContentLocation(NamedTuple):
+    """Where an object's content is: `size` bytes of the file `path` from `offset` (a pack of
+    small contents), or the whole file when `size` is None. The bytes there are never
+    written again (a new content is appended elsewhere, or a new file renamed over the
+    name), so what is read there is one content, whole."""
 
     path: str
-    device: int
-    inode: int
-    size: int
-    mtime_ns: int
-
-    @classmethod
-    def of(cls, path: str | os.PathLike[str], st: os.stat_result) -> "ContentFile":
-        return cls(os.fspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-    def is_file(self, st: os.stat_result) -> bool:
-        """Whether `st` (of a link, say) is this file as it was read."""
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) == (
-            self.device,
-            self.inode,
-            self.size,
-            self.mtime_ns,
-        )
+    offset: int = 0
+    size: int | None = None
 
 
 class Blobs(Protocol):
@@ -70,10 +54,9 @@ class Blobs(Protocol):
         """Removes an object; NotFound when it does not exist."""
         ...
 
-    def content_path(self, uri: str) -> str:
-        """The file that holds the object's content now (read it to read the object: a new
-        content is a new file renamed over it, never written into); NotFound when the bucket
-        or object does not exist."""
+    def content_location(self, uri: str) -> ContentLocation:
+        """Where the object's content is now (read there to read the object); NotFound when
+        the bucket or object does not exist."""
         ...
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from emulator.core.blobs import (
     Blobs,
+    ContentLocation,
     folder_timestamp,
     output_directory,
     parse_gs_uri,
@@ -563,11 +564,12 @@ class DatasetStore:
             what = "CSV" if uri.lower().endswith(".csv") else "file"
             raise NotFound(f"Import {what} {uri} does not exist; nothing was imported.") from None
 
-    def _locate(self, uri: str) -> str | tuple[Code, str]:
-        """The content file of the object `uri` names, or (code, reason) when there is none."""
+    def _locate(self, uri: str) -> ContentLocation | tuple[Code, str]:
+        """Where the content of the object `uri` names is, or (code, reason) when there is
+        none."""
         try:
             parse_gs_uri(uri)
-            return self._blobs.content_path(uri)
+            return self._blobs.content_location(uri)
         except NotFound:
             return Code.NOT_FOUND, "file does not exist"
         except InvalidArgument as exc:
@@ -615,11 +617,11 @@ class DatasetStore:
         """The images the rows name, by content (sha256); rows that cannot be used → errors.
         Each object is read once, however many rows name it (image_reader.py: on every core)."""
         self._reader.prepare(len(rows))
-        located: dict[str, str | tuple[Code, str]] = {}
+        located: dict[str, ContentLocation | tuple[Code, str]] = {}
         for row in rows:
             if row.uri not in located:
                 located[row.uri] = self._locate(row.uri)
-        paths = [found for found in located.values() if isinstance(found, str)]
+        paths = [found for found in located.values() if isinstance(found, ContentLocation)]
         percent = [0]
 
         def progress(done: int) -> None:  # an operation update per percent, up to 90
@@ -632,7 +634,7 @@ class DatasetStore:
         pending: dict[str, _Pending] = {}
         for row in rows:
             found = located[row.uri]
-            result = read[found] if isinstance(found, str) else found
+            result = read[found] if isinstance(found, ContentLocation) else found
             if not isinstance(result, ReadImage):
                 assert result is not None  # every path was read: the import did not stop
                 errors.append(row_error(row, *result))
@@ -679,7 +681,7 @@ class DatasetStore:
         """Stores the images, then adds (or relabels) the examples in one write."""
         with self._images.lock:
             for item in pending.values():
-                self._images.put(item.image.data, item.image.content, item.image.sha256)
+                self._images.put(item.image.data, item.image.sha256)
             self._images.sync()  # on disk before the examples that refer to them
             with self._lock:
                 state = self._state(name)

@@ -8,10 +8,10 @@ shares it between the import's own thread and a helper process per further core
 `MIN_SHARED` images and kept until the emulator stops (`close`). Smaller imports are read by
 their own thread: a helper's start (≈ 0.3 s) would cost more than it saves.
 
-The helper reads content files by path; the object records stay in the emulator's process. A
-content file is never written into (a new content is a new file renamed over the name), so a
-file read while its object is replaced is the old content or the new one, whole; what was read
-is described by the `ContentFile` of the descriptor it was read from.
+The helper reads contents where they are (`ContentLocation`: a range of a bucket's pack, or a
+content file); the object records stay in the emulator's process. Bytes there are never
+written again (a new content is appended elsewhere, or a new file renamed over the name), so
+an object replaced while it is read is read as the old content, whole.
 
 Helpers are plain subprocesses fed pickles over their stdin, not `multiprocessing`: its
 `spawn` re-runs the parent's main script (a test runner's, a bench's) in each helper and its
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from emulator.core import images
-from emulator.core.blobs import ContentFile
+from emulator.core.blobs import ContentLocation
 from emulator.core.errors import Code
 
 log = logging.getLogger(__name__)
@@ -51,53 +51,48 @@ class ReadImage(NamedTuple):
     height: int
     sha256: str
     data: bytes
-    path: str  # the content file it was read from, as it was then:
-    device: int
-    inode: int
-    mtime_ns: int
-
-    @property
-    def content(self) -> ContentFile:
-        return ContentFile(self.path, self.device, self.inode, len(self.data), self.mtime_ns)
 
 
 Result = ReadImage | tuple[Code, str]  # (code, reason) when the image cannot be used
 
 
-def read_image(path: str) -> Result:
-    """Reads, checks and hashes the content file at `path`."""
+def read_image(where: ContentLocation) -> Result:
+    """Reads, checks and hashes the content at `where`."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(where.path, os.O_RDONLY)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         return Code.NOT_FOUND, "file does not exist"
     try:
-        st = os.fstat(fd)
+        size = os.fstat(fd).st_size if where.size is None else where.size
         try:
-            images.check_size(st.st_size)  # before reading a huge object
+            images.check_size(size)  # before reading a huge object
         except images.ImageError as exc:
             return Code.INVALID_ARGUMENT, str(exc)
-        chunks = []
-        while chunk := os.read(fd, max(st.st_size, 65536)):
-            chunks.append(chunk)
+        if where.size is not None:
+            data = os.pread(fd, size, where.offset)
+            if len(data) != size:
+                return Code.NOT_FOUND, "file does not exist"
+        else:
+            chunks = []
+            while chunk := os.read(fd, max(size, 65536)):
+                chunks.append(chunk)
+            data = b"".join(chunks)
     finally:
         os.close(fd)
-    data = b"".join(chunks)
     try:
         info = images.inspect(data)
     except images.ImageError as exc:
         return Code.INVALID_ARGUMENT, str(exc)
     sha = hashlib.sha256(data).hexdigest()
-    return ReadImage(
-        info.format, info.width, info.height, sha, data, path, st.st_dev, st.st_ino, st.st_mtime_ns
-    )
+    return ReadImage(info.format, info.width, info.height, sha, data)
 
 
-def _read_chunk(paths: list[str]) -> list[Result]:
-    return [read_image(path) for path in paths]
+def _read_chunk(places: list[ContentLocation]) -> list[Result]:
+    return [read_image(where) for where in places]
 
 
 class _Helper:
-    """One helper process: chunks of paths in, their results out, in order."""
+    """One helper process: chunks of content locations in, their results out, in order."""
 
     def __init__(self, command: list[str]) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT), *sys.path])}
@@ -112,7 +107,7 @@ class _Helper:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def send(self, paths: list[str]) -> None:
+    def send(self, paths: list[ContentLocation]) -> None:
         assert self.process.stdin is not None
         pickle.dump(paths, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
         self.process.stdin.flush()
@@ -138,7 +133,7 @@ class _Helper:
 class _Shared:
     """The chunks of one import: handed out once each; a helper's unfinished ones come back."""
 
-    def __init__(self, paths: list[str], stopping: Callable[[], bool]) -> None:
+    def __init__(self, paths: list[ContentLocation], stopping: Callable[[], bool]) -> None:
         self.paths = paths
         self.results: list[Result | None] = [None] * len(paths)
         self._next = iter(range(0, len(paths), CHUNK))
@@ -160,7 +155,7 @@ class _Shared:
         with self._lock:
             self._returned.extend(starts)
 
-    def chunk(self, start: int) -> list[str]:
+    def chunk(self, start: int) -> list[ContentLocation]:
         return self.paths[start : start + CHUNK]
 
     def read_here(self, progress: Callable[[int], None]) -> None:
@@ -195,7 +190,7 @@ class ImageReader:
 
     def read(
         self,
-        paths: list[str],
+        paths: list[ContentLocation],
         stopping: Callable[[], bool],
         progress: Callable[[int], None] = lambda done: None,
     ) -> list[Result | None]:
@@ -272,7 +267,7 @@ def _cores() -> int:
 
 
 def _serve(source: IO[bytes], sink: IO[bytes]) -> None:
-    """A helper's loop: lists of paths in, lists of results out, until its input ends."""
+    """A helper's loop: lists of content locations in, their results out, until its input ends."""
     while True:
         try:
             paths = pickle.load(source)

@@ -151,6 +151,76 @@ def _unique() -> str:
     return f"{_pid}-{threading.get_ident()}-{next(_serial)}"
 
 
+class PackFile:
+    """A file that small contents are appended to, one after another: each append returns
+    where its bytes start, and bytes once written are never written again (a new content is
+    appended; what is no longer referred to stays until the owner copies the rest into a new
+    pack). On a disk where a file create is slow (ext4 without a journal passes over inodes
+    freed in the last minutes), an append costs a write where a file per content cost a
+    create and a rename.
+
+    Appends are durable with the group's next sync (`group`), or now (fsync) without one; a
+    crash within an append, or before the sync, leaves the file shorter or with bytes past
+    the last one its owner recorded: the owner checks its records against `size` on start.
+    Thread-safe; the bytes of one append are contiguous.
+    """
+
+    def __init__(self, path: str, group: GroupSync | None = None) -> None:
+        self.path = path
+        self._group = group
+        self._lock = threading.Lock()
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        try:
+            self._fd = os.open(path, flags, 0o600)
+        except FileNotFoundError:  # the first pack of its folder
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            self._fd = os.open(path, flags, 0o600)
+            if group is None:
+                fsync_directory(Path(path).parent)
+        self._size = os.fstat(self._fd).st_size
+
+    def append(self, data: bytes) -> int:
+        """Appends `data`; returns its offset. OSError (no space) leaves nothing referable."""
+        with self._lock:
+            if self._fd < 0:
+                raise ValueError(f"{self.path} is closed")
+            offset = self._size
+            try:
+                write_all(self._fd, data)
+            except BaseException:
+                self._size = os.fstat(self._fd).st_size  # a partial write is never referred to
+                raise
+            self._size += len(data)
+            if self._group is None:
+                os.fsync(self._fd)
+        if self._group is not None:
+            self._group.written()
+        return offset
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def read_range(path: str, offset: int, size: int) -> bytes:
+    """`size` bytes of `path` from `offset`; FileNotFoundError when the file or the bytes are
+    not there (a pack shorter than a record says: a crash before the group's sync)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        data = os.pread(fd, size, offset)
+    finally:
+        os.close(fd)
+    if len(data) != size:
+        raise FileNotFoundError(f"{path} holds {len(data)} of the {size} bytes at {offset}")
+    return data
+
+
 def commit_staged(staged: Path, path: Path, group: GroupSync | None = None) -> None:
     """Renames a staged file over `path`: atomic; durable now, or with the group's next sync."""
     try:

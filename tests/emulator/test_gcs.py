@@ -6,6 +6,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud.storage.retry import DEFAULT_RETRY
 
+from emulator.gcs_storage import PACK_LIMIT
 from tests.fixtures.digits import digit_images
 from tests.fixtures.emulator import admin, storage_client
 
@@ -76,19 +77,21 @@ def test_objects_survive_a_restart_and_download_on_the_new_port(emulator_factory
 
 
 def test_an_index_older_than_the_content_is_repaired_on_start(emulator_factory, tmp_path):
-    """A crash between writing new content and writing the index leaves them disagreeing."""
+    """A crash between writing new content and writing the index leaves them disagreeing (a
+    content larger than PACK_LIMIT has a file of its own, renamed into place first)."""
     data_dir = tmp_path / "data"
     server = emulator_factory(data_dir)
     bucket = _bucket(server.env)
-    bucket.blob("obj.txt").upload_from_string(b"old content")
+    bucket.blob("obj.txt").upload_from_string(b"o" * (PACK_LIMIT + 1))
     server.stop()
     (content,) = (data_dir / "gcs").rglob("*.data")  # the only object's content file
-    content.write_bytes(b"newer content, longer")
+    newer = b"newer content, longer" * (PACK_LIMIT // 20)
+    content.write_bytes(newer)
 
     restarted = emulator_factory(data_dir)
     blob = storage_client(restarted.env).bucket(bucket.name).get_blob("obj.txt")
-    assert blob.size == len(b"newer content, longer")
-    assert blob.download_as_bytes() == b"newer content, longer"  # checksum verified by client
+    assert blob.size == len(newer)
+    assert blob.download_as_bytes() == newer  # checksum verified by client
 
 
 def test_injected_faults_reach_the_client_and_its_retry_recovers(emulator_factory):

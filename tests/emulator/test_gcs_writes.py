@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from gcp_storage_emulator.exceptions import NotFound as GcsNotFound
 from gcp_storage_emulator.handlers.objects import _checksums, _make_object_resource
 from google.api_core import exceptions
 
@@ -20,7 +21,7 @@ from emulator import gcs
 from emulator.core.errors import InvalidArgument
 from emulator.core.faults import FaultInjector
 from emulator.gcs import COMMIT_STEP
-from emulator.gcs_storage import DurableStorage
+from emulator.gcs_storage import PACK_LIMIT, DurableStorage
 from tests.fixtures.emulator import (
     HANG_GUARD_S,
     arm_fault,
@@ -99,10 +100,10 @@ def test_if_generation_match_zero_creates_only_what_does_not_exist(emulator):
 
 
 def test_kill_9_leaves_each_object_old_or_new_never_torn(tmp_path):
-    """Writes are renamed into place before they are acknowledged and synced in a group (no
-    fsync per object): after kill -9 an acknowledged write is there, and a write that was
-    staged but not committed (held at COMMIT_STEP) or whose body was still arriving left the
-    old object, and no partial file."""
+    """Writes are appended (or renamed into place) before they are acknowledged and synced in a
+    group (no fsync per object): after kill -9 an acknowledged write is there, and a write
+    whose content was appended but not committed (held at COMMIT_STEP) or whose body was
+    still arriving left the old object, and no partial file."""
     data_dir = tmp_path / "data"
     process, env = start_cli(data_dir, tmp_path / "first.log")
     try:
@@ -123,10 +124,12 @@ def test_kill_9_leaves_each_object_old_or_new_never_torn(tmp_path):
             except BaseException as exc:  # the connection dies with the emulator
                 staged_failure.append(exc)
 
+        (pack,) = (data_dir / "gcs").rglob("*.pack")
+        before = pack.stat().st_size
         held = threading.Thread(target=upload_held, daemon=True)
         held.start()
         wait_until_held(env, COMMIT_STEP)
-        assert list((data_dir / "gcs").rglob("*.emulator-partial")), "content staged"
+        assert pack.stat().st_size == before + len(new), "content appended, no record yet"
         arriving = _stalled_upload(env, bucket.name, "arriving.bin", len(new), new[:100])
     finally:
         process.send_signal(signal.SIGKILL)
@@ -345,14 +348,16 @@ def test_a_malformed_request_head_is_refused_with_its_status(emulator, request_h
     assert f"Error code: {status}".encode() in answer
 
 
+@pytest.mark.parametrize("packed", [False, True], ids=["content files", "packed"])
 def test_a_record_written_after_a_newer_upload_of_its_name_does_not_vouch_for_that_content(
-    tmp_path,
+    tmp_path, packed
 ):
     """Uploads A then B of one name, side by side: A's record is written (without the lock)
     after B's content was renamed into place, and the emulator dies before B's record. The
     record stamped the content file as it was when written (B's): a restart took B's bytes
     for A's, with A's size and checksums. It stamps the content its own upload staged now, so
-    the restart sees the newer content and recomputes them."""
+    the restart sees the newer content and recomputes them. Small contents (packed): A's
+    record says where A's bytes are, and B's upload, never answered, is not there."""
     storage = DurableStorage(tmp_path)
     storage.create_bucket("race-bucket", {"name": "race-bucket"})
     a_committed, b_committed, a_written = threading.Event(), threading.Event(), threading.Event()
@@ -375,21 +380,52 @@ def test_a_record_written_after_a_newer_upload_of_its_name_does_not_vouch_for_th
         obj["size"] = str(len(content))
         storage.create_file("race-bucket", "o", content, _checksums(content, obj))
 
-    a = threading.Thread(target=upload, args=(b"content of upload A",), name="upload-a")
+    times = 1 if packed else PACK_LIMIT // 8
+    a_bytes, b_bytes = b"content of upload A" * times, b"B's bytes" * times
+    a = threading.Thread(target=upload, args=(a_bytes,), name="upload-a")
     a.start()
     assert a_committed.wait(HANG_GUARD_S)
-    upload(b"B's bytes")  # commits while A waits to write its record
+    upload(b_bytes)  # commits while A waits to write its record
     a.join(HANG_GUARD_S)
 
     restarted = DurableStorage(tmp_path)
     obj = restarted.objects["race-bucket"]["o"]
-    assert restarted.get_file("race-bucket", "o") == b"B's bytes"
-    expected = _checksums(b"B's bytes", {"crc32c": None, "md5Hash": None, "etag": None})
+    kept = a_bytes if packed else b_bytes
+    assert restarted.get_file("race-bucket", "o") == kept
+    expected = _checksums(kept, {"crc32c": None, "md5Hash": None, "etag": None})
     assert (obj["size"], obj["md5Hash"], obj["crc32c"]) == (
-        "9",
+        str(len(kept)),
         expected["md5Hash"],
         expected["crc32c"],
     )
+
+
+def test_an_upload_whose_bucket_was_made_again_meanwhile_is_refused(tmp_path):
+    """The content was appended to the bucket's pack; before the upload is stored the bucket
+    is deleted (its folder, pack and all) and created again. The place the upload holds is in
+    the removed pack, not in the new one: stored, the object would read another's bytes."""
+    made_again = []
+
+    def delete_and_make_again() -> None:
+        if not made_again:
+            made_again.append(True)
+            with storage.lock:
+                storage.delete_bucket("again")
+                storage.create_bucket("again", {"name": "again"})
+            storage.create_file("again", "first", b"first in the new pack", _object(b"first"))
+
+    storage = DurableStorage(tmp_path, before_commit=delete_and_make_again)
+    storage.create_bucket("again", {"name": "again"})
+    with pytest.raises(GcsNotFound):
+        storage.create_file("again", "late", b"appended to the old pack", _object(b"late"))
+    assert set(storage.objects["again"]) == {"first"}
+    assert storage.get_file("again", "first") == b"first in the new pack"
+
+
+def _object(content: bytes) -> dict:
+    obj = _make_object_resource("http://127.0.0.1:1", "again", "o", "text/plain", "0")
+    obj["size"] = str(len(content))
+    return _checksums(content, obj)
 
 
 def _open_connections(env, count: int) -> list[socket.socket]:

@@ -8,6 +8,7 @@ import sys
 import uuid
 
 from emulator.core import image_reader
+from emulator.core.blobs import ContentLocation
 from emulator.core.errors import Code
 from emulator.core.image_reader import CHUNK, MIN_SHARED, ImageReader, ReadImage, read_image
 from tests.fixtures.digits import digit_images
@@ -21,14 +22,26 @@ from tests.fixtures.emulator import (
 
 
 def _files(tmp_path, count):
-    """`count` real images (PNG and JPEG), a text file named .png and a path to nothing."""
-    paths = []
-    for n, image in enumerate(digit_images(count // 10 + 1)[:count]):
-        path = tmp_path / f"{n}.{image.extension}"
-        path.write_bytes(image.data)
-        paths.append(str(path))
+    """`count` real images (PNG and JPEG): the first a file of its own, the others ranges of
+    one pack (as Cloud Storage keeps small objects); then a text file named .png, a file that
+    does not exist and a range past the pack's end."""
+    images = digit_images(count // 10 + 1)[:count]
+    first = tmp_path / f"first.{images[0].extension}"
+    first.write_bytes(images[0].data)
+    pack = tmp_path / "content-1.pack"
+    places = []
+    with open(pack, "wb") as f:
+        for image in images[1:]:
+            places.append(ContentLocation(str(pack), f.tell(), len(image.data)))
+            f.write(image.data)
     (tmp_path / "notes.png").write_bytes(b"notes, not a photo\n")
-    return [*paths, str(tmp_path / "notes.png"), str(tmp_path / "gone.png")]
+    return [
+        ContentLocation(str(first)),
+        *places,
+        ContentLocation(str(tmp_path / "notes.png")),
+        ContentLocation(str(tmp_path / "gone.png")),
+        ContentLocation(str(pack), pack.stat().st_size - 5, 10),
+    ]
 
 
 def test_a_helper_reads_a_chunk_as_the_import_thread_does(tmp_path):
@@ -41,10 +54,12 @@ def test_a_helper_reads_a_chunk_as_the_import_thread_does(tmp_path):
         helper.close()
     assert results == [read_image(path) for path in paths]
     assert isinstance(results[0], ReadImage)  # by this module's class, not `__main__`'s
-    with open(paths[0], "rb") as first:
-        assert results[0].sha256 == hashlib.sha256(first.read()).hexdigest()
-    assert results[-2][0] is Code.INVALID_ARGUMENT and "not an image" in results[-2][1]
-    assert results[-1] == (Code.NOT_FOUND, "file does not exist")
+    images = digit_images(4)[:30]
+    assert [r.sha256 for r in results[:30]] == [hashlib.sha256(i.data).hexdigest() for i in images]
+    assert [r.data for r in results[:30]] == [i.data for i in images]
+    assert results[-3][0] is Code.INVALID_ARGUMENT and "not an image" in results[-3][1]
+    assert results[-2] == (Code.NOT_FOUND, "file does not exist")
+    assert results[-1] == (Code.NOT_FOUND, "file does not exist")  # not all in its pack
     assert helper.process.returncode == 0  # its input ended: it exited
 
 
