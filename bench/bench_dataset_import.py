@@ -101,6 +101,20 @@ a `make test` had removed its temporary folders a minute and a half before; this
 on the same clone an hour later, creates at 31 µs: 1,064 images/s (check 1.0 s, create 8.4 s).
 The content file is still one create per upload: small objects' content in pack files is what
 would make the figure independent of the disk (not built).
+Session 26 (2026-12-05): built. Contents up to 1 MiB are appended to their bucket's pack and
+imported images to the image store's pack (Cloud Storage layout 4, emulator/gcs_storage.py and
+emulator/core/image_store.py): an upload and an imported image create no file. Alternating runs
+of the first import, code before (a4d49d1) and after, same disk: 812 / 867 / 979 / 962 / 1,065
+before, 940 / 1,099 / 1,151 / 1,157 / 1,347 images/s after (the emulator's system CPU 1.6-2.3 s
+→ 0.7-0.8 s); each run right after creating and removing 60,000 files beside the scratch folders
+(creates at 322-847 µs): 821 / 801 before, 1,165 / 935 after (the 935 with more CPU on both
+sides: the removal's writeback). `make bench` on a fresh clone of e6a0305 started a minute after
+a `make test`: 1,267 images/s; this script alone after it: 1,257 and 1,334 images/s (the second
+with creates at 236 µs: the first run's removals). The warm directory no-op in that `make bench`:
+0.059 s against `git status` 0.018 s (3.36×, load 2.9 after the import); alone after it 0.045 s
+(2.61× and 2.78×), and bench_noop_check.py's 41 turns 2.43× (walk 36 ms, of which `lstat` of
+10,000 files 24-26 ms and their listing 3-5 ms on this VM; two threads for the `lstat`s measured
+21 ms: not taken).
 """
 
 import argparse
