@@ -48,10 +48,12 @@ from emulator.core.persistence import (
     atomic_write_bytes,
     commit_staged,
     fsync_directory,
+    pack_numbers,
     read_json,
     read_range,
     stage_bytes,
     write_all,
+    write_pack,
 )
 from emulator.gcs_names import bucket_name_problem, check_bucket_name, check_object_name
 
@@ -351,11 +353,8 @@ class DurableStorage(Storage):
 
     def _pack_numbers(self, bucket: str) -> list[int]:
         """The numbers of the bucket's packs on disk."""
-        try:
-            names = os.listdir(os.path.join(self._objects_root_str, bucket))
-        except FileNotFoundError:
-            return []
-        return sorted(n for n in map(_pack_number, names) if n is not None)
+        folder = os.path.join(self._objects_root_str, bucket)
+        return pack_numbers(folder, PACK_PREFIX, PACK_SUFFIX)
 
     def _pack_file(self, bucket: str, number: int) -> str:
         return os.path.join(self._objects_root_str, bucket, f"{PACK_PREFIX}{number}{PACK_SUFFIX}")
@@ -772,19 +771,14 @@ class DurableStorage(Storage):
         if total - live <= max(live, COMPACT_MIN_BYTES):
             return []
         number = numbers[-1] + 1
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(self._pack_file(bucket, number), flags, 0o600)
-        try:
-            offset = 0
-            for key, (old, at, size) in sorted(places.items(), key=lambda kv: kv[1]):
-                write_all(fd, read_range(self._pack_file(bucket, old), at, size))
-                self._packed[key] = (number, offset, size)
-                stamps[key] = {"pack": number, "offset": offset, "size": size}
-                offset += size
-            os.fsync(fd)  # before the log that points here
-        finally:
-            os.close(fd)
-        fsync_directory(self._records_dir(bucket))
+        moved = sorted(places.items(), key=lambda item: item[1])
+        offsets = write_pack(  # synced before the log that points there
+            self._pack_file(bucket, number),
+            [(self._pack_file(bucket, k), at, size) for _, (k, at, size) in moved],
+        )
+        for (key, (_, _, size)), offset in zip(moved, offsets, strict=True):
+            self._packed[key] = (number, offset, size)
+            stamps[key] = {"pack": number, "offset": offset, "size": size}
         log.info("gs://%s: packs compacted (%d of %d bytes still referred to)", bucket, live, total)
         return [self._pack_file(bucket, n) for n in numbers]
 
@@ -884,14 +878,6 @@ def _pack_place(content: Any) -> tuple[int, int, int] | None:
     if not all(type(v) is int and v >= 0 for v in place):
         return None
     return place
-
-
-def _pack_number(file_name: str) -> int | None:
-    """k of a pack's file name `content-<k>.pack`; None for any other file."""
-    if not (file_name.startswith(PACK_PREFIX) and file_name.endswith(PACK_SUFFIX)):
-        return None
-    digits = file_name[len(PACK_PREFIX) : -len(PACK_SUFFIX)]
-    return int(digits) if digits.isdigit() else None
 
 
 def _file_size(path: str) -> int | None:

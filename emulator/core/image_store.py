@@ -35,9 +35,9 @@ from emulator.core.persistence import (
     GroupSync,
     PackFile,
     atomic_write_bytes,
-    fsync_directory,
+    pack_numbers,
     read_range,
-    write_all,
+    write_pack,
 )
 
 log = logging.getLogger(__name__)
@@ -149,22 +149,17 @@ class ImageStore:
         if total - kept <= max(kept, COMPACT_MIN_BYTES):
             return []
         number = max(sizes) + 1
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(self._pack_path(number), flags, 0o600)
-        try:
-            offset = 0
-            for sha, (old, at, size) in sorted(places.items(), key=lambda item: item[1]):
-                write_all(fd, read_range(self._pack_path(old), at, size))
-                places[sha] = (number, offset, size)
-                offset += size
-            os.fsync(fd)  # before the index that points here
-        finally:
-            os.close(fd)
-        fsync_directory(self._root)
+        moved = sorted(places.items(), key=lambda item: item[1])
+        offsets = write_pack(  # synced before the index that points there
+            self._pack_path(number),
+            [(self._pack_path(k), at, size) for _, (k, at, size) in moved],
+        )
+        for (sha, (_, _, size)), offset in zip(moved, offsets, strict=True):
+            places[sha] = (number, offset, size)
         log.info("imported images compacted (%d of %d bytes still referred to)", kept, total)
         replaced = [self._pack_path(n) for n in sizes]
         sizes.clear()
-        sizes[number] = offset
+        sizes[number] = kept
         return replaced
 
     def _write_index(self, places: dict[str, Place]) -> None:
@@ -177,16 +172,7 @@ class ImageStore:
         atomic_write_bytes(self._root / INDEX, lines)
 
     def _pack_numbers(self) -> list[int]:
-        try:
-            names = os.listdir(self._root_str)
-        except FileNotFoundError:
-            return []
-        found = []
-        for name in names:
-            digits = name[len(PACK_PREFIX) : -len(PACK_SUFFIX)]
-            if name.startswith(PACK_PREFIX) and name.endswith(PACK_SUFFIX) and digits.isdigit():
-                found.append(int(digits))
-        return sorted(found)
+        return pack_numbers(self._root_str, PACK_PREFIX, PACK_SUFFIX)
 
     def _pack_path(self, number: int) -> str:
         return os.path.join(self._root_str, f"{PACK_PREFIX}{number}{PACK_SUFFIX}")

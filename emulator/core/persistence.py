@@ -208,6 +208,39 @@ class PackFile:
                 self._fd = -1
 
 
+def pack_numbers(folder: str, prefix: str, suffix: str) -> list[int]:
+    """The numbers k of the packs `<prefix><k><suffix>` in `folder`, ascending."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    found = []
+    for name in names:
+        digits = name[len(prefix) : -len(suffix)]
+        if name.startswith(prefix) and name.endswith(suffix) and digits.isdigit():
+            found.append(int(digits))
+    return sorted(found)
+
+
+def write_pack(path: str, ranges: list[tuple[str, int, int]]) -> list[int]:
+    """A new pack at `path` holding the bytes of `ranges` (file, offset, size), one after
+    another, synced with its folder; returns where each starts. What compacts a pack."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o600)
+    offsets = []
+    try:
+        offset = 0
+        for source, at, size in ranges:
+            write_all(fd, read_range(source, at, size))
+            offsets.append(offset)
+            offset += size
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_directory(Path(path).parent)
+    return offsets
+
+
 def read_range(path: str, offset: int, size: int) -> bytes:
     """`size` bytes of `path` from `offset`; FileNotFoundError when the file or the bytes are
     not there (a pack shorter than a record says: a crash before the group's sync)."""
