@@ -47,6 +47,7 @@ from emulator.core.persistence import (
     PackFile,
     atomic_write_bytes,
     commit_staged,
+    file_size,
     fsync_directory,
     pack_numbers,
     read_json,
@@ -280,7 +281,7 @@ class DurableStorage(Storage):
         staged = None
         if packed:
             where, appended_to = self._pack_append(bucket_name, content)
-            stamp: Any = {"pack": where[0], "offset": where[1], "size": where[2]}
+            stamp: Any = _place_json(where)
         else:
             path = self.content_path(bucket_name, file_name)
             staged, stat = stage_bytes(path, content, self._group)
@@ -555,7 +556,7 @@ class DurableStorage(Storage):
         every atomic write gives a new inode."""
         where = self._packed.get((bucket, name))
         if where is not None:
-            return {"pack": where[0], "offset": where[1], "size": where[2]}
+            return _place_json(where)
         try:
             st = self.content_path(bucket, name).stat()
         except FileNotFoundError:
@@ -706,7 +707,7 @@ class DurableStorage(Storage):
         `stamps` becomes where every live object's content is (its pack's place, or the
         stat of its file)."""
         changed = set()
-        pack_sizes: dict[str, int | None] = {}
+        pack_sizes: dict[str, int] = {}
         for bucket, objects in self.objects.items():
             files = self._has_content_files(bucket)
             for name, obj in list(objects.items()):
@@ -714,8 +715,8 @@ class DurableStorage(Storage):
                 if place is not None:
                     path = self._pack_file(bucket, place[0])
                     if path not in pack_sizes:
-                        pack_sizes[path] = _file_size(path)
-                    if (pack_sizes[path] or 0) < place[1] + place[2]:
+                        pack_sizes[path] = file_size(path)
+                    if pack_sizes[path] < place[1] + place[2]:
                         log.warning(
                             "gs://%s/%s: content missing after a crash (%s is shorter than its "
                             "record says); dropped",
@@ -767,7 +768,7 @@ class DurableStorage(Storage):
                 os.unlink(self._pack_file(bucket, number))
         numbers = [n for n in numbers[:-1] if n in used] + numbers[-1:]
         live = sum(place[2] for place in places.values())
-        total = sum(_file_size(self._pack_file(bucket, n)) or 0 for n in numbers)
+        total = sum(file_size(self._pack_file(bucket, n)) for n in numbers)
         if total - live <= max(live, COMPACT_MIN_BYTES):
             return []
         number = numbers[-1] + 1
@@ -778,7 +779,7 @@ class DurableStorage(Storage):
         )
         for (key, (_, _, size)), offset in zip(moved, offsets, strict=True):
             self._packed[key] = (number, offset, size)
-            stamps[key] = {"pack": number, "offset": offset, "size": size}
+            stamps[key] = _place_json(self._packed[key])
         log.info("gs://%s: packs compacted (%d of %d bytes still referred to)", bucket, live, total)
         return [self._pack_file(bucket, n) for n in numbers]
 
@@ -870,6 +871,11 @@ class DurableStorage(Storage):
         return ContentLocation(self._pack_file(bucket, where[0]), where[1], where[2])
 
 
+def _place_json(place: tuple[int, int, int]) -> dict[str, int]:
+    """A packed content's place as its record holds it (read back by `_pack_place`)."""
+    return {"pack": place[0], "offset": place[1], "size": place[2]}
+
+
 def _pack_place(content: Any) -> tuple[int, int, int] | None:
     """(pack number, offset, size) of a record's packed content; None if it is not one."""
     if not isinstance(content, dict) or set(content) != {"pack", "offset", "size"}:
@@ -878,13 +884,6 @@ def _pack_place(content: Any) -> tuple[int, int, int] | None:
     if not all(type(v) is int and v >= 0 for v in place):
         return None
     return place
-
-
-def _file_size(path: str) -> int | None:
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        return None
 
 
 def _compact(document: Any) -> str:

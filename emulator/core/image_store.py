@@ -35,6 +35,7 @@ from emulator.core.persistence import (
     GroupSync,
     PackFile,
     atomic_write_bytes,
+    file_size,
     pack_numbers,
     read_range,
     write_pack,
@@ -90,7 +91,7 @@ class ImageStore:
             p.is_dir() and len(p.name) == 2 for p in self._root.iterdir()
         )
         places, rewrite = self._read_index()
-        sizes = {n: _size(self._pack_path(n)) for n in self._pack_numbers()}
+        sizes = {n: file_size(self._pack_path(n)) for n in self._pack_numbers()}
         for sha, (number, offset, size) in list(places.items()):
             if sizes.get(number, 0) < offset + size:
                 log.warning(
@@ -249,10 +250,3 @@ class ImageStore:
 
 def _index_line(sha: str, place: Place) -> bytes:
     return f"{sha} {place[0]} {place[1]} {place[2]}\n".encode()
-
-
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        return 0

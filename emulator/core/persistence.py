@@ -161,7 +161,7 @@ class PackFile:
 
     Appends are durable with the group's next sync (`group`), or now (fsync) without one; a
     crash within an append, or before the sync, leaves the file shorter or with bytes past
-    the last one its owner recorded: the owner checks its records against `size` on start.
+    the last one its owner recorded: the owner checks its records against the file's size on start.
     Thread-safe; the bytes of one append are contiguous.
     """
 
@@ -196,10 +196,6 @@ class PackFile:
         if self._group is not None:
             self._group.written()
         return offset
-
-    @property
-    def size(self) -> int:
-        return self._size
 
     def close(self) -> None:
         with self._lock:
@@ -239,6 +235,14 @@ def write_pack(path: str, ranges: list[tuple[str, int, int]]) -> list[int]:
         os.close(fd)
     fsync_directory(Path(path).parent)
     return offsets
+
+
+def file_size(path: str) -> int:
+    """The size of the file at `path`; 0 when there is none (a pack not made yet, or removed)."""
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def read_range(path: str, offset: int, size: int) -> bytes:
